@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` (the main job) and `make test`
+# (the whole suite). Both do all set-up first and are fast when it is done.
+CARGO ?= cargo
+
+.PHONY: setup demo test build bench fmt clean
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --workspace
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	$(CARGO) test --release --workspace
+
+bench: setup
+	@bash scripts/bench.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

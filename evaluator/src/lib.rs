@@ -1,0 +1,1 @@
+//! Leaderboard-exact proposal (AR@AN, AUC) and detection (mAP) evaluation

@@ -1,0 +1,1 @@
+//! Writes the TCANet inference graph to ONNX from a safetensors checkpoint (no libtorch)

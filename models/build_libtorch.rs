@@ -1,0 +1,27 @@
+//! Build script shared by every crate whose binaries or tests link libtorch
+//! (`models` with feature `tch`, `trainer`, `tests`).
+//!
+//! It bakes an rpath to the project's libtorch into the binaries, so they run
+//! without `LD_LIBRARY_PATH`, and keeps `libtorch_cuda.so` as a NEEDED library:
+//! nothing references it directly, so the linker would drop it and CUDA would
+//! never be available (see ../shared/GPU.md). `LD_LIBRARY_PATH` still wins over
+//! the rpath, which is how a GPU machine's own libtorch gets loaded.
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-changed=../models/build_libtorch.rs");
+    let is_models = std::env::var("CARGO_PKG_NAME").as_deref() == Ok("tcanet-models");
+    if is_models && std::env::var_os("CARGO_FEATURE_TCH").is_none() {
+        return;
+    }
+    let Ok(libtorch) = std::env::var("LIBTORCH") else {
+        return;
+    };
+    let lib = Path::new(&libtorch).join("lib");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-L{}", lib.display());
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}

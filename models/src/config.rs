@@ -1,0 +1,318 @@
+//! Model configuration (every number of TCANET.md's configuration table) and
+//! its named presets.
+use serde::{Deserialize, Serialize};
+
+/// An invalid configuration or an unknown preset.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The preset name is not one of [`ModelConfig::PRESETS`].
+    #[error("unknown preset '{0}': choose one of hacs, anet, tiny")]
+    UnknownPreset(String),
+    /// A field has a value the network cannot be built with.
+    #[error("invalid model config: {field}: {reason}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The config file could not be parsed.
+    #[error("invalid model config JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Every hyper-parameter of the TCANet network, its sampling and decoding.
+///
+/// Defaults are the HACS setting of TCANET.md ([`ModelConfig::hacs`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Input feature channels C.
+    pub feat_dim: usize,
+    /// T: feature steps; features are zero-padded at the end to this length.
+    pub temporal_scale: usize,
+    /// Seconds between two feature steps (8/15 for HACS). The padded timeline
+    /// spans `D = temporal_scale * temporal_interval` seconds.
+    pub temporal_interval: f64,
+    /// ActivityNet style: each video's features are rescaled to exactly T
+    /// steps, so the interval differs per video. The data pipeline (trainer and
+    /// runtime) then divides proposal times by the video duration before the
+    /// network and multiplies them back after, and `temporal_interval` must be
+    /// `1 / temporal_scale` (the timeline spans one video, D = 1).
+    pub normalize_by_duration: bool,
+    /// Hidden channels H.
+    pub hidden_dim: usize,
+    /// Groups of every grouped Conv1d (4 in the release).
+    pub conv_groups: usize,
+    /// Number of LGTE layers.
+    pub lgte_num: usize,
+    /// Local attention window w.
+    pub window_size: usize,
+    /// Attention heads; the first `heads / 2` are local, the rest global.
+    pub heads: usize,
+    /// LGTE feed-forward width.
+    pub ffn_dim: usize,
+    /// LGTE dropout (attention weights, residual branches, FFN), training only.
+    pub dropout: f64,
+    /// Samples in the start region.
+    pub start_sample_num: usize,
+    /// Samples in the end region.
+    pub end_sample_num: usize,
+    /// Samples inside the proposal.
+    pub action_sample_num: usize,
+    /// Boundary regions are this fraction of the proposal length.
+    pub prop_boundary_ratio: f64,
+    /// Channels of the start/end regression branch (128 in the release).
+    pub se_hidden_dim: usize,
+    /// IoU thresholds of the three TBR stages, used by the losses.
+    pub iou_thresholds: [f64; 3],
+    /// Start/end decode scale g in training (1.0 in the release).
+    pub se_decode_scale_train: f64,
+    /// Start/end decode scale g at inference (0.2 in the release).
+    pub se_decode_scale_infer: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self::hacs()
+    }
+}
+
+impl ModelConfig {
+    /// Names accepted by [`ModelConfig::preset`].
+    pub const PRESETS: [&'static str; 3] = ["hacs", "anet", "tiny"];
+
+    /// The HACS setting: TCANET.md's defaults (C=2304, T=1000, 8/15 s steps).
+    pub fn hacs() -> Self {
+        Self {
+            feat_dim: 2304,
+            temporal_scale: 1000,
+            temporal_interval: 8.0 / 15.0,
+            normalize_by_duration: false,
+            hidden_dim: 512,
+            conv_groups: 4,
+            lgte_num: 2,
+            window_size: 9,
+            heads: 8,
+            ffn_dim: 256,
+            dropout: 0.1,
+            start_sample_num: 32,
+            end_sample_num: 32,
+            action_sample_num: 64,
+            prop_boundary_ratio: 0.5,
+            se_hidden_dim: 128,
+            iou_thresholds: [0.5, 0.6, 0.7],
+            se_decode_scale_train: 1.0,
+            se_decode_scale_infer: 0.2,
+        }
+    }
+
+    /// ActivityNet-style setting: features rescaled to 100 steps (C=400).
+    ///
+    /// The per-video interval is handled by `normalize_by_duration`: proposal
+    /// times are divided by the video duration, and the timeline spans D = 1.
+    pub fn anet() -> Self {
+        Self {
+            feat_dim: 400,
+            temporal_scale: 100,
+            temporal_interval: 0.01,
+            normalize_by_duration: true,
+            ..Self::hacs()
+        }
+    }
+
+    /// A small network for CPU tests and the demo (C=32, T=64, H=64), with
+    /// ActivityNet-style per-video rescaling like [`ModelConfig::anet`].
+    pub fn tiny() -> Self {
+        Self {
+            feat_dim: 32,
+            temporal_scale: 64,
+            temporal_interval: 1.0 / 64.0,
+            normalize_by_duration: true,
+            hidden_dim: 64,
+            heads: 4,
+            ffn_dim: 64,
+            start_sample_num: 16,
+            end_sample_num: 16,
+            action_sample_num: 32,
+            se_hidden_dim: 32,
+            ..Self::hacs()
+        }
+    }
+
+    /// The preset called `name` (`hacs`, `anet` or `tiny`).
+    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        match name {
+            "hacs" => Ok(Self::hacs()),
+            "anet" => Ok(Self::anet()),
+            "tiny" => Ok(Self::tiny()),
+            other => Err(ConfigError::UnknownPreset(other.to_string())),
+        }
+    }
+
+    /// Parses and validates a config from JSON; absent fields take the HACS defaults.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = serde_json::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The config as pretty JSON (what checkpoints and ONNX metadata carry).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Length in seconds of the padded timeline, `D = T * temporal_interval`.
+    pub fn timeline_seconds(&self) -> f64 {
+        self.temporal_scale as f64 * self.temporal_interval
+    }
+
+    /// Local heads (the first half); the rest attend globally.
+    pub fn local_heads(&self) -> usize {
+        self.heads / 2
+    }
+
+    /// Width of one attention head, `H / heads`.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_dim / self.heads
+    }
+
+    /// Samples in the concatenation start‖action‖end fed to the XW branch.
+    pub fn total_sample_num(&self) -> usize {
+        self.start_sample_num + self.action_sample_num + self.end_sample_num
+    }
+
+    /// Kernel of the last SE conv: the boundary region after two stride-2 convs.
+    pub fn se_final_kernel(&self) -> usize {
+        stride2_len(stride2_len(self.start_sample_num))
+    }
+
+    /// Kernel of the XW `reg_1d_o.0` conv: all samples after two stride-2 convs.
+    pub fn xw_final_kernel(&self) -> usize {
+        stride2_len(stride2_len(self.total_sample_num()))
+    }
+
+    /// Checks that the network can be built with these numbers.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        let g = self.conv_groups;
+        if g == 0 {
+            return bad("conv_groups", "must be positive".into());
+        }
+        if self.feat_dim == 0 || self.feat_dim % g != 0 {
+            return bad(
+                "feat_dim",
+                format!(
+                    "{} must be a positive multiple of conv_groups ({g})",
+                    self.feat_dim
+                ),
+            );
+        }
+        if self.hidden_dim == 0 || self.hidden_dim % g != 0 {
+            return bad(
+                "hidden_dim",
+                format!(
+                    "{} must be a positive multiple of conv_groups ({g})",
+                    self.hidden_dim
+                ),
+            );
+        }
+        if self.se_hidden_dim == 0 || self.se_hidden_dim % g != 0 {
+            return bad(
+                "se_hidden_dim",
+                format!(
+                    "{} must be a positive multiple of conv_groups ({g})",
+                    self.se_hidden_dim
+                ),
+            );
+        }
+        if self.heads < 2 || self.heads % 2 != 0 || self.hidden_dim % self.heads != 0 {
+            return bad(
+                "heads",
+                format!(
+                    "{} must be even, at least 2, and divide hidden_dim ({})",
+                    self.heads, self.hidden_dim
+                ),
+            );
+        }
+        if self.temporal_scale == 0 {
+            return bad("temporal_scale", "must be positive".into());
+        }
+        if !(self.temporal_interval.is_finite() && self.temporal_interval > 0.0) {
+            return bad(
+                "temporal_interval",
+                format!(
+                    "{} must be a positive number of seconds",
+                    self.temporal_interval
+                ),
+            );
+        }
+        if self.normalize_by_duration && (self.timeline_seconds() - 1.0).abs() > 1e-9 {
+            return bad(
+                "temporal_interval",
+                format!(
+                    "with normalize_by_duration it must be 1/temporal_scale = {}",
+                    1.0 / self.temporal_scale as f64
+                ),
+            );
+        }
+        if self.window_size == 0 {
+            return bad("window_size", "must be positive".into());
+        }
+        if self.lgte_num == 0 || self.ffn_dim == 0 {
+            return bad("lgte_num", "lgte_num and ffn_dim must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", format!("{} must be in [0, 1)", self.dropout));
+        }
+        if self.start_sample_num != self.end_sample_num || self.start_sample_num < 4 {
+            return bad(
+                "start_sample_num",
+                "start and end sample counts must be equal and at least 4".into(),
+            );
+        }
+        if self.action_sample_num == 0 {
+            return bad("action_sample_num", "must be positive".into());
+        }
+        if !(self.prop_boundary_ratio.is_finite() && self.prop_boundary_ratio > 0.0) {
+            return bad("prop_boundary_ratio", "must be a positive number".into());
+        }
+        Ok(())
+    }
+}
+
+/// Output length of Conv1d(k=3, pad=1, stride=2) on `n` steps.
+fn stride2_len(n: usize) -> usize {
+    (n + 2 - 3) / 2 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_round_trip() {
+        for name in ModelConfig::PRESETS {
+            let cfg = ModelConfig::preset(name).unwrap();
+            cfg.validate().unwrap();
+            assert_eq!(ModelConfig::from_json(&cfg.to_json()).unwrap(), cfg);
+        }
+        assert!(ModelConfig::preset("bmn").is_err());
+    }
+
+    #[test]
+    fn kernels_follow_the_release() {
+        let c = ModelConfig::hacs();
+        assert_eq!(c.se_final_kernel(), 8);
+        assert_eq!(c.xw_final_kernel(), 32);
+        assert!((c.timeline_seconds() - 533.333_333).abs() < 1e-3);
+    }
+
+    #[test]
+    fn invalid_fields_are_named() {
+        let err = ModelConfig::from_json(r#"{"feat_dim": 2303}"#).unwrap_err();
+        assert!(err.to_string().contains("feat_dim"), "{err}");
+        let err = ModelConfig::from_json(r#"{"feat_dims": 4}"#).unwrap_err();
+        assert!(err.to_string().contains("feat_dims"), "{err}");
+    }
+}

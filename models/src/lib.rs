@@ -1,0 +1,14 @@
+//! The definition of TCANet shared by every stage of the toolkit.
+//!
+//! * [`config`]: [`ModelConfig`] and its named presets (`hacs`, `anet`, `tiny`).
+//! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
+//!   defined once for the trainer, the exporter and checkpoint conversion.
+//!
+//! Everything here is plain Rust. The tch modules (base encoder, LGTE, TTN,
+//! TBR, losses) sit behind the cargo feature `tch`, so the exporter and the
+//! runtime use this crate without linking libtorch.
+pub mod config;
+pub mod params;
+
+pub use config::{ConfigError, ModelConfig};
+pub use params::{param_specs, release_key, ParamSpec, NUM_STAGES};

@@ -1,0 +1,1 @@
+//! TCANet trainer (tch): datasets, training loop, checkpoints, synthetic data
