@@ -1,6 +1,7 @@
 //! The definition of TCANet shared by every stage of the toolkit.
 //!
 //! * [`config`]: [`ModelConfig`] and its named presets (`hacs`, `anet`, `tiny`).
+//! * [`io`]: atomic file output (temporary file, then rename).
 //! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
 //!   defined once for the trainer, the exporter and checkpoint conversion.
 //!
@@ -8,6 +9,7 @@
 //! TBR, losses) sit behind the cargo feature `tch`, so the exporter and the
 //! runtime use this crate without linking libtorch.
 pub mod config;
+pub mod io;
 pub mod params;
 
 pub use config::{ConfigError, ModelConfig};

@@ -38,11 +38,10 @@ pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
             shape: shape.to_vec(),
         })
     };
-    let mut conv =
-        |push: &mut dyn FnMut(String, &[usize]), p: String, o: usize, i: usize, k: usize| {
-            push(format!("{p}.weight"), &[o, i, k]);
-            push(format!("{p}.bias"), &[o]);
-        };
+    let conv = |push: &mut dyn FnMut(String, &[usize]), p: String, o: usize, i: usize, k: usize| {
+        push(format!("{p}.weight"), &[o, i, k]);
+        push(format!("{p}.bias"), &[o]);
+    };
     conv(&mut push, "x_1d_b_f.0".into(), h, c / g, 3);
     conv(&mut push, "x_1d_b_f.2".into(), h, h / g, 3);
     for i in 0..cfg.lgte_num {
