@@ -10,6 +10,8 @@
 //! runtime use this crate without linking libtorch.
 pub mod config;
 pub mod io;
+#[cfg(feature = "tch")]
+pub mod nn;
 pub mod params;
 
 pub use config::{ConfigError, ModelConfig};

@@ -1,0 +1,196 @@
+//! The TCANet network in tch (libtorch): base encoder, LGTE layers, three
+//! cascaded TBR stages (each with its TTN sampling), decoding and losses,
+//! exactly as `TCANET.md` describes the authors' release.
+//!
+//! Variables are created under the given [`tch::nn::Path`] with exactly the
+//! names and shapes of [`crate::param_specs`] (the release's state_dict keys),
+//! so a safetensors file of those keys loads with `VarStore::load` /
+//! `read_safetensors` as is, and what the trainer saves the exporter reads.
+//!
+//! # Converting a checkpoint of the authors' release
+//!
+//! The release saves a PyTorch state_dict through DataParallel. With Python
+//! and torch (the project's `.venv` has both):
+//!
+//! ```python
+//! import torch, safetensors.torch
+//! sd = torch.load("tcanet_checkpoint.pth.tar", map_location="cpu")
+//! sd = sd.get("state_dict", sd)
+//! out = {}
+//! for k, v in sd.items():
+//!     k = k[len("module."):] if k.startswith("module.") else k   # strip DataParallel
+//!     if k.endswith("mask_matrix"):                                # not a parameter
+//!         continue
+//!     out[k] = v.float().contiguous()
+//! safetensors.torch.save_file(out, "tcanet_release.safetensors")
+//! ```
+//!
+//! [`crate::release_key`] does the same renaming in Rust. The `mask_matrix`
+//! buffers follow from the config ([`lgte_allowed_mask`] is their negation).
+//!
+//! # Precision and devices
+//!
+//! The model runs in the kind and on the device of its VarStore: f32 by
+//! default, f64 after `vs.double()`. Features and proposals are converted to
+//! the features' kind, which must be the VarStore's.
+mod boxes;
+mod layers;
+mod lgte;
+mod loss;
+mod tbr;
+mod ttn;
+
+pub use boxes::{decode_proposals, encode_targets, segment_iou};
+pub use lgte::{lgte_allowed_mask, local_window_keys, Lgte};
+pub use loss::{iou_loss_selection, regression_loss, tcanet_loss, LossTerms, StageLoss};
+pub use tbr::{Tbr, TbrHeads};
+pub use ttn::{ttn_positions, ttn_sample};
+
+use crate::params::{lgte_prefix, tbr_prefix, NUM_STAGES};
+use crate::ModelConfig;
+use layers::Conv1d;
+use tch::nn::Path;
+use tch::Tensor;
+
+/// The sub-path of `vs` for a `.`-separated prefix such as `lgtes.0`.
+fn sub_path<'a>(vs: &Path<'a>, prefix: &str) -> Path<'a> {
+    let mut parts = prefix.split('.');
+    let first = vs / parts.next().unwrap_or_default();
+    parts.fold(first, |p, part| p / part)
+}
+
+/// What one TBR stage computed.
+#[derive(Debug)]
+pub struct StageOutput {
+    /// The stage's input proposals P_k [B, N, 2].
+    pub input: Tensor,
+    /// Raw start/end regression (ds, de) [B, N, 2].
+    pub se: Tensor,
+    /// Raw centre/width regression (dx, dw) [B, N, 2].
+    pub xw: Tensor,
+    /// IoU estimate of P_k, `sigmoid(t)` [B, N].
+    pub iou: Tensor,
+    /// Refined proposals P_{k+1} [B, N, 2].
+    pub refined: Tensor,
+}
+
+/// The outputs of a forward pass: one [`StageOutput`] per TBR stage.
+#[derive(Debug)]
+pub struct Forward {
+    /// Stages 1, 2, 3 in order.
+    pub stages: Vec<StageOutput>,
+}
+
+impl Forward {
+    /// The final proposals P_4 [B, N, 2] (output of the last stage).
+    pub fn final_proposals(&self) -> &Tensor {
+        &self.stages.last().expect("three stages").refined
+    }
+
+    /// The IoU estimate the release scores P_4 with: stage 3's [B, N].
+    pub fn final_iou(&self) -> &Tensor {
+        &self.stages.last().expect("three stages").iou
+    }
+}
+
+/// The whole network: base encoder (`x_1d_b_f`), LGTE layers (`lgtes.i`) and
+/// the TBR stages (`tbr1..3`).
+#[derive(Debug)]
+pub struct TcaNet {
+    base0: Conv1d,
+    base2: Conv1d,
+    lgtes: Vec<Lgte>,
+    tbrs: Vec<Tbr>,
+    cfg: ModelConfig,
+}
+
+impl TcaNet {
+    /// Creates the variables under `vs`, named exactly as
+    /// [`crate::param_specs`]`(cfg)`, initialised like the release's PyTorch
+    /// modules (Conv1d/Linear defaults, xavier in-projection, zero attention
+    /// biases, unit LayerNorms).
+    pub fn new(vs: &Path, cfg: &ModelConfig) -> Self {
+        let (c, h, g) = (cfg.feat_dim, cfg.hidden_dim, cfg.conv_groups);
+        let base = vs / "x_1d_b_f";
+        Self {
+            base0: Conv1d::new(&(&base / 0), c, h, 3, 1, 1, g),
+            base2: Conv1d::new(&(&base / 2), h, h, 3, 1, 1, g),
+            lgtes: (0..cfg.lgte_num)
+                .map(|i| Lgte::new(&sub_path(vs, &lgte_prefix(i)), cfg))
+                .collect(),
+            tbrs: (1..=NUM_STAGES)
+                .map(|k| Tbr::new(&sub_path(vs, &tbr_prefix(k)), cfg))
+                .collect(),
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// The configuration the network was built with.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The LGTE layers, first to last.
+    pub fn lgtes(&self) -> &[Lgte] {
+        &self.lgtes
+    }
+
+    /// Base encoder output [B, H, T] of `features` [B, C, T].
+    pub fn base_encode(&self, features: &Tensor) -> Tensor {
+        self.base2
+            .forward(&self.base0.forward(features).relu())
+            .relu()
+    }
+
+    /// Encoded features [B, H, T]: base encoder then every LGTE layer.
+    pub fn encode(&self, features: &Tensor, train: bool) -> Tensor {
+        let (_, c, t) = features.size3().expect("features are [B, C, T]");
+        assert!(
+            c == self.cfg.feat_dim as i64 && t == self.cfg.temporal_scale as i64,
+            "features are [B, {c}, {t}] but the model expects [B, {}, {}] \
+             (feat_dim, temporal_scale; pad features at the end with zeros)",
+            self.cfg.feat_dim,
+            self.cfg.temporal_scale
+        );
+        let mut x = self.base_encode(features);
+        for layer in &self.lgtes {
+            x = layer.forward(&x, train);
+        }
+        x
+    }
+
+    /// The three TBR stages on encoded features [B, H, T] for proposals
+    /// [B, N, 2]; `se_scale` is the start/end decode scale g.
+    pub fn refine(&self, encoded: &Tensor, proposals: &Tensor, se_scale: f64) -> Forward {
+        let mut p = proposals.to_kind(encoded.kind());
+        let mut stages = Vec::with_capacity(self.tbrs.len());
+        for tbr in &self.tbrs {
+            let heads = tbr.heads(encoded, &p);
+            let refined = decode_proposals(&p, &heads.se, &heads.xw, se_scale);
+            stages.push(StageOutput {
+                input: p,
+                se: heads.se,
+                xw: heads.xw,
+                iou: heads.iou_logit.sigmoid(),
+                refined: refined.shallow_clone(),
+            });
+            p = refined;
+        }
+        Forward { stages }
+    }
+
+    /// The full network. `features` [B, C, T] (C = feat_dim, T =
+    /// temporal_scale, in the VarStore's kind), `proposals` [B, N, 2] in
+    /// seconds, or fractions of the video when `cfg.normalize_by_duration`.
+    /// `train`: dropout on and decode scale `cfg.se_decode_scale_train`;
+    /// otherwise no dropout and `cfg.se_decode_scale_infer`.
+    pub fn forward(&self, features: &Tensor, proposals: &Tensor, train: bool) -> Forward {
+        let encoded = self.encode(features, train);
+        let g = if train {
+            self.cfg.se_decode_scale_train
+        } else {
+            self.cfg.se_decode_scale_infer
+        };
+        self.refine(&encoded, proposals, g)
+    }
+}
