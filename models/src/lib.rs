@@ -9,6 +9,7 @@
 //! TBR, losses) sit behind the cargo feature `tch`, so the exporter and the
 //! runtime use this crate without linking libtorch.
 pub mod config;
+pub mod data;
 pub mod io;
 #[cfg(feature = "tch")]
 pub mod nn;

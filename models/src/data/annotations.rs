@@ -1,0 +1,225 @@
+//! Ground truth in the ActivityNet / HACS `database` JSON shape:
+//! `{"database": {video: {"subset", "duration", "annotations": [{"segment": [s, e], "label"}]}}}`.
+use super::ordered::Ordered;
+use super::{DataError, ErrorKind};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// One annotated action instance, in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Start time (s).
+    pub start: f64,
+    /// End time (s).
+    pub end: f64,
+    /// Class label.
+    pub label: String,
+}
+
+impl Instance {
+    /// Length in seconds.
+    pub fn length(&self) -> f64 {
+        self.end - self.start
+    }
+}
+
+/// One video of the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Video id (the key in `database`).
+    pub id: String,
+    /// Subset name (`training`, `validation`, `testing`, ...).
+    pub subset: String,
+    /// Duration in seconds.
+    pub duration: f64,
+    /// Annotated instances in file order.
+    pub instances: Vec<Instance>,
+}
+
+/// A parsed annotations file; videos keep the file's order.
+#[derive(Debug, Clone)]
+pub struct Annotations {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Every video, in file order.
+    pub videos: Vec<VideoInfo>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    database: Ordered<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawVideo {
+    subset: String,
+    duration: f64,
+    #[serde(default)]
+    annotations: Vec<RawInstance>,
+}
+
+#[derive(Deserialize)]
+struct RawInstance {
+    segment: [f64; 2],
+    #[serde(default)]
+    label: String,
+}
+
+impl Annotations {
+    /// Reads and checks an annotations file.
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses annotations JSON; `path` is only used in error messages.
+    ///
+    /// Zero-length instances (present in ActivityNet-1.3) are kept; an
+    /// instance with start > end, a non-finite time or a non-positive duration
+    /// is an error naming the video and field.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DataError> {
+        let raw: RawFile = serde_json::from_str(text)
+            .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
+        let mut videos = Vec::with_capacity(raw.database.0.len());
+        for (id, value) in raw.database.0 {
+            let v: RawVideo = serde_json::from_value(value).map_err(|e| {
+                DataError::new(path, ErrorKind::Json(e.to_string())).video(id.clone())
+            })?;
+            if !(v.duration.is_finite() && v.duration > 0.0) {
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "duration {} must be a positive number of seconds",
+                        v.duration
+                    ),
+                )
+                .video(id)
+                .field("duration"));
+            }
+            let mut instances = Vec::with_capacity(v.annotations.len());
+            for (i, a) in v.annotations.into_iter().enumerate() {
+                let [s, e] = a.segment;
+                if !(s.is_finite() && e.is_finite()) || s > e {
+                    return Err(DataError::invalid(
+                        path,
+                        format!("segment [{s}, {e}] must be finite with start <= end"),
+                    )
+                    .video(id)
+                    .field(format!("annotations[{i}].segment")));
+                }
+                instances.push(Instance {
+                    start: s,
+                    end: e,
+                    label: a.label,
+                });
+            }
+            videos.push(VideoInfo {
+                id,
+                subset: v.subset,
+                duration: v.duration,
+                instances,
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            videos,
+        })
+    }
+
+    /// The videos of one subset, in file order.
+    pub fn subset<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a VideoInfo> + 'a {
+        self.videos.iter().filter(move |v| v.subset == name)
+    }
+
+    /// The video called `id`, if present.
+    pub fn get(&self, id: &str) -> Option<&VideoInfo> {
+        self.videos.iter().find(|v| v.id == id)
+    }
+
+    /// The annotations as JSON in the same `database` shape (file order kept).
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"version\": \"VERSION 1.3\", \"database\": {");
+        for (i, v) in self.videos.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let anns: Vec<serde_json::Value> = v
+                .instances
+                .iter()
+                .map(|a| serde_json::json!({"segment": [a.start, a.end], "label": a.label}))
+                .collect();
+            let body = serde_json::json!({
+                "subset": v.subset,
+                "duration": v.duration,
+                "annotations": anns,
+            });
+            out.push_str(&serde_json::to_string(&v.id).expect("string serialises"));
+            out.push_str(": ");
+            out.push_str(&body.to_string());
+        }
+        out.push_str("}}\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_file_order_and_fields() {
+        let text = r#"{"database": {
+            "zz": {"subset": "training", "duration": 10.0,
+                   "annotations": [{"segment": [1.0, 4.5], "label": "Jump"}]},
+            "aa": {"subset": "validation", "duration": 20.5, "annotations": []}}}"#;
+        let a = Annotations::parse(text, Path::new("gt.json")).unwrap();
+        assert_eq!(a.videos[0].id, "zz");
+        assert_eq!(a.videos[1].id, "aa");
+        assert_eq!(a.videos[0].instances[0].end, 4.5);
+        assert_eq!(a.subset("validation").count(), 1);
+        let again = Annotations::parse(&a.to_json(), Path::new("x")).unwrap();
+        assert_eq!(again.videos, a.videos);
+    }
+
+    #[test]
+    fn errors_name_file_video_and_field() {
+        let text = r#"{"database": {"v1": {"subset": "training", "duration": 10.0,
+            "annotations": [{"segment": [1, 2], "label": "a"}, {"segment": [5, 3], "label": "a"}]}}}"#;
+        let e = Annotations::parse(text, Path::new("gt.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gt.json") && e.contains("'v1'"), "{e}");
+        assert!(e.contains("annotations[1].segment"), "{e}");
+        let text = r#"{"database": {"v2": {"subset": "training", "duration": -1}}}"#;
+        let e = Annotations::parse(text, Path::new("gt.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'v2'") && e.contains("duration"), "{e}");
+        let text = r#"{"database": {"v3": {"subset": "training"}}}"#;
+        let e = Annotations::parse(text, Path::new("gt.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'v3'") && e.contains("duration"), "{e}");
+        let e = Annotations::load(Path::new("/nonexistent/gt.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/gt.json") && e.contains("not found"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn reads_activitynet_ground_truth() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/activitynet13_gt.json"
+        ));
+        let a = Annotations::load(path).unwrap();
+        assert_eq!(a.videos.len(), 19228);
+        assert_eq!(a.videos[0].id, "QOlSCBRmfWY");
+        assert_eq!(a.videos[0].subset, "training");
+        assert!((a.videos[0].instances[0].start - 6.195294851794072).abs() < 1e-12);
+        assert_eq!(a.subset("testing").next().unwrap().instances.len(), 0);
+    }
+}

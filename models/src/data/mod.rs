@@ -1,0 +1,33 @@
+//! Dataset formats as users have them, in plain Rust (no libtorch): the
+//! trainer and the runtime both read their inputs through this module.
+//!
+//! * [`annotations`]: ActivityNet / HACS ground truth (`database` JSON).
+//! * [`npy`] and [`features`]: one `.npy` per video, f32 or f16, `[T, C]` or
+//!   `[C, T]`, checked for NaN/Inf and the channel count.
+//! * [`proposals`]: input proposals from a leaderboard-format JSON or a
+//!   directory of per-video CSV files, validated against the video.
+//! * [`matching`]: temporal IoU and the matched ground truth of proposals.
+//! * [`prepare`]: one video's features and proposals → the network's inputs
+//!   (and back to seconds); training samples and batches.
+//! * [`prefetch`]: ordered prefetching on worker threads.
+//! * [`checkpoint`]: the safetensors checkpoint format (`tcanet-checkpoint/1`).
+//!
+//! Every error is a [`DataError`] that names the file, the video and the field.
+pub mod annotations;
+pub mod checkpoint;
+mod error;
+pub mod features;
+pub mod matching;
+pub mod npy;
+mod ordered;
+pub mod prefetch;
+pub mod prepare;
+pub mod proposals;
+
+pub use annotations::{Annotations, Instance, VideoInfo};
+pub use error::{DataError, ErrorKind};
+pub use features::{FeatureLayout, FeatureMatrix};
+pub use matching::{matched_ground_truth, segment_iou};
+pub use prefetch::Prefetcher;
+pub use prepare::{PreparedVideo, TimeMap, TrainingBatch, TrainingSample};
+pub use proposals::{Proposal, ProposalSet, ProposalSource};

@@ -1,0 +1,347 @@
+//! One video's features and proposals → the network's inputs, and the
+//! network's segments → seconds. The trainer and the runtime both call
+//! [`prepare_video`], so training and inference see identical inputs.
+use super::features::FeatureMatrix;
+use super::matching::matched_ground_truth;
+use super::proposals::{top_by_score, Proposal};
+use super::{DataError, ErrorKind};
+use crate::ModelConfig;
+use std::path::Path;
+
+/// The linear map between seconds and the network's time units:
+/// `network = seconds * scale`.
+///
+/// * `normalize_by_duration` (ActivityNet style): `scale = 1 / duration`.
+/// * HACS style: `scale = 1` (seconds), or `T / steps` when a longer feature
+///   sequence was resampled to T steps (the timeline was compressed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeMap {
+    /// Network units per second.
+    pub scale: f64,
+}
+
+impl TimeMap {
+    /// Seconds → network units.
+    pub fn to_network(&self, seconds: f64) -> f64 {
+        seconds * self.scale
+    }
+
+    /// Network units → seconds.
+    pub fn to_seconds(&self, network: f64) -> f64 {
+        network / self.scale
+    }
+
+    /// Maps `[start, end]` segments from network units back to seconds.
+    pub fn segments_to_seconds(&self, segments: &[[f32; 2]]) -> Vec<[f64; 2]> {
+        segments
+            .iter()
+            .map(|s| [self.to_seconds(s[0] as f64), self.to_seconds(s[1] as f64)])
+            .collect()
+    }
+}
+
+/// A video ready for the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedVideo {
+    /// Video id.
+    pub video: String,
+    /// Features `[C, T]`, channel-major, exactly the model's C and T.
+    pub features: Vec<f32>,
+    /// Proposals `[N, 2]` in network units, best score first.
+    pub proposals: Vec<[f32; 2]>,
+    /// Their input scores.
+    pub scores: Vec<f32>,
+    /// Seconds ↔ network units for this video.
+    pub time: TimeMap,
+}
+
+/// Fits `features` (of video `video`, read from `path`) to the model's T and
+/// returns them with the video's [`TimeMap`]: resampled to exactly T with
+/// `normalize_by_duration`; otherwise zero-padded, and a longer sequence is an
+/// error unless `resample` (then interpolated to T).
+pub fn fit_features(
+    features: &FeatureMatrix,
+    path: &Path,
+    video: &str,
+    duration: f64,
+    cfg: &ModelConfig,
+    resample: bool,
+) -> Result<(Vec<f32>, TimeMap), DataError> {
+    let t = cfg.temporal_scale;
+    if features.channels != cfg.feat_dim {
+        return Err(DataError::new(
+            path,
+            ErrorKind::WrongChannels {
+                shape: [features.steps, features.channels],
+                expected: cfg.feat_dim,
+            },
+        )
+        .video(video));
+    }
+    if cfg.normalize_by_duration {
+        if !(duration.is_finite() && duration > 0.0) {
+            return Err(DataError::invalid(
+                path,
+                format!("duration {duration} must be positive to normalise times"),
+            )
+            .video(video)
+            .field("duration"));
+        }
+        return Ok((
+            features.resampled(t),
+            TimeMap {
+                scale: 1.0 / duration,
+            },
+        ));
+    }
+    if features.steps <= t {
+        Ok((features.padded(t), TimeMap { scale: 1.0 }))
+    } else if resample {
+        Ok((
+            features.resampled(t),
+            TimeMap {
+                scale: t as f64 / features.steps as f64,
+            },
+        ))
+    } else {
+        Err(DataError::new(
+            path,
+            ErrorKind::TooLong {
+                steps: features.steps,
+                max: t,
+            },
+        )
+        .video(video))
+    }
+}
+
+/// Turns one video's features and proposals into the network's inputs:
+/// features fitted to T (see [`fit_features`]), the `max_proposals` best
+/// proposals by score (all if `None`), times in network units.
+pub fn prepare_video(
+    video: &str,
+    features: &FeatureMatrix,
+    features_path: &Path,
+    proposals: &[Proposal],
+    duration: f64,
+    cfg: &ModelConfig,
+    resample: bool,
+    max_proposals: Option<usize>,
+) -> Result<PreparedVideo, DataError> {
+    let (feats, time) = fit_features(features, features_path, video, duration, cfg, resample)?;
+    let chosen = top_by_score(proposals, max_proposals.unwrap_or(proposals.len()));
+    Ok(PreparedVideo {
+        video: video.to_string(),
+        features: feats,
+        proposals: chosen
+            .iter()
+            .map(|p| {
+                [
+                    time.to_network(p.start) as f32,
+                    time.to_network(p.end) as f32,
+                ]
+            })
+            .collect(),
+        scores: chosen.iter().map(|p| p.score as f32).collect(),
+        time,
+    })
+}
+
+/// A prepared video with the matched ground truth of each proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSample {
+    /// The network's inputs.
+    pub input: PreparedVideo,
+    /// Per proposal, its matched instance `[start, end]` in network units.
+    pub gt: Vec<[f32; 2]>,
+}
+
+impl TrainingSample {
+    /// Builds the sample from a prepared video and the video's instances in
+    /// seconds (each proposal gets the instance of highest IoU with it).
+    /// `None` when there is no instance or no proposal.
+    pub fn new(input: PreparedVideo, instances_s: &[[f64; 2]]) -> Option<Self> {
+        if instances_s.is_empty() || input.proposals.is_empty() {
+            return None;
+        }
+        let net: Vec<[f64; 2]> = instances_s
+            .iter()
+            .map(|g| [input.time.to_network(g[0]), input.time.to_network(g[1])])
+            .collect();
+        let props: Vec<[f64; 2]> = input
+            .proposals
+            .iter()
+            .map(|p| [p[0] as f64, p[1] as f64])
+            .collect();
+        let gt = matched_ground_truth(&props, &net)
+            .into_iter()
+            .map(|m| {
+                let g = net[m.expect("instances are not empty")];
+                [g[0] as f32, g[1] as f32]
+            })
+            .collect();
+        Some(Self { input, gt })
+    }
+}
+
+/// Training samples stacked into flat row-major tensors, proposals padded to
+/// `slots` per video (padding repeats `[0, timeline]` and is masked out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingBatch {
+    /// Video ids, one per row.
+    pub videos: Vec<String>,
+    /// Features `[B, C, T]`.
+    pub features: Vec<f32>,
+    /// Input proposals `[B, slots, 2]`.
+    pub proposals: Vec<f32>,
+    /// Matched ground truth `[B, slots, 2]`.
+    pub gt: Vec<f32>,
+    /// 1 for a real proposal, 0 for padding, `[B, slots]`.
+    pub valid: Vec<f32>,
+    /// C.
+    pub channels: usize,
+    /// T.
+    pub steps: usize,
+    /// Proposal slots per video N.
+    pub slots: usize,
+}
+
+impl TrainingBatch {
+    /// Stacks samples (each with at most `slots` proposals) for `cfg`.
+    pub fn collate(samples: &[TrainingSample], slots: usize, cfg: &ModelConfig) -> Self {
+        let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
+        let b = samples.len();
+        let pad = [0.0f32, cfg.timeline_seconds() as f32];
+        let mut out = Self {
+            videos: Vec::with_capacity(b),
+            features: Vec::with_capacity(b * c * t),
+            proposals: Vec::with_capacity(b * slots * 2),
+            gt: Vec::with_capacity(b * slots * 2),
+            valid: Vec::with_capacity(b * slots),
+            channels: c,
+            steps: t,
+            slots,
+        };
+        for s in samples {
+            assert_eq!(s.input.features.len(), c * t, "features fitted to [C, T]");
+            out.videos.push(s.input.video.clone());
+            out.features.extend_from_slice(&s.input.features);
+            for i in 0..slots {
+                match (s.input.proposals.get(i), s.gt.get(i)) {
+                    (Some(p), Some(g)) => {
+                        out.proposals.extend_from_slice(p);
+                        out.gt.extend_from_slice(g);
+                        out.valid.push(1.0);
+                    }
+                    _ => {
+                        out.proposals.extend_from_slice(&pad);
+                        out.gt.extend_from_slice(&pad);
+                        out.valid.push(0.0);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Videos in the batch, B.
+    pub fn len(&self) -> usize {
+        self.videos.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.videos.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(steps: usize, channels: usize) -> FeatureMatrix {
+        FeatureMatrix {
+            steps,
+            channels,
+            data: (0..steps * channels).map(|i| i as f32).collect(),
+        }
+    }
+
+    fn hacs_small() -> ModelConfig {
+        ModelConfig {
+            feat_dim: 4,
+            temporal_scale: 8,
+            temporal_interval: 0.5,
+            ..ModelConfig::hacs()
+        }
+    }
+
+    #[test]
+    fn hacs_pads_errors_or_resamples() {
+        let cfg = hacs_small();
+        let p = Path::new("f/v.npy");
+        let (f, tm) = fit_features(&matrix(5, 4), p, "v", 2.5, &cfg, false).unwrap();
+        assert_eq!(f.len(), 32);
+        assert_eq!(&f[..8], &[0., 1., 2., 3., 4., 0., 0., 0.]);
+        assert_eq!(tm.scale, 1.0);
+        let e = fit_features(&matrix(16, 4), p, "v", 8.0, &cfg, false).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("v.npy") && msg.contains("'v'") && msg.contains("--resample"),
+            "{msg}"
+        );
+        let (f, tm) = fit_features(&matrix(16, 4), p, "v", 8.0, &cfg, true).unwrap();
+        assert_eq!(tm.scale, 0.5);
+        // Halving: step j reads u = 2j + 0.5.
+        assert_eq!(f[0], 0.5);
+        assert_eq!(f[7], 14.5);
+        let e = fit_features(&matrix(5, 3), p, "v", 2.5, &cfg, false).unwrap_err();
+        assert!(e.to_string().contains("4 channels"), "{e}");
+    }
+
+    #[test]
+    fn anet_style_normalises_by_duration_and_maps_back() {
+        let cfg = ModelConfig::tiny();
+        let m = matrix(100, 32);
+        let props = [
+            Proposal {
+                start: 10.0,
+                end: 30.0,
+                score: 0.2,
+            },
+            Proposal {
+                start: 0.0,
+                end: 50.0,
+                score: 0.9,
+            },
+            Proposal {
+                start: 40.0,
+                end: 45.0,
+                score: 0.5,
+            },
+        ];
+        let v = prepare_video(
+            "v",
+            &m,
+            Path::new("v.npy"),
+            &props,
+            50.0,
+            &cfg,
+            false,
+            Some(2),
+        )
+        .unwrap();
+        assert_eq!(v.features.len(), 32 * 64);
+        assert_eq!(v.proposals, vec![[0.0, 1.0], [0.8, 0.9]]);
+        assert_eq!(v.scores, vec![0.9, 0.5]);
+        let back = v.time.segments_to_seconds(&v.proposals);
+        assert!((back[1][0] - 40.0).abs() < 1e-5 && (back[1][1] - 45.0).abs() < 1e-5);
+        let s = TrainingSample::new(v, &[[38.0, 46.0], [0.0, 45.0]]).unwrap();
+        assert_eq!(s.gt, vec![[0.0, 0.9], [0.76, 0.92]]);
+        let b = TrainingBatch::collate(&[s.clone(), s], 3, &cfg);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.valid, vec![1., 1., 0., 1., 1., 0.]);
+        assert_eq!(&b.proposals[4..6], &[0.0, 1.0]);
+        assert_eq!(b.features.len(), 2 * 32 * 64);
+    }
+}

@@ -1,0 +1,419 @@
+//! Input proposals: a leaderboard-format JSON
+//! (`{"results": {video: [{"segment": [s, e], "score": x}]}}`) or a directory
+//! of per-video CSV files (`<video>.csv` with columns `xmin,xmax,score`, in
+//! seconds), checked against the videos' durations.
+use super::ordered::Ordered;
+use super::{DataError, ErrorKind};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One proposal in seconds with its confidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Proposal {
+    /// Start (s).
+    pub start: f64,
+    /// End (s).
+    pub end: f64,
+    /// Confidence score.
+    pub score: f64,
+}
+
+/// Where a [`ProposalSet`] was read from (for error messages).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProposalSource {
+    /// A leaderboard-format JSON file.
+    Json(PathBuf),
+    /// A directory of `<video>.csv` files.
+    CsvDir(PathBuf),
+}
+
+impl ProposalSource {
+    /// The file holding `video`'s proposals.
+    pub fn file_of(&self, video: &str) -> PathBuf {
+        match self {
+            Self::Json(p) => p.clone(),
+            Self::CsvDir(d) => d.join(format!("{video}.csv")),
+        }
+    }
+
+    /// How proposal `index` of `video` is addressed in its file.
+    pub fn field_of(&self, video: &str, index: usize) -> String {
+        match self {
+            Self::Json(_) => format!("results.{video}[{index}].segment"),
+            Self::CsvDir(_) => format!("row {} (xmin,xmax)", index + 2),
+        }
+    }
+}
+
+/// What to do with a proposal that cannot be used (start ≥ end, a
+/// non-finite value, or lying beyond the video).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InvalidProposals {
+    /// Stop with an error naming the file, video and proposal (default).
+    #[default]
+    Error,
+    /// Drop it and count it in the [`ValidationReport`].
+    Skip,
+}
+
+/// What [`ProposalSet::validate`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationReport {
+    /// Invalid proposals dropped (with [`InvalidProposals::Skip`]).
+    pub skipped: usize,
+    /// Proposals overshooting the video by at most the tolerance, clamped to it.
+    pub clamped: usize,
+    /// Videos of the set that have no entry in the annotations (ignored).
+    pub unknown_videos: usize,
+}
+
+/// Proposals of many videos, in file order.
+#[derive(Debug, Clone)]
+pub struct ProposalSet {
+    /// Where they came from.
+    pub source: ProposalSource,
+    /// `(video, proposals)` in file order (CSV: sorted by file name).
+    pub videos: Vec<(String, Vec<Proposal>)>,
+    index: HashMap<String, usize>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    results: Ordered<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawProposal {
+    segment: [f64; 2],
+    score: f64,
+}
+
+/// Proposals may overshoot the video by this fraction of its duration (then
+/// they are clamped to it); beyond that they are invalid.
+pub const OVERSHOOT_TOLERANCE: f64 = 0.01;
+
+impl ProposalSet {
+    /// A set from in-memory proposals.
+    pub fn new(source: ProposalSource, videos: Vec<(String, Vec<Proposal>)>) -> Self {
+        let index = videos
+            .iter()
+            .enumerate()
+            .map(|(i, (v, _))| (v.clone(), i))
+            .collect();
+        Self {
+            source,
+            videos,
+            index,
+        }
+    }
+
+    /// Reads a JSON file or, if `path` is a directory, its `*.csv` files.
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        if path.is_dir() {
+            Self::load_csv_dir(path)
+        } else {
+            Self::load_json(path)
+        }
+    }
+
+    /// Reads a leaderboard-format JSON file.
+    pub fn load_json(path: &Path) -> Result<Self, DataError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        Self::parse_json(&text, path)
+    }
+
+    /// Parses leaderboard-format JSON; `path` is used in error messages.
+    pub fn parse_json(text: &str, path: &Path) -> Result<Self, DataError> {
+        let raw: RawFile = serde_json::from_str(text)
+            .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
+        let mut videos = Vec::with_capacity(raw.results.0.len());
+        for (video, value) in raw.results.0 {
+            let list: Vec<RawProposal> = serde_json::from_value(value).map_err(|e| {
+                DataError::new(path, ErrorKind::Json(e.to_string()))
+                    .video(video.clone())
+                    .field(format!("results.{video}"))
+            })?;
+            let props = list
+                .into_iter()
+                .map(|p| Proposal {
+                    start: p.segment[0],
+                    end: p.segment[1],
+                    score: p.score,
+                })
+                .collect();
+            videos.push((video, props));
+        }
+        Ok(Self::new(ProposalSource::Json(path.to_path_buf()), videos))
+    }
+
+    /// Reads every `<video>.csv` of `dir` (header with `xmin`, `xmax`, `score`).
+    pub fn load_csv_dir(dir: &Path) -> Result<Self, DataError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| DataError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        files.sort();
+        let mut videos = Vec::with_capacity(files.len());
+        for f in files {
+            let video = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let props = read_csv(&f, &video)?;
+            videos.push((video, props));
+        }
+        Ok(Self::new(ProposalSource::CsvDir(dir.to_path_buf()), videos))
+    }
+
+    /// The proposals of `video`, if the set has an entry for it.
+    pub fn get(&self, video: &str) -> Option<&[Proposal]> {
+        self.index.get(video).map(|&i| self.videos[i].1.as_slice())
+    }
+
+    /// Checks every proposal against its video's duration (`duration_of`,
+    /// `None` for videos unknown to the annotations, which are counted and
+    /// left alone): start ≥ end, non-finite values, and proposals lying beyond
+    /// the video by more than [`OVERSHOOT_TOLERANCE`] are invalid; smaller
+    /// overshoots are clamped to `[0, duration]`.
+    pub fn validate(
+        &mut self,
+        duration_of: impl Fn(&str) -> Option<f64>,
+        policy: InvalidProposals,
+    ) -> Result<ValidationReport, DataError> {
+        let mut report = ValidationReport::default();
+        for (video, props) in &mut self.videos {
+            let Some(duration) = duration_of(video) else {
+                report.unknown_videos += 1;
+                continue;
+            };
+            let tol = OVERSHOOT_TOLERANCE * duration;
+            let mut kept = Vec::with_capacity(props.len());
+            for (i, p) in props.iter().enumerate() {
+                let problem = if !(p.start.is_finite() && p.end.is_finite()) {
+                    Some(format!("segment [{}, {}] is not finite", p.start, p.end))
+                } else if !p.score.is_finite() {
+                    Some(format!("score {} is not finite", p.score))
+                } else if p.start >= p.end {
+                    Some(format!("segment [{}, {}] has start >= end", p.start, p.end))
+                } else if p.start < -tol || p.end > duration + tol {
+                    Some(format!(
+                        "segment [{}, {}] lies beyond the video (duration {duration} s)",
+                        p.start, p.end
+                    ))
+                } else {
+                    None
+                };
+                match (problem, policy) {
+                    (Some(reason), InvalidProposals::Error) => {
+                        return Err(DataError::invalid(self.source.file_of(video), reason)
+                            .video(video.clone())
+                            .field(self.source.field_of(video, i)));
+                    }
+                    (Some(_), InvalidProposals::Skip) => report.skipped += 1,
+                    (None, _) => {
+                        let mut q = *p;
+                        if q.start < 0.0 || q.end > duration {
+                            q.start = q.start.max(0.0);
+                            q.end = q.end.min(duration);
+                            report.clamped += 1;
+                        }
+                        if q.start < q.end {
+                            kept.push(q);
+                        } else {
+                            report.skipped += 1;
+                        }
+                    }
+                }
+            }
+            *props = kept;
+        }
+        Ok(report)
+    }
+
+    /// The set as leaderboard-format JSON.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from(
+            "{\"version\": \"VERSION 1.3\", \"external_data\": {\"used\": false, \"details\": \"\"}, \"results\": {",
+        );
+        for (i, (video, props)) in self.videos.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&serde_json::to_string(video).expect("string serialises"));
+            out.push_str(": [");
+            for (j, p) in props.iter().enumerate() {
+                if j > 0 {
+                    out.push_str(", ");
+                }
+                let v = serde_json::json!({"segment": [p.start, p.end], "score": p.score});
+                out.push_str(&v.to_string());
+            }
+            out.push(']');
+        }
+        out.push_str("}}\n");
+        out
+    }
+}
+
+/// The `n` highest-scoring proposals, best first (ties keep file order).
+pub fn top_by_score(props: &[Proposal], n: usize) -> Vec<Proposal> {
+    let mut sorted = props.to_vec();
+    sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+    sorted.truncate(n);
+    sorted
+}
+
+fn read_csv(path: &Path, video: &str) -> Result<Vec<Proposal>, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e).video(video))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Err(
+            DataError::invalid(path, "empty file: expected a header xmin,xmax,score").video(video),
+        );
+    };
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
+    let find = |name: &str| {
+        cols.iter().position(|c| c == name).ok_or_else(|| {
+            DataError::invalid(
+                path,
+                format!("the header has no '{name}' column (found: {header}); expected xmin,xmax,score in seconds"),
+            )
+            .video(video)
+            .field(name.to_string())
+        })
+    };
+    let (ix, iy, is) = (find("xmin")?, find("xmax")?, find("score")?);
+    let mut out = Vec::new();
+    for (line_no, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let get = |i: usize, name: &str| -> Result<f64, DataError> {
+            let cell = cells.get(i).copied().unwrap_or("");
+            cell.parse::<f64>().map_err(|_| {
+                DataError::invalid(path, format!("'{cell}' is not a number"))
+                    .video(video)
+                    .field(format!("row {} ({name})", line_no + 1))
+            })
+        };
+        out.push(Proposal {
+            start: get(ix, "xmin")?,
+            end: get(iy, "xmax")?,
+            score: get(is, "score")?,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tcanet-props-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn json_and_csv_agree() {
+        let text = r#"{"results": {"b": [{"segment": [1.0, 3.5], "score": 0.9},
+            {"segment": [0.5, 2.0], "score": 0.4, "label": "x"}], "a": []}}"#;
+        let j = ProposalSet::parse_json(text, Path::new("p.json")).unwrap();
+        assert_eq!(j.videos[0].0, "b");
+        assert_eq!(
+            j.get("b").unwrap()[1],
+            Proposal {
+                start: 0.5,
+                end: 2.0,
+                score: 0.4
+            }
+        );
+        assert_eq!(j.get("a").unwrap().len(), 0);
+        let d = dir("csv");
+        std::fs::write(d.join("b.csv"), "score,xmin,xmax\n0.9,1.0,3.5\n0.4,0.5,2\n").unwrap();
+        let c = ProposalSet::load(&d).unwrap();
+        assert_eq!(c.get("b").unwrap(), j.get("b").unwrap());
+        let again = ProposalSet::parse_json(&j.to_json(), Path::new("x")).unwrap();
+        assert_eq!(again.videos, j.videos);
+    }
+
+    #[test]
+    fn csv_errors_name_file_row_and_column() {
+        let d = dir("badcsv");
+        std::fs::write(d.join("v9.csv"), "xmin,xmax\n1,2\n").unwrap();
+        let e = ProposalSet::load(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("v9.csv") && e.contains("'v9'") && e.contains("'score'"),
+            "{e}"
+        );
+        std::fs::write(d.join("v9.csv"), "xmin,xmax,score\n1,2,0.5\n1,abc,0.5\n").unwrap();
+        let e = ProposalSet::load(&d).unwrap_err().to_string();
+        assert!(e.contains("row 3 (xmax)") && e.contains("'abc'"), "{e}");
+    }
+
+    #[test]
+    fn validation_errors_skips_and_clamps() {
+        let mk = |s, e| Proposal {
+            start: s,
+            end: e,
+            score: 0.5,
+        };
+        let set = ProposalSet::new(
+            ProposalSource::Json("p.json".into()),
+            vec![
+                (
+                    "v".into(),
+                    vec![mk(1.0, 2.0), mk(5.0, 5.0), mk(-0.05, 9.0), mk(3.0, 30.0)],
+                ),
+                ("ghost".into(), vec![mk(1.0, 2.0)]),
+            ],
+        );
+        let dur = |v: &str| (v == "v").then_some(10.0);
+        let e = set
+            .clone()
+            .validate(dur, InvalidProposals::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.json") && e.contains("'v'") && e.contains("results.v[1].segment"),
+            "{e}"
+        );
+        assert!(e.contains("start >= end"), "{e}");
+        let mut s2 = set.clone();
+        let r = s2.validate(dur, InvalidProposals::Skip).unwrap();
+        assert_eq!(
+            r,
+            ValidationReport {
+                skipped: 2,
+                clamped: 1,
+                unknown_videos: 1
+            }
+        );
+        assert_eq!(s2.get("v").unwrap(), &[mk(1.0, 2.0), mk(0.0, 9.0)]);
+        let e = ProposalSet::parse_json(
+            r#"{"results": {"q": [{"segment": [1], "score": 1}]}}"#,
+            Path::new("p.json"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'q'"), "{e}");
+    }
+
+    #[test]
+    fn top_by_score_is_stable() {
+        let p = |s: f64| Proposal {
+            start: s,
+            end: s + 1.0,
+            score: if s == 2.0 { 0.9 } else { 0.5 },
+        };
+        let top = top_by_score(&[p(1.0), p(2.0), p(3.0)], 2);
+        assert_eq!(top, vec![p(2.0), p(1.0)]);
+    }
+}
