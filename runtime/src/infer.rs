@@ -1,0 +1,314 @@
+//! Dataset inference: annotations + features + input proposals → refined
+//! proposals (and detections), pipelined.
+//!
+//! Worker threads read and prepare the next videos ([`tcanet_models::data`],
+//! the same loader and preparation as the trainer) while the model runs on
+//! the current one; every video's proposals go through the model in one call
+//! (or chunks of `max_batch`), then [`crate::postprocess`].
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tcanet_models::data::features::{feature_path, load_features};
+use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::proposals::InvalidProposals;
+use tcanet_models::data::{
+    Annotations, DataError, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
+};
+use tcanet_models::ModelConfig;
+
+use crate::classifier::{detections_for_video, ClassScores, Detection};
+use crate::model::TcanetModel;
+use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions, ScoredSegment};
+
+/// Where a dataset's files are.
+#[derive(Debug, Clone)]
+pub struct DatasetPaths {
+    /// Annotations JSON (`database`: subset, duration per video).
+    pub annotations: PathBuf,
+    /// Directory of `<video>.npy` features.
+    pub features: PathBuf,
+    /// Input proposals: leaderboard JSON, or a directory of `<video>.csv`.
+    pub proposals: PathBuf,
+}
+
+/// A dataset loaded for inference: annotations and input proposals in memory,
+/// features read per video.
+#[derive(Debug)]
+pub struct Dataset {
+    /// The files.
+    pub paths: DatasetPaths,
+    /// The annotations.
+    pub annotations: Annotations,
+    /// The input proposals of every video.
+    pub proposals: ProposalSet,
+}
+
+impl Dataset {
+    /// Reads the annotations and the input proposals (a broken file is an error).
+    pub fn load(paths: DatasetPaths) -> Result<Self, DataError> {
+        let annotations = Annotations::load(&paths.annotations)?;
+        let proposals = ProposalSet::load(&paths.proposals)?;
+        Ok(Self {
+            paths,
+            annotations,
+            proposals,
+        })
+    }
+
+    /// Video ids of `subset` (all videos if `None`), in the annotations' order.
+    pub fn videos(&self, subset: Option<&str>) -> Vec<String> {
+        self.annotations
+            .videos
+            .iter()
+            .filter(|v| subset.is_none_or(|s| v.subset == s))
+            .map(|v| v.id.clone())
+            .collect()
+    }
+}
+
+/// Options of [`run_dataset`].
+#[derive(Debug, Clone)]
+pub struct InferSettings {
+    /// Post-processing (Soft-NMS, top-k).
+    pub post: PostProcessOptions,
+    /// Cap on proposals per model call (`None`: all of a video in one call).
+    pub max_batch: Option<usize>,
+    /// Use only the best `n` input proposals of each video (`None`: all).
+    pub max_proposals: Option<usize>,
+    /// Feature layout of the `.npy` files.
+    pub layout: FeatureLayout,
+    /// Interpolate features longer than T to T (HACS-style configs).
+    pub resample: bool,
+    /// Threads reading and preparing videos ahead of the model.
+    pub workers: usize,
+    /// Prepared videos held ready at most.
+    pub prefetch: usize,
+    /// Go on past failed videos (they are reported); otherwise stop at the first.
+    pub keep_going: bool,
+    /// Detections: classes per video (3).
+    pub top_classes: usize,
+    /// Detections: kept per video (200).
+    pub max_detections: usize,
+}
+
+impl Default for InferSettings {
+    fn default() -> Self {
+        Self {
+            post: PostProcessOptions::default(),
+            max_batch: None,
+            max_proposals: None,
+            layout: FeatureLayout::Auto,
+            resample: false,
+            workers: 1,
+            prefetch: 4,
+            keep_going: false,
+            top_classes: 3,
+            max_detections: 200,
+        }
+    }
+}
+
+/// A video that could not be processed, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VideoFailure {
+    /// The video id.
+    pub video: String,
+    /// The error, naming file and field.
+    pub error: String,
+}
+
+/// One processed video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoResult {
+    /// The video id.
+    pub video: String,
+    /// Refined proposals in seconds, best first (at most `top_k`).
+    pub proposals: Vec<ScoredSegment>,
+    /// Detections, when a classifier was given.
+    pub detections: Option<Vec<Detection>>,
+}
+
+/// What [`run_dataset`] did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Processed videos, in the given order.
+    pub results: Vec<VideoResult>,
+    /// Failed videos, in the given order.
+    pub failures: Vec<VideoFailure>,
+    /// True when the run stopped at a failure (no `keep_going`).
+    pub stopped_early: bool,
+    /// Seconds spent inside the model.
+    pub model_seconds: f64,
+}
+
+/// Reads and prepares one video (runs on a worker thread).
+fn prepare_one(
+    dataset: &Dataset,
+    video: &str,
+    cfg: &ModelConfig,
+    settings: &InferSettings,
+    classifier: Option<&ClassScores>,
+) -> Result<(PreparedVideo, f64), String> {
+    let info = dataset.annotations.get(video).ok_or_else(|| {
+        format!(
+            "{}: video '{video}' is not in the annotations",
+            dataset.paths.annotations.display()
+        )
+    })?;
+    let props = dataset.proposals.get(video).ok_or_else(|| {
+        format!(
+            "{}: video '{video}': no input proposals for this video",
+            dataset.proposals.source.file_of(video).display()
+        )
+    })?;
+    if props.is_empty() {
+        return Err(format!(
+            "{}: video '{video}': the list of input proposals is empty",
+            dataset.proposals.source.file_of(video).display()
+        ));
+    }
+    if let Some(c) = classifier {
+        if !c.videos.contains_key(video) {
+            return Err(format!(
+                "video '{video}': the classifier file has no scores for this video"
+            ));
+        }
+    }
+    let mut one = ProposalSet::new(
+        dataset.proposals.source.clone(),
+        vec![(video.to_string(), props.to_vec())],
+    );
+    one.validate(|_| Some(info.duration), InvalidProposals::Error)
+        .map_err(|e| e.to_string())?;
+    let props = &one.videos[0].1;
+    if props.is_empty() {
+        return Err(format!(
+            "{}: video '{video}': no usable input proposal",
+            dataset.proposals.source.file_of(video).display()
+        ));
+    }
+    let path = feature_path(&dataset.paths.features, video);
+    let feats =
+        load_features(&path, video, cfg.feat_dim, settings.layout).map_err(|e| e.to_string())?;
+    let prepared = prepare_video(
+        video,
+        &feats,
+        &path,
+        props,
+        info.duration,
+        cfg,
+        settings.resample,
+        settings.max_proposals,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((prepared, info.duration))
+}
+
+/// Runs the model on one prepared video and post-processes the result.
+pub fn infer_video(
+    model: &mut TcanetModel,
+    prepared: &PreparedVideo,
+    duration: f64,
+    settings: &InferSettings,
+    classifier: Option<&ClassScores>,
+) -> Result<VideoResult, String> {
+    let n = prepared.proposals.len();
+    let chunk = settings.max_batch.unwrap_or(n).max(1);
+    let mut refined: Vec<(f64, f64)> = Vec::with_capacity(n);
+    let mut iou3: Vec<f32> = Vec::with_capacity(n);
+    for part in prepared.proposals.chunks(chunk) {
+        let out = model
+            .run(&prepared.features, part, 1)
+            .map_err(|e| format!("video '{}': {e}", prepared.video))?;
+        for pair in out.proposals[2].chunks_exact(2) {
+            refined.push((
+                prepared.time.to_seconds(f64::from(pair[0])),
+                prepared.time.to_seconds(f64::from(pair[1])),
+            ));
+        }
+        iou3.extend_from_slice(&out.iou[2]);
+    }
+    if let Some(i) = iou3
+        .iter()
+        .zip(&refined)
+        .position(|(u, r)| !(u.is_finite() && r.0.is_finite() && r.1.is_finite()))
+    {
+        return Err(format!(
+            "{}: video '{}': the model produced a non-finite value for proposal {i}",
+            model.path.display(),
+            prepared.video
+        ));
+    }
+    let input_scores: Vec<f64> = prepared.scores.iter().map(|&s| f64::from(s)).collect();
+    let fused = fuse_scores(&input_scores, &iou3);
+    let proposals = postprocess_video(&refined, &fused, duration, &settings.post);
+    let detections = classifier.map(|c| {
+        let classes = c
+            .top_classes(&prepared.video, settings.top_classes)
+            .unwrap_or_default();
+        detections_for_video(&proposals, &classes, settings.max_detections)
+    });
+    Ok(VideoResult {
+        video: prepared.video.clone(),
+        proposals,
+        detections,
+    })
+}
+
+/// Runs inference over `videos` of `dataset`: preparation on worker threads,
+/// the model on this thread, one call per video.
+///
+/// Data problems (missing features, NaN, wrong channels, bad or missing
+/// proposals, a video the classifier lacks) become [`VideoFailure`]s; without
+/// `keep_going` the run stops at the first. `on_video` is called after each
+/// video (for progress).
+pub fn run_dataset(
+    model: &mut TcanetModel,
+    dataset: Arc<Dataset>,
+    videos: &[String],
+    classifier: Option<Arc<ClassScores>>,
+    settings: &InferSettings,
+    mut on_video: impl FnMut(&str, bool),
+) -> RunSummary {
+    let cfg = model.config.clone();
+    let jobs: Arc<Vec<String>> = Arc::new(videos.to_vec());
+    let prefetcher = {
+        let (dataset, jobs, settings, classifier) = (
+            dataset.clone(),
+            jobs.clone(),
+            settings.clone(),
+            classifier.clone(),
+        );
+        Prefetcher::new(jobs.len(), settings.workers, settings.prefetch, move |i| {
+            prepare_one(&dataset, &jobs[i], &cfg, &settings, classifier.as_deref())
+        })
+    };
+    let mut summary = RunSummary::default();
+    for (i, prepared) in prefetcher.enumerate() {
+        let video = &jobs[i];
+        let outcome = prepared.and_then(|(p, duration)| {
+            let start = std::time::Instant::now();
+            let r = infer_video(model, &p, duration, settings, classifier.as_deref());
+            summary.model_seconds += start.elapsed().as_secs_f64();
+            r
+        });
+        match outcome {
+            Ok(result) => {
+                on_video(video, true);
+                summary.results.push(result);
+            }
+            Err(error) => {
+                on_video(video, false);
+                summary.failures.push(VideoFailure {
+                    video: video.clone(),
+                    error,
+                });
+                if !settings.keep_going {
+                    summary.stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+    summary
+}
