@@ -1,1 +1,168 @@
-//! Writes the TCANet inference graph to ONNX from a safetensors checkpoint (no libtorch)
+//! Writes the TCANet inference graph to ONNX from a safetensors checkpoint,
+//! without libtorch and without protoc.
+//!
+//! * [`checkpoint`]: reads and checks the trainer's checkpoints (and plain
+//!   state_dicts converted from the authors' release).
+//! * [`builder`]: a small graph builder (values, initializers, named nodes).
+//! * [`graph`]: the TCANet inference graph.
+//! * [`onnx_proto`]: the ONNX protobuf messages, as prost structs.
+//! * [`reference`]: an independent f64 forward pass in plain Rust.
+//! * [`ort_run`]: loads ONNX Runtime and runs an exported model.
+//! * [`inspect`] and [`verify`]: what `tcanet-export inspect` and `verify` print.
+//!
+//! ```no_run
+//! use tcanet_exporter::{checkpoint::{Checkpoint, ConfigOverride}, export_to_file, ExportOptions};
+//! let ckpt = Checkpoint::load("model.safetensors".as_ref(), &ConfigOverride::Embedded)?;
+//! export_to_file(&ckpt, &ExportOptions::default(), "model.onnx".as_ref())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+pub mod builder;
+pub mod checkpoint;
+pub mod graph;
+pub mod inspect;
+pub mod onnx_proto;
+pub mod ort_run;
+pub mod reference;
+pub mod verify;
+
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use crate::checkpoint::Checkpoint;
+pub use crate::graph::Precision;
+use crate::onnx_proto::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
+
+/// This crate's version, written to `tcanet.exporter_version`.
+pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The default ONNX opset.
+pub const DEFAULT_OPSET: i64 = 17;
+/// The opsets the exporter can write (the graph uses the same operators in each).
+pub const SUPPORTED_OPSETS: RangeInclusive<i64> = 17..=25;
+
+/// Metadata key: the model config as JSON.
+pub const META_CONFIG: &str = "tcanet.config";
+/// Metadata key: hex SHA-256 of the checkpoint file.
+pub const META_CHECKPOINT_SHA256: &str = "tcanet.checkpoint_sha256";
+/// Metadata key: the exporter's version.
+pub const META_EXPORTER_VERSION: &str = "tcanet.exporter_version";
+/// Metadata key: `fp32` or `fp16`.
+pub const META_PRECISION: &str = "tcanet.precision";
+
+/// The IR version written with `opset` (the one the ONNX release that
+/// introduced the opset used; all ≤ 13, ONNX Runtime 1.31's limit).
+pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
+    Some(match opset {
+        17 | 18 => 8,
+        19 | 20 => 9,
+        21 | 22 => 10,
+        23 => 11,
+        24 => 12,
+        25 => 13,
+        _ => return None,
+    })
+}
+
+/// What to export.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// ONNX opset (default 17), one of [`SUPPORTED_OPSETS`].
+    pub opset: i64,
+    /// Weights and compute precision.
+    pub precision: Precision,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            opset: DEFAULT_OPSET,
+            precision: Precision::Fp32,
+        }
+    }
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The requested opset is not one the exporter writes.
+    #[error("unsupported --opset {opset}: choose one of {}..={}", SUPPORTED_OPSETS.start(), SUPPORTED_OPSETS.end())]
+    UnsupportedOpset {
+        /// The requested opset.
+        opset: i64,
+    },
+    /// The output file could not be written (nothing is left behind).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The output path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Facts about a written model.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    /// Size of the `.onnx` file in bytes.
+    pub bytes: usize,
+    /// Number of graph nodes.
+    pub nodes: usize,
+    /// Number of initializers (constant tensors).
+    pub initializers: usize,
+}
+
+/// The complete ONNX model for a checked checkpoint.
+pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto, ExportError> {
+    let ir_version = ir_version_for_opset(opts.opset)
+        .ok_or(ExportError::UnsupportedOpset { opset: opts.opset })?;
+    let graph = graph::build_graph(ckpt, opts.precision);
+    let meta = [
+        (META_CONFIG, ckpt.config.to_json()),
+        (META_CHECKPOINT_SHA256, ckpt.sha256.clone()),
+        (META_EXPORTER_VERSION, EXPORTER_VERSION.to_string()),
+        (META_PRECISION, opts.precision.as_str().to_string()),
+    ];
+    Ok(ModelProto {
+        ir_version,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: opts.opset,
+        }],
+        producer_name: "tcanet-export".into(),
+        producer_version: EXPORTER_VERSION.into(),
+        model_version: 1,
+        doc_string: "TCANet temporal action proposal refinement: three cascaded TBR stages".into(),
+        graph: Some(graph),
+        metadata_props: meta
+            .into_iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: k.into(),
+                value: v,
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// Builds the model and writes it to `out` atomically (temporary file, then
+/// rename): on any error no partial `.onnx` is left behind.
+pub fn export_to_file(
+    ckpt: &Checkpoint,
+    opts: &ExportOptions,
+    out: &Path,
+) -> Result<ExportSummary, ExportError> {
+    let model = build_model(ckpt, opts)?;
+    let graph = model.graph.as_ref().expect("built with a graph");
+    let summary = ExportSummary {
+        bytes: model.encoded_len(),
+        nodes: graph.node.len(),
+        initializers: graph.initializer.len(),
+    };
+    let bytes = model.encode_to_vec();
+    tcanet_models::io::write_atomic_bytes(out, &bytes).map_err(|source| ExportError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    Ok(summary)
+}

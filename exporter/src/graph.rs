@@ -1,0 +1,628 @@
+//! The TCANet inference graph (TCANET.md, "Forward pass" and "TBR decoding"
+//! with the inference decode scale) written with [`GraphBuilder`].
+//!
+//! Layout: the base encoder runs on `[B, C, T]`, the LGTE layers on
+//! `[B, T, H]`. TTN sampling turns each proposal into 128 fractional indices
+//! with two constant matrices (region bounds, then sample positions), gathers
+//! the two neighbours of every index from the encoded features padded with one
+//! zero step on each side (so out-of-range neighbours read zero, as
+//! `grid_sample` with zero padding does) and mixes them with the linear
+//! interpolation weights: no per-proposal copy of the feature map. The TBR
+//! heads run as grouped Conv1d on `[B·N, H, samples]`; the start and end
+//! branches are fused into one grouped conv stack (their weights stacked along
+//! the output channels, twice the groups). Decoding stays in float32 in both
+//! precisions. Constants are folded at export time: the query scaling into the
+//! in-projection, the decode factors (0.1, 0.2, g) into the last convs, the
+//! local-attention mask, the sampling matrices.
+use tcanet_models::params::{lgte_prefix, tbr_prefix};
+use tcanet_models::{ModelConfig, NUM_STAGES};
+
+use crate::builder::{Attr, Dim, GraphBuilder, Value};
+use crate::checkpoint::Checkpoint;
+use crate::onnx_proto::{data_type, GraphProto};
+
+/// Numeric precision of the exported network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// float32 weights and compute.
+    Fp32,
+    /// float16 weights and compute (inputs and outputs stay float32; the
+    /// proposal coordinates, sampling positions and decoding stay float32).
+    Fp16,
+}
+
+impl Precision {
+    /// `fp32` or `fp16` (the `tcanet.precision` metadata value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+        }
+    }
+}
+
+/// Names of the graph's inputs.
+pub const INPUT_FEATURES: &str = "features";
+/// Name of the proposals input.
+pub const INPUT_PROPOSALS: &str = "proposals";
+
+/// Name of the refined proposals output of stage `k` (1-based).
+pub fn proposals_output(k: usize) -> String {
+    format!("proposals_{k}")
+}
+
+/// Name of the IoU estimate output of stage `k` (1-based).
+pub fn iou_output(k: usize) -> String {
+    format!("iou_{k}")
+}
+
+/// Builds the graph for a checked checkpoint.
+pub fn build_graph(ckpt: &Checkpoint, precision: Precision) -> GraphProto {
+    let mut g = Net {
+        b: GraphBuilder::new(),
+        ckpt,
+        cfg: &ckpt.config,
+        precision,
+    };
+    g.build();
+    g.b.finish("tcanet")
+}
+
+struct Net<'a> {
+    b: GraphBuilder,
+    ckpt: &'a Checkpoint,
+    cfg: &'a ModelConfig,
+    precision: Precision,
+}
+
+/// Row-major transpose of a `[rows, cols]` matrix.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
+impl Net<'_> {
+    /// A weight-like constant in the model's precision.
+    fn weight(&mut self, leaf: &str, dims: &[usize], data: &[f32]) -> Value {
+        match self.precision {
+            Precision::Fp32 => self.b.const_f32(leaf, dims, data),
+            Precision::Fp16 => self.b.const_f16(leaf, dims, data),
+        }
+    }
+
+    /// The parameter `name` of the checkpoint as a weight constant.
+    fn param(&mut self, name: &str, leaf: &str, dims: &[usize]) -> Value {
+        let data = self.ckpt.get(name).to_vec();
+        self.weight(leaf, dims, &data)
+    }
+
+    /// Casts a compute-precision value to float32 (a no-op in fp32).
+    fn to_f32(&mut self, v: Value, leaf: &str) -> Value {
+        match self.precision {
+            Precision::Fp32 => v,
+            Precision::Fp16 => self.b.op(
+                "Cast",
+                leaf,
+                &[&v],
+                vec![Attr::int("to", data_type::FLOAT as i64)],
+            ),
+        }
+    }
+
+    /// Casts a float32 value to the compute precision (a no-op in fp32).
+    fn to_compute(&mut self, v: Value, leaf: &str) -> Value {
+        match self.precision {
+            Precision::Fp32 => v,
+            Precision::Fp16 => self.b.op(
+                "Cast",
+                leaf,
+                &[&v],
+                vec![Attr::int("to", data_type::FLOAT16 as i64)],
+            ),
+        }
+    }
+
+    /// Conv1d with the given weights (already in ONNX layout `[O, I/g, K]`).
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        &mut self,
+        leaf: &str,
+        x: &Value,
+        w: (&[usize], Vec<f32>),
+        bias: Vec<f32>,
+        group: usize,
+        pad: usize,
+        stride: usize,
+    ) -> Value {
+        let (dims, wdata) = w;
+        let wv = self.weight(&format!("{leaf}.weight"), dims, &wdata);
+        let bv = self.weight(&format!("{leaf}.bias"), &[dims[0]], &bias);
+        self.b.op(
+            "Conv",
+            leaf,
+            &[x, &wv, &bv],
+            vec![
+                Attr::ints("kernel_shape", &[dims[2] as i64]),
+                Attr::ints("pads", &[pad as i64, pad as i64]),
+                Attr::ints("strides", &[stride as i64]),
+                Attr::int("group", group as i64),
+            ],
+        )
+    }
+
+    /// Conv1d of checkpoint parameter prefix `p` (shape from the checkpoint).
+    fn conv_param(
+        &mut self,
+        leaf: &str,
+        x: &Value,
+        p: &str,
+        group: usize,
+        pad: usize,
+        stride: usize,
+    ) -> Value {
+        let dims = self.shape_of(&format!("{p}.weight"));
+        let w = self.ckpt.get(&format!("{p}.weight")).to_vec();
+        let bias = self.ckpt.get(&format!("{p}.bias")).to_vec();
+        self.conv(leaf, x, (&dims, w), bias, group, pad, stride)
+    }
+
+    fn shape_of(&self, name: &str) -> Vec<usize> {
+        tcanet_models::param_specs(self.cfg)
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.shape)
+            .unwrap_or_else(|| panic!("{name} is a parameter"))
+    }
+
+    fn relu(&mut self, leaf: &str, x: &Value) -> Value {
+        self.b.op("Relu", leaf, &[x], vec![])
+    }
+
+    /// `x @ W^T + b` for a torch Linear `W [out, in]`.
+    fn linear(
+        &mut self,
+        leaf: &str,
+        x: &Value,
+        w: &[f32],
+        bias: &[f32],
+        out: usize,
+        inp: usize,
+    ) -> Value {
+        let wt = transpose(w, out, inp);
+        let wv = self.weight(&format!("{leaf}.weight_t"), &[inp, out], &wt);
+        let bv = self.weight(&format!("{leaf}.bias"), &[out], bias);
+        let m = self
+            .b
+            .op("MatMul", &format!("{leaf}/matmul"), &[x, &wv], vec![]);
+        self.b
+            .op("Add", &format!("{leaf}/bias"), &[&m, &bv], vec![])
+    }
+
+    fn build(&mut self) {
+        let cfg = self.cfg;
+        let f32t = data_type::FLOAT;
+        let feats_in = self.b.input(
+            INPUT_FEATURES,
+            f32t,
+            &[
+                Dim::Sym("B"),
+                Dim::Fixed(cfg.feat_dim as i64),
+                Dim::Fixed(cfg.temporal_scale as i64),
+            ],
+        );
+        let props_in = self.b.input(
+            INPUT_PROPOSALS,
+            f32t,
+            &[Dim::Sym("B"), Dim::Sym("N"), Dim::Fixed(2)],
+        );
+
+        let x = self.scoped("input", |n| n.to_compute(feats_in, "cast_features"));
+        let x = self.scoped("x_1d_b_f", |n| {
+            let g = n.cfg.conv_groups;
+            let x = n.conv_param("0", &x, "x_1d_b_f.0", g, 1, 1);
+            let x = n.relu("1", &x);
+            let x = n.conv_param("2", &x, "x_1d_b_f.2", g, 1, 1);
+            let x = n.relu("3", &x);
+            n.b.op(
+                "Transpose",
+                "to_time_major",
+                &[&x],
+                vec![Attr::ints("perm", &[0, 2, 1])],
+            )
+        });
+        let mut x = x;
+        for i in 0..cfg.lgte_num {
+            x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x));
+        }
+        // [B, T+2, H]: one zero step before and after the timeline.
+        let padded = self.scoped("ttn", |n| {
+            let pads = n.b.const_i64("pads", &[6], &[0, 1, 0, 0, 1, 0]);
+            n.b.op("Pad", "zero_pad_time", &[&x, &pads], vec![])
+        });
+        let (shape_bn2, shape_bn3) = self.scoped("shapes", |n| {
+            let bn2 = n.b.op("Shape", "b_n_2", &[&props_in], vec![]);
+            let bn =
+                n.b.op("Shape", "b_n", &[&props_in], vec![Attr::int("end", 2)]);
+            let three = n.b.const_i64("three", &[1], &[3]);
+            let bn3 = n.b.op(
+                "Concat",
+                "b_n_3",
+                &[&bn, &three],
+                vec![Attr::int("axis", 0)],
+            );
+            (bn2, bn3)
+        });
+        let mut props = props_in;
+        for k in 1..=NUM_STAGES {
+            let (next, iou) = self.scoped(&tbr_prefix(k), |n| {
+                n.tbr(k, &props, &padded, &shape_bn2, &shape_bn3)
+            });
+            let dims = [Dim::Sym("B"), Dim::Sym("N"), Dim::Fixed(2)];
+            self.b.output(&next, &proposals_output(k), f32t, &dims);
+            self.b
+                .output(&iou, &iou_output(k), f32t, &[Dim::Sym("B"), Dim::Sym("N")]);
+            props = Value(proposals_output(k));
+        }
+    }
+
+    fn scoped<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
+        let mut b = std::mem::take(&mut self.b);
+        let mut out = None;
+        b.scoped(name, |b| {
+            self.b = std::mem::take(b);
+            out = Some(f(self));
+            *b = std::mem::take(&mut self.b);
+        });
+        self.b = b;
+        out.expect("scope ran")
+    }
+
+    /// One post-norm LGTE layer on `[B, T, H]`.
+    fn lgte(&mut self, i: usize, x: &Value) -> Value {
+        let cfg = self.cfg;
+        let (h, t, heads, hd) = (
+            cfg.hidden_dim,
+            cfg.temporal_scale,
+            cfg.heads,
+            cfg.head_dim(),
+        );
+        let half = heads / 2;
+        let p = format!("{}.self_atten.scale_attention", lgte_prefix(i));
+        let attn = self.scoped("attention", |n| {
+            // Packed in-projection with the query scaling folded in.
+            let mut w = n.ckpt.get(&format!("{p}.in_proj_weight")).to_vec();
+            let mut bias = n.ckpt.get(&format!("{p}.in_proj_bias")).to_vec();
+            let scale = (hd as f64).powf(-0.5) as f32;
+            w[..h * h].iter_mut().for_each(|v| *v *= scale);
+            bias[..h].iter_mut().for_each(|v| *v *= scale);
+            let qkv = n.linear("in_proj", x, &w, &bias, 3 * h, h);
+            let shape =
+                n.b.const_i64("qkv_shape", &[6], &[0, 0, 3, 2, half as i64, hd as i64]);
+            let qkv = n.b.op("Reshape", "split_heads", &[&qkv, &shape], vec![]);
+            // [3, B, local|global, heads/2, T, hd]
+            let qkv = n.b.op(
+                "Transpose",
+                "heads_first",
+                &[&qkv],
+                vec![Attr::ints("perm", &[2, 0, 3, 4, 1, 5])],
+            );
+            let split = n.b.const_i64("qkv_split", &[3], &[1, 1, 1]);
+            let qkv = n.b.op_multi(
+                "Split",
+                "q_k_v",
+                &[&qkv, &split],
+                3,
+                vec![Attr::int("axis", 0)],
+            );
+            let kt = n.b.op(
+                "Transpose",
+                "k_transposed",
+                &[&qkv[1]],
+                vec![Attr::ints("perm", &[0, 1, 2, 3, 5, 4])],
+            );
+            let scores = n.b.op("MatMul", "scores", &[&qkv[0], &kt], vec![]);
+            let mask = n.local_mask(t, cfg.window_size);
+            let mask = n.weight("mask", &[2, 1, t, t], &mask);
+            let scores = n.b.op("Add", "masked_scores", &[&scores, &mask], vec![]);
+            let probs = n.b.op(
+                "Softmax",
+                "softmax",
+                &[&scores],
+                vec![Attr::int("axis", -1)],
+            );
+            let ctx = n.b.op("MatMul", "context", &[&probs, &qkv[2]], vec![]);
+            // [B, T, 1, 2, heads/2, hd] → [B, T, H]
+            let ctx = n.b.op(
+                "Transpose",
+                "time_first",
+                &[&ctx],
+                vec![Attr::ints("perm", &[1, 4, 0, 2, 3, 5])],
+            );
+            let merged = n.b.const_i64("merged_shape", &[3], &[0, 0, h as i64]);
+            let ctx = n.b.op("Reshape", "merge_heads", &[&ctx, &merged], vec![]);
+            let wo = n.ckpt.get(&format!("{p}.out_proj.weight")).to_vec();
+            let bo = n.ckpt.get(&format!("{p}.out_proj.bias")).to_vec();
+            n.linear("out_proj", &ctx, &wo, &bo, h, h)
+        });
+        let lp = lgte_prefix(i);
+        let x1 = self.b.op("Add", "residual1", &[x, &attn], vec![]);
+        let x1 = self.layer_norm("norm1", &x1, &format!("{lp}.norm1"));
+        let ffn = self.scoped("ffn", |n| {
+            let f = n.cfg.ffn_dim;
+            let w1 = n.ckpt.get(&format!("{lp}.linear1.weight")).to_vec();
+            let b1 = n.ckpt.get(&format!("{lp}.linear1.bias")).to_vec();
+            let y = n.linear("linear1", &x1, &w1, &b1, f, h);
+            let y = n.relu("relu", &y);
+            let w2 = n.ckpt.get(&format!("{lp}.linear2.weight")).to_vec();
+            let b2 = n.ckpt.get(&format!("{lp}.linear2.bias")).to_vec();
+            n.linear("linear2", &y, &w2, &b2, h, f)
+        });
+        let x2 = self.b.op("Add", "residual2", &[&x1, &ffn], vec![]);
+        self.layer_norm("norm2", &x2, &format!("{lp}.norm2"))
+    }
+
+    fn layer_norm(&mut self, leaf: &str, x: &Value, p: &str) -> Value {
+        let h = self.cfg.hidden_dim;
+        let w = self.param(&format!("{p}.weight"), &format!("{leaf}.weight"), &[h]);
+        let bias = self.param(&format!("{p}.bias"), &format!("{leaf}.bias"), &[h]);
+        self.b.op(
+            "LayerNormalization",
+            leaf,
+            &[x, &w, &bias],
+            vec![Attr::int("axis", -1), Attr::float("epsilon", 1e-5)],
+        )
+    }
+
+    /// Additive attention mask `[2, 1, T, T]`: index 0 (local heads) allows
+    /// key `clamp(j - w/2 + k, 0, T-1)` for query j and k in 0..w and holds
+    /// -inf elsewhere; index 1 (global heads) is all zero.
+    fn local_mask(&self, t: usize, w: usize) -> Vec<f32> {
+        let mut m = vec![0.0f32; 2 * t * t];
+        let local = &mut m[..t * t];
+        local.fill(f32::NEG_INFINITY);
+        for j in 0..t {
+            for k in 0..w {
+                let key = (j as i64 - (w / 2) as i64 + k as i64).clamp(0, t as i64 - 1) as usize;
+                local[j * t + key] = 0.0;
+            }
+        }
+        m
+    }
+
+    /// One TBR stage: TTN sampling, SE and XW heads, decoding.
+    /// Returns (refined proposals `[B, N, 2]`, IoU estimate `[B, N]`), float32.
+    fn tbr(
+        &mut self,
+        k: usize,
+        props: &Value,
+        padded: &Value,
+        shape_bn2: &Value,
+        shape_bn3: &Value,
+    ) -> (Value, Value) {
+        let cfg = self.cfg;
+        let p = tbr_prefix(k);
+        let (h, g) = (cfg.hidden_dim, cfg.conv_groups);
+        let (ns, na) = (cfg.start_sample_num, cfg.action_sample_num);
+        let s_total = cfg.total_sample_num();
+        let samples = self.scoped("ttn", |n| n.ttn(props, padded));
+        let se = self.scoped("reg1se", |n| {
+            let starts = n.b.const_i64("start_region_begin", &[1], &[0]);
+            let ends = n.b.const_i64("start_region_end", &[1], &[ns as i64]);
+            let axes = n.b.const_i64("sample_axis", &[1], &[2]);
+            let st = n.b.op(
+                "Slice",
+                "start_region",
+                &[&samples, &starts, &ends, &axes],
+                vec![],
+            );
+            let starts = n.b.const_i64("end_region_begin", &[1], &[(ns + na) as i64]);
+            let ends = n.b.const_i64("end_region_end", &[1], &[s_total as i64]);
+            let en = n.b.op(
+                "Slice",
+                "end_region",
+                &[&samples, &starts, &ends, &axes],
+                vec![],
+            );
+            // [B·N, 2H, ns]: start channels then end channels.
+            let x = n.b.op(
+                "Concat",
+                "start_end_channels",
+                &[&st, &en],
+                vec![Attr::int("axis", 1)],
+            );
+            let fused = |n: &Net, layer: usize, scale: f32| -> (Vec<usize>, Vec<f32>, Vec<f32>) {
+                let mut w = Vec::new();
+                let mut bias = Vec::new();
+                let mut dims = Vec::new();
+                for side in ["start_reg_conv", "end_reg_conv"] {
+                    let q = format!("{p}.reg1se.{side}.{layer}");
+                    dims = n.shape_of(&format!("{q}.weight"));
+                    w.extend(n.ckpt.get(&format!("{q}.weight")).iter().map(|v| v * scale));
+                    bias.extend(n.ckpt.get(&format!("{q}.bias")).iter().map(|v| v * scale));
+                }
+                dims[0] *= 2;
+                (dims, w, bias)
+            };
+            let (d0, w0, b0) = fused(n, 0, 1.0);
+            let x = n.conv("start_end_conv.0", &x, (&d0, w0), b0, 2 * g, 1, 2);
+            let x = n.relu("start_end_conv.1", &x);
+            let (d2, w2, b2) = fused(n, 2, 1.0);
+            let x = n.conv("start_end_conv.2", &x, (&d2, w2), b2, 2 * g, 1, 2);
+            let x = n.relu("start_end_conv.3", &x);
+            // The inference decode scale g folded into the last conv.
+            let (d4, w4, b4) = fused(n, 4, cfg.se_decode_scale_infer as f32);
+            let x = n.conv("start_end_conv.4", &x, (&d4, w4), b4, 2, 0, 1);
+            let x = n.b.op("Reshape", "ds_de", &[&x, shape_bn2], vec![]);
+            n.to_f32(x, "ds_de_f32")
+        });
+        let xw = self.scoped("reg1xw", |n| {
+            let q = format!("{p}.reg1xw");
+            let x = n.conv_param("reg_1d_b.0", &samples, &format!("{q}.reg_1d_b.0"), g, 1, 2);
+            let x = n.relu("reg_1d_b.1", &x);
+            let x = n.conv_param("reg_1d_b.2", &x, &format!("{q}.reg_1d_b.2"), g, 1, 2);
+            let x = n.relu("reg_1d_b.3", &x);
+            let x = n.conv_param("reg_1d_o.0", &x, &format!("{q}.reg_1d_o.0"), g, 0, 1);
+            let x = n.relu("reg_1d_o.1", &x);
+            // Rows (dx, dw, t) scaled by the decode factors (0.1, 0.2, 1).
+            let mut w = n.ckpt.get(&format!("{q}.reg_1d_o.2.weight")).to_vec();
+            let mut bias = n.ckpt.get(&format!("{q}.reg_1d_o.2.bias")).to_vec();
+            for (row, scale) in [0.1f32, 0.2, 1.0].into_iter().enumerate() {
+                w[row * h..(row + 1) * h]
+                    .iter_mut()
+                    .for_each(|v| *v *= scale);
+                bias[row] *= scale;
+            }
+            let x = n.conv("reg_1d_o.2", &x, (&[3, h, 1], w), bias, 1, 0, 1);
+            let x = n.b.op("Reshape", "dx_dw_t", &[&x, shape_bn3], vec![]);
+            n.to_f32(x, "dx_dw_t_f32")
+        });
+        self.scoped("decode", |n| {
+            let b = &mut n.b;
+            let ones3 = b.const_i64("split_3", &[3], &[1, 1, 1]);
+            let parts = b.op_multi(
+                "Split",
+                "dx_dw_t",
+                &[&xw, &ones3],
+                3,
+                vec![Attr::int("axis", 2)],
+            );
+            let ones2 = b.const_i64("split_2", &[2], &[1, 1]);
+            let se_pt = b.op_multi(
+                "Split",
+                "start_end",
+                &[props, &ones2],
+                2,
+                vec![Attr::int("axis", 2)],
+            );
+            let (s, e) = (&se_pt[0], &se_pt[1]);
+            let w = b.op("Sub", "width", &[e, s], vec![]);
+            // SE: [s + ds·w·g, e + de·w·g] (g folded into the conv).
+            let dsw = b.op("Mul", "se_delta", &[&se, &w], vec![]);
+            let se_dec = b.op("Add", "se_proposal", &[props, &dsw], vec![]);
+            // XW: c' = c + 0.1·dx·w, w' = w·exp(0.2·dw) (factors folded).
+            let half_c = b.const_f32("half", &[], &[0.5]);
+            let hw = b.op("Mul", "half_width", &[&w, &half_c], vec![]);
+            let c = b.op("Add", "centre", &[s, &hw], vec![]);
+            let dxw = b.op("Mul", "centre_delta", &[&parts[0], &w], vec![]);
+            let c2 = b.op("Add", "new_centre", &[&c, &dxw], vec![]);
+            let ew = b.op("Exp", "width_factor", &[&parts[1]], vec![]);
+            let w2 = b.op("Mul", "new_width", &[&w, &ew], vec![]);
+            let halves = b.const_f32("minus_plus_half", &[2], &[-0.5, 0.5]);
+            let ext = b.op("Mul", "half_extent", &[&w2, &halves], vec![]);
+            let xw_dec = b.op("Add", "xw_proposal", &[&c2, &ext], vec![]);
+            let sum = b.op("Add", "se_plus_xw", &[&se_dec, &xw_dec], vec![]);
+            let mean = b.op("Mul", "mean", &[&sum, &half_c], vec![]);
+            let next = b.op("Relu", "clamp_at_zero", &[&mean], vec![]);
+            let axis = b.const_i64("last_axis", &[1], &[2]);
+            let t = b.op("Squeeze", "iou_logit", &[&parts[2], &axis], vec![]);
+            let iou = b.op("Sigmoid", "iou", &[&t], vec![]);
+            (next, iou)
+        })
+    }
+
+    /// TTN: samples `[B·N, H, S]` (S = start‖action‖end) from `padded` `[B, T+2, H]`.
+    fn ttn(&mut self, props: &Value, padded: &Value) -> Value {
+        let cfg = self.cfg;
+        let (h, t) = (cfg.hidden_dim, cfg.temporal_scale as f64);
+        let s_total = cfg.total_sample_num();
+        let r = cfg.prop_boundary_ratio;
+        let d = cfg.timeline_seconds();
+        // Region bounds over D: (start a, start b, action a, action b, end a, end b).
+        let bounds_m: Vec<f64> = vec![
+            (1.0 + r) / d,
+            1.0 / d,
+            1.0 / d,
+            0.0,
+            0.0,
+            -r / d, // row s
+            -r / d,
+            0.0,
+            0.0,
+            1.0 / d,
+            1.0 / d,
+            (1.0 + r) / d, // row e
+        ];
+        let bounds_m: Vec<f32> = bounds_m.iter().map(|&v| v as f32).collect();
+        // Fractional index u_i = α·T(1-r_i)/2 + β·T(1+r_i)/2 - 1/2 for a region
+        // [α, β] of the unit timeline, r_i = (2i+1)/n - 1.
+        let mut pos = vec![0.0f32; 6 * s_total];
+        let mut offset = 0;
+        for (region, n) in [
+            cfg.start_sample_num,
+            cfg.action_sample_num,
+            cfg.end_sample_num,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for i in 0..n {
+                let ri = (2 * i + 1) as f64 / n as f64 - 1.0;
+                pos[(2 * region) * s_total + offset + i] = (t * (1.0 - ri) / 2.0) as f32;
+                pos[(2 * region + 1) * s_total + offset + i] = (t * (1.0 + ri) / 2.0) as f32;
+            }
+            offset += n;
+        }
+        let b = &mut self.b;
+        let bm = b.const_f32("region_bounds", &[2, 6], &bounds_m);
+        let bounds = b.op("MatMul", "regions", &[props, &bm], vec![]);
+        let zero = b.const_f32("zero", &[], &[0.0]);
+        let one = b.const_f32("one", &[], &[1.0]);
+        let bounds = b.op("Clip", "clamp_to_timeline", &[&bounds, &zero, &one], vec![]);
+        let pm = b.const_f32("sample_positions", &[6, s_total], &pos);
+        let u = b.op("MatMul", "positions", &[&bounds, &pm], vec![]);
+        let minus_half = b.const_f32("minus_half", &[], &[-0.5]);
+        let u = b.op("Add", "fractional_index", &[&u, &minus_half], vec![]);
+        let fl = b.op("Floor", "floor", &[&u], vec![]);
+        let frac = b.op("Sub", "frac", &[&u, &fl], vec![]);
+        let last = b.const_i64("last_axis", &[1], &[-1]);
+        let fl4 = b.op("Unsqueeze", "floor_pair", &[&fl, &last], vec![]);
+        // Padded indices of the two neighbours: floor(u) + 1 and floor(u) + 2.
+        let nb = b.const_f32("neighbour_offsets", &[2], &[1.0, 2.0]);
+        let idx = b.op("Add", "neighbours", &[&fl4, &nb], vec![]);
+        let idx = b.op(
+            "Cast",
+            "neighbour_index",
+            &[&idx],
+            vec![Attr::int("to", data_type::INT64 as i64)],
+        );
+        let flat = b.const_i64("gather_index_shape", &[3], &[0, -1, 1]);
+        let idx = b.op("Reshape", "gather_index", &[&idx, &flat], vec![]);
+        let gathered = b.op(
+            "GatherND",
+            "gather",
+            &[padded, &idx],
+            vec![Attr::int("batch_dims", 1)],
+        );
+        let gshape = b.const_i64("gathered_shape", &[4], &[-1, s_total as i64, 2, h as i64]);
+        let gathered = b.op("Reshape", "per_proposal", &[&gathered, &gshape], vec![]);
+        // Interpolation weights (1 - frac, frac).
+        let fr4 = b.op("Unsqueeze", "frac_pair", &[&frac, &last], vec![]);
+        let sign = b.const_f32("weight_sign", &[2], &[-1.0, 1.0]);
+        let base = b.const_f32("weight_base", &[2], &[1.0, 0.0]);
+        let wts = b.op("Mul", "signed_frac", &[&fr4, &sign], vec![]);
+        let wts = b.op("Add", "interp_weights", &[&wts, &base], vec![]);
+        let wshape = b.const_i64("weights_shape", &[4], &[-1, s_total as i64, 2, 1]);
+        let wts = b.op("Reshape", "per_proposal_weights", &[&wts, &wshape], vec![]);
+        let wts = self.to_compute(wts, "weights_to_compute");
+        let b = &mut self.b;
+        let mixed = b.op("Mul", "weighted", &[&gathered, &wts], vec![]);
+        let pair_axis = b.const_i64("pair_axis", &[1], &[2]);
+        let samples = b.op(
+            "ReduceSum",
+            "interpolate",
+            &[&mixed, &pair_axis],
+            vec![Attr::int("keepdims", 0)],
+        );
+        b.op(
+            "Transpose",
+            "channels_first",
+            &[&samples],
+            vec![Attr::ints("perm", &[0, 2, 1])],
+        )
+    }
+}

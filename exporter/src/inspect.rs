@@ -1,0 +1,198 @@
+//! A summary of an ONNX file (any producer's): inputs, outputs, opset, IR
+//! version, metadata, node count and operator histogram.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use crate::onnx_proto::{data_type, DimensionValue, ModelProto, ValueInfoProto};
+
+/// Why a file could not be inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not an ONNX ModelProto.
+    #[error("{path} is not an ONNX model: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The protobuf decoder's complaint.
+        reason: String,
+    },
+}
+
+/// One graph input or output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IoDesc {
+    /// Its name.
+    pub name: String,
+    /// Element type (`float32`, ...).
+    pub elem_type: String,
+    /// Dimensions: numbers, or symbolic names such as `B`.
+    pub dims: Vec<String>,
+}
+
+/// What `tcanet-export inspect` prints.
+#[derive(Debug, Clone)]
+pub struct ModelSummary {
+    /// IR version.
+    pub ir_version: i64,
+    /// (domain, version) of every imported opset; "" is the default domain.
+    pub opsets: Vec<(String, i64)>,
+    /// Producer name and version.
+    pub producer: String,
+    /// Graph inputs.
+    pub inputs: Vec<IoDesc>,
+    /// Graph outputs.
+    pub outputs: Vec<IoDesc>,
+    /// metadata_props, in file order.
+    pub metadata: Vec<(String, String)>,
+    /// Number of nodes.
+    pub node_count: usize,
+    /// Number of initializers and their total element count.
+    pub initializers: (usize, usize),
+    /// Nodes per operator type.
+    pub op_histogram: BTreeMap<String, usize>,
+    /// Node names, in graph order.
+    pub node_names: Vec<String>,
+}
+
+impl ModelSummary {
+    /// The default-domain opset version, if imported.
+    pub fn opset(&self) -> Option<i64> {
+        self.opsets
+            .iter()
+            .find(|(d, _)| d.is_empty() || d == "ai.onnx")
+            .map(|(_, v)| *v)
+    }
+
+    /// The value of metadata key `key`.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn describe(v: &ValueInfoProto) -> IoDesc {
+    let tensor = v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+    IoDesc {
+        name: v.name.clone(),
+        elem_type: tensor
+            .map(|t| data_type::name(t.elem_type).to_string())
+            .unwrap_or_else(|| "non-tensor".into()),
+        dims: tensor
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| {
+                s.dim
+                    .iter()
+                    .map(|d| match &d.value {
+                        Some(DimensionValue::DimValue(v)) => v.to_string(),
+                        Some(DimensionValue::DimParam(p)) => p.clone(),
+                        None => "?".into(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Summarises a decoded model.
+pub fn summarize(model: &ModelProto) -> ModelSummary {
+    let graph = model.graph.clone().unwrap_or_default();
+    let mut op_histogram = BTreeMap::new();
+    for n in &graph.node {
+        *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;
+    }
+    let elements = graph
+        .initializer
+        .iter()
+        .map(|t| t.dims.iter().product::<i64>().max(0) as usize)
+        .sum();
+    ModelSummary {
+        ir_version: model.ir_version,
+        opsets: model
+            .opset_import
+            .iter()
+            .map(|o| (o.domain.clone(), o.version))
+            .collect(),
+        producer: format!("{} {}", model.producer_name, model.producer_version),
+        inputs: graph.input.iter().map(describe).collect(),
+        outputs: graph.output.iter().map(describe).collect(),
+        metadata: model
+            .metadata_props
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect(),
+        node_count: graph.node.len(),
+        initializers: (graph.initializer.len(), elements),
+        op_histogram,
+        node_names: graph.node.iter().map(|n| n.name.clone()).collect(),
+    }
+}
+
+/// Reads and summarises an ONNX file.
+pub fn inspect_file(path: &Path) -> Result<ModelSummary, InspectError> {
+    let bytes = std::fs::read(path).map_err(|source| InspectError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let model = ModelProto::decode(bytes.as_slice()).map_err(|e| InspectError::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(summarize(&model))
+}
+
+impl fmt::Display for ModelSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "producer:     {}", self.producer)?;
+        writeln!(f, "IR version:   {}", self.ir_version)?;
+        let opsets: Vec<String> = self
+            .opsets
+            .iter()
+            .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
+            .collect();
+        writeln!(f, "opset:        {}", opsets.join(", "))?;
+        for (title, list) in [("inputs:", &self.inputs), ("outputs:", &self.outputs)] {
+            writeln!(f, "{title}")?;
+            for io in list {
+                writeln!(
+                    f,
+                    "  {:<14} {:<8} [{}]",
+                    io.name,
+                    io.elem_type,
+                    io.dims.join(", ")
+                )?;
+            }
+        }
+        writeln!(f, "metadata:")?;
+        for (k, v) in &self.metadata {
+            let first = v.lines().next().unwrap_or("");
+            let more = if v.lines().count() > 1 { " ..." } else { "" };
+            writeln!(f, "  {k} = {first}{more}")?;
+        }
+        writeln!(
+            f,
+            "initializers: {} tensors, {} elements",
+            self.initializers.0, self.initializers.1
+        )?;
+        writeln!(f, "nodes:        {}", self.node_count)?;
+        writeln!(f, "op histogram:")?;
+        let mut ops: Vec<_> = self.op_histogram.iter().collect();
+        ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (op, count) in ops {
+            writeln!(f, "  {op:<20} {count}")?;
+        }
+        Ok(())
+    }
+}

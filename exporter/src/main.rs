@@ -1,0 +1,350 @@
+//! `tcanet-export`: writes a TCANet checkpoint as an ONNX model, checks an
+//! exported model against the checkpoint, and describes ONNX files.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tcanet_exporter::checkpoint::{random_weights, write_checkpoint, Checkpoint, ConfigOverride};
+use tcanet_exporter::inspect::inspect_file;
+use tcanet_exporter::ort_run::{self, OnnxModel};
+use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
+use tcanet_exporter::{
+    export_to_file, reference, ExportOptions, Precision, DEFAULT_OPSET, META_PRECISION,
+    SUPPORTED_OPSETS,
+};
+use tcanet_models::ModelConfig;
+
+/// Export a TCANet checkpoint (safetensors) to ONNX, verify an export, or inspect an ONNX file.
+///
+/// Examples:
+///   tcanet-export run/checkpoint.safetensors -o model.onnx
+///   tcanet-export authors.safetensors --preset hacs -o model.onnx --fp16
+///   tcanet-export verify run/checkpoint.safetensors model.onnx
+///   tcanet-export inspect model.onnx
+#[derive(Parser)]
+#[command(
+    name = "tcanet-export",
+    version,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    export: ExportArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compare an exported model (run by ONNX Runtime on the CPU) with an
+    /// independent f64 forward pass of the checkpoint; exits 1 beyond tolerance.
+    Verify(VerifyArgs),
+    /// Print an ONNX file's inputs, outputs, opset, metadata, node count and op histogram.
+    Inspect {
+        /// The .onnx file.
+        model: PathBuf,
+        /// Also list every node name.
+        #[arg(long)]
+        nodes: bool,
+    },
+    /// Write a checkpoint with random weights (PyTorch's init ranges) for a
+    /// preset or config: for trying the toolchain and benchmarks, not a trained model.
+    RandomCheckpoint {
+        /// Output .safetensors file.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+struct ConfigArgs {
+    /// Model config preset for checkpoints without an embedded config
+    /// (hacs, anet, tiny); overrides an embedded one.
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    preset: Option<String>,
+    /// Model config JSON file (ModelConfig; absent fields take the hacs values);
+    /// overrides an embedded one.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn resolve(&self) -> Result<ConfigOverride> {
+        Ok(match (&self.preset, &self.config) {
+            (Some(name), _) => {
+                ConfigOverride::Given(ModelConfig::preset(name).context("--preset")?)
+            }
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --config {}", path.display()))?;
+                ConfigOverride::Given(
+                    ModelConfig::from_json(&text)
+                        .with_context(|| format!("--config {}", path.display()))?,
+                )
+            }
+            (None, None) => ConfigOverride::Embedded,
+        })
+    }
+
+    fn resolve_required(&self) -> Result<ModelConfig> {
+        match self.resolve()? {
+            ConfigOverride::Given(c) => Ok(c),
+            ConfigOverride::Embedded => {
+                bail!("give the model config with --preset NAME or --config FILE")
+            }
+        }
+    }
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The checkpoint (.safetensors) to export.
+    checkpoint: Option<PathBuf>,
+    /// Output ONNX file (written atomically: nothing is left behind on error).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// ONNX opset to target.
+    #[arg(long, default_value_t = DEFAULT_OPSET)]
+    opset: i64,
+    /// float16 weights and compute (inputs and outputs stay float32).
+    #[arg(long)]
+    fp16: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The checkpoint the model was exported from.
+    checkpoint: PathBuf,
+    /// The exported .onnx file.
+    model: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Videos per random batch.
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    /// Proposals per video in the random batch.
+    #[arg(long, default_value_t = 16)]
+    proposals: usize,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also compare on your own inputs: a safetensors file with `features`
+    /// [B, C, T] and `proposals` [B, N, 2] (float32, the network's units).
+    #[arg(long, value_name = "FILE")]
+    inputs: Option<PathBuf>,
+    /// ONNX Runtime library (default: ORT_DYLIB_PATH, beside the executable, the project venv).
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Verify(args)) => verify(&args),
+        Some(Command::Inspect { model, nodes }) => inspect(&model, nodes).map(|_| true),
+        Some(Command::RandomCheckpoint {
+            output,
+            config,
+            seed,
+        }) => random_checkpoint(&output, &config, seed).map(|_| true),
+        None => export(&cli.export).map(|_| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn export(args: &ExportArgs) -> Result<()> {
+    let Some(ckpt_path) = &args.checkpoint else {
+        bail!("give a checkpoint to export: tcanet-export CHECKPOINT -o model.onnx (see --help)");
+    };
+    let Some(out) = &args.output else {
+        bail!("give the output file with -o model.onnx");
+    };
+    if !SUPPORTED_OPSETS.contains(&args.opset) {
+        bail!(
+            "unsupported --opset {}: choose one of {}..={}",
+            args.opset,
+            SUPPORTED_OPSETS.start(),
+            SUPPORTED_OPSETS.end()
+        );
+    }
+    let start = Instant::now();
+    let ckpt = Checkpoint::load(ckpt_path, &args.config.resolve()?)?;
+    let opts = ExportOptions {
+        opset: args.opset,
+        precision: if args.fp16 {
+            Precision::Fp16
+        } else {
+            Precision::Fp32
+        },
+    };
+    let summary = export_to_file(&ckpt, &opts, out)?;
+    eprintln!(
+        "wrote {} ({:.1} MB, {} nodes, {} initializers, opset {}, {}) from {} (config {}) in {:.2} s",
+        out.display(),
+        summary.bytes as f64 / 1e6,
+        summary.nodes,
+        summary.initializers,
+        opts.opset,
+        opts.precision.as_str(),
+        ckpt_path.display(),
+        if ckpt.config_embedded { "embedded" } else { "given" },
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn inspect(model: &Path, nodes: bool) -> Result<()> {
+    let summary = inspect_file(model)?;
+    print!("{summary}");
+    if nodes {
+        println!("node names:");
+        for n in &summary.node_names {
+            println!("  {n}");
+        }
+    }
+    Ok(())
+}
+
+fn random_checkpoint(out: &Path, config: &ConfigArgs, seed: u64) -> Result<()> {
+    let cfg = config.resolve_required()?;
+    let weights = random_weights(&cfg, seed);
+    write_checkpoint(out, &cfg, &weights, &Default::default(), true, "")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote random weights for the config to {}", out.display());
+    Ok(())
+}
+
+fn verify(args: &VerifyArgs) -> Result<bool> {
+    let ckpt = Checkpoint::load(&args.checkpoint, &args.config.resolve()?)?;
+    let summary = inspect_file(&args.model)?;
+    let precision = match summary.metadata_value(META_PRECISION) {
+        Some("fp16") => Precision::Fp16,
+        _ => Precision::Fp32,
+    };
+    if let Some(cfg_json) = summary.metadata_value(tcanet_exporter::META_CONFIG) {
+        let model_cfg = ModelConfig::from_json(cfg_json)
+            .with_context(|| format!("{}: metadata tcanet.config", args.model.display()))?;
+        if model_cfg != ckpt.config {
+            bail!(
+                "{} was exported with another model config than {} has",
+                args.model.display(),
+                args.checkpoint.display()
+            );
+        }
+    }
+    if let Some(sha) = summary.metadata_value(tcanet_exporter::META_CHECKPOINT_SHA256) {
+        if sha != ckpt.sha256 {
+            eprintln!(
+                "note: {} was exported from a different file (SHA-256 {sha}, this one {})",
+                args.model.display(),
+                ckpt.sha256
+            );
+        }
+    }
+    let lib = ort_run::init(args.ort_lib.as_deref())?;
+    eprintln!("ONNX Runtime: {}", lib.display());
+    let mut model = OnnxModel::load(&args.model, 0)?;
+    let tol = Tolerances::for_precision(precision);
+    let cfg = &ckpt.config;
+    let mut cases = Vec::new();
+    let (features, proposals) = random_inputs(cfg, args.batch, args.proposals, args.seed);
+    cases.push((
+        format!(
+            "random inputs: B={} N={} seed {} ({}; proposals partly outside the timeline)",
+            args.batch,
+            args.proposals,
+            args.seed,
+            precision.as_str()
+        ),
+        features,
+        proposals,
+        args.batch,
+        args.proposals,
+    ));
+    if let Some(path) = &args.inputs {
+        let (f, p, b, n) = read_inputs(path, cfg)?;
+        cases.push((
+            format!("inputs from {} (B={b} N={n})", path.display()),
+            f,
+            p,
+            b,
+            n,
+        ));
+    }
+    let mut ok = true;
+    for (label, features, proposals, b, n) in cases {
+        let onnx = model.run(
+            &features,
+            [b, cfg.feat_dim, cfg.temporal_scale],
+            &proposals,
+            n,
+        )?;
+        let reference = reference::forward(&ckpt, &features, &proposals, b, n);
+        let report = compare(&label, &onnx, &reference, tol);
+        print!("{report}");
+        ok &= report.passed();
+    }
+    println!("{}", if ok { "parity: ok" } else { "parity: FAILED" });
+    Ok(ok)
+}
+
+/// Reads `features` and `proposals` (float32) from a safetensors file.
+fn read_inputs(path: &Path, cfg: &ModelConfig) -> Result<(Vec<f32>, Vec<f32>, usize, usize)> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read --inputs {}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+        let v = st
+            .tensor(name)
+            .with_context(|| format!("{}: no tensor `{name}`", path.display()))?;
+        if v.dtype() != safetensors::Dtype::F32 {
+            bail!(
+                "{}: tensor `{name}` must be F32, is {:?}",
+                path.display(),
+                v.dtype()
+            );
+        }
+        let data = v
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok((v.shape().to_vec(), data))
+    };
+    let (fs, f) = get("features")?;
+    let (ps, p) = get("proposals")?;
+    if fs.len() != 3 || fs[1] != cfg.feat_dim || fs[2] != cfg.temporal_scale {
+        bail!(
+            "{}: `features` has shape {fs:?}, the model needs [B, {}, {}]",
+            path.display(),
+            cfg.feat_dim,
+            cfg.temporal_scale
+        );
+    }
+    if ps.len() != 3 || ps[0] != fs[0] || ps[2] != 2 {
+        bail!(
+            "{}: `proposals` has shape {ps:?}, the model needs [{}, N, 2]",
+            path.display(),
+            fs[0]
+        );
+    }
+    Ok((f, p, fs[0], ps[1]))
+}

@@ -1,0 +1,435 @@
+//! An independent f64 forward pass (inference) in plain Rust, written from
+//! TCANET.md with straightforward loops and none of the graph's folding or
+//! layout tricks: `verify` and the tests compare ONNX Runtime against it.
+use tcanet_models::params::{lgte_prefix, tbr_prefix};
+use tcanet_models::{ModelConfig, NUM_STAGES};
+
+use crate::checkpoint::Checkpoint;
+
+/// Outputs of the three TBR stages for `B` videos of `N` proposals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageOutputs {
+    /// Refined proposals P_2, P_3, P_4, each `[B, N, 2]` row-major.
+    pub proposals: [Vec<f64>; NUM_STAGES],
+    /// IoU estimates of stages 1..3, each `[B, N]`.
+    pub iou: [Vec<f64>; NUM_STAGES],
+}
+
+/// Runs the network on `features` `[B, C, T]` and `proposals` `[B, N, 2]`
+/// (row-major; proposals in the network's units: seconds, or fractions of the
+/// video with `normalize_by_duration`).
+pub fn forward(
+    ckpt: &Checkpoint,
+    features: &[f32],
+    proposals: &[f32],
+    b: usize,
+    n: usize,
+) -> StageOutputs {
+    let cfg = &ckpt.config;
+    let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
+    assert_eq!(features.len(), b * c * t, "features must be [B, C, T]");
+    assert_eq!(proposals.len(), b * n * 2, "proposals must be [B, N, 2]");
+    let mut out = StageOutputs {
+        proposals: Default::default(),
+        iou: Default::default(),
+    };
+    for v in 0..b {
+        let x: Vec<f64> = features[v * c * t..(v + 1) * c * t]
+            .iter()
+            .map(|&f| f as f64)
+            .collect();
+        let enc = encode(ckpt, &x);
+        let mut props: Vec<[f64; 2]> = (0..n)
+            .map(|i| {
+                let o = (v * n + i) * 2;
+                [proposals[o] as f64, proposals[o + 1] as f64]
+            })
+            .collect();
+        for k in 1..=NUM_STAGES {
+            let mut next = Vec::with_capacity(n);
+            for p in &props {
+                let (refined, iou) = tbr(ckpt, cfg, k, &enc, *p);
+                out.proposals[k - 1].extend_from_slice(&refined);
+                out.iou[k - 1].push(iou);
+                next.push(refined);
+            }
+            props = next;
+        }
+    }
+    out
+}
+
+/// Conv1d on `x` `[cin, len]` with torch weights `w` `[cout, cin/groups, k]`.
+#[allow(clippy::too_many_arguments)]
+fn conv1d(
+    x: &[f64],
+    cin: usize,
+    len: usize,
+    w: &[f32],
+    bias: &[f32],
+    cout: usize,
+    k: usize,
+    groups: usize,
+    pad: usize,
+    stride: usize,
+) -> (Vec<f64>, usize) {
+    let out_len = (len + 2 * pad - k) / stride + 1;
+    let (gin, gout) = (cin / groups, cout / groups);
+    let mut y = vec![0.0; cout * out_len];
+    for o in 0..cout {
+        let g = o / gout;
+        for j in 0..out_len {
+            let mut acc = bias[o] as f64;
+            for ci in 0..gin {
+                let xrow = &x[(g * gin + ci) * len..(g * gin + ci + 1) * len];
+                for kk in 0..k {
+                    let pos = (j * stride + kk) as i64 - pad as i64;
+                    if pos >= 0 && (pos as usize) < len {
+                        acc += w[(o * gin + ci) * k + kk] as f64 * xrow[pos as usize];
+                    }
+                }
+            }
+            y[o * out_len + j] = acc;
+        }
+    }
+    (y, out_len)
+}
+
+fn relu(v: &mut [f64]) {
+    v.iter_mut().for_each(|x| *x = x.max(0.0));
+}
+
+/// Base encoder and LGTE layers: `[C, T]` → `[T, H]` (time-major).
+fn encode(ckpt: &Checkpoint, x: &[f64]) -> Vec<f64> {
+    let cfg = &ckpt.config;
+    let (c, t, h, g) = (
+        cfg.feat_dim,
+        cfg.temporal_scale,
+        cfg.hidden_dim,
+        cfg.conv_groups,
+    );
+    let p = |s: &str| ckpt.get(s);
+    let (mut y, _) = conv1d(
+        x,
+        c,
+        t,
+        p("x_1d_b_f.0.weight"),
+        p("x_1d_b_f.0.bias"),
+        h,
+        3,
+        g,
+        1,
+        1,
+    );
+    relu(&mut y);
+    let (mut y, _) = conv1d(
+        &y,
+        h,
+        t,
+        p("x_1d_b_f.2.weight"),
+        p("x_1d_b_f.2.bias"),
+        h,
+        3,
+        g,
+        1,
+        1,
+    );
+    relu(&mut y);
+    let mut seq = vec![0.0; t * h];
+    for ch in 0..h {
+        for j in 0..t {
+            seq[j * h + ch] = y[ch * t + j];
+        }
+    }
+    for i in 0..cfg.lgte_num {
+        seq = lgte(ckpt, cfg, i, &seq);
+    }
+    seq
+}
+
+/// `x W^T + b` for `x` `[rows, inp]`, torch `W` `[out, inp]`.
+fn linear(x: &[f64], rows: usize, inp: usize, w: &[f32], bias: &[f32], out: usize) -> Vec<f64> {
+    let mut y = vec![0.0; rows * out];
+    for r in 0..rows {
+        let xr = &x[r * inp..(r + 1) * inp];
+        for o in 0..out {
+            let wr = &w[o * inp..(o + 1) * inp];
+            let mut acc = bias[o] as f64;
+            for (a, b) in xr.iter().zip(wr) {
+                acc += a * *b as f64;
+            }
+            y[r * out + o] = acc;
+        }
+    }
+    y
+}
+
+fn layer_norm(x: &mut [f64], h: usize, w: &[f32], b: &[f32]) {
+    for row in x.chunks_mut(h) {
+        let mean = row.iter().sum::<f64>() / h as f64;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / h as f64;
+        let inv = 1.0 / (var + 1e-5).sqrt();
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = (*v - mean) * inv * w[i] as f64 + b[i] as f64;
+        }
+    }
+}
+
+/// One post-norm LGTE layer on `[T, H]`.
+fn lgte(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
+    let (t, h, heads, hd, win) = (
+        cfg.temporal_scale,
+        cfg.hidden_dim,
+        cfg.heads,
+        cfg.head_dim(),
+        cfg.window_size,
+    );
+    let lp = lgte_prefix(i);
+    let p = |s: &str| ckpt.get(&format!("{lp}.{s}"));
+    let qkv = linear(
+        x,
+        t,
+        h,
+        p("self_atten.scale_attention.in_proj_weight"),
+        p("self_atten.scale_attention.in_proj_bias"),
+        3 * h,
+    );
+    let scale = (hd as f64).powf(-0.5);
+    let mut ctx = vec![0.0; t * h];
+    let mut scores = vec![0.0; t];
+    for head in 0..heads {
+        let local = head < cfg.local_heads();
+        for j in 0..t {
+            let allowed: Vec<bool> = if local {
+                let mut a = vec![false; t];
+                for k in 0..win {
+                    let key = (j as i64 - (win / 2) as i64 + k as i64).clamp(0, t as i64 - 1);
+                    a[key as usize] = true;
+                }
+                a
+            } else {
+                vec![true; t]
+            };
+            let q = &qkv[j * 3 * h + head * hd..j * 3 * h + (head + 1) * hd];
+            let mut max = f64::NEG_INFINITY;
+            for (m, s) in scores.iter_mut().enumerate() {
+                *s = if allowed[m] {
+                    let kv = &qkv[m * 3 * h + h + head * hd..m * 3 * h + h + (head + 1) * hd];
+                    q.iter().zip(kv).map(|(a, b)| a * scale * b).sum()
+                } else {
+                    f64::NEG_INFINITY
+                };
+                max = max.max(*s);
+            }
+            let mut denom = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                denom += *s;
+            }
+            for (m, s) in scores.iter().enumerate() {
+                if *s == 0.0 {
+                    continue;
+                }
+                let wgt = s / denom;
+                let vv = &qkv[m * 3 * h + 2 * h + head * hd..m * 3 * h + 2 * h + (head + 1) * hd];
+                for d in 0..hd {
+                    ctx[j * h + head * hd + d] += wgt * vv[d];
+                }
+            }
+        }
+    }
+    let attn = linear(
+        &ctx,
+        t,
+        h,
+        p("self_atten.scale_attention.out_proj.weight"),
+        p("self_atten.scale_attention.out_proj.bias"),
+        h,
+    );
+    let mut x1: Vec<f64> = x.iter().zip(&attn).map(|(a, b)| a + b).collect();
+    layer_norm(&mut x1, h, p("norm1.weight"), p("norm1.bias"));
+    let mut f = linear(
+        &x1,
+        t,
+        h,
+        p("linear1.weight"),
+        p("linear1.bias"),
+        cfg.ffn_dim,
+    );
+    relu(&mut f);
+    let f = linear(
+        &f,
+        t,
+        cfg.ffn_dim,
+        p("linear2.weight"),
+        p("linear2.bias"),
+        h,
+    );
+    let mut x2: Vec<f64> = x1.iter().zip(&f).map(|(a, b)| a + b).collect();
+    layer_norm(&mut x2, h, p("norm2.weight"), p("norm2.bias"));
+    x2
+}
+
+/// Samples `n` points of region `[a, b]` (seconds) from `enc` `[T, H]`,
+/// as affine_grid + grid_sample (bilinear, zero padding, align_corners=False).
+/// Returns `[H, n]`.
+fn sample_region(cfg: &ModelConfig, enc: &[f64], a: f64, b: f64, n: usize) -> Vec<f64> {
+    let (t, h) = (cfg.temporal_scale, cfg.hidden_dim);
+    let d = cfg.timeline_seconds();
+    let an = 2.0 * (a / d).clamp(0.0, 1.0) - 1.0;
+    let bn = 2.0 * (b / d).clamp(0.0, 1.0) - 1.0;
+    let mut out = vec![0.0; h * n];
+    for i in 0..n {
+        let x = (an + bn) / 2.0 + (bn - an) / 2.0 * ((2 * i + 1) as f64 / n as f64 - 1.0);
+        let u = ((x + 1.0) * t as f64 - 1.0) / 2.0;
+        let i0 = u.floor();
+        let frac = u - i0;
+        for (idx, wgt) in [(i0 as i64, 1.0 - frac), (i0 as i64 + 1, frac)] {
+            if idx >= 0 && (idx as usize) < t {
+                let row = &enc[idx as usize * h..(idx as usize + 1) * h];
+                for ch in 0..h {
+                    out[ch * n + i] += wgt * row[ch];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One TBR stage on one proposal: (refined proposal, IoU estimate).
+fn tbr(
+    ckpt: &Checkpoint,
+    cfg: &ModelConfig,
+    k: usize,
+    enc: &[f64],
+    p: [f64; 2],
+) -> ([f64; 2], f64) {
+    let (h, g, se_h) = (cfg.hidden_dim, cfg.conv_groups, cfg.se_hidden_dim);
+    let (ns, na, ne) = (
+        cfg.start_sample_num,
+        cfg.action_sample_num,
+        cfg.end_sample_num,
+    );
+    let [s, e] = p;
+    let len = e - s;
+    let r = cfg.prop_boundary_ratio;
+    let start = sample_region(cfg, enc, s - r * len, s, ns);
+    let action = sample_region(cfg, enc, s, e, na);
+    let end = sample_region(cfg, enc, e, e + r * len, ne);
+    let tp = tbr_prefix(k);
+    let w = |s: &str| ckpt.get(&format!("{tp}.{s}"));
+    let se_branch = |x: &[f64], side: &str| -> f64 {
+        let q = format!("reg1se.{side}");
+        let (mut y, l) = conv1d(
+            x,
+            h,
+            ns,
+            w(&format!("{q}.0.weight")),
+            w(&format!("{q}.0.bias")),
+            se_h,
+            3,
+            g,
+            1,
+            2,
+        );
+        relu(&mut y);
+        let (mut y, l) = conv1d(
+            &y,
+            se_h,
+            l,
+            w(&format!("{q}.2.weight")),
+            w(&format!("{q}.2.bias")),
+            se_h,
+            3,
+            g,
+            1,
+            2,
+        );
+        relu(&mut y);
+        let (y, _) = conv1d(
+            &y,
+            se_h,
+            l,
+            w(&format!("{q}.4.weight")),
+            w(&format!("{q}.4.bias")),
+            1,
+            l,
+            1,
+            0,
+            1,
+        );
+        y[0]
+    };
+    let ds = se_branch(&start, "start_reg_conv");
+    let de = se_branch(&end, "end_reg_conv");
+    let total = ns + na + ne;
+    let mut cat = vec![0.0; h * total];
+    for ch in 0..h {
+        cat[ch * total..ch * total + ns].copy_from_slice(&start[ch * ns..(ch + 1) * ns]);
+        cat[ch * total + ns..ch * total + ns + na].copy_from_slice(&action[ch * na..(ch + 1) * na]);
+        cat[ch * total + ns + na..(ch + 1) * total].copy_from_slice(&end[ch * ne..(ch + 1) * ne]);
+    }
+    let (mut y, l) = conv1d(
+        &cat,
+        h,
+        total,
+        w("reg1xw.reg_1d_b.0.weight"),
+        w("reg1xw.reg_1d_b.0.bias"),
+        h,
+        3,
+        g,
+        1,
+        2,
+    );
+    relu(&mut y);
+    let (mut y, l) = conv1d(
+        &y,
+        h,
+        l,
+        w("reg1xw.reg_1d_b.2.weight"),
+        w("reg1xw.reg_1d_b.2.bias"),
+        h,
+        3,
+        g,
+        1,
+        2,
+    );
+    relu(&mut y);
+    let (mut y, l) = conv1d(
+        &y,
+        h,
+        l,
+        w("reg1xw.reg_1d_o.0.weight"),
+        w("reg1xw.reg_1d_o.0.bias"),
+        h,
+        l,
+        g,
+        0,
+        1,
+    );
+    relu(&mut y);
+    let (y, _) = conv1d(
+        &y,
+        h,
+        l,
+        w("reg1xw.reg_1d_o.2.weight"),
+        w("reg1xw.reg_1d_o.2.bias"),
+        3,
+        1,
+        1,
+        0,
+        1,
+    );
+    let (dx, dw, logit) = (y[0], y[1], y[2]);
+    let gdec = cfg.se_decode_scale_infer;
+    let se = [s + ds * len * gdec, e + de * len * gdec];
+    let c = s + len / 2.0;
+    let c2 = c + 0.1 * dx * len;
+    let w2 = len * (0.2 * dw).exp();
+    let xw = [c2 - w2 / 2.0, c2 + w2 / 2.0];
+    let refined = [
+        ((se[0] + xw[0]) / 2.0).max(0.0),
+        ((se[1] + xw[1]) / 2.0).max(0.0),
+    ];
+    (refined, 1.0 / (1.0 + (-logit).exp()))
+}
