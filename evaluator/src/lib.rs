@@ -1,1 +1,387 @@
-//! Leaderboard-exact proposal (AR@AN, AUC) and detection (mAP) evaluation
+//! Leaderboard-exact evaluation of temporal action proposals (AR@AN, AUC)
+//! and detections (mAP), as the ActivityNet challenge's official code
+//! computes them (see `../shared/EVALUATION.md`), without any ML dependency.
+//!
+//! ```no_run
+//! use tcanet_evaluator::{GroundTruth, ProposalSet, ProposalOptions, evaluate_proposals};
+//! let gt = GroundTruth::from_path("activitynet13_gt.json", "validation")?;
+//! let preds = ProposalSet::from_path("proposals.json")?;
+//! let report = evaluate_proposals(&gt, &preds, &ProposalOptions::default())?;
+//! println!("AR@100 = {:.4}, AUC = {:.2}", report.ar_at_100, report.auc);
+//! # Ok::<(), tcanet_evaluator::Error>(())
+//! ```
+//!
+//! In-memory results (e.g. straight from the runtime) are built with
+//! [`ProposalSet::push`] / [`DetectionSet::push`].
+
+mod detections;
+mod json;
+mod load;
+pub mod numeric;
+pub mod plot;
+mod proposals;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use detections::{evaluate_detections, DetectionOptions, DetectionReport};
+pub use proposals::{evaluate_proposals, ProposalOptions, ProposalReport};
+
+/// Everything that can go wrong reading or evaluating; every message names
+/// the file and, where it applies, the position, video and field.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Malformed JSON, or a value of the wrong shape, at a position.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file (or `<memory>`).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// What is wrong, with the video and field where they apply.
+        message: String,
+    },
+    /// Valid JSON whose content cannot be evaluated (missing key, empty
+    /// subset, unknown labels, ids that match nothing, ...).
+    #[error("{file}: {message}")]
+    Content {
+        /// The file (or `<memory>`).
+        file: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// Invalid options (thresholds, M).
+    #[error("{0}")]
+    Options(String),
+}
+
+/// One annotated action instance of the ground truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GtInstance {
+    /// `[start, end]` in seconds.
+    pub segment: [f64; 2],
+    /// Index into [`GroundTruth::labels`].
+    pub label: usize,
+}
+
+/// One ground-truth video of the chosen subset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GtVideo {
+    /// The video id (the key in `database`).
+    pub id: String,
+    /// Its duration in seconds, when the file gives one.
+    pub duration: Option<f64>,
+    /// Its annotations, in file order.
+    pub instances: Vec<GtInstance>,
+}
+
+/// The ground truth of one subset (`validation` by default), in file order.
+#[derive(Debug, Clone)]
+pub struct GroundTruth {
+    /// Where it came from (a path or `<memory>`), for messages.
+    pub source: String,
+    /// The subset kept.
+    pub subset: String,
+    /// Class names in order of first appearance in the subset.
+    pub labels: Vec<String>,
+    /// The subset's videos in file order (also those without annotations,
+    /// which the official code leaves out of every count).
+    pub videos: Vec<GtVideo>,
+    /// Non-fatal problems found while reading (reversed segments,
+    /// duplicate video keys).
+    pub warnings: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl GroundTruth {
+    /// Reads a ground-truth file in the ActivityNet format and keeps `subset`.
+    pub fn from_path(path: impl AsRef<Path>, subset: &str) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        load::ground_truth(&bytes, &path.display().to_string(), subset)
+    }
+
+    /// Parses ground-truth JSON text and keeps `subset`.
+    pub fn from_json_str(text: &str, subset: &str) -> Result<Self, Error> {
+        load::ground_truth(text.as_bytes(), "<memory>", subset)
+    }
+
+    /// Builds a ground truth in memory: `videos` are `(id, [(segment,
+    /// label)])` in order; labels are numbered in order of first appearance.
+    pub fn from_videos<'a>(
+        subset: &str,
+        videos: impl IntoIterator<Item = (&'a str, Vec<([f64; 2], &'a str)>)>,
+    ) -> Self {
+        let mut labels: Vec<String> = Vec::new();
+        let mut label_ids: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for (id, anns) in videos {
+            let instances = anns
+                .into_iter()
+                .map(|(segment, name)| {
+                    let label = *label_ids.entry(name.to_string()).or_insert_with(|| {
+                        labels.push(name.to_string());
+                        labels.len() - 1
+                    });
+                    GtInstance { segment, label }
+                })
+                .collect();
+            out.push(GtVideo {
+                id: id.to_string(),
+                duration: None,
+                instances,
+            });
+        }
+        Self::new("<memory>".into(), subset.into(), labels, out, Vec::new())
+    }
+
+    fn new(
+        source: String,
+        subset: String,
+        labels: Vec<String>,
+        videos: Vec<GtVideo>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let index = videos
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.id.clone(), i))
+            .collect();
+        GroundTruth {
+            source,
+            subset,
+            labels,
+            videos,
+            warnings,
+            index,
+        }
+    }
+
+    /// Position of a video in [`GroundTruth::videos`].
+    pub fn video_index(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// Number of annotated instances in the subset.
+    pub fn n_instances(&self) -> usize {
+        self.videos.iter().map(|v| v.instances.len()).sum()
+    }
+}
+
+/// One temporal proposal: a segment and a confidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Proposal {
+    /// `[start, end]` in seconds.
+    pub segment: [f64; 2],
+    /// Confidence; higher ranks first.
+    pub score: f64,
+}
+
+/// One detection: a proposal with a class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// `[start, end]` in seconds.
+    pub segment: [f64; 2],
+    /// Confidence; higher ranks first.
+    pub score: f64,
+    /// Index into [`DetectionSet::labels`].
+    pub label: usize,
+}
+
+/// The results of one video, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoResults<T> {
+    /// The video id (the key in `results`).
+    pub video: String,
+    /// Its proposals or detections.
+    pub entries: Vec<T>,
+}
+
+/// A proposal submission: video → proposals, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct ProposalSet {
+    /// Where it came from (a path or `<memory>`), for messages.
+    pub source: String,
+    /// The videos, in file order (a duplicate key keeps its first place and
+    /// its last value, as Python's `json` does).
+    pub videos: Vec<VideoResults<Proposal>>,
+    /// Non-fatal problems found while reading.
+    pub warnings: Vec<String>,
+}
+
+impl ProposalSet {
+    /// An empty set for results built in memory.
+    pub fn new() -> Self {
+        ProposalSet {
+            source: "<memory>".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Reads `{"results": {VIDEO: [{"segment": [s, e], "score": x}, ...]}}`
+    /// (a detection file works too; labels are ignored).
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        load::proposals(&bytes, &path.display().to_string())
+    }
+
+    /// Parses proposal JSON text.
+    pub fn from_json_str(text: &str) -> Result<Self, Error> {
+        load::proposals(text.as_bytes(), "<memory>")
+    }
+
+    /// Adds a video's proposals (in any order; evaluation sorts by score).
+    pub fn push(&mut self, video: impl Into<String>, proposals: Vec<Proposal>) {
+        self.videos.push(VideoResults {
+            video: video.into(),
+            entries: proposals,
+        });
+    }
+
+    /// Total number of proposals.
+    pub fn len(&self) -> usize {
+        self.videos.iter().map(|v| v.entries.len()).sum()
+    }
+
+    /// Whether there is no proposal at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A detection submission: class names and video → detections.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionSet {
+    /// Where it came from (a path or `<memory>`), for messages.
+    pub source: String,
+    /// Class names used by [`Detection::label`].
+    pub labels: Vec<String>,
+    /// The videos, in file order.
+    pub videos: Vec<VideoResults<Detection>>,
+    /// Non-fatal problems found while reading.
+    pub warnings: Vec<String>,
+    label_ids: HashMap<String, usize>,
+}
+
+impl DetectionSet {
+    /// An empty set for results built in memory.
+    pub fn new() -> Self {
+        DetectionSet {
+            source: "<memory>".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Reads `{"results": {VIDEO: [{"segment": [s, e], "score": x,
+    /// "label": NAME}, ...]}}`.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        load::detections(&bytes, &path.display().to_string())
+    }
+
+    /// Parses detection JSON text.
+    pub fn from_json_str(text: &str) -> Result<Self, Error> {
+        load::detections(text.as_bytes(), "<memory>")
+    }
+
+    /// The index of class `name`, added if new.
+    pub fn label_id(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.label_ids.get(name) {
+            return i;
+        }
+        self.labels.push(name.to_string());
+        self.label_ids.insert(name.to_string(), self.labels.len() - 1);
+        self.labels.len() - 1
+    }
+
+    /// Adds a video's detections; labels come from [`DetectionSet::label_id`].
+    pub fn push(&mut self, video: impl Into<String>, detections: Vec<Detection>) {
+        self.videos.push(VideoResults {
+            video: video.into(),
+            entries: detections,
+        });
+    }
+
+    /// Total number of detections.
+    pub fn len(&self) -> usize {
+        self.videos.iter().map(|v| v.entries.len()).sum()
+    }
+
+    /// Whether there is no detection at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The thresholds of a preset: `activitynet` = `linspace(0.5, 0.95, 10)`,
+/// `thumos14` = 0.3, 0.4, 0.5, 0.6, 0.7.
+pub fn preset_thresholds(preset: &str) -> Result<Vec<f64>, Error> {
+    match preset.to_ascii_lowercase().as_str() {
+        "activitynet" | "anet" | "hacs" => Ok(numeric::linspace(0.5, 0.95, 10)),
+        "thumos14" | "thumos" => Ok(vec![0.3, 0.4, 0.5, 0.6, 0.7]),
+        _ => Err(Error::Options(format!(
+            "unknown preset '{preset}': use activitynet (0.5:0.95:0.05) or thumos14 (0.3,0.4,0.5,0.6,0.7)"
+        ))),
+    }
+}
+
+/// Parses tIoU thresholds: a comma list (`0.3,0.5,0.7`) or
+/// `start:stop:step` with `stop` included (`0.5:0.95:0.05`, computed as
+/// numpy's `linspace(start, stop, round((stop-start)/step)+1)`).
+pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
+    let bad = |why: &str| {
+        Error::Options(format!(
+            "invalid --tiou '{text}': {why}; use a list like 0.3,0.5,0.7 or a range like 0.5:0.95:0.05"
+        ))
+    };
+    let num = |s: &str| -> Result<f64, Error> {
+        let v: f64 = s.trim().parse().map_err(|_| bad(&format!("'{s}' is not a number")))?;
+        if !v.is_finite() {
+            return Err(bad(&format!("'{s}' is not finite")));
+        }
+        Ok(v)
+    };
+    let out = if text.contains(':') {
+        let parts: Vec<&str> = text.split(':').collect();
+        if parts.len() != 3 {
+            return Err(bad("a range has three parts, start:stop:step"));
+        }
+        let (start, stop, step) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
+        if step <= 0.0 || stop < start {
+            return Err(bad("a range needs start <= stop and a positive step"));
+        }
+        let n = ((stop - start) / step).round() as usize + 1;
+        if n > 10_000 {
+            return Err(bad("more than 10000 thresholds"));
+        }
+        numeric::linspace(start, stop, n)
+    } else {
+        text.split(',').map(num).collect::<Result<Vec<_>, _>>()?
+    };
+    if out.is_empty() {
+        return Err(bad("no threshold"));
+    }
+    if out.iter().any(|&t| !(0.0..=1.0).contains(&t)) {
+        return Err(bad("thresholds lie in [0, 1]"));
+    }
+    Ok(out)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}

@@ -1,0 +1,330 @@
+//! Detection evaluation: AP per class and tIoU threshold, mAP, as the
+//! official `eval_detection.py` computes them.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::numeric::{interpolated_ap, linspace, np_mean, tiou};
+use crate::proposals::{check_thresholds, check_video_ids};
+use crate::{DetectionSet, Error, GroundTruth};
+
+/// Options of [`evaluate_detections`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionOptions {
+    /// tIoU thresholds (default `linspace(0.5, 0.95, 10)`).
+    pub tiou_thresholds: Vec<f64>,
+    /// Drop detections whose label is not a class of the ground truth
+    /// (with a warning) instead of failing.
+    pub ignore_unknown_labels: bool,
+}
+
+impl Default for DetectionOptions {
+    fn default() -> Self {
+        DetectionOptions {
+            tiou_thresholds: linspace(0.5, 0.95, 10),
+            ignore_unknown_labels: false,
+        }
+    }
+}
+
+/// AP of each class in ground-truth order; serializes as a JSON object
+/// class → list per threshold, keeping that order.
+#[derive(Debug, Clone, Default)]
+pub struct ApPerClass(pub Vec<(String, Vec<f64>)>);
+
+impl Serialize for ApPerClass {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, ap) in &self.0 {
+            map.serialize_entry(name, ap)?;
+        }
+        map.end()
+    }
+}
+
+/// The result of [`evaluate_detections`]; serializes to the `--json` shape
+/// (values are fractions, as the official code computes them).
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionReport {
+    /// mAP at each threshold (mean AP over classes).
+    #[serde(rename = "mAP")]
+    pub map: Vec<f64>,
+    /// Mean of `map` over thresholds.
+    #[serde(rename = "average_mAP")]
+    pub average_map: f64,
+    /// AP per class (ground-truth order) per threshold.
+    pub ap: ApPerClass,
+    /// The thresholds.
+    pub tiou_thresholds: Vec<f64>,
+    /// Ground-truth videos with annotations.
+    pub n_videos: usize,
+    /// Ground-truth instances.
+    pub n_instances: usize,
+    /// Detections evaluated.
+    pub n_detections: usize,
+    /// Detections dropped for an unknown label (`ignore_unknown_labels`).
+    pub n_dropped: usize,
+    /// Non-fatal findings, not in JSON.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// A detection routed to its class.
+#[derive(Clone, Copy)]
+struct ClassPred {
+    score: f64,
+    segment: [f64; 2],
+    /// Ground-truth video index, or `u32::MAX` when not in the subset.
+    video: u32,
+}
+
+/// Evaluates detections exactly as the official `eval_detection.py`
+/// (`compute_average_precision_detection` per class, `interpolated_prec_rec`);
+/// tied scores keep file order (the official sort is not stable).
+pub fn evaluate_detections(
+    gt: &GroundTruth,
+    preds: &DetectionSet,
+    opts: &DetectionOptions,
+) -> Result<DetectionReport, Error> {
+    let thresholds = &opts.tiou_thresholds;
+    check_thresholds(thresholds)?;
+    let nt = thresholds.len();
+    let nc = gt.labels.len();
+    if nc == 0 {
+        return Err(Error::Content {
+            file: gt.source.clone(),
+            message: format!("subset \"{}\" has no annotated instance", gt.subset),
+        });
+    }
+    let mut warnings: Vec<String> = preds.warnings.clone();
+    warnings.extend(gt.warnings.iter().cloned());
+    warnings.extend(check_video_ids(
+        gt,
+        preds.videos.iter().map(|v| v.video.as_str()),
+        &preds.source,
+        "detections",
+        "count as false positives, as in the official code",
+    )?);
+    if preds.is_empty() {
+        warnings.push(format!(
+            "{}: no detections at all; every AP is 0",
+            preds.source
+        ));
+    }
+
+    // Map the submission's labels to ground-truth classes.
+    let gt_class: HashMap<&str, usize> = gt
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let class_of: Vec<Option<usize>> = preds
+        .labels
+        .iter()
+        .map(|l| gt_class.get(l.as_str()).copied())
+        .collect();
+    let mut unknown_counts = vec![0usize; preds.labels.len()];
+    for v in &preds.videos {
+        for d in &v.entries {
+            match class_of.get(d.label) {
+                Some(Some(_)) => {}
+                Some(None) => unknown_counts[d.label] += 1,
+                None => {
+                    return Err(Error::Content {
+                        file: preds.source.clone(),
+                        message: format!(
+                            "video \"{}\": label index {} is not in the set's {} labels",
+                            v.video,
+                            d.label,
+                            preds.labels.len()
+                        ),
+                    })
+                }
+            }
+        }
+    }
+    let n_dropped: usize = unknown_counts.iter().sum();
+    if n_dropped > 0 {
+        let mut unknown: Vec<(usize, &str)> = unknown_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (n, preds.labels[i].as_str()))
+            .collect();
+        unknown.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let listed: Vec<String> = unknown
+            .iter()
+            .take(10)
+            .map(|(n, l)| format!("\"{l}\" ({n})"))
+            .collect();
+        let more = if unknown.len() > 10 {
+            format!(" and {} more", unknown.len() - 10)
+        } else {
+            String::new()
+        };
+        let what = format!(
+            "{n_dropped} detections have {} label(s) that are not classes of the ground truth's \
+             subset \"{}\": {}{more}",
+            unknown.len(),
+            gt.subset,
+            listed.join(", ")
+        );
+        if !opts.ignore_unknown_labels {
+            return Err(Error::Content {
+                file: preds.source.clone(),
+                message: format!(
+                    "{what}. The official code stops on these. Fix the labels, or pass \
+                     --ignore-unknown-labels to drop them."
+                ),
+            });
+        }
+        warnings.push(format!(
+            "{}: dropped {what} (--ignore-unknown-labels)",
+            preds.source
+        ));
+    }
+
+    // Ground truth: per instance, its position within its class.
+    let mut class_count = vec![0usize; nc];
+    let class_pos: Vec<Vec<u32>> = gt
+        .videos
+        .iter()
+        .map(|v| {
+            v.instances
+                .iter()
+                .map(|g| {
+                    let p = class_count[g.label];
+                    class_count[g.label] += 1;
+                    p as u32
+                })
+                .collect()
+        })
+        .collect();
+
+    // Detections per class in file order.
+    let mut per_class: Vec<Vec<ClassPred>> = vec![Vec::new(); nc];
+    let mut n_detections = 0usize;
+    for v in &preds.videos {
+        let video = gt.video_index(&v.video).map_or(u32::MAX, |i| i as u32);
+        for d in &v.entries {
+            if let Some(c) = class_of[d.label] {
+                per_class[c].push(ClassPred {
+                    score: d.score,
+                    segment: d.segment,
+                    video,
+                });
+                n_detections += 1;
+            }
+        }
+    }
+
+    let ap_by_class: Vec<Vec<f64>> = per_class
+        .into_par_iter()
+        .enumerate()
+        .map(|(c, preds)| class_ap(gt, &class_pos, c, class_count[c], preds, thresholds))
+        .collect();
+    // mAP at a threshold: np.mean over classes of the row ap[t, :].
+    let map: Vec<f64> = (0..nt)
+        .map(|t| {
+            let row: Vec<f64> = ap_by_class.iter().map(|a| a[t]).collect();
+            np_mean(&row)
+        })
+        .collect();
+    let average_map = np_mean(&map);
+    let n_videos = gt.videos.iter().filter(|v| !v.instances.is_empty()).count();
+    Ok(DetectionReport {
+        map,
+        average_map,
+        ap: ApPerClass(gt.labels.iter().cloned().zip(ap_by_class).collect()),
+        tiou_thresholds: thresholds.clone(),
+        n_videos,
+        n_instances: gt.n_instances(),
+        n_detections,
+        n_dropped,
+        warnings,
+    })
+}
+
+/// `compute_average_precision_detection` for one class.
+fn class_ap(
+    gt: &GroundTruth,
+    class_pos: &[Vec<u32>],
+    class: usize,
+    npos: usize,
+    mut preds: Vec<ClassPred>,
+    thresholds: &[f64],
+) -> Vec<f64> {
+    let nt = thresholds.len();
+    if preds.is_empty() {
+        return vec![0.0; nt];
+    }
+    // Stable: ties keep file order.
+    preds.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal));
+    let n = preds.len();
+    let mut locked = vec![false; nt * npos];
+    // tp[t * n + i]: 1 for a true positive.
+    let mut tp = vec![false; nt * n];
+    let mut cand: Vec<(f64, u32)> = Vec::new();
+    for (i, p) in preds.iter().enumerate() {
+        if p.video == u32::MAX {
+            continue;
+        }
+        let v = p.video as usize;
+        cand.clear();
+        for (g, &pos) in gt.videos[v].instances.iter().zip(&class_pos[v]) {
+            if g.label == class {
+                cand.push((tiou(p.segment, g.segment), pos));
+            }
+        }
+        if cand.is_empty() {
+            continue;
+        }
+        // numpy's argsort()[::-1]: descending, NaN first, ties by later
+        // index first (the reverse of a stable ascending sort).
+        cand.sort_by(|a, b| ascending_nan_last(a.0, b.0));
+        cand.reverse();
+        for (t, &thr) in thresholds.iter().enumerate() {
+            for &(iou, pos) in &cand {
+                if iou < thr {
+                    break;
+                }
+                let lock = &mut locked[t * npos + pos as usize];
+                if *lock {
+                    continue;
+                }
+                *lock = true;
+                tp[t * n + i] = true;
+                break;
+            }
+        }
+    }
+    let mut prec = vec![0.0; n];
+    let mut rec = vec![0.0; n];
+    (0..nt)
+        .map(|t| {
+            let mut ctp = 0u64;
+            for (i, &is_tp) in tp[t * n..(t + 1) * n].iter().enumerate() {
+                ctp += is_tp as u64;
+                let cfp = (i as u64 + 1) - ctp;
+                prec[i] = ctp as f64 / (ctp as f64 + cfp as f64);
+                rec[i] = ctp as f64 / npos as f64;
+            }
+            interpolated_ap(&prec, &rec)
+        })
+        .collect()
+}
+
+/// numpy's ascending order for floats: NaN after everything.
+fn ascending_nan_last(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}

@@ -1,0 +1,548 @@
+//! Reading ground-truth and submission files into the crate's types.
+//!
+//! Submissions are pre-scanned once (bracket matching) to cut `results`
+//! into per-video byte ranges, which are then parsed on all cores.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::json::{line_column, JResult, JsonError, Parser};
+use crate::{
+    Detection, DetectionSet, Error, GroundTruth, GtInstance, GtVideo, Proposal, ProposalSet,
+    VideoResults,
+};
+
+fn syntax(bytes: &[u8], file: &str, e: JsonError) -> Error {
+    let (line, column) = line_column(bytes, e.offset);
+    Error::Syntax {
+        file: file.to_string(),
+        line,
+        column,
+        message: e.message,
+    }
+}
+
+/// Prefixes an error's message with where it is (`results["v"][3].score`).
+fn within(path: impl FnOnce() -> String) -> impl FnOnce(JsonError) -> JsonError {
+    move |e| JsonError {
+        offset: e.offset,
+        message: format!("{}: {}", path(), e.message),
+    }
+}
+
+/// Reads `[start, end]`: two finite numbers.
+fn segment(p: &mut Parser, path: &dyn Fn() -> String) -> JResult<[f64; 2]> {
+    let start_at = p.pos;
+    p.begin_array("an array [start, end]")
+        .map_err(within(|| format!("{}.segment", path())))?;
+    let mut first = true;
+    let mut out = [0.0; 2];
+    for (i, slot) in out.iter_mut().enumerate() {
+        if !p.next_element(&mut first)? {
+            return Err(p.error_at(
+                start_at,
+                format!(
+                    "{}.segment has {i} number(s); it must be two finite numbers [start, end]",
+                    path()
+                ),
+            ));
+        }
+        let at = p.pos;
+        let v = p
+            .number("a number")
+            .map_err(within(|| format!("{}.segment[{i}]", path())))?;
+        if !v.is_finite() {
+            return Err(p.error_at(
+                at,
+                format!("{}.segment[{i}] is not a finite number", path()),
+            ));
+        }
+        *slot = v;
+    }
+    if p.next_element(&mut first)? {
+        return Err(p.error_at(
+            start_at,
+            format!(
+                "{}.segment has more than two values; it must be two finite numbers [start, end]",
+                path()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+struct RawGtVideo<'a> {
+    id: Cow<'a, str>,
+    key_at: usize,
+    subset: Option<Cow<'a, str>>,
+    annotations_at: Option<usize>,
+    duration: Option<f64>,
+}
+
+/// Parses a ground-truth file and keeps the videos of `subset`.
+pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<GroundTruth, Error> {
+    let err = |e: JsonError| syntax(bytes, file, e);
+    let mut p = Parser::new(bytes, 0);
+    p.begin_object("a JSON object at the top level").map_err(err)?;
+    let mut first = true;
+    let mut raw: Vec<RawGtVideo> = Vec::new();
+    let mut found_database = false;
+    let mut has_results = false;
+    let mut warnings = Vec::new();
+    while let Some(key) = p.next_key(&mut first).map_err(err)? {
+        if key == "database" {
+            found_database = true;
+            database(&mut p, &mut raw, &mut warnings, bytes, file)?;
+        } else {
+            has_results |= key == "results";
+            p.skip_value().map_err(err)?;
+        }
+    }
+    p.end().map_err(err)?;
+    if !found_database {
+        let hint = if has_results {
+            " It has \"results\": this looks like a submission; the ground truth comes first (GT PRED)."
+        } else {
+            ""
+        };
+        return Err(Error::Content {
+            file: file.into(),
+            message: format!(
+                "no \"database\" key at the top level, so this is not a ground-truth file in the \
+                 ActivityNet format ({{\"database\": {{VIDEO: {{\"subset\": ..., \"annotations\": [...]}}}}}}).{hint}"
+            ),
+        });
+    }
+
+    let mut subsets: Vec<(String, usize)> = Vec::new();
+    let mut videos = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    let mut label_ids: HashMap<String, usize> = HashMap::new();
+    let mut reversed = 0usize;
+    let mut first_reversed = String::new();
+    for v in &raw {
+        let Some(s) = &v.subset else {
+            return Err(err(JsonError {
+                offset: v.key_at,
+                message: format!("database[\"{}\"] has no \"subset\" field", v.id),
+            }));
+        };
+        match subsets.iter_mut().find(|(name, _)| name == s) {
+            Some((_, n)) => *n += 1,
+            None => subsets.push((s.to_string(), 1)),
+        }
+        if s != subset {
+            continue;
+        }
+        let Some(at) = v.annotations_at else {
+            return Err(err(JsonError {
+                offset: v.key_at,
+                message: format!(
+                    "database[\"{}\"] (subset {subset}) has no \"annotations\" field",
+                    v.id
+                ),
+            }));
+        };
+        let mut q = Parser::new(bytes, at);
+        let mut instances = Vec::new();
+        let vpath = || format!("database[\"{}\"].annotations", v.id);
+        q.begin_array("an array of annotations")
+            .map_err(within(vpath))
+            .map_err(err)?;
+        let mut firste = true;
+        let mut n = 0usize;
+        while q.next_element(&mut firste).map_err(err)? {
+            let path = || format!("database[\"{}\"].annotations[{n}]", v.id);
+            let obj_at = q.pos;
+            q.begin_object("an object {\"segment\": [s, e], \"label\": NAME}")
+                .map_err(within(path))
+                .map_err(err)?;
+            let mut firstk = true;
+            let mut seg = None;
+            let mut label: Option<Cow<str>> = None;
+            while let Some(k) = q.next_key(&mut firstk).map_err(err)? {
+                match k.as_ref() {
+                    "segment" => seg = Some(segment(&mut q, &path).map_err(err)?),
+                    "label" => {
+                        label = Some(
+                            q.string()
+                                .map_err(within(|| format!("{}.label", path())))
+                                .map_err(err)?,
+                        )
+                    }
+                    _ => q.skip_value().map_err(err)?,
+                }
+            }
+            let missing = |field: &str| {
+                err(JsonError {
+                    offset: obj_at,
+                    message: format!("{} has no \"{field}\"", path()),
+                })
+            };
+            let seg = seg.ok_or_else(|| missing("segment"))?;
+            let label = label.ok_or_else(|| missing("label"))?;
+            if seg[0] > seg[1] {
+                reversed += 1;
+                if first_reversed.is_empty() {
+                    first_reversed = path();
+                }
+            }
+            let id = match label_ids.get(label.as_ref()) {
+                Some(&i) => i,
+                None => {
+                    labels.push(label.to_string());
+                    label_ids.insert(label.to_string(), labels.len() - 1);
+                    labels.len() - 1
+                }
+            };
+            instances.push(GtInstance {
+                segment: seg,
+                label: id,
+            });
+            n += 1;
+        }
+        videos.push(GtVideo {
+            id: v.id.to_string(),
+            duration: v.duration,
+            instances,
+        });
+    }
+    if videos.is_empty() {
+        let present: Vec<String> = subsets
+            .iter()
+            .map(|(s, n)| format!("{s} ({n} videos)"))
+            .collect();
+        return Err(Error::Content {
+            file: file.into(),
+            message: format!(
+                "no video of subset \"{subset}\"; the file has: {}. Choose one with --subset.",
+                if present.is_empty() {
+                    "no videos at all".to_string()
+                } else {
+                    present.join(", ")
+                }
+            ),
+        });
+    }
+    if reversed > 0 {
+        warnings.push(format!(
+            "{file}: {reversed} ground-truth segment(s) are reversed (start > end), first at \
+             {first_reversed}; they are used as written, as the official code does"
+        ));
+    }
+    Ok(GroundTruth::new(
+        file.to_string(),
+        subset.to_string(),
+        labels,
+        videos,
+        warnings,
+    ))
+}
+
+fn database<'a>(
+    p: &mut Parser<'a>,
+    raw: &mut Vec<RawGtVideo<'a>>,
+    warnings: &mut Vec<String>,
+    bytes: &[u8],
+    file: &str,
+) -> Result<(), Error> {
+    let err = |e: JsonError| syntax(bytes, file, e);
+    p.begin_object("an object of videos as the value of \"database\"")
+        .map_err(err)?;
+    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
+    let mut first = true;
+    loop {
+        let key_at = p.peek().map(|_| p.pos).unwrap_or(p.pos);
+        let Some(id) = p.next_key(&mut first).map_err(err)? else {
+            break;
+        };
+        let path = || format!("database[\"{id}\"]");
+        p.begin_object("an object {\"subset\": ..., \"annotations\": [...]}")
+            .map_err(within(path))
+            .map_err(err)?;
+        let mut v = RawGtVideo {
+            id: id.clone(),
+            key_at,
+            subset: None,
+            annotations_at: None,
+            duration: None,
+        };
+        let mut firstk = true;
+        while let Some(k) = p.next_key(&mut firstk).map_err(err)? {
+            match k.as_ref() {
+                "subset" => {
+                    v.subset = Some(
+                        p.string()
+                            .map_err(within(|| format!("{}.subset", path())))
+                            .map_err(err)?,
+                    )
+                }
+                "annotations" => {
+                    p.peek();
+                    v.annotations_at = Some(p.pos);
+                    p.skip_value().map_err(err)?;
+                }
+                "duration" if matches!(p.peek(), Some(c) if c == b'-' || c.is_ascii_digit()) => {
+                    v.duration = Some(p.number("a number").map_err(err)?);
+                }
+                _ => p.skip_value().map_err(err)?,
+            }
+        }
+        match index.get(&id) {
+            Some(&i) => {
+                let (line, _) = line_column(bytes, key_at);
+                warnings.push(format!(
+                    "{file}:{line}: video \"{id}\" appears twice in \"database\"; the last one \
+                     is used (in the place of the first), as Python's json does"
+                ));
+                v.key_at = raw[i].key_at;
+                raw[i] = v;
+            }
+            None => {
+                index.insert(id, raw.len());
+                raw.push(v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One parsed video of a submission, labels numbered locally.
+struct RawResults<'a> {
+    id: Cow<'a, str>,
+    entries: Vec<Detection>,
+    labels: Vec<Cow<'a, str>>,
+    reversed: usize,
+    first_reversed: Option<usize>,
+}
+
+/// Cuts `results` into videos and parses them on all cores.
+fn results<'a>(
+    bytes: &'a [u8],
+    file: &str,
+    want_labels: bool,
+) -> Result<(Vec<RawResults<'a>>, Vec<String>), Error> {
+    let err = |e: JsonError| syntax(bytes, file, e);
+    let mut p = Parser::new(bytes, 0);
+    p.begin_object("a JSON object at the top level").map_err(err)?;
+    let mut first = true;
+    let mut spans: Vec<(Cow<'a, str>, usize)> = Vec::new();
+    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
+    let mut found = false;
+    let mut has_database = false;
+    let mut warnings = Vec::new();
+    while let Some(key) = p.next_key(&mut first).map_err(err)? {
+        if key != "results" {
+            has_database |= key == "database";
+            p.skip_value().map_err(err)?;
+            continue;
+        }
+        found = true;
+        p.begin_object("an object {VIDEO: [...]} as the value of \"results\"")
+            .map_err(err)?;
+        let mut firstv = true;
+        loop {
+            let key_at = p.peek().map(|_| p.pos).unwrap_or(p.pos);
+            let Some(id) = p.next_key(&mut firstv).map_err(err)? else {
+                break;
+            };
+            if p.peek() != Some(b'[') {
+                let e = p.expected::<()>("an array of results").unwrap_err();
+                return Err(err(within(|| format!("results[\"{id}\"]"))(e)));
+            }
+            let start = p.pos;
+            p.scan_container().map_err(err)?;
+            match index.get(&id) {
+                Some(&i) => {
+                    let (line, _) = line_column(bytes, key_at);
+                    warnings.push(format!(
+                        "{file}:{line}: video \"{id}\" appears twice in \"results\"; the last one \
+                         is used, as Python's json does"
+                    ));
+                    spans[i].1 = start;
+                }
+                None => {
+                    index.insert(id.clone(), spans.len());
+                    spans.push((id, start));
+                }
+            }
+        }
+    }
+    p.end().map_err(err)?;
+    if !found {
+        let hint = if has_database {
+            " It has \"database\": this looks like a ground-truth file; the ground truth comes first (GT PRED)."
+        } else {
+            ""
+        };
+        return Err(Error::Content {
+            file: file.into(),
+            message: format!(
+                "no \"results\" key at the top level, so this is not a submission file \
+                 ({{\"results\": {{VIDEO: [{{\"segment\": [s, e], \"score\": x}}, ...]}}}}).{hint}"
+            ),
+        });
+    }
+    let parsed: Vec<JResult<RawResults<'a>>> = spans
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|(id, start)| video_results(bytes, id, start, want_labels))
+        .collect();
+    let mut out = Vec::with_capacity(parsed.len());
+    let mut reversed = 0;
+    let mut first_reversed = None;
+    for r in parsed {
+        let r = r.map_err(err)?;
+        reversed += r.reversed;
+        if first_reversed.is_none() {
+            if let Some(i) = r.first_reversed {
+                first_reversed = Some(format!("results[\"{}\"][{i}]", r.id));
+            }
+        }
+        out.push(r);
+    }
+    if reversed > 0 {
+        warnings.push(format!(
+            "{file}: {reversed} predicted segment(s) are reversed (start > end), first at {}; \
+             they are evaluated as written (tIoU as the official code computes it)",
+            first_reversed.unwrap_or_default()
+        ));
+    }
+    Ok((out, warnings))
+}
+
+fn video_results<'a>(
+    bytes: &'a [u8],
+    id: Cow<'a, str>,
+    start: usize,
+    want_labels: bool,
+) -> JResult<RawResults<'a>> {
+    let mut p = Parser::new(bytes, start);
+    p.begin_array("an array of results")?;
+    let mut first = true;
+    let mut entries = Vec::new();
+    let mut labels: Vec<Cow<'a, str>> = Vec::new();
+    let mut label_ids: HashMap<Cow<'a, str>, u32> = HashMap::new();
+    let mut reversed = 0;
+    let mut first_reversed = None;
+    let mut n = 0usize;
+    while p.next_element(&mut first)? {
+        let path = || format!("results[\"{id}\"][{n}]");
+        let obj_at = p.pos;
+        p.begin_object("an object {\"segment\": [s, e], \"score\": x}")
+            .map_err(within(path))?;
+        let mut firstk = true;
+        let mut seg = None;
+        let mut score = None;
+        let mut label = None;
+        while let Some(k) = p.next_key(&mut firstk)? {
+            match k.as_ref() {
+                "segment" => seg = Some(segment(&mut p, &path)?),
+                "score" => {
+                    let at = p.pos;
+                    let s = p
+                        .number("a number")
+                        .map_err(within(|| format!("{}.score", path())))?;
+                    if !s.is_finite() {
+                        return Err(p.error_at(at, format!("{}.score is not finite", path())));
+                    }
+                    score = Some(s);
+                }
+                "label" if want_labels => {
+                    let name = p
+                        .string()
+                        .map_err(within(|| format!("{}.label", path())))?;
+                    let next = labels.len() as u32;
+                    let i = *label_ids.entry(name.clone()).or_insert(next);
+                    if i == next {
+                        labels.push(name);
+                    }
+                    label = Some(i as usize);
+                }
+                _ => p.skip_value()?,
+            }
+        }
+        let missing = |field: &str, hint: &str| JsonError {
+            offset: obj_at,
+            message: format!("{} has no \"{field}\"{hint}", path()),
+        };
+        let segment = seg.ok_or_else(|| missing("segment", ""))?;
+        let score = score.ok_or_else(|| missing("score", ""))?;
+        let label = if want_labels {
+            label.ok_or_else(|| {
+                missing(
+                    "label",
+                    " (every detection needs one; for class-agnostic proposals use `tcanet-eval proposals`)",
+                )
+            })?
+        } else {
+            0
+        };
+        if segment[0] > segment[1] {
+            reversed += 1;
+            first_reversed.get_or_insert(n);
+        }
+        entries.push(Detection {
+            segment,
+            score,
+            label,
+        });
+        n += 1;
+    }
+    Ok(RawResults {
+        id,
+        entries,
+        labels,
+        reversed,
+        first_reversed,
+    })
+}
+
+/// Parses a proposal submission.
+pub(crate) fn proposals(bytes: &[u8], file: &str) -> Result<ProposalSet, Error> {
+    let (raw, warnings) = results(bytes, file, false)?;
+    let videos = raw
+        .into_par_iter()
+        .map(|r| VideoResults {
+            video: r.id.into_owned(),
+            entries: r
+                .entries
+                .iter()
+                .map(|d| Proposal {
+                    segment: d.segment,
+                    score: d.score,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(ProposalSet {
+        source: file.to_string(),
+        videos,
+        warnings,
+    })
+}
+
+/// Parses a detection submission.
+pub(crate) fn detections(bytes: &[u8], file: &str) -> Result<DetectionSet, Error> {
+    let (raw, warnings) = results(bytes, file, true)?;
+    let mut set = DetectionSet {
+        source: file.to_string(),
+        warnings,
+        ..Default::default()
+    };
+    set.videos.reserve(raw.len());
+    for r in raw {
+        let map: Vec<usize> = r.labels.iter().map(|l| set.label_id(l)).collect();
+        let mut entries = r.entries;
+        for d in &mut entries {
+            d.label = map[d.label];
+        }
+        set.videos.push(VideoResults {
+            video: r.id.into_owned(),
+            entries,
+        });
+    }
+    Ok(set)
+}

@@ -1,0 +1,340 @@
+//! Proposal evaluation: recall per tIoU threshold × average number of
+//! proposals (AN), the AR–AN curve, AR@k and AUC, as the official
+//! `eval_proposal.py` computes them.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::numeric::{linspace, np_trapz, tiou};
+use crate::{Error, GroundTruth, Proposal, ProposalSet};
+
+/// Options of [`evaluate_proposals`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposalOptions {
+    /// tIoU thresholds (default `linspace(0.5, 0.95, 10)`).
+    pub tiou_thresholds: Vec<f64>,
+    /// M, the maximum average number of proposals per video (default 100).
+    pub max_avg_proposals: f64,
+}
+
+impl Default for ProposalOptions {
+    fn default() -> Self {
+        ProposalOptions {
+            tiou_thresholds: linspace(0.5, 0.95, 10),
+            max_avg_proposals: 100.0,
+        }
+    }
+}
+
+/// The result of [`evaluate_proposals`]; serializes to the `--json` shape.
+/// Recalls are fractions, AUC is in percent, as the official code prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalReport {
+    /// Average recall at AN = first point of the curve (j = 1).
+    #[serde(rename = "AR@1")]
+    pub ar_at_1: f64,
+    /// Average recall at the 5th point.
+    #[serde(rename = "AR@5")]
+    pub ar_at_5: f64,
+    /// Average recall at the 10th point.
+    #[serde(rename = "AR@10")]
+    pub ar_at_10: f64,
+    /// Average recall at the 100th (last) point.
+    #[serde(rename = "AR@100")]
+    pub ar_at_100: f64,
+    /// 100 × area under the AR–AN curve / AN\[100\].
+    #[serde(rename = "AUC")]
+    pub auc: f64,
+    /// The AR curve: mean recall over thresholds, 100 points.
+    pub average_recall: Vec<f64>,
+    /// AN of each point of the curve.
+    pub average_nr_proposals: Vec<f64>,
+    /// Recall per threshold (rows) and point (100 columns).
+    pub recall: Vec<Vec<f64>>,
+    /// The thresholds of the rows of `recall`.
+    pub tiou_thresholds: Vec<f64>,
+    /// M.
+    pub max_avg_proposals: f64,
+    /// Ground-truth videos evaluated (those with annotations).
+    pub n_videos: usize,
+    /// Ground-truth instances.
+    pub n_instances: usize,
+    /// Proposals in the submission (all videos).
+    pub n_proposals: usize,
+    /// Proposals kept after the per-video cut to M on average.
+    pub n_kept: usize,
+    /// Non-fatal findings (ids not in the ground truth, ...), not in JSON.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+const NO_HIT: u32 = u32::MAX;
+
+struct VideoHits {
+    /// Columns of the tIoU matrix (kept proposals, or 1 for a video
+    /// without proposals).
+    columns: usize,
+    /// Per instance and threshold: first column with tIoU ≥ threshold.
+    first_hit: Vec<u32>,
+}
+
+/// Checks that prediction ids meet the ground truth; warns about those
+/// that do not, and fails when none does (suggesting the `v_` prefix).
+pub(crate) fn check_video_ids<'a>(
+    gt: &GroundTruth,
+    ids: impl Iterator<Item = &'a str>,
+    source: &str,
+    what: &str,
+    consequence: &str,
+) -> Result<Vec<String>, Error> {
+    let mut n = 0usize;
+    let mut unmatched: Vec<&str> = Vec::new();
+    for id in ids {
+        n += 1;
+        if gt.video_index(id).is_none() {
+            unmatched.push(id);
+        }
+    }
+    if unmatched.is_empty() || n == 0 {
+        return Ok(Vec::new());
+    }
+    let strip = unmatched
+        .iter()
+        .filter(|id| {
+            id.strip_prefix("v_")
+                .is_some_and(|s| gt.video_index(s).is_some())
+        })
+        .count();
+    let add = unmatched
+        .iter()
+        .filter(|id| gt.video_index(&format!("v_{id}")).is_some())
+        .count();
+    let hint = if strip > 0 {
+        format!(
+            " {strip} of them match once the \"v_\" prefix is removed: strip it from the ids."
+        )
+    } else if add > 0 {
+        format!(" {add} of them match once a \"v_\" prefix is added: add it to the ids.")
+    } else {
+        String::new()
+    };
+    let examples: Vec<String> = unmatched
+        .iter()
+        .take(3)
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    if unmatched.len() == n {
+        return Err(Error::Content {
+            file: source.to_string(),
+            message: format!(
+                "none of its {n} video ids is a video of the ground truth's subset \"{}\" \
+                 (e.g. {}).{hint} Check the files and --subset.",
+                gt.subset,
+                examples.join(", ")
+            ),
+        });
+    }
+    Ok(vec![format!(
+        "{source}: {} of {n} videos are not in the ground truth's subset \"{}\" (e.g. {}); \
+         their {what} {consequence}.{hint}",
+        unmatched.len(),
+        gt.subset,
+        examples.join(", ")
+    )])
+}
+
+pub(crate) fn check_thresholds(t: &[f64]) -> Result<(), Error> {
+    if t.is_empty() {
+        return Err(Error::Options("no tIoU threshold given".into()));
+    }
+    if t.iter().any(|x| !x.is_finite()) {
+        return Err(Error::Options("tIoU thresholds must be finite".into()));
+    }
+    Ok(())
+}
+
+/// Evaluates proposals against the ground truth exactly as the official
+/// `eval_proposal.py` (`average_recall_vs_avg_nr_proposals` and the AUC of
+/// `ANETproposal.evaluate`); ties in score keep file order.
+pub fn evaluate_proposals(
+    gt: &GroundTruth,
+    preds: &ProposalSet,
+    opts: &ProposalOptions,
+) -> Result<ProposalReport, Error> {
+    let thresholds = &opts.tiou_thresholds;
+    check_thresholds(thresholds)?;
+    let m = opts.max_avg_proposals;
+    if !(m.is_finite() && m > 0.0) {
+        return Err(Error::Options(format!(
+            "the maximum average number of proposals must be positive, got {m}"
+        )));
+    }
+    let nt = thresholds.len();
+    let mut warnings = check_video_ids(
+        gt,
+        preds.videos.iter().map(|v| v.video.as_str()),
+        &preds.source,
+        "proposals",
+        "are ignored but count in the total that sets the per-video cut, as in the official code",
+    )?;
+    let videos: Vec<usize> = (0..gt.videos.len())
+        .filter(|&i| !gt.videos[i].instances.is_empty())
+        .collect();
+    let n_videos = videos.len();
+    if n_videos == 0 {
+        return Err(Error::Content {
+            file: gt.source.clone(),
+            message: format!("subset \"{}\" has no annotated video", gt.subset),
+        });
+    }
+    let n_proposals = preds.len();
+    if n_proposals == 0 {
+        return Err(Error::Content {
+            file: preds.source.clone(),
+            message: "no proposals at all".into(),
+        });
+    }
+    // A duplicate id keeps its last value.
+    let by_id: HashMap<&str, &[Proposal]> = preds
+        .videos
+        .iter()
+        .map(|v| (v.video.as_str(), v.entries.as_slice()))
+        .collect();
+    let ratio = m * n_videos as f64 / n_proposals as f64;
+
+    let hits: Vec<(VideoHits, usize)> = videos
+        .par_iter()
+        .with_min_len(32)
+        .map(|&vi| {
+            let inst = &gt.videos[vi].instances;
+            let props = by_id.get(gt.videos[vi].id.as_str()).copied().unwrap_or(&[]);
+            if props.is_empty() {
+                // One column of zeros per instance.
+                let first_hit = inst
+                    .iter()
+                    .flat_map(|_| {
+                        thresholds
+                            .iter()
+                            .map(|&t| if 0.0 >= t { 0 } else { NO_HIT })
+                    })
+                    .collect();
+                return (
+                    VideoHits {
+                        columns: 1,
+                        first_hit,
+                    },
+                    0,
+                );
+            }
+            let n = props.len();
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_by(|&a, &b| {
+                props[b as usize]
+                    .score
+                    .partial_cmp(&props[a as usize].score)
+                    .unwrap_or(Ordering::Equal)
+            });
+            let kept = ((n as f64 * ratio) as usize).min(n);
+            let mut first_hit = vec![NO_HIT; inst.len() * nt];
+            for (c, &pi) in order[..kept].iter().enumerate() {
+                let seg = props[pi as usize].segment;
+                for (i, g) in inst.iter().enumerate() {
+                    let iou = tiou(seg, g.segment);
+                    let row = &mut first_hit[i * nt..(i + 1) * nt];
+                    for (h, &t) in row.iter_mut().zip(thresholds) {
+                        if *h == NO_HIT && iou >= t {
+                            *h = c as u32;
+                        }
+                    }
+                }
+            }
+            (
+                VideoHits {
+                    columns: kept,
+                    first_hit,
+                },
+                kept,
+            )
+        })
+        .collect();
+    let total: usize = hits.iter().map(|h| h.1).sum();
+    if total == 0 {
+        return Err(Error::Content {
+            file: preds.source.clone(),
+            message: format!(
+                "no proposal of a ground-truth video is kept after the cut to M = {m} per video \
+                 on average; raise --max-proposals"
+            ),
+        });
+    }
+    let scale = m * n_videos as f64 / total as f64;
+    let pcn: Vec<f64> = (1..=100).map(|j| (j as f64 / 100.0) * scale).collect();
+
+    // diff[t][j] counts instances first matched at point j.
+    let mut diff = vec![vec![0u64; 101]; nt];
+    let mut n_instances = 0usize;
+    let mut nr = [0usize; 100];
+    for (vh, _) in &hits {
+        let k = vh.columns;
+        for (slot, &p) in nr.iter_mut().zip(&pcn) {
+            *slot = ((k as f64 * p) as usize).min(k);
+        }
+        n_instances += vh.first_hit.len() / nt;
+        for row in vh.first_hit.chunks_exact(nt) {
+            for (t, &h) in row.iter().enumerate() {
+                if h != NO_HIT {
+                    let j0 = nr.partition_point(|&x| x <= h as usize);
+                    diff[t][j0] += 1;
+                }
+            }
+        }
+    }
+    let recall: Vec<Vec<f64>> = diff
+        .iter()
+        .map(|d| {
+            let mut acc = 0u64;
+            d[..100]
+                .iter()
+                .map(|&x| {
+                    acc += x;
+                    acc as f64 / n_instances as f64
+                })
+                .collect()
+        })
+        .collect();
+    let average_recall: Vec<f64> = (0..100)
+        .map(|j| {
+            let mut s = 0.0;
+            for r in &recall {
+                s += r[j];
+            }
+            s / nt as f64
+        })
+        .collect();
+    let per_video = total as f64 / n_videos as f64;
+    let average_nr_proposals: Vec<f64> = pcn.iter().map(|&p| p * per_video).collect();
+    let area = np_trapz(&average_recall, &average_nr_proposals);
+    let auc = 100.0 * area / average_nr_proposals[99];
+    warnings.splice(0..0, gt.warnings.iter().cloned());
+    warnings.splice(0..0, preds.warnings.iter().cloned());
+    Ok(ProposalReport {
+        ar_at_1: average_recall[0],
+        ar_at_5: average_recall[4],
+        ar_at_10: average_recall[9],
+        ar_at_100: average_recall[99],
+        auc,
+        average_recall,
+        average_nr_proposals,
+        recall,
+        tiou_thresholds: thresholds.clone(),
+        max_avg_proposals: m,
+        n_videos,
+        n_instances,
+        n_proposals,
+        n_kept: total,
+        warnings,
+    })
+}
