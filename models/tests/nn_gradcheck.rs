@@ -10,6 +10,7 @@ use tch::{nn::VarStore, Device, Kind, Tensor};
 
 #[test]
 fn gradients_match_finite_differences() {
+    tch::set_num_threads(1); // small tensors on a shared machine
     let mut cfg = ModelConfig::tiny();
     cfg.dropout = 0.0; // training mode (g = 1.0) but deterministic
     tch::manual_seed(17);
