@@ -235,9 +235,15 @@ impl Net<'_> {
                 vec![Attr::ints("perm", &[0, 2, 1])],
             )
         });
+        // One additive local-window mask, shared by every LGTE layer.
+        let t = cfg.temporal_scale;
+        let mask = self.local_mask(t, cfg.window_size);
+        let mask = self.scoped("lgtes", |n| {
+            n.weight("local_window_mask", &[2, 1, t, t], &mask)
+        });
         let mut x = x;
         for i in 0..cfg.lgte_num {
-            x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x));
+            x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x, &mask));
         }
         // [B, T+2, H]: one zero step before and after the timeline.
         let padded = self.scoped("ttn", |n| {
@@ -283,14 +289,9 @@ impl Net<'_> {
     }
 
     /// One post-norm LGTE layer on `[B, T, H]`.
-    fn lgte(&mut self, i: usize, x: &Value) -> Value {
+    fn lgte(&mut self, i: usize, x: &Value, mask: &Value) -> Value {
         let cfg = self.cfg;
-        let (h, t, heads, hd) = (
-            cfg.hidden_dim,
-            cfg.temporal_scale,
-            cfg.heads,
-            cfg.head_dim(),
-        );
+        let (h, heads, hd) = (cfg.hidden_dim, cfg.heads, cfg.head_dim());
         let half = heads / 2;
         let p = format!("{}.self_atten.scale_attention", lgte_prefix(i));
         let attn = self.scoped("attention", |n| {
@@ -326,9 +327,7 @@ impl Net<'_> {
                 vec![Attr::ints("perm", &[0, 1, 2, 3, 5, 4])],
             );
             let scores = n.b.op("MatMul", "scores", &[&qkv[0], &kt], vec![]);
-            let mask = n.local_mask(t, cfg.window_size);
-            let mask = n.weight("mask", &[2, 1, t, t], &mask);
-            let scores = n.b.op("Add", "masked_scores", &[&scores, &mask], vec![]);
+            let scores = n.b.op("Add", "masked_scores", &[&scores, mask], vec![]);
             let probs = n.b.op(
                 "Softmax",
                 "softmax",

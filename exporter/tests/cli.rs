@@ -1,0 +1,293 @@
+//! The `tcanet-export` binary: export, inspect, verify, and its errors on bad
+//! input (a clear message naming the tensor or option, a non-zero exit, no
+//! `.onnx` left behind).
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use prost::Message;
+use tcanet_exporter::checkpoint::random_weights;
+use tcanet_exporter::inspect::inspect_file;
+use tcanet_exporter::onnx_proto::ModelProto;
+use tcanet_models::{param_specs, ModelConfig};
+
+fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcanet-export"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a failed export that names `needle` and left no file (nor temp file).
+fn assert_export_fails(ckpt: &Path, extra: &[&str], needle: &str) {
+    let dir = ckpt.parent().unwrap();
+    let out = dir.join("out.onnx");
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&ckpt, &"-o", &out];
+    for e in extra {
+        args.push(e);
+    }
+    let o = run(&args);
+    assert!(!o.status.success(), "export should fail");
+    let err = stderr(&o);
+    assert!(err.contains(needle), "error should name `{needle}`: {err}");
+    assert!(!out.exists(), "no partial .onnx");
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("onnx"))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
+fn export_inspect_and_verify_succeed_on_a_trainer_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, _) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 1);
+    let model = dir.path().join("tiny.onnx");
+    let o = run(&[&ckpt, &"-o", &model]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_onnx_checker_accepts(&model);
+
+    let o = run(&[&"inspect", &model]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "features",
+        "float32  [B, 32, 64]",
+        "proposals_3",
+        "[B, N]",
+        "ai.onnx:17",
+        "tcanet.checkpoint_sha256",
+        "GatherND",
+        "nodes:",
+    ] {
+        assert!(text.contains(needle), "inspect lacks `{needle}`:\n{text}");
+    }
+
+    let o = run(&[
+        &"verify",
+        &ckpt,
+        &model,
+        &"--batch",
+        &"2",
+        &"--proposals",
+        &"9",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("iou_3") && text.contains("parity: ok"),
+        "{text}"
+    );
+}
+
+#[test]
+fn metadata_names_and_graph_are_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt_path, ckpt) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 2);
+    let model = dir.path().join("tiny.onnx");
+    assert!(run(&[&ckpt_path, &"-o", &model]).status.success());
+    let summary = inspect_file(&model).unwrap();
+    let cfg = ModelConfig::from_json(summary.metadata_value("tcanet.config").unwrap()).unwrap();
+    assert_eq!(cfg, ModelConfig::tiny());
+    let sha = tcanet_exporter::checkpoint::sha256_hex(&std::fs::read(&ckpt_path).unwrap());
+    assert_eq!(
+        summary.metadata_value("tcanet.checkpoint_sha256"),
+        Some(sha.as_str())
+    );
+    assert_eq!(ckpt.sha256, sha);
+    assert_eq!(
+        summary.metadata_value("tcanet.exporter_version"),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(summary.metadata_value("tcanet.precision"), Some("fp32"));
+    // Every node name says which part of the model it belongs to.
+    let parts = [
+        "input/",
+        "x_1d_b_f/",
+        "lgtes.0/",
+        "lgtes.1/",
+        "ttn/",
+        "shapes/",
+        "tbr1/",
+        "tbr2/",
+        "tbr3/",
+    ];
+    for name in &summary.node_names {
+        assert!(
+            parts.iter().any(|p| name.starts_with(p)),
+            "unscoped node {name}"
+        );
+    }
+    // No dead nodes: every output is consumed or is a graph output; every
+    // initializer is used.
+    let proto = ModelProto::decode(std::fs::read(&model).unwrap().as_slice()).unwrap();
+    let graph = proto.graph.unwrap();
+    let consumed: std::collections::HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .chain(graph.output.iter().map(|o| o.name.as_str()))
+        .collect();
+    for n in &graph.node {
+        assert!(
+            n.output.iter().all(|o| consumed.contains(o.as_str())),
+            "dead node {}",
+            n.name
+        );
+    }
+    for t in &graph.initializer {
+        assert!(
+            consumed.contains(t.name.as_str()),
+            "unused initializer {}",
+            t.name
+        );
+    }
+    // Folded constants: no node computes from constants alone.
+    let inits: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    for n in &graph.node {
+        assert!(
+            !n.input.iter().all(|i| inits.contains(i.as_str())),
+            "foldable node {}",
+            n.name
+        );
+    }
+    // The node count documented in docs/ARCHITECTURE.md: 5 + 23 per LGTE
+    // layer + 4 + 54 per TBR stage (fp32).
+    assert_eq!(summary.node_count, 5 + 23 * 2 + 4 + 54 * 3);
+}
+
+#[test]
+fn release_style_state_dict_needs_and_takes_a_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let weights = random_weights(&cfg, 3);
+    // The authors' keys: `module.` prefix and the mask_matrix buffers.
+    let mut tensors: BTreeMap<String, Vec<f32>> = weights
+        .iter()
+        .map(|(k, v)| (format!("module.{k}"), v.clone()))
+        .collect();
+    let mut shapes: HashMap<String, Vec<usize>> = param_specs(&cfg)
+        .into_iter()
+        .map(|s| (format!("module.{}", s.name), s.shape))
+        .collect();
+    let t = cfg.temporal_scale;
+    for i in 0..cfg.lgte_num {
+        let name = format!("module.lgtes.{i}.self_atten.mask_matrix");
+        tensors.insert(name.clone(), vec![1.0; cfg.heads * t * t]);
+        shapes.insert(name, vec![1, cfg.heads, t, t]);
+    }
+    let ckpt = dir.path().join("release.safetensors");
+    write_plain(&ckpt, &cfg, &tensors, &shapes, false);
+    assert_export_fails(&ckpt, &[], "--preset");
+    let model = dir.path().join("release.onnx");
+    let o = run(&[&ckpt, &"--preset", &"tiny", &"-o", &model]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[&"verify", &ckpt, &model, &"--preset", &"tiny"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --config FILE works the same way.
+    let cfg_file = dir.path().join("tiny.json");
+    std::fs::write(&cfg_file, cfg.to_json()).unwrap();
+    let model2 = dir.path().join("release2.onnx");
+    let o = run(&[&ckpt, &"--config", &cfg_file, &"-o", &model2, &"--fp16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_checkpoints_are_named_errors_and_leave_nothing() {
+    let cfg = ModelConfig::tiny();
+    let specs: HashMap<String, Vec<usize>> = param_specs(&cfg)
+        .into_iter()
+        .map(|s| (s.name, s.shape))
+        .collect();
+
+    // A missing tensor.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = random_weights(&cfg, 4);
+    w.remove("tbr2.reg1xw.reg_1d_o.0.weight");
+    let ckpt = dir.path().join("missing.safetensors");
+    write_plain(&ckpt, &cfg, &w, &specs, true);
+    assert_export_fails(&ckpt, &[], "missing tensor `tbr2.reg1xw.reg_1d_o.0.weight`");
+
+    // A tensor of the wrong shape.
+    let dir = tempfile::tempdir().unwrap();
+    let w = random_weights(&cfg, 4);
+    let mut shapes = specs.clone();
+    let n = w["lgtes.1.linear1.weight"].len();
+    shapes.insert("lgtes.1.linear1.weight".into(), vec![n]);
+    let ckpt = dir.path().join("shape.safetensors");
+    write_plain(&ckpt, &cfg, &w, &shapes, true);
+    assert_export_fails(&ckpt, &[], "`lgtes.1.linear1.weight` has shape");
+
+    // A config that does not match the weights (feat_dim).
+    let dir = tempfile::tempdir().unwrap();
+    let other = ModelConfig {
+        feat_dim: 48,
+        ..cfg.clone()
+    };
+    let w = random_weights(&other, 4);
+    let ckpt = dir.path().join("featdim.safetensors");
+    write_plain(&ckpt, &other, &w, &HashMap::new(), false);
+    assert_export_fails(&ckpt, &["--preset", "tiny"], "x_1d_b_f.0.weight");
+    assert_export_fails(&ckpt, &["--preset", "tiny"], "feat_dim 32");
+
+    // More LGTE layers in the weights than in the config.
+    let dir = tempfile::tempdir().unwrap();
+    let deeper = ModelConfig {
+        lgte_num: 3,
+        ..cfg.clone()
+    };
+    let w = random_weights(&deeper, 4);
+    let ckpt = dir.path().join("deeper.safetensors");
+    write_plain(&ckpt, &deeper, &w, &HashMap::new(), false);
+    assert_export_fails(&ckpt, &["--preset", "tiny"], "unexpected tensor `lgtes.2.");
+
+    // An unsupported opset, an unknown preset, a file that is not safetensors.
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, _) = random_checkpoint(dir.path(), "ok", &cfg, 4);
+    assert_export_fails(&ckpt, &["--opset", "11"], "--opset 11");
+    assert_export_fails(&ckpt, &["--preset", "bmn"], "unknown preset 'bmn'");
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a safetensors file").unwrap();
+    assert_export_fails(&junk, &[], "junk.safetensors");
+    assert_export_fails(
+        &dir.path().join("absent.safetensors"),
+        &[],
+        "absent.safetensors",
+    );
+}
+
+#[test]
+fn an_existing_model_survives_a_failed_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (ckpt, _) = random_checkpoint(dir.path(), "ok", &cfg, 5);
+    let model = dir.path().join("model.onnx");
+    assert!(run(&[&ckpt, &"-o", &model]).status.success());
+    let before = std::fs::read(&model).unwrap();
+    let o = run(&[&ckpt, &"-o", &model, &"--opset", &"99"]);
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+}
+
+#[test]
+fn verify_fails_on_a_model_from_other_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (a, _) = random_checkpoint(dir.path(), "a", &cfg, 6);
+    let (b, _) = random_checkpoint(dir.path(), "b", &cfg, 7);
+    let model = dir.path().join("b.onnx");
+    assert!(run(&[&b, &"-o", &model]).status.success());
+    let o = run(&[&"verify", &a, &model]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
+    assert!(stderr(&o).contains("different file"));
+}

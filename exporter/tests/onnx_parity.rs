@@ -1,0 +1,258 @@
+//! Exported models checked by the real `onnx.checker` and run by the real
+//! ONNX Runtime (CPU), against the independent f64 reference forward:
+//! several configs, batch sizes and proposal counts, proposals partly (and
+//! wholly) outside the timeline, a synthetic dataset, fp32 and fp16, every
+//! supported opset.
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use tcanet_exporter::checkpoint::Checkpoint;
+use tcanet_exporter::inspect::inspect_file;
+use tcanet_exporter::ort_run::OnnxModel;
+use tcanet_exporter::reference;
+use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
+use tcanet_exporter::{export_to_file, ExportOptions, Precision, SUPPORTED_OPSETS};
+use tcanet_models::ModelConfig;
+
+/// Exports `ckpt` and asserts parity on random inputs for each (B, N).
+fn export_and_check(
+    ckpt: &Checkpoint,
+    dir: &std::path::Path,
+    precision: Precision,
+    cases: &[(usize, usize)],
+) {
+    let model_path = dir.join(format!("model-{}.onnx", precision.as_str()));
+    let opts = ExportOptions {
+        precision,
+        ..Default::default()
+    };
+    export_to_file(ckpt, &opts, &model_path).unwrap();
+    assert_onnx_checker_accepts(&model_path);
+    let mut model = OnnxModel::load(&model_path, 1).unwrap();
+    let cfg = &ckpt.config;
+    for (seed, &(b, n)) in cases.iter().enumerate() {
+        let (features, proposals) = random_inputs(cfg, b, n, seed as u64);
+        let onnx = model
+            .run(
+                &features,
+                [b, cfg.feat_dim, cfg.temporal_scale],
+                &proposals,
+                n,
+            )
+            .unwrap();
+        let reference = reference::forward(ckpt, &features, &proposals, b, n);
+        let report = compare(
+            &format!("B={b} N={n} {}", precision.as_str()),
+            &onnx,
+            &reference,
+            Tolerances::for_precision(precision),
+        );
+        assert!(report.passed(), "{report}");
+        // The refinement must do something measurable, or parity proves little.
+        let moved = onnx.proposals[2]
+            .iter()
+            .zip(&proposals)
+            .any(|(a, b)| (a - b).abs() > 1e-4);
+        assert!(moved, "stage 3 left every proposal where it was");
+    }
+}
+
+#[test]
+fn tiny_fp32_matches_the_reference_for_several_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 1);
+    export_and_check(
+        &ckpt,
+        dir.path(),
+        Precision::Fp32,
+        &[(1, 1), (2, 16), (3, 37), (1, 100)],
+    );
+}
+
+#[test]
+fn tiny_fp16_matches_the_reference_within_fp16_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 2);
+    export_and_check(
+        &ckpt,
+        dir.path(),
+        Precision::Fp16,
+        &[(1, 3), (2, 24), (4, 9)],
+    );
+    let summary = inspect_file(&dir.path().join("model-fp16.onnx")).unwrap();
+    assert_eq!(summary.metadata_value("tcanet.precision"), Some("fp16"));
+    assert!(summary
+        .inputs
+        .iter()
+        .chain(&summary.outputs)
+        .all(|io| io.elem_type == "float32"));
+}
+
+#[test]
+fn other_configs_match_the_reference() {
+    for (i, cfg) in [small_seconds_config(), six_heads_config()]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, ckpt) = random_checkpoint(dir.path(), "cfg", &cfg, 10 + i as u64);
+        export_and_check(&ckpt, dir.path(), Precision::Fp32, &[(1, 5), (3, 11)]);
+        export_and_check(&ckpt, dir.path(), Precision::Fp16, &[(2, 7)]);
+    }
+}
+
+#[test]
+fn every_supported_opset_passes_the_checker_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 3);
+    let cfg = &ckpt.config;
+    let (features, proposals) = random_inputs(cfg, 2, 6, 7);
+    let reference = reference::forward(&ckpt, &features, &proposals, 2, 6);
+    for opset in SUPPORTED_OPSETS {
+        let path = dir.path().join(format!("opset{opset}.onnx"));
+        export_to_file(
+            &ckpt,
+            &ExportOptions {
+                opset,
+                precision: Precision::Fp32,
+            },
+            &path,
+        )
+        .unwrap();
+        assert_onnx_checker_accepts(&path);
+        let summary = inspect_file(&path).unwrap();
+        assert_eq!(summary.opset(), Some(opset));
+        assert!(summary.ir_version <= 13, "ONNX Runtime 1.31 reads IR ≤ 13");
+        let mut model = OnnxModel::load(&path, 1).unwrap();
+        let onnx = model
+            .run(
+                &features,
+                [2, cfg.feat_dim, cfg.temporal_scale],
+                &proposals,
+                6,
+            )
+            .unwrap();
+        let report = compare(
+            &format!("opset {opset}"),
+            &onnx,
+            &reference,
+            Tolerances::for_precision(Precision::Fp32),
+        );
+        assert!(report.passed(), "{report}");
+    }
+}
+
+/// A synthetic dataset: features where a few channels rise inside the
+/// videos' action segments, and proposals jittered around those segments
+/// (some pushed past the ends of the video).
+#[test]
+fn synthetic_dataset_matches_the_reference() {
+    let cfg = ModelConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &cfg, 4);
+    let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let (b, n) = (4, 30);
+    let mut features = vec![0.0f32; b * c * t];
+    let mut proposals = Vec::new();
+    for v in 0..b {
+        let segments: Vec<(f32, f32)> = (0..1 + v % 3)
+            .map(|_| {
+                let s: f32 = rng.gen_range(0.0..0.7);
+                (s, s + rng.gen_range(0.05..0.3))
+            })
+            .collect();
+        for ch in 0..c {
+            for step in 0..t {
+                let time = (step as f32 + 0.5) / t as f32;
+                let inside = segments.iter().any(|&(s, e)| time >= s && time <= e);
+                let signal = if inside == (ch < c / 2) { 1.0 } else { 0.0 };
+                features[(v * c + ch) * t + step] = signal + rng.gen_range(-0.2..0.2);
+            }
+        }
+        for i in 0..n {
+            let (s, e) = segments[i % segments.len()];
+            let len = e - s;
+            let js = rng.gen_range(-0.4..0.4) * len;
+            let je = rng.gen_range(-0.4..0.6) * len;
+            proposals.push(s + js - if i % 7 == 0 { 0.2 } else { 0.0 });
+            proposals.push(e + je + if i % 5 == 0 { 0.3 } else { 0.0 });
+        }
+    }
+    for precision in [Precision::Fp32, Precision::Fp16] {
+        let path = dir
+            .path()
+            .join(format!("synth-{}.onnx", precision.as_str()));
+        export_to_file(
+            &ckpt,
+            &ExportOptions {
+                precision,
+                ..Default::default()
+            },
+            &path,
+        )
+        .unwrap();
+        let mut model = OnnxModel::load(&path, 1).unwrap();
+        let onnx = model.run(&features, [b, c, t], &proposals, n).unwrap();
+        let reference = reference::forward(&ckpt, &features, &proposals, b, n);
+        let report = compare(
+            "synthetic dataset",
+            &onnx,
+            &reference,
+            Tolerances::for_precision(precision),
+        );
+        assert!(report.passed(), "{report}");
+    }
+}
+
+#[test]
+fn a_wrong_temporal_length_is_a_clear_runtime_error() {
+    let cfg = ModelConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &cfg, 5);
+    let path = dir.path().join("tiny.onnx");
+    export_to_file(&ckpt, &ExportOptions::default(), &path).unwrap();
+    let mut model = OnnxModel::load(&path, 1).unwrap();
+    let t = cfg.temporal_scale - 1;
+    let features = vec![0.0f32; cfg.feat_dim * t];
+    let err = model
+        .run(&features, [1, cfg.feat_dim, t], &[0.1, 0.2], 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("features") && err.contains(&cfg.temporal_scale.to_string()),
+        "{err}"
+    );
+}
+
+/// The full-size HACS network: exported, accepted by the checker, and equal
+/// to the reference on one video with a few proposals.
+#[test]
+fn hacs_export_passes_the_checker_and_matches_the_reference() {
+    let cfg = ModelConfig::hacs();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "hacs", &cfg, 6);
+    let path = dir.path().join("hacs.onnx");
+    let summary = export_to_file(&ckpt, &ExportOptions::default(), &path).unwrap();
+    assert_onnx_checker_accepts(&path);
+    let mut model = OnnxModel::load(&path, 2).unwrap();
+    let (features, proposals) = random_inputs(&cfg, 1, 4, 8);
+    let onnx = model
+        .run(
+            &features,
+            [1, cfg.feat_dim, cfg.temporal_scale],
+            &proposals,
+            4,
+        )
+        .unwrap();
+    let reference = reference::forward(&ckpt, &features, &proposals, 1, 4);
+    let report = compare(
+        "hacs",
+        &onnx,
+        &reference,
+        Tolerances::for_precision(Precision::Fp32),
+    );
+    assert!(report.passed(), "{report}");
+    assert!(summary.nodes < 260, "{} nodes", summary.nodes);
+}
