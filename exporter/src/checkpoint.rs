@@ -27,12 +27,12 @@ pub const CONFIG_KEY: &str = "tcanet.config";
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// The file cannot be read.
-    #[error("cannot read checkpoint {path}: {source}")]
+    #[error("cannot read checkpoint {path}: {cause}")]
     Io {
         /// The checkpoint path.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a valid safetensors file.
     #[error("{path} is not a valid safetensors file: {reason}")]
@@ -52,12 +52,12 @@ pub enum CheckpointError {
         path: PathBuf,
     },
     /// The embedded or supplied config is invalid.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Config {
         /// The checkpoint path.
         path: PathBuf,
         /// The config error.
-        source: tcanet_models::ConfigError,
+        cause: tcanet_models::ConfigError,
     },
     /// The file is tagged with an unknown format.
     #[error("{path}: unsupported checkpoint format `{found}` (expected `{FORMAT}`)")]
@@ -176,9 +176,9 @@ impl Checkpoint {
     /// config; every parameter of `param_specs(config)` must be present with
     /// its shape, and no other tensor (besides `mask_matrix`) may be.
     pub fn load(path: &Path, config: &ConfigOverride) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| CheckpointError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::from_bytes(path, &bytes, config)
     }
@@ -207,12 +207,12 @@ impl Checkpoint {
         let (cfg, config_embedded) = match (config, metadata.get(CONFIG_KEY)) {
             (ConfigOverride::Given(c), _) => {
                 c.validate()
-                    .map_err(|source| CheckpointError::Config { path: p(), source })?;
+                    .map_err(|cause| CheckpointError::Config { path: p(), cause })?;
                 (c.clone(), false)
             }
             (ConfigOverride::Embedded, Some(json)) => (
                 ModelConfig::from_json(json)
-                    .map_err(|source| CheckpointError::Config { path: p(), source })?,
+                    .map_err(|cause| CheckpointError::Config { path: p(), cause })?,
                 true,
             ),
             (ConfigOverride::Embedded, None) => {

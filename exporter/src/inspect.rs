@@ -12,12 +12,12 @@ use crate::onnx_proto::{data_type, DimensionValue, ModelProto, ValueInfoProto};
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not an ONNX ModelProto.
     #[error("{path} is not an ONNX model: {reason}")]
@@ -142,9 +142,9 @@ pub fn summarize(model: &ModelProto) -> ModelSummary {
 
 /// Reads and summarises an ONNX file.
 pub fn inspect_file(path: &Path) -> Result<ModelSummary, InspectError> {
-    let bytes = std::fs::read(path).map_err(|source| InspectError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| InspectError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let model = ModelProto::decode(bytes.as_slice()).map_err(|e| InspectError::Decode {
         path: path.to_path_buf(),

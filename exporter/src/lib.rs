@@ -92,12 +92,12 @@ pub enum ExportError {
         opset: i64,
     },
     /// The output file could not be written (nothing is left behind).
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The output path.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -160,9 +160,9 @@ pub fn export_to_file(
         initializers: graph.initializer.len(),
     };
     let bytes = model.encode_to_vec();
-    tcanet_models::io::write_atomic_bytes(out, &bytes).map_err(|source| ExportError::Write {
+    tcanet_models::io::write_atomic_bytes(out, &bytes).map_err(|cause| ExportError::Write {
         path: out.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok(summary)
 }
