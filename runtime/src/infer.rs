@@ -141,8 +141,11 @@ pub struct RunSummary {
     pub model_seconds: f64,
 }
 
-/// Reads and prepares one video (runs on a worker thread).
-fn prepare_one(
+/// Reads, checks and prepares one video for the model (what the worker
+/// threads of [`run_dataset`] do): its proposals validated against the
+/// duration, its features loaded and fitted to T. Returns the prepared video
+/// and its duration in seconds, or an error naming the file, video and field.
+pub fn prepare_video_input(
     dataset: &Dataset,
     video: &str,
     cfg: &ModelConfig,
@@ -280,7 +283,7 @@ pub fn run_dataset(
             classifier.clone(),
         );
         Prefetcher::new(jobs.len(), settings.workers, settings.prefetch, move |i| {
-            prepare_one(&dataset, &jobs[i], &cfg, &settings, classifier.as_deref())
+            prepare_video_input(&dataset, &jobs[i], &cfg, &settings, classifier.as_deref())
         })
     };
     let mut summary = RunSummary::default();

@@ -5,115 +5,8 @@ use tcanet_runtime::postprocess::{
     fuse_scores, postprocess_video, soft_nms, PostProcessOptions, ScoredSegment, SoftNmsParams,
 };
 
-/// A small deterministic generator (SplitMix64) so the test needs no crate.
-struct Rng(u64);
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
-/// The release's `iou_with_anchors` for one anchor.
-fn plain_iou(a_min: f64, a_max: f64, b_min: f64, b_max: f64) -> f64 {
-    let len_anchors = a_max - a_min;
-    let int_xmin = if a_min > b_min { a_min } else { b_min };
-    let int_xmax = if a_max < b_max { a_max } else { b_max };
-    let inter_len = if int_xmax - int_xmin > 0.0 {
-        int_xmax - int_xmin
-    } else {
-        0.0
-    };
-    let union_len = len_anchors - inter_len + b_max - b_min;
-    inter_len / union_len
-}
-
-/// TCANET.md's post-processing, as plainly as possible. Input: refined
-/// segments in seconds, input scores, stage-3 IoU, duration. Output
-/// (start_s, end_s, score).
-fn plain_postprocess(
-    seg: &[(f64, f64)],
-    input_score: &[f64],
-    iou3: &[f32],
-    duration: f64,
-    alpha: f64,
-    t1: f64,
-    t2: f64,
-) -> Vec<(f64, f64, f64)> {
-    // Fused score, normalised segments.
-    let mut rows: Vec<(f64, f64, f64)> = Vec::new();
-    for i in 0..seg.len() {
-        rows.push((
-            seg[i].0 / duration,
-            seg[i].1 / duration,
-            input_score[i] * iou3[i] as f64,
-        ));
-    }
-    // df.sort_values(by="score", ascending=False) — stable.
-    let mut sorted: Vec<(f64, f64, f64)> = Vec::new();
-    let mut used = vec![false; rows.len()];
-    for _ in 0..rows.len() {
-        let mut best: Option<usize> = None;
-        for j in 0..rows.len() {
-            if !used[j] && (best.is_none() || rows[j].2 > rows[best.unwrap()].2) {
-                best = Some(j);
-            }
-        }
-        used[best.unwrap()] = true;
-        sorted.push(rows[best.unwrap()]);
-    }
-    let mut tstart: Vec<f64> = sorted.iter().map(|r| r.0).collect();
-    let mut tend: Vec<f64> = sorted.iter().map(|r| r.1).collect();
-    let mut tscore: Vec<f64> = sorted.iter().map(|r| r.2).collect();
-    let mut rstart = Vec::new();
-    let mut rend = Vec::new();
-    let mut rscore = Vec::new();
-    while tscore.len() > 1 && rscore.len() < 101 {
-        let mut max_value = tscore[0];
-        for &s in &tscore {
-            if s > max_value {
-                max_value = s;
-            }
-        }
-        let max_index = tscore.iter().position(|&s| s == max_value).unwrap();
-        let ious: Vec<f64> = (0..tscore.len())
-            .map(|j| plain_iou(tstart[j], tend[j], tstart[max_index], tend[max_index]))
-            .collect();
-        for idx in 0..tscore.len() {
-            if idx != max_index {
-                let tmp_iou = ious[idx];
-                let tmp_width = tend[max_index] - tstart[max_index];
-                if tmp_iou > t1 + (t2 - t1) * tmp_width {
-                    tscore[idx] *= (-tmp_iou.powf(2.5) / alpha).exp();
-                }
-            }
-        }
-        rstart.push(tstart.remove(max_index));
-        rend.push(tend.remove(max_index));
-        rscore.push(tscore.remove(max_index));
-    }
-    // Sort by score (stable), keep 100, clip to the video.
-    let mut order: Vec<usize> = (0..rscore.len()).collect();
-    order.sort_by(|&a, &b| rscore[b].partial_cmp(&rscore[a]).unwrap());
-    order
-        .iter()
-        .take(100)
-        .map(|&i| {
-            let s = if rstart[i] > 0.0 { rstart[i] } else { 0.0 };
-            let e = if rend[i] < 1.0 { rend[i] } else { 1.0 };
-            (s * duration, e * duration, rscore[i])
-        })
-        .collect()
-}
+mod common;
+use common::{plain_postprocess, Rng};
 
 fn check_same(got: &[ScoredSegment], want: &[(f64, f64, f64)], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: number kept");
@@ -171,7 +64,7 @@ fn run_case(case: &Case, opts: &PostProcessOptions, what: &str) {
     let want = plain_postprocess(
         &case.seg,
         &case.score,
-        &case.iou,
+        &case.iou.iter().map(|&u| f64::from(u)).collect::<Vec<_>>(),
         case.duration,
         opts.soft_nms.alpha,
         opts.soft_nms.t1,

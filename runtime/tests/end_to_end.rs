@@ -1,0 +1,244 @@
+//! `tcanet-infer run` on a small synthetic dataset in the real formats, with a
+//! model written by the real exporter from random `tiny` weights. Expected
+//! values come from an independent computation: the exporter's f64 reference
+//! forward pass and the plain post-processing of `common`.
+mod common;
+
+use common::*;
+use tcanet_exporter::reference;
+use tcanet_models::data::features::load_features;
+use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::{FeatureLayout, Proposal};
+use tcanet_models::ModelConfig;
+
+/// softmax(2 × scores), plainly.
+fn plain_softmax2(scores: &[f64]) -> Vec<f64> {
+    let e: Vec<f64> = scores.iter().map(|s| (2.0 * s).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|x| x / sum).collect()
+}
+
+/// What the run must produce for `v`: reference forward + plain post-processing.
+fn expected_for(
+    v: &SynthVideo,
+    dir: &std::path::Path,
+    ckpt: &tcanet_exporter::checkpoint::Checkpoint,
+) -> Vec<(f64, f64, f64)> {
+    let cfg = &ckpt.config;
+    let path = dir.join("features").join(format!("{}.npy", v.id));
+    let feats = load_features(&path, &v.id, cfg.feat_dim, FeatureLayout::Auto).unwrap();
+    let props: Vec<Proposal> = v
+        .proposals
+        .iter()
+        .map(|&(start, end, score)| Proposal { start, end, score })
+        .collect();
+    let prepared =
+        prepare_video(&v.id, &feats, &path, &props, v.duration, cfg, false, None).unwrap();
+    let n = prepared.proposals.len();
+    let flat: Vec<f32> = prepared
+        .proposals
+        .iter()
+        .flat_map(|p| [p[0], p[1]])
+        .collect();
+    let out = reference::forward(ckpt, &prepared.features, &flat, 1, n);
+    // Network units (fractions of the video for tiny) → seconds.
+    let seg: Vec<(f64, f64)> = out.proposals[2]
+        .chunks_exact(2)
+        .map(|p| (p[0] * v.duration, p[1] * v.duration))
+        .collect();
+    let scores: Vec<f64> = prepared.scores.iter().map(|&s| s as f64).collect();
+    plain_postprocess(&seg, &scores, &out.iou[2], v.duration, 0.4, 0.0, 0.0)
+}
+
+#[test]
+fn refined_proposals_and_detections_match_an_independent_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (model, ckpt) = export_model(dir.path(), "tiny", &cfg, 5);
+    let videos = synth_videos(&cfg, 8, 17);
+    let data = dir.path().join("data");
+    write_dataset(&data, &videos, cfg.feat_dim);
+    // Release-format classifier: raw scores per class.
+    let mut rng = Rng(99);
+    let class_scores: Vec<(String, Vec<f64>)> = videos
+        .iter()
+        .map(|v| {
+            (
+                v.id.clone(),
+                LABELS.iter().map(|_| rng.uniform() * 3.0).collect(),
+            )
+        })
+        .collect();
+    let classifier = dir.path().join("classifier.json");
+    std::fs::write(
+        &classifier,
+        serde_json::to_string(&serde_json::json!({
+            "class_names": LABELS,
+            "results": class_scores
+                .iter()
+                .map(|(v, s)| (v.clone(), serde_json::json!(s)))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = dir.path().join("refined.json");
+    let o = infer(&[
+        &"run",
+        &"--model",
+        &model,
+        &"--data",
+        &data,
+        &"--subset",
+        &"validation",
+        &"-o",
+        &out,
+        &"--threads",
+        &"1",
+        &"--workers",
+        &"2",
+        &"--classifier",
+        &classifier,
+        &"--eval",
+    ]);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    let got = read_results(&out);
+    let validation: Vec<&SynthVideo> = videos.iter().filter(|v| v.subset == "validation").collect();
+    assert_eq!(
+        got.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(),
+        validation.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+        "the validation videos, in the annotations' order"
+    );
+    let mut expected_all = Vec::new();
+    for ((id, entries), v) in got.iter().zip(&validation) {
+        let want = expected_for(v, &data, &ckpt);
+        assert_eq!(entries.len(), want.len(), "{id}: number of proposals kept");
+        for (i, (g, w)) in entries.iter().zip(&want).enumerate() {
+            let tol = 1e-4 * v.duration;
+            assert!(
+                (g.0 - w.0).abs() < tol && (g.1 - w.1).abs() < tol,
+                "{id}[{i}]: segment [{}, {}] vs reference [{}, {}]",
+                g.0,
+                g.1,
+                w.0,
+                w.1
+            );
+            assert!(
+                (g.2 - w.2).abs() < 1e-5,
+                "{id}[{i}]: score {} vs {}",
+                g.2,
+                w.2
+            );
+            assert!(
+                g.0 >= 0.0 && g.1 <= v.duration,
+                "{id}[{i}]: clipped to the video"
+            );
+        }
+        expected_all.push((id.clone(), want));
+    }
+
+    // Detections: top 3 classes of softmax(2 × scores), class_prob × proposal score, 200 best.
+    let det_path = dir.path().join("refined.detections.json");
+    let dets = read_results(&det_path);
+    assert_eq!(dets.len(), validation.len());
+    for ((id, entries), (_, props)) in dets.iter().zip(&expected_all) {
+        let raw = &class_scores.iter().find(|(v, _)| v == id).unwrap().1;
+        let probs = plain_softmax2(raw);
+        let mut classes: Vec<usize> = (0..LABELS.len()).collect();
+        classes.sort_by(|&a, &b| probs[b].partial_cmp(&probs[a]).unwrap());
+        let mut want: Vec<(f64, f64, f64, String)> = Vec::new();
+        for p in props {
+            for &c in classes.iter().take(3) {
+                want.push((p.0, p.1, probs[c] * p.2, LABELS[c].to_string()));
+            }
+        }
+        want.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
+        want.truncate(200);
+        assert_eq!(entries.len(), want.len(), "{id}: detections kept");
+        for (g, w) in entries.iter().zip(&want) {
+            assert!(
+                (g.2 - w.2).abs() < 1e-5,
+                "{id}: detection score {} vs {}",
+                g.2,
+                w.2
+            );
+            assert_eq!(g.3.as_deref(), Some(w.3.as_str()), "{id}: label");
+        }
+    }
+
+    // --eval prints the evaluator's AUC; it equals the evaluator on the written file.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let gt = tcanet_evaluator::GroundTruth::from_path(data.join("annotations.json"), "validation")
+        .unwrap();
+    let preds = tcanet_evaluator::ProposalSet::from_path(&out).unwrap();
+    let report = tcanet_evaluator::evaluate_proposals(&gt, &preds, &Default::default()).unwrap();
+    assert!(
+        stdout.contains(&format!("AUC {:.2}", report.auc)),
+        "--eval output {stdout:?} should show AUC {:.2}",
+        report.auc
+    );
+    assert!(stdout.contains("mAP@0.5"), "{stdout}");
+}
+
+#[test]
+fn csv_proposals_and_capped_batches_give_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (model, _) = export_model(dir.path(), "tiny", &cfg, 8);
+    let videos = synth_videos(&cfg, 4, 23);
+    let data = dir.path().join("data");
+    write_dataset(&data, &videos, cfg.feat_dim);
+    let csv_dir = dir.path().join("csv");
+    std::fs::create_dir_all(&csv_dir).unwrap();
+    for v in &videos {
+        let mut text = String::from("xmin,xmax,score\n");
+        for (s, e, sc) in &v.proposals {
+            text.push_str(&format!("{s:?},{e:?},{sc:?}\n"));
+        }
+        std::fs::write(csv_dir.join(format!("{}.csv", v.id)), text).unwrap();
+    }
+    let json_out = dir.path().join("a.json");
+    let csv_out = dir.path().join("b.json");
+    let o = infer(&[
+        &"run",
+        &"--model",
+        &model,
+        &"--data",
+        &data,
+        &"-o",
+        &json_out,
+        &"--threads",
+        &"1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = infer(&[
+        &"run",
+        &"--model",
+        &model,
+        &"--data",
+        &data,
+        &"--proposals",
+        &csv_dir,
+        &"-o",
+        &csv_out,
+        &"--threads",
+        &"1",
+        &"--max-batch",
+        &"5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = read_results(&json_out);
+    let b = read_results(&csv_out);
+    assert_eq!(a.len(), videos.len());
+    assert_eq!(a.len(), b.len());
+    for ((va, ea), (vb, eb)) in a.iter().zip(&b) {
+        assert_eq!(va, vb);
+        assert_eq!(ea.len(), eb.len(), "{va}");
+        for (x, y) in ea.iter().zip(eb) {
+            assert!(
+                (x.0 - y.0).abs() < 1e-6 && (x.1 - y.1).abs() < 1e-6 && (x.2 - y.2).abs() < 1e-7,
+                "{va}: {x:?} vs {y:?}"
+            );
+        }
+    }
+}
