@@ -2,7 +2,7 @@
 //! official `eval_detection.py` computes them.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use crate::json::FastMap as HashMap;
 
 use rayon::prelude::*;
 use serde::ser::SerializeMap;

@@ -111,9 +111,9 @@ impl<'a> Parser<'a> {
         Err(self.error(format!("expected {what}, found {found}")))
     }
 
-    /// Consumes `c` or fails.
+    /// Consumes `c` or fails with "expected `what`".
     #[inline]
-    fn expect_byte(&mut self, c: u8, what: &str) -> JResult<()> {
+    pub fn expect_byte(&mut self, c: u8, what: &str) -> JResult<()> {
         if self.peek() == Some(c) {
             self.pos += 1;
             Ok(())
@@ -182,22 +182,37 @@ impl<'a> Parser<'a> {
     }
 
     /// A string value.
+    #[inline]
     pub fn string(&mut self) -> JResult<Cow<'a, str>> {
         self.expect_byte(b'"', "a string")?;
         let start = self.pos;
-        let rest = &self.bytes[start..];
-        match memchr::memchr2(b'"', b'\\', rest) {
-            Some(i) if rest[i] == b'"' => {
-                let raw = &rest[..i];
-                if let Some(j) = raw.iter().position(|&c| c < 0x20) {
-                    return Err(self.error_at(start + j, "control character inside a string"));
-                }
-                let s = std::str::from_utf8(raw)
-                    .map_err(|e| self.error_at(start + e.valid_up_to(), "invalid UTF-8 in a string"))?;
-                self.pos = start + i + 1;
+        let b = self.bytes;
+        let mut i = start;
+        let mut ascii = true;
+        // Keys and ids are short: a plain loop beats a vectorised search.
+        while let Some(&c) = b.get(i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                break;
+            }
+            ascii &= c < 0x80;
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'"') => {
+                let raw = &b[start..i];
+                let s = if ascii {
+                    // SAFETY: every byte is ASCII, hence valid UTF-8.
+                    unsafe { std::str::from_utf8_unchecked(raw) }
+                } else {
+                    std::str::from_utf8(raw).map_err(|e| {
+                        self.error_at(start + e.valid_up_to(), "invalid UTF-8 in a string")
+                    })?
+                };
+                self.pos = i + 1;
                 Ok(Cow::Borrowed(s))
             }
-            Some(_) => self.string_with_escapes(start).map(Cow::Owned),
+            Some(b'\\') => self.string_with_escapes(start).map(Cow::Owned),
+            Some(_) => Err(self.error_at(i, "control character inside a string")),
             None => Err(self.error_at(start - 1, "unterminated string")),
         }
     }
@@ -282,52 +297,104 @@ impl<'a> Parser<'a> {
     /// reject as non-finite.
     #[inline]
     pub fn number(&mut self, what: &str) -> JResult<f64> {
+        let (start, fast) = self.scan_number(what)?;
+        if let Some(v) = fast {
+            return Ok(v);
+        }
+        // SAFETY: the span holds only ASCII digits, signs, '.' and 'e'.
+        let text = unsafe { std::str::from_utf8_unchecked(&self.bytes[start..self.pos]) };
+        text.parse()
+            .map_err(|_| self.error_at(start, "invalid number"))
+    }
+
+    /// Moves past a number, checking its syntax; returns where it starts
+    /// and, when it is exact that way, its value (Clinger's fast path: a
+    /// mantissa of at most 2^53 and a power of ten of at most 22, one
+    /// correctly rounded operation).
+    #[inline]
+    fn scan_number(&mut self, what: &str) -> JResult<(usize, Option<f64>)> {
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+            1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
         self.skip_ws();
         let b = self.bytes;
         let start = self.pos;
         let mut i = start;
-        if b.get(i) == Some(&b'-') {
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
             i += 1;
         }
+        let mut mantissa: u64 = 0;
+        let mut digits = 0u32; // significant digits taken into `mantissa`
+        let mut exact = true;
+        let mut push = |d: u8, mantissa: &mut u64| {
+            if *mantissa == 0 && d == b'0' {
+                return;
+            }
+            if digits < 19 {
+                *mantissa = *mantissa * 10 + (d - b'0') as u64;
+                digits += 1;
+            } else {
+                exact = false;
+            }
+        };
         match b.get(i) {
             Some(b'0') => i += 1,
             Some(c) if c.is_ascii_digit() => {
-                while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+                while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                    push(c, &mut mantissa);
                     i += 1;
                 }
             }
             _ => return self.expected(what),
         }
+        let mut exp10: i64 = 0;
         if b.get(i) == Some(&b'.') {
             i += 1;
-            let digits = i;
-            while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            let first = i;
+            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                push(c, &mut mantissa);
                 i += 1;
             }
-            if i == digits {
+            if i == first {
                 return Err(self.error_at(i, "expected a digit after '.' in a number"));
             }
+            exp10 -= (i - first) as i64;
         }
         if matches!(b.get(i), Some(b'e') | Some(b'E')) {
             i += 1;
+            let mut sign = 1;
             if matches!(b.get(i), Some(b'+') | Some(b'-')) {
+                if b[i] == b'-' {
+                    sign = -1;
+                }
                 i += 1;
             }
-            let digits = i;
-            while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            let first = i;
+            let mut e: i64 = 0;
+            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                e = (e * 10 + (c - b'0') as i64).min(1 << 20);
                 i += 1;
             }
-            if i == digits {
+            if i == first {
                 return Err(self.error_at(i, "expected a digit in the exponent of a number"));
             }
+            exp10 += sign * e;
         }
-        // The span holds only ASCII digits, signs, '.', 'e'.
-        let text = std::str::from_utf8(&b[start..i]).expect("ASCII number");
-        let v: f64 = text
-            .parse()
-            .map_err(|_| self.error_at(start, "invalid number"))?;
         self.pos = i;
-        Ok(v)
+        let fast = if exact && mantissa <= (1u64 << 53) && exp10.abs() <= 22 {
+            let m = mantissa as f64;
+            let v = if exp10 >= 0 {
+                m * POW10[exp10 as usize]
+            } else {
+                m / POW10[(-exp10) as usize]
+            };
+            Some(if negative { -v } else { v })
+        } else {
+            None
+        };
+        Ok((start, fast))
     }
 
     fn literal(&mut self, word: &[u8]) -> JResult<()> {
@@ -369,54 +436,8 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(c) if c == b'-' || c.is_ascii_digit() => self.number("a number").map(|_| ()),
+            Some(c) if c == b'-' || c.is_ascii_digit() => self.scan_number("a number").map(|_| ()),
             _ => self.expected("a JSON value"),
-        }
-    }
-
-    /// Moves past one object or array by bracket matching only (strings
-    /// respected, nothing else checked): a fast pre-scan for values that
-    /// are parsed in full afterwards. Fails on unbalanced brackets or an
-    /// unterminated string.
-    pub fn scan_container(&mut self) -> JResult<()> {
-        let start = self.pos;
-        let b = self.bytes;
-        let mut stack: Vec<u8> = Vec::with_capacity(8);
-        let mut i = self.pos;
-        loop {
-            let Some(&c) = b.get(i) else {
-                return Err(self.error_at(start, "unterminated array or object"));
-            };
-            match c {
-                b'"' => {
-                    let mut j = i + 1;
-                    loop {
-                        match memchr::memchr2(b'"', b'\\', &b[j..]) {
-                            Some(k) if b[j + k] == b'\\' => j += k + 2,
-                            Some(k) => {
-                                j += k + 1;
-                                break;
-                            }
-                            None => return Err(self.error_at(i, "unterminated string")),
-                        }
-                    }
-                    i = j;
-                    continue;
-                }
-                b'[' => stack.push(b']'),
-                b'{' => stack.push(b'}'),
-                b']' | b'}' => {
-                    if stack.pop() != Some(c) {
-                        return Err(self.error_at(i, format!("unexpected '{}'", c as char)));
-                    }
-                    if stack.is_empty() {
-                        self.pos = i + 1;
-                        return Ok(());
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
         }
     }
 
@@ -426,5 +447,168 @@ impl<'a> Parser<'a> {
             return Err(self.error("unexpected data after the end of the JSON value"));
         }
         Ok(())
+    }
+}
+
+/// Where in `bytes`, at or after `from`, the next `"KEY": [` that follows
+/// `],` starts (the `"` of KEY): a guess at the start of a video in the
+/// `results` object, which the caller verifies by parsing up to it.
+pub(crate) fn next_video_key(bytes: &[u8], from: usize) -> Option<usize> {
+    let ws = |b: &[u8], mut k: usize| {
+        while k < b.len() && matches!(b[k], b' ' | b'\n' | b'\r' | b'\t') {
+            k += 1;
+        }
+        k
+    };
+    let mut i = from;
+    while i < bytes.len() {
+        let j = i + memchr::memchr(b']', &bytes[i..])?;
+        i = j + 1;
+        let mut k = ws(bytes, j + 1);
+        if bytes.get(k) != Some(&b',') {
+            continue;
+        }
+        k = ws(bytes, k + 1);
+        if bytes.get(k) != Some(&b'"') {
+            continue;
+        }
+        let key_at = k;
+        k += 1;
+        while k < bytes.len() && bytes[k] != b'"' && k - key_at < 4096 {
+            k += if bytes[k] == b'\\' { 2 } else { 1 };
+        }
+        k = ws(bytes, k + 1);
+        if bytes.get(k) != Some(&b':') {
+            continue;
+        }
+        k = ws(bytes, k + 1);
+        if bytes.get(k) == Some(&b'[') {
+            return Some(key_at);
+        }
+    }
+    None
+}
+
+/// A fast, non-cryptographic hasher (the Fx hash of rustc) for maps keyed
+/// by video ids and labels read from local files.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub(crate) type FastMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> f64 {
+        let mut p = Parser::new(text.as_bytes(), 0);
+        let v = p.number("a number").unwrap();
+        assert_eq!(p.pos, text.len(), "{text}");
+        v
+    }
+
+    #[test]
+    fn numbers_are_correctly_rounded_like_std() {
+        // Fast path and fallback against the standard library's parser.
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let int = next() % 100_000;
+            let frac_len = (next() % 21) as usize;
+            let frac: String = (0..frac_len)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            let exp = match next() % 4 {
+                0 => format!("e{}", (next() % 40) as i64 - 20),
+                1 => format!("E+{}", next() % 25),
+                _ => String::new(),
+            };
+            let sign = if next() % 3 == 0 { "-" } else { "" };
+            let text = if frac.is_empty() {
+                format!("{sign}{int}{exp}")
+            } else {
+                format!("{sign}{int}.{frac}{exp}")
+            };
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(parse(&text).to_bits(), want.to_bits(), "{text}");
+        }
+        for text in ["0", "-0.0", "0.05", "9007199254740993", "1e400", "123456789012345678901234", "0.1e-330"] {
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(parse(text).to_bits(), want.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_numbers_and_tokens_are_errors() {
+        for text in ["NaN", "Infinity", "-Infinity", "01", "1.", ".5", "1e", "-", "+1"] {
+            let mut p = Parser::new(text.as_bytes(), 0);
+            let r = p.number("a number");
+            assert!(r.is_err() || p.pos != text.len(), "{text} accepted");
+        }
+        let mut p = Parser::new(b"NaN", 0);
+        let e = p.number("a number").unwrap_err();
+        assert!(e.message.contains("NaN") && e.message.contains("not valid JSON"), "{}", e.message);
+    }
+
+    #[test]
+    fn strings_with_escapes() {
+        let mut p = Parser::new(br#""a\"b\\c\u00e9\ud83d\ude00" "#, 0);
+        assert_eq!(p.string().unwrap(), "a\"b\\c\u{e9}\u{1F600}");
+        let mut p = Parser::new(b"\"abc", 0);
+        assert!(p.string().unwrap_err().message.contains("unterminated"));
+    }
+
+    #[test]
+    fn line_and_column() {
+        let text = b"{\n  \"a\": 1,\n  \"b\": x\n}";
+        let at = text.iter().position(|&c| c == b'x').unwrap();
+        assert_eq!(line_column(text, at), (3, 8));
     }
 }

@@ -21,7 +21,7 @@ pub mod numeric;
 pub mod plot;
 mod proposals;
 
-use std::collections::HashMap;
+use crate::json::FastMap as HashMap;
 use std::path::Path;
 
 pub use detections::{evaluate_detections, DetectionOptions, DetectionReport};
@@ -123,7 +123,7 @@ impl GroundTruth {
         videos: impl IntoIterator<Item = (&'a str, Vec<([f64; 2], &'a str)>)>,
     ) -> Self {
         let mut labels: Vec<String> = Vec::new();
-        let mut label_ids: HashMap<String, usize> = HashMap::new();
+        let mut label_ids: HashMap<String, usize> = HashMap::default();
         let mut out = Vec::new();
         for (id, anns) in videos {
             let instances = anns

@@ -4,7 +4,7 @@
 //! into per-video byte ranges, which are then parsed on all cores.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use crate::json::FastMap as HashMap;
 
 use rayon::prelude::*;
 
@@ -119,7 +119,7 @@ pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<Gro
     let mut subsets: Vec<(String, usize)> = Vec::new();
     let mut videos = Vec::new();
     let mut labels: Vec<String> = Vec::new();
-    let mut label_ids: HashMap<String, usize> = HashMap::new();
+    let mut label_ids: HashMap<String, usize> = HashMap::default();
     let mut reversed = 0usize;
     let mut first_reversed = String::new();
     for v in &raw {
@@ -251,7 +251,7 @@ fn database<'a>(
     let err = |e: JsonError| syntax(bytes, file, e);
     p.begin_object("an object of videos as the value of \"database\"")
         .map_err(err)?;
-    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
+    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::default();
     let mut first = true;
     loop {
         let key_at = p.peek().map(|_| p.pos).unwrap_or(p.pos);
@@ -312,25 +312,141 @@ fn database<'a>(
 /// One parsed video of a submission, labels numbered locally.
 struct RawResults<'a> {
     id: Cow<'a, str>,
+    key_at: usize,
     entries: Vec<Detection>,
-    labels: Vec<Cow<'a, str>>,
     reversed: usize,
     first_reversed: Option<usize>,
 }
 
-/// Cuts `results` into videos and parses them on all cores.
+/// Labels of one piece of `results`, numbered in order of appearance.
+#[derive(Default)]
+struct PieceLabels<'a> {
+    names: Vec<Cow<'a, str>>,
+    ids: HashMap<Cow<'a, str>, u32>,
+}
+
+/// The videos of one piece of `results` and their labels.
+type Piece<'a> = (Vec<RawResults<'a>>, PieceLabels<'a>);
+
+/// How a chunk of the `results` object ended.
+enum ChunkEnd {
+    /// At the start of the next chunk: that chunk's start is a real video.
+    Landed,
+    /// Past the next chunk's guessed start: the guess was wrong.
+    Overshot,
+    /// At the closing brace of `results`; the offset after it.
+    Closed(usize),
+}
+
+/// Parses videos of `results` from `start` (a key, or just after `{` when
+/// `at_open`) until `stop` or the closing brace.
+fn results_chunk<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    at_open: bool,
+    stop: Option<usize>,
+    want_labels: bool,
+) -> JResult<(Piece<'a>, ChunkEnd)> {
+    let mut p = Parser::new(bytes, start);
+    let mut out = Vec::new();
+    let mut labels = PieceLabels::default();
+    if at_open && p.peek() == Some(b'}') {
+        return Ok(((out, labels), ChunkEnd::Closed(p.pos + 1)));
+    }
+    loop {
+        if p.peek() != Some(b'"') {
+            return p.expected("a video id (a string)");
+        }
+        if let Some(stop) = stop {
+            if p.pos == stop {
+                return Ok(((out, labels), ChunkEnd::Landed));
+            }
+            if p.pos > stop {
+                return Ok(((out, labels), ChunkEnd::Overshot));
+            }
+        }
+        let key_at = p.pos;
+        let id = p.string()?;
+        p.expect_byte(b':', "':' after the key")?;
+        if p.peek() != Some(b'[') {
+            let e = p.expected::<()>("an array of results").unwrap_err();
+            return Err(within(|| format!("results[\"{id}\"]"))(e));
+        }
+        let (r, end) = video_results(bytes, id, key_at, p.pos, want_labels, &mut labels)?;
+        p.pos = end;
+        out.push(r);
+        match p.peek() {
+            Some(b',') => p.pos += 1,
+            Some(b'}') => return Ok(((out, labels), ChunkEnd::Closed(p.pos + 1))),
+            _ => return p.expected("',' or '}' after a video's results"),
+        }
+    }
+}
+
+/// Parses the body of `results` (from just after its `{`) on all cores:
+/// the text is cut at guessed video boundaries, the pieces are parsed in
+/// parallel, and each guess is confirmed by the piece before it ending
+/// exactly there (otherwise the whole body is parsed again in one piece).
+fn results_body<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    want_labels: bool,
+) -> JResult<(Vec<Piece<'a>>, usize)> {
+    let threads = rayon::current_num_threads();
+    let len = bytes.len() - start;
+    let pieces = if threads > 1 {
+        (len / (128 * 1024)).clamp(1, threads * 4)
+    } else {
+        1
+    };
+    let mut starts = vec![start];
+    for k in 1..pieces {
+        if let Some(c) = crate::json::next_video_key(bytes, start + k * len / pieces) {
+            if c > *starts.last().unwrap() {
+                starts.push(c);
+            }
+        }
+    }
+    let parts: Vec<_> = (0..starts.len())
+        .into_par_iter()
+        .map(|i| {
+            results_chunk(
+                bytes,
+                starts[i],
+                i == 0,
+                starts.get(i + 1).copied(),
+                want_labels,
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for part in parts {
+        // Reached only when this piece's start is confirmed: its error is real.
+        let (piece, end) = part?;
+        out.push(piece);
+        match end {
+            ChunkEnd::Landed => continue,
+            ChunkEnd::Closed(at) => return Ok((out, at)),
+            ChunkEnd::Overshot => break,
+        }
+    }
+    match results_chunk(bytes, start, true, None, want_labels)? {
+        (piece, ChunkEnd::Closed(at)) => Ok((vec![piece], at)),
+        _ => unreachable!("a piece without a stop ends at the closing brace or fails"),
+    }
+}
+
+/// Reads a submission's `results` into videos (duplicates resolved).
 fn results<'a>(
     bytes: &'a [u8],
     file: &str,
     want_labels: bool,
-) -> Result<(Vec<RawResults<'a>>, Vec<String>), Error> {
+) -> Result<(Vec<RawResults<'a>>, Vec<String>, Vec<String>), Error> {
     let err = |e: JsonError| syntax(bytes, file, e);
     let mut p = Parser::new(bytes, 0);
     p.begin_object("a JSON object at the top level").map_err(err)?;
     let mut first = true;
-    let mut spans: Vec<(Cow<'a, str>, usize)> = Vec::new();
-    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
-    let mut found = false;
+    let mut parsed: Option<Vec<Piece<'a>>> = None;
     let mut has_database = false;
     let mut warnings = Vec::new();
     while let Some(key) = p.next_key(&mut first).map_err(err)? {
@@ -339,39 +455,14 @@ fn results<'a>(
             p.skip_value().map_err(err)?;
             continue;
         }
-        found = true;
         p.begin_object("an object {VIDEO: [...]} as the value of \"results\"")
             .map_err(err)?;
-        let mut firstv = true;
-        loop {
-            let key_at = p.peek().map(|_| p.pos).unwrap_or(p.pos);
-            let Some(id) = p.next_key(&mut firstv).map_err(err)? else {
-                break;
-            };
-            if p.peek() != Some(b'[') {
-                let e = p.expected::<()>("an array of results").unwrap_err();
-                return Err(err(within(|| format!("results[\"{id}\"]"))(e)));
-            }
-            let start = p.pos;
-            p.scan_container().map_err(err)?;
-            match index.get(&id) {
-                Some(&i) => {
-                    let (line, _) = line_column(bytes, key_at);
-                    warnings.push(format!(
-                        "{file}:{line}: video \"{id}\" appears twice in \"results\"; the last one \
-                         is used, as Python's json does"
-                    ));
-                    spans[i].1 = start;
-                }
-                None => {
-                    index.insert(id.clone(), spans.len());
-                    spans.push((id, start));
-                }
-            }
-        }
+        let (videos, end) = results_body(bytes, p.pos, want_labels).map_err(err)?;
+        p.pos = end;
+        parsed = Some(videos);
     }
     p.end().map_err(err)?;
-    if !found {
+    let Some(parsed) = parsed else {
         let hint = if has_database {
             " It has \"database\": this looks like a ground-truth file; the ground truth comes first (GT PRED)."
         } else {
@@ -384,24 +475,58 @@ fn results<'a>(
                  ({{\"results\": {{VIDEO: [{{\"segment\": [s, e], \"score\": x}}, ...]}}}}).{hint}"
             ),
         });
+    };
+    // Labels: number them over the whole file, in order of appearance.
+    let mut labels: Vec<String> = Vec::new();
+    let mut label_ids: HashMap<Cow<'a, str>, usize> = HashMap::default();
+    let mut videos: Vec<RawResults<'a>> = Vec::new();
+    for (piece, piece_labels) in parsed {
+        let map: Vec<usize> = piece_labels
+            .names
+            .into_iter()
+            .map(|name| {
+                *label_ids.entry(name).or_insert_with_key(|name| {
+                    labels.push(name.to_string());
+                    labels.len() - 1
+                })
+            })
+            .collect();
+        for mut v in piece {
+            if !map.is_empty() {
+                for d in &mut v.entries {
+                    d.label = map[d.label];
+                }
+            }
+            videos.push(v);
+        }
     }
-    let parsed: Vec<JResult<RawResults<'a>>> = spans
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|(id, start)| video_results(bytes, id, start, want_labels))
-        .collect();
-    let mut out = Vec::with_capacity(parsed.len());
+    // A duplicate key keeps its first place and its last value.
+    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::default();
+    let mut out: Vec<RawResults<'a>> = Vec::with_capacity(videos.len());
     let mut reversed = 0;
     let mut first_reversed = None;
-    for r in parsed {
-        let r = r.map_err(err)?;
+    for r in videos {
         reversed += r.reversed;
         if first_reversed.is_none() {
             if let Some(i) = r.first_reversed {
                 first_reversed = Some(format!("results[\"{}\"][{i}]", r.id));
             }
         }
-        out.push(r);
+        match index.get(&r.id) {
+            Some(&i) => {
+                let (line, _) = line_column(bytes, r.key_at);
+                warnings.push(format!(
+                    "{file}:{line}: video \"{}\" appears twice in \"results\"; the last one \
+                     is used, as Python's json does",
+                    r.id
+                ));
+                out[i] = r;
+            }
+            None => {
+                index.insert(r.id.clone(), out.len());
+                out.push(r);
+            }
+        }
     }
     if reversed > 0 {
         warnings.push(format!(
@@ -410,21 +535,21 @@ fn results<'a>(
             first_reversed.unwrap_or_default()
         ));
     }
-    Ok((out, warnings))
+    Ok((out, labels, warnings))
 }
 
 fn video_results<'a>(
     bytes: &'a [u8],
     id: Cow<'a, str>,
+    key_at: usize,
     start: usize,
     want_labels: bool,
-) -> JResult<RawResults<'a>> {
+    piece_labels: &mut PieceLabels<'a>,
+) -> JResult<(RawResults<'a>, usize)> {
     let mut p = Parser::new(bytes, start);
     p.begin_array("an array of results")?;
     let mut first = true;
     let mut entries = Vec::new();
-    let mut labels: Vec<Cow<'a, str>> = Vec::new();
-    let mut label_ids: HashMap<Cow<'a, str>, u32> = HashMap::new();
     let mut reversed = 0;
     let mut first_reversed = None;
     let mut n = 0usize;
@@ -454,11 +579,15 @@ fn video_results<'a>(
                     let name = p
                         .string()
                         .map_err(within(|| format!("{}.label", path())))?;
-                    let next = labels.len() as u32;
-                    let i = *label_ids.entry(name.clone()).or_insert(next);
-                    if i == next {
-                        labels.push(name);
-                    }
+                    let i = match piece_labels.ids.get(&name) {
+                        Some(&i) => i,
+                        None => {
+                            let i = piece_labels.names.len() as u32;
+                            piece_labels.names.push(name.clone());
+                            piece_labels.ids.insert(name, i);
+                            i
+                        }
+                    };
                     label = Some(i as usize);
                 }
                 _ => p.skip_value()?,
@@ -491,18 +620,21 @@ fn video_results<'a>(
         });
         n += 1;
     }
-    Ok(RawResults {
-        id,
-        entries,
-        labels,
-        reversed,
-        first_reversed,
-    })
+    Ok((
+        RawResults {
+            id,
+            key_at,
+            entries,
+            reversed,
+            first_reversed,
+        },
+        p.pos,
+    ))
 }
 
 /// Parses a proposal submission.
 pub(crate) fn proposals(bytes: &[u8], file: &str) -> Result<ProposalSet, Error> {
-    let (raw, warnings) = results(bytes, file, false)?;
+    let (raw, _, warnings) = results(bytes, file, false)?;
     let videos = raw
         .into_par_iter()
         .map(|r| VideoResults {
@@ -526,23 +658,21 @@ pub(crate) fn proposals(bytes: &[u8], file: &str) -> Result<ProposalSet, Error> 
 
 /// Parses a detection submission.
 pub(crate) fn detections(bytes: &[u8], file: &str) -> Result<DetectionSet, Error> {
-    let (raw, warnings) = results(bytes, file, true)?;
+    let (raw, labels, warnings) = results(bytes, file, true)?;
     let mut set = DetectionSet {
         source: file.to_string(),
         warnings,
         ..Default::default()
     };
-    set.videos.reserve(raw.len());
-    for r in raw {
-        let map: Vec<usize> = r.labels.iter().map(|l| set.label_id(l)).collect();
-        let mut entries = r.entries;
-        for d in &mut entries {
-            d.label = map[d.label];
-        }
-        set.videos.push(VideoResults {
-            video: r.id.into_owned(),
-            entries,
-        });
+    for l in &labels {
+        set.label_id(l);
     }
+    set.videos = raw
+        .into_iter()
+        .map(|r| VideoResults {
+            video: r.id.into_owned(),
+            entries: r.entries,
+        })
+        .collect();
     Ok(set)
 }

@@ -3,7 +3,7 @@
 //! `eval_proposal.py` computes them.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use crate::json::FastMap as HashMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -230,17 +230,13 @@ pub fn evaluate_proposals(
                 );
             }
             let n = props.len();
-            let mut order: Vec<u32> = (0..n as u32).collect();
-            order.sort_by(|&a, &b| {
-                props[b as usize]
-                    .score
-                    .partial_cmp(&props[a as usize].score)
-                    .unwrap_or(Ordering::Equal)
-            });
+            // Stable: ties keep file order.
+            let mut order: Vec<(f64, [f64; 2])> =
+                props.iter().map(|p| (p.score, p.segment)).collect();
+            order.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal));
             let kept = ((n as f64 * ratio) as usize).min(n);
             let mut first_hit = vec![NO_HIT; inst.len() * nt];
-            for (c, &pi) in order[..kept].iter().enumerate() {
-                let seg = props[pi as usize].segment;
+            for (c, &(_, seg)) in order[..kept].iter().enumerate() {
                 for (i, g) in inst.iter().enumerate() {
                     let iou = tiou(seg, g.segment);
                     let row = &mut first_hit[i * nt..(i + 1) * nt];

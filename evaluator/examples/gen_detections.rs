@@ -1,0 +1,92 @@
+//! Writes a large synthetic detection file for benchmarks (not committed):
+//! about N detections over the ground truth's validation videos, noisy
+//! copies of the instances plus random segments, labels and scores, with a
+//! fixed seed.
+//!
+//! `cargo run --release -p tcanet-evaluator --example gen_detections -- GT OUT.json [N]`
+
+use std::io::Write;
+
+use tcanet_evaluator::GroundTruth;
+
+/// SplitMix64: a small deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: gen_detections GT OUT.json [N=460000]");
+        std::process::exit(2);
+    }
+    let n: usize = args.get(3).map_or(460_000, |s| s.parse().expect("N is a count"));
+    let gt = GroundTruth::from_path(&args[1], "validation").expect("readable ground truth");
+    let per_video = n.div_ceil(gt.videos.len());
+    let mut rng = Rng(20210619);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&args[2])?);
+    write!(
+        out,
+        "{{\"version\": \"VERSION 1.3\", \"external_data\": {{\"used\": false, \"details\": \"generated\"}}, \"results\": {{"
+    )?;
+    let mut written = 0;
+    for (vi, v) in gt.videos.iter().enumerate() {
+        if written >= n {
+            break;
+        }
+        if vi > 0 {
+            write!(out, ", ")?;
+        }
+        write!(out, "\"{}\": [", v.id)?;
+        let duration = v.duration.unwrap_or(100.0).max(1.0);
+        let count = per_video.min(n - written);
+        for k in 0..count {
+            let (mut s, mut e, mut label) = if !v.instances.is_empty() && rng.unit() < 0.5 {
+                let g = &v.instances[rng.next() as usize % v.instances.len()];
+                let len = (g.segment[1] - g.segment[0]).abs().max(0.1);
+                (
+                    g.segment[0] + (rng.unit() - 0.5) * 0.4 * len,
+                    g.segment[1] + (rng.unit() - 0.5) * 0.4 * len,
+                    g.label,
+                )
+            } else {
+                let a = rng.unit() * duration;
+                (a, a + rng.unit() * (duration - a), rng.next() as usize % gt.labels.len())
+            };
+            if rng.unit() < 0.3 {
+                label = rng.next() as usize % gt.labels.len();
+            }
+            if s > e && rng.unit() < 0.5 {
+                std::mem::swap(&mut s, &mut e);
+            }
+            if k > 0 {
+                write!(out, ", ")?;
+            }
+            write!(
+                out,
+                "{{\"segment\": [{s:?}, {e:?}], \"score\": {:?}, \"label\": \"{}\"}}",
+                rng.unit(),
+                gt.labels[label]
+            )?;
+        }
+        written += count;
+        write!(out, "]")?;
+    }
+    writeln!(out, "}}}}")?;
+    out.flush()?;
+    eprintln!("wrote {written} detections to {}", args[2]);
+    Ok(())
+}
