@@ -112,11 +112,11 @@ fn check(cfg: &ModelConfig, props: Vec<Vec<(f64, f64)>>) {
         let a = (a / d).clamp(0.0, 1.0) * 2.0 - 1.0;
         let bb = (bb / d).clamp(0.0, 1.0) * 2.0 - 1.0;
         let theta = Tensor::zeros([(b * n) as i64, 2, 3], (Kind::Double, Device::Cpu));
-        let _ = theta
+        theta
             .select(1, 0)
             .select(1, 0)
             .copy_(&((&bb - &a) / 2.0).reshape([-1]));
-        let _ = theta
+        theta
             .select(1, 0)
             .select(1, 2)
             .copy_(&((&bb + &a) / 2.0).reshape([-1]));
