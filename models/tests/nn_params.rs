@@ -67,3 +67,39 @@ fn forward_shapes_in_f32_and_f64() {
         }
     }
 }
+
+#[test]
+fn inputs_that_do_not_fit_are_named() {
+    let cfg = ModelConfig::tiny();
+    let vs = VarStore::new(Device::Cpu);
+    let net = TcaNet::new(&vs.root(), &cfg);
+    let opts = (Kind::Float, Device::Cpu);
+    let props = Tensor::zeros([2, 3, 2], opts);
+    let short = Tensor::zeros([2, 32, 50], opts);
+    let err = net.check_inputs(&short, &props).unwrap_err().to_string();
+    assert!(
+        err.contains("features") && err.contains("[2, 32, 50]") && err.contains("64"),
+        "{err}"
+    );
+    let feats = Tensor::zeros([2, 32, 64], opts);
+    let err = net
+        .check_inputs(&feats, &Tensor::zeros([3, 3, 2], opts))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("proposals") && err.contains("[3, 3, 2]"),
+        "{err}"
+    );
+    let err = net
+        .check_inputs(&feats.to_kind(Kind::Double), &props)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Double") && err.contains("Float"), "{err}");
+    net.check_inputs(&feats, &props).unwrap();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        net.forward(&short, &props, false);
+    }))
+    .unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("temporal_scale"), "{msg}");
+}

@@ -52,6 +52,34 @@ use layers::Conv1d;
 use tch::nn::Path;
 use tch::Tensor;
 
+/// Inputs that do not fit the network.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A tensor has the wrong number of dimensions or a wrong size.
+    #[error("{what} has shape {got:?}, expected {expected}")]
+    Shape {
+        /// Which input.
+        what: &'static str,
+        /// Its shape.
+        got: Vec<i64>,
+        /// The expected shape, in words.
+        expected: String,
+    },
+    /// An input's dtype or device differs from the network's variables.
+    #[error(
+        "{what} are {got} but the network's variables are {expected} \
+         (move or convert the input, or the VarStore with vs.double()/vs.float())"
+    )]
+    KindOrDevice {
+        /// Which input.
+        what: &'static str,
+        /// The features' kind and device.
+        got: String,
+        /// The variables' kind and device.
+        expected: String,
+    },
+}
+
 /// The sub-path of `vs` for a `.`-separated prefix such as `lgtes.0`.
 fn sub_path<'a>(vs: &Path<'a>, prefix: &str) -> Path<'a> {
     let mut parts = prefix.split('.');
@@ -135,6 +163,48 @@ impl TcaNet {
         &self.lgtes
     }
 
+    /// Checks `features` [B, C, T] (C = feat_dim, T = temporal_scale, the
+    /// variables' kind and device) and `proposals` [B, N, 2] before a
+    /// forward pass, which panics with the same message otherwise.
+    pub fn check_inputs(&self, features: &Tensor, proposals: &Tensor) -> Result<(), InputError> {
+        let (c, t) = (self.cfg.feat_dim as i64, self.cfg.temporal_scale as i64);
+        let fs = features.size();
+        if fs.len() != 3 || fs[1] != c || fs[2] != t {
+            return Err(InputError::Shape {
+                what: "features",
+                got: fs,
+                expected: format!(
+                    "[B, {c}, {t}] (feat_dim, temporal_scale; pad the features at the end with zeros)"
+                ),
+            });
+        }
+        let ps = proposals.size();
+        if ps.len() != 3 || ps[0] != fs[0] || ps[2] != 2 {
+            return Err(InputError::Shape {
+                what: "proposals",
+                got: ps,
+                expected: format!("[{}, N, 2] (start, end per proposal)", fs[0]),
+            });
+        }
+        let w = &self.base0.weight;
+        let expected = || format!("{:?} on {:?}", w.kind(), w.device());
+        if features.kind() != w.kind() || features.device() != w.device() {
+            return Err(InputError::KindOrDevice {
+                what: "features",
+                got: format!("{:?} on {:?}", features.kind(), features.device()),
+                expected: expected(),
+            });
+        }
+        if !proposals.is_floating_point() || proposals.device() != w.device() {
+            return Err(InputError::KindOrDevice {
+                what: "proposals",
+                got: format!("{:?} on {:?}", proposals.kind(), proposals.device()),
+                expected: expected(),
+            });
+        }
+        Ok(())
+    }
+
     /// Base encoder output [B, H, T] of `features` [B, C, T].
     pub fn base_encode(&self, features: &Tensor) -> Tensor {
         self.base2
@@ -144,14 +214,6 @@ impl TcaNet {
 
     /// Encoded features [B, H, T]: base encoder then every LGTE layer.
     pub fn encode(&self, features: &Tensor, train: bool) -> Tensor {
-        let (_, c, t) = features.size3().expect("features are [B, C, T]");
-        assert!(
-            c == self.cfg.feat_dim as i64 && t == self.cfg.temporal_scale as i64,
-            "features are [B, {c}, {t}] but the model expects [B, {}, {}] \
-             (feat_dim, temporal_scale; pad features at the end with zeros)",
-            self.cfg.feat_dim,
-            self.cfg.temporal_scale
-        );
         let mut x = self.base_encode(features);
         for layer in &self.lgtes {
             x = layer.forward(&x, train);
@@ -184,7 +246,12 @@ impl TcaNet {
     /// seconds, or fractions of the video when `cfg.normalize_by_duration`.
     /// `train`: dropout on and decode scale `cfg.se_decode_scale_train`;
     /// otherwise no dropout and `cfg.se_decode_scale_infer`.
+    ///
+    /// Panics with [`TcaNet::check_inputs`]'s message on inputs that do not fit.
     pub fn forward(&self, features: &Tensor, proposals: &Tensor, train: bool) -> Forward {
+        if let Err(e) = self.check_inputs(features, proposals) {
+            panic!("TcaNet::forward: {e}");
+        }
         let encoded = self.encode(features, train);
         let g = if train {
             self.cfg.se_decode_scale_train
