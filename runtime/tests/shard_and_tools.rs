@@ -1,0 +1,363 @@
+//! Sharded runs and `merge`, the scheduler environment variables, `bench`,
+//! the classifier formats, and the binary's dynamic dependencies.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use tcanet_models::ModelConfig;
+use tcanet_runtime::classifier::{detections_for_video, ClassScores, ClassifierFormat};
+use tcanet_runtime::output::{merge_partials, Leaderboard, Shard};
+use tcanet_runtime::postprocess::ScoredSegment;
+
+#[test]
+fn shard_slices_are_deterministic_disjoint_and_complete() {
+    for total in [0usize, 1, 7, 100, 4701] {
+        for count in [1usize, 2, 3, 8] {
+            let mut seen = vec![0u8; total];
+            for k in 0..count {
+                let s = Shard::new(k, count).unwrap();
+                let a: Vec<usize> = s.indices(total).collect();
+                let b: Vec<usize> = s.indices(total).collect();
+                assert_eq!(a, b);
+                for i in a {
+                    seen[i] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&c| c == 1), "total {total}, count {count}");
+        }
+    }
+    assert_eq!(Shard::parse("2/5").unwrap(), Shard { index: 2, count: 5 });
+    for bad in ["5/5", "1/0", "x/2", "3"] {
+        assert!(Shard::parse(bad).is_err(), "{bad}");
+    }
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let slurm = Shard::from_env(
+        env(&[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]),
+        None,
+    );
+    assert_eq!(slurm.unwrap().unwrap().0, Shard { index: 3, count: 4 });
+    let slurm_min = Shard::from_env(
+        env(&[
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "2"),
+        ]),
+        None,
+    );
+    assert_eq!(slurm_min.unwrap().unwrap().0, Shard { index: 3, count: 4 });
+    let k8s = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")]), Some(3));
+    assert_eq!(
+        k8s.unwrap().unwrap(),
+        (Shard { index: 1, count: 3 }, "JOB_COMPLETION_INDEX")
+    );
+    let err = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")]), None).unwrap_err();
+    assert!(err.contains("--shard-count"), "{err}");
+    assert!(Shard::from_env(env(&[]), Some(3)).unwrap().is_none());
+    assert_eq!(
+        Shard { index: 1, count: 3 }.partial_path(Path::new("/x/refined.json")),
+        PathBuf::from("/x/refined.shard-1-of-3.json")
+    );
+}
+
+#[test]
+fn sharded_runs_merge_into_the_unsharded_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (model, _) = export_model(dir.path(), "tiny", &cfg, 31);
+    let videos = synth_videos(&cfg, 7, 41);
+    let data = dir.path().join("data");
+    write_dataset(&data, &videos, cfg.feat_dim);
+    let whole = dir.path().join("whole.json");
+    let o = infer(&[
+        &"run",
+        &"--model",
+        &model,
+        &"--data",
+        &data,
+        &"-o",
+        &whole,
+        &"--threads",
+        &"1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let out = dir.path().join("refined.json");
+    // Shard 0 explicitly, shard 1 from Slurm's variables, shard 2 from a Kubernetes index.
+    let o = infer(&[
+        &"run",
+        &"--model",
+        &model,
+        &"--data",
+        &data,
+        &"-o",
+        &out,
+        &"--shard",
+        &"0/3",
+        &"--threads",
+        &"1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = infer_env(
+        &[
+            &"run",
+            &"--model",
+            &model,
+            &"--data",
+            &data,
+            &"-o",
+            &out,
+            &"--threads",
+            &"1",
+        ],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shard 1/3 (from SLURM_ARRAY_TASK_ID)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = infer_env(
+        &[
+            &"run",
+            &"--model",
+            &model,
+            &"--data",
+            &data,
+            &"-o",
+            &out,
+            &"--threads",
+            &"1",
+            &"--shard-count",
+            &"3",
+        ],
+        &[("JOB_COMPLETION_INDEX", "2")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let parts: Vec<PathBuf> = (0..3)
+        .map(|k| dir.path().join(format!("refined.shard-{k}-of-3.json")))
+        .collect();
+    for p in &parts {
+        assert!(p.exists(), "{}", p.display());
+    }
+    assert!(!out.exists());
+    let part1 = read_results(&parts[1]);
+    assert_eq!(
+        part1.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(),
+        ["v_001", "v_004"],
+        "round-robin slice"
+    );
+
+    let merged = dir.path().join("merged.json");
+    // Given in any order.
+    let o = infer(&[&"merge", &parts[2], &parts[0], &parts[1], &"-o", &merged]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_results(&merged), read_results(&whole));
+
+    // A missing shard, a shard given twice.
+    let o = infer(&[&"merge", &parts[0], &parts[1], &"-o", &merged]);
+    assert!(
+        stderr(&o).contains("missing shard partial(s): 2/3"),
+        "{}",
+        stderr(&o)
+    );
+    let o = infer(&[
+        &"merge", &parts[0], &parts[1], &parts[1], &parts[2], &"-o", &merged,
+    ]);
+    assert!(
+        stderr(&o).contains("shard 1/3 given twice"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!o.status.success());
+
+    // A video in two partials, and a video missing from its partial.
+    let mut lb = Leaderboard::read(&parts[1]).unwrap();
+    let stolen = Leaderboard::read(&parts[0]).unwrap().results[0].clone();
+    lb.results.push(stolen.clone());
+    let dup = dir.path().join("dup.json");
+    lb.write(&dup).unwrap();
+    let err =
+        merge_partials(&[parts[0].clone(), dup.clone(), parts[2].clone()], false).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("video '{}'", stolen.0)),
+        "{err}"
+    );
+    let mut lb = Leaderboard::read(&parts[1]).unwrap();
+    let dropped = lb.results.remove(0).0;
+    lb.write(&dup).unwrap();
+    let err =
+        merge_partials(&[parts[0].clone(), dup.clone(), parts[2].clone()], false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("video '{dropped}' is missing")),
+        "{err}"
+    );
+    // A plain leaderboard file is not a partial.
+    let err = merge_partials(&[whole.clone()], false).unwrap_err();
+    assert!(err.to_string().contains("not a shard partial"), "{err}");
+}
+
+#[test]
+fn bench_prints_the_documented_json_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (model, _) = export_model(dir.path(), "tiny", &cfg, 51);
+    let o = infer(&[
+        &"bench",
+        &model,
+        &"--proposals",
+        &"30",
+        &"--videos",
+        &"3",
+        &"--warmup",
+        &"1",
+        &"--threads",
+        &"1",
+        &"--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "videos_per_s",
+        "proposals_per_s",
+        "peak_rss_mb",
+    ] {
+        let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"));
+        assert!(x > 0.0 && x.is_finite(), "{key} = {x}");
+    }
+    assert!(
+        v["p50_ms"].as_f64() <= v["p90_ms"].as_f64()
+            && v["p90_ms"].as_f64() <= v["p99_ms"].as_f64()
+    );
+    assert_eq!(v["timed_calls"], 3);
+    assert_eq!(v["proposals_per_video"], 30.0);
+    assert_eq!(v["device"], "cpu");
+}
+
+#[test]
+fn classifier_files_in_both_formats() {
+    let release =
+        r#"{"class_names": ["a", "b", "c", "d"], "results": {"v1": [0.1, 2.0, -1.0, 2.0]}}"#;
+    let c = ClassScores::parse(release, Path::new("cls.json")).unwrap();
+    assert_eq!(c.format, ClassifierFormat::Release);
+    // softmax(2x), computed plainly.
+    let e: Vec<f64> = [0.1f64, 2.0, -1.0, 2.0]
+        .iter()
+        .map(|s| (2.0 * s).exp())
+        .collect();
+    let sum: f64 = e.iter().sum();
+    let top = c.top_classes("v1", 3).unwrap();
+    // Tie between b and d: file order.
+    assert_eq!(
+        top.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(),
+        ["b", "d", "a"]
+    );
+    for (label, p) in &top {
+        let i = ["a", "b", "c", "d"]
+            .iter()
+            .position(|l| l == label)
+            .unwrap();
+        assert!((p - e[i] / sum).abs() < 1e-15);
+    }
+    assert!(c.top_classes("v2", 3).is_none());
+
+    let anet =
+        r#"{"results": {"v1": [{"label": "x", "score": 0.2}, {"label": "y", "score": 0.7}]}}"#;
+    let c = ClassScores::parse(anet, Path::new("cls.json")).unwrap();
+    assert_eq!(c.format, ClassifierFormat::ActivityNet);
+    assert_eq!(
+        c.top_classes("v1", 3).unwrap(),
+        vec![("y".to_string(), 0.7), ("x".to_string(), 0.2)]
+    );
+
+    // Detections: every proposal × class, prob × score, the best `max` kept.
+    let props = [
+        ScoredSegment {
+            start: 0.0,
+            end: 1.0,
+            score: 0.9,
+        },
+        ScoredSegment {
+            start: 2.0,
+            end: 3.0,
+            score: 0.5,
+        },
+    ];
+    let d = detections_for_video(&props, &c.top_classes("v1", 3).unwrap(), 3);
+    let got: Vec<(f64, &str)> = d.iter().map(|x| (x.score, x.label.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![(0.7 * 0.9, "y"), (0.7 * 0.5, "y"), (0.2 * 0.9, "x")]
+    );
+
+    for (bad, needle) in [
+        (
+            r#"{"class_names": ["a"], "results": {"v1": [0.1, 0.2]}}"#,
+            "results.v1: 2 scores for 1 class_names",
+        ),
+        (
+            r#"{"results": {"v1": [{"label": "x"}]}}"#,
+            "results.v1[0].score",
+        ),
+        (
+            r#"{"results": {"v1": [{"label": "x", "score": "high"}]}}"#,
+            "results.v1[0].score",
+        ),
+        (r#"{"nothing": 1}"#, "missing object field \"results\""),
+        ("not json", "invalid JSON"),
+    ] {
+        let err = ClassScores::parse(bad, Path::new("cls.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle) && err.contains("cls.json"), "{err}");
+    }
+}
+
+#[test]
+fn the_binary_never_links_libtorch() {
+    let exe = env!("CARGO_BIN_EXE_tcanet-infer");
+    let o = std::process::Command::new("readelf")
+        .args(["-d", exe])
+        .output()
+        .expect("readelf runs");
+    assert!(o.status.success());
+    let dynamic = String::from_utf8_lossy(&o.stdout);
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(
+        !needed.is_empty(),
+        "readelf shows the NEEDED entries: {dynamic}"
+    );
+    for l in &needed {
+        for bad in ["torch", "c10", "onnxruntime"] {
+            assert!(!l.contains(bad), "tcanet-infer must not need {bad}: {l}");
+        }
+    }
+    // ldd resolves the whole closure: no libtorch there either.
+    let o = std::process::Command::new("ldd")
+        .arg(exe)
+        .output()
+        .expect("ldd runs");
+    let closure = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !closure.contains("libtorch") && !closure.contains("libc10"),
+        "{closure}"
+    );
+}
