@@ -33,7 +33,9 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: gen_detections GT OUT.json [N=460000]");
         std::process::exit(2);
     }
-    let n: usize = args.get(3).map_or(460_000, |s| s.parse().expect("N is a count"));
+    let n: usize = args
+        .get(3)
+        .map_or(460_000, |s| s.parse().expect("N is a count"));
     let gt = GroundTruth::from_path(&args[1], "validation").expect("readable ground truth");
     let per_video = n.div_ceil(gt.videos.len());
     let mut rng = Rng(20210619);
@@ -64,7 +66,11 @@ fn main() -> std::io::Result<()> {
                 )
             } else {
                 let a = rng.unit() * duration;
-                (a, a + rng.unit() * (duration - a), rng.next() as usize % gt.labels.len())
+                (
+                    a,
+                    a + rng.unit() * (duration - a),
+                    rng.next() as usize % gt.labels.len(),
+                )
             };
             if rng.unit() < 0.3 {
                 label = rng.next() as usize % gt.labels.len();

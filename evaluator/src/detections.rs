@@ -1,8 +1,8 @@
 //! Detection evaluation: AP per class and tIoU threshold, mAP, as the
 //! official `eval_detection.py` computes them.
 
-use std::cmp::Ordering;
 use crate::json::FastMap as HashMap;
+use std::cmp::Ordering;
 
 use rayon::prelude::*;
 use serde::ser::SerializeMap;
@@ -168,8 +168,8 @@ pub fn evaluate_detections(
             String::new()
         };
         let what = format!(
-            "{n_dropped} detections have {} label(s) that are not classes of the ground truth's \
-             subset \"{}\": {}{more}",
+            "{n_dropped} detection(s) with {} label(s) that are not classes of the ground \
+             truth's subset \"{}\": {}{more}",
             unknown.len(),
             gt.subset,
             listed.join(", ")

@@ -26,7 +26,10 @@ pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset];
     let line = memchr::memchr_iter(b'\n', before).count() + 1;
     let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -264,9 +267,7 @@ impl<'a> Parser<'a> {
                         _ => return Err(self.error_at(i - 2, "invalid escape in a string")),
                     }
                 }
-                c if c < 0x20 => {
-                    return Err(self.error_at(i, "control character inside a string"))
-                }
+                c if c < 0x20 => return Err(self.error_at(i, "control character inside a string")),
                 c => {
                     out.push(c);
                     i += 1;
@@ -314,8 +315,8 @@ impl<'a> Parser<'a> {
     #[inline]
     fn scan_number(&mut self, what: &str) -> JResult<(usize, Option<f64>)> {
         const POW10: [f64; 23] = [
-            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
-            1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
         ];
         self.skip_ws();
         let b = self.bytes;
@@ -579,7 +580,15 @@ mod tests {
             let want: f64 = text.parse().unwrap();
             assert_eq!(parse(&text).to_bits(), want.to_bits(), "{text}");
         }
-        for text in ["0", "-0.0", "0.05", "9007199254740993", "1e400", "123456789012345678901234", "0.1e-330"] {
+        for text in [
+            "0",
+            "-0.0",
+            "0.05",
+            "9007199254740993",
+            "1e400",
+            "123456789012345678901234",
+            "0.1e-330",
+        ] {
             let want: f64 = text.parse().unwrap();
             assert_eq!(parse(text).to_bits(), want.to_bits(), "{text}");
         }
@@ -587,14 +596,28 @@ mod tests {
 
     #[test]
     fn bad_numbers_and_tokens_are_errors() {
-        for text in ["NaN", "Infinity", "-Infinity", "01", "1.", ".5", "1e", "-", "+1"] {
+        for text in [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "-",
+            "+1",
+        ] {
             let mut p = Parser::new(text.as_bytes(), 0);
             let r = p.number("a number");
             assert!(r.is_err() || p.pos != text.len(), "{text} accepted");
         }
         let mut p = Parser::new(b"NaN", 0);
         let e = p.number("a number").unwrap_err();
-        assert!(e.message.contains("NaN") && e.message.contains("not valid JSON"), "{}", e.message);
+        assert!(
+            e.message.contains("NaN") && e.message.contains("not valid JSON"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -32,12 +32,12 @@ pub use proposals::{evaluate_proposals, ProposalOptions, ProposalReport};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Malformed JSON, or a value of the wrong shape, at a position.
     #[error("{file}:{line}:{column}: {message}")]
@@ -302,7 +302,8 @@ impl DetectionSet {
             return i;
         }
         self.labels.push(name.to_string());
-        self.label_ids.insert(name.to_string(), self.labels.len() - 1);
+        self.label_ids
+            .insert(name.to_string(), self.labels.len() - 1);
         self.labels.len() - 1
     }
 
@@ -347,7 +348,10 @@ pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
         ))
     };
     let num = |s: &str| -> Result<f64, Error> {
-        let v: f64 = s.trim().parse().map_err(|_| bad(&format!("'{s}' is not a number")))?;
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| bad(&format!("'{s}' is not a number")))?;
         if !v.is_finite() {
             return Err(bad(&format!("'{s}' is not finite")));
         }
@@ -380,8 +384,8 @@ pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Read {
+    std::fs::read(path).map_err(|cause| Error::Read {
         path: path.display().to_string(),
-        source,
+        cause,
     })
 }

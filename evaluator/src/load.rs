@@ -3,8 +3,8 @@
 //! Submissions are pre-scanned once (bracket matching) to cut `results`
 //! into per-video byte ranges, which are then parsed on all cores.
 
-use std::borrow::Cow;
 use crate::json::FastMap as HashMap;
+use std::borrow::Cow;
 
 use rayon::prelude::*;
 
@@ -85,7 +85,8 @@ struct RawGtVideo<'a> {
 pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<GroundTruth, Error> {
     let err = |e: JsonError| syntax(bytes, file, e);
     let mut p = Parser::new(bytes, 0);
-    p.begin_object("a JSON object at the top level").map_err(err)?;
+    p.begin_object("a JSON object at the top level")
+        .map_err(err)?;
     let mut first = true;
     let mut raw: Vec<RawGtVideo> = Vec::new();
     let mut found_database = false;
@@ -212,7 +213,7 @@ pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<Gro
     if videos.is_empty() {
         let present: Vec<String> = subsets
             .iter()
-            .map(|(s, n)| format!("{s} ({n} videos)"))
+            .map(|(s, n)| format!("{s} ({n} video{})", if *n == 1 { "" } else { "s" }))
             .collect();
         return Err(Error::Content {
             file: file.into(),
@@ -444,7 +445,8 @@ fn results<'a>(
 ) -> Result<(Vec<RawResults<'a>>, Vec<String>, Vec<String>), Error> {
     let err = |e: JsonError| syntax(bytes, file, e);
     let mut p = Parser::new(bytes, 0);
-    p.begin_object("a JSON object at the top level").map_err(err)?;
+    p.begin_object("a JSON object at the top level")
+        .map_err(err)?;
     let mut first = true;
     let mut parsed: Option<Vec<Piece<'a>>> = None;
     let mut has_database = false;
@@ -503,15 +505,7 @@ fn results<'a>(
     // A duplicate key keeps its first place and its last value.
     let mut index: HashMap<Cow<'a, str>, usize> = HashMap::default();
     let mut out: Vec<RawResults<'a>> = Vec::with_capacity(videos.len());
-    let mut reversed = 0;
-    let mut first_reversed = None;
     for r in videos {
-        reversed += r.reversed;
-        if first_reversed.is_none() {
-            if let Some(i) = r.first_reversed {
-                first_reversed = Some(format!("results[\"{}\"][{i}]", r.id));
-            }
-        }
         match index.get(&r.id) {
             Some(&i) => {
                 let (line, _) = line_column(bytes, r.key_at);
@@ -528,6 +522,11 @@ fn results<'a>(
             }
         }
     }
+    let reversed: usize = out.iter().map(|r| r.reversed).sum();
+    let first_reversed = out.iter().find_map(|r| {
+        r.first_reversed
+            .map(|i| format!("results[\"{}\"][{i}]", r.id))
+    });
     if reversed > 0 {
         warnings.push(format!(
             "{file}: {reversed} predicted segment(s) are reversed (start > end), first at {}; \
@@ -576,9 +575,7 @@ fn video_results<'a>(
                     score = Some(s);
                 }
                 "label" if want_labels => {
-                    let name = p
-                        .string()
-                        .map_err(within(|| format!("{}.label", path())))?;
+                    let name = p.string().map_err(within(|| format!("{}.label", path())))?;
                     let i = match piece_labels.ids.get(&name) {
                         Some(&i) => i,
                         None => {

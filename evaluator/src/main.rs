@@ -9,9 +9,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tcanet_evaluator::plot::{self, PlotFormat};
 use tcanet_evaluator::{
-    evaluate_detections, evaluate_proposals, parse_thresholds, preset_thresholds,
-    DetectionOptions, DetectionReport, DetectionSet, Error, GroundTruth, ProposalOptions,
-    ProposalReport, ProposalSet,
+    evaluate_detections, evaluate_proposals, parse_thresholds, preset_thresholds, DetectionOptions,
+    DetectionReport, DetectionSet, Error, GroundTruth, ProposalOptions, ProposalReport,
+    ProposalSet,
 };
 
 const ABOUT: &str = "Scores temporal action proposals (AR@AN, AUC) and detections (mAP) \
@@ -44,19 +44,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Average recall vs average number of proposals (AR@AN), AR@1/5/10/100 and AUC.
-    #[command(long_about = "Average recall vs average number of proposals per video (AR@AN), \
+    #[command(
+        long_about = "Average recall vs average number of proposals per video (AR@AN), \
 as eval_proposal.py: recall per tIoU threshold at 100 points of AN, the AR curve (mean over \
 thresholds), AR@1, AR@5, AR@10, AR@100 and the AUC (percent). Each video keeps its \
-highest-scoring proposals so that the average per video is at most --max-proposals.")]
+highest-scoring proposals so that the average per video is at most --max-proposals."
+    )]
     Proposals(ProposalArgs),
     /// Average precision per class and tIoU threshold, mAP and average mAP.
-    #[command(long_about = "Average precision of every class at every tIoU threshold, mAP per \
+    #[command(
+        long_about = "Average precision of every class at every tIoU threshold, mAP per \
 threshold and the average mAP, as eval_detection.py (VOC-2011 interpolated AP; each ground-truth \
-instance matches at most one detection per threshold, best tIoU first).")]
+instance matches at most one detection per threshold, best tIoU first)."
+    )]
     Detections(DetectionArgs),
     /// Times whole runs (reading both files + evaluating), for docs/BENCHMARKS.md.
-    #[command(long_about = "Times whole runs in this process: reading and parsing both JSON \
-files and evaluating, repeated --runs times; prints the fastest, median and slowest run.")]
+    #[command(
+        long_about = "Times whole runs in this process: reading and parsing both JSON \
+files and evaluating, repeated --runs times; prints the fastest, median and slowest run."
+    )]
     Bench(BenchArgs),
 }
 
@@ -183,9 +189,13 @@ fn check_plot_path(c: &CommonArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn warn(warnings: &[String]) {
-    for w in warnings {
-        eprintln!("warning: {w}");
+/// Prints warnings to stderr, each once.
+fn warn(warnings: &[String], more: Option<&[String]>) {
+    let mut seen = std::collections::HashSet::new();
+    for w in warnings.iter().chain(more.unwrap_or(&[])) {
+        if seen.insert(w) {
+            eprintln!("warning: {w}");
+        }
     }
 }
 
@@ -220,10 +230,7 @@ fn run_proposals(a: ProposalArgs) -> Result<(), Failure> {
         Some(b) => Some(evaluate_proposals(&gt, &b?, &opts)?),
         None => None,
     };
-    warn(&report.warnings);
-    if let Some(b) = &baseline {
-        warn(&b.warnings[gt.warnings.len().min(b.warnings.len())..]);
-    }
+    warn(&report.warnings, baseline.as_ref().map(|b| &b.warnings[..]));
     if c.json {
         print_json(&report, baseline.as_ref())?;
     } else {
@@ -236,11 +243,7 @@ fn run_proposals(a: ProposalArgs) -> Result<(), Failure> {
                 "Average recall vs average number of proposals",
                 &[(c.baseline_label.as_str(), b), (c.label.as_str(), &report)],
             ),
-            None => plot::plot_proposals(
-                path,
-                &format!("AR–AN: {}", file_name(&c.pred)),
-                &report,
-            ),
+            None => plot::plot_proposals(path, &format!("AR–AN: {}", file_name(&c.pred)), &report),
         };
         result.map_err(output_failure)?;
         eprintln!("wrote {}", path.display());
@@ -270,10 +273,7 @@ fn run_detections(a: DetectionArgs) -> Result<(), Failure> {
         Some(b) => Some(evaluate_detections(&gt, &b?, &opts)?),
         None => None,
     };
-    warn(&report.warnings);
-    if let Some(b) = &baseline {
-        warn(&b.warnings);
-    }
+    warn(&report.warnings, baseline.as_ref().map(|b| &b.warnings[..]));
     if c.json {
         print_json(&report, baseline.as_ref())?;
     } else {
@@ -414,7 +414,7 @@ fn print_detection_table(
     }
     row(&c.label, r);
     println!();
-    println!("AP per class: --json");
+    println!("AP of every class: add --json");
 }
 
 fn run_bench(a: BenchArgs) -> Result<(), Failure> {

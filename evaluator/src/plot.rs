@@ -118,15 +118,20 @@ fn render(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plot".into());
-    let ext = if format == PlotFormat::Svg { "svg" } else { "png" };
+    let ext = if format == PlotFormat::Svg {
+        "svg"
+    } else {
+        "png"
+    };
     let tmp = dir.join(format!(".{name}.tmp-{}.{ext}", std::process::id()));
+    // Both back ends measure text with the embedded font.
+    register_font();
     let result = match format {
         PlotFormat::Svg => {
             let area = SVGBackend::new(&tmp, SIZE).into_drawing_area();
             draw(&area).and_then(|_| area.present().map_err(|e| e.to_string()))
         }
         PlotFormat::Png => {
-            register_font();
             let area = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
             draw_png(&area).and_then(|_| area.present().map_err(|e| e.to_string()))
         }
@@ -168,6 +173,10 @@ fn draw_recall<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("Average number of proposals per video (AN)")
         .y_desc("Average recall (AR)")
+        .x_labels(11)
+        .y_labels(11)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.1}"))
         .axis_desc_style(("sans-serif", 24))
         .label_style(("sans-serif", 20))
         .light_line_style(RGBColor(235, 235, 235))
@@ -199,7 +208,11 @@ fn draw_recall<DB: DrawingBackend>(
         let name = if per_threshold {
             format!("average (AUC {:.2}%)", r.auc)
         } else {
-            format!("{label}: AR@100 {:.2}%, AUC {:.2}%", 100.0 * r.ar_at_100, r.auc)
+            format!(
+                "{label}: AR@100 {:.2}%, AUC {:.2}%",
+                100.0 * r.ar_at_100,
+                r.auc
+            )
         };
         chart
             .draw_series(LineSeries::new(
@@ -214,6 +227,7 @@ fn draw_recall<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
+        .legend_area_size(45)
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(180, 180, 180))
@@ -230,7 +244,9 @@ fn draw_map<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     area.fill(&WHITE).map_err(e)?;
-    let ts = reports.iter().flat_map(|(_, r)| r.tiou_thresholds.iter().copied());
+    let ts = reports
+        .iter()
+        .flat_map(|(_, r)| r.tiou_thresholds.iter().copied());
     let (lo, hi) = ts.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), t| {
         (a.min(t), b.max(t))
     });
@@ -254,6 +270,7 @@ fn draw_map<DB: DrawingBackend>(
         .axis_desc_style(("sans-serif", 24))
         .label_style(("sans-serif", 20))
         .x_label_formatter(&|x| format!("{x:.2}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(e)?;
@@ -276,15 +293,12 @@ fn draw_map<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
             });
         chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|&p| Circle::new(p, 5, color.filled())),
-            )
+            .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
             .map_err(e)?;
     }
     chart
         .configure_series_labels()
+        .legend_area_size(45)
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(180, 180, 180))

@@ -2,8 +2,8 @@
 //! proposals (AN), the AR–AN curve, AR@k and AUC, as the official
 //! `eval_proposal.py` computes them.
 
-use std::cmp::Ordering;
 use crate::json::FastMap as HashMap;
+use std::cmp::Ordering;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -113,9 +113,7 @@ pub(crate) fn check_video_ids<'a>(
         .filter(|id| gt.video_index(&format!("v_{id}")).is_some())
         .count();
     let hint = if strip > 0 {
-        format!(
-            " {strip} of them match once the \"v_\" prefix is removed: strip it from the ids."
-        )
+        format!(" {strip} of them match once the \"v_\" prefix is removed: strip it from the ids.")
     } else if add > 0 {
         format!(" {add} of them match once a \"v_\" prefix is added: add it to the ids.")
     } else {

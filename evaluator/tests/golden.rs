@@ -60,7 +60,11 @@ fn golden_proposals_match_official_numbers() {
     }
     // The JSON shape carries the same numbers.
     let json = serde_json::to_value(&r).unwrap();
-    close("json AUC", json["AUC"].as_f64().unwrap(), want["AUC"].as_f64().unwrap());
+    close(
+        "json AUC",
+        json["AUC"].as_f64().unwrap(),
+        want["AUC"].as_f64().unwrap(),
+    );
     assert_eq!(floats(&json["average_recall"]), r.average_recall);
     assert_eq!(json["recall"].as_array().unwrap().len(), 10);
 }
@@ -76,7 +80,11 @@ fn golden_detections_match_official_numbers() {
     for (t, (&got, &w)) in r.map.iter().zip(&map).enumerate() {
         close(&format!("mAP[{t}]"), got, w);
     }
-    close("average mAP", r.average_map, want["average_mAP"].as_f64().unwrap());
+    close(
+        "average mAP",
+        r.average_map,
+        want["average_mAP"].as_f64().unwrap(),
+    );
     let classes: Vec<&str> = want["classes_in_gt_order"]
         .as_array()
         .unwrap()

@@ -28,7 +28,10 @@ fn video_without_proposals_counts_its_instances_as_missed() {
     // point, B never: recall 0.5 everywhere, AN[j] = j, AUC = 0.5*99/100*100.
     let gt = GroundTruth::from_videos(
         "validation",
-        [("A", vec![([0.0, 10.0], "x")]), ("B", vec![([0.0, 10.0], "x")])],
+        [
+            ("A", vec![([0.0, 10.0], "x")]),
+            ("B", vec![([0.0, 10.0], "x")]),
+        ],
     );
     let mut p = ProposalSet::new();
     p.push("A", vec![prop(0.0, 10.0, 0.9)]);
@@ -59,7 +62,12 @@ fn proposals_of_unknown_videos_count_in_the_ratio() {
             prop(30.0, 40.0, 0.1),
         ],
     );
-    p.push("X", (0..5).map(|i| prop(i as f64, i as f64 + 1.0, 0.5)).collect());
+    p.push(
+        "X",
+        (0..5)
+            .map(|i| prop(i as f64, i as f64 + 1.0, 0.5))
+            .collect(),
+    );
     let r = evaluate_proposals(&gt, &p, &opts(4.0)).unwrap();
     assert_eq!(r.n_kept, 1);
     assert_eq!(r.n_proposals, 8);
@@ -322,7 +330,10 @@ fn ref_proposals(
             for s in &scores {
                 let cols = s.first().map_or(0, |r| r.len());
                 let nr = ((cols as f64 * pc) as usize).min(cols);
-                matches += s.iter().filter(|row| row[..nr].iter().any(|&x| x >= t)).count();
+                matches += s
+                    .iter()
+                    .filter(|row| row[..nr].iter().any(|&x| x >= t))
+                    .count();
             }
             avg[j] += matches as f64 / positives as f64;
         }
@@ -330,11 +341,7 @@ fn ref_proposals(
     avg.iter().map(|x| x / thr.len() as f64).collect()
 }
 
-fn ref_ap(
-    gt: &[(String, Vec<[f64; 2]>)],
-    preds: &[(String, Vec<Proposal>)],
-    thr: f64,
-) -> f64 {
+fn ref_ap(gt: &[(String, Vec<[f64; 2]>)], preds: &[(String, Vec<Proposal>)], thr: f64) -> f64 {
     let mut flat: Vec<(&str, Proposal)> = preds
         .iter()
         .flat_map(|(id, ps)| ps.iter().map(move |p| (id.as_str(), *p)))
@@ -387,7 +394,10 @@ fn ref_ap(
 struct Rng(u64);
 impl Rng {
     fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
