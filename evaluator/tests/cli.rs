@@ -360,7 +360,7 @@ fn json_output_and_plots_on_the_golden_files() {
         .unwrap()
         .contains("<svg"));
     // No temporary file is left behind.
-    let names: Vec<String> = std::fs::read_dir(&d)
+    let names: Vec<String> = std::fs::read_dir(&*d)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
