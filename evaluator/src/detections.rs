@@ -207,7 +207,16 @@ pub fn evaluate_detections(
         .collect();
 
     // Detections per class in file order.
-    let mut per_class: Vec<Vec<ClassPred>> = vec![Vec::new(); nc];
+    let mut sizes = vec![0usize; nc];
+    for v in &preds.videos {
+        for d in &v.entries {
+            if let Some(c) = class_of[d.label] {
+                sizes[c] += 1;
+            }
+        }
+    }
+    let mut per_class: Vec<Vec<ClassPred>> =
+        sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
     let mut n_detections = 0usize;
     for v in &preds.videos {
         let video = gt.video_index(&v.video).map_or(u32::MAX, |i| i as u32);
