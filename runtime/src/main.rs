@@ -70,6 +70,10 @@ struct EngineArgs {
     /// CPU threads across independent operators (default: sequential).
     #[arg(long, value_name = "N")]
     inter_threads: Option<usize>,
+    /// Keep freed CPU buffers in ONNX Runtime's memory arena (can be faster,
+    /// raises peak memory).
+    #[arg(long)]
+    cpu_arena: bool,
     /// TensorRT: build fp16 engines.
     #[arg(long)]
     trt_fp16: bool,
@@ -95,6 +99,7 @@ impl EngineArgs {
             trt_fp16: self.trt_fp16,
             trt_engine_cache: self.trt_engine_cache.clone(),
             optimization_level: 3,
+            cpu_arena: self.cpu_arena,
         })
     }
 

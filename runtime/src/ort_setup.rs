@@ -351,6 +351,9 @@ pub struct SessionSettings {
     pub trt_engine_cache: Option<PathBuf>,
     /// Graph optimisation level 0..=3 (3 = all, the default).
     pub optimization_level: u8,
+    /// Keep freed CPU buffers in ONNX Runtime's arena for reuse (faster
+    /// repeated calls, higher peak memory). Off by default: see docs/BENCHMARKS.md.
+    pub cpu_arena: bool,
 }
 
 impl Default for SessionSettings {
@@ -363,6 +366,7 @@ impl Default for SessionSettings {
             trt_fp16: false,
             trt_engine_cache: None,
             optimization_level: 3,
+            cpu_arena: false,
         }
     }
 }
@@ -407,6 +411,10 @@ fn base_builder(settings: &SessionSettings, model: &Path) -> Result<SessionBuild
     let mut builder = Session::builder(&loaded.environment)
         .map_err(|e| session_err(e.to_string()))?
         .with_optimization_level(level)
+        .map_err(|e| session_err(e.to_string()))?;
+    ep::CPU::default()
+        .with_arena_allocator(settings.cpu_arena)
+        .register(&mut builder)
         .map_err(|e| session_err(e.to_string()))?;
     if let Some(n) = settings.intra_threads {
         builder = builder
