@@ -50,6 +50,8 @@ enum Command {
         #[arg(long)]
         nodes: bool,
     },
+    /// Measure ONNX Runtime (CPU) latency of an exported model on random inputs.
+    Bench(BenchArgs),
     /// Write a checkpoint with random weights (PyTorch's init ranges) for a
     /// preset or config: for trying the toolchain and benchmarks, not a trained model.
     RandomCheckpoint {
@@ -122,6 +124,27 @@ struct ExportArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// The exported .onnx file.
+    model: PathBuf,
+    /// Videos per run.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Proposals per video.
+    #[arg(long, default_value_t = 100)]
+    proposals: usize,
+    /// Timed runs (after 2 warm-up runs).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// ONNX Runtime intra-op threads (0: its default, all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// ONNX Runtime library (default: ORT_DYLIB_PATH, beside the executable, the project venv).
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct VerifyArgs {
     /// The checkpoint the model was exported from.
     checkpoint: PathBuf,
@@ -152,6 +175,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Verify(args)) => verify(&args),
         Some(Command::Inspect { model, nodes }) => inspect(&model, nodes).map(|_| true),
+        Some(Command::Bench(args)) => bench(&args).map(|_| true),
         Some(Command::RandomCheckpoint {
             output,
             config,
@@ -219,6 +243,43 @@ fn inspect(model: &Path, nodes: bool) -> Result<()> {
             println!("  {n}");
         }
     }
+    Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    let summary = inspect_file(&args.model)?;
+    let cfg_json = summary
+        .metadata_value(tcanet_exporter::META_CONFIG)
+        .with_context(|| format!("{} has no tcanet.config metadata: not a tcanet export", args.model.display()))?;
+    let cfg = ModelConfig::from_json(cfg_json).context("metadata tcanet.config")?;
+    ort_run::init(args.ort_lib.as_deref())?;
+    let mut model = OnnxModel::load(&args.model, args.threads)?;
+    let (b, n) = (args.batch, args.proposals);
+    let (features, proposals) = random_inputs(&cfg, b, n, 0);
+    let shape = [b, cfg.feat_dim, cfg.temporal_scale];
+    for _ in 0..2 {
+        model.run(&features, shape, &proposals, n)?;
+    }
+    let bar = indicatif::ProgressBar::new(args.runs as u64);
+    let mut times = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let start = Instant::now();
+        model.run(&features, shape, &proposals, n)?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    println!(
+        "{}: B={b} N={n}, {} runs: median {:.2} ms, mean {:.2} ms, min {:.2} ms ({:.2} ms per video)",
+        args.model.display(),
+        times.len(),
+        times[times.len() / 2],
+        mean,
+        times[0],
+        times[times.len() / 2] / b as f64
+    );
     Ok(())
 }
 

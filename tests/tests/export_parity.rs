@@ -1,0 +1,133 @@
+//! The exported ONNX model, run by ONNX Runtime (CPU), against the tch
+//! model's inference forward (`TcaNet::forward(.., train = false)`) on the
+//! same weights: the trainer's checkpoint format is the hand-off. Several
+//! B and N, proposals partly outside the timeline, fp32 and fp16.
+use std::collections::BTreeMap;
+
+use tcanet_exporter::checkpoint::{Checkpoint, ConfigOverride};
+use tcanet_exporter::ort_run::OnnxModel;
+use tcanet_exporter::verify::{random_inputs, rel_l2_and_max_abs, Tolerances};
+use tcanet_exporter::{export_to_file, ExportOptions, Precision};
+use tcanet_models::data::checkpoint::{write_checkpoint, NamedTensor};
+use tcanet_models::nn::TcaNet;
+use tcanet_models::{ModelConfig, NUM_STAGES};
+use tch::{nn, Device, Kind, Tensor};
+
+fn to_vec(t: &Tensor) -> Vec<f32> {
+    let t = t.to_kind(Kind::Float).contiguous().view([-1]);
+    Vec::<f32>::try_from(&t).unwrap()
+}
+
+/// A tch TcaNet with its own (release-like) initialisation, saved with the
+/// trainer's checkpoint writer.
+fn tch_model(cfg: &ModelConfig, seed: i64, path: &std::path::Path) -> (nn::VarStore, TcaNet) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = TcaNet::new(&vs.root(), cfg);
+    // Perturb the zero-initialised biases and unit LayerNorms so every
+    // parameter matters to the comparison.
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            let noise = Tensor::randn_like(&v) * 0.05;
+            let _ = v.g_add_(&noise);
+        }
+    });
+    let params: Vec<NamedTensor> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| NamedTensor {
+            shape: t.size().iter().map(|&d| d as usize).collect(),
+            data: to_vec(&t),
+            name,
+        })
+        .collect();
+    write_checkpoint(path, cfg, 1, 10, &params, &BTreeMap::new()).unwrap();
+    (vs, net)
+}
+
+fn check(cfg: &ModelConfig, seed: i64, cases: &[(usize, usize)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt_path = dir.path().join("checkpoint.safetensors");
+    let (_vs, net) = tch_model(cfg, seed, &ckpt_path);
+    let ckpt = Checkpoint::load(&ckpt_path, &ConfigOverride::Embedded).unwrap();
+    assert_eq!(&ckpt.config, cfg);
+    for precision in [Precision::Fp32, Precision::Fp16] {
+        let model_path = dir
+            .path()
+            .join(format!("model-{}.onnx", precision.as_str()));
+        export_to_file(
+            &ckpt,
+            &ExportOptions {
+                precision,
+                ..Default::default()
+            },
+            &model_path,
+        )
+        .unwrap();
+        let mut model = OnnxModel::load(&model_path, 1).unwrap();
+        let tol = Tolerances::for_precision(precision);
+        for (i, &(b, n)) in cases.iter().enumerate() {
+            let (features, proposals) = random_inputs(cfg, b, n, 100 + i as u64);
+            let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
+            let onnx = model.run(&features, [b, c, t], &proposals, n).unwrap();
+            let f = Tensor::from_slice(&features).view([b as i64, c as i64, t as i64]);
+            let p = Tensor::from_slice(&proposals).view([b as i64, n as i64, 2]);
+            let fwd = tch::no_grad(|| net.forward(&f, &p, false));
+            assert_eq!(fwd.stages.len(), NUM_STAGES);
+            for k in 0..NUM_STAGES {
+                let tp: Vec<f64> = to_vec(&fwd.stages[k].refined)
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                let ti: Vec<f64> = to_vec(&fwd.stages[k].iou)
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                let (rel, _) = rel_l2_and_max_abs(&onnx.proposals[k], &tp);
+                let (_, abs) = rel_l2_and_max_abs(&onnx.iou[k], &ti);
+                let what = format!("{} B={b} N={n} stage {}", precision.as_str(), k + 1);
+                eprintln!("{what}: proposals rel {rel:.2e}, IoU abs {abs:.2e}");
+                assert!(
+                    rel <= tol.proposals_rel,
+                    "{what}: proposals rel error {rel:e}"
+                );
+                assert!(abs <= tol.iou_abs, "{what}: IoU abs error {abs:e}");
+                if k == NUM_STAGES - 1 {
+                    let moved = tp
+                        .iter()
+                        .zip(&proposals)
+                        .any(|(a, b)| (a - *b as f64).abs() > 1e-4);
+                    assert!(moved, "{what}: the refinement moved nothing");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn onnx_matches_tch_on_the_tiny_config() {
+    check(&ModelConfig::tiny(), 1, &[(1, 1), (2, 16), (3, 41)]);
+}
+
+#[test]
+fn onnx_matches_tch_with_seconds_two_heads_and_window_5() {
+    let cfg = ModelConfig {
+        feat_dim: 12,
+        temporal_scale: 40,
+        temporal_interval: 0.5,
+        normalize_by_duration: false,
+        hidden_dim: 16,
+        conv_groups: 2,
+        lgte_num: 1,
+        window_size: 5,
+        heads: 2,
+        ffn_dim: 24,
+        start_sample_num: 8,
+        end_sample_num: 8,
+        action_sample_num: 12,
+        prop_boundary_ratio: 0.3,
+        se_hidden_dim: 8,
+        ..ModelConfig::tiny()
+    };
+    check(&cfg, 2, &[(1, 7), (4, 13)]);
+}
