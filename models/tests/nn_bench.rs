@@ -59,10 +59,15 @@ fn network(name: &str, cfg: &ModelConfig, b: i64, n: i64, runs: usize) {
 #[test]
 #[ignore]
 fn bench_network() {
-    println!("intra-op threads: {}", tch::get_num_threads());
-    network("tiny", &ModelConfig::tiny(), 4, 8, 20);
-    network("tiny", &ModelConfig::tiny(), 16, 64, 10);
-    network("hacs", &ModelConfig::hacs(), 2, 64, 3);
+    let default_threads = tch::get_num_threads();
+    for threads in [default_threads, 1] {
+        tch::set_num_threads(threads);
+        println!("intra-op threads: {threads}");
+        network("tiny", &ModelConfig::tiny(), 4, 8, 20);
+        network("tiny", &ModelConfig::tiny(), 16, 64, 5);
+        network("hacs", &ModelConfig::hacs(), 2, 64, 3);
+    }
+    tch::set_num_threads(default_threads);
 }
 
 #[test]
