@@ -215,8 +215,7 @@ pub fn evaluate_detections(
             }
         }
     }
-    let mut per_class: Vec<Vec<ClassPred>> =
-        sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+    let mut per_class: Vec<Vec<ClassPred>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
     let mut n_detections = 0usize;
     for v in &preds.videos {
         let video = gt.video_index(&v.video).map_or(u32::MAX, |i| i as u32);

@@ -17,6 +17,18 @@ pub(crate) struct JsonError {
     pub message: String,
 }
 
+/// Where the parts of a number literal are.
+struct NumberSpan {
+    start: usize,
+    negative: bool,
+    /// Integer digits (byte range).
+    int: (usize, usize),
+    /// Fraction digits (byte range, empty without '.').
+    frac: (usize, usize),
+    /// The exponent minus the number of fraction digits.
+    exp10: i64,
+}
+
 /// Result of a parser step.
 pub(crate) type JResult<T> = Result<T, JsonError>;
 
@@ -298,26 +310,46 @@ impl<'a> Parser<'a> {
     /// reject as non-finite.
     #[inline]
     pub fn number(&mut self, what: &str) -> JResult<f64> {
-        let (start, fast) = self.scan_number(what)?;
-        if let Some(v) = fast {
-            return Ok(v);
-        }
-        // SAFETY: the span holds only ASCII digits, signs, '.' and 'e'.
-        let text = unsafe { std::str::from_utf8_unchecked(&self.bytes[start..self.pos]) };
-        text.parse()
-            .map_err(|_| self.error_at(start, "invalid number"))
-    }
-
-    /// Moves past a number, checking its syntax; returns where it starts
-    /// and, when it is exact that way, its value (Clinger's fast path: a
-    /// mantissa of at most 2^53 and a power of ten of at most 22, one
-    /// correctly rounded operation).
-    #[inline]
-    fn scan_number(&mut self, what: &str) -> JResult<(usize, Option<f64>)> {
         const POW10: [f64; 23] = [
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
             1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
         ];
+        let n = self.scan_number(what)?;
+        let b = self.bytes;
+        // Clinger's fast path: a mantissa of at most 2^53 (integer digits
+        // then fraction digits, leading zeros of "0.000ddd" not counted)
+        // and a power of ten of at most 22: one correctly rounded operation.
+        let (int, mut frac) = (&b[n.int.0..n.int.1], &b[n.frac.0..n.frac.1]);
+        let mut mantissa = None;
+        if int == b"0" {
+            let zeros = frac.iter().take_while(|&&c| c == b'0').count();
+            frac = &frac[zeros..];
+            if frac.len() <= 19 {
+                mantissa = Some(accumulate(0, frac));
+            }
+        } else if int.len() + frac.len() <= 19 {
+            mantissa = Some(accumulate(accumulate(0, int), frac));
+        }
+        if let Some(m) = mantissa {
+            if m <= (1u64 << 53) && n.exp10.abs() <= 22 {
+                let m = m as f64;
+                let v = if n.exp10 >= 0 {
+                    m * POW10[n.exp10 as usize]
+                } else {
+                    m / POW10[(-n.exp10) as usize]
+                };
+                return Ok(if n.negative { -v } else { v });
+            }
+        }
+        // SAFETY: the span holds only ASCII digits, signs, '.' and 'e'.
+        let text = unsafe { std::str::from_utf8_unchecked(&b[n.start..self.pos]) };
+        text.parse()
+            .map_err(|_| self.error_at(n.start, "invalid number"))
+    }
+
+    /// Moves past a number, checking its syntax; returns its parts.
+    #[inline]
+    fn scan_number(&mut self, what: &str) -> JResult<NumberSpan> {
         self.skip_ws();
         let b = self.bytes;
         let start = self.pos;
@@ -326,43 +358,23 @@ impl<'a> Parser<'a> {
         if negative {
             i += 1;
         }
-        let mut mantissa: u64 = 0;
-        let mut digits = 0u32; // significant digits taken into `mantissa`
-        let mut exact = true;
-        let mut push = |d: u8, mantissa: &mut u64| {
-            if *mantissa == 0 && d == b'0' {
-                return;
-            }
-            if digits < 19 {
-                *mantissa = *mantissa * 10 + (d - b'0') as u64;
-                digits += 1;
-            } else {
-                exact = false;
-            }
-        };
+        let int_start = i;
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(c) if c.is_ascii_digit() => {
-                while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-                    push(c, &mut mantissa);
-                    i += 1;
-                }
-            }
+            Some(c) if c.is_ascii_digit() => i = skip_digits(b, i + 1),
             _ => return self.expected(what),
         }
-        let mut exp10: i64 = 0;
+        let int_end = i;
+        let (mut frac_start, mut frac_end) = (i, i);
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            let first = i;
-            while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-                push(c, &mut mantissa);
-                i += 1;
-            }
-            if i == first {
+            frac_start = i + 1;
+            i = skip_digits(b, frac_start);
+            if i == frac_start {
                 return Err(self.error_at(i, "expected a digit after '.' in a number"));
             }
-            exp10 -= (i - first) as i64;
+            frac_end = i;
         }
+        let mut exp10: i64 = -((frac_end - frac_start) as i64);
         if matches!(b.get(i), Some(b'e') | Some(b'E')) {
             i += 1;
             let mut sign = 1;
@@ -384,18 +396,13 @@ impl<'a> Parser<'a> {
             exp10 += sign * e;
         }
         self.pos = i;
-        let fast = if exact && mantissa <= (1u64 << 53) && exp10.abs() <= 22 {
-            let m = mantissa as f64;
-            let v = if exp10 >= 0 {
-                m * POW10[exp10 as usize]
-            } else {
-                m / POW10[(-exp10) as usize]
-            };
-            Some(if negative { -v } else { v })
-        } else {
-            None
-        };
-        Ok((start, fast))
+        Ok(NumberSpan {
+            start,
+            negative,
+            int: (int_start, int_end),
+            frac: (frac_start, frac_end),
+            exp10,
+        })
     }
 
     fn literal(&mut self, word: &[u8]) -> JResult<()> {
@@ -449,6 +456,62 @@ impl<'a> Parser<'a> {
         }
         Ok(())
     }
+}
+
+#[inline]
+fn load8(b: &[u8], i: usize) -> Option<u64> {
+    b.get(i..i + 8)
+        .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
+}
+
+/// Whether 8 bytes (a little-endian load) are all ASCII digits.
+#[inline]
+fn all_digits8(x: u64) -> bool {
+    ((x & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333
+}
+
+/// The value of 8 ASCII digits (a little-endian load), most significant
+/// first in memory.
+#[inline]
+fn parse_digits8(x: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 0x000F_4240_0000_0064; // 100 + (1000000 << 32)
+    const MUL2: u64 = 0x0000_2710_0000_0001; // 1 + (10000 << 32)
+    let x = x.wrapping_sub(0x3030_3030_3030_3030);
+    let x = x.wrapping_mul(10).wrapping_add(x >> 8);
+    let x =
+        ((x & MASK).wrapping_mul(MUL1)).wrapping_add(((x >> 16) & MASK).wrapping_mul(MUL2)) >> 32;
+    x
+}
+
+/// The index of the first non-digit at or after `i`.
+#[inline]
+fn skip_digits(b: &[u8], mut i: usize) -> usize {
+    while let Some(x) = load8(b, i) {
+        if !all_digits8(x) {
+            break;
+        }
+        i += 8;
+    }
+    while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+        i += 1;
+    }
+    i
+}
+
+/// `m` followed by the decimal digits `d` (at most 19 digits in all).
+#[inline]
+fn accumulate(mut m: u64, mut d: &[u8]) -> u64 {
+    while let Some(x) = load8(d, 0) {
+        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(x));
+        d = &d[8..];
+    }
+    for &c in d {
+        m = m.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+    }
+    m
 }
 
 /// Where in `bytes`, at or after `from`, the next `"KEY": [` that follows
@@ -588,6 +651,12 @@ mod tests {
             "1e400",
             "123456789012345678901234",
             "0.1e-330",
+            "9007199254740992.5",
+            "0.000000000000000000001234567890123456789",
+            "100000000000000000000.5",
+            "0.41675073409051616",
+            "104.33388064885202",
+            "12345678.12345678e-5",
         ] {
             let want: f64 = text.parse().unwrap();
             assert_eq!(parse(text).to_bits(), want.to_bits(), "{text}");

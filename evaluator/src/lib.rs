@@ -3,12 +3,17 @@
 //! computes them (see `../shared/EVALUATION.md`), without any ML dependency.
 //!
 //! ```no_run
-//! use tcanet_evaluator::{GroundTruth, ProposalSet, ProposalOptions, evaluate_proposals};
+//! use tcanet_evaluator::{evaluate_proposals, plot, GroundTruth, Proposal, ProposalOptions, ProposalSet};
 //! let gt = GroundTruth::from_path("activitynet13_gt.json", "validation")?;
-//! let preds = ProposalSet::from_path("proposals.json")?;
-//! let report = evaluate_proposals(&gt, &preds, &ProposalOptions::default())?;
-//! println!("AR@100 = {:.4}, AUC = {:.2}", report.ar_at_100, report.auc);
-//! # Ok::<(), tcanet_evaluator::Error>(())
+//! let input = ProposalSet::from_path("proposals.json")?;
+//! let mut refined = ProposalSet::new(); // in-memory results, e.g. from the runtime
+//! refined.push("v_abc", vec![Proposal { segment: [1.5, 9.0], score: 0.9 }]);
+//! let opts = ProposalOptions::default();
+//! let a = evaluate_proposals(&gt, &input, &opts)?;
+//! let b = evaluate_proposals(&gt, &refined, &opts)?;
+//! println!("AR@100 = {:.4}, AUC = {:.2}", b.ar_at_100, b.auc);
+//! plot::plot_proposal_comparison("cmp.png".as_ref(), "AR-AN", &[("input", &a), ("refined", &b)])?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! In-memory results (e.g. straight from the runtime) are built with

@@ -252,7 +252,8 @@ fn database<'a>(
     let err = |e: JsonError| syntax(bytes, file, e);
     p.begin_object("an object of videos as the value of \"database\"")
         .map_err(err)?;
-    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::default();
+    let mut index: HashMap<Cow<'a, str>, usize> =
+        HashMap::with_capacity_and_hasher(bytes.len() / 128, Default::default());
     let mut first = true;
     loop {
         let key_at = p.peek().map(|_| p.pos).unwrap_or(p.pos);
@@ -503,7 +504,8 @@ fn results<'a>(
         }
     }
     // A duplicate key keeps its first place and its last value.
-    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::default();
+    let mut index: HashMap<Cow<'a, str>, usize> =
+        HashMap::with_capacity_and_hasher(videos.len(), Default::default());
     let mut out: Vec<RawResults<'a>> = Vec::with_capacity(videos.len());
     for r in videos {
         match index.get(&r.id) {
