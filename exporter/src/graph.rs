@@ -102,7 +102,7 @@ impl Net<'_> {
     }
 
     /// Casts a compute-precision value to float32 (a no-op in fp32).
-    fn to_f32(&mut self, v: Value, leaf: &str) -> Value {
+    fn cast_to_f32(&mut self, v: Value, leaf: &str) -> Value {
         match self.precision {
             Precision::Fp32 => v,
             Precision::Fp16 => self.b.op(
@@ -115,7 +115,7 @@ impl Net<'_> {
     }
 
     /// Casts a float32 value to the compute precision (a no-op in fp32).
-    fn to_compute(&mut self, v: Value, leaf: &str) -> Value {
+    fn cast_to_compute(&mut self, v: Value, leaf: &str) -> Value {
         match self.precision {
             Precision::Fp32 => v,
             Precision::Fp16 => self.b.op(
@@ -221,7 +221,7 @@ impl Net<'_> {
             &[Dim::Sym("B"), Dim::Sym("N"), Dim::Fixed(2)],
         );
 
-        let x = self.scoped("input", |n| n.to_compute(feats_in, "cast_features"));
+        let x = self.scoped("input", |n| n.cast_to_compute(feats_in, "cast_features"));
         let x = self.scoped("x_1d_b_f", |n| {
             let g = n.cfg.conv_groups;
             let x = n.conv_param("0", &x, "x_1d_b_f.0", g, 1, 1);
@@ -457,7 +457,7 @@ impl Net<'_> {
             let (d4, w4, b4) = fused(n, 4, cfg.se_decode_scale_infer as f32);
             let x = n.conv("start_end_conv.4", &x, (&d4, w4), b4, 2, 0, 1);
             let x = n.b.op("Reshape", "ds_de", &[&x, shape_bn2], vec![]);
-            n.to_f32(x, "ds_de_f32")
+            n.cast_to_f32(x, "ds_de_f32")
         });
         let xw = self.scoped("reg1xw", |n| {
             let q = format!("{p}.reg1xw");
@@ -478,7 +478,7 @@ impl Net<'_> {
             }
             let x = n.conv("reg_1d_o.2", &x, (&[3, h, 1], w), bias, 1, 0, 1);
             let x = n.b.op("Reshape", "dx_dw_t", &[&x, shape_bn3], vec![]);
-            n.to_f32(x, "dx_dw_t_f32")
+            n.cast_to_f32(x, "dx_dw_t_f32")
         });
         self.scoped("decode", |n| {
             let b = &mut n.b;
@@ -607,7 +607,7 @@ impl Net<'_> {
         let wts = b.op("Add", "interp_weights", &[&wts, &base], vec![]);
         let wshape = b.const_i64("weights_shape", &[4], &[-1, s_total as i64, 2, 1]);
         let wts = b.op("Reshape", "per_proposal_weights", &[&wts, &wshape], vec![]);
-        let wts = self.to_compute(wts, "weights_to_compute");
+        let wts = self.cast_to_compute(wts, "weights_to_compute");
         let b = &mut self.b;
         let mixed = b.op("Mul", "weighted", &[&gathered, &wts], vec![]);
         let pair_axis = b.const_i64("pair_axis", &[1], &[2]);

@@ -250,7 +250,12 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let summary = inspect_file(&args.model)?;
     let cfg_json = summary
         .metadata_value(tcanet_exporter::META_CONFIG)
-        .with_context(|| format!("{} has no tcanet.config metadata: not a tcanet export", args.model.display()))?;
+        .with_context(|| {
+            format!(
+                "{} has no tcanet.config metadata: not a tcanet export",
+                args.model.display()
+            )
+        })?;
     let cfg = ModelConfig::from_json(cfg_json).context("metadata tcanet.config")?;
     ort_run::init(args.ort_lib.as_deref())?;
     let mut model = OnnxModel::load(&args.model, args.threads)?;
@@ -357,7 +362,11 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
             &proposals,
             n,
         )?;
+        let spinner = indicatif::ProgressBar::new_spinner()
+            .with_message(format!("f64 reference forward of {b} video(s)"));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         let reference = reference::forward(&ckpt, &features, &proposals, b, n);
+        spinner.finish_and_clear();
         let report = compare(&label, &onnx, &reference, tol);
         print!("{report}");
         ok &= report.passed();
