@@ -481,9 +481,7 @@ fn parse_digits8(x: u64) -> u64 {
     const MUL2: u64 = 0x0000_2710_0000_0001; // 1 + (10000 << 32)
     let x = x.wrapping_sub(0x3030_3030_3030_3030);
     let x = x.wrapping_mul(10).wrapping_add(x >> 8);
-    let x =
-        ((x & MASK).wrapping_mul(MUL1)).wrapping_add(((x >> 16) & MASK).wrapping_mul(MUL2)) >> 32;
-    x
+    ((x & MASK).wrapping_mul(MUL1)).wrapping_add(((x >> 16) & MASK).wrapping_mul(MUL2)) >> 32
 }
 
 /// The index of the first non-digit at or after `i`.

@@ -438,12 +438,11 @@ fn results_body<'a>(
     }
 }
 
+/// A submission's videos, its label names and the warnings.
+type ReadResults<'a> = (Vec<RawResults<'a>>, Vec<String>, Vec<String>);
+
 /// Reads a submission's `results` into videos (duplicates resolved).
-fn results<'a>(
-    bytes: &'a [u8],
-    file: &str,
-    want_labels: bool,
-) -> Result<(Vec<RawResults<'a>>, Vec<String>, Vec<String>), Error> {
+fn results<'a>(bytes: &'a [u8], file: &str, want_labels: bool) -> Result<ReadResults<'a>, Error> {
     let err = |e: JsonError| syntax(bytes, file, e);
     let mut p = Parser::new(bytes, 0);
     p.begin_object("a JSON object at the top level")

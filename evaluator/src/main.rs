@@ -84,7 +84,8 @@ struct CommonArgs {
     /// Print one JSON object (values as fractions, AUC in percent) instead of the table.
     #[arg(long)]
     json: bool,
-    /// Draw the figure to FILE (.svg or .png).
+    /// Draw the figure to FILE (.svg or .png): proposals, the AR-AN curve per tIoU and the average
+    /// (with --baseline, both average curves); detections, mAP per tIoU threshold.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
     /// Another submission evaluated the same way and shown beside PRED (table, JSON and plot).

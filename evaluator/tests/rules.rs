@@ -462,12 +462,10 @@ fn random_cases_match_a_plain_transcription_of_the_official_code() {
         match evaluate_proposals(&gt_model, &p, &opts(m)) {
             Ok(r) => {
                 let want = ref_proposals(&gt, &preds, m, &thr);
-                for j in 0..100 {
+                for (j, (got, want)) in r.average_recall.iter().zip(&want).enumerate() {
                     assert!(
-                        (r.average_recall[j] - want[j]).abs() < 1e-12,
-                        "case {case} point {j}: {} vs {}",
-                        r.average_recall[j],
-                        want[j]
+                        (got - want).abs() < 1e-12,
+                        "case {case} point {j}: {got} vs {want}"
                     );
                 }
             }
