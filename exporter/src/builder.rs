@@ -264,3 +264,39 @@ fn value_info(name: &str, elem_type: i32, dims: &[Dim]) -> ValueInfoProto {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_drops_what_the_outputs_do_not_need() {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", data_type::FLOAT, &[Dim::Sym("B")]);
+        let two = b.const_f32("two", &[], &[2.0]);
+        let unused = b.const_f32("unused", &[], &[3.0]);
+        let (y, dead) = b.scoped("part", |b| {
+            let y = b.op("Mul", "double", &[&x, &two], vec![]);
+            let dead = b.op("Add", "dead", &[&x, &unused], vec![]);
+            (y, dead)
+        });
+        let _ = b.op("Relu", "dead_too", &[&dead], vec![]);
+        b.output(&y, "y", data_type::FLOAT, &[Dim::Sym("B")]);
+        let g = b.finish("g");
+        assert_eq!(g.node.len(), 1);
+        assert_eq!(g.node[0].name, "part/double");
+        assert_eq!(g.node[0].output, vec!["y".to_string()]);
+        let inits: Vec<_> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(inits, ["two"]);
+    }
+
+    #[test]
+    fn names_are_unique_within_a_scope() {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", data_type::FLOAT, &[Dim::Fixed(1)]);
+        let a = b.scoped("s", |b| b.op("Relu", "r", &[&x], vec![]));
+        let c = b.scoped("s", |b| b.op("Relu", "r", &[&a], vec![]));
+        assert_eq!(a.0, "s/r");
+        assert_eq!(c.0, "s/r_2");
+    }
+}

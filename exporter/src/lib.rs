@@ -166,3 +166,19 @@ pub fn export_to_file(
     })?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_opset_has_an_ir_version_ort_reads() {
+        for opset in SUPPORTED_OPSETS {
+            let ir = ir_version_for_opset(opset).unwrap();
+            assert!((8..=13).contains(&ir), "opset {opset} → IR {ir}");
+        }
+        assert_eq!(ir_version_for_opset(DEFAULT_OPSET), Some(8));
+        assert_eq!(ir_version_for_opset(16), None);
+        assert_eq!(ir_version_for_opset(SUPPORTED_OPSETS.end() + 1), None);
+    }
+}

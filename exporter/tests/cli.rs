@@ -291,3 +291,49 @@ fn verify_fails_on_a_model_from_other_weights() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
     assert!(stderr(&o).contains("different file"));
 }
+
+#[test]
+fn verify_takes_the_users_own_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (ckpt, _) = random_checkpoint(dir.path(), "tiny", &cfg, 8);
+    let model = dir.path().join("tiny.onnx");
+    assert!(run(&[&ckpt, &"-o", &model, &"--fp16"]).status.success());
+    let (b, n) = (2, 5);
+    let (features, proposals) = tcanet_exporter::verify::random_inputs(&cfg, b, n, 3);
+    let tensors: BTreeMap<String, Vec<f32>> = [
+        ("features".to_string(), features),
+        ("proposals".to_string(), proposals),
+    ]
+    .into();
+    let shapes: HashMap<String, Vec<usize>> = [
+        (
+            "features".to_string(),
+            vec![b, cfg.feat_dim, cfg.temporal_scale],
+        ),
+        ("proposals".to_string(), vec![b, n, 2]),
+    ]
+    .into();
+    let inputs = dir.path().join("inputs.safetensors");
+    write_plain(&inputs, &cfg, &tensors, &shapes, false);
+    let o = run(&[&"verify", &ckpt, &model, &"--inputs", &inputs]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("inputs from") && text.contains("B=2 N=5") && text.contains("fp16"),
+        "{text}"
+    );
+    // Inputs of the wrong temporal length are refused with the expected shape.
+    let shapes: HashMap<String, Vec<usize>> = [
+        (
+            "features".to_string(),
+            vec![b, cfg.feat_dim * 2, cfg.temporal_scale / 2],
+        ),
+        ("proposals".to_string(), vec![b, n, 2]),
+    ]
+    .into();
+    write_plain(&inputs, &cfg, &tensors, &shapes, false);
+    let o = run(&[&"verify", &ckpt, &model, &"--inputs", &inputs]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("[B, 32, 64]"), "{}", stderr(&o));
+}
