@@ -21,10 +21,11 @@ pub(crate) struct JsonError {
 struct NumberSpan {
     start: usize,
     negative: bool,
-    /// Integer digits (byte range).
-    int: (usize, usize),
-    /// Fraction digits (byte range, empty without '.').
-    frac: (usize, usize),
+    /// The digits (integer then fraction) as an integer, wrapped when
+    /// there are more than 19.
+    mantissa: u64,
+    /// How many digits.
+    digits: u32,
     /// The exponent minus the number of fraction digits.
     exp10: i64,
 }
@@ -204,7 +205,26 @@ impl<'a> Parser<'a> {
         let b = self.bytes;
         let mut i = start;
         let mut ascii = true;
-        // Keys and ids are short: a plain loop beats a vectorised search.
+        // Eight bytes at a time (SWAR) to the first '"', '\\' or control byte.
+        while let Some(x) = load8(b, i) {
+            let stop = has_zero_byte(x ^ 0x2222_2222_2222_2222)
+                | has_zero_byte(x ^ 0x5C5C_5C5C_5C5C_5C5C)
+                | has_byte_below(x, 0x20);
+            if stop != 0 {
+                let k = (stop.trailing_zeros() / 8) as usize;
+                // Only the bytes before the stop count for ASCII.
+                let before = if k == 0 {
+                    0
+                } else {
+                    x & (u64::MAX >> (64 - 8 * k))
+                };
+                ascii &= before & 0x8080_8080_8080_8080 == 0;
+                i += k;
+                break;
+            }
+            ascii &= x & 0x8080_8080_8080_8080 == 0;
+            i += 8;
+        }
         while let Some(&c) = b.get(i) {
             if c == b'"' || c == b'\\' || c < 0x20 {
                 break;
@@ -316,30 +336,17 @@ impl<'a> Parser<'a> {
         ];
         let n = self.scan_number(what)?;
         let b = self.bytes;
-        // Clinger's fast path: a mantissa of at most 2^53 (integer digits
-        // then fraction digits, leading zeros of "0.000ddd" not counted)
-        // and a power of ten of at most 22: one correctly rounded operation.
-        let (int, mut frac) = (&b[n.int.0..n.int.1], &b[n.frac.0..n.frac.1]);
-        let mut mantissa = None;
-        if int == b"0" {
-            let zeros = frac.iter().take_while(|&&c| c == b'0').count();
-            frac = &frac[zeros..];
-            if frac.len() <= 19 {
-                mantissa = Some(accumulate(0, frac));
-            }
-        } else if int.len() + frac.len() <= 19 {
-            mantissa = Some(accumulate(accumulate(0, int), frac));
-        }
-        if let Some(m) = mantissa {
-            if m <= (1u64 << 53) && n.exp10.abs() <= 22 {
-                let m = m as f64;
-                let v = if n.exp10 >= 0 {
-                    m * POW10[n.exp10 as usize]
-                } else {
-                    m / POW10[(-n.exp10) as usize]
-                };
-                return Ok(if n.negative { -v } else { v });
-            }
+        // Clinger's fast path: a mantissa of at most 2^53 (all digits, at
+        // most 19 so it did not wrap) and a power of ten of at most 22: one
+        // correctly rounded operation.
+        if n.digits <= 19 && n.mantissa <= (1u64 << 53) && n.exp10.abs() <= 22 {
+            let m = n.mantissa as f64;
+            let v = if n.exp10 >= 0 {
+                m * POW10[n.exp10 as usize]
+            } else {
+                m / POW10[(-n.exp10) as usize]
+            };
+            return Ok(if n.negative { -v } else { v });
         }
         // SAFETY: the span holds only ASCII digits, signs, '.' and 'e'.
         let text = unsafe { std::str::from_utf8_unchecked(&b[n.start..self.pos]) };
@@ -358,17 +365,21 @@ impl<'a> Parser<'a> {
         if negative {
             i += 1;
         }
-        let int_start = i;
+        let (mut mantissa, mut digits) = (0u64, 0u32);
         match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(c) if c.is_ascii_digit() => i = skip_digits(b, i + 1),
+            Some(b'0') => {
+                i += 1;
+                digits = 1;
+            }
+            Some(c) if c.is_ascii_digit() => {
+                i = take_digits(b, i, &mut mantissa, &mut digits);
+            }
             _ => return self.expected(what),
         }
-        let int_end = i;
         let (mut frac_start, mut frac_end) = (i, i);
         if b.get(i) == Some(&b'.') {
             frac_start = i + 1;
-            i = skip_digits(b, frac_start);
+            i = take_digits(b, frac_start, &mut mantissa, &mut digits);
             if i == frac_start {
                 return Err(self.error_at(i, "expected a digit after '.' in a number"));
             }
@@ -399,8 +410,8 @@ impl<'a> Parser<'a> {
         Ok(NumberSpan {
             start,
             negative,
-            int: (int_start, int_end),
-            frac: (frac_start, frac_end),
+            mantissa,
+            digits,
             exp10,
         })
     }
@@ -458,6 +469,19 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// High bit set in each byte of `v` that is zero (exact for the lowest one).
+#[inline]
+fn has_zero_byte(v: u64) -> u64 {
+    v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080
+}
+
+/// High bit set in each byte of `v` below `n` (n <= 128; exact for the
+/// lowest one).
+#[inline]
+fn has_byte_below(v: u64, n: u8) -> u64 {
+    v.wrapping_sub(0x0101_0101_0101_0101 * n as u64) & !v & 0x8080_8080_8080_8080
+}
+
 #[inline]
 fn load8(b: &[u8], i: usize) -> Option<u64> {
     b.get(i..i + 8)
@@ -484,32 +508,30 @@ fn parse_digits8(x: u64) -> u64 {
     ((x & MASK).wrapping_mul(MUL1)).wrapping_add(((x >> 16) & MASK).wrapping_mul(MUL2)) >> 32
 }
 
-/// The index of the first non-digit at or after `i`.
+/// Moves past the digits at `i`, appending them to `mantissa` (wrapping)
+/// and counting them; returns the index of the first non-digit.
 #[inline]
-fn skip_digits(b: &[u8], mut i: usize) -> usize {
+fn take_digits(b: &[u8], mut i: usize, mantissa: &mut u64, digits: &mut u32) -> usize {
     while let Some(x) = load8(b, i) {
         if !all_digits8(x) {
             break;
         }
+        *mantissa = mantissa
+            .wrapping_mul(100_000_000)
+            .wrapping_add(parse_digits8(x));
+        *digits += 8;
         i += 8;
     }
-    while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(d as u64);
+        *digits += 1;
         i += 1;
     }
     i
-}
-
-/// `m` followed by the decimal digits `d` (at most 19 digits in all).
-#[inline]
-fn accumulate(mut m: u64, mut d: &[u8]) -> u64 {
-    while let Some(x) = load8(d, 0) {
-        m = m.wrapping_mul(100_000_000).wrapping_add(parse_digits8(x));
-        d = &d[8..];
-    }
-    for &c in d {
-        m = m.wrapping_mul(10).wrapping_add((c - b'0') as u64);
-    }
-    m
 }
 
 /// Where in `bytes`, at or after `from`, the next `"KEY": [` that follows

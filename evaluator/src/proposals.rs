@@ -202,6 +202,7 @@ pub fn evaluate_proposals(
         .map(|v| (v.video.as_str(), v.entries.as_slice()))
         .collect();
     let ratio = m * n_videos as f64 / n_proposals as f64;
+    let t_min = thresholds.iter().copied().fold(f64::INFINITY, f64::min);
 
     let hits: Vec<(VideoHits, usize)> = videos
         .par_iter()
@@ -237,6 +238,9 @@ pub fn evaluate_proposals(
             for (c, &(_, seg)) in order[..kept].iter().enumerate() {
                 for (i, g) in inst.iter().enumerate() {
                     let iou = tiou(seg, g.segment);
+                    if !(iou >= t_min) {
+                        continue; // below every threshold (or NaN)
+                    }
                     let row = &mut first_hit[i * nt..(i + 1) * nt];
                     for (h, &t) in row.iter_mut().zip(thresholds) {
                         if *h == NO_HIT && iou >= t {
