@@ -578,45 +578,31 @@ impl Net<'_> {
         let u = b.op("Add", "fractional_index", &[&u, &minus_half], vec![]);
         let fl = b.op("Floor", "floor", &[&u], vec![]);
         let frac = b.op("Sub", "frac", &[&u, &fl], vec![]);
-        let last = b.const_i64("last_axis", &[1], &[-1]);
-        let fl4 = b.op("Unsqueeze", "floor_pair", &[&fl, &last], vec![]);
+        // Per sample [B, N·S, 1]: floor(u) and the interpolation weight frac.
+        let flat = b.const_i64("per_sample_shape", &[3], &[0, -1, 1]);
+        let fl = b.op("Reshape", "floor_per_sample", &[&fl, &flat], vec![]);
+        let frac = b.op("Reshape", "frac_per_sample", &[&frac, &flat], vec![]);
         // Padded indices of the two neighbours: floor(u) + 1 and floor(u) + 2.
-        let nb = b.const_f32("neighbour_offsets", &[2], &[1.0, 2.0]);
-        let idx = b.op("Add", "neighbours", &[&fl4, &nb], vec![]);
-        let idx = b.op(
+        let left = b.op("Add", "left_padded", &[&fl, &one], vec![]);
+        let left = b.op(
             "Cast",
-            "neighbour_index",
-            &[&idx],
+            "left_index",
+            &[&left],
             vec![Attr::int("to", data_type::INT64 as i64)],
         );
-        let flat = b.const_i64("gather_index_shape", &[3], &[0, -1, 1]);
-        let idx = b.op("Reshape", "gather_index", &[&idx, &flat], vec![]);
-        let gathered = b.op(
-            "GatherND",
-            "gather",
-            &[padded, &idx],
-            vec![Attr::int("batch_dims", 1)],
-        );
-        let gshape = b.const_i64("gathered_shape", &[4], &[-1, s_total as i64, 2, h as i64]);
-        let gathered = b.op("Reshape", "per_proposal", &[&gathered, &gshape], vec![]);
-        // Interpolation weights (1 - frac, frac).
-        let fr4 = b.op("Unsqueeze", "frac_pair", &[&frac, &last], vec![]);
-        let sign = b.const_f32("weight_sign", &[2], &[-1.0, 1.0]);
-        let base = b.const_f32("weight_base", &[2], &[1.0, 0.0]);
-        let wts = b.op("Mul", "signed_frac", &[&fr4, &sign], vec![]);
-        let wts = b.op("Add", "interp_weights", &[&wts, &base], vec![]);
-        let wshape = b.const_i64("weights_shape", &[4], &[-1, s_total as i64, 2, 1]);
-        let wts = b.op("Reshape", "per_proposal_weights", &[&wts, &wshape], vec![]);
-        let wts = self.cast_to_compute(wts, "weights_to_compute");
+        let one_i = b.const_i64("one_step", &[], &[1]);
+        let right = b.op("Add", "right_index", &[&left, &one_i], vec![]);
+        let batch = || vec![Attr::int("batch_dims", 1)];
+        let g0 = b.op("GatherND", "gather_left", &[padded, &left], batch());
+        let g1 = b.op("GatherND", "gather_right", &[padded, &right], batch());
+        let frac = self.cast_to_compute(frac, "frac_to_compute");
         let b = &mut self.b;
-        let mixed = b.op("Mul", "weighted", &[&gathered, &wts], vec![]);
-        let pair_axis = b.const_i64("pair_axis", &[1], &[2]);
-        let samples = b.op(
-            "ReduceSum",
-            "interpolate",
-            &[&mixed, &pair_axis],
-            vec![Attr::int("keepdims", 0)],
-        );
+        // Linear interpolation g0 + frac·(g1 − g0), [B, N·S, H].
+        let diff = b.op("Sub", "neighbour_difference", &[&g1, &g0], vec![]);
+        let step = b.op("Mul", "weighted_difference", &[&diff, &frac], vec![]);
+        let mixed = b.op("Add", "interpolate", &[&g0, &step], vec![]);
+        let shape = b.const_i64("samples_shape", &[3], &[-1, s_total as i64, h as i64]);
+        let samples = b.op("Reshape", "per_proposal", &[&mixed, &shape], vec![]);
         b.op(
             "Transpose",
             "channels_first",
