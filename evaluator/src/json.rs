@@ -55,12 +55,18 @@ pub(crate) struct Parser<'a> {
     pub bytes: &'a [u8],
     /// Current byte offset.
     pub pos: usize,
+    /// Where the key last read by [`Parser::next_key`] starts.
+    pub key_at: usize,
 }
 
 impl<'a> Parser<'a> {
     /// A parser at `pos` of `bytes`.
     pub fn new(bytes: &'a [u8], pos: usize) -> Self {
-        Parser { bytes, pos }
+        Parser {
+            bytes,
+            pos,
+            key_at: pos,
+        }
     }
 
     /// An error at the current position.
@@ -168,6 +174,7 @@ impl<'a> Parser<'a> {
             _ => return self.expected("',' or '}'"),
         }
         *first = false;
+        self.key_at = self.pos;
         let key = self.string()?;
         self.expect_byte(b':', "':' after the key")?;
         Ok(Some(key))

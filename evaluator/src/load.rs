@@ -256,10 +256,10 @@ fn database<'a>(
         HashMap::with_capacity_and_hasher(bytes.len() / 128, Default::default());
     let mut first = true;
     loop {
-        let key_at = p.peek().map(|_| p.pos).unwrap_or(p.pos);
         let Some(id) = p.next_key(&mut first).map_err(err)? else {
             break;
         };
+        let key_at = p.key_at;
         let path = || format!("database[\"{id}\"]");
         p.begin_object("an object {\"subset\": ..., \"annotations\": [...]}")
             .map_err(within(path))
@@ -673,4 +673,134 @@ pub(crate) fn detections(bytes: &[u8], file: &str) -> Result<DetectionSet, Error
         })
         .collect();
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A submission of `videos` videos with `per_video` proposals each;
+    /// `extra` adds array-valued fields and tricky ids that look like video
+    /// boundaries to the splitter.
+    fn submission(
+        videos: usize,
+        per_video: usize,
+        extra: bool,
+    ) -> (String, Vec<(String, Vec<f64>)>) {
+        let mut text = String::from("{\"version\": \"x\", \"results\": {");
+        let mut want = Vec::new();
+        for v in 0..videos {
+            let id = if extra && v % 7 == 3 {
+                format!("v{v}], \\\"k\\\": [")
+            } else {
+                format!("v{v}")
+            };
+            if v > 0 {
+                text.push_str(",\n ");
+            }
+            text.push_str(&format!("\"{id}\": ["));
+            let mut scores = Vec::new();
+            for k in 0..per_video {
+                if k > 0 {
+                    text.push_str(", ");
+                }
+                let score = (v * 1000 + k) as f64 / 7.0;
+                scores.push(score);
+                if extra {
+                    text.push_str(&format!(
+                        "{{\"segment\": [{k}, {}], \"extra\": [1, [2]], \"score\": {score:?}}}",
+                        k + 1
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "{{\"segment\": [{k}, {}], \"score\": {score:?}}}",
+                        k + 1
+                    ));
+                }
+            }
+            text.push(']');
+            want.push((id.replace("\\\"", "\""), scores));
+        }
+        text.push_str("}, \"external_data\": {}}");
+        (text, want)
+    }
+
+    fn check(extra: bool) {
+        let (text, want) = submission(2000, 12, extra);
+        assert!(text.len() > 1 << 20, "big enough to be cut into pieces");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let set = pool
+            .install(|| proposals(text.as_bytes(), "t.json"))
+            .unwrap();
+        assert_eq!(set.videos.len(), want.len());
+        for (got, (id, scores)) in set.videos.iter().zip(&want) {
+            assert_eq!(&got.video, id);
+            let s: Vec<f64> = got.entries.iter().map(|p| p.score).collect();
+            assert_eq!(&s, scores);
+        }
+    }
+
+    #[test]
+    fn pieces_parsed_in_parallel_equal_one_pass() {
+        check(false);
+    }
+
+    #[test]
+    fn wrong_boundary_guesses_fall_back_to_one_pass() {
+        check(true);
+    }
+
+    #[test]
+    fn errors_in_later_pieces_are_reported_with_their_position() {
+        let (mut text, _) = submission(2000, 12, false);
+        let at = text.rfind("\"score\": ").unwrap() + 9;
+        text.replace_range(at..at + 1, "x");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let err = pool
+            .install(|| proposals(text.as_bytes(), "t.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("results[\"v1999\"][11].score"), "{err}");
+        let line = text[..at].matches('\n').count() + 1;
+        assert!(err.starts_with(&format!("t.json:{line}:")), "{err}");
+    }
+
+    #[test]
+    fn ground_truth_duplicates_and_reversed_segments_warn() {
+        let gt = ground_truth(
+            br#"{"database": {
+                "a": {"subset": "validation", "annotations": [{"segment": [5, 1], "label": "x"}]},
+                "b": {"annotations": [{"segment": [0, 1], "label": "y"}], "subset": "validation"},
+                "a": {"subset": "validation", "annotations": [{"segment": [0, 2], "label": "z"}]}}}"#,
+            "gt.json",
+            "validation",
+        )
+        .unwrap();
+        let ids: Vec<&str> = gt.videos.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(gt.labels, ["z", "y"]);
+        assert!(gt
+            .warnings
+            .iter()
+            .any(|w| w.contains("gt.json:4: video \"a\" appears twice")));
+        // The reversed segment was in the replaced value.
+        assert!(!gt.warnings.iter().any(|w| w.contains("reversed")));
+        let err = ground_truth(
+            br#"{"database": {"a": {"subset": "validation", "annotations": [{"segment": [0, 1]}]}}}"#,
+            "gt.json",
+            "validation",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("database[\"a\"].annotations[0] has no \"label\""),
+            "{err}"
+        );
+    }
 }

@@ -238,7 +238,7 @@ pub fn evaluate_proposals(
             for (c, &(_, seg)) in order[..kept].iter().enumerate() {
                 for (i, g) in inst.iter().enumerate() {
                     let iou = tiou(seg, g.segment);
-                    if !(iou >= t_min) {
+                    if iou.is_nan() || iou < t_min {
                         continue; // below every threshold (or NaN)
                     }
                     let row = &mut first_hit[i * nt..(i + 1) * nt];
