@@ -14,8 +14,10 @@
 //!
 //! ```python
 //! import torch, safetensors.torch
-//! sd = torch.load("tcanet_checkpoint.pth.tar", map_location="cpu")
-//! sd = sd.get("state_dict", sd)
+//! ckpt = torch.load("TCA_best.pth.tar", map_location="cpu")
+//! # TCA_best/TCA_checkpoint.pth.tar hold "state_dict" (DataParallel keys),
+//! # epoch-N.pth.tar holds "model_state"; a bare state_dict works too.
+//! sd = ckpt.get("state_dict") or ckpt.get("model_state") or ckpt
 //! out = {}
 //! for k, v in sd.items():
 //!     k = k[len("module."):] if k.startswith("module.") else k   # strip DataParallel
@@ -246,6 +248,11 @@ impl TcaNet {
     /// seconds, or fractions of the video when `cfg.normalize_by_duration`.
     /// `train`: dropout on and decode scale `cfg.se_decode_scale_train`;
     /// otherwise no dropout and `cfg.se_decode_scale_infer`.
+    ///
+    /// Other combinations go through [`TcaNet::encode`] and
+    /// [`TcaNet::refine`]: the release's validation loss, for instance, runs
+    /// without dropout but with the training decode scale,
+    /// `net.refine(&net.encode(f, false), p, cfg.se_decode_scale_train)`.
     ///
     /// Panics with [`TcaNet::check_inputs`]'s message on inputs that do not fit.
     pub fn forward(&self, features: &Tensor, proposals: &Tensor, train: bool) -> Forward {
