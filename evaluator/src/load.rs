@@ -255,10 +255,7 @@ fn database<'a>(
     let mut index: HashMap<Cow<'a, str>, usize> =
         HashMap::with_capacity_and_hasher(bytes.len() / 128, Default::default());
     let mut first = true;
-    loop {
-        let Some(id) = p.next_key(&mut first).map_err(err)? else {
-            break;
-        };
+    while let Some(id) = p.next_key(&mut first).map_err(err)? {
         let key_at = p.key_at;
         let path = || format!("database[\"{id}\"]");
         p.begin_object("an object {\"subset\": ..., \"annotations\": [...]}")
