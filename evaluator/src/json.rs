@@ -158,10 +158,57 @@ impl<'a> Parser<'a> {
     /// its `:` consumed, or `None` at the closing brace. `first` must start
     /// `true` for each object.
     pub fn next_key(&mut self, first: &mut bool) -> JResult<Option<Cow<'a, str>>> {
+        if !self.key_start(first)? {
+            return Ok(None);
+        }
+        let key = self.string()?;
+        self.expect_byte(b':', "':' after the key")?;
+        Ok(Some(key))
+    }
+
+    /// As [`Parser::next_key`], recognising the `known` keys (plain ASCII,
+    /// no escapes) straight from the bytes.
+    #[inline]
+    pub fn next_key_among(
+        &mut self,
+        first: &mut bool,
+        known: &[&'static str],
+    ) -> JResult<Option<Cow<'a, str>>> {
+        if !self.key_start(first)? {
+            return Ok(None);
+        }
+        let rest = &self.bytes[self.pos + 1..];
+        for k in known {
+            let k_len = k.len();
+            if rest.get(k_len) == Some(&b'"') && &rest[..k_len] == k.as_bytes() {
+                self.pos += k_len + 2;
+                self.expect_byte(b':', "':' after the key")?;
+                return Ok(Some(Cow::Borrowed(k)));
+            }
+        }
+        let key = self.string()?;
+        self.expect_byte(b':', "':' after the key")?;
+        Ok(Some(key))
+    }
+
+    /// As [`Parser::next_key`], without reading the key.
+    fn skip_key(&mut self, first: &mut bool) -> JResult<bool> {
+        if !self.key_start(first)? {
+            return Ok(false);
+        }
+        self.skip_string()?;
+        self.expect_byte(b':', "':' after the key")?;
+        Ok(true)
+    }
+
+    /// Moves to the next key's opening quote (`true`) or past the closing
+    /// brace (`false`).
+    #[inline]
+    fn key_start(&mut self, first: &mut bool) -> JResult<bool> {
         match self.peek() {
             Some(b'}') => {
                 self.pos += 1;
-                return Ok(None);
+                return Ok(false);
             }
             Some(b',') if !*first => {
                 self.pos += 1;
@@ -175,9 +222,48 @@ impl<'a> Parser<'a> {
         }
         *first = false;
         self.key_at = self.pos;
-        let key = self.string()?;
-        self.expect_byte(b':', "':' after the key")?;
-        Ok(Some(key))
+        Ok(true)
+    }
+
+    /// Moves past a string, checking escapes and control bytes (not UTF-8:
+    /// skipped strings are never used).
+    fn skip_string(&mut self) -> JResult<()> {
+        self.expect_byte(b'"', "a string")?;
+        let open = self.pos - 1;
+        let b = self.bytes;
+        let mut i = self.pos;
+        loop {
+            while let Some(x) = load8(b, i) {
+                let stop = has_zero_byte(x ^ 0x2222_2222_2222_2222)
+                    | has_zero_byte(x ^ 0x5C5C_5C5C_5C5C_5C5C)
+                    | has_byte_below(x, 0x20);
+                if stop != 0 {
+                    i += (stop.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            match b.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(());
+                }
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        self.hex4(i + 2)?;
+                        i += 6;
+                    }
+                    Some(_) => return Err(self.error_at(i, "invalid escape in a string")),
+                    None => return Err(self.error_at(open, "unterminated string")),
+                },
+                Some(&c) if c < 0x20 => {
+                    return Err(self.error_at(i, "control character inside a string"))
+                }
+                Some(_) => i += 1,
+                None => return Err(self.error_at(open, "unterminated string")),
+            }
+        }
     }
 
     /// Whether an array begun with [`Parser::begin_array`] has another
@@ -445,7 +531,7 @@ impl<'a> Parser<'a> {
             Some(b'{') => {
                 self.pos += 1;
                 let mut first = true;
-                while self.next_key(&mut first)?.is_some() {
+                while self.skip_key(&mut first)? {
                     self.skip_value_depth(depth + 1)?;
                 }
                 Ok(())
@@ -458,7 +544,7 @@ impl<'a> Parser<'a> {
                 }
                 Ok(())
             }
-            Some(b'"') => self.string().map(|_| ()),
+            Some(b'"') => self.skip_string(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
@@ -722,6 +808,26 @@ mod tests {
         assert_eq!(p.string().unwrap(), "a\"b\\c\u{e9}\u{1F600}");
         let mut p = Parser::new(b"\"abc", 0);
         assert!(p.string().unwrap_err().message.contains("unterminated"));
+    }
+
+    #[test]
+    fn skipping_checks_syntax() {
+        let ok = br#"{"a": [1, -2.5e3, "x\"y\u00e9", {"b": null}, true, false], "c": {}} "#;
+        let mut p = Parser::new(ok, 0);
+        p.skip_value().unwrap();
+        p.end().unwrap();
+        for bad in [
+            &br#"{"a": [1, 2,]}"#[..],
+            br#"{"a" 1}"#,
+            br#"{"a": "x\qy"}"#,
+            br#"{"a": [1 2]}"#,
+            br#"{"a": "x"#,
+            b"{\"a\": \"x\ny\"}",
+            br#"{"a": NaN}"#,
+        ] {
+            let mut p = Parser::new(bad, 0);
+            assert!(p.skip_value().is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -163,7 +163,10 @@ pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<Gro
             let mut firstk = true;
             let mut seg = None;
             let mut label: Option<Cow<str>> = None;
-            while let Some(k) = q.next_key(&mut firstk).map_err(err)? {
+            while let Some(k) = q
+                .next_key_among(&mut firstk, &["segment", "label"])
+                .map_err(err)?
+            {
                 match k.as_ref() {
                     "segment" => seg = Some(segment(&mut q, &path).map_err(err)?),
                     "label" => {
@@ -269,7 +272,10 @@ fn database<'a>(
             duration: None,
         };
         let mut firstk = true;
-        while let Some(k) = p.next_key(&mut firstk).map_err(err)? {
+        while let Some(k) = p
+            .next_key_among(&mut firstk, &["subset", "annotations", "duration"])
+            .map_err(err)?
+        {
             match k.as_ref() {
                 "subset" => {
                     v.subset = Some(
@@ -559,7 +565,7 @@ fn video_results<'a>(
         let mut seg = None;
         let mut score = None;
         let mut label = None;
-        while let Some(k) = p.next_key(&mut firstk)? {
+        while let Some(k) = p.next_key_among(&mut firstk, &["segment", "score", "label"])? {
             match k.as_ref() {
                 "segment" => seg = Some(segment(&mut p, &path)?),
                 "score" => {
