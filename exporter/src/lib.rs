@@ -64,6 +64,11 @@ pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     })
 }
 
+/// The largest finite float16 value.
+fn f16_max() -> f32 {
+    half::f16::MAX.to_f32()
+}
+
 /// What to export.
 #[derive(Debug, Clone, Copy)]
 pub struct ExportOptions {
@@ -91,6 +96,16 @@ pub enum ExportError {
         /// The requested opset.
         opset: i64,
     },
+    /// A weight does not fit float16 (|value| > 65504) for `--fp16`.
+    #[error(
+        "tensor `{name}` holds {value}, beyond float16's range (±65504): export it without --fp16"
+    )]
+    Fp16Range {
+        /// The parameter name.
+        name: String,
+        /// The offending value.
+        value: f32,
+    },
     /// The output file could not be written (nothing is left behind).
     #[error("cannot write {path}: {cause}")]
     Write {
@@ -116,6 +131,16 @@ pub struct ExportSummary {
 pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto, ExportError> {
     let ir_version = ir_version_for_opset(opts.opset)
         .ok_or(ExportError::UnsupportedOpset { opset: opts.opset })?;
+    if opts.precision == Precision::Fp16 {
+        for (name, values) in &ckpt.tensors {
+            if let Some(&value) = values.iter().find(|v| v.abs() > f16_max()) {
+                return Err(ExportError::Fp16Range {
+                    name: name.clone(),
+                    value,
+                });
+            }
+        }
+    }
     let graph = graph::build_graph(ckpt, opts.precision);
     let meta = [
         (META_CONFIG, ckpt.config.to_json()),

@@ -210,6 +210,16 @@ fn export(args: &ExportArgs) -> Result<()> {
     }
     let start = Instant::now();
     let ckpt = Checkpoint::load(ckpt_path, &args.config.resolve()?)?;
+    if let Some(embedded) = ckpt.metadata.get(tcanet_exporter::checkpoint::CONFIG_KEY) {
+        if !ckpt.config_embedded
+            && ModelConfig::from_json(embedded).ok().as_ref() != Some(&ckpt.config)
+        {
+            eprintln!(
+                "warning: {} carries a different model config; using the one from --preset/--config",
+                ckpt_path.display()
+            );
+        }
+    }
     let opts = ExportOptions {
         opset: args.opset,
         precision: if args.fp16 {

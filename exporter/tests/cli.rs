@@ -337,3 +337,23 @@ fn verify_takes_the_users_own_inputs() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("[B, 32, 64]"), "{}", stderr(&o));
 }
+
+#[test]
+fn fp16_refuses_weights_beyond_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let mut w = random_weights(&cfg, 9);
+    w.get_mut("tbr1.reg1xw.reg_1d_b.2.bias").unwrap()[3] = 1e6;
+    let ckpt = dir.path().join("big.safetensors");
+    write_plain(&ckpt, &cfg, &w, &HashMap::new(), true);
+    assert_export_fails(
+        &ckpt,
+        &["--fp16"],
+        "`tbr1.reg1xw.reg_1d_b.2.bias` holds 1000000",
+    );
+    let model = dir.path().join("fp32.onnx");
+    assert!(
+        run(&[&ckpt, &"-o", &model]).status.success(),
+        "fp32 takes it"
+    );
+}
