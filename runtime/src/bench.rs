@@ -92,6 +92,9 @@ pub struct BenchResult {
     pub proposals_per_s: f64,
     /// Peak resident memory of the process (VmHWM), MiB.
     pub peak_rss_mb: f64,
+    /// CPU time (user + system, all threads) per timed call, ms: on a machine
+    /// shared with other work, the steadier figure.
+    pub cpu_ms_per_video: f64,
 }
 
 impl fmt::Display for BenchResult {
@@ -121,8 +124,8 @@ impl fmt::Display for BenchResult {
         )?;
         write!(
             f,
-            "throughput: {:.2} videos/s, {:.0} proposals/s; peak RSS {:.1} MiB",
-            self.videos_per_s, self.proposals_per_s, self.peak_rss_mb
+            "throughput: {:.2} videos/s, {:.0} proposals/s; CPU {:.0} ms per video; peak RSS {:.1} MiB",
+            self.videos_per_s, self.proposals_per_s, self.cpu_ms_per_video, self.peak_rss_mb
         )
     }
 }
@@ -138,6 +141,22 @@ pub fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// CPU time (user + system) of this process so far, in seconds
+/// (`/proc/self/stat`, in clock ticks of 1/100 s).
+pub fn process_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name in parentheses; utime, stime are 14 and 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
         .unwrap_or(f64::NAN)
 }
 
@@ -298,10 +317,13 @@ pub fn bench_model(
     let mut post_t = Vec::new();
     let mut proposals_done = 0usize;
     let mut busy_s = 0.0;
+    let mut cpu_s = 0.0;
     for _ in 0..settings.repeat {
         for i in 0..count {
             let (v, d) = make(model, i)?;
+            let cpu0 = process_cpu_seconds();
             let (m, p) = call(model, &v, d)?;
+            cpu_s += process_cpu_seconds() - cpu0;
             model_t.push(m * 1e3);
             post_t.push(p * 1e3);
             total.push((m + p) * 1e3);
@@ -335,6 +357,7 @@ pub fn bench_model(
         videos_per_s: calls as f64 / busy_s,
         proposals_per_s: proposals_done as f64 / busy_s,
         peak_rss_mb: peak_rss_mib(),
+        cpu_ms_per_video: 1e3 * cpu_s / calls as f64,
     })
 }
 

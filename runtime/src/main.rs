@@ -74,6 +74,10 @@ struct EngineArgs {
     /// raises peak memory).
     #[arg(long)]
     cpu_arena: bool,
+    /// Idle CPU threads sleep instead of spinning (often faster on a machine
+    /// shared with other work).
+    #[arg(long)]
+    no_spin: bool,
     /// TensorRT: build fp16 engines.
     #[arg(long)]
     trt_fp16: bool,
@@ -100,6 +104,7 @@ impl EngineArgs {
             trt_engine_cache: self.trt_engine_cache.clone(),
             optimization_level: 3,
             cpu_arena: self.cpu_arena,
+            intra_op_spinning: !self.no_spin,
         })
     }
 

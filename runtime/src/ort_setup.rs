@@ -354,6 +354,9 @@ pub struct SessionSettings {
     /// Keep freed CPU buffers in ONNX Runtime's arena for reuse (faster
     /// repeated calls, higher peak memory). Off by default: see docs/BENCHMARKS.md.
     pub cpu_arena: bool,
+    /// Let idle intra-op threads spin (lower latency on an idle machine; on a
+    /// machine shared with other work, turning it off is often faster).
+    pub intra_op_spinning: bool,
 }
 
 impl Default for SessionSettings {
@@ -367,6 +370,7 @@ impl Default for SessionSettings {
             trt_engine_cache: None,
             optimization_level: 3,
             cpu_arena: false,
+            intra_op_spinning: true,
         }
     }
 }
@@ -416,6 +420,11 @@ fn base_builder(settings: &SessionSettings, model: &Path) -> Result<SessionBuild
         .with_arena_allocator(settings.cpu_arena)
         .register(&mut builder)
         .map_err(|e| session_err(e.to_string()))?;
+    if !settings.intra_op_spinning {
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| session_err(e.to_string()))?;
+    }
     if let Some(n) = settings.intra_threads {
         builder = builder
             .with_intra_threads(n)
