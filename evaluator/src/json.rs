@@ -441,6 +441,12 @@ impl<'a> Parser<'a> {
             };
             return Ok(if n.negative { -v } else { v });
         }
+        // Up to 19 digits over a power of ten up to 21: exact integer
+        // division (the usual shape of Python's 17-digit reprs).
+        if n.digits <= 19 && n.mantissa != 0 && (-21..0).contains(&n.exp10) {
+            let v = div_pow10(n.mantissa, (-n.exp10) as u32);
+            return Ok(if n.negative { -v } else { v });
+        }
         // SAFETY: the span holds only ASCII digits, signs, '.' and 'e'.
         let text = unsafe { std::str::from_utf8_unchecked(&b[n.start..self.pos]) };
         text.parse()
@@ -560,6 +566,40 @@ impl<'a> Parser<'a> {
         }
         Ok(())
     }
+}
+
+/// `m / 10^k` correctly rounded to the nearest f64 (ties to even), for
+/// `m > 0` and `1 <= k <= 21`, by exact integer division.
+fn div_pow10(m: u64, k: u32) -> f64 {
+    debug_assert!(m > 0 && (1..=21).contains(&k));
+    const P: [u128; 22] = {
+        let mut t = [1u128; 22];
+        let mut i = 1;
+        while i < 22 {
+            t[i] = t[i - 1] * 10;
+            i += 1;
+        }
+        t
+    };
+    let p = P[k as usize];
+    let m_bits = 64 - m.leading_zeros();
+    let p_bits = 128 - p.leading_zeros();
+    // Shift so that the quotient has at least 55 bits (fits: the shifted
+    // numerator has at most 55 + p_bits <= 127 bits, or is m itself).
+    let s = (55 + p_bits).saturating_sub(m_bits);
+    let num = (m as u128) << s;
+    let q = num / p;
+    let sticky = num - q * p != 0;
+    let drop = (128 - q.leading_zeros()) - 53;
+    let mut mant = (q >> drop) as u64;
+    let rest = q & ((1u128 << drop) - 1);
+    let half = 1u128 << (drop - 1);
+    if rest > half || (rest == half && (sticky || mant & 1 == 1)) {
+        mant += 1; // at most 2^53: still exact
+    }
+    // mant * 2^(drop - s): a normal power of two, so the product is exact.
+    let e = drop as i32 - s as i32;
+    mant as f64 * f64::from_bits(((1023 + e) as u64) << 52)
 }
 
 /// High bit set in each byte of `v` that is zero (exact for the lowest one).
@@ -770,9 +810,42 @@ mod tests {
             "0.41675073409051616",
             "104.33388064885202",
             "12345678.12345678e-5",
+            "9999999999999999999e-21",
+            "1234567890123456789e-1",
+            "0.9999999999999999999",
+            "0.30000000000000004",
+            "0.1",
+            "2.2250738585072014e-3",
         ] {
             let want: f64 = text.parse().unwrap();
             assert_eq!(parse(text).to_bits(), want.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn exact_division_path_matches_std() {
+        let mut x: u64 = 987654321;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = x % 10_000_000_000_000_000_000;
+            let m = if i % 3 == 0 { m | (1 << 53) } else { m };
+            let k = 1 + (x >> 40) % 21;
+            let digits = m.to_string();
+            // Both as m e-k and as a decimal fraction of the same digits.
+            for text in [
+                format!("{digits}e-{k}"),
+                if (k as usize) < digits.len() {
+                    let (a, b) = digits.split_at(digits.len() - k as usize);
+                    format!("{a}.{b}")
+                } else {
+                    format!("0.{}{digits}", "0".repeat(k as usize - digits.len()))
+                },
+            ] {
+                let want: f64 = text.parse().unwrap();
+                assert_eq!(parse(&text).to_bits(), want.to_bits(), "{text}");
+            }
         }
     }
 
