@@ -101,6 +101,7 @@ fn ramp(i: usize, n: usize) -> RGBColor {
 /// Draws with `draw` into a temporary file beside `path`, then renames it.
 fn render(
     path: &Path,
+    empty: bool,
     draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
     draw_png: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
 ) -> Result<(), PlotError> {
@@ -109,6 +110,9 @@ fn render(
         path: path.display().to_string(),
         message,
     };
+    if empty {
+        return Err(fail("nothing to plot".into()));
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -314,6 +318,7 @@ pub fn plot_proposals(path: &Path, title: &str, report: &ProposalReport) -> Resu
     let curves = [("average", report)];
     render(
         path,
+        false,
         |a| draw_recall(a, title, &curves, true),
         |a| draw_recall(a, title, &curves, true),
     )
@@ -328,6 +333,7 @@ pub fn plot_proposal_comparison(
 ) -> Result<(), PlotError> {
     render(
         path,
+        curves.is_empty(),
         |a| draw_recall(a, title, curves, false),
         |a| draw_recall(a, title, curves, false),
     )
@@ -341,6 +347,7 @@ pub fn plot_detections(
 ) -> Result<(), PlotError> {
     render(
         path,
+        reports.is_empty(),
         |a| draw_map(a, title, reports),
         |a| draw_map(a, title, reports),
     )
