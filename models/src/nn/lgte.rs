@@ -131,7 +131,7 @@ impl Lgte {
         let v = heads(&parts[2]);
         let scores = q
             .matmul(&k.transpose(-2, -1))
-            .masked_fill(&self.blocked, f64::NEG_INFINITY);
+            .masked_fill(&self.blocked.to_device(src.device()), f64::NEG_INFINITY);
         let probs = scores
             .softmax(-1, None::<Kind>)
             .dropout(self.dropout, train);
