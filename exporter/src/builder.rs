@@ -166,6 +166,13 @@ impl GraphBuilder {
         self.initializer(leaf, data_type::FLOAT16, dims, raw)
     }
 
+    /// A boolean constant.
+    pub fn const_bool(&mut self, leaf: &str, dims: &[usize], data: &[bool]) -> Value {
+        assert_eq!(dims.iter().product::<usize>(), data.len(), "{leaf}");
+        let raw = data.iter().map(|&v| v as u8).collect();
+        self.initializer(leaf, data_type::BOOL, dims, raw)
+    }
+
     /// An int64 constant (shapes, axes, indices).
     pub fn const_i64(&mut self, leaf: &str, dims: &[usize], data: &[i64]) -> Value {
         assert_eq!(dims.iter().product::<usize>(), data.len(), "{leaf}");

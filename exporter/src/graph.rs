@@ -57,18 +57,38 @@ pub fn iou_output(k: usize) -> String {
 }
 
 /// Builds the graph for a checked checkpoint.
-pub fn build_graph(ckpt: &Checkpoint, precision: Precision) -> GraphProto {
+///
+/// With `dynamic_time` the input's T is symbolic: the local-window mask and
+/// the sampling positions are computed in the graph from the input length
+/// (the timeline spans `T * temporal_interval` seconds, or the whole video
+/// with `normalize_by_duration`).
+pub fn build_graph(ckpt: &Checkpoint, precision: Precision, dynamic_time: bool) -> GraphProto {
     let mut g = Net {
         b: GraphBuilder::new(),
         ckpt,
         cfg: &ckpt.config,
         precision,
+        dynamic_time,
+        time: None,
     };
     g.build();
     g.b.finish("tcanet")
 }
 
+/// Graph values that describe a symbolic T.
+#[derive(Clone)]
+struct TimeValues {
+    /// T as int64, shape [1].
+    steps_i64: Value,
+    /// T as float32, shape [1].
+    steps: Value,
+    /// D = T · temporal_interval as float32, shape [1] (seconds configs only).
+    timeline: Option<Value>,
+}
+
 struct Net<'a> {
+    dynamic_time: bool,
+    time: Option<TimeValues>,
     b: GraphBuilder,
     ckpt: &'a Checkpoint,
     cfg: &'a ModelConfig,
@@ -212,7 +232,11 @@ impl Net<'_> {
             &[
                 Dim::Sym("B"),
                 Dim::Fixed(cfg.feat_dim as i64),
-                Dim::Fixed(cfg.temporal_scale as i64),
+                if self.dynamic_time {
+                    Dim::Sym("T")
+                } else {
+                    Dim::Fixed(cfg.temporal_scale as i64)
+                },
             ],
         );
         let props_in = self.b.input(
@@ -221,7 +245,13 @@ impl Net<'_> {
             &[Dim::Sym("B"), Dim::Sym("N"), Dim::Fixed(2)],
         );
 
-        let x = self.scoped("input", |n| n.cast_to_compute(feats_in, "cast_features"));
+        if self.dynamic_time {
+            let time = self.scoped("shapes", |n| n.time_values(&feats_in));
+            self.time = Some(time);
+        }
+        let x = self.scoped("input", |n| {
+            n.cast_to_compute(feats_in.clone(), "cast_features")
+        });
         let x = self.scoped("x_1d_b_f", |n| {
             let g = n.cfg.conv_groups;
             let x = n.conv_param("0", &x, "x_1d_b_f.0", g, 1, 1);
@@ -236,11 +266,16 @@ impl Net<'_> {
             )
         });
         // One additive local-window mask, shared by every LGTE layer.
-        let t = cfg.temporal_scale;
-        let mask = self.local_mask(t, cfg.window_size);
-        let mask = self.scoped("lgtes", |n| {
-            n.weight("local_window_mask", &[2, 1, t, t], &mask)
-        });
+        let mask = if self.dynamic_time {
+            let t = self.time.as_ref().expect("set above").steps_i64.clone();
+            self.scoped("lgtes", |n| n.dynamic_mask(&t))
+        } else {
+            let t = cfg.temporal_scale;
+            let mask = self.local_mask(t, cfg.window_size);
+            self.scoped("lgtes", |n| {
+                n.weight("local_window_mask", &[2, 1, t, t], &mask)
+            })
+        };
         let mut x = x;
         for i in 0..cfg.lgte_num {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x, &mask));
@@ -274,6 +309,74 @@ impl Net<'_> {
                 .output(&iou, &iou_output(k), f32t, &[Dim::Sym("B"), Dim::Sym("N")]);
             props = Value(proposals_output(k));
         }
+    }
+
+    /// T (and D for seconds configs) from the features' shape.
+    fn time_values(&mut self, features: &Value) -> TimeValues {
+        let b = &mut self.b;
+        let t = b.op(
+            "Shape",
+            "time_steps",
+            &[features],
+            vec![Attr::int("start", 2), Attr::int("end", 3)],
+        );
+        let steps = b.op(
+            "Cast",
+            "time_steps_f32",
+            &[&t],
+            vec![Attr::int("to", data_type::FLOAT as i64)],
+        );
+        let timeline = (!self.cfg.normalize_by_duration).then(|| {
+            let interval = b.const_f32(
+                "temporal_interval",
+                &[],
+                &[self.cfg.temporal_interval as f32],
+            );
+            b.op("Mul", "timeline_seconds", &[&steps, &interval], vec![])
+        });
+        TimeValues {
+            steps_i64: t,
+            steps,
+            timeline,
+        }
+    }
+
+    /// The additive mask [2, 1, T, T] of [`Net::local_mask`] built in the
+    /// graph for a symbolic T: key m is allowed for query j iff
+    /// -w/2 ≤ m - j ≤ w - 1 - w/2 (the clamped window, as a band), or the
+    /// head is global.
+    fn dynamic_mask(&mut self, t: &Value) -> Value {
+        let w = self.cfg.window_size as i64;
+        let b = &mut self.b;
+        let axis0 = b.const_i64("axis_0", &[1], &[0]);
+        let axis1 = b.const_i64("axis_1", &[1], &[1]);
+        let t = b.op("Squeeze", "time_steps_scalar", &[t, &axis0], vec![]);
+        let zero = b.const_i64("zero", &[], &[0]);
+        let one = b.const_i64("one", &[], &[1]);
+        let steps = b.op("Range", "positions", &[&zero, &t, &one], vec![]);
+        let query = b.op("Unsqueeze", "query_positions", &[&steps, &axis1], vec![]);
+        let key = b.op("Unsqueeze", "key_positions", &[&steps, &axis0], vec![]);
+        let offset = b.op("Sub", "key_minus_query", &[&key, &query], vec![]);
+        let lo = b.const_i64("window_first", &[], &[-(w / 2)]);
+        let hi = b.const_i64("window_last", &[], &[w - 1 - w / 2]);
+        let after_lo = b.op(
+            "GreaterOrEqual",
+            "after_window_first",
+            &[&offset, &lo],
+            vec![],
+        );
+        let before_hi = b.op("LessOrEqual", "before_window_last", &[&offset, &hi], vec![]);
+        let in_window = b.op("And", "in_window", &[&after_lo, &before_hi], vec![]);
+        let global = b.const_bool("global_heads", &[2, 1, 1, 1], &[false, true]);
+        let allowed = b.op("Or", "allowed", &[&in_window, &global], vec![]);
+        let zero_f = self.weight("zero_score", &[], &[0.0]);
+        let minus_inf = self.weight("minus_inf", &[], &[f32::NEG_INFINITY]);
+        self.b.op(
+            "Where",
+            "local_window_mask",
+            &[&allowed, &zero_f, &minus_inf],
+            vec![],
+        )
     }
 
     fn scoped<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
@@ -530,7 +633,16 @@ impl Net<'_> {
         let (h, t) = (cfg.hidden_dim, cfg.temporal_scale as f64);
         let s_total = cfg.total_sample_num();
         let r = cfg.prop_boundary_ratio;
-        let d = cfg.timeline_seconds();
+        // With a symbolic T, D and T enter at run time: the constants hold
+        // 1/D = 1 (normalize_by_duration) or are divided by D in the graph,
+        // and the positions are per unit of T.
+        let time = self.time.clone();
+        let d = if time.is_some() {
+            1.0
+        } else {
+            cfg.timeline_seconds()
+        };
+        let t = if time.is_some() { 1.0 } else { t };
         // Region bounds over D: (start a, start b, action a, action b, end a, end b).
         let bounds_m: Vec<f64> = vec![
             (1.0 + r) / d,
@@ -568,12 +680,18 @@ impl Net<'_> {
         }
         let b = &mut self.b;
         let bm = b.const_f32("region_bounds", &[2, 6], &bounds_m);
-        let bounds = b.op("MatMul", "regions", &[props, &bm], vec![]);
+        let mut bounds = b.op("MatMul", "regions", &[props, &bm], vec![]);
+        if let Some(d) = time.as_ref().and_then(|t| t.timeline.as_ref()) {
+            bounds = b.op("Div", "regions_over_timeline", &[&bounds, d], vec![]);
+        }
         let zero = b.const_f32("zero", &[], &[0.0]);
         let one = b.const_f32("one", &[], &[1.0]);
         let bounds = b.op("Clip", "clamp_to_timeline", &[&bounds, &zero, &one], vec![]);
         let pm = b.const_f32("sample_positions", &[6, s_total], &pos);
-        let u = b.op("MatMul", "positions", &[&bounds, &pm], vec![]);
+        let mut u = b.op("MatMul", "positions", &[&bounds, &pm], vec![]);
+        if let Some(time) = &time {
+            u = b.op("Mul", "positions_times_steps", &[&u, &time.steps], vec![]);
+        }
         let minus_half = b.const_f32("minus_half", &[], &[-0.5]);
         let u = b.op("Add", "fractional_index", &[&u, &minus_half], vec![]);
         let fl = b.op("Floor", "floor", &[&u], vec![]);

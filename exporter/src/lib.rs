@@ -49,6 +49,8 @@ pub const META_CHECKPOINT_SHA256: &str = "tcanet.checkpoint_sha256";
 pub const META_EXPORTER_VERSION: &str = "tcanet.exporter_version";
 /// Metadata key: `fp32` or `fp16`.
 pub const META_PRECISION: &str = "tcanet.precision";
+/// Metadata key: the T the model takes (`temporal_scale`), or `dynamic`.
+pub const META_TIME_STEPS: &str = "tcanet.time_steps";
 
 /// The IR version written with `opset` (the one the ONNX release that
 /// introduced the opset used; all ≤ 13, ONNX Runtime 1.31's limit).
@@ -76,6 +78,9 @@ pub struct ExportOptions {
     pub opset: i64,
     /// Weights and compute precision.
     pub precision: Precision,
+    /// Make T symbolic (mask and sampling positions computed in the graph)
+    /// instead of fixed to `temporal_scale` (the default, as the release).
+    pub dynamic_time: bool,
 }
 
 impl Default for ExportOptions {
@@ -83,6 +88,7 @@ impl Default for ExportOptions {
         Self {
             opset: DEFAULT_OPSET,
             precision: Precision::Fp32,
+            dynamic_time: false,
         }
     }
 }
@@ -141,12 +147,20 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
             }
         }
     }
-    let graph = graph::build_graph(ckpt, opts.precision);
+    let graph = graph::build_graph(ckpt, opts.precision, opts.dynamic_time);
     let meta = [
         (META_CONFIG, ckpt.config.to_json()),
         (META_CHECKPOINT_SHA256, ckpt.sha256.clone()),
         (META_EXPORTER_VERSION, EXPORTER_VERSION.to_string()),
         (META_PRECISION, opts.precision.as_str().to_string()),
+        (
+            META_TIME_STEPS,
+            if opts.dynamic_time {
+                "dynamic".to_string()
+            } else {
+                ckpt.config.temporal_scale.to_string()
+            },
+        ),
     ];
     Ok(ModelProto {
         ir_version,

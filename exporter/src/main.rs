@@ -121,6 +121,11 @@ struct ExportArgs {
     /// float16 weights and compute (inputs and outputs stay float32).
     #[arg(long)]
     fp16: bool,
+    /// Accept any number of feature steps T (the local-window mask and the
+    /// sampling positions are computed in the graph). Default: T fixed to the
+    /// config's temporal_scale, as the release (which zero-pads to T).
+    #[arg(long)]
+    dynamic_time: bool,
 }
 
 #[derive(Args)]
@@ -227,6 +232,7 @@ fn export(args: &ExportArgs) -> Result<()> {
         } else {
             Precision::Fp32
         },
+        dynamic_time: args.dynamic_time,
     };
     let summary = export_to_file(&ckpt, &opts, out)?;
     eprintln!(
@@ -339,43 +345,49 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
     let mut model = OnnxModel::load(&args.model, 0)?;
     let tol = Tolerances::for_precision(precision);
     let cfg = &ckpt.config;
+    let dynamic_time = summary
+        .inputs
+        .iter()
+        .find(|i| i.name == "features")
+        .and_then(|i| i.dims.get(2))
+        .is_some_and(|d| d.parse::<usize>().is_err());
+    let mut steps = vec![cfg.temporal_scale];
+    if dynamic_time {
+        steps.push(cfg.temporal_scale * 3 / 4 + 1);
+    }
     let mut cases = Vec::new();
-    let (features, proposals) = random_inputs(cfg, args.batch, args.proposals, args.seed);
-    cases.push((
-        format!(
-            "random inputs: B={} N={} seed {} ({}; proposals partly outside the timeline)",
-            args.batch,
-            args.proposals,
-            args.seed,
-            precision.as_str()
-        ),
-        features,
-        proposals,
-        args.batch,
-        args.proposals,
-    ));
-    if let Some(path) = &args.inputs {
-        let (f, p, b, n) = read_inputs(path, cfg)?;
+    for &t in &steps {
+        let cfg_t = reference::config_for_steps(cfg, t);
+        let (features, proposals) = random_inputs(&cfg_t, args.batch, args.proposals, args.seed);
         cases.push((
-            format!("inputs from {} (B={b} N={n})", path.display()),
+            format!(
+                "random inputs: B={} N={} T={t} seed {} ({}; proposals partly outside the timeline)",
+                args.batch,
+                args.proposals,
+                args.seed,
+                precision.as_str()
+            ),
+            features,
+            proposals,
+            [args.batch, args.proposals, t],
+        ));
+    }
+    if let Some(path) = &args.inputs {
+        let (f, p, [b, n, t]) = read_inputs(path, cfg, dynamic_time)?;
+        cases.push((
+            format!("inputs from {} (B={b} N={n} T={t})", path.display()),
             f,
             p,
-            b,
-            n,
+            [b, n, t],
         ));
     }
     let mut ok = true;
-    for (label, features, proposals, b, n) in cases {
-        let onnx = model.run(
-            &features,
-            [b, cfg.feat_dim, cfg.temporal_scale],
-            &proposals,
-            n,
-        )?;
+    for (label, features, proposals, [b, n, t]) in cases {
+        let onnx = model.run(&features, [b, cfg.feat_dim, t], &proposals, n)?;
         let spinner = indicatif::ProgressBar::new_spinner()
             .with_message(format!("f64 reference forward of {b} video(s)"));
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-        let reference = reference::forward(&ckpt, &features, &proposals, b, n);
+        let reference = reference::forward_with_steps(&ckpt, t, &features, &proposals, b, n);
         spinner.finish_and_clear();
         let report = compare(&label, &onnx, &reference, tol);
         print!("{report}");
@@ -386,7 +398,11 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
 }
 
 /// Reads `features` and `proposals` (float32) from a safetensors file.
-fn read_inputs(path: &Path, cfg: &ModelConfig) -> Result<(Vec<f32>, Vec<f32>, usize, usize)> {
+fn read_inputs(
+    path: &Path,
+    cfg: &ModelConfig,
+    dynamic_time: bool,
+) -> Result<(Vec<f32>, Vec<f32>, [usize; 3])> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read --inputs {}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
@@ -411,12 +427,23 @@ fn read_inputs(path: &Path, cfg: &ModelConfig) -> Result<(Vec<f32>, Vec<f32>, us
     };
     let (fs, f) = get("features")?;
     let (ps, p) = get("proposals")?;
-    if fs.len() != 3 || fs[1] != cfg.feat_dim || fs[2] != cfg.temporal_scale {
+    let t_ok = |t: usize| {
+        if dynamic_time {
+            t > 0
+        } else {
+            t == cfg.temporal_scale
+        }
+    };
+    if fs.len() != 3 || fs[1] != cfg.feat_dim || !t_ok(fs[2]) {
+        let t = if dynamic_time {
+            "T".to_string()
+        } else {
+            cfg.temporal_scale.to_string()
+        };
         bail!(
-            "{}: `features` has shape {fs:?}, the model needs [B, {}, {}]",
+            "{}: `features` has shape {fs:?}, the model needs [B, {}, {t}]",
             path.display(),
             cfg.feat_dim,
-            cfg.temporal_scale
         );
     }
     if ps.len() != 3 || ps[0] != fs[0] || ps[2] != 2 {
@@ -426,5 +453,5 @@ fn read_inputs(path: &Path, cfg: &ModelConfig) -> Result<(Vec<f32>, Vec<f32>, us
             fs[0]
         );
     }
-    Ok((f, p, fs[0], ps[1]))
+    Ok((f, p, [fs[0], ps[1], fs[2]]))
 }

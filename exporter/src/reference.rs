@@ -25,8 +25,34 @@ pub fn forward(
     b: usize,
     n: usize,
 ) -> StageOutputs {
-    let cfg = &ckpt.config;
-    let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
+    forward_with_steps(ckpt, ckpt.config.temporal_scale, features, proposals, b, n)
+}
+
+/// The config a model exported with a symbolic T computes with for `t`
+/// feature steps: `temporal_scale = t`, and with `normalize_by_duration` the
+/// interval `1/t` (the timeline stays one video); otherwise the interval is
+/// unchanged (the timeline spans `t * temporal_interval` seconds).
+pub fn config_for_steps(cfg: &ModelConfig, t: usize) -> ModelConfig {
+    let mut c = cfg.clone();
+    c.temporal_scale = t;
+    if c.normalize_by_duration {
+        c.temporal_interval = 1.0 / t as f64;
+    }
+    c
+}
+
+/// [`forward`] on features of `t` steps `[B, C, t]`, as a model exported
+/// with a symbolic T computes it ([`config_for_steps`]).
+pub fn forward_with_steps(
+    ckpt: &Checkpoint,
+    t: usize,
+    features: &[f32],
+    proposals: &[f32],
+    b: usize,
+    n: usize,
+) -> StageOutputs {
+    let cfg = &config_for_steps(&ckpt.config, t);
+    let c = cfg.feat_dim;
     assert_eq!(features.len(), b * c * t, "features must be [B, C, T]");
     assert_eq!(proposals.len(), b * n * 2, "proposals must be [B, N, 2]");
     let mut out = StageOutputs {
@@ -38,7 +64,7 @@ pub fn forward(
             .iter()
             .map(|&f| f as f64)
             .collect();
-        let enc = encode(ckpt, &x);
+        let enc = encode(ckpt, cfg, &x);
         let mut props: Vec<[f64; 2]> = (0..n)
             .map(|i| {
                 let o = (v * n + i) * 2;
@@ -100,8 +126,7 @@ fn relu(v: &mut [f64]) {
 }
 
 /// Base encoder and LGTE layers: `[C, T]` → `[T, H]` (time-major).
-fn encode(ckpt: &Checkpoint, x: &[f64]) -> Vec<f64> {
-    let cfg = &ckpt.config;
+fn encode(ckpt: &Checkpoint, cfg: &ModelConfig, x: &[f64]) -> Vec<f64> {
     let (c, t, h, g) = (
         cfg.feat_dim,
         cfg.temporal_scale,

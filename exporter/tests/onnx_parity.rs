@@ -115,7 +115,7 @@ fn every_supported_opset_passes_the_checker_and_runs() {
             &ckpt,
             &ExportOptions {
                 opset,
-                precision: Precision::Fp32,
+                ..Default::default()
             },
             &path,
         )
@@ -255,4 +255,74 @@ fn hacs_export_passes_the_checker_and_matches_the_reference() {
     );
     assert!(report.passed(), "{report}");
     assert!(summary.nodes < 260, "{} nodes", summary.nodes);
+}
+
+/// `--dynamic-time`: one model for every T, equal to the reference at each
+/// length (timeline T·interval seconds, or the whole video with
+/// normalize_by_duration), and to the fixed-T model at T = temporal_scale.
+#[test]
+fn dynamic_time_models_match_the_reference_at_several_lengths() {
+    use tcanet_exporter::reference::{config_for_steps, forward_with_steps};
+    for (i, cfg) in [ModelConfig::tiny(), small_seconds_config()]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, ckpt) = random_checkpoint(dir.path(), "cfg", &cfg, 20 + i as u64);
+        let fixed_path = dir.path().join("fixed.onnx");
+        export_to_file(&ckpt, &ExportOptions::default(), &fixed_path).unwrap();
+        let mut fixed = OnnxModel::load(&fixed_path, 1).unwrap();
+        for precision in [Precision::Fp32, Precision::Fp16] {
+            let path = dir
+                .path()
+                .join(format!("dynamic-{}.onnx", precision.as_str()));
+            let opts = ExportOptions {
+                precision,
+                dynamic_time: true,
+                ..Default::default()
+            };
+            export_to_file(&ckpt, &opts, &path).unwrap();
+            assert_onnx_checker_accepts(&path);
+            let summary = inspect_file(&path).unwrap();
+            assert_eq!(summary.inputs[0].dims[2], "T");
+            assert_eq!(summary.metadata_value("tcanet.time_steps"), Some("dynamic"));
+            let mut model = OnnxModel::load(&path, 1).unwrap();
+            let base = cfg.temporal_scale;
+            for (j, t) in [base, base / 2 + 3, base + base / 3, 5]
+                .into_iter()
+                .enumerate()
+            {
+                let (b, n) = (2, 9);
+                let (features, proposals) =
+                    random_inputs(&config_for_steps(&cfg, t), b, n, j as u64);
+                let onnx = model
+                    .run(&features, [b, cfg.feat_dim, t], &proposals, n)
+                    .unwrap();
+                let reference = forward_with_steps(&ckpt, t, &features, &proposals, b, n);
+                let label = format!("{} T={t} {}", i, precision.as_str());
+                let report = compare(
+                    &label,
+                    &onnx,
+                    &reference,
+                    Tolerances::for_precision(precision),
+                );
+                assert!(report.passed(), "{report}");
+                if t == base && precision == Precision::Fp32 {
+                    let same = fixed
+                        .run(&features, [b, cfg.feat_dim, t], &proposals, n)
+                        .unwrap();
+                    for k in 0..3 {
+                        let (rel, _) = tcanet_exporter::verify::rel_l2_and_max_abs(
+                            &onnx.proposals[k],
+                            &same.proposals[k]
+                                .iter()
+                                .map(|&v| v as f64)
+                                .collect::<Vec<_>>(),
+                        );
+                        assert!(rel < 1e-6, "dynamic vs fixed T, stage {}: {rel:e}", k + 1);
+                    }
+                }
+            }
+        }
+    }
 }
