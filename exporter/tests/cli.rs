@@ -250,6 +250,39 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
     write_plain(&ckpt, &deeper, &w, &HashMap::new(), false);
     assert_export_fails(&ckpt, &["--preset", "tiny"], "unexpected tensor `lgtes.2.");
 
+    // A NaN weight.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = random_weights(&cfg, 4);
+    w.get_mut("lgtes.0.norm2.bias").unwrap()[5] = f32::NAN;
+    let ckpt = dir.path().join("nan.safetensors");
+    write_plain(&ckpt, &cfg, &w, &specs, true);
+    assert_export_fails(
+        &ckpt,
+        &[],
+        "`lgtes.0.norm2.bias` holds a non-finite value at flat index 5",
+    );
+
+    // Another format tag.
+    let dir = tempfile::tempdir().unwrap();
+    let (ok_ckpt, _) = random_checkpoint(dir.path(), "tagged", &cfg, 4);
+    let bytes = std::fs::read(&ok_ckpt).unwrap();
+    let patched: Vec<u8> = {
+        let pos = bytes
+            .windows(19)
+            .position(|w| w == b"tcanet-checkpoint/1")
+            .unwrap();
+        let mut b = bytes.clone();
+        b[pos + 18] = b'9';
+        b
+    };
+    let ckpt = dir.path().join("format9.safetensors");
+    std::fs::write(&ckpt, patched).unwrap();
+    assert_export_fails(
+        &ckpt,
+        &[],
+        "unsupported checkpoint format `tcanet-checkpoint/9`",
+    );
+
     // An unsupported opset, an unknown preset, a file that is not safetensors.
     let dir = tempfile::tempdir().unwrap();
     let (ckpt, _) = random_checkpoint(dir.path(), "ok", &cfg, 4);
