@@ -31,6 +31,36 @@ enum Command {
     Synth(SynthArgs),
     /// Time training steps of a preset on random inputs and report peak memory.
     Bench(BenchArgs),
+    /// Refine a subset's proposals with a checkpoint (libtorch; no Soft-NMS) into leaderboard JSON.
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Dataset directory: DIR/annotations.json, DIR/features/, DIR/proposals.json.
+    #[arg(long)]
+    data: PathBuf,
+    /// Checkpoint (.safetensors written by `train`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Subset to refine.
+    #[arg(long, default_value = "validation")]
+    subset: String,
+    /// Refined proposals (leaderboard JSON) to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the input proposals used (top --max-proposals by score), for comparison.
+    #[arg(long)]
+    input_out: Option<PathBuf>,
+    /// Input proposals per video, best scores first.
+    #[arg(long, default_value_t = 100)]
+    max_proposals: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Interpolate feature sequences longer than the model's T.
+    #[arg(long)]
+    resample: bool,
 }
 
 #[derive(Args)]
@@ -222,6 +252,7 @@ fn main() {
         Command::Train(a) => train(a),
         Command::Synth(a) => synth(a),
         Command::Bench(a) => bench(a),
+        Command::Predict(a) => predict(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -439,6 +470,49 @@ fn bench(a: BenchArgs) -> Result<()> {
             "feat_dim": cfg.feat_dim, "temporal_scale": cfg.temporal_scale, "hidden_dim": cfg.hidden_dim,
             "result": r,
         }))?
+    );
+    Ok(())
+}
+
+fn predict(a: PredictArgs) -> Result<()> {
+    let device = parse_device(&a.device)?;
+    let ck = read_checkpoint(&a.checkpoint)?;
+    let cfg = ck
+        .config
+        .clone()
+        .with_context(|| format!("{} carries no model config", a.checkpoint.display()))?;
+    let mut trainer = Trainer::new(&cfg, TrainOptions::default(), device);
+    trainer.load(&a.checkpoint, false)?;
+    let d = DataOptions {
+        max_proposals: a.max_proposals,
+        resample: a.resample,
+        skip_invalid_proposals: true,
+        ..DataOptions::default()
+    };
+    let ds = Dataset::open(&DataPaths::in_dir(&a.data), &d)?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let p = tcanet_trainer::predict::predict_subset(
+        &trainer.net,
+        device,
+        &ds,
+        &a.subset,
+        &cfg,
+        &d,
+        |i, n| {
+            bar.set_length(n as u64);
+            bar.set_position(i as u64)
+        },
+    )?;
+    bar.finish_and_clear();
+    tcanet_models::io::write_atomic_bytes(&a.out, p.refined.to_json().as_bytes())?;
+    if let Some(path) = &a.input_out {
+        tcanet_models::io::write_atomic_bytes(path, p.input.to_json().as_bytes())?;
+    }
+    eprintln!(
+        "wrote {} ({} videos)",
+        a.out.display(),
+        p.refined.videos.len()
     );
     Ok(())
 }
