@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-use crate::numeric::{interpolated_ap, linspace, np_mean, tiou};
+use crate::numeric::{ap_from_true_positives, linspace, np_mean, tiou};
 use crate::proposals::{check_thresholds, check_video_ids};
 use crate::{DetectionSet, Error, GroundTruth};
 
@@ -275,8 +275,8 @@ fn class_ap(
     preds.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal));
     let n = preds.len();
     let mut locked = vec![false; nt * npos];
-    // tp[t * n + i]: 1 for a true positive.
-    let mut tp = vec![false; nt * n];
+    // Positions (in ranked order) of the true positives, per threshold.
+    let mut tp: Vec<Vec<u32>> = vec![Vec::new(); nt];
     let mut cand: Vec<(f64, u32)> = Vec::new();
     for (i, p) in preds.iter().enumerate() {
         if p.video == u32::MAX {
@@ -306,24 +306,14 @@ fn class_ap(
                     continue;
                 }
                 *lock = true;
-                tp[t * n + i] = true;
+                tp[t].push(i as u32);
                 break;
             }
         }
     }
-    let mut prec = vec![0.0; n];
-    let mut rec = vec![0.0; n];
-    (0..nt)
-        .map(|t| {
-            let mut ctp = 0u64;
-            for (i, &is_tp) in tp[t * n..(t + 1) * n].iter().enumerate() {
-                ctp += is_tp as u64;
-                let cfp = (i as u64 + 1) - ctp;
-                prec[i] = ctp as f64 / (ctp as f64 + cfp as f64);
-                rec[i] = ctp as f64 / npos as f64;
-            }
-            interpolated_ap(&prec, &rec)
-        })
+    debug_assert!(tp.iter().all(|t| t.last().is_none_or(|&i| (i as usize) < n)));
+    tp.iter()
+        .map(|positions| ap_from_true_positives(positions, npos))
         .collect()
 }
 

@@ -140,6 +140,39 @@ pub fn interpolated_ap(prec: &[f64], rec: &[f64]) -> f64 {
     np_sum(&terms)
 }
 
+/// [`interpolated_ap`] of a ranked list of `n` predictions whose true
+/// positives are at the (increasing) positions `tp`, with `npos` instances,
+/// computed from the true positives only and bit for bit equal: recall
+/// changes only at a true positive, and the running maximum of precision
+/// from the right is reached at one (precision falls at every false
+/// positive). The terms and their order are those of the full computation.
+pub fn ap_from_true_positives(tp: &[u32], npos: usize) -> f64 {
+    let k = tp.len();
+    let mut terms = Vec::with_capacity(k + 1);
+    // Recall after each true positive; precision there.
+    let rec = |c: usize| c as f64 / npos as f64;
+    let mut best = 0.0f64; // mprec of the appended point
+    let mut mprec = vec![0.0; k];
+    for j in (0..k).rev() {
+        let ctp = (j + 1) as f64;
+        let cfp = (tp[j] as usize - j) as f64;
+        let prec = ctp / (ctp + cfp);
+        if prec > best {
+            best = prec;
+        }
+        mprec[j] = best;
+    }
+    for j in 0..k {
+        let before = if j == 0 { 0.0 } else { rec(j) };
+        terms.push((rec(j + 1) - before) * mprec[j]);
+    }
+    let last = rec(k);
+    if last != 1.0 {
+        terms.push((1.0 - last) * 0.0);
+    }
+    np_sum(&terms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +223,43 @@ mod tests {
         let ints: Vec<f64> = (1..=300).map(|i| i as f64).collect();
         assert_eq!(np_sum(&ints), 45150.0);
         assert_eq!(np_sum(&[]), 0.0);
+    }
+
+    #[test]
+    fn ap_from_true_positives_equals_the_full_computation() {
+        let mut x: u64 = 99;
+        for case in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = 1 + (x % 400) as usize;
+            let npos = 1 + (x >> 20) as usize % 150;
+            let p_tp = ((x >> 40) % 100) as u64;
+            let mut flags = Vec::with_capacity(n);
+            let mut taken = 0;
+            for i in 0..n {
+                let r = (x.rotate_left(i as u32 % 64) ^ (i as u64 * 2654435761)) % 100;
+                let is_tp = r < p_tp && taken < npos;
+                taken += is_tp as usize;
+                flags.push(is_tp);
+            }
+            let (mut prec, mut rec, mut tp) = (vec![], vec![], vec![]);
+            let mut ctp = 0u64;
+            for (i, &f) in flags.iter().enumerate() {
+                if f {
+                    ctp += 1;
+                    tp.push(i as u32);
+                }
+                let cfp = i as u64 + 1 - ctp;
+                prec.push(ctp as f64 / (ctp as f64 + cfp as f64));
+                rec.push(ctp as f64 / npos as f64);
+            }
+            assert_eq!(
+                ap_from_true_positives(&tp, npos).to_bits(),
+                interpolated_ap(&prec, &rec).to_bits(),
+                "case {case}: n {n}, npos {npos}, tp {tp:?}"
+            );
+        }
     }
 
     #[test]
