@@ -264,15 +264,22 @@ fn class_ap(
     class_pos: &[Vec<u32>],
     class: usize,
     npos: usize,
-    mut preds: Vec<ClassPred>,
+    preds: Vec<ClassPred>,
     thresholds: &[f64],
 ) -> Vec<f64> {
     let nt = thresholds.len();
     if preds.is_empty() {
         return vec![0.0; nt];
     }
-    // Stable: ties keep file order.
-    preds.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal));
+    // Descending score, ties in file order (a stable sort), done as an
+    // unstable sort of (key, position) pairs.
+    let mut order: Vec<(u64, u32)> = preds
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (descending_key(p.score), i as u32))
+        .collect();
+    order.sort_unstable();
+    let preds: Vec<ClassPred> = order.iter().map(|&(_, i)| preds[i as usize]).collect();
     let n = preds.len();
     let mut locked = vec![false; nt * npos];
     // Positions (in ranked order) of the true positives, per threshold.
@@ -311,10 +318,27 @@ fn class_ap(
             }
         }
     }
-    debug_assert!(tp.iter().all(|t| t.last().is_none_or(|&i| (i as usize) < n)));
+    debug_assert!(tp
+        .iter()
+        .all(|t| t.last().is_none_or(|&i| (i as usize) < n)));
     tp.iter()
         .map(|positions| ap_from_true_positives(positions, npos))
         .collect()
+}
+
+/// A key whose ascending order is the descending order of `score`
+/// (-0.0 equal to 0.0; NaN last).
+pub(crate) fn descending_key(score: f64) -> u64 {
+    if score.is_nan() {
+        return u64::MAX;
+    }
+    let bits = (score + 0.0).to_bits(); // -0.0 + 0.0 = 0.0
+    let ascending = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    !ascending
 }
 
 /// numpy's ascending order for floats: NaN after everything.
@@ -324,5 +348,22 @@ fn ascending_nan_last(a: f64, b: f64) -> Ordering {
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
         _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::descending_key;
+
+    #[test]
+    fn descending_key_orders_scores_from_high_to_low() {
+        let scores = [3.5, 1.0, 0.25, 0.0, -0.0, -1e-300, -2.0, f64::NAN];
+        let keys: Vec<u64> = scores.iter().map(|&s| descending_key(s)).collect();
+        for w in keys.windows(2) {
+            assert!(w[0] <= w[1]);
+        }
+        assert_eq!(descending_key(0.0), descending_key(-0.0));
+        assert!(descending_key(1.0) < descending_key(0.5));
+        assert!(descending_key(-0.5) < descending_key(-1.0));
     }
 }
