@@ -162,9 +162,9 @@ pub fn ap_from_true_positives(tp: &[u32], npos: usize) -> f64 {
         }
         mprec[j] = best;
     }
-    for j in 0..k {
+    for (j, &m) in mprec.iter().enumerate() {
         let before = if j == 0 { 0.0 } else { rec(j) };
-        terms.push((rec(j + 1) - before) * mprec[j]);
+        terms.push((rec(j + 1) - before) * m);
     }
     let last = rec(k);
     if last != 1.0 {
@@ -234,7 +234,7 @@ mod tests {
             x ^= x << 17;
             let n = 1 + (x % 400) as usize;
             let npos = 1 + (x >> 20) as usize % 150;
-            let p_tp = ((x >> 40) % 100) as u64;
+            let p_tp = (x >> 40) % 100;
             let mut flags = Vec::with_capacity(n);
             let mut taken = 0;
             for i in 0..n {
