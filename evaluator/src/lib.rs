@@ -388,68 +388,40 @@ pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
     Ok(out)
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+/// A file's bytes: read into memory, or mapped when large.
+enum FileBytes {
+    Read(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Read(v) => v,
+            FileBytes::Mapped(m) => m,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileBytes, Error> {
     let fail = |cause| Error::Read {
         path: path.display().to_string(),
         cause,
     };
     let file = std::fs::File::open(path).map_err(fail)?;
     let len = file.metadata().map_err(fail)?.len() as usize;
-    if len < (8 << 20) || rayon::current_num_threads() < 2 {
-        return std::fs::read(path).map_err(fail);
-    }
-    // Large files: read pieces in parallel (the copy from the page cache
-    // and the page faults of the buffer are a good part of the run).
-    let mut bytes = vec![0u8; len];
-    let piece = len.div_ceil(rayon::current_num_threads() * 2);
-    let filled: Result<Vec<usize>, std::io::Error> = {
-        use rayon::prelude::*;
-        bytes
-            .par_chunks_mut(piece)
-            .enumerate()
-            .map(|(i, buf)| read_at_most(&file, buf, (i * piece) as u64))
-            .collect()
-    };
-    let filled = filled.map_err(fail)?;
-    let complete = filled
-        .iter()
-        .zip(bytes.chunks(piece))
-        .all(|(&n, c)| n == c.len());
-    if !complete {
-        // The file changed while being read: read it again in one go.
-        return std::fs::read(path).map_err(fail);
-    }
-    Ok(bytes)
-}
-
-/// Fills `buf` from `offset` of `file` as far as the file goes.
-fn read_at_most(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        let mut done = 0;
-        while done < buf.len() {
-            match file.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+    if len >= (4 << 20) && file.metadata().map_err(fail)?.is_file() {
+        // Large files are mapped (pre-faulted): no copy from the page
+        // cache and no zeroed buffer, a good part of a whole run otherwise.
+        // SAFETY: the map is only read. Were the file truncated by another
+        // process while being evaluated, reading past its new end would
+        // stop the process (SIGBUS); evaluation inputs are not rewritten
+        // in place by this project (outputs are written by rename).
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
+        if let Ok(map) = map {
+            return Ok(FileBytes::Mapped(map));
         }
-        Ok(done)
     }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut f = file.try_clone()?;
-        f.seek(SeekFrom::Start(offset))?;
-        let mut done = 0;
-        while done < buf.len() {
-            match f.read(&mut buf[done..])? {
-                0 => break,
-                n => done += n,
-            }
-        }
-        Ok(done)
-    }
+    std::fs::read(path).map(FileBytes::Read).map_err(fail)
 }
