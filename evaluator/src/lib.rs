@@ -19,6 +19,8 @@
 //! In-memory results (e.g. straight from the runtime) are built with
 //! [`ProposalSet::push`] / [`DetectionSet::push`].
 
+#![warn(missing_docs)]
+
 mod detections;
 mod json;
 mod load;
