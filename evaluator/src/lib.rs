@@ -31,7 +31,7 @@ mod proposals;
 use crate::json::FastMap as HashMap;
 use std::path::Path;
 
-pub use detections::{evaluate_detections, DetectionOptions, DetectionReport};
+pub use detections::{evaluate_detections, ApPerClass, DetectionOptions, DetectionReport};
 pub use proposals::{evaluate_proposals, ProposalOptions, ProposalReport};
 
 /// Everything that can go wrong reading or evaluating; every message names
