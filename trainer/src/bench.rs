@@ -24,10 +24,9 @@ pub struct BenchResult {
     pub median_s: f64,
     /// Fastest step.
     pub min_s: f64,
-    /// Peak resident memory of the process (MiB), from /proc/self/status VmHWM.
+    /// Peak resident memory of the process (MiB), from /proc/self/status VmHWM
+    /// (host memory; on a GPU read device memory with `nvidia-smi`).
     pub peak_rss_mib: Option<f64>,
-    /// Peak CUDA memory allocated by libtorch (MiB), when on a GPU.
-    pub peak_cuda_mib: Option<f64>,
 }
 
 /// The process's peak resident set size in MiB (Linux).
@@ -108,6 +107,5 @@ pub fn bench_steps(
         median_s: sorted.get(steps / 2).copied().unwrap_or(f64::NAN),
         min_s: sorted.first().copied().unwrap_or(f64::NAN),
         peak_rss_mib: peak_rss_mib(),
-        peak_cuda_mib: None,
     })
 }
