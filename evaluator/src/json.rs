@@ -88,11 +88,11 @@ impl<'a> Parser<'a> {
     #[inline]
     fn skip_ws(&mut self) {
         while let Some(&c) = self.bytes.get(self.pos) {
-            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
-                self.pos += 1;
-            } else {
+            // Every blank is at most b' '; most bytes are above it.
+            if c > b' ' || !(c == b' ' || c == b'\n' || c == b'\r' || c == b'\t') {
                 break;
             }
+            self.pos += 1;
         }
     }
 

@@ -275,10 +275,14 @@ pub fn evaluate_proposals(
     let mut diff = vec![vec![0u64; 101]; nt];
     let mut n_instances = 0usize;
     let mut nr = [0usize; 100];
+    let mut nr_of = usize::MAX; // the k that `nr` holds
     for (vh, _) in &hits {
         let k = vh.columns;
-        for (slot, &p) in nr.iter_mut().zip(&pcn) {
-            *slot = ((k as f64 * p) as usize).min(k);
+        if k != nr_of {
+            for (slot, &p) in nr.iter_mut().zip(&pcn) {
+                *slot = ((k as f64 * p) as usize).min(k);
+            }
+            nr_of = k;
         }
         n_instances += vh.first_hit.len() / nt;
         for row in vh.first_hit.chunks_exact(nt) {
