@@ -78,9 +78,12 @@ pub struct ProposalSet {
     index: HashMap<String, usize>,
 }
 
+/// The file with each video's list kept as raw JSON text (borrowed from the
+/// input): no DOM of the whole file, so memory stays near the file's size.
 #[derive(Deserialize)]
-struct RawFile {
-    results: Ordered<serde_json::Value>,
+struct RawFile<'a> {
+    #[serde(borrow)]
+    results: Ordered<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -129,7 +132,7 @@ impl ProposalSet {
             .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
         let mut videos = Vec::with_capacity(raw.results.0.len());
         for (video, value) in raw.results.0 {
-            let list: Vec<RawProposal> = serde_json::from_value(value).map_err(|e| {
+            let list: Vec<RawProposal> = serde_json::from_str(value.get()).map_err(|e| {
                 DataError::new(path, ErrorKind::Json(e.to_string()))
                     .video(video.clone())
                     .field(format!("results.{video}"))
