@@ -24,6 +24,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Train a model; writes RUNDIR/last.safetensors, epoch-N.safetensors and train.jsonl.
     Train(TrainArgs),
@@ -436,7 +437,7 @@ fn synth(a: SynthArgs) -> Result<()> {
     if !(o.duration_range.0 > 1.0 && o.duration_range.1 >= o.duration_range.0) {
         bail!("durations must satisfy 1 < --min-duration <= --max-duration");
     }
-    if o.interval.is_some_and(|i| !(i > 0.0)) {
+    if o.interval.is_some_and(|i| i.is_nan() || i <= 0.0) {
         bail!("--interval must be a positive number of seconds");
     }
     let bar = indicatif::ProgressBar::with_draw_target(

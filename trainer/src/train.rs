@@ -600,7 +600,7 @@ impl Trainer {
                 if self
                     .opts
                     .save_every
-                    .is_some_and(|s| s > 0 && self.pos.global_step % s == 0)
+                    .is_some_and(|s| s > 0 && self.pos.global_step.is_multiple_of(s))
                 {
                     self.save(&last)?;
                 }

@@ -118,6 +118,7 @@ pub fn fit_features(
 /// Turns one video's features and proposals into the network's inputs:
 /// features fitted to T (see [`fit_features`]), the `max_proposals` best
 /// proposals by score (all if `None`), times in network units.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_video(
     video: &str,
     features: &FeatureMatrix,
