@@ -137,8 +137,8 @@ struct TrainArgs {
     #[arg(long, default_value = "auto")]
     device: String,
     /// Continue a run exactly: from CKPT, or RUNDIR/last.safetensors when no value is given.
-    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "CKPT")]
-    resume: Option<PathBuf>,
+    #[arg(long, num_args = 0..=1, value_name = "CKPT")]
+    resume: Option<Option<PathBuf>>,
     /// Stop after this many steps in total (a checkpoint is written).
     #[arg(long)]
     max_steps: Option<u64>,
@@ -294,16 +294,7 @@ fn train(a: TrainArgs) -> Result<()> {
         )?,
     };
     let given_cfg = a.model.resolve()?;
-    let resume = a.resume.as_ref().map(|p| {
-        resume_path(
-            if p.as_os_str().is_empty() {
-                None
-            } else {
-                Some(p.as_path())
-            },
-            &a.out,
-        )
-    });
+    let resume = a.resume.as_ref().map(|p| resume_path(p.as_deref(), &a.out));
     let (cfg, mut opts) = match &resume {
         Some(path) => {
             let ck = read_checkpoint(path)
