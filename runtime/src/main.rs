@@ -45,7 +45,7 @@ enum Command {
     /// Join the partial files of a sharded run into one leaderboard file.
     Merge(MergeArgs),
     /// Measure latency, throughput and peak memory of a model.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// Measure score fusion + Soft-NMS alone on random videos.
     BenchPost(BenchPostArgs),
 }

@@ -111,6 +111,9 @@ fn show_dims(dims: &[i64]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// Expected dimensions: a size (`None`: any) and a name for messages.
+type ExpectedDims = Vec<(Option<i64>, &'static str)>;
+
 /// Checks a declared shape against the expected one (`None` = any size;
 /// a dynamic dimension in the model matches anything).
 fn check_shape(what: &str, ty: &ValueType, expected: &[(Option<i64>, &str)]) -> Result<(), String> {
@@ -229,7 +232,7 @@ impl TcanetModel {
                 )));
             }
         }
-        let checks: Vec<(&str, ValueType, Vec<(Option<i64>, &str)>)> = vec![
+        let checks: Vec<(&str, ValueType, ExpectedDims)> = vec![
             (
                 "input 'features'",
                 find(session.inputs(), "features").expect("checked"),
@@ -290,7 +293,7 @@ impl TcanetModel {
             path: self.path.clone(),
             message,
         };
-        if batch == 0 || features.len() != batch * c * t || proposals.len() % batch != 0 {
+        if batch == 0 || features.len() != batch * c * t || !proposals.len().is_multiple_of(batch) {
             return Err(run_err(format!(
                 "inputs do not fit B={batch}, C={c}, T={t}: {} feature values, {} proposals",
                 features.len(),

@@ -208,7 +208,7 @@ fn sharded_runs_merge_into_the_unsharded_output() {
         "{err}"
     );
     // A plain leaderboard file is not a partial.
-    let err = merge_partials(&[whole.clone()], false).unwrap_err();
+    let err = merge_partials(std::slice::from_ref(&whole), false).unwrap_err();
     assert!(err.to_string().contains("not a shard partial"), "{err}");
 }
 

@@ -189,8 +189,11 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// One leaderboard entry: start, end, score, label.
+pub type Entry = (f64, f64, f64, Option<String>);
+
 /// Reads a leaderboard file as `video → [(start, end, score, label)]`, in order.
-pub fn read_results(path: &Path) -> Vec<(String, Vec<(f64, f64, f64, Option<String>)>)> {
+pub fn read_results(path: &Path) -> Vec<(String, Vec<Entry>)> {
     let text = std::fs::read_to_string(path).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["version"], "VERSION 1.3");
