@@ -106,6 +106,11 @@ struct TrainArgs {
     proposals: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    /// Training options JSON (fields of TrainOptions: epochs, batch_size, schedule {base,
+    /// warmup_iters, decay_epoch, decay}, weight_decay, seed, workers, max_proposals,
+    /// min_instance_seconds, resample, feature_layout, ...); flags override it.
+    #[arg(long, value_name = "FILE")]
+    train_config: Option<PathBuf>,
     /// Run directory for checkpoints and the train.jsonl log.
     #[arg(long)]
     out: PathBuf,
@@ -154,9 +159,9 @@ struct TrainArgs {
     /// Interpolate feature sequences longer than the model's T instead of failing (HACS style).
     #[arg(long)]
     resample: bool,
-    /// Layout of the feature files: auto (from the channel count), tc ([T, C]) or ct ([C, T]).
-    #[arg(long, default_value = "auto")]
-    feature_layout: FeatureLayout,
+    /// Layout of the feature files: auto (from the channel count), tc ([T, C]) or ct ([C, T]) [default: auto].
+    #[arg(long)]
+    feature_layout: Option<FeatureLayout>,
     /// Input proposals per video, best scores first [default: 64].
     #[arg(long)]
     max_proposals: Option<usize>,
@@ -314,6 +319,12 @@ fn train(a: TrainArgs) -> Result<()> {
             TrainOptions::default(),
         ),
     };
+    if let Some(path) = &a.train_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        opts = serde_json::from_str(&text)
+            .with_context(|| format!("{}: invalid training options", path.display()))?;
+    }
     macro_rules! set {
         ($field:expr, $arg:expr) => {
             if let Some(v) = $arg.clone() {
@@ -339,13 +350,25 @@ fn train(a: TrainArgs) -> Result<()> {
         opts.save_every = a.save_every;
     }
     opts.resample |= a.resample;
+    if let Some(l) = a.feature_layout {
+        opts.feature_layout = match l {
+            FeatureLayout::Auto => "auto",
+            FeatureLayout::TimeChannels => "tc",
+            FeatureLayout::ChannelsTime => "ct",
+        }
+        .into();
+    }
+    let layout: FeatureLayout = opts
+        .feature_layout
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("feature_layout: {e}"))?;
     if opts.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     let data_opts = DataOptions {
         max_proposals: opts.max_proposals,
         min_instance_seconds: opts.min_instance_seconds,
-        layout: a.feature_layout,
+        layout,
         resample: opts.resample,
         skip_invalid_proposals: a.skip_invalid_proposals,
     };

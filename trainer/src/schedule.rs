@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Learning rate as a function of (epoch, iteration within the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LrSchedule {
     /// Base learning rate (4e-4).
     pub base: f64,

@@ -58,8 +58,10 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
-/// Everything about a run except the model config and the data paths.
+/// Everything about a run except the model config and the data paths; also
+/// the JSON of `--train-config` (absent fields take the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
     /// Epochs (9).
     pub epochs: u64,
@@ -87,6 +89,8 @@ pub struct TrainOptions {
     pub min_instance_seconds: f64,
     /// Resample long feature sequences.
     pub resample: bool,
+    /// Feature file layout: `auto` (detected from C), `tc` ([T, C]) or `ct` ([C, T]).
+    pub feature_layout: String,
 }
 
 impl Default for TrainOptions {
@@ -105,6 +109,7 @@ impl Default for TrainOptions {
             max_proposals: 64,
             min_instance_seconds: 1.0,
             resample: false,
+            feature_layout: "auto".into(),
         }
     }
 }

@@ -129,3 +129,83 @@ fn bad_input_exits_non_zero_with_the_culprit() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("400 channels"), "{err}");
 }
+
+#[test]
+fn train_config_file_sets_options_and_flags_override_it() {
+    let data = tmp("cfgdata");
+    let out = tmp("cfgrun");
+    assert!(bin()
+        .args([
+            "synth",
+            "--train-videos",
+            "4",
+            "--val-videos",
+            "0",
+            "--proposals-per-video",
+            "10",
+            "--out"
+        ])
+        .arg(&data)
+        .status()
+        .unwrap()
+        .success());
+    let cfg = data.join("run.json");
+    std::fs::write(
+        &cfg,
+        r#"{"epochs": 1, "batch_size": 2, "seed": 4, "schedule": {"warmup_iters": 3}, "feature_layout": "tc"}"#,
+    )
+    .unwrap();
+    let o = bin()
+        .args([
+            "train",
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--quiet",
+            "--no-validation",
+        ])
+        .args(["--max-steps", "1", "--seed", "5", "--train-config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
+    let start: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let opts = &start["options"];
+    assert_eq!(opts["epochs"], 1);
+    assert_eq!(opts["batch_size"], 2);
+    assert_eq!(opts["seed"], 5, "the flag wins over the file");
+    assert_eq!(opts["schedule"]["warmup_iters"], 3);
+    assert_eq!(
+        opts["schedule"]["base"], 4e-4,
+        "absent fields keep the defaults"
+    );
+    assert_eq!(opts["feature_layout"], "tc");
+    std::fs::write(&cfg, r#"{"epoch": 1}"#).unwrap();
+    let o = bin()
+        .args([
+            "train",
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--train-config",
+        ])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("run.json") && err.contains("epoch"), "{err}");
+}
