@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
 
-use crate::infer::{prepare_video_input, Dataset, InferSettings};
+use crate::infer::{prepare_video_input, Dataset, InferSettings, VideoInput};
 use crate::model::{ModelError, TcanetModel};
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions};
 
@@ -196,7 +196,7 @@ fn random_video(
     proposals: usize,
     rng: &mut SplitMix64,
     i: usize,
-) -> (PreparedVideo, f64) {
+) -> VideoInput {
     let cfg = &model.config;
     let features: Vec<f32> = (0..cfg.feat_dim * cfg.temporal_scale)
         .map(|_| (rng.uniform() * 2.0 - 1.0) as f32)
@@ -222,18 +222,19 @@ fn random_video(
         let len = video_span * (0.02 + 0.5 * rng.uniform());
         let start = (video_span - len) * rng.uniform();
         segs.push([start as f32, (start + len) as f32]);
-        scores.push(rng.uniform() as f32);
+        scores.push(rng.uniform());
     }
-    (
-        PreparedVideo {
+    VideoInput {
+        prepared: PreparedVideo {
             video: format!("random_{i}"),
             features,
             proposals: segs,
-            scores,
+            scores: scores.iter().map(|&s| s as f32).collect(),
             time,
         },
         duration,
-    )
+        input_scores: scores,
+    }
 }
 
 /// Times `model` on `inputs`: warm-up, then every video `repeat` times, one
@@ -255,7 +256,7 @@ pub fn bench_model(
             message: "no videos to time".into(),
         });
     }
-    let make = |model: &TcanetModel, i: usize| -> Result<(PreparedVideo, f64), ModelError> {
+    let make = |model: &TcanetModel, i: usize| -> Result<VideoInput, ModelError> {
         match inputs {
             BenchInputs::Random {
                 proposals, seed, ..
@@ -285,10 +286,8 @@ pub fn bench_model(
         }
     };
     let post = PostProcessOptions::default();
-    let call = |model: &mut TcanetModel,
-                v: &PreparedVideo,
-                duration: f64|
-     -> Result<(f64, f64), ModelError> {
+    let call = |model: &mut TcanetModel, input: &VideoInput| -> Result<(f64, f64), ModelError> {
+        let (v, duration) = (&input.prepared, input.duration);
         let t0 = Instant::now();
         let out = model.run(&v.features, &v.proposals, 1)?;
         let t1 = Instant::now();
@@ -301,16 +300,15 @@ pub fn bench_model(
                 )
             })
             .collect();
-        let scores: Vec<f64> = v.scores.iter().map(|&s| f64::from(s)).collect();
-        let fused = fuse_scores(&scores, &out.iou[2]);
+        let fused = fuse_scores(&input.input_scores, &out.iou[2]);
         let kept = postprocess_video(&refined, &fused, duration, &post);
         std::hint::black_box(kept);
         let t2 = Instant::now();
         Ok(((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()))
     };
     for i in 0..settings.warmup {
-        let (v, d) = make(model, i % count)?;
-        call(model, &v, d)?;
+        let input = make(model, i % count)?;
+        call(model, &input)?;
     }
     let mut total = Vec::new();
     let mut model_t = Vec::new();
@@ -320,15 +318,15 @@ pub fn bench_model(
     let mut cpu_s = 0.0;
     for _ in 0..settings.repeat {
         for i in 0..count {
-            let (v, d) = make(model, i)?;
+            let input = make(model, i)?;
             let cpu0 = process_cpu_seconds();
-            let (m, p) = call(model, &v, d)?;
+            let (m, p) = call(model, &input)?;
             cpu_s += process_cpu_seconds() - cpu0;
             model_t.push(m * 1e3);
             post_t.push(p * 1e3);
             total.push((m + p) * 1e3);
             busy_s += m + p;
-            proposals_done += v.proposals.len();
+            proposals_done += input.prepared.proposals.len();
         }
     }
     let sort = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tcanet_models::data::features::{feature_path, load_features};
 use tcanet_models::data::prepare::prepare_video;
-use tcanet_models::data::proposals::InvalidProposals;
+use tcanet_models::data::proposals::{top_by_score, InvalidProposals};
 use tcanet_models::data::{
     Annotations, DataError, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
 };
@@ -141,17 +141,30 @@ pub struct RunSummary {
     pub model_seconds: f64,
 }
 
+/// One video ready for [`infer_video`].
+#[derive(Debug, Clone)]
+pub struct VideoInput {
+    /// The network's inputs (features `[C, T]`, proposals in network units).
+    pub prepared: PreparedVideo,
+    /// The video's duration in seconds.
+    pub duration: f64,
+    /// The input scores of `prepared.proposals`, in the same order, at full
+    /// (f64) precision: the fused score is `input score × IoU` in f64, as the
+    /// release computes it.
+    pub input_scores: Vec<f64>,
+}
+
 /// Reads, checks and prepares one video for the model (what the worker
 /// threads of [`run_dataset`] do): its proposals validated against the
-/// duration, its features loaded and fitted to T. Returns the prepared video
-/// and its duration in seconds, or an error naming the file, video and field.
+/// duration, its features loaded and fitted to T. An error names the file,
+/// video and field.
 pub fn prepare_video_input(
     dataset: &Dataset,
     video: &str,
     cfg: &ModelConfig,
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
-) -> Result<(PreparedVideo, f64), String> {
+) -> Result<VideoInput, String> {
     let info = dataset.annotations.get(video).ok_or_else(|| {
         format!(
             "{}: video '{video}' is not in the annotations",
@@ -204,17 +217,24 @@ pub fn prepare_video_input(
         settings.max_proposals,
     )
     .map_err(|e| e.to_string())?;
-    Ok((prepared, info.duration))
+    // The same choice and order as prepare_video, with the f64 scores.
+    let chosen = top_by_score(props, settings.max_proposals.unwrap_or(props.len()));
+    debug_assert_eq!(chosen.len(), prepared.proposals.len());
+    Ok(VideoInput {
+        prepared,
+        duration: info.duration,
+        input_scores: chosen.iter().map(|p| p.score).collect(),
+    })
 }
 
 /// Runs the model on one prepared video and post-processes the result.
 pub fn infer_video(
     model: &mut TcanetModel,
-    prepared: &PreparedVideo,
-    duration: f64,
+    input: &VideoInput,
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
 ) -> Result<VideoResult, String> {
+    let (prepared, duration) = (&input.prepared, input.duration);
     let n = prepared.proposals.len();
     let chunk = settings.max_batch.unwrap_or(n).max(1);
     let mut refined: Vec<(f64, f64)> = Vec::with_capacity(n);
@@ -242,8 +262,7 @@ pub fn infer_video(
             prepared.video
         ));
     }
-    let input_scores: Vec<f64> = prepared.scores.iter().map(|&s| f64::from(s)).collect();
-    let fused = fuse_scores(&input_scores, &iou3);
+    let fused = fuse_scores(&input.input_scores, &iou3);
     let proposals = postprocess_video(&refined, &fused, duration, &settings.post);
     let detections = classifier.map(|c| {
         let classes = c
@@ -289,9 +308,9 @@ pub fn run_dataset(
     let mut summary = RunSummary::default();
     for (i, prepared) in prefetcher.enumerate() {
         let video = &jobs[i];
-        let outcome = prepared.and_then(|(p, duration)| {
+        let outcome = prepared.and_then(|input| {
             let start = std::time::Instant::now();
-            let r = infer_video(model, &p, duration, settings, classifier.as_deref());
+            let r = infer_video(model, &input, settings, classifier.as_deref());
             summary.model_seconds += start.elapsed().as_secs_f64();
             r
         });

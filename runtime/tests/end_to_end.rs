@@ -8,6 +8,7 @@ use common::*;
 use tcanet_exporter::reference;
 use tcanet_models::data::features::load_features;
 use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::proposals::top_by_score;
 use tcanet_models::data::{FeatureLayout, Proposal};
 use tcanet_models::ModelConfig;
 
@@ -46,7 +47,11 @@ fn expected_for(
         .chunks_exact(2)
         .map(|p| (p[0] * v.duration, p[1] * v.duration))
         .collect();
-    let scores: Vec<f64> = prepared.scores.iter().map(|&s| s as f64).collect();
+    // Input scores at full precision, in the prepared (best-first, stable) order.
+    let scores: Vec<f64> = top_by_score(&props, props.len())
+        .iter()
+        .map(|p| p.score)
+        .collect();
     plain_postprocess(&seg, &scores, &out.iou[2], v.duration, 0.4, 0.0, 0.0)
 }
 
