@@ -31,8 +31,9 @@ fn fixture(seed: u64) -> Fixture {
     }
 }
 
-/// Breaks four videos of the fixture: a missing feature file (v_001), NaN
-/// features (v_002), a proposal with start >= end (v_004), no proposals (v_005).
+/// Breaks five videos of the fixture: a missing feature file (v_001), NaN
+/// features (v_002), a proposal with start >= end (v_004), no proposals
+/// (v_005), features with 16 channels instead of 32 (v_006).
 fn break_videos(f: &Fixture) {
     let feats = f.data.join("features");
     std::fs::remove_file(feats.join("v_001.npy")).unwrap();
@@ -40,6 +41,13 @@ fn break_videos(f: &Fixture) {
     let mut bad = v2.features.clone();
     bad[7] = f32::NAN;
     write_npy_f32(&feats.join("v_002.npy"), [v2.steps, 32], &bad).unwrap();
+    let v6 = &f.videos[6];
+    write_npy_f32(
+        &feats.join("v_006.npy"),
+        [v6.steps, 16],
+        &v6.features[..v6.steps * 16],
+    )
+    .unwrap();
     let path = f.data.join("proposals.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -114,12 +122,12 @@ fn keep_going_reports_every_bad_video_and_exits_non_zero() {
     let got: Vec<String> = read_results(&out).into_iter().map(|(v, _)| v).collect();
     assert_eq!(
         got,
-        ["v_000", "v_003", "v_006", "v_007"],
+        ["v_000", "v_003", "v_007"],
         "the good videos, in order"
     );
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(rep["processed"], 4);
+    assert_eq!(rep["processed"], 3);
     let failed = rep["failed"].as_array().unwrap();
     let by_video = |v: &str| -> String {
         failed
@@ -157,7 +165,12 @@ fn keep_going_reports_every_bad_video_and_exits_non_zero() {
         "{}",
         by_video("v_005")
     );
-    assert_eq!(failed.len(), 4);
+    let channels = by_video("v_006");
+    assert!(
+        channels.contains("v_006.npy") && channels.contains("32 channels"),
+        "{channels}"
+    );
+    assert_eq!(failed.len(), 5);
     no_temp_files(f.dir.path());
 }
 
