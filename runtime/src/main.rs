@@ -530,6 +530,12 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         eprintln!("wrote {}", det_path.display());
     }
     if args.eval {
+        if let Some(s) = shard {
+            eprintln!(
+                "note: --eval scores shard {}/{} only (its videos against the whole subset's ground truth); evaluate the merged file for the real figures",
+                s.index, s.count
+            );
+        }
         print_eval(args, &summary, &paths)?;
     }
     if summary.failures.is_empty() {
