@@ -21,6 +21,10 @@ fn to_vec(t: &Tensor) -> Vec<f32> {
 /// A tch TcaNet with its own (release-like) initialisation, saved with the
 /// trainer's checkpoint writer.
 fn tch_model(cfg: &ModelConfig, seed: i64, path: &std::path::Path) -> (nn::VarStore, TcaNet) {
+    // libtorch's generator is global: tests running in parallel must not
+    // interleave their draws, or the weights change from run to run.
+    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let net = TcaNet::new(&vs.root(), cfg);
@@ -30,7 +34,11 @@ fn tch_model(cfg: &ModelConfig, seed: i64, path: &std::path::Path) -> (nn::VarSt
     // explode and the cascade chaotic: float32 rounding alone then moves
     // the third stage by 1e-4, in tch as in any runtime).
     tch::no_grad(|| {
-        for (_, mut v) in vs.variables() {
+        // In name order: `variables()` is a HashMap, whose order changes
+        // from one process to the next.
+        let mut vars: Vec<_> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, mut v) in vars {
             let spread = if v.numel() > 1 {
                 v.std(true).double_value(&[])
             } else {
@@ -54,10 +62,19 @@ fn tch_model(cfg: &ModelConfig, seed: i64, path: &std::path::Path) -> (nn::VarSt
     (vs, net)
 }
 
-fn check(cfg: &ModelConfig, seed: i64, cases: &[(usize, usize)]) {
+/// Asserts parity of ONNX Runtime with tch on `cases` (B, N), fp32 and
+/// fp16. With `tch_f64` the tch model runs in float64 on the same
+/// (float32-exact) weights.
+fn check(cfg: &ModelConfig, seed: i64, cases: &[(usize, usize)], tch_f64: bool) {
     let dir = tempfile::tempdir().unwrap();
     let ckpt_path = dir.path().join("checkpoint.safetensors");
-    let (_vs, net) = tch_model(cfg, seed, &ckpt_path);
+    let (mut vs, net) = tch_model(cfg, seed, &ckpt_path);
+    let kind = if tch_f64 {
+        vs.double();
+        Kind::Double
+    } else {
+        Kind::Float
+    };
     let ckpt = Checkpoint::load(&ckpt_path, &ConfigOverride::Embedded).unwrap();
     assert_eq!(&ckpt.config, cfg);
     for precision in [Precision::Fp32, Precision::Fp16] {
@@ -79,8 +96,12 @@ fn check(cfg: &ModelConfig, seed: i64, cases: &[(usize, usize)]) {
             let (features, proposals) = random_inputs(cfg, b, n, 100 + i as u64);
             let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
             let onnx = model.run(&features, [b, c, t], &proposals, n).unwrap();
-            let f = Tensor::from_slice(&features).view([b as i64, c as i64, t as i64]);
-            let p = Tensor::from_slice(&proposals).view([b as i64, n as i64, 2]);
+            let f = Tensor::from_slice(&features)
+                .view([b as i64, c as i64, t as i64])
+                .to_kind(kind);
+            let p = Tensor::from_slice(&proposals)
+                .view([b as i64, n as i64, 2])
+                .to_kind(kind);
             let fwd = tch::no_grad(|| net.forward(&f, &p, false));
             // TCANET_DEBUG_REF=1: also print tch and ONNX Runtime against
             // the exporter's f64 reference (which of the two drifts).
@@ -132,7 +153,7 @@ fn check(cfg: &ModelConfig, seed: i64, cases: &[(usize, usize)]) {
 
 #[test]
 fn onnx_matches_tch_on_the_tiny_config() {
-    check(&ModelConfig::tiny(), 1, &[(1, 1), (2, 16), (3, 41)]);
+    check(&ModelConfig::tiny(), 1, &[(1, 1), (2, 16), (3, 41)], false);
 }
 
 #[test]
@@ -155,12 +176,16 @@ fn onnx_matches_tch_with_seconds_two_heads_and_window_5() {
         se_hidden_dim: 8,
         ..ModelConfig::tiny()
     };
-    check(&cfg, 2, &[(1, 7), (4, 13)]);
+    check(&cfg, 2, &[(1, 7), (4, 13)], false);
 }
 
-/// The full-size HACS network (C 2304, T 1000, H 512): the T = 1000
-/// sampling positions are where float32 rounding would show first.
+/// The full-size HACS network (C 2304, T 1000, H 512), against tch in
+/// float64 on the same (float32-exact) weights. At this size float32
+/// rounding alone moves the stage-3 IoU by a few 1e-6 on random features (a
+/// rounding-level shift of a refined proposal moves its 1000-step sampling
+/// positions, and the cascade compounds it), in tch as in ONNX Runtime: a
+/// float32 tch would spend the 1e-5 budget twice.
 #[test]
 fn onnx_matches_tch_on_the_hacs_config() {
-    check(&ModelConfig::hacs(), 3, &[(1, 6)]);
+    check(&ModelConfig::hacs(), 3, &[(1, 6)], true);
 }
