@@ -18,10 +18,17 @@ fn main() {
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
         return;
     };
+    // The tests crate links libtorch into its integration tests only (tch is
+    // a dev-dependency there); its binaries (tcanet-demo) must not link it.
+    let link_arg = if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("tcanet-tests") {
+        "cargo:rustc-link-arg-tests"
+    } else {
+        "cargo:rustc-link-arg"
+    };
     let lib = Path::new(&libtorch).join("lib");
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    println!("{link_arg}=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-L{}", lib.display());
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        println!("{link_arg}=-L{}", lib.display());
+        println!("{link_arg}=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
 }

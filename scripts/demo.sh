@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job (`make demo`): builds the release binaries, then runs
+# tcanet-demo (synth -> train -> export -> infer -> evaluate on the CPU),
+# which writes runs/<name>/ (default runs/demo/). Arguments go to
+# tcanet-demo: `make demo` takes none; `bash scripts/demo.sh --help` lists them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO=${CARGO:-cargo}
+echo "demo: building the release binaries (the first time takes a few minutes)" >&2
+"$CARGO" build --release -p tcanet-trainer -p tcanet-exporter -p tcanet-runtime \
+  -p tcanet-evaluator -p tcanet-tests --bins
+target=${CARGO_TARGET_DIR:-target}
+exec "$target/release/tcanet-demo" "$@"
