@@ -217,7 +217,8 @@ struct RunArgs {
     /// submission) → also write detections.
     #[arg(long, value_name = "FILE")]
     classifier: Option<PathBuf>,
-    /// Detections output (default: OUT's stem + `.detections.json`).
+    /// Detections output (default: OUT's stem + `.detections.json`; with
+    /// --shard, the partial's stem + `.detections.json`).
     #[arg(long, value_name = "FILE", requires = "classifier")]
     detections_output: Option<PathBuf>,
     /// Detections: classes per video.
@@ -499,13 +500,11 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         1e3 * summary.model_seconds / summary.results.len().max(1) as f64
     );
     if classifier.is_some() {
-        let det_path = args
-            .detections_output
-            .clone()
-            .unwrap_or_else(|| default_detections_path(&args.output));
-        let det_path = match shard {
-            Some(s) => s.partial_path(&det_path),
-            None => det_path,
+        // Default: STEM.detections.json, or STEM.shard-K-of-N.detections.json.
+        let det_path = match (&args.detections_output, shard) {
+            (Some(d), Some(s)) => s.partial_path(d),
+            (Some(d), None) => d.clone(),
+            (None, _) => default_detections_path(&out_path),
         };
         let detections = Leaderboard {
             results: summary

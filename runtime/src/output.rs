@@ -181,12 +181,12 @@ pub struct Leaderboard {
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// Reading or writing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a leaderboard/partial file.
     #[error("{}: {message}", path.display())]
@@ -230,19 +230,19 @@ impl Leaderboard {
     /// Writes the file atomically (temporary file, then rename).
     pub fn write(&self, path: &Path) -> Result<(), OutputError> {
         let text = self.to_json();
-        tcanet_models::io::write_atomic(path, |w| w.write_all(text.as_bytes())).map_err(|source| {
+        tcanet_models::io::write_atomic(path, |w| w.write_all(text.as_bytes())).map_err(|cause| {
             OutputError::Io {
                 path: path.to_path_buf(),
-                source,
+                cause,
             }
         })
     }
 
     /// Reads a leaderboard or partial file, keeping the order of `results`.
     pub fn read(path: &Path) -> Result<Self, OutputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| OutputError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| OutputError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let fmt_err = |message: String| OutputError::Format {
             path: path.to_path_buf(),

@@ -78,6 +78,21 @@ fn sharded_runs_merge_into_the_unsharded_output() {
     let videos = synth_videos(&cfg, 7, 41);
     let data = dir.path().join("data");
     write_dataset(&data, &videos, cfg.feat_dim);
+    // An ActivityNet-format classifier, so that detections are sharded too.
+    let cls = dir.path().join("classifier.json");
+    let results: serde_json::Map<String, serde_json::Value> = videos
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let entries: Vec<serde_json::Value> = LABELS
+                .iter()
+                .enumerate()
+                .map(|(j, l)| serde_json::json!({"label": l, "score": ((i + 2 * j) % 5) as f64 / 5.0}))
+                .collect();
+            (v.id.clone(), serde_json::Value::Array(entries))
+        })
+        .collect();
+    std::fs::write(&cls, serde_json::json!({ "results": results }).to_string()).unwrap();
     let whole = dir.path().join("whole.json");
     let o = infer(&[
         &"run",
@@ -89,6 +104,8 @@ fn sharded_runs_merge_into_the_unsharded_output() {
         &whole,
         &"--threads",
         &"1",
+        &"--classifier",
+        &cls,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
@@ -106,6 +123,8 @@ fn sharded_runs_merge_into_the_unsharded_output() {
         &"0/3",
         &"--threads",
         &"1",
+        &"--classifier",
+        &cls,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = infer_env(
@@ -119,6 +138,8 @@ fn sharded_runs_merge_into_the_unsharded_output() {
             &out,
             &"--threads",
             &"1",
+            &"--classifier",
+            &cls,
         ],
         &[
             ("SLURM_ARRAY_TASK_ID", "1"),
@@ -144,6 +165,8 @@ fn sharded_runs_merge_into_the_unsharded_output() {
             &"1",
             &"--shard-count",
             &"3",
+            &"--classifier",
+            &cls,
         ],
         &[("JOB_COMPLETION_INDEX", "2")],
     );
@@ -167,6 +190,29 @@ fn sharded_runs_merge_into_the_unsharded_output() {
     let o = infer(&[&"merge", &parts[2], &parts[0], &parts[1], &"-o", &merged]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_results(&merged), read_results(&whole));
+    // Detections: STEM.shard-K-of-N.detections.json, merged the same way.
+    let det_parts: Vec<PathBuf> = (0..3)
+        .map(|k| {
+            dir.path()
+                .join(format!("refined.shard-{k}-of-3.detections.json"))
+        })
+        .collect();
+    let merged_dets = dir.path().join("merged.detections.json");
+    let o = infer(&[
+        &"merge",
+        &det_parts[0],
+        &det_parts[1],
+        &det_parts[2],
+        &"-o",
+        &merged_dets,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole_dets = read_results(&dir.path().join("whole.detections.json"));
+    assert_eq!(whole_dets.len(), videos.len());
+    assert!(whole_dets
+        .iter()
+        .all(|(_, d)| !d.is_empty() && d.iter().all(|e| e.3.is_some())));
+    assert_eq!(read_results(&merged_dets), whole_dets);
 
     // A missing shard, a shard given twice.
     let o = infer(&[&"merge", &parts[0], &parts[1], &"-o", &merged]);
