@@ -190,6 +190,11 @@ fn sharded_runs_merge_into_the_unsharded_output() {
     let o = infer(&[&"merge", &parts[2], &parts[0], &parts[1], &"-o", &merged]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_results(&merged), read_results(&whole));
+    assert_eq!(
+        std::fs::read(&merged).unwrap(),
+        std::fs::read(&whole).unwrap(),
+        "byte for byte"
+    );
     // Detections: STEM.shard-K-of-N.detections.json, merged the same way.
     let det_parts: Vec<PathBuf> = (0..3)
         .map(|k| {
