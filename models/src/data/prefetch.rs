@@ -93,7 +93,12 @@ impl<T: Send + 'static> Iterator for Prefetcher<T> {
             if let Some(item) = self.buffer.remove(&self.next) {
                 break item;
             }
-            let (i, item) = self.rx.recv().ok()?;
+            // Workers only stop early when one panicked: never end the
+            // sequence short silently.
+            let (i, item) = self
+                .rx
+                .recv()
+                .expect("a prefetch worker panicked before finishing its jobs");
             self.buffer.insert(i, item);
         };
         self.next += 1;
