@@ -191,6 +191,55 @@ impl Net<'_> {
         self.conv(leaf, x, (&dims, w), bias, group, pad, stride)
     }
 
+    /// A grouped Conv1d whose kernel spans the whole input `[M, H_in, K]`
+    /// (no padding, one output step) as one batched `MatMul` over the groups:
+    /// `[g, M, H_in/g·K] @ [g, H_in/g·K, H_out/g]`, giving `[M, H_out]`. ONNX
+    /// Runtime runs a `Conv` of this shape as M·g matrix–vector products that
+    /// each read the whole weight again; the `MatMul` reads it once.
+    fn grouped_full_conv(&mut self, leaf: &str, x: &Value, p: &str) -> Value {
+        let g = self.cfg.conv_groups;
+        let dims = self.shape_of(&format!("{p}.weight"));
+        let (out, inp_g, k) = (dims[0], dims[1], dims[2]);
+        let out_g = out / g;
+        let w = self.ckpt.get(&format!("{p}.weight"));
+        // [g, inp_g·k, out_g]: w_t[gi][i·k + t][o] = w[gi·out_g + o][i][t].
+        let mut wt = vec![0.0f32; g * inp_g * k * out_g];
+        for gi in 0..g {
+            for o in 0..out_g {
+                for r in 0..inp_g * k {
+                    wt[(gi * inp_g * k + r) * out_g + o] = w[(gi * out_g + o) * inp_g * k + r];
+                }
+            }
+        }
+        let bias = self.ckpt.get(&format!("{p}.bias")).to_vec();
+        let wv = self.weight(&format!("{leaf}.weight_t"), &[g, inp_g * k, out_g], &wt);
+        let bv = self.weight(&format!("{leaf}.bias"), &[out], &bias);
+        let b = &mut self.b;
+        let per_group = b.const_i64(
+            &format!("{leaf}/per_group_shape"),
+            &[3],
+            &[-1, g as i64, (inp_g * k) as i64],
+        );
+        let x = b.op(
+            "Reshape",
+            &format!("{leaf}/per_group"),
+            &[x, &per_group],
+            vec![],
+        );
+        let swap = || vec![Attr::ints("perm", &[1, 0, 2])];
+        let x = b.op("Transpose", &format!("{leaf}/groups_first"), &[&x], swap());
+        let y = b.op("MatMul", &format!("{leaf}/matmul"), &[&x, &wv], vec![]);
+        let y = b.op("Transpose", &format!("{leaf}/groups_last"), &[&y], swap());
+        let flat = b.const_i64(&format!("{leaf}/merged_shape"), &[2], &[-1, out as i64]);
+        let y = b.op(
+            "Reshape",
+            &format!("{leaf}/merge_groups"),
+            &[&y, &flat],
+            vec![],
+        );
+        b.op("Add", &format!("{leaf}/bias"), &[&y, &bv], vec![])
+    }
+
     fn shape_of(&self, name: &str) -> Vec<usize> {
         tcanet_models::param_specs(self.cfg)
             .into_iter()
@@ -280,9 +329,16 @@ impl Net<'_> {
         for i in 0..cfg.lgte_num {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x, &mask));
         }
-        // [B, T+2, H]: one zero step before and after the timeline.
+        // [B, H, T+2]: channels first, one zero step before and after the
+        // timeline (the features the TBR heads' first convs read).
         let padded = self.scoped("ttn", |n| {
-            let pads = n.b.const_i64("pads", &[6], &[0, 1, 0, 0, 1, 0]);
+            let x = n.b.op(
+                "Transpose",
+                "channels_first",
+                &[&x],
+                vec![Attr::ints("perm", &[0, 2, 1])],
+            );
+            let pads = n.b.const_i64("pads", &[6], &[0, 0, 1, 0, 0, 1]);
             n.b.op("Pad", "zero_pad_time", &[&x, &pads], vec![])
         });
         let (shape_bn2, shape_bn3) = self.scoped("shapes", |n| {
@@ -511,31 +567,18 @@ impl Net<'_> {
         let (h, g) = (cfg.hidden_dim, cfg.conv_groups);
         let (ns, na) = (cfg.start_sample_num, cfg.action_sample_num);
         let s_total = cfg.total_sample_num();
-        let samples = self.scoped("ttn", |n| n.ttn(props, padded));
+        let (left, frac) = self.scoped("ttn", |n| n.ttn(props));
         let se = self.scoped("reg1se", |n| {
-            let starts = n.b.const_i64("start_region_begin", &[1], &[0]);
-            let ends = n.b.const_i64("start_region_end", &[1], &[ns as i64]);
-            let axes = n.b.const_i64("sample_axis", &[1], &[2]);
-            let st = n.b.op(
-                "Slice",
-                "start_region",
-                &[&samples, &starts, &ends, &axes],
-                vec![],
-            );
-            let starts = n.b.const_i64("end_region_begin", &[1], &[(ns + na) as i64]);
-            let ends = n.b.const_i64("end_region_end", &[1], &[s_total as i64]);
-            let en = n.b.op(
-                "Slice",
-                "end_region",
-                &[&samples, &starts, &ends, &axes],
-                vec![],
-            );
-            // [B·N, 2H, ns]: start channels then end channels.
-            let x = n.b.op(
-                "Concat",
-                "start_end_channels",
-                &[&st, &en],
-                vec![Attr::int("axis", 1)],
+            // [B·N, 2·se, ns/2]: start channels then end channels.
+            let x = n.sampled_conv(
+                "start_end_conv.0",
+                padded,
+                (&left, &frac),
+                &[(0, ns), (ns + na, s_total - ns - na)],
+                &[
+                    format!("{p}.reg1se.start_reg_conv.0"),
+                    format!("{p}.reg1se.end_reg_conv.0"),
+                ],
             );
             let fused = |n: &Net, layer: usize, scale: f32| -> (Vec<usize>, Vec<f32>, Vec<f32>) {
                 let mut w = Vec::new();
@@ -550,8 +593,6 @@ impl Net<'_> {
                 dims[0] *= 2;
                 (dims, w, bias)
             };
-            let (d0, w0, b0) = fused(n, 0, 1.0);
-            let x = n.conv("start_end_conv.0", &x, (&d0, w0), b0, 2 * g, 1, 2);
             let x = n.relu("start_end_conv.1", &x);
             let (d2, w2, b2) = fused(n, 2, 1.0);
             let x = n.conv("start_end_conv.2", &x, (&d2, w2), b2, 2 * g, 1, 2);
@@ -564,11 +605,17 @@ impl Net<'_> {
         });
         let xw = self.scoped("reg1xw", |n| {
             let q = format!("{p}.reg1xw");
-            let x = n.conv_param("reg_1d_b.0", &samples, &format!("{q}.reg_1d_b.0"), g, 1, 2);
+            let x = n.sampled_conv(
+                "reg_1d_b.0",
+                padded,
+                (&left, &frac),
+                &[(0, s_total)],
+                &[format!("{q}.reg_1d_b.0")],
+            );
             let x = n.relu("reg_1d_b.1", &x);
             let x = n.conv_param("reg_1d_b.2", &x, &format!("{q}.reg_1d_b.2"), g, 1, 2);
             let x = n.relu("reg_1d_b.3", &x);
-            let x = n.conv_param("reg_1d_o.0", &x, &format!("{q}.reg_1d_o.0"), g, 0, 1);
+            let x = n.grouped_full_conv("reg_1d_o.0", &x, &format!("{q}.reg_1d_o.0"));
             let x = n.relu("reg_1d_o.1", &x);
             // Rows (dx, dw, t) scaled by the decode factors (0.1, 0.2, 1).
             let mut w = n.ckpt.get(&format!("{q}.reg_1d_o.2.weight")).to_vec();
@@ -579,7 +626,8 @@ impl Net<'_> {
                     .for_each(|v| *v *= scale);
                 bias[row] *= scale;
             }
-            let x = n.conv("reg_1d_o.2", &x, (&[3, h, 1], w), bias, 1, 0, 1);
+            // The 1×1 conv on a length-1 signal is a Linear on [B·N, H].
+            let x = n.linear("reg_1d_o.2", &x, &w, &bias, 3, h);
             let x = n.b.op("Reshape", "dx_dw_t", &[&x, shape_bn3], vec![]);
             n.cast_to_f32(x, "dx_dw_t_f32")
         });
@@ -627,10 +675,13 @@ impl Net<'_> {
         })
     }
 
-    /// TTN: samples `[B·N, H, S]` (S = start‖action‖end) from `padded` `[B, T+2, H]`.
-    fn ttn(&mut self, props: &Value, padded: &Value) -> Value {
+    /// TTN: for every sample of every proposal (S = start‖action‖end, plus
+    /// one sentinel sample), the index of its left neighbour in the padded
+    /// timeline (float32, floor(u) + 1) and the interpolation weight of the
+    /// right neighbour (u − floor(u)); both `[B, N, S+1]`.
+    fn ttn(&mut self, props: &Value) -> (Value, Value) {
         let cfg = self.cfg;
-        let (h, t) = (cfg.hidden_dim, cfg.temporal_scale as f64);
+        let t = cfg.temporal_scale as f64;
         let s_total = cfg.total_sample_num();
         let r = cfg.prop_boundary_ratio;
         // With a symbolic T, D and T enter at run time: the constants hold
@@ -686,6 +737,7 @@ impl Net<'_> {
         }
         let zero = b.const_f32("zero", &[], &[0.0]);
         let one = b.const_f32("one", &[], &[1.0]);
+        let minus_one = b.const_f32("minus_one", &[], &[-1.0]);
         let bounds = b.op("Clip", "clamp_to_timeline", &[&bounds, &zero, &one], vec![]);
         let pm = b.const_f32("sample_positions", &[6, s_total], &pos);
         let mut u = b.op("MatMul", "positions", &[&bounds, &pm], vec![]);
@@ -694,38 +746,234 @@ impl Net<'_> {
         }
         let minus_half = b.const_f32("minus_half", &[], &[-0.5]);
         let u = b.op("Add", "fractional_index", &[&u, &minus_half], vec![]);
+        // One sentinel sample after the last, at u = -1: left neighbour 0 of
+        // the padded timeline (a zero step) with weight 1, right weight 0.
+        let pads = b.const_i64("sentinel_pads", &[6], &[0, 0, 0, 0, 0, 1]);
+        let u = b.op("Pad", "sentinel_sample", &[&u, &pads, &minus_one], vec![]);
         let fl = b.op("Floor", "floor", &[&u], vec![]);
         let frac = b.op("Sub", "frac", &[&u, &fl], vec![]);
-        // Per sample [B, N·S, 1]: floor(u) and the interpolation weight frac.
-        let flat = b.const_i64("per_sample_shape", &[3], &[0, -1, 1]);
-        let fl = b.op("Reshape", "floor_per_sample", &[&fl, &flat], vec![]);
-        let frac = b.op("Reshape", "frac_per_sample", &[&frac, &flat], vec![]);
-        // Padded indices of the two neighbours: floor(u) + 1 and floor(u) + 2.
+        // Padded index of the left neighbour: floor(u) + 1.
         let left = b.op("Add", "left_padded", &[&fl, &one], vec![]);
-        let left = b.op(
+        (left, frac)
+    }
+
+    /// The first (linear) conv of a TBR branch applied to TTN samples without
+    /// forming the samples: the samples are linear interpolations of the
+    /// features F, so tap k of a Conv1d (kernel 3, stride 2, padding 1) over
+    /// the samples equals the same interpolation of G_k = W_k ⊛ F, computed
+    /// once per video by a grouped 1×1 `Conv` (before the bias). Output j
+    /// sums, over k, G_k interpolated at region sample s = 2j + k − 1 (the
+    /// sentinel sample, i.e. zero, when s is outside the region: the conv's
+    /// zero padding in sample space), then adds the bias.
+    ///
+    /// `regions` are (first sample, count) in the S samples; each has its own
+    /// conv `params` (prefix of `[C, H/g, 3]` weights), all on `features`
+    /// `[B, H, T+2]`. `left`/`frac` are `[B, N, S+1]` (sentinel last).
+    /// Returns `[B·N, regions·C, J]` (J = outputs per region) before the ReLU.
+    fn sampled_conv(
+        &mut self,
+        leaf: &str,
+        features: &Value,
+        (left, frac): (&Value, &Value),
+        regions: &[(usize, usize)],
+        params: &[String],
+    ) -> Value {
+        let cfg = self.cfg;
+        let g = cfg.conv_groups;
+        let s_total = cfg.total_sample_num();
+        let nb = regions.len();
+        let dims = self.shape_of(&format!("{}.weight", params[0]));
+        let (c, inp_g, taps) = (dims[0], dims[1], dims[2]);
+        assert_eq!(taps, 3, "{leaf}: kernel 3");
+        let cg = c / g;
+        let j_out = regions[0].1.div_ceil(2);
+        assert!(regions.iter().all(|r| r.1.div_ceil(2) == j_out), "{leaf}");
+        // 1×1 conv weights, output channels ordered (group, region, tap, o).
+        let mut wt = vec![0.0f32; g * nb * 3 * cg * inp_g];
+        let mut bias = Vec::with_capacity(nb * c);
+        for (r, p) in params.iter().enumerate() {
+            let w = self.ckpt.get(&format!("{p}.weight"));
+            for gi in 0..g {
+                for k in 0..3 {
+                    for o in 0..cg {
+                        let row = ((gi * nb + r) * 3 + k) * cg + o;
+                        for i in 0..inp_g {
+                            wt[row * inp_g + i] = w[((gi * cg + o) * inp_g + i) * 3 + k];
+                        }
+                    }
+                }
+            }
+            bias.extend_from_slice(self.ckpt.get(&format!("{p}.bias")));
+        }
+        let wv = self.weight(
+            &format!("{leaf}.tap_weight"),
+            &[g * nb * 3 * cg, inp_g, 1],
+            &wt,
+        );
+        let bv = self.weight(&format!("{leaf}.bias"), &[nb, 1, c], &bias);
+        // Sample of region r, output j, tap k (sentinel S outside the region).
+        let mut sample = Vec::with_capacity(nb * j_out * 3);
+        for &(first, count) in regions {
+            for j in 0..j_out {
+                for k in 0..3 {
+                    let s = (2 * j + k) as i64 - 1;
+                    sample.push(if (0..count as i64).contains(&s) {
+                        (first as i64) + s
+                    } else {
+                        s_total as i64
+                    });
+                }
+            }
+        }
+        let row_offset: Vec<f32> = (0..nb * 3).map(|v| v as f32).collect();
+        let b = &mut self.b;
+        let table = b.op(
+            "Conv",
+            &format!("{leaf}/taps"),
+            &[features, &wv],
+            vec![
+                Attr::ints("kernel_shape", &[1]),
+                Attr::int("group", g as i64),
+            ],
+        );
+        // [B, (T+2)·regions·3, C]: row (t·regions + r)·3 + k holds G_k[t] of region r.
+        let split = b.const_i64(
+            &format!("{leaf}/split_shape"),
+            &[6],
+            &[0, g as i64, nb as i64, 3, cg as i64, -1],
+        );
+        let table = b.op(
+            "Reshape",
+            &format!("{leaf}/split_taps"),
+            &[&table, &split],
+            vec![],
+        );
+        let table = b.op(
+            "Transpose",
+            &format!("{leaf}/time_major"),
+            &[&table],
+            vec![Attr::ints("perm", &[0, 5, 2, 3, 1, 4])],
+        );
+        let rows_shape = b.const_i64(&format!("{leaf}/rows_shape"), &[3], &[0, -1, c as i64]);
+        let table = b.op(
+            "Reshape",
+            &format!("{leaf}/rows"),
+            &[&table, &rows_shape],
+            vec![],
+        );
+        let sample = b.const_i64(&format!("{leaf}/sample_index"), &[nb, j_out, 3], &sample);
+        let axis2 = || vec![Attr::int("axis", 2)];
+        // [B, N, regions, J, 3] per tap: left neighbour and its weight.
+        let tl = b.op(
+            "Gather",
+            &format!("{leaf}/tap_left"),
+            &[left, &sample],
+            axis2(),
+        );
+        let tf = b.op(
+            "Gather",
+            &format!("{leaf}/tap_frac"),
+            &[frac, &sample],
+            axis2(),
+        );
+        let per_tap = b.const_i64(&format!("{leaf}/per_tap_shape"), &[3], &[0, -1, 1]);
+        let stride = b.const_f32(&format!("{leaf}/row_stride"), &[], &[(nb * 3) as f32]);
+        let offset = b.const_f32(&format!("{leaf}/row_offset"), &[nb, 1, 3], &row_offset);
+        let tl = b.op("Mul", &format!("{leaf}/time_rows"), &[&tl, &stride], vec![]);
+        let tl = b.op("Add", &format!("{leaf}/tap_rows"), &[&tl, &offset], vec![]);
+        let tl = b.op(
+            "Reshape",
+            &format!("{leaf}/rows_per_tap"),
+            &[&tl, &per_tap],
+            vec![],
+        );
+        // Left and right neighbour rows [B, M, 2] (right = one time step on).
+        let nbr = b.const_f32(
+            &format!("{leaf}/neighbour_rows"),
+            &[2],
+            &[0.0, (nb * 3) as f32],
+        );
+        let rows = b.op("Add", &format!("{leaf}/neighbours"), &[&tl, &nbr], vec![]);
+        let rows = b.op(
             "Cast",
-            "left_index",
-            &[&left],
+            &format!("{leaf}/row_index"),
+            &[&rows],
             vec![Attr::int("to", data_type::INT64 as i64)],
         );
-        let one_i = b.const_i64("one_step", &[], &[1]);
-        let right = b.op("Add", "right_index", &[&left, &one_i], vec![]);
-        let batch = || vec![Attr::int("batch_dims", 1)];
-        let g0 = b.op("GatherND", "gather_left", &[padded, &left], batch());
-        let g1 = b.op("GatherND", "gather_right", &[padded, &right], batch());
-        let frac = self.cast_to_compute(frac, "frac_to_compute");
+        let rows = b.op(
+            "Reshape",
+            &format!("{leaf}/gather_index"),
+            &[&rows, &per_tap],
+            vec![],
+        );
+        // Weights (1 - frac, frac) = frac·(-1, 1) + (1, 0), [B·N·regions·J, 1, 6].
+        let tf = b.op(
+            "Reshape",
+            &format!("{leaf}/frac_per_tap"),
+            &[&tf, &per_tap],
+            vec![],
+        );
+        let sign = b.const_f32(&format!("{leaf}/minus_plus_one"), &[2], &[-1.0, 1.0]);
+        let base = b.const_f32(&format!("{leaf}/one_zero"), &[2], &[1.0, 0.0]);
+        let tf = b.op("Mul", &format!("{leaf}/signed_frac"), &[&tf, &sign], vec![]);
+        let wts = b.op("Add", &format!("{leaf}/weights"), &[&tf, &base], vec![]);
+        let per_out = b.const_i64(&format!("{leaf}/per_output_shape"), &[3], &[-1, 1, 6]);
+        let wts = b.op(
+            "Reshape",
+            &format!("{leaf}/weights_per_output"),
+            &[&wts, &per_out],
+            vec![],
+        );
+        let wts = self.cast_to_compute(wts, &format!("{leaf}/weights_to_compute"));
         let b = &mut self.b;
-        // Linear interpolation g0 + frac·(g1 − g0), [B, N·S, H].
-        let diff = b.op("Sub", "neighbour_difference", &[&g1, &g0], vec![]);
-        let step = b.op("Mul", "weighted_difference", &[&diff, &frac], vec![]);
-        let mixed = b.op("Add", "interpolate", &[&g0, &step], vec![]);
-        let shape = b.const_i64("samples_shape", &[3], &[-1, s_total as i64, h as i64]);
-        let samples = b.op("Reshape", "per_proposal", &[&mixed, &shape], vec![]);
-        b.op(
+        let gathered = b.op(
+            "GatherND",
+            &format!("{leaf}/gather"),
+            &[&table, &rows],
+            vec![Attr::int("batch_dims", 1)],
+        );
+        let six = b.const_i64(&format!("{leaf}/six_rows_shape"), &[3], &[-1, 6, c as i64]);
+        let gathered = b.op(
+            "Reshape",
+            &format!("{leaf}/six_rows"),
+            &[&gathered, &six],
+            vec![],
+        );
+        // Σ over 3 taps × 2 neighbours: [B·N·regions·J, 1, C].
+        let y = b.op(
+            "MatMul",
+            &format!("{leaf}/interpolate_sum"),
+            &[&wts, &gathered],
+            vec![],
+        );
+        let out_shape = b.const_i64(
+            &format!("{leaf}/outputs_shape"),
+            &[4],
+            &[-1, nb as i64, j_out as i64, c as i64],
+        );
+        let y = b.op(
+            "Reshape",
+            &format!("{leaf}/outputs"),
+            &[&y, &out_shape],
+            vec![],
+        );
+        let y = b.op("Add", &format!("{leaf}/bias"), &[&y, &bv], vec![]);
+        let y = b.op(
             "Transpose",
-            "channels_first",
-            &[&samples],
-            vec![Attr::ints("perm", &[0, 2, 1])],
+            &format!("{leaf}/channels_first"),
+            &[&y],
+            vec![Attr::ints("perm", &[0, 1, 3, 2])],
+        );
+        let cf = b.const_i64(
+            &format!("{leaf}/channels_shape"),
+            &[3],
+            &[-1, (nb * c) as i64, j_out as i64],
+        );
+        b.op(
+            "Reshape",
+            &format!("{leaf}/merge_regions"),
+            &[&y, &cf],
+            vec![],
         )
     }
 }
