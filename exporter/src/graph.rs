@@ -95,6 +95,30 @@ struct Net<'a> {
     precision: Precision,
 }
 
+/// The keys of the local heads: for query j, the w positions
+/// clamp(j − w/2 + m, 0, T−1) (`index`, int64 `[T, w]`) and an additive mask
+/// (`[T, w]`) that is −inf where a clamped position repeats the one before, so
+/// that each allowed key counts once, as with the release's boolean mask.
+struct LocalWindow {
+    index: Value,
+    mask: Value,
+}
+
+/// [`LocalWindow`] for a fixed T: (indices, mask), row-major `[t, w]`.
+fn local_window(t: usize, w: usize) -> (Vec<i64>, Vec<f32>) {
+    let mut index = Vec::with_capacity(t * w);
+    let mut mask = Vec::with_capacity(t * w);
+    for j in 0..t as i64 {
+        for m in 0..w as i64 {
+            let key = (j - (w / 2) as i64 + m).clamp(0, t as i64 - 1);
+            let repeated = m > 0 && index.last() == Some(&key);
+            index.push(key);
+            mask.push(if repeated { f32::NEG_INFINITY } else { 0.0 });
+        }
+    }
+    (index, mask)
+}
+
 /// Row-major transpose of a `[rows, cols]` matrix.
 fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0.0; m.len()];
@@ -314,20 +338,22 @@ impl Net<'_> {
                 vec![Attr::ints("perm", &[0, 2, 1])],
             )
         });
-        // One additive local-window mask, shared by every LGTE layer.
-        let mask = if self.dynamic_time {
+        // The local heads' key window (indices and duplicate mask), shared
+        // by every LGTE layer.
+        let window = if self.dynamic_time {
             let t = self.time.as_ref().expect("set above").steps_i64.clone();
-            self.scoped("lgtes", |n| n.dynamic_mask(&t))
+            self.scoped("lgtes", |n| n.dynamic_window(&t))
         } else {
-            let t = cfg.temporal_scale;
-            let mask = self.local_mask(t, cfg.window_size);
-            self.scoped("lgtes", |n| {
-                n.weight("local_window_mask", &[2, 1, t, t], &mask)
+            let (t, w) = (cfg.temporal_scale, cfg.window_size);
+            let (index, mask) = local_window(t, w);
+            self.scoped("lgtes", |n| LocalWindow {
+                index: n.b.const_i64("local_window_index", &[t, w], &index),
+                mask: n.weight("local_window_mask", &[t, w], &mask),
             })
         };
         let mut x = x;
         for i in 0..cfg.lgte_num {
-            x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x, &mask));
+            x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x, &window));
         }
         // [B, H, T+2]: channels first, one zero step before and after the
         // timeline (the features the TBR heads' first convs read).
@@ -397,12 +423,10 @@ impl Net<'_> {
         }
     }
 
-    /// The additive mask [2, 1, T, T] of [`Net::local_mask`] built in the
-    /// graph for a symbolic T: key m is allowed for query j iff
-    /// -w/2 ≤ m - j ≤ w - 1 - w/2 (the clamped window, as a band), or the
-    /// head is global.
-    fn dynamic_mask(&mut self, t: &Value) -> Value {
-        let w = self.cfg.window_size as i64;
+    /// [`local_window`] built in the graph for a symbolic T: index
+    /// clamp(j − w/2 + m, 0, T−1), and −inf where it equals the index before.
+    fn dynamic_window(&mut self, t: &Value) -> LocalWindow {
+        let w = self.cfg.window_size;
         let b = &mut self.b;
         let axis0 = b.const_i64("axis_0", &[1], &[0]);
         let axis1 = b.const_i64("axis_1", &[1], &[1]);
@@ -411,28 +435,48 @@ impl Net<'_> {
         let one = b.const_i64("one", &[], &[1]);
         let steps = b.op("Range", "positions", &[&zero, &t, &one], vec![]);
         let query = b.op("Unsqueeze", "query_positions", &[&steps, &axis1], vec![]);
-        let key = b.op("Unsqueeze", "key_positions", &[&steps, &axis0], vec![]);
-        let offset = b.op("Sub", "key_minus_query", &[&key, &query], vec![]);
-        let lo = b.const_i64("window_first", &[], &[-(w / 2)]);
-        let hi = b.const_i64("window_last", &[], &[w - 1 - w / 2]);
-        let after_lo = b.op(
-            "GreaterOrEqual",
-            "after_window_first",
-            &[&offset, &lo],
+        let offsets: Vec<i64> = (0..w as i64).map(|m| m - (w / 2) as i64).collect();
+        let offsets = b.const_i64("window_offsets", &[w], &offsets);
+        let raw = b.op("Add", "window_positions", &[&query, &offsets], vec![]);
+        let last = b.op("Sub", "last_position", &[&t, &one], vec![]);
+        let index = b.op("Max", "clamp_below", &[&raw, &zero], vec![]);
+        let index = b.op("Min", "local_window_index", &[&index, &last], vec![]);
+        // Duplicates (clamped at an edge) are consecutive in the window.
+        let begin = b.const_i64("from_second", &[1], &[1]);
+        let end = b.const_i64("to_end", &[1], &[w as i64]);
+        let before_end = b.const_i64("to_last", &[1], &[w as i64 - 1]);
+        let later = b.op(
+            "Slice",
+            "later_keys",
+            &[&index, &begin, &end, &axis1],
             vec![],
         );
-        let before_hi = b.op("LessOrEqual", "before_window_last", &[&offset, &hi], vec![]);
-        let in_window = b.op("And", "in_window", &[&after_lo, &before_hi], vec![]);
-        let global = b.const_bool("global_heads", &[2, 1, 1, 1], &[false, true]);
-        let allowed = b.op("Or", "allowed", &[&in_window, &global], vec![]);
+        let start = b.const_i64("from_first", &[1], &[0]);
+        let earlier = b.op(
+            "Slice",
+            "earlier_keys",
+            &[&index, &start, &before_end, &axis1],
+            vec![],
+        );
+        let repeat = b.op("Equal", "repeated_key", &[&later, &earlier], vec![]);
+        let first = b.const_bool("first_key", &[1, 1], &[false]);
+        let shape = b.op("Shape", "query_count", &[&query], vec![]);
+        let first = b.op("Expand", "first_keys", &[&first, &shape], vec![]);
+        let repeat = b.op(
+            "Concat",
+            "duplicate_key",
+            &[&first, &repeat],
+            vec![Attr::int("axis", 1)],
+        );
         let zero_f = self.weight("zero_score", &[], &[0.0]);
         let minus_inf = self.weight("minus_inf", &[], &[f32::NEG_INFINITY]);
-        self.b.op(
+        let mask = self.b.op(
             "Where",
             "local_window_mask",
-            &[&allowed, &zero_f, &minus_inf],
+            &[&repeat, &minus_inf, &zero_f],
             vec![],
-        )
+        );
+        LocalWindow { index, mask }
     }
 
     fn scoped<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
@@ -448,7 +492,7 @@ impl Net<'_> {
     }
 
     /// One post-norm LGTE layer on `[B, T, H]`.
-    fn lgte(&mut self, i: usize, x: &Value, mask: &Value) -> Value {
+    fn lgte(&mut self, i: usize, x: &Value, window: &LocalWindow) -> Value {
         let cfg = self.cfg;
         let (h, heads, hd) = (cfg.hidden_dim, cfg.heads, cfg.head_dim());
         let half = heads / 2;
@@ -464,12 +508,12 @@ impl Net<'_> {
             let shape =
                 n.b.const_i64("qkv_shape", &[6], &[0, 0, 3, 2, half as i64, hd as i64]);
             let qkv = n.b.op("Reshape", "split_heads", &[&qkv, &shape], vec![]);
-            // [3, B, local|global, heads/2, T, hd]
+            // [3·2, B, heads/2, T, hd]: (q, k, v) × (local, global).
             let qkv = n.b.op(
                 "Transpose",
                 "heads_first",
                 &[&qkv],
-                vec![Attr::ints("perm", &[2, 0, 3, 4, 1, 5])],
+                vec![Attr::ints("perm", &[2, 3, 0, 4, 1, 5])],
             );
             let split = n.b.const_i64("qkv_split", &[3], &[1, 1, 1]);
             let qkv = n.b.op_multi(
@@ -479,27 +523,97 @@ impl Net<'_> {
                 3,
                 vec![Attr::int("axis", 0)],
             );
+            let halves = n.b.const_i64("local_global_split", &[2], &[1, 1]);
+            let mut parts = Vec::new();
+            for (t, name) in qkv.iter().zip(["q", "k", "v"]) {
+                parts.push(n.b.op_multi(
+                    "Split",
+                    &format!("{name}_local_global"),
+                    &[t, &halves],
+                    2,
+                    vec![Attr::int("axis", 1)],
+                ));
+            }
+            // Global heads: full attention, no mask. [1, 1, B, heads/2, T, hd]
             let kt = n.b.op(
                 "Transpose",
-                "k_transposed",
-                &[&qkv[1]],
+                "global/k_transposed",
+                &[&parts[1][1]],
                 vec![Attr::ints("perm", &[0, 1, 2, 3, 5, 4])],
             );
-            let scores = n.b.op("MatMul", "scores", &[&qkv[0], &kt], vec![]);
-            let scores = n.b.op("Add", "masked_scores", &[&scores, mask], vec![]);
+            let scores =
+                n.b.op("MatMul", "global/scores", &[&parts[0][1], &kt], vec![]);
             let probs = n.b.op(
                 "Softmax",
-                "softmax",
+                "global/softmax",
                 &[&scores],
                 vec![Attr::int("axis", -1)],
             );
-            let ctx = n.b.op("MatMul", "context", &[&probs, &qkv[2]], vec![]);
-            // [B, T, 1, 2, heads/2, hd] → [B, T, H]
+            let ctx_global =
+                n.b.op("MatMul", "global/context", &[&probs, &parts[2][1]], vec![]);
+            // Local heads: the w window keys of each query, gathered:
+            // [1, 1, B, heads/2, T, w, hd].
+            let axis_t = || vec![Attr::int("axis", 4)];
+            let kw = n.b.op(
+                "Gather",
+                "local/window_keys",
+                &[&parts[1][0], &window.index],
+                axis_t(),
+            );
+            let vw = n.b.op(
+                "Gather",
+                "local/window_values",
+                &[&parts[2][0], &window.index],
+                axis_t(),
+            );
+            let axis5 = n.b.const_i64("local/query_axis", &[1], &[5]);
+            let q = n.b.op(
+                "Unsqueeze",
+                "local/query_row",
+                &[&parts[0][0], &axis5],
+                vec![],
+            );
+            let qk = n.b.op("Mul", "local/query_key", &[&q, &kw], vec![]);
+            let last = n.b.const_i64("local/head_dim_axis", &[1], &[-1]);
+            let scores = n.b.op(
+                "ReduceSum",
+                "local/scores",
+                &[&qk, &last],
+                vec![Attr::int("keepdims", 0)],
+            );
+            let scores = n.b.op(
+                "Add",
+                "local/masked_scores",
+                &[&scores, &window.mask],
+                vec![],
+            );
+            let probs = n.b.op(
+                "Softmax",
+                "local/softmax",
+                &[&scores],
+                vec![Attr::int("axis", -1)],
+            );
+            let probs =
+                n.b.op("Unsqueeze", "local/probs_row", &[&probs, &axis5], vec![]);
+            let ctx_local = n.b.op("MatMul", "local/context", &[&probs, &vw], vec![]);
+            let ctx_local = n.b.op(
+                "Squeeze",
+                "local/context_rows",
+                &[&ctx_local, &axis5],
+                vec![],
+            );
+            let ctx = n.b.op(
+                "Concat",
+                "local_global",
+                &[&ctx_local, &ctx_global],
+                vec![Attr::int("axis", 1)],
+            );
+            // [1, 2, B, heads/2, T, hd] → [B, T, 1, 2, heads/2, hd] → [B, T, H]
             let ctx = n.b.op(
                 "Transpose",
                 "time_first",
                 &[&ctx],
-                vec![Attr::ints("perm", &[1, 4, 0, 2, 3, 5])],
+                vec![Attr::ints("perm", &[2, 4, 0, 1, 3, 5])],
             );
             let merged = n.b.const_i64("merged_shape", &[3], &[0, 0, h as i64]);
             let ctx = n.b.op("Reshape", "merge_heads", &[&ctx, &merged], vec![]);
@@ -534,22 +648,6 @@ impl Net<'_> {
             &[x, &w, &bias],
             vec![Attr::int("axis", -1), Attr::float("epsilon", 1e-5)],
         )
-    }
-
-    /// Additive attention mask `[2, 1, T, T]`: index 0 (local heads) allows
-    /// key `clamp(j - w/2 + k, 0, T-1)` for query j and k in 0..w and holds
-    /// -inf elsewhere; index 1 (global heads) is all zero.
-    fn local_mask(&self, t: usize, w: usize) -> Vec<f32> {
-        let mut m = vec![0.0f32; 2 * t * t];
-        let local = &mut m[..t * t];
-        local.fill(f32::NEG_INFINITY);
-        for j in 0..t {
-            for k in 0..w {
-                let key = (j as i64 - (w / 2) as i64 + k as i64).clamp(0, t as i64 - 1) as usize;
-                local[j * t + key] = 0.0;
-            }
-        }
-        m
     }
 
     /// One TBR stage: TTN sampling, SE and XW heads, decoding.
