@@ -15,7 +15,6 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use tcanet_models::io::write_atomic;
 
 /// Marks a run directory as written by tcanet-demo (safe to replace).
 const MARKER: &str = ".tcanet-demo";
@@ -358,9 +357,27 @@ fn prepare_run_dir(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// Writes `text` through a temporary sibling renamed into place, so that an
+/// interrupted run never leaves a half-written file. (The same as
+/// `tcanet_models::io::write_atomic`, which this binary must not depend on:
+/// in a workspace build that unifies `tcanet-models`'s `tch` feature, the
+/// dependency would link libtorch into the demo.)
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    write_atomic(path, |w| w.write_all(text.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes the proposals of `subset`'s videos only, so that the input is
