@@ -355,16 +355,20 @@ impl Net<'_> {
         for i in 0..cfg.lgte_num {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(i, &x, &window));
         }
-        // [B, H, T+2]: channels first, one zero step before and after the
-        // timeline (the features the TBR heads' first convs read).
+        // [B, g, T+2, H/g]: the features per conv group, time-major, with one
+        // zero step before and after the timeline (what the TBR heads' first
+        // convs read).
         let padded = self.scoped("ttn", |n| {
+            let g = n.cfg.conv_groups as i64;
+            let per_group = n.b.const_i64("per_group_shape", &[4], &[0, 0, g, -1]);
+            let x = n.b.op("Reshape", "per_group", &[&x, &per_group], vec![]);
             let x = n.b.op(
                 "Transpose",
-                "channels_first",
+                "groups_first",
                 &[&x],
-                vec![Attr::ints("perm", &[0, 2, 1])],
+                vec![Attr::ints("perm", &[0, 2, 1, 3])],
             );
-            let pads = n.b.const_i64("pads", &[6], &[0, 0, 1, 0, 0, 1]);
+            let pads = n.b.const_i64("pads", &[8], &[0, 0, 1, 0, 0, 0, 1, 0]);
             n.b.op("Pad", "zero_pad_time", &[&x, &pads], vec![])
         });
         let (shape_bn2, shape_bn3) = self.scoped("shapes", |n| {
@@ -859,14 +863,14 @@ impl Net<'_> {
     /// forming the samples: the samples are linear interpolations of the
     /// features F, so tap k of a Conv1d (kernel 3, stride 2, padding 1) over
     /// the samples equals the same interpolation of G_k = W_k ⊛ F, computed
-    /// once per video by a grouped 1×1 `Conv` (before the bias). Output j
+    /// once per video by one `MatMul` per conv group (before the bias). Output j
     /// sums, over k, G_k interpolated at region sample s = 2j + k − 1 (the
     /// sentinel sample, i.e. zero, when s is outside the region: the conv's
     /// zero padding in sample space), then adds the bias.
     ///
     /// `regions` are (first sample, count) in the S samples; each has its own
     /// conv `params` (prefix of `[C, H/g, 3]` weights), all on `features`
-    /// `[B, H, T+2]`. `left`/`frac` are `[B, N, S+1]` (sentinel last).
+    /// `[B, g, T+2, H/g]`. `left`/`frac` are `[B, N, S+1]` (sentinel last).
     /// Returns `[B·N, regions·C, J]` (J = outputs per region) before the ReLU.
     fn sampled_conv(
         &mut self,
@@ -886,28 +890,26 @@ impl Net<'_> {
         let cg = c / g;
         let j_out = regions[0].1.div_ceil(2);
         assert!(regions.iter().all(|r| r.1.div_ceil(2) == j_out), "{leaf}");
-        // 1×1 conv weights, output channels ordered (group, region, tap, o).
-        let mut wt = vec![0.0f32; g * nb * 3 * cg * inp_g];
-        let mut bias = Vec::with_capacity(nb * c);
+        // Per group [H/g, regions·3·C/g]: columns ordered (region, tap, o).
+        let mut wt = vec![0.0f32; g * inp_g * nb * 3 * cg];
+        let mut bias = vec![0.0f32; nb * c];
         for (r, p) in params.iter().enumerate() {
             let w = self.ckpt.get(&format!("{p}.weight"));
+            let bs = self.ckpt.get(&format!("{p}.bias"));
             for gi in 0..g {
-                for k in 0..3 {
-                    for o in 0..cg {
-                        let row = ((gi * nb + r) * 3 + k) * cg + o;
+                for o in 0..cg {
+                    bias[r * c + gi * cg + o] = bs[gi * cg + o];
+                    for k in 0..3 {
+                        let col = (r * 3 + k) * cg + o;
                         for i in 0..inp_g {
-                            wt[row * inp_g + i] = w[((gi * cg + o) * inp_g + i) * 3 + k];
+                            wt[(gi * inp_g + i) * nb * 3 * cg + col] =
+                                w[((gi * cg + o) * inp_g + i) * 3 + k];
                         }
                     }
                 }
             }
-            bias.extend_from_slice(self.ckpt.get(&format!("{p}.bias")));
         }
-        let wv = self.weight(
-            &format!("{leaf}.tap_weight"),
-            &[g * nb * 3 * cg, inp_g, 1],
-            &wt,
-        );
+        let wv = self.weight(&format!("{leaf}.tap_weight"), &[g, inp_g, nb * 3 * cg], &wt);
         let bv = self.weight(&format!("{leaf}.bias"), &[nb, 1, c], &bias);
         // Sample of region r, output j, tap k (sentinel S outside the region).
         let mut sample = Vec::with_capacity(nb * j_out * 3);
@@ -925,32 +927,26 @@ impl Net<'_> {
         }
         let row_offset: Vec<f32> = (0..nb * 3).map(|v| v as f32).collect();
         let b = &mut self.b;
-        let table = b.op(
-            "Conv",
-            &format!("{leaf}/taps"),
-            &[features, &wv],
-            vec![
-                Attr::ints("kernel_shape", &[1]),
-                Attr::int("group", g as i64),
-            ],
-        );
-        // [B, (T+2)·regions·3, C]: row (t·regions + r)·3 + k holds G_k[t] of region r.
+        // [B, g, T+2, regions·3·C/g] = [B, g, (T+2)·regions·3, C/g], then
+        // [B, (T+2)·regions·3, C]: row (t·regions + r)·3 + k holds G_k[t] of
+        // region r (moving whole C/g blocks: a cheap transpose).
+        let table = b.op("MatMul", &format!("{leaf}/taps"), &[features, &wv], vec![]);
         let split = b.const_i64(
-            &format!("{leaf}/split_shape"),
-            &[6],
-            &[0, g as i64, nb as i64, 3, cg as i64, -1],
+            &format!("{leaf}/group_rows_shape"),
+            &[4],
+            &[0, g as i64, -1, cg as i64],
         );
         let table = b.op(
             "Reshape",
-            &format!("{leaf}/split_taps"),
+            &format!("{leaf}/group_rows"),
             &[&table, &split],
             vec![],
         );
         let table = b.op(
             "Transpose",
-            &format!("{leaf}/time_major"),
+            &format!("{leaf}/groups_last"),
             &[&table],
-            vec![Attr::ints("perm", &[0, 5, 2, 3, 1, 4])],
+            vec![Attr::ints("perm", &[0, 2, 1, 3])],
         );
         let rows_shape = b.const_i64(&format!("{leaf}/rows_shape"), &[3], &[0, -1, c as i64]);
         let table = b.op(

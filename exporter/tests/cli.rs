@@ -162,7 +162,7 @@ fn metadata_names_and_graph_are_clean() {
     }
     // The node count documented in docs/ARCHITECTURE.md: 5 + 23 per LGTE
     // layer + 4 + 53 per TBR stage (fp32).
-    assert_eq!(summary.node_count, 5 + 36 * 2 + 5 + 90 * 3);
+    assert_eq!(summary.node_count, 5 + 36 * 2 + 6 + 90 * 3);
 }
 
 #[test]
