@@ -149,7 +149,8 @@ fn run(args: &Args) -> Result<()> {
         "tcanet-demo: synthetic data -> train (tiny, CPU) -> export -> ONNX Runtime -> evaluate, in {}",
         dir.display()
     ));
-    let mut seconds: BTreeMap<&str, f64> = BTreeMap::new();
+    // Seconds per stage, in pipeline order.
+    let mut seconds: Vec<(&str, f64)> = Vec::new();
 
     let mut synth = Command::new(&bins.train);
     synth
@@ -161,7 +162,7 @@ fn run(args: &Args) -> Result<()> {
         .args(["--val-videos", &args.val_videos.to_string()])
         .args(["--boundary-error", &args.boundary_error.to_string()])
         .args(["--noise", &args.noise.to_string()]);
-    seconds.insert("synth", ui.stage(1, "synth", &mut synth, None)?.seconds);
+    seconds.push(("synth", ui.stage(1, "synth", &mut synth, None)?.seconds));
 
     let mut train = Command::new(&bins.train);
     train
@@ -183,15 +184,15 @@ fn run(args: &Args) -> Result<()> {
         train.arg("--no-validation");
     }
     let log = train_dir.join("train.jsonl");
-    seconds.insert(
+    seconds.push((
         "train",
         ui.stage(2, "train", &mut train, Some(&log))?.seconds,
-    );
+    ));
     let checkpoint = train_dir.join("last.safetensors");
 
     let mut export = Command::new(&bins.export);
     export.arg(&checkpoint).arg("-o").arg(&model);
-    seconds.insert("export", ui.stage(3, "export", &mut export, None)?.seconds);
+    seconds.push(("export", ui.stage(3, "export", &mut export, None)?.seconds));
 
     let mut infer = Command::new(&bins.infer);
     infer
@@ -207,7 +208,7 @@ fn run(args: &Args) -> Result<()> {
         .arg("--detections-output")
         .arg(&detections)
         .args(["--threads", &threads]);
-    seconds.insert("infer", ui.stage(4, "infer", &mut infer, None)?.seconds);
+    seconds.push(("infer", ui.stage(4, "infer", &mut infer, None)?.seconds));
 
     let eval_started = Instant::now();
     let n_input = write_input_subset(
@@ -244,7 +245,7 @@ fn run(args: &Args) -> Result<()> {
     let detections_json = ui
         .stage(5, "evaluate detections", &mut eval_d, None)?
         .stdout;
-    seconds.insert("evaluate", eval_started.elapsed().as_secs_f64());
+    seconds.push(("evaluate", eval_started.elapsed().as_secs_f64()));
     write_text(&dir.join("eval_proposals.json"), &proposals_json)?;
     write_text(&dir.join("eval_detections.json"), &detections_json)?;
 
@@ -262,7 +263,7 @@ fn run(args: &Args) -> Result<()> {
     )?;
     let average_map = number(&dets, "average_mAP", "eval_detections.json")?;
     let total = total_started.elapsed().as_secs_f64();
-    seconds.insert("total", total);
+    seconds.push(("total", total));
 
     let summary = json!({
         "name": args.name,
@@ -275,7 +276,7 @@ fn run(args: &Args) -> Result<()> {
             "mAP": dets.get("mAP"),
             "tiou_thresholds": dets.get("tiou_thresholds"),
         },
-        "seconds": seconds,
+        "seconds": seconds.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "settings": {
             "seed": args.seed, "train_videos": args.train_videos, "val_videos": args.val_videos,
             "boundary_error": args.boundary_error, "noise": args.noise, "epochs": args.epochs,
@@ -457,7 +458,7 @@ fn report_markdown(
     args: &Args,
     table: &str,
     average_map: f64,
-    seconds: &BTreeMap<&str, f64>,
+    seconds: &[(&str, f64)],
 ) -> String {
     let mut s = format!(
         "# tcanet demo: {}\n\nSynthetic dataset (seed {}, {} training and {} validation videos, \
