@@ -1,5 +1,5 @@
 //! Build script shared by every crate whose binaries or tests link libtorch
-//! (`models` with feature `tch`, `trainer`, `tests`).
+//! (`models/nn` = tcanet-nn, `trainer`, `tests`).
 //!
 //! It bakes an rpath to the project's libtorch into the binaries, so they run
 //! without `LD_LIBRARY_PATH`, and keeps `libtorch_cuda.so` as a NEEDED library:
@@ -10,11 +10,7 @@ use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-changed=../models/build_libtorch.rs");
-    let is_models = std::env::var("CARGO_PKG_NAME").as_deref() == Ok("tcanet-models");
-    if is_models && std::env::var_os("CARGO_FEATURE_TCH").is_none() {
-        return;
-    }
+    println!("cargo:rerun-if-changed=build_libtorch.rs");
     let Ok(libtorch) = std::env::var("LIBTORCH") else {
         return;
     };

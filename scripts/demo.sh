@@ -7,11 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 echo "demo: building the release binaries (the first time takes a few minutes)" >&2
-# Two builds, not one: a single cargo invocation that also selects the
-# trainer unifies tcanet-models' `tch` feature into every binary, and
-# tcanet-infer / tcanet-export would then link libtorch (without a path to it).
-"$CARGO" build --release -p tcanet-trainer --bins
-"$CARGO" build --release -p tcanet-exporter -p tcanet-runtime -p tcanet-evaluator \
-  -p tcanet-tests --bins
+# One build: the tch modules are their own crate (tcanet-nn), so building
+# the trainer with the others never links libtorch into them.
+"$CARGO" build --release -p tcanet-trainer -p tcanet-exporter -p tcanet-runtime \
+  -p tcanet-evaluator -p tcanet-tests --bins
 target=${CARGO_TARGET_DIR:-target}
 exec "$target/release/tcanet-demo" "$@"

@@ -5,14 +5,14 @@
 //! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
 //!   defined once for the trainer, the exporter and checkpoint conversion.
 //!
-//! Everything here is plain Rust. The tch modules (base encoder, LGTE, TTN,
-//! TBR, losses) sit behind the cargo feature `tch`, so the exporter and the
-//! runtime use this crate without linking libtorch.
+//! Everything here is plain Rust, so the exporter and the runtime use this
+//! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
+//! TBR, losses) are the crate `tcanet-nn` in `models/nn/`: a crate of its own,
+//! not a cargo feature, because features unify across a workspace build and
+//! would put libtorch into every binary of `cargo build --workspace`.
 pub mod config;
 pub mod data;
 pub mod io;
-#[cfg(feature = "tch")]
-pub mod nn;
 pub mod params;
 
 pub use config::{ConfigError, ModelConfig};

@@ -8,7 +8,7 @@ use tcanet_models::data::features::{feature_path, load_features};
 use tcanet_models::data::prepare::prepare_video;
 use tcanet_models::data::proposals::{ProposalSet, ProposalSource};
 use tcanet_models::data::Proposal;
-use tcanet_models::nn::TcaNet;
+use tcanet_nn::TcaNet;
 use tcanet_models::ModelConfig;
 use tch::{Device, Kind, Tensor};
 

@@ -1,7 +1,7 @@
 //! LGTE: the local–global temporal encoder layer (a post-norm transformer
 //! encoder layer whose first half of heads attend only within a window).
 use super::layers::{LayerNorm, Linear};
-use crate::ModelConfig;
+use tcanet_models::ModelConfig;
 use tch::nn::{Init, Path};
 use tch::{Device, Kind, Tensor};
 

@@ -2,7 +2,7 @@
 //! has the documented shapes in f32 and f64.
 #![cfg(feature = "tch")]
 use std::collections::BTreeMap;
-use tcanet_models::nn::TcaNet;
+use tcanet_nn::TcaNet;
 use tcanet_models::{param_specs, ModelConfig};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 

@@ -2,7 +2,7 @@
 //! global heads see everything.
 #![cfg(feature = "tch")]
 use std::collections::BTreeSet;
-use tcanet_models::nn::{lgte_allowed_mask, Lgte};
+use tcanet_nn::{lgte_allowed_mask, Lgte};
 use tcanet_models::ModelConfig;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 

@@ -1,7 +1,7 @@
 //! The training losses of TCANET.md "Training", per stage and in total.
 use super::boxes::{encode_targets, segment_iou};
 use super::Forward;
-use crate::ModelConfig;
+use tcanet_models::ModelConfig;
 use tch::{Kind, Reduction, Tensor};
 
 /// IoU at or below which a proposal counts as "low" for the IoU loss.

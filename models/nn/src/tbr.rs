@@ -2,7 +2,7 @@
 //! heads on the TTN samples of its proposals).
 use super::layers::Conv1d;
 use super::ttn::ttn_sample;
-use crate::ModelConfig;
+use tcanet_models::ModelConfig;
 use tch::nn::Path;
 use tch::Tensor;
 

@@ -2,7 +2,7 @@
 //! and against libtorch's own affine_grid + grid_sample, including regions
 //! partly or wholly outside the timeline.
 #![cfg(feature = "tch")]
-use tcanet_models::nn::ttn_sample;
+use tcanet_nn::ttn_sample;
 use tcanet_models::ModelConfig;
 use tch::{Device, Kind, Tensor};
 

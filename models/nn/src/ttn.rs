@@ -1,6 +1,6 @@
 //! TTN: sampling the encoded features of each proposal's own video at the
 //! start, action and end regions of the proposal (TCANET.md "TTN").
-use crate::ModelConfig;
+use tcanet_models::ModelConfig;
 use tch::{Kind, Tensor};
 
 /// Fractional feature indices `u` [B, N, S] of every sample of every proposal,

@@ -1,7 +1,7 @@
 //! Target encoding/decoding, IoU and the losses on hand-computed cases.
 #![cfg(feature = "tch")]
 use std::sync::Mutex;
-use tcanet_models::nn::{
+use tcanet_nn::{
     decode_proposals, encode_targets, iou_loss_selection, segment_iou, tcanet_loss, Forward,
     StageOutput,
 };

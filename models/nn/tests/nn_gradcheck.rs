@@ -4,7 +4,7 @@
 //! also reach stages 2 and 3 through the decoded proposals (TTN sampling
 //! positions), so the backward of the index-based sampling is checked too.
 #![cfg(feature = "tch")]
-use tcanet_models::nn::{tcanet_loss, TcaNet};
+use tcanet_nn::{tcanet_loss, TcaNet};
 use tcanet_models::ModelConfig;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 

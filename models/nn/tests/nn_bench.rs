@@ -1,7 +1,7 @@
 //! Timings of the tch network on this machine (not a test: `#[ignore]`d).
 //!
 //! ```text
-//! cargo test --release -p tcanet-models --features tch --test nn_bench -- --ignored --nocapture
+//! cargo test --release -p tcanet-nn --test nn_bench -- --ignored --nocapture
 //! ```
 //! Prints the median of a few runs of: a training step (forward, loss,
 //! backward) and an inference forward pass for the `tiny` and `hacs`
@@ -9,7 +9,7 @@
 //! the feature map per proposal, then affine_grid + grid_sample).
 #![cfg(feature = "tch")]
 use std::time::Instant;
-use tcanet_models::nn::{tcanet_loss, ttn_sample, TcaNet};
+use tcanet_nn::{tcanet_loss, ttn_sample, TcaNet};
 use tcanet_models::ModelConfig;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 

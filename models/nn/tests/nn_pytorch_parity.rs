@@ -7,7 +7,7 @@
 #![cfg(feature = "tch")]
 use std::path::PathBuf;
 use std::process::Command;
-use tcanet_models::nn::{tcanet_loss, TcaNet};
+use tcanet_nn::{tcanet_loss, TcaNet};
 use tcanet_models::ModelConfig;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 

@@ -2,7 +2,7 @@
 //! falls more than 10× and the refined proposals' IoU with the ground truth
 //! rises.
 #![cfg(feature = "tch")]
-use tcanet_models::nn::{segment_iou, tcanet_loss, TcaNet};
+use tcanet_nn::{segment_iou, tcanet_loss, TcaNet};
 use tcanet_models::ModelConfig;
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};

@@ -3,7 +3,7 @@
 //! exactly as `TCANET.md` describes the authors' release.
 //!
 //! Variables are created under the given [`tch::nn::Path`] with exactly the
-//! names and shapes of [`crate::param_specs`] (the release's state_dict keys),
+//! names and shapes of [`tcanet_models::param_specs`] (the release's state_dict keys),
 //! so a safetensors file of those keys loads with `VarStore::load` /
 //! `read_safetensors` as is, and what the trainer saves the exporter reads.
 //!
@@ -27,7 +27,7 @@
 //! safetensors.torch.save_file(out, "tcanet_release.safetensors")
 //! ```
 //!
-//! [`crate::release_key`] does the same renaming in Rust. The `mask_matrix`
+//! [`tcanet_models::release_key`] does the same renaming in Rust. The `mask_matrix`
 //! buffers follow from the config ([`lgte_allowed_mask`] is their negation).
 //!
 //! # Precision and devices
@@ -48,8 +48,8 @@ pub use loss::{iou_loss_selection, regression_loss, tcanet_loss, LossTerms, Stag
 pub use tbr::{Tbr, TbrHeads};
 pub use ttn::{ttn_positions, ttn_sample};
 
-use crate::params::{lgte_prefix, tbr_prefix, NUM_STAGES};
-use crate::ModelConfig;
+use tcanet_models::params::{lgte_prefix, tbr_prefix, NUM_STAGES};
+use tcanet_models::ModelConfig;
 use layers::Conv1d;
 use tch::nn::Path;
 use tch::Tensor;
@@ -136,7 +136,7 @@ pub struct TcaNet {
 
 impl TcaNet {
     /// Creates the variables under `vs`, named exactly as
-    /// [`crate::param_specs`]`(cfg)`, initialised like the release's PyTorch
+    /// [`tcanet_models::param_specs`]`(cfg)`, initialised like the release's PyTorch
     /// modules (Conv1d/Linear defaults, xavier in-projection, zero attention
     /// biases, unit LayerNorms).
     pub fn new(vs: &Path, cfg: &ModelConfig) -> Self {
