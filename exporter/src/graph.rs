@@ -2,18 +2,18 @@
 //! with the inference decode scale) written with [`GraphBuilder`].
 //!
 //! Layout: the base encoder runs on `[B, C, T]`, the LGTE layers on
-//! `[B, T, H]`. TTN sampling turns each proposal into 128 fractional indices
-//! with two constant matrices (region bounds, then sample positions), gathers
-//! the two neighbours of every index from the encoded features padded with one
-//! zero step on each side (so out-of-range neighbours read zero, as
-//! `grid_sample` with zero padding does) and mixes them with the linear
-//! interpolation weights: no per-proposal copy of the feature map. The TBR
-//! heads run as grouped Conv1d on `[B·N, H, samples]`; the start and end
-//! branches are fused into one grouped conv stack (their weights stacked along
-//! the output channels, twice the groups). Decoding stays in float32 in both
-//! precisions. Constants are folded at export time: the query scaling into the
-//! in-projection, the decode factors (0.1, 0.2, g) into the last convs, the
-//! local-attention mask, the sampling matrices.
+//! `[B, T, H]`; the local heads attend over their gathered w-key window only.
+//! TTN sampling turns each proposal into 128 fractional indices with two
+//! constant matrices (region bounds, then sample positions); the samples are
+//! never formed: the first conv of each TBR branch is linear, so its taps are
+//! applied to the (zero-padded) encoded features once per video and the
+//! results interpolated at the sample positions (`Net::sampled_conv`). The
+//! rest of the TBR heads run as grouped Conv1d on `[B·N, C, J]` (the start
+//! and end branches fused into one grouped conv stack, weights stacked along
+//! the output channels, twice the groups) and batched MatMuls. Decoding stays
+//! in float32 in both precisions. Constants are folded at export time: the
+//! query scaling into the in-projection, the decode factors (0.1, 0.2, g)
+//! into the last convs, the local window, the sampling matrices.
 use tcanet_models::params::{lgte_prefix, tbr_prefix};
 use tcanet_models::{ModelConfig, NUM_STAGES};
 
