@@ -3,15 +3,13 @@
 //! the plain transcription of the official evaluation).
 mod common;
 
-use std::process::Command;
-
-use common::{bin_dir, official_proposal_scores, read_json, results, run_ok, Truth};
+use common::{bin_dir, official_proposal_scores, read_json, results, run_ok, tool, Truth};
 
 #[test]
 fn demo_writes_its_report_and_the_numbers_of_its_files() {
     let tmp = tempfile::tempdir().unwrap();
     let demo = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tcanet-demo"));
+        let mut c = tool("tcanet-demo");
         c.arg("--runs-dir")
             .arg(tmp.path())
             .args([

@@ -8,10 +8,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use common::{
-    bin, official_proposal_scores, read_json, results, run_ok, synth, write_subset, Truth,
+    official_proposal_scores, read_json, results, run_ok, synth, tool, write_subset, Truth,
 };
 use tcanet_exporter::ort_run::OnnxModel;
 use tcanet_exporter::verify::{rel_l2_and_max_abs, Tolerances};
@@ -21,8 +20,8 @@ use tcanet_models::data::checkpoint::read_checkpoint;
 use tcanet_models::data::features::{feature_path, load_features, FeatureLayout};
 use tcanet_models::data::prepare::prepare_video;
 use tcanet_models::data::proposals::ProposalSet;
-use tcanet_models::nn::TcaNet;
 use tcanet_models::{ModelConfig, NUM_STAGES};
+use tcanet_nn::TcaNet;
 use tch::{nn, Device, Tensor};
 
 const TRAIN_VIDEOS: usize = 96;
@@ -64,7 +63,7 @@ fn synth_train_export_parity_infer_evaluate() {
 
     // 2. Train `tiny` on the CPU for a few epochs.
     run_ok(
-        Command::new(bin("tcanet-train"))
+        tool("tcanet-train")
             .args([
                 "train",
                 "--preset",
@@ -129,12 +128,7 @@ fn synth_train_export_parity_infer_evaluate() {
     );
 
     // 3. Export.
-    run_ok(
-        Command::new(bin("tcanet-export"))
-            .arg(&ckpt_path)
-            .arg("-o")
-            .arg(&model),
-    );
+    run_ok(tool("tcanet-export").arg(&ckpt_path).arg("-o").arg(&model));
 
     // 4. Parity: the trained weights in tch vs the ONNX model in ONNX
     // Runtime, on the validation videos as the runtime prepares them.
@@ -212,7 +206,7 @@ fn synth_train_export_parity_infer_evaluate() {
 
     // 5. Inference with post-processing and the synthetic classifier.
     run_ok(
-        Command::new(bin("tcanet-infer"))
+        tool("tcanet-infer")
             .args([
                 "run",
                 "--subset",
@@ -298,7 +292,7 @@ fn synth_train_export_parity_infer_evaluate() {
     let input = dir.join("input.json");
     write_subset(&data.join("proposals.json"), &truth, &input);
     let eval = run_ok(
-        Command::new(bin("tcanet-eval"))
+        tool("tcanet-eval")
             .arg("proposals")
             .arg(data.join("annotations.json"))
             .arg(&refined)
@@ -323,7 +317,7 @@ fn synth_train_export_parity_infer_evaluate() {
     }
     eprintln!("input:   {ours_input:?}\nrefined: {ours_refined:?}");
     let dets_eval = run_ok(
-        Command::new(bin("tcanet-eval"))
+        tool("tcanet-eval")
             .arg("detections")
             .arg(data.join("annotations.json"))
             .arg(&detections)

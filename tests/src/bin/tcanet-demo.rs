@@ -359,10 +359,9 @@ fn prepare_run_dir(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Writes `text` through a temporary sibling renamed into place, so that an
-/// interrupted run never leaves a half-written file. (The same as
-/// `tcanet_models::io::write_atomic`, which this binary must not depend on:
-/// in a workspace build that unifies `tcanet-models`'s `tch` feature, the
-/// dependency would link libtorch into the demo.)
+/// interrupted run never leaves a half-written file (as
+/// `tcanet_models::io::write_atomic`; the demo depends on no crate of the
+/// workspace: it runs the binaries as a user would).
 fn write_text(path: &Path, text: &str) -> Result<()> {
     let name = path
         .file_name()
@@ -454,12 +453,7 @@ fn before_after_table(input: &BTreeMap<String, f64>, refined: &BTreeMap<String, 
     s
 }
 
-fn report_markdown(
-    args: &Args,
-    table: &str,
-    average_map: f64,
-    seconds: &[(&str, f64)],
-) -> String {
+fn report_markdown(args: &Args, table: &str, average_map: f64, seconds: &[(&str, f64)]) -> String {
     let mut s = format!(
         "# tcanet demo: {}\n\nSynthetic dataset (seed {}, {} training and {} validation videos, \
          input boundary error {} of the action length, feature noise {}), TCANet `tiny` trained \

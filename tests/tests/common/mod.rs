@@ -37,6 +37,11 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// A command running workspace binary `name` (see [`bin`]).
+pub fn tool(name: &str) -> Command {
+    Command::new(bin(name))
+}
+
 /// Runs `cmd`, panicking with its command line, status and output when it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
@@ -56,7 +61,7 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 /// Runs `tcanet-train synth` into `out` with extra flags.
 pub fn synth(out: &Path, flags: &[&str]) {
     run_ok(
-        Command::new(bin("tcanet-train"))
+        tool("tcanet-train")
             .arg("synth")
             .arg("--out")
             .arg(out)
