@@ -56,6 +56,14 @@ fn synth_train_export_parity_infer_evaluate() {
             &PROPOSALS_PER_VIDEO.to_string(),
             "--boundary-error",
             "0.5",
+            "--noise",
+            "1.0",
+            "--channels",
+            "32",
+            "--steps",
+            "64",
+            "--classes",
+            "10",
             "--seed",
             "0",
         ],
@@ -338,9 +346,10 @@ fn synth_train_export_parity_infer_evaluate() {
         "average mAP {average_map}"
     );
 
-    // 7. The claim, small: refinement raises the AUC and AR@100.
+    // 7. The claim, small: refinement raises the AUC (by 7 points with these
+    // sizes and seed; asserted: 3) and AR@100.
     assert!(
-        ours_refined["AUC"] > ours_input["AUC"] + 1.0,
+        ours_refined["AUC"] > ours_input["AUC"] + 3.0,
         "refined AUC {} vs input AUC {}",
         ours_refined["AUC"],
         ours_input["AUC"]

@@ -161,7 +161,11 @@ fn run(args: &Args) -> Result<()> {
         .args(["--train-videos", &args.train_videos.to_string()])
         .args(["--val-videos", &args.val_videos.to_string()])
         .args(["--boundary-error", &args.boundary_error.to_string()])
-        .args(["--noise", &args.noise.to_string()]);
+        .args(["--noise", &args.noise.to_string()])
+        // The `tiny` preset's C and T, and the rest of the demo's dataset,
+        // whatever synth's defaults become.
+        .args(["--channels", "32", "--steps", "64", "--classes", "10"])
+        .args(["--proposals-per-video", "100"]);
     seconds.push(("synth", ui.stage(1, "synth", &mut synth, None)?.seconds));
 
     let mut train = Command::new(&bins.train);
