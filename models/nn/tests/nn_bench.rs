@@ -7,10 +7,9 @@
 //! backward) and an inference forward pass for the `tiny` and `hacs`
 //! configs, and TTN sampling by index against the release's way (a copy of
 //! the feature map per proposal, then affine_grid + grid_sample).
-#![cfg(feature = "tch")]
 use std::time::Instant;
-use tcanet_nn::{tcanet_loss, ttn_sample, TcaNet};
 use tcanet_models::ModelConfig;
+use tcanet_nn::{tcanet_loss, ttn_sample, TcaNet};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {

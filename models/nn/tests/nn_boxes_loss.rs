@@ -1,11 +1,10 @@
 //! Target encoding/decoding, IoU and the losses on hand-computed cases.
-#![cfg(feature = "tch")]
 use std::sync::Mutex;
+use tcanet_models::ModelConfig;
 use tcanet_nn::{
     decode_proposals, encode_targets, iou_loss_selection, segment_iou, tcanet_loss, Forward,
     StageOutput,
 };
-use tcanet_models::ModelConfig;
 use tch::{Device, Kind, Tensor};
 
 /// Torch's global RNG is shared by the test threads of this binary: the tests

@@ -3,9 +3,8 @@
 //! base encoder, both LGTE layers, the three TBR stages. The TBR-1 entries
 //! also reach stages 2 and 3 through the decoded proposals (TTN sampling
 //! positions), so the backward of the index-based sampling is checked too.
-#![cfg(feature = "tch")]
-use tcanet_nn::{tcanet_loss, TcaNet};
 use tcanet_models::ModelConfig;
+use tcanet_nn::{tcanet_loss, TcaNet};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 #[test]

@@ -1,9 +1,8 @@
 //! The local heads of an LGTE layer see exactly the clamped window; the
 //! global heads see everything.
-#![cfg(feature = "tch")]
 use std::collections::BTreeSet;
-use tcanet_nn::{lgte_allowed_mask, Lgte};
 use tcanet_models::ModelConfig;
+use tcanet_nn::{lgte_allowed_mask, Lgte};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 /// `{clamp(j - w/2 + k, 0, t-1) : k in 0..w}`, written out here.

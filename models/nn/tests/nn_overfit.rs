@@ -1,9 +1,8 @@
 //! Overfitting a handful of synthetic videos with clear boundaries: the loss
 //! falls more than 10× and the refined proposals' IoU with the ground truth
 //! rises.
-#![cfg(feature = "tch")]
-use tcanet_nn::{segment_iou, tcanet_loss, TcaNet};
 use tcanet_models::ModelConfig;
+use tcanet_nn::{segment_iou, tcanet_loss, TcaNet};
 use tch::nn::{OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 

@@ -1,9 +1,8 @@
 //! The tch variables are exactly the parameter contract, and the forward pass
 //! has the documented shapes in f32 and f64.
-#![cfg(feature = "tch")]
 use std::collections::BTreeMap;
-use tcanet_nn::TcaNet;
 use tcanet_models::{param_specs, ModelConfig};
+use tcanet_nn::TcaNet;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn names_and_shapes(cfg: &ModelConfig) {

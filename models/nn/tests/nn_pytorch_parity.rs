@@ -4,11 +4,10 @@
 //! `load_state_dict(strict=True)` — so our names and shapes are the release's
 //! state_dict — and recomputes the inference outputs and the training losses
 //! (same seed, same draws) in float64. Needs the project's `.venv` (`make setup`).
-#![cfg(feature = "tch")]
 use std::path::PathBuf;
 use std::process::Command;
-use tcanet_nn::{tcanet_loss, TcaNet};
 use tcanet_models::ModelConfig;
+use tcanet_nn::{tcanet_loss, TcaNet};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 fn python() -> PathBuf {

@@ -1,9 +1,8 @@
 //! TTN sampling against a direct f64 implementation of TCANET.md's formula,
 //! and against libtorch's own affine_grid + grid_sample, including regions
 //! partly or wholly outside the timeline.
-#![cfg(feature = "tch")]
-use tcanet_nn::ttn_sample;
 use tcanet_models::ModelConfig;
+use tcanet_nn::ttn_sample;
 use tch::{Device, Kind, Tensor};
 
 /// TCANET.md "TTN", written out sample by sample in plain f64.
