@@ -171,7 +171,10 @@ impl Net<'_> {
         }
     }
 
-    /// Conv1d with the given weights (already in ONNX layout `[O, I/g, K]`).
+    /// Conv1d with the given weights (already in ONNX layout `[O, I/g, K]`),
+    /// written as a Conv2d of height 1 between `Unsqueeze` and `Squeeze`:
+    /// ONNX Runtime's CPU provider then runs it with its blocked (NCHWc)
+    /// kernels, which it does not use for 1-D convolutions.
     #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
@@ -184,19 +187,26 @@ impl Net<'_> {
         stride: usize,
     ) -> Value {
         let (dims, wdata) = w;
-        let wv = self.weight(&format!("{leaf}.weight"), dims, &wdata);
+        let dims2 = [dims[0], dims[1], 1, dims[2]];
+        let wv = self.weight(&format!("{leaf}.weight"), &dims2, &wdata);
         let bv = self.weight(&format!("{leaf}.bias"), &[dims[0]], &bias);
-        self.b.op(
+        let axis = self.b.const_i64(&format!("{leaf}/height_axis"), &[1], &[2]);
+        let x = self
+            .b
+            .op("Unsqueeze", &format!("{leaf}/as_2d"), &[x, &axis], vec![]);
+        let y = self.b.op(
             "Conv",
             leaf,
-            &[x, &wv, &bv],
+            &[&x, &wv, &bv],
             vec![
-                Attr::ints("kernel_shape", &[dims[2] as i64]),
-                Attr::ints("pads", &[pad as i64, pad as i64]),
-                Attr::ints("strides", &[stride as i64]),
+                Attr::ints("kernel_shape", &[1, dims[2] as i64]),
+                Attr::ints("pads", &[0, pad as i64, 0, pad as i64]),
+                Attr::ints("strides", &[1, stride as i64]),
                 Attr::int("group", group as i64),
             ],
-        )
+        );
+        self.b
+            .op("Squeeze", &format!("{leaf}/as_1d"), &[&y, &axis], vec![])
     }
 
     /// Conv1d of checkpoint parameter prefix `p` (shape from the checkpoint).

@@ -160,9 +160,9 @@ fn metadata_names_and_graph_are_clean() {
             n.name
         );
     }
-    // The node count documented in docs/ARCHITECTURE.md: 5 + 23 per LGTE
-    // layer + 4 + 53 per TBR stage (fp32).
-    assert_eq!(summary.node_count, 5 + 36 * 2 + 6 + 90 * 3);
+    // The node count documented in docs/ARCHITECTURE.md: 9 + 36 per LGTE
+    // layer + 6 + 96 per TBR stage (fp32).
+    assert_eq!(summary.node_count, 9 + 36 * 2 + 6 + 96 * 3);
 }
 
 #[test]

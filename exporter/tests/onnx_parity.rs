@@ -254,7 +254,7 @@ fn hacs_export_passes_the_checker_and_matches_the_reference() {
         Tolerances::for_precision(Precision::Fp32),
     );
     assert!(report.passed(), "{report}");
-    assert!(summary.nodes < 360, "{} nodes", summary.nodes);
+    assert!(summary.nodes < 380, "{} nodes", summary.nodes);
 }
 
 /// `--dynamic-time`: one model for every T, equal to the reference at each
