@@ -741,3 +741,84 @@ impl TrainLogFollower {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decay_starts_in_the_last_third() {
+        // 9 epochs: epoch 7, as the release schedule.
+        assert_eq!(lr_decay_epoch(9), 7);
+        assert_eq!(lr_decay_epoch(6), 5);
+        assert_eq!(lr_decay_epoch(2), 2);
+        assert_eq!(lr_decay_epoch(1), 1);
+    }
+
+    #[test]
+    fn lines_split_on_newlines_and_carriage_returns() {
+        let mut r = BufReader::new(&b"a\rbc\nd"[..]);
+        let mut got = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            if read_until_any(&mut r, &mut buf).unwrap() == 0 {
+                break;
+            }
+            got.push(String::from_utf8(buf).unwrap());
+        }
+        assert_eq!(got, ["a\r", "bc\n", "d"]);
+    }
+
+    #[test]
+    fn input_subset_keeps_the_subset_videos_only() {
+        let dir = std::env::temp_dir().join(format!("tcanet-demo-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ann = dir.join("a.json");
+        let props = dir.join("p.json");
+        let out = dir.join("o.json");
+        std::fs::write(
+            &ann,
+            r#"{"database": {"v1": {"subset": "training"}, "v2": {"subset": "validation"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            &props,
+            r#"{"version": "x", "results": {"v1": [], "v2": [{"segment": [1, 2], "score": 0.5}], "v3": []}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            write_input_subset(&props, &ann, "validation", &out).unwrap(),
+            1
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"version": "x", "results": {"v2": [{"segment": [1, 2], "score": 0.5}]}})
+        );
+        let err = write_input_subset(&props, &ann, "testing", &out).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("no proposals for the videos of subset \"testing\""));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn table_is_in_percent() {
+        let m = |ar: f64, auc: f64| -> BTreeMap<String, f64> {
+            ["AR@1", "AR@10", "AR@100"]
+                .iter()
+                .map(|k| (k.to_string(), ar))
+                .chain([("AUC".to_string(), auc)])
+                .collect()
+        };
+        let t = before_after_table(&m(0.5, 60.0), &m(0.625, 70.125));
+        assert!(
+            t.contains("| input | 50.00 | 50.00 | 50.00 | 60.00 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| refined (TCANet) | 62.50 | 62.50 | 62.50 | 70.12 |"),
+            "{t}"
+        );
+    }
+}
