@@ -58,9 +58,9 @@ pub fn iou_output(k: usize) -> String {
 
 /// Builds the graph for a checked checkpoint.
 ///
-/// With `dynamic_time` the input's T is symbolic: the local-window mask and
-/// the sampling positions are computed in the graph from the input length
-/// (the timeline spans `T * temporal_interval` seconds, or the whole video
+/// With `dynamic_time` the input's T is symbolic: the local window (key
+/// indices and duplicate mask) and the sampling positions are computed in
+/// the graph from the input length (the timeline spans `T * temporal_interval` seconds, or the whole video
 /// with `normalize_by_duration`).
 pub fn build_graph(ckpt: &Checkpoint, precision: Precision, dynamic_time: bool) -> GraphProto {
     let mut g = Net {

@@ -121,8 +121,8 @@ struct ExportArgs {
     /// float16 weights and compute (inputs and outputs stay float32).
     #[arg(long)]
     fp16: bool,
-    /// Accept any number of feature steps T (the local-window mask and the
-    /// sampling positions are computed in the graph). Default: T fixed to the
+    /// Accept any number of feature steps T (the local attention window and
+    /// the sampling positions are computed in the graph). Default: T fixed to the
     /// config's temporal_scale, as the release (which zero-pads to T).
     #[arg(long)]
     dynamic_time: bool,
