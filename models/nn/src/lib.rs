@@ -48,9 +48,9 @@ pub use loss::{iou_loss_selection, regression_loss, tcanet_loss, LossTerms, Stag
 pub use tbr::{Tbr, TbrHeads};
 pub use ttn::{ttn_positions, ttn_sample};
 
+use layers::Conv1d;
 use tcanet_models::params::{lgte_prefix, tbr_prefix, NUM_STAGES};
 use tcanet_models::ModelConfig;
-use layers::Conv1d;
 use tch::nn::Path;
 use tch::Tensor;
 
