@@ -4,9 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{bin, run_ok, synth};
+use common::{run_ok, synth, tool};
 use tcanet_models::data::checkpoint::{read_checkpoint, read_tensor_file, train_state_path};
 
 /// 40 training videos in batches of 8: 5 steps per epoch, 10 in all.
@@ -37,7 +36,7 @@ const TRAIN_FLAGS: [&str; 22] = [
 
 fn train(data: &Path, out: &Path, extra: &[&str]) {
     run_ok(
-        Command::new(bin("tcanet-train"))
+        tool("tcanet-train")
             .args(TRAIN_FLAGS)
             .args(["16", "--quiet", "--no-validation"])
             .arg("--data")

@@ -4,14 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{bin, read_json, run_ok, synth};
+use common::{read_json, run_ok, synth, tool};
 
 /// `tcanet-infer run` on every video of `data`, with the shard flags `extra`.
 fn infer(model: &Path, data: &Path, out: &Path, extra: &[&str]) {
     run_ok(
-        Command::new(bin("tcanet-infer"))
+        tool("tcanet-infer")
             .args(["run", "--device", "cpu", "--threads", "1"])
             .arg("--model")
             .arg(model)
@@ -31,7 +30,7 @@ fn infer(model: &Path, data: &Path, out: &Path, extra: &[&str]) {
 
 fn merge(parts: &[std::path::PathBuf], out: &Path) {
     run_ok(
-        Command::new(bin("tcanet-infer"))
+        tool("tcanet-infer")
             .arg("merge")
             .args(parts)
             .arg("-o")
@@ -61,16 +60,11 @@ fn two_shards_merged_equal_one_run() {
     let ckpt = dir.join("random.safetensors");
     let model = dir.join("model.onnx");
     run_ok(
-        Command::new(bin("tcanet-export"))
+        tool("tcanet-export")
             .args(["random-checkpoint", "--preset", "tiny", "-o"])
             .arg(&ckpt),
     );
-    run_ok(
-        Command::new(bin("tcanet-export"))
-            .arg(&ckpt)
-            .arg("-o")
-            .arg(&model),
-    );
+    run_ok(tool("tcanet-export").arg(&ckpt).arg("-o").arg(&model));
 
     let whole = dir.join("whole.json");
     infer(&model, &data, &whole, &[]);
