@@ -352,7 +352,7 @@ pub struct SessionSettings {
     /// Graph optimisation level 0..=3 (3 = all, the default).
     pub optimization_level: u8,
     /// Keep freed CPU buffers in ONNX Runtime's arena for reuse (faster
-    /// repeated calls, higher peak memory). Off by default: see docs/BENCHMARKS.md.
+    /// repeated calls, higher peak memory). On by default: see docs/BENCHMARKS.md.
     pub cpu_arena: bool,
     /// Let idle intra-op threads spin (lower latency on an idle machine; on a
     /// machine shared with other work, turning it off is often faster).
@@ -369,7 +369,7 @@ impl Default for SessionSettings {
             trt_fp16: false,
             trt_engine_cache: None,
             optimization_level: 3,
-            cpu_arena: false,
+            cpu_arena: true,
             intra_op_spinning: true,
         }
     }
