@@ -9,8 +9,8 @@ use tcanet_exporter::ort_run::OnnxModel;
 use tcanet_exporter::verify::{random_inputs, rel_l2_and_max_abs, Tolerances};
 use tcanet_exporter::{export_to_file, ExportOptions, Precision};
 use tcanet_models::data::checkpoint::{write_checkpoint, NamedTensor};
-use tcanet_nn::TcaNet;
 use tcanet_models::{ModelConfig, NUM_STAGES};
+use tcanet_nn::TcaNet;
 use tch::{nn, Device, Kind, Tensor};
 
 fn to_vec(t: &Tensor) -> Vec<f32> {

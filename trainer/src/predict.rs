@@ -8,8 +8,8 @@ use tcanet_models::data::features::{feature_path, load_features};
 use tcanet_models::data::prepare::prepare_video;
 use tcanet_models::data::proposals::{ProposalSet, ProposalSource};
 use tcanet_models::data::Proposal;
-use tcanet_nn::TcaNet;
 use tcanet_models::ModelConfig;
+use tcanet_nn::TcaNet;
 use tch::{Device, Kind, Tensor};
 
 /// Refined and input proposals of one subset.

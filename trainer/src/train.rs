@@ -20,8 +20,8 @@ use tcanet_models::data::checkpoint::{
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::prepare::{TrainingBatch, TrainingSample};
 use tcanet_models::data::{DataError, Prefetcher};
-use tcanet_nn::{tcanet_loss, Forward, LossTerms, TcaNet};
 use tcanet_models::{param_specs, ModelConfig};
+use tcanet_nn::{tcanet_loss, Forward, LossTerms, TcaNet};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
