@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tcanet_models::data::features::{feature_path, load_features};
 use tcanet_models::data::prepare::prepare_video;
-use tcanet_models::data::proposals::{top_by_score, InvalidProposals};
+use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
 use tcanet_models::data::{
     Annotations, DataError, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
 };
@@ -154,17 +154,17 @@ pub struct VideoInput {
     pub input_scores: Vec<f64>,
 }
 
-/// Reads, checks and prepares one video for the model (what the worker
-/// threads of [`run_dataset`] do): its proposals validated against the
-/// duration, its features loaded and fitted to T. An error names the file,
-/// video and field.
-pub fn prepare_video_input(
+/// Reads one video's input proposals and checks them against its duration
+/// (invalid ones are an error, small overshoots clamped), and that the
+/// classifier, if any, has the video: the common start of
+/// [`prepare_video_input`] and [`postprocess_input_video`]. Returns the
+/// duration and the proposals in seconds. An error names the file, video and
+/// field.
+fn checked_input_proposals(
     dataset: &Dataset,
     video: &str,
-    cfg: &ModelConfig,
-    settings: &InferSettings,
     classifier: Option<&ClassScores>,
-) -> Result<VideoInput, String> {
+) -> Result<(f64, Vec<Proposal>), String> {
     let info = dataset.annotations.get(video).ok_or_else(|| {
         format!(
             "{}: video '{video}' is not in the annotations",
@@ -196,13 +196,29 @@ pub fn prepare_video_input(
     );
     one.validate(|_| Some(info.duration), InvalidProposals::Error)
         .map_err(|e| e.to_string())?;
-    let props = &one.videos[0].1;
+    let props = one.videos.swap_remove(0).1;
     if props.is_empty() {
         return Err(format!(
             "{}: video '{video}': no usable input proposal",
             dataset.proposals.source.file_of(video).display()
         ));
     }
+    Ok((info.duration, props))
+}
+
+/// Reads, checks and prepares one video for the model (what the worker
+/// threads of [`run_dataset`] do): its proposals validated against the
+/// duration, its features loaded and fitted to T. An error names the file,
+/// video and field.
+pub fn prepare_video_input(
+    dataset: &Dataset,
+    video: &str,
+    cfg: &ModelConfig,
+    settings: &InferSettings,
+    classifier: Option<&ClassScores>,
+) -> Result<VideoInput, String> {
+    let (duration, props) = checked_input_proposals(dataset, video, classifier)?;
+    let props = &props;
     let path = feature_path(&dataset.paths.features, video);
     let feats =
         load_features(&path, video, cfg.feat_dim, settings.layout).map_err(|e| e.to_string())?;
@@ -211,7 +227,7 @@ pub fn prepare_video_input(
         &feats,
         &path,
         props,
-        info.duration,
+        duration,
         cfg,
         settings.resample,
         settings.max_proposals,
@@ -222,7 +238,7 @@ pub fn prepare_video_input(
     debug_assert_eq!(chosen.len(), prepared.proposals.len());
     Ok(VideoInput {
         prepared,
-        duration: info.duration,
+        duration,
         input_scores: chosen.iter().map(|p| p.score).collect(),
     })
 }
@@ -315,6 +331,59 @@ pub fn run_dataset(
             r
         });
         match outcome {
+            Ok(result) => {
+                on_video(video, true);
+                summary.results.push(result);
+            }
+            Err(error) => {
+                on_video(video, false);
+                summary.failures.push(VideoFailure {
+                    video: video.clone(),
+                    error,
+                });
+                if !settings.keep_going {
+                    summary.stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+    summary
+}
+
+/// The post-processing alone on one video's input proposals, without the
+/// network (a baseline for TCANet): the input proposals checked as
+/// [`prepare_video_input`] checks them (the best `max_proposals` if set), their
+/// input scores as they are (no fusion), then [`postprocess_video`]
+/// (Soft-NMS, top-k, clipping to the video). Features are not read.
+pub fn postprocess_input_video(
+    dataset: &Dataset,
+    video: &str,
+    settings: &InferSettings,
+) -> Result<VideoResult, String> {
+    let (duration, props) = checked_input_proposals(dataset, video, None)?;
+    let chosen = top_by_score(&props, settings.max_proposals.unwrap_or(props.len()));
+    let segments: Vec<(f64, f64)> = chosen.iter().map(|p| (p.start, p.end)).collect();
+    let scores: Vec<f64> = chosen.iter().map(|p| p.score).collect();
+    Ok(VideoResult {
+        video: video.to_string(),
+        proposals: postprocess_video(&segments, &scores, duration, &settings.post),
+        detections: None,
+    })
+}
+
+/// [`postprocess_input_video`] over `videos` of `dataset`, in order, with the
+/// failure handling of [`run_dataset`] (`keep_going`); `on_video` is called
+/// after each video. `model_seconds` stays 0.
+pub fn postprocess_input_dataset(
+    dataset: &Dataset,
+    videos: &[String],
+    settings: &InferSettings,
+    mut on_video: impl FnMut(&str, bool),
+) -> RunSummary {
+    let mut summary = RunSummary::default();
+    for video in videos {
+        match postprocess_input_video(dataset, video, settings) {
             Ok(result) => {
                 on_video(video, true);
                 summary.results.push(result);

@@ -13,7 +13,9 @@ use tcanet_models::data::FeatureLayout;
 use tcanet_models::ModelConfig;
 use tcanet_runtime::bench::{bench_model, bench_postprocess, BenchInputs, BenchSettings};
 use tcanet_runtime::classifier::ClassScores;
-use tcanet_runtime::infer::{run_dataset, Dataset, DatasetPaths, InferSettings, RunSummary};
+use tcanet_runtime::infer::{
+    postprocess_input_dataset, run_dataset, Dataset, DatasetPaths, InferSettings, RunSummary,
+};
 use tcanet_runtime::model::TcanetModel;
 use tcanet_runtime::ort_setup::{init_ort, Device, SessionSettings};
 use tcanet_runtime::output::{merge_partials, Leaderboard, LeaderboardEntry, Shard, ShardInfo};
@@ -31,6 +33,7 @@ use tcanet_runtime::postprocess::{PostProcessOptions, SoftNmsParams};
                   tcanet-infer run --model model.onnx --data synth/ --subset validation -o refined.json\n  \
                   tcanet-infer run --model model.onnx --data synth/ --shard 0/4 -o refined.json\n  \
                   tcanet-infer merge refined.shard-*-of-4.json -o refined.json\n  \
+                  tcanet-infer postprocess --data synth/ --subset validation -o input_soft_nms.json\n  \
                   tcanet-infer bench model.onnx --proposals 100 --videos 20 --threads 2 --json"
 )]
 struct Cli {
@@ -42,6 +45,9 @@ struct Cli {
 enum Command {
     /// Refine a dataset's input proposals and write the leaderboard file(s).
     Run(Box<RunArgs>),
+    /// The post-processing alone on the input proposals (no network): Soft-NMS
+    /// on the input scores, top-k, clipping; a baseline for `run`.
+    Postprocess(PostprocessArgs),
     /// Join the partial files of a sharded run into one leaderboard file.
     Merge(MergeArgs),
     /// Measure latency, throughput and peak memory of a model.
@@ -188,6 +194,12 @@ struct DataArgs {
 
 impl DataArgs {
     fn paths(&self) -> Result<DatasetPaths> {
+        self.paths_for(true)
+    }
+
+    /// The dataset's paths; without `need_features` a missing `--features`
+    /// is no error (the path is then empty and never read).
+    fn paths_for(&self, need_features: bool) -> Result<DatasetPaths> {
         let pick = |given: &Option<PathBuf>, name: &str, flag: &str| -> Result<PathBuf> {
             match (given, &self.data) {
                 (Some(p), _) => Ok(p.clone()),
@@ -197,7 +209,11 @@ impl DataArgs {
         };
         Ok(DatasetPaths {
             annotations: pick(&self.annotations, "annotations.json", "--annotations FILE")?,
-            features: pick(&self.features, "features", "--features DIR")?,
+            features: if need_features || self.features.is_some() || self.data.is_some() {
+                pick(&self.features, "features", "--features DIR")?
+            } else {
+                PathBuf::new()
+            },
             proposals: pick(&self.proposals, "proposals.json", "--proposals FILE|DIR")?,
         })
     }
@@ -236,18 +252,8 @@ struct RunArgs {
     /// Use only the best N input proposals of each video (default: all).
     #[arg(long, value_name = "N")]
     max_proposals: Option<usize>,
-    /// Soft-NMS alpha of exp(-IoU^2.5 / alpha).
-    #[arg(long, default_value_t = 0.4)]
-    soft_nms_alpha: f64,
-    /// Soft-NMS threshold t1 (threshold = t1 + (t2 - t1) * width).
-    #[arg(long, default_value_t = 0.0)]
-    soft_nms_t1: f64,
-    /// Soft-NMS threshold t2.
-    #[arg(long, default_value_t = 0.0)]
-    soft_nms_t2: f64,
-    /// Proposals kept per video.
-    #[arg(long, default_value_t = 100)]
-    top_k: usize,
+    #[command(flatten)]
+    post: PostArgs,
     /// Threads reading and preparing the next videos while the model runs.
     #[arg(long, default_value_t = 1, value_name = "N")]
     workers: usize,
@@ -269,6 +275,59 @@ struct RunArgs {
     /// in the annotations).
     #[arg(long)]
     eval: bool,
+}
+
+/// The Soft-NMS options shared by `run` and `postprocess`.
+#[derive(Args, Clone, Copy)]
+struct PostArgs {
+    /// Soft-NMS alpha of exp(-IoU^2.5 / alpha).
+    #[arg(long, default_value_t = 0.4)]
+    soft_nms_alpha: f64,
+    /// Soft-NMS threshold t1 (threshold = t1 + (t2 - t1) * width).
+    #[arg(long, default_value_t = 0.0)]
+    soft_nms_t1: f64,
+    /// Soft-NMS threshold t2.
+    #[arg(long, default_value_t = 0.0)]
+    soft_nms_t2: f64,
+    /// Proposals kept per video.
+    #[arg(long, default_value_t = 100)]
+    top_k: usize,
+}
+
+impl PostArgs {
+    fn options(&self) -> PostProcessOptions {
+        PostProcessOptions {
+            soft_nms: SoftNmsParams {
+                alpha: self.soft_nms_alpha,
+                t1: self.soft_nms_t1,
+                t2: self.soft_nms_t2,
+                ..SoftNmsParams::default()
+            },
+            top_k: self.top_k,
+        }
+    }
+}
+
+#[derive(Args)]
+struct PostprocessArgs {
+    /// The dataset (features are not read; --features, --layout and
+    /// --resample are accepted and ignored).
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output: the input proposals after Soft-NMS, leaderboard JSON.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Use only the best N input proposals of each video (default: all).
+    #[arg(long, value_name = "N")]
+    max_proposals: Option<usize>,
+    #[command(flatten)]
+    post: PostArgs,
+    /// Go on past videos with bad data (they are reported; exit code 2).
+    #[arg(long)]
+    keep_going: bool,
+    /// Write the per-video error report (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -414,15 +473,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         .map(|i| all_videos[i].clone())
         .collect();
     let settings = InferSettings {
-        post: PostProcessOptions {
-            soft_nms: SoftNmsParams {
-                alpha: args.soft_nms_alpha,
-                t1: args.soft_nms_t1,
-                t2: args.soft_nms_t2,
-                ..SoftNmsParams::default()
-            },
-            top_k: args.top_k,
-        },
+        post: args.post.options(),
         max_batch: args.max_batch,
         max_proposals: args.max_proposals,
         layout: args.data.layout.into(),
@@ -554,6 +605,79 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     }
 }
 
+fn cmd_postprocess(args: &PostprocessArgs) -> Result<ExitCode> {
+    let paths = args.data.paths_for(false)?;
+    let dataset = Dataset::load(paths.clone())?;
+    let videos = dataset.videos(args.data.subset.as_deref());
+    if videos.is_empty() {
+        bail!(
+            "{}: no videos{}",
+            paths.annotations.display(),
+            args.data
+                .subset
+                .as_deref()
+                .map(|s| format!(" in subset '{s}'"))
+                .unwrap_or_default()
+        );
+    }
+    let settings = InferSettings {
+        post: args.post.options(),
+        max_proposals: args.max_proposals,
+        keep_going: args.keep_going,
+        ..InferSettings::default()
+    };
+    let summary = postprocess_input_dataset(&dataset, &videos, &settings, |_, _| {});
+    for f in &summary.failures {
+        eprintln!("error: {}", f.error);
+    }
+    if let Some(report) = &args.report {
+        write_report(report, &summary, videos.len())?;
+    }
+    if summary.stopped_early {
+        bail!(
+            "stopped at video '{}' (pass --keep-going to skip failing videos and report them); nothing was written",
+            summary.failures[0].video
+        );
+    }
+    let board = Leaderboard {
+        results: summary
+            .results
+            .iter()
+            .map(|r| {
+                (
+                    r.video.clone(),
+                    r.proposals.iter().map(LeaderboardEntry::from).collect(),
+                )
+            })
+            .collect(),
+        details: format!(
+            "input proposals after Soft-NMS, no network (tcanet-infer {} postprocess)",
+            env!("CARGO_PKG_VERSION")
+        ),
+        shard: None,
+    };
+    board.write(&args.output)?;
+    eprintln!(
+        "wrote {} ({} videos, input proposals + Soft-NMS)",
+        args.output.display(),
+        summary.results.len()
+    );
+    if summary.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} of {} videos failed (listed above{})",
+            summary.failures.len(),
+            videos.len(),
+            args.report
+                .as_ref()
+                .map(|r| format!(" and in {}", r.display()))
+                .unwrap_or_default()
+        );
+        Ok(ExitCode::from(2))
+    }
+}
+
 fn write_report(path: &Path, summary: &RunSummary, total: usize) -> Result<()> {
     let report = serde_json::json!({
         "videos": total,
@@ -654,6 +778,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Run(args) => cmd_run(args),
+        Command::Postprocess(args) => cmd_postprocess(args),
         Command::Merge(args) => cmd_merge(args),
         Command::Bench(args) => cmd_bench(args),
         Command::BenchPost(args) => cmd_bench_post(args),

@@ -28,7 +28,9 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
     let out = run_ok(&mut demo());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("| input |") && stdout.contains("| refined (TCANet) |"),
+        stdout.contains("| input |")
+            && stdout.contains("| input + Soft-NMS (no network) |")
+            && stdout.contains("| refined (TCANet) |"),
         "{stdout}"
     );
     let dir = tmp.path().join("small");
@@ -41,6 +43,7 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
         "refined.json",
         "detections.json",
         "input.json",
+        "input_soft_nms.json",
         "train/last.safetensors",
         "data/annotations.json",
     ] {
@@ -49,7 +52,11 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
     let summary = read_json(&dir.join("summary.json"));
     let truth = Truth::load(&dir.join("data/annotations.json"), "validation");
     assert_eq!(truth.videos.len(), 12);
-    for (key, file) in [("input", "input.json"), ("refined", "refined.json")] {
+    for (key, file) in [
+        ("input", "input.json"),
+        ("input_soft_nms", "input_soft_nms.json"),
+        ("refined", "refined.json"),
+    ] {
         let ours = official_proposal_scores(&truth, &results(&read_json(&dir.join(file))));
         for k in ["AR@1", "AR@10", "AR@100", "AUC"] {
             let got = summary[key][k]
@@ -64,14 +71,26 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
     }
     let map = summary["detection"]["average_mAP"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&map));
-    for stage in ["synth", "train", "export", "infer", "evaluate", "total"] {
+    for stage in [
+        "synth",
+        "train",
+        "export",
+        "infer",
+        "evaluate",
+        "input_soft_nms",
+        "total",
+    ] {
         assert!(
             summary["seconds"][stage].as_f64().unwrap() >= 0.0,
             "seconds.{stage}"
         );
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(report.contains("](ar_an.png)") && report.contains("| refined (TCANet) |"));
+    assert!(
+        report.contains("](ar_an.png)")
+            && report.contains("| input + Soft-NMS (no network) |")
+            && report.contains("| refined (TCANet) |")
+    );
 
     // A second run of the same name replaces the first; a directory the demo
     // did not write is refused and left alone.

@@ -2,8 +2,9 @@
 //!
 //! synth → train (`tiny`) → export → `tcanet-infer` (ONNX Runtime, CPU) →
 //! `tcanet-eval`, each stage the real binary found beside this one, timed,
-//! with its progress shown; then a before/after report of the input and the
-//! refined proposals under `runs/<name>/`.
+//! with its progress shown; then a before/after report of the input, the
+//! input through the post-processing alone (`tcanet-infer postprocess`) and
+//! the refined proposals under `runs/<name>/`.
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -142,6 +143,7 @@ fn run(args: &Args) -> Result<()> {
     let refined = dir.join("refined.json");
     let detections = dir.join("detections.json");
     let input = dir.join("input.json");
+    let input_soft_nms = dir.join("input_soft_nms.json");
     let annotations = data.join("annotations.json");
     let threads = args.threads.max(1).to_string();
     let ui = Ui::new();
@@ -253,6 +255,28 @@ fn run(args: &Args) -> Result<()> {
     write_text(&dir.join("eval_proposals.json"), &proposals_json)?;
     write_text(&dir.join("eval_detections.json"), &detections_json)?;
 
+    // The same post-processing on the input proposals, without the network:
+    // how much of the gain is Soft-NMS alone.
+    let soft_nms_started = Instant::now();
+    let mut post = Command::new(&bins.infer);
+    post.args(["postprocess", "--subset", "validation"])
+        .arg("--data")
+        .arg(&data)
+        .arg("-o")
+        .arg(&input_soft_nms);
+    ui.stage(6, "input + Soft-NMS", &mut post, None)?;
+    let mut eval_s = Command::new(&bins.eval);
+    eval_s
+        .arg("proposals")
+        .arg(&annotations)
+        .arg(&input_soft_nms)
+        .arg("--json");
+    let soft_nms_json = ui
+        .stage(6, "evaluate input + Soft-NMS", &mut eval_s, None)?
+        .stdout;
+    seconds.push(("input_soft_nms", soft_nms_started.elapsed().as_secs_f64()));
+    write_text(&dir.join("eval_input_soft_nms.json"), &soft_nms_json)?;
+
     let proposals: Value = serde_json::from_str(&proposals_json)
         .context("tcanet-eval proposals --json printed something that is not JSON")?;
     let dets: Value = serde_json::from_str(&detections_json)
@@ -265,6 +289,10 @@ fn run(args: &Args) -> Result<()> {
         &PROPOSAL_KEYS,
         "eval_proposals.json baseline",
     )?;
+    let soft_nms: Value = serde_json::from_str(&soft_nms_json).context(
+        "tcanet-eval proposals --json (input + Soft-NMS) printed something that is not JSON",
+    )?;
+    let soft_nms_scores = pick(&soft_nms, &PROPOSAL_KEYS, "eval_input_soft_nms.json")?;
     let average_map = number(&dets, "average_mAP", "eval_detections.json")?;
     let total = total_started.elapsed().as_secs_f64();
     seconds.push(("total", total));
@@ -275,6 +303,7 @@ fn run(args: &Args) -> Result<()> {
         "subset": "validation",
         "input": input_scores,
         "refined": refined_scores,
+        "input_soft_nms": soft_nms_scores,
         "detection": {
             "average_mAP": average_map,
             "mAP": dets.get("mAP"),
@@ -290,6 +319,7 @@ fn run(args: &Args) -> Result<()> {
         "files": {
             "data": "data/", "train": "train/", "checkpoint": "train/last.safetensors",
             "model": "model.onnx", "input_proposals": "input.json", "refined": "refined.json",
+            "input_soft_nms": "input_soft_nms.json", "eval_input_soft_nms": "eval_input_soft_nms.json",
             "detections": "detections.json", "eval_proposals": "eval_proposals.json",
             "eval_detections": "eval_detections.json", "ar_an_plot": "ar_an.png",
             "detections_plot": "detections_map.png", "report": "report.md",
@@ -297,7 +327,7 @@ fn run(args: &Args) -> Result<()> {
     });
     let summary_text = serde_json::to_string_pretty(&summary)? + "\n";
     write_text(&dir.join("summary.json"), &summary_text)?;
-    let table = before_after_table(&input_scores, &refined_scores);
+    let table = before_after_table(&input_scores, &soft_nms_scores, &refined_scores);
     let report = report_markdown(args, &table, average_map, &seconds);
     write_text(&dir.join("report.md"), &report)?;
 
@@ -316,6 +346,11 @@ fn run(args: &Args) -> Result<()> {
         } else {
             "  (below the demo's claim of AUC +5 and a higher AR@100)"
         }
+    );
+    let s_auc = soft_nms_scores["AUC"] - input_scores["AUC"];
+    let s_ar100 = 100.0 * (soft_nms_scores["AR@100"] - input_scores["AR@100"]);
+    println!(
+        "post-processing alone (input + Soft-NMS, no network): AUC {s_auc:+.2} points, AR@100 {s_ar100:+.2} points"
     );
     println!(
         "seconds: {}",
@@ -441,11 +476,20 @@ fn pick(v: &Value, keys: &[&str], what: &str) -> Result<BTreeMap<String, f64>> {
         .collect()
 }
 
-/// The before/after table in percent.
-fn before_after_table(input: &BTreeMap<String, f64>, refined: &BTreeMap<String, f64>) -> String {
+/// The before/after table in percent: the input, the input through the
+/// post-processing alone, and the refined proposals.
+fn before_after_table(
+    input: &BTreeMap<String, f64>,
+    input_soft_nms: &BTreeMap<String, f64>,
+    refined: &BTreeMap<String, f64>,
+) -> String {
     let pct = |m: &BTreeMap<String, f64>, k: &str| if k == "AUC" { m[k] } else { 100.0 * m[k] };
     let mut s = String::from("| proposals (validation, %) | AR@1 | AR@10 | AR@100 | AUC |\n| --- | ---: | ---: | ---: | ---: |\n");
-    for (label, m) in [("input", input), ("refined (TCANet)", refined)] {
+    for (label, m) in [
+        ("input", input),
+        ("input + Soft-NMS (no network)", input_soft_nms),
+        ("refined (TCANet)", refined),
+    ] {
         s += &format!(
             "| {label} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
             pct(m, "AR@1"),
@@ -462,7 +506,9 @@ fn report_markdown(args: &Args, table: &str, average_map: f64, seconds: &[(&str,
         "# tcanet demo: {}\n\nSynthetic dataset (seed {}, {} training and {} validation videos, \
          input boundary error {} of the action length, feature noise {}), TCANet `tiny` trained \
          {} epochs on the CPU, exported to ONNX, run by ONNX Runtime (CPU) with the paper's \
-         post-processing, scored by tcanet-eval on the validation videos (tIoU 0.5:0.95).\n\n",
+         post-processing, scored by tcanet-eval on the validation videos (tIoU 0.5:0.95). \
+         `input + Soft-NMS (no network)` is the input through the same post-processing \
+         (Soft-NMS on the input scores, top 100, clipping) without the network.\n\n",
         args.name,
         args.seed,
         args.train_videos,
@@ -482,7 +528,8 @@ fn report_markdown(args: &Args, table: &str, average_map: f64, seconds: &[(&str,
         s += &format!("| {k} | {v:.1} |\n");
     }
     s += "\nFiles: `summary.json` (these numbers), `eval_proposals.json`, `eval_detections.json` \
-          (the evaluator's full output), `input.json`, `refined.json`, `detections.json`, \
+          (the evaluator's full output), `eval_input_soft_nms.json`, `input.json`, \
+          `input_soft_nms.json`, `refined.json`, `detections.json`, \
           `model.onnx`, `train/` (checkpoints, `train.jsonl`), `data/` (the dataset).\n";
     s
 }
@@ -500,7 +547,7 @@ struct Ui {
 }
 
 /// Number of numbered stages.
-const STAGES: usize = 5;
+const STAGES: usize = 6;
 
 enum Event {
     Stdout(String),
@@ -811,7 +858,7 @@ mod tests {
                 .chain([("AUC".to_string(), auc)])
                 .collect()
         };
-        let t = before_after_table(&m(0.5, 60.0), &m(0.625, 70.125));
+        let t = before_after_table(&m(0.5, 60.0), &m(0.55, 62.5), &m(0.625, 70.125));
         assert!(
             t.contains("| input | 50.00 | 50.00 | 50.00 | 60.00 |"),
             "{t}"
@@ -820,5 +867,10 @@ mod tests {
             t.contains("| refined (TCANet) | 62.50 | 62.50 | 62.50 | 70.12 |"),
             "{t}"
         );
+        assert!(
+            t.contains("| input + Soft-NMS (no network) | 55.00 | 55.00 | 55.00 | 62.50 |"),
+            "{t}"
+        );
+        assert_eq!(t.lines().count(), 5, "{t}");
     }
 }
