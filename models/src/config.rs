@@ -199,7 +199,7 @@ impl ModelConfig {
         if g == 0 {
             return bad("conv_groups", "must be positive".into());
         }
-        if self.feat_dim == 0 || self.feat_dim % g != 0 {
+        if self.feat_dim == 0 || !self.feat_dim.is_multiple_of(g) {
             return bad(
                 "feat_dim",
                 format!(
@@ -208,7 +208,7 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.hidden_dim == 0 || self.hidden_dim % g != 0 {
+        if self.hidden_dim == 0 || !self.hidden_dim.is_multiple_of(g) {
             return bad(
                 "hidden_dim",
                 format!(
@@ -217,7 +217,7 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.se_hidden_dim == 0 || self.se_hidden_dim % g != 0 {
+        if self.se_hidden_dim == 0 || !self.se_hidden_dim.is_multiple_of(g) {
             return bad(
                 "se_hidden_dim",
                 format!(
@@ -226,7 +226,10 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.heads < 2 || self.heads % 2 != 0 || self.hidden_dim % self.heads != 0 {
+        if self.heads < 2
+            || !self.heads.is_multiple_of(2)
+            || !self.hidden_dim.is_multiple_of(self.heads)
+        {
             return bad(
                 "heads",
                 format!(
