@@ -455,18 +455,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         .map(ClassScores::load)
         .transpose()?
         .map(Arc::new);
-    let all_videos = dataset.videos(args.data.subset.as_deref());
-    if all_videos.is_empty() {
-        bail!(
-            "{}: no videos{}",
-            paths.annotations.display(),
-            args.data
-                .subset
-                .as_deref()
-                .map(|s| format!(" in subset '{s}'"))
-                .unwrap_or_default()
-        );
-    }
+    let all_videos = subset_videos(&dataset, &paths.annotations, args.data.subset.as_deref())?;
     let shard_used = shard.unwrap_or(Shard::WHOLE);
     let videos: Vec<String> = shard_used
         .indices(all_videos.len())
@@ -497,18 +486,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
 
-    for f in &summary.failures {
-        eprintln!("error: {}", f.error);
-    }
-    if let Some(report) = &args.report {
-        write_report(report, &summary, videos.len())?;
-    }
-    if summary.stopped_early {
-        bail!(
-            "stopped at video '{}' (pass --keep-going to skip failing videos and report them); nothing was written",
-            summary.failures[0].video
-        );
-    }
+    report_failures(&summary, videos.len(), args.report.as_deref())?;
 
     let details = format!(
         "TCANet refined proposals (tcanet-infer {}, model sha256 {})",
@@ -589,37 +567,13 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         }
         print_eval(args, &summary, &paths)?;
     }
-    if summary.failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "{} of {} videos failed (listed above{})",
-            summary.failures.len(),
-            videos.len(),
-            args.report
-                .as_ref()
-                .map(|r| format!(" and in {}", r.display()))
-                .unwrap_or_default()
-        );
-        Ok(ExitCode::from(2))
-    }
+    Ok(exit_status(&summary, videos.len(), args.report.as_deref()))
 }
 
 fn cmd_postprocess(args: &PostprocessArgs) -> Result<ExitCode> {
     let paths = args.data.paths_for(false)?;
     let dataset = Dataset::load(paths.clone())?;
-    let videos = dataset.videos(args.data.subset.as_deref());
-    if videos.is_empty() {
-        bail!(
-            "{}: no videos{}",
-            paths.annotations.display(),
-            args.data
-                .subset
-                .as_deref()
-                .map(|s| format!(" in subset '{s}'"))
-                .unwrap_or_default()
-        );
-    }
+    let videos = subset_videos(&dataset, &paths.annotations, args.data.subset.as_deref())?;
     let settings = InferSettings {
         post: args.post.options(),
         max_proposals: args.max_proposals,
@@ -627,18 +581,7 @@ fn cmd_postprocess(args: &PostprocessArgs) -> Result<ExitCode> {
         ..InferSettings::default()
     };
     let summary = postprocess_input_dataset(&dataset, &videos, &settings, |_, _| {});
-    for f in &summary.failures {
-        eprintln!("error: {}", f.error);
-    }
-    if let Some(report) = &args.report {
-        write_report(report, &summary, videos.len())?;
-    }
-    if summary.stopped_early {
-        bail!(
-            "stopped at video '{}' (pass --keep-going to skip failing videos and report them); nothing was written",
-            summary.failures[0].video
-        );
-    }
+    report_failures(&summary, videos.len(), args.report.as_deref())?;
     let board = Leaderboard {
         results: summary
             .results
@@ -662,20 +605,61 @@ fn cmd_postprocess(args: &PostprocessArgs) -> Result<ExitCode> {
         args.output.display(),
         summary.results.len()
     );
-    if summary.failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "{} of {} videos failed (listed above{})",
-            summary.failures.len(),
-            videos.len(),
-            args.report
-                .as_ref()
-                .map(|r| format!(" and in {}", r.display()))
+    Ok(exit_status(&summary, videos.len(), args.report.as_deref()))
+}
+
+/// The videos of `subset` (all when `None`) in file order; an error naming the
+/// annotations file when there are none.
+fn subset_videos(
+    dataset: &Dataset,
+    annotations: &Path,
+    subset: Option<&str>,
+) -> Result<Vec<String>> {
+    let videos = dataset.videos(subset);
+    if videos.is_empty() {
+        bail!(
+            "{}: no videos{}",
+            annotations.display(),
+            subset
+                .map(|s| format!(" in subset '{s}'"))
                 .unwrap_or_default()
         );
-        Ok(ExitCode::from(2))
     }
+    Ok(videos)
+}
+
+/// Prints every failed video, writes the `--report` file, and stops (nothing
+/// written) when the run stopped at the first failure (no `--keep-going`).
+fn report_failures(summary: &RunSummary, total: usize, report: Option<&Path>) -> Result<()> {
+    for f in &summary.failures {
+        eprintln!("error: {}", f.error);
+    }
+    if let Some(report) = report {
+        write_report(report, summary, total)?;
+    }
+    if summary.stopped_early {
+        bail!(
+            "stopped at video '{}' (pass --keep-going to skip failing videos and report them); nothing was written",
+            summary.failures[0].video
+        );
+    }
+    Ok(())
+}
+
+/// Exit status of a batch run: 0, or 2 (with a count) when any video failed.
+fn exit_status(summary: &RunSummary, total: usize, report: Option<&Path>) -> ExitCode {
+    if summary.failures.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "{} of {} videos failed (listed above{})",
+        summary.failures.len(),
+        total,
+        report
+            .map(|r| format!(" and in {}", r.display()))
+            .unwrap_or_default()
+    );
+    ExitCode::from(2)
 }
 
 fn write_report(path: &Path, summary: &RunSummary, total: usize) -> Result<()> {
