@@ -14,47 +14,16 @@
 //! in float32 in both precisions. Constants are folded at export time: the
 //! query scaling into the in-projection, the decode factors (0.1, 0.2, g)
 //! into the last convs, the local window, the sampling matrices.
+use tcanet_models::checkpoint::Checkpoint;
+use tcanet_models::onnx::{
+    Precision, INPUT_FEATURES, INPUT_PROPOSALS, IOU_OUTPUTS, PROPOSAL_OUTPUTS,
+};
 use tcanet_models::params::{lgte_prefix, tbr_prefix};
+use tcanet_models::window::{window_offsets, window_table};
 use tcanet_models::{ModelConfig, NUM_STAGES};
 
 use crate::builder::{Attr, Dim, GraphBuilder, Value};
-use crate::checkpoint::Checkpoint;
 use crate::onnx_proto::{data_type, GraphProto};
-
-/// Numeric precision of the exported network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    /// float32 weights and compute.
-    Fp32,
-    /// float16 weights and compute (inputs and outputs stay float32; the
-    /// proposal coordinates, sampling positions and decoding stay float32).
-    Fp16,
-}
-
-impl Precision {
-    /// `fp32` or `fp16` (the `tcanet.precision` metadata value).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
-        }
-    }
-}
-
-/// Names of the graph's inputs.
-pub const INPUT_FEATURES: &str = "features";
-/// Name of the proposals input.
-pub const INPUT_PROPOSALS: &str = "proposals";
-
-/// Name of the refined proposals output of stage `k` (1-based).
-pub fn proposals_output(k: usize) -> String {
-    format!("proposals_{k}")
-}
-
-/// Name of the IoU estimate output of stage `k` (1-based).
-pub fn iou_output(k: usize) -> String {
-    format!("iou_{k}")
-}
 
 /// Builds the graph for a checked checkpoint.
 ///
@@ -106,17 +75,13 @@ struct LocalWindow {
 
 /// [`LocalWindow`] for a fixed T: (indices, mask), row-major `[t, w]`.
 fn local_window(t: usize, w: usize) -> (Vec<i64>, Vec<f32>) {
-    let mut index = Vec::with_capacity(t * w);
-    let mut mask = Vec::with_capacity(t * w);
-    for j in 0..t as i64 {
-        for m in 0..w as i64 {
-            let key = (j - (w / 2) as i64 + m).clamp(0, t as i64 - 1);
-            let repeated = m > 0 && index.last() == Some(&key);
-            index.push(key);
-            mask.push(if repeated { f32::NEG_INFINITY } else { 0.0 });
-        }
-    }
-    (index, mask)
+    let table = window_table(t, w);
+    let mask = table
+        .repeated
+        .iter()
+        .map(|&r| if r { f32::NEG_INFINITY } else { 0.0 })
+        .collect();
+    (table.index, mask)
 }
 
 /// Row-major transpose of a `[rows, cols]` matrix.
@@ -400,10 +365,14 @@ impl Net<'_> {
                 n.tbr(k, &props, &padded, &shape_bn2, &shape_bn3)
             });
             let dims = [Dim::Sym("B"), Dim::Sym("N"), Dim::Fixed(2)];
-            self.b.output(&next, &proposals_output(k), f32t, &dims);
-            self.b
-                .output(&iou, &iou_output(k), f32t, &[Dim::Sym("B"), Dim::Sym("N")]);
-            props = Value(proposals_output(k));
+            self.b.output(&next, PROPOSAL_OUTPUTS[k - 1], f32t, &dims);
+            self.b.output(
+                &iou,
+                IOU_OUTPUTS[k - 1],
+                f32t,
+                &[Dim::Sym("B"), Dim::Sym("N")],
+            );
+            props = Value(PROPOSAL_OUTPUTS[k - 1].to_string());
         }
     }
 
@@ -449,8 +418,7 @@ impl Net<'_> {
         let one = b.const_i64("one", &[], &[1]);
         let steps = b.op("Range", "positions", &[&zero, &t, &one], vec![]);
         let query = b.op("Unsqueeze", "query_positions", &[&steps, &axis1], vec![]);
-        let offsets: Vec<i64> = (0..w as i64).map(|m| m - (w / 2) as i64).collect();
-        let offsets = b.const_i64("window_offsets", &[w], &offsets);
+        let offsets = b.const_i64("window_offsets", &[w], &window_offsets(w));
         let raw = b.op("Add", "window_positions", &[&query, &offsets], vec![]);
         let last = b.op("Sub", "last_position", &[&t, &one], vec![]);
         let index = b.op("Max", "clamp_below", &[&raw, &zero], vec![]);

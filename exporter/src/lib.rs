@@ -1,8 +1,7 @@
 //! Writes the TCANet inference graph to ONNX from a safetensors checkpoint,
 //! without libtorch and without protoc.
 //!
-//! * [`checkpoint`]: reads and checks the trainer's checkpoints (and plain
-//!   state_dicts converted from the authors' release).
+//! * [`random_weights`]: random weights for trying the toolchain and tests.
 //! * [`builder`]: a small graph builder (values, initializers, named nodes).
 //! * [`graph`]: the TCANet inference graph.
 //! * [`onnx_proto`]: the ONNX protobuf messages, as prost structs.
@@ -11,17 +10,18 @@
 //! * [`inspect`] and [`verify`]: what `tcanet-export inspect` and `verify` print.
 //!
 //! ```no_run
-//! use tcanet_exporter::{checkpoint::{Checkpoint, ConfigOverride}, export_to_file, ExportOptions};
+//! use tcanet_exporter::{export_to_file, ExportOptions};
+//! use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 //! let ckpt = Checkpoint::load("model.safetensors".as_ref(), &ConfigOverride::Embedded)?;
 //! export_to_file(&ckpt, &ExportOptions::default(), "model.onnx".as_ref())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 pub mod builder;
-pub mod checkpoint;
 pub mod graph;
 pub mod inspect;
 pub mod onnx_proto;
 pub mod ort_run;
+pub mod random_weights;
 pub mod reference;
 pub mod verify;
 
@@ -30,9 +30,10 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use crate::checkpoint::Checkpoint;
-pub use crate::graph::Precision;
 use crate::onnx_proto::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use tcanet_models::checkpoint::Checkpoint;
+pub use tcanet_models::onnx::Precision;
+use tcanet_models::onnx::{ModelInterface, TimeSteps};
 
 /// This crate's version, written to `tcanet.exporter_version`.
 pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -40,17 +41,6 @@ pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const DEFAULT_OPSET: i64 = 17;
 /// The opsets the exporter can write (the graph uses the same operators in each).
 pub const SUPPORTED_OPSETS: RangeInclusive<i64> = 17..=25;
-
-/// Metadata key: the model config as JSON.
-pub const META_CONFIG: &str = "tcanet.config";
-/// Metadata key: hex SHA-256 of the checkpoint file.
-pub const META_CHECKPOINT_SHA256: &str = "tcanet.checkpoint_sha256";
-/// Metadata key: the exporter's version.
-pub const META_EXPORTER_VERSION: &str = "tcanet.exporter_version";
-/// Metadata key: `fp32` or `fp16`.
-pub const META_PRECISION: &str = "tcanet.precision";
-/// Metadata key: the T the model takes (`temporal_scale`), or `dynamic`.
-pub const META_TIME_STEPS: &str = "tcanet.time_steps";
 
 /// The IR version written with `opset` (the one the ONNX release that
 /// introduced the opset used; all ≤ 13, ONNX Runtime 1.31's limit).
@@ -148,20 +138,17 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         }
     }
     let graph = graph::build_graph(ckpt, opts.precision, opts.dynamic_time);
-    let meta = [
-        (META_CONFIG, ckpt.config.to_json()),
-        (META_CHECKPOINT_SHA256, ckpt.sha256.clone()),
-        (META_EXPORTER_VERSION, EXPORTER_VERSION.to_string()),
-        (META_PRECISION, opts.precision.as_str().to_string()),
-        (
-            META_TIME_STEPS,
-            if opts.dynamic_time {
-                "dynamic".to_string()
-            } else {
-                ckpt.config.temporal_scale.to_string()
-            },
-        ),
-    ];
+    let interface = ModelInterface {
+        config: ckpt.config.clone(),
+        precision: opts.precision,
+        time_steps: if opts.dynamic_time {
+            TimeSteps::Dynamic
+        } else {
+            TimeSteps::Fixed(ckpt.config.temporal_scale)
+        },
+        checkpoint_sha256: Some(ckpt.sha256.clone()),
+        exporter_version: Some(EXPORTER_VERSION.to_string()),
+    };
     Ok(ModelProto {
         ir_version,
         opset_import: vec![OperatorSetIdProto {
@@ -173,7 +160,8 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         model_version: 1,
         doc_string: "TCANet temporal action proposal refinement: three cascaded TBR stages".into(),
         graph: Some(graph),
-        metadata_props: meta
+        metadata_props: interface
+            .to_metadata()
             .into_iter()
             .map(|(k, v)| StringStringEntryProto {
                 key: k.into(),

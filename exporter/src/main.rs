@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use tcanet_exporter::checkpoint::{random_weights, write_checkpoint, Checkpoint, ConfigOverride};
 use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::ort_run::{self, OnnxModel};
+use tcanet_exporter::random_weights::{random_weights, write_weights};
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
 use tcanet_exporter::{
-    export_to_file, reference, ExportOptions, Precision, DEFAULT_OPSET, META_PRECISION,
-    SUPPORTED_OPSETS,
+    export_to_file, reference, ExportOptions, Precision, DEFAULT_OPSET, SUPPORTED_OPSETS,
 };
+use tcanet_models::checkpoint::{Checkpoint, ConfigOverride, KEY_CONFIG};
+use tcanet_models::onnx::{META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION};
 use tcanet_models::ModelConfig;
 
 /// Export a TCANet checkpoint (safetensors) to ONNX, verify an export, or inspect an ONNX file.
@@ -215,7 +216,7 @@ fn export(args: &ExportArgs) -> Result<()> {
     }
     let start = Instant::now();
     let ckpt = Checkpoint::load(ckpt_path, &args.config.resolve()?)?;
-    if let Some(embedded) = ckpt.metadata.get(tcanet_exporter::checkpoint::CONFIG_KEY) {
+    if let Some(embedded) = ckpt.metadata.get(KEY_CONFIG) {
         if !ckpt.config_embedded
             && ModelConfig::from_json(embedded).ok().as_ref() != Some(&ckpt.config)
         {
@@ -264,14 +265,12 @@ fn inspect(model: &Path, nodes: bool) -> Result<()> {
 
 fn bench(args: &BenchArgs) -> Result<()> {
     let summary = inspect_file(&args.model)?;
-    let cfg_json = summary
-        .metadata_value(tcanet_exporter::META_CONFIG)
-        .with_context(|| {
-            format!(
-                "{} has no tcanet.config metadata: not a tcanet export",
-                args.model.display()
-            )
-        })?;
+    let cfg_json = summary.metadata_value(META_CONFIG).with_context(|| {
+        format!(
+            "{} has no tcanet.config metadata: not a tcanet export",
+            args.model.display()
+        )
+    })?;
     let cfg = ModelConfig::from_json(cfg_json).context("metadata tcanet.config")?;
     ort_run::init(args.ort_lib.as_deref())?;
     let mut model = OnnxModel::load(&args.model, args.threads)?;
@@ -307,7 +306,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
 fn random_checkpoint(out: &Path, config: &ConfigArgs, seed: u64) -> Result<()> {
     let cfg = config.resolve_required()?;
     let weights = random_weights(&cfg, seed);
-    write_checkpoint(out, &cfg, &weights, &Default::default(), true, "")
+    write_weights(out, &cfg, &weights)
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("wrote random weights for the config to {}", out.display());
     Ok(())
@@ -320,7 +319,7 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
         Some("fp16") => Precision::Fp16,
         _ => Precision::Fp32,
     };
-    if let Some(cfg_json) = summary.metadata_value(tcanet_exporter::META_CONFIG) {
+    if let Some(cfg_json) = summary.metadata_value(META_CONFIG) {
         let model_cfg = ModelConfig::from_json(cfg_json)
             .with_context(|| format!("{}: metadata tcanet.config", args.model.display()))?;
         if model_cfg != ckpt.config {
@@ -331,7 +330,7 @@ fn verify(args: &VerifyArgs) -> Result<bool> {
             );
         }
     }
-    if let Some(sha) = summary.metadata_value(tcanet_exporter::META_CHECKPOINT_SHA256) {
+    if let Some(sha) = summary.metadata_value(META_CHECKPOINT_SHA256) {
         if sha != ckpt.sha256 {
             eprintln!(
                 "note: {} was exported from a different file (SHA-256 {sha}, this one {})",

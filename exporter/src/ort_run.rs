@@ -11,9 +11,8 @@ use std::sync::OnceLock;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
+use tcanet_models::onnx::{INPUT_FEATURES, INPUT_PROPOSALS, IOU_OUTPUTS, PROPOSAL_OUTPUTS};
 use tcanet_models::NUM_STAGES;
-
-use crate::graph::{iou_output, proposals_output, INPUT_FEATURES, INPUT_PROPOSALS};
 
 /// The library file name in the project venv.
 pub const VENV_LIBRARY: &str = "onnxruntime/libonnxruntime.so.1.31.1";
@@ -195,9 +194,9 @@ impl OnnxModel {
             .session
             .run(ort::inputs![INPUT_FEATURES => f, INPUT_PROPOSALS => p])
             .map_err(|e| err(e.to_string()))?;
-        let get = |name: String| -> Result<Vec<f32>, OrtError> {
+        let get = |name: &str| -> Result<Vec<f32>, OrtError> {
             let value = outputs
-                .get(&name)
+                .get(name)
                 .ok_or_else(|| err(format!("the model has no output `{name}`")))?;
             let (_, data) = value
                 .try_extract_tensor::<f32>()
@@ -206,14 +205,14 @@ impl OnnxModel {
         };
         Ok(ModelOutputs {
             proposals: [
-                get(proposals_output(1))?,
-                get(proposals_output(2))?,
-                get(proposals_output(3))?,
+                get(PROPOSAL_OUTPUTS[0])?,
+                get(PROPOSAL_OUTPUTS[1])?,
+                get(PROPOSAL_OUTPUTS[2])?,
             ],
             iou: [
-                get(iou_output(1))?,
-                get(iou_output(2))?,
-                get(iou_output(3))?,
+                get(IOU_OUTPUTS[0])?,
+                get(IOU_OUTPUTS[1])?,
+                get(IOU_OUTPUTS[2])?,
             ],
         })
     }

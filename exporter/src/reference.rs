@@ -4,7 +4,8 @@
 use tcanet_models::params::{lgte_prefix, tbr_prefix};
 use tcanet_models::{ModelConfig, NUM_STAGES};
 
-use crate::checkpoint::Checkpoint;
+use tcanet_models::checkpoint::Checkpoint;
+use tcanet_models::window::local_window_keys;
 
 /// Outputs of the three TBR stages for `B` videos of `N` proposals.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,9 +228,8 @@ fn lgte(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
         for j in 0..t {
             let allowed: Vec<bool> = if local {
                 let mut a = vec![false; t];
-                for k in 0..win {
-                    let key = (j as i64 - (win / 2) as i64 + k as i64).clamp(0, t as i64 - 1);
-                    a[key as usize] = true;
+                for key in local_window_keys(j, t, win) {
+                    a[key] = true;
                 }
                 a
             } else {

@@ -5,9 +5,9 @@ use std::fmt;
 use rand::{Rng, SeedableRng};
 use tcanet_models::{ModelConfig, NUM_STAGES};
 
-use crate::graph::{iou_output, proposals_output, Precision};
 use crate::ort_run::ModelOutputs;
 use crate::reference::StageOutputs;
+use tcanet_models::onnx::{Precision, IOU_OUTPUTS, PROPOSAL_OUTPUTS};
 
 /// Acceptance limits of a precision.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,7 +105,7 @@ pub fn compare(
     for k in 0..NUM_STAGES {
         let (rel, max) = rel_l2_and_max_abs(&onnx.proposals[k], &reference.proposals[k]);
         rows.push(ParityRow {
-            output: proposals_output(k + 1),
+            output: PROPOSAL_OUTPUTS[k].to_string(),
             error: rel,
             max_abs: max,
             limit: tol.proposals_rel,
@@ -115,7 +115,7 @@ pub fn compare(
     for k in 0..NUM_STAGES {
         let (_, max) = rel_l2_and_max_abs(&onnx.iou[k], &reference.iou[k]);
         rows.push(ParityRow {
-            output: iou_output(k + 1),
+            output: IOU_OUTPUTS[k].to_string(),
             error: max,
             max_abs: max,
             limit: tol.iou_abs,

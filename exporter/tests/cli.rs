@@ -9,9 +9,9 @@ use std::process::{Command, Output};
 
 use common::*;
 use prost::Message;
-use tcanet_exporter::checkpoint::random_weights;
 use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::onnx_proto::ModelProto;
+use tcanet_exporter::random_weights::random_weights;
 use tcanet_models::{param_specs, ModelConfig};
 
 fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
@@ -97,7 +97,7 @@ fn metadata_names_and_graph_are_clean() {
     let summary = inspect_file(&model).unwrap();
     let cfg = ModelConfig::from_json(summary.metadata_value("tcanet.config").unwrap()).unwrap();
     assert_eq!(cfg, ModelConfig::tiny());
-    let sha = tcanet_exporter::checkpoint::sha256_hex(&std::fs::read(&ckpt_path).unwrap());
+    let sha = tcanet_models::checkpoint::sha256_hex(&std::fs::read(&ckpt_path).unwrap());
     assert_eq!(
         summary.metadata_value("tcanet.checkpoint_sha256"),
         Some(sha.as_str())
@@ -269,7 +269,7 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
     let patched: Vec<u8> = {
         let pos = bytes
             .windows(19)
-            .position(|w| w == b"tcanet-checkpoint/1")
+            .position(|w| w == b"tcanet-checkpoint/2")
             .unwrap();
         let mut b = bytes.clone();
         b[pos + 18] = b'9';

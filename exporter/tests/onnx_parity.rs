@@ -7,12 +7,12 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use tcanet_exporter::checkpoint::Checkpoint;
 use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::ort_run::OnnxModel;
 use tcanet_exporter::reference;
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
 use tcanet_exporter::{export_to_file, ExportOptions, Precision, SUPPORTED_OPSETS};
+use tcanet_models::checkpoint::Checkpoint;
 use tcanet_models::ModelConfig;
 
 /// Exports `ckpt` and asserts parity on random inputs for each (B, N).

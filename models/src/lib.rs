@@ -1,19 +1,28 @@
 //! The definition of TCANet shared by every stage of the toolkit.
 //!
 //! * [`config`]: [`ModelConfig`] and its named presets (`hacs`, `anet`, `tiny`).
-//! * [`io`]: atomic file output (temporary file, then rename).
 //! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
-//!   defined once for the trainer, the exporter and checkpoint conversion.
+//!   defined once for the trainer, the exporter and checkpoint conversion;
+//!   [`NUM_STAGES`].
+//! * [`window`]: the local heads' attention window.
+//! * [`checkpoint`]: the checkpoint format (parameters, config, position and
+//!   training state in one safetensors file): its keys, reader and writer.
+//! * [`onnx`]: the ONNX interface of an exported model (names, metadata).
+//! * [`data`]: the dataset formats, their validation and per-video preparation.
+//! * [`io`]: atomic file output (temporary file, then rename).
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
 //! TBR, losses) are the crate `tcanet-nn` in `models/nn/`: a crate of its own,
 //! not a cargo feature, because features unify across a workspace build and
 //! would put libtorch into every binary of `cargo build --workspace`.
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod io;
+pub mod onnx;
 pub mod params;
+pub mod window;
 
 pub use config::{ConfigError, ModelConfig};
 pub use params::{param_specs, release_key, ParamSpec, NUM_STAGES};

@@ -23,7 +23,7 @@ fn plain_softmax2(scores: &[f64]) -> Vec<f64> {
 fn expected_for(
     v: &SynthVideo,
     dir: &std::path::Path,
-    ckpt: &tcanet_exporter::checkpoint::Checkpoint,
+    ckpt: &tcanet_models::checkpoint::Checkpoint,
 ) -> Vec<(f64, f64, f64)> {
     let cfg = &ckpt.config;
     let path = dir.join("features").join(format!("{}.npy", v.id));

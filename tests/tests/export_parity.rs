@@ -4,11 +4,12 @@
 //! B and N, proposals partly outside the timeline, fp32 and fp16.
 use std::collections::BTreeMap;
 
-use tcanet_exporter::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_exporter::ort_run::OnnxModel;
 use tcanet_exporter::verify::{random_inputs, rel_l2_and_max_abs, Tolerances};
 use tcanet_exporter::{export_to_file, ExportOptions, Precision};
-use tcanet_models::data::checkpoint::{write_checkpoint, NamedTensor};
+use tcanet_models::checkpoint::{
+    write_checkpoint, Checkpoint, CheckpointContents, ConfigOverride, NamedTensor, Position,
+};
 use tcanet_models::{ModelConfig, NUM_STAGES};
 use tcanet_nn::TcaNet;
 use tch::{nn, Device, Kind, Tensor};
@@ -58,7 +59,18 @@ fn tch_model(cfg: &ModelConfig, seed: i64, path: &std::path::Path) -> (nn::VarSt
             name,
         })
         .collect();
-    write_checkpoint(path, cfg, 1, 10, &params, &BTreeMap::new()).unwrap();
+    let contents = CheckpointContents {
+        config: cfg,
+        position: Position {
+            epoch: 1,
+            step_in_epoch: 0,
+            global_step: 10,
+        },
+        params: &params,
+        train_state: None,
+        extra: &BTreeMap::new(),
+    };
+    write_checkpoint(path, &contents).unwrap();
     (vs, net)
 }
 

@@ -15,8 +15,8 @@ use common::{
 use tcanet_exporter::ort_run::OnnxModel;
 use tcanet_exporter::verify::{rel_l2_and_max_abs, Tolerances};
 use tcanet_exporter::Precision;
+use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::annotations::Annotations;
-use tcanet_models::data::checkpoint::read_checkpoint;
 use tcanet_models::data::features::{feature_path, load_features, FeatureLayout};
 use tcanet_models::data::prepare::prepare_video;
 use tcanet_models::data::proposals::ProposalSet;
@@ -109,14 +109,12 @@ fn synth_train_export_parity_infer_evaluate() {
             .arg(&run_dir),
     );
     let ckpt_path = run_dir.join("last.safetensors");
-    let ckpt = read_checkpoint(&ckpt_path).unwrap();
+    let ckpt = Checkpoint::load(&ckpt_path, &ConfigOverride::Embedded).unwrap();
     let steps = (EPOCHS * TRAIN_VIDEOS.div_ceil(BATCH)) as u64;
-    assert_eq!(ckpt.step, Some(steps), "checkpoint step");
-    assert_eq!(ckpt.epoch, Some(EPOCHS as u64), "checkpoint epoch");
-    let cfg = ckpt
-        .config
-        .clone()
-        .expect("the checkpoint embeds its config");
+    assert_eq!(ckpt.position.global_step, steps, "checkpoint step");
+    assert_eq!(ckpt.position.epoch, EPOCHS as u64, "checkpoint epoch");
+    assert!(ckpt.config_embedded, "the checkpoint embeds its config");
+    let cfg = ckpt.config.clone();
     assert_eq!(cfg, ModelConfig::tiny());
     // The training loss went down (mean of the first vs the last 8 steps).
     let log = std::fs::read_to_string(run_dir.join("train.jsonl")).unwrap();
@@ -180,9 +178,8 @@ fn synth_train_export_parity_infer_evaluate() {
     );
     tch::no_grad(|| {
         for (name, mut var) in vs.variables() {
-            let (shape, values) = &ckpt.tensors[&name];
-            let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-            var.copy_(&Tensor::from_slice(values).view(shape.as_slice()));
+            let values = &ckpt.tensors[&name];
+            var.copy_(&Tensor::from_slice(values).view(var.size().as_slice()));
         }
     });
     vs.freeze();

@@ -1,7 +1,7 @@
 //! AdamW over tch tensors with PyTorch's math (`torch.optim.AdamW`,
 //! single-tensor path), written out so that its moments can be saved and a
 //! resumed run continues exactly. tch's built-in optimisers hide their state.
-use tcanet_models::data::checkpoint::NamedTensor;
+use tcanet_models::checkpoint::NamedTensor;
 use tch::{Kind, Tensor};
 
 /// AdamW hyper-parameters (PyTorch defaults except the learning rate).

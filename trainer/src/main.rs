@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use tcanet_models::data::checkpoint::read_checkpoint;
+use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::FeatureLayout;
 use tcanet_models::ModelConfig;
 use tcanet_trainer::bench::bench_steps;
@@ -302,17 +302,9 @@ fn train(a: TrainArgs) -> Result<()> {
     let resume = a.resume.as_ref().map(|p| resume_path(p.as_deref(), &a.out));
     let (cfg, mut opts) = match &resume {
         Some(path) => {
-            let ck = read_checkpoint(path)
+            let (saved_cfg, opts) = Trainer::saved_settings(path)
                 .with_context(|| format!("cannot resume from {}", path.display()))?;
-            let cfg = match (given_cfg, ck.config) {
-                (Some(g), _) => g,
-                (None, Some(c)) => c,
-                (None, None) => bail!(
-                    "{} carries no model config: pass --preset or --config",
-                    path.display()
-                ),
-            };
-            (cfg, Trainer::saved_options(path)?)
+            (given_cfg.unwrap_or(saved_cfg), opts)
         }
         None => (
             given_cfg.context("no model: pass --preset tiny|anet|hacs or --config model.json")?,
@@ -491,11 +483,7 @@ fn bench(a: BenchArgs) -> Result<()> {
 
 fn predict(a: PredictArgs) -> Result<()> {
     let device = parse_device(&a.device)?;
-    let ck = read_checkpoint(&a.checkpoint)?;
-    let cfg = ck
-        .config
-        .clone()
-        .with_context(|| format!("{} carries no model config", a.checkpoint.display()))?;
+    let cfg = Checkpoint::load(&a.checkpoint, &ConfigOverride::Embedded)?.config;
     let mut trainer = Trainer::new(&cfg, TrainOptions::default(), device);
     trainer.load(&a.checkpoint, false)?;
     let d = DataOptions {

@@ -14,8 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use tcanet_models::data::checkpoint::{
-    read_checkpoint, read_tensor_file, train_state_path, write_checkpoint, write_tensor_file,
+pub use tcanet_models::checkpoint::Position;
+use tcanet_models::checkpoint::{
+    write_checkpoint, Checkpoint, CheckpointContents, ConfigOverride, TrainState, KEY_CONFIG,
 };
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::prepare::{TrainingBatch, TrainingSample};
@@ -24,9 +25,6 @@ use tcanet_models::{param_specs, ModelConfig};
 use tcanet_nn::{tcanet_loss, Forward, LossTerms, TcaNet};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
-
-/// Format tag of the training-state file.
-pub const TRAIN_STATE_FORMAT: &str = "tcanet-train-state/1";
 
 /// Parses `auto`, `cpu`, `cuda` or `cuda:N`; `auto` is CUDA device 0 when
 /// `tch::Cuda::is_available()`, else the CPU.
@@ -112,17 +110,6 @@ impl Default for TrainOptions {
             feature_layout: "auto".into(),
         }
     }
-}
-
-/// Where a run stands: the next step is step `step_in_epoch` of epoch `epoch` (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Position {
-    /// Current epoch, 0-based (= epochs completed).
-    pub epoch: u64,
-    /// Steps done in the current epoch.
-    pub step_in_epoch: u64,
-    /// Steps done in total.
-    pub global_step: u64,
 }
 
 /// Validation figures of one epoch.
@@ -328,120 +315,82 @@ impl Trainer {
         }
     }
 
-    /// Writes `path` (parameters, config, position) and its training state
-    /// beside it, each through a temporary file and a rename.
+    /// Writes `path`: parameters, config, position and training state in one
+    /// file, through a temporary file and one rename.
     pub fn save(&self, path: &Path) -> Result<()> {
         let vars = self.vs.variables();
         let params: Vec<_> = param_specs(&self.cfg)
             .iter()
             .map(|s| to_host(&s.name, &vars[&s.name]))
             .collect();
-        let mut meta = BTreeMap::new();
-        meta.insert("tcanet.format".to_string(), TRAIN_STATE_FORMAT.to_string());
-        meta.insert("epoch".into(), self.pos.epoch.to_string());
-        meta.insert("step_in_epoch".into(), self.pos.step_in_epoch.to_string());
-        meta.insert("global_step".into(), self.pos.global_step.to_string());
-        meta.insert("adamw_steps".into(), self.opt.steps_done.to_string());
-        meta.insert("seed".into(), self.opts.seed.to_string());
-        meta.insert(
-            "lr_position".into(),
-            format!(
-                "epoch {} iter {} lr {:e}",
-                self.pos.epoch,
-                self.pos.step_in_epoch,
-                self.opts
-                    .schedule
-                    .lr(self.pos.epoch, self.pos.step_in_epoch)
-            ),
-        );
-        meta.insert(
-            "rng".into(),
-            "derived: shuffle = ChaCha8(seed, epoch); torch manual_seed(step_seed(seed, global_step)) before each step".into(),
-        );
-        meta.insert("options".into(), serde_json::to_string(&self.opts)?);
-        let state_path = train_state_path(path);
-        write_tensor_file(&state_path, &self.opt.state_tensors(), &meta)?;
-        let mut extra = BTreeMap::new();
-        extra.insert(
-            "tcanet.step_in_epoch".to_string(),
-            self.pos.step_in_epoch.to_string(),
-        );
+        let state = TrainState {
+            options: serde_json::to_string(&self.opts)?,
+            data_fingerprint: String::new(),
+            optimizer_steps: self.opt.steps_done,
+            tensors: self
+                .opt
+                .state_tensors()
+                .into_iter()
+                .map(|t| (t.name, (t.shape, t.data)))
+                .collect(),
+        };
         write_checkpoint(
             path,
-            &self.cfg,
-            self.pos.epoch,
-            self.pos.global_step,
-            &params,
-            &extra,
+            &CheckpointContents {
+                config: &self.cfg,
+                position: self.pos,
+                params: &params,
+                train_state: Some(&state),
+                extra: &BTreeMap::new(),
+            },
         )?;
         Ok(())
     }
 
     /// Loads the parameters of `path` (which must be of this config) and,
-    /// if `with_state`, the optimiser moments and position from its training
-    /// state file.
+    /// if `with_state`, the optimiser moments and position it carries.
     pub fn load(&mut self, path: &Path, with_state: bool) -> Result<()> {
-        let ck = read_checkpoint(path)?;
-        if let Some(c) = &ck.config {
-            if *c != self.cfg {
+        let ck = Checkpoint::load(path, &ConfigOverride::Given(self.cfg.clone()))?;
+        if let Some(json) = ck.metadata.get(KEY_CONFIG) {
+            if ModelConfig::from_json(json).ok().as_ref() != Some(&self.cfg) {
                 bail!(
                     "{}: the checkpoint was trained with another model config; drop --preset/--config to use its own",
                     path.display()
                 );
             }
         }
-        ck.check_params(&self.cfg, path)?;
         let mut vars = self.vs.variables();
-        for (name, (_, data)) in &ck.tensors {
+        for (name, data) in &ck.tensors {
             copy_into(vars.get_mut(name).expect("checked names"), data);
         }
         if !with_state {
             return Ok(());
         }
-        let sp = train_state_path(path);
-        let st = read_tensor_file(&sp).with_context(|| {
+        let state = ck.train_state.with_context(|| {
             format!(
-                "resuming needs the training state beside the checkpoint ({})",
-                sp.display()
+                "{} carries no training state (an exported or converted checkpoint?): it cannot be resumed; start a new run from it with --init",
+                path.display()
             )
         })?;
-        let num = |k: &str| -> Result<u64> {
-            st.metadata
-                .get(k)
-                .with_context(|| format!("{}: metadata '{k}' is missing", sp.display()))?
-                .parse::<u64>()
-                .with_context(|| format!("{}: metadata '{k}' is not a count", sp.display()))
-        };
-        let pos = Position {
-            epoch: num("epoch")?,
-            step_in_epoch: num("step_in_epoch")?,
-            global_step: num("global_step")?,
-        };
-        if Some(pos.global_step) != ck.step {
-            bail!(
-                "{} is at step {} but its checkpoint {} is at step {:?}: they were not written together",
-                sp.display(),
-                pos.global_step,
-                path.display(),
-                ck.step
-            );
-        }
         self.opt
-            .load_state(&st.tensors, num("adamw_steps")?)
-            .with_context(|| sp.display().to_string())?;
-        self.pos = pos;
+            .load_state(&state.tensors, state.optimizer_steps)
+            .with_context(|| path.display().to_string())?;
+        self.pos = ck.position;
         Ok(())
     }
 
-    /// The training options saved beside checkpoint `path`.
-    pub fn saved_options(path: &Path) -> Result<TrainOptions> {
-        let sp = train_state_path(path);
-        let st = read_tensor_file(&sp)?;
-        let o = st
-            .metadata
-            .get("options")
-            .with_context(|| format!("{}: no saved options", sp.display()))?;
-        Ok(serde_json::from_str(o)?)
+    /// The model config and training options saved in checkpoint `path`.
+    pub fn saved_settings(path: &Path) -> Result<(ModelConfig, TrainOptions)> {
+        let ck = Checkpoint::load(path, &ConfigOverride::Embedded)?;
+        let state = ck.train_state.with_context(|| {
+            format!(
+                "{} carries no training state: it cannot be resumed",
+                path.display()
+            )
+        })?;
+        let opts = serde_json::from_str(&state.options)
+            .with_context(|| format!("{}: the saved training options", path.display()))?;
+        Ok((ck.config, opts))
     }
 
     /// One optimisation step on `batch` at the current position; returns the loss terms.
@@ -636,14 +585,8 @@ impl Trainer {
                 last_val = Some(r);
             }
             self.save(&last)?;
-            std::fs::copy(
-                &last,
-                out.join(format!("epoch-{}.safetensors", self.pos.epoch)),
-            )?;
-            std::fs::copy(
-                train_state_path(&last),
-                out.join(format!("epoch-{}.train-state.safetensors", self.pos.epoch)),
-            )?;
+            let copy = out.join(format!("epoch-{}.safetensors", self.pos.epoch));
+            tcanet_models::io::write_atomic_bytes(&copy, &std::fs::read(&last)?)?;
         }
         if self.pos.step_in_epoch != 0 || self.pos.global_step == 0 {
             self.save(&last)?;

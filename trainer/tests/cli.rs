@@ -2,7 +2,11 @@
 //! --resume from the run directory, bad input exits non-zero with a message.
 use std::path::PathBuf;
 use std::process::Command;
-use tcanet_models::data::checkpoint::read_checkpoint;
+use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
+
+fn read_checkpoint(path: &std::path::Path) -> Checkpoint {
+    Checkpoint::load(path, &ConfigOverride::Embedded).unwrap()
+}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tcanet-train"))
@@ -69,8 +73,8 @@ fn synth_train_stop_and_resume() {
         "3",
     ]);
     assert!(err.contains("training: 8 videos usable"), "{err}");
-    let ck = read_checkpoint(&out.join("last.safetensors")).unwrap();
-    assert_eq!((ck.epoch, ck.step), (Some(1), Some(3)));
+    let ck = read_checkpoint(&out.join("last.safetensors"));
+    assert_eq!((ck.position.epoch, ck.position.global_step), (1, 3));
     assert!(out.join("epoch-1.safetensors").exists());
     // Resume takes epochs, batch size and seed from the saved options.
     let err = train(&["--resume"]);
@@ -78,8 +82,8 @@ fn synth_train_stop_and_resume() {
         err.contains("resuming") && err.contains("3 steps done"),
         "{err}"
     );
-    let ck = read_checkpoint(&out.join("last.safetensors")).unwrap();
-    assert_eq!((ck.epoch, ck.step), (Some(2), Some(4)));
+    let ck = read_checkpoint(&out.join("last.safetensors"));
+    assert_eq!((ck.position.epoch, ck.position.global_step), (2, 4));
     let log = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
     let steps = log
         .lines()

@@ -4,8 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tcanet_exporter::checkpoint::{random_weights, write_checkpoint, Checkpoint, ConfigOverride};
-use tcanet_models::ModelConfig;
+use tcanet_exporter::random_weights::{random_weights, write_weights};
+use tcanet_models::checkpoint::{
+    write_tensor_file, Checkpoint, ConfigOverride, NamedTensor, CHECKPOINT_FORMAT, KEY_CONFIG,
+    KEY_FORMAT,
+};
+use tcanet_models::{param_specs, ModelConfig};
 
 /// The project's Python venv (onnx, onnxruntime), as configured for cargo.
 pub fn venv() -> PathBuf {
@@ -36,20 +40,14 @@ pub fn random_checkpoint(
     seed: u64,
 ) -> (PathBuf, Checkpoint) {
     let path = dir.join(format!("{name}.safetensors"));
-    write_checkpoint(
-        &path,
-        cfg,
-        &random_weights(cfg, seed),
-        &HashMap::new(),
-        true,
-        "",
-    )
-    .unwrap();
+    write_weights(&path, cfg, &random_weights(cfg, seed)).unwrap();
     let ckpt = Checkpoint::load(&path, &ConfigOverride::Embedded).unwrap();
     (path, ckpt)
 }
 
-/// Writes arbitrary tensors (shapes given) as a plain safetensors state_dict.
+/// Writes arbitrary tensors as a safetensors file: shapes from `shapes`,
+/// else from `param_specs(cfg)`, else flat. With `embed` the metadata names
+/// the checkpoint format and carries `cfg`; without, it is a plain state_dict.
 pub fn write_plain(
     path: &Path,
     cfg: &ModelConfig,
@@ -57,7 +55,28 @@ pub fn write_plain(
     shapes: &HashMap<String, Vec<usize>>,
     embed: bool,
 ) {
-    write_checkpoint(path, cfg, tensors, shapes, embed, "").unwrap();
+    let spec_shapes: HashMap<String, Vec<usize>> = param_specs(cfg)
+        .into_iter()
+        .map(|s| (s.name, s.shape))
+        .collect();
+    let named: Vec<NamedTensor> = tensors
+        .iter()
+        .map(|(name, data)| NamedTensor {
+            shape: shapes
+                .get(name)
+                .or_else(|| spec_shapes.get(name))
+                .cloned()
+                .unwrap_or_else(|| vec![data.len()]),
+            name: name.clone(),
+            data: data.clone(),
+        })
+        .collect();
+    let mut meta = BTreeMap::new();
+    if embed {
+        meta.insert(KEY_FORMAT.to_string(), CHECKPOINT_FORMAT.to_string());
+        meta.insert(KEY_CONFIG.to_string(), cfg.to_json());
+    }
+    write_tensor_file(path, &named, &meta).unwrap();
 }
 
 /// A small config unlike the presets: 2 heads, window 5, one LGTE layer,

@@ -5,25 +5,10 @@ use tcanet_models::ModelConfig;
 use tch::nn::{Init, Path};
 use tch::{Device, Kind, Tensor};
 
-/// Key positions a *local* head's query `j` may attend to, in a sequence of
-/// `t` steps with window `w`: `clamp(j - w/2 + k, 0, t-1)` for `k` in `0..w`
-/// (integer division), as a sorted set.
-///
-/// Near the ends the clamped indices repeat (`j = 0, w = 9` gives 0,0,0,0,0,1,
-/// 2,3,4). Like the release, which writes them into a boolean mask matrix, a
-/// repeated position counts once: a key is either allowed or not, so the
-/// window is cut, not re-weighted, at the ends of the sequence.
-pub fn local_window_keys(j: usize, t: usize, w: usize) -> Vec<usize> {
-    let mut keys: Vec<usize> = (0..w)
-        .map(|k| (j as i64 - (w / 2) as i64 + k as i64).clamp(0, t as i64 - 1) as usize)
-        .collect();
-    keys.dedup();
-    keys
-}
-
 /// The attention mask of an LGTE layer: bool [heads, t, t], `true` where query
 /// `j` (dim 1) may attend to key `i` (dim 2). Heads `0..local_heads` allow
-/// exactly [`local_window_keys`]`(j, t, w)`, the rest allow every key. This
+/// exactly `tcanet_models::window::local_window_keys(j, t, w)` (the table of
+/// [`tcanet_models::window::window_table`]), the rest allow every key. This
 /// is the negation of the release's `mask_matrix` (which marks disallowed
 /// positions) without its leading batch dimension.
 pub fn lgte_allowed_mask(
@@ -34,9 +19,10 @@ pub fn lgte_allowed_mask(
     device: Device,
 ) -> Tensor {
     let (ti, wi) = (t as i64, window as i64);
-    let j = Tensor::arange(ti, (Kind::Int64, device)).view([ti, 1]);
-    let k = Tensor::arange(wi, (Kind::Int64, device)).view([1, wi]);
-    let idx = (j - wi / 2 + k).clamp(0, ti - 1);
+    let table = tcanet_models::window::window_table(t, window);
+    let idx = Tensor::from_slice(&table.index)
+        .view([ti, wi])
+        .to_device(device);
     let local = Tensor::zeros([ti, ti], (Kind::Bool, device)).scatter_value(1, &idx, 1);
     let global = Tensor::ones([ti, ti], (Kind::Bool, device));
     let mut per_head = Vec::with_capacity(heads);

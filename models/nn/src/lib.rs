@@ -43,7 +43,7 @@ mod tbr;
 mod ttn;
 
 pub use boxes::{decode_proposals, encode_targets, segment_iou};
-pub use lgte::{lgte_allowed_mask, local_window_keys, Lgte};
+pub use lgte::{lgte_allowed_mask, Lgte};
 pub use loss::{iou_loss_selection, regression_loss, tcanet_loss, LossTerms, StageLoss};
 pub use tbr::{Tbr, TbrHeads};
 pub use ttn::{ttn_positions, ttn_sample};

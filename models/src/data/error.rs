@@ -38,8 +38,6 @@ pub enum ErrorKind {
     Invalid(String),
     /// A file the dataset refers to does not exist.
     Missing,
-    /// A safetensors file could not be parsed or lacks something.
-    Safetensors(String),
 }
 
 /// A dataset error naming the file, the video and the field concerned.
@@ -145,7 +143,6 @@ impl fmt::Display for DataError {
             ),
             ErrorKind::Invalid(r) => write!(f, "{r}"),
             ErrorKind::Missing => write!(f, "file not found"),
-            ErrorKind::Safetensors(r) => write!(f, "invalid safetensors file: {r}"),
         }
     }
 }

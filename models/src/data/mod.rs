@@ -10,11 +10,9 @@
 //! * [`prepare`]: one video's features and proposals → the network's inputs
 //!   (and back to seconds); training samples and batches.
 //! * [`prefetch`]: ordered prefetching on worker threads.
-//! * [`checkpoint`]: the safetensors checkpoint format (`tcanet-checkpoint/1`).
 //!
 //! Every error is a [`DataError`] that names the file, the video and the field.
 pub mod annotations;
-pub mod checkpoint;
 mod error;
 pub mod features;
 pub mod matching;

@@ -2,12 +2,12 @@
 //! real exporter from random weights, a small synthetic dataset in the real
 //! formats, the CLI, and a deliberately plain post-processing reference.
 #![allow(dead_code)]
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tcanet_exporter::checkpoint::{random_weights, write_checkpoint, Checkpoint, ConfigOverride};
+use tcanet_exporter::random_weights::{random_weights, write_weights};
 use tcanet_exporter::{export_to_file, ExportOptions};
+use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::npy::write_npy_f32;
 use tcanet_models::ModelConfig;
 
@@ -38,15 +38,7 @@ pub fn venv() -> PathBuf {
 /// `.onnx` path and the checkpoint (for the f64 reference forward).
 pub fn export_model(dir: &Path, name: &str, cfg: &ModelConfig, seed: u64) -> (PathBuf, Checkpoint) {
     let ckpt_path = dir.join(format!("{name}.safetensors"));
-    write_checkpoint(
-        &ckpt_path,
-        cfg,
-        &random_weights(cfg, seed),
-        &HashMap::new(),
-        true,
-        "",
-    )
-    .unwrap();
+    write_weights(&ckpt_path, cfg, &random_weights(cfg, seed)).unwrap();
     let ckpt = Checkpoint::load(&ckpt_path, &ConfigOverride::Embedded).unwrap();
     let onnx = dir.join(format!("{name}.onnx"));
     export_to_file(&ckpt, &ExportOptions::default(), &onnx).unwrap();
