@@ -4,6 +4,8 @@
 //! * [`io`]: atomic file output (temporary file, then rename).
 //! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
 //!   defined once for the trainer, the exporter and checkpoint conversion.
+//! * [`pytorch`]: reads `torch.save` files (no libtorch, no Python) and
+//!   converts the authors' TCANet checkpoints to ours.
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
@@ -14,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod io;
 pub mod params;
+pub mod pytorch;
 
 pub use config::{ConfigError, ModelConfig};
-pub use params::{param_specs, release_key, ParamSpec, NUM_STAGES};
+pub use params::{param_specs, release_key, shape_fields, ParamSpec, NUM_STAGES};
