@@ -309,6 +309,34 @@ fn a_config_that_does_not_match_the_weights_is_named() {
 }
 
 #[test]
+fn damaged_real_checkpoints_never_panic() {
+    use rand::{Rng, SeedableRng};
+    use tcanet_models::pytorch::{convert, parse_torch_bytes, release};
+    let r = &releases()[0];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for name in ["TCA_best_legacy.pth.tar", "epoch-5_legacy.pth.tar"] {
+        let valid = std::fs::read(r.dir.join(name)).unwrap();
+        // The pickles sit at the start of a legacy file: damage lands there.
+        let head = valid.len().min(6000);
+        for _ in 0..150 {
+            let mut bytes = valid.clone();
+            for _ in 0..rng.gen_range(1..6) {
+                bytes[rng.gen_range(0..head)] = rng.gen();
+            }
+            if rng.gen_bool(0.3) {
+                bytes.truncate(rng.gen_range(0..bytes.len()));
+            }
+            // Whatever parses goes through the whole conversion check too.
+            if let Ok(file) = parse_torch_bytes(Path::new(name), &bytes) {
+                if let Ok(ckpt) = release::find_state_dict(&file.root) {
+                    let _ = convert::convert(&ckpt, &convert::ConfigChoice::Infer);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn the_output_never_replaces_the_input() {
     let r = &releases()[0];
     let work = tempfile::tempdir().unwrap();

@@ -188,7 +188,7 @@ fn check_mask_heads(cfg: &ModelConfig, key: &str, t: &Tensor) -> Result<(), Prob
             cfg.window_size
         ))),
         None if cfg.window_size < cfg.temporal_scale => Err(bad(format!(
-            "lets every query see all {} steps, the config has window_size {}",
+            "lets some queries see all {} keys (a window of at least T), the config has window_size {}",
             cfg.temporal_scale, cfg.window_size
         ))),
         _ => Ok(()),

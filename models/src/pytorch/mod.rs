@@ -23,10 +23,14 @@
 //! ```
 mod archive;
 pub mod convert;
+#[cfg(test)]
+mod convert_tests;
 mod infer;
 mod pickle;
 pub mod release;
 mod tensor;
+#[cfg(test)]
+mod tests;
 mod torch;
 mod value;
 
