@@ -169,7 +169,9 @@ pub struct Converted {
     pub preset: Option<&'static str>,
     /// The layout the state dict was found in.
     pub layout: Layout,
-    /// The file's epoch (0 when it records none).
+    /// The file's `epoch` as it is (0 when it records none): TCA_best.pth.tar
+    /// records the epochs completed, epoch-N.pth.tar the 0-based index N of
+    /// the epoch just trained.
     pub epoch: u64,
     /// Every parameter of `param_specs(config)`, as f32.
     pub params: Vec<NamedTensor>,
