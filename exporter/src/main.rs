@@ -15,6 +15,7 @@ use tcanet_exporter::{
 };
 use tcanet_models::checkpoint::{Checkpoint, ConfigOverride, KEY_CONFIG};
 use tcanet_models::onnx::{META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION};
+use tcanet_models::pytorch::convert::{convert_file, ConfigChoice};
 use tcanet_models::ModelConfig;
 
 /// Export a TCANet checkpoint (safetensors) to ONNX, verify an export, or inspect an ONNX file.
@@ -23,6 +24,7 @@ use tcanet_models::ModelConfig;
 ///   tcanet-export run/checkpoint.safetensors -o model.onnx
 ///   tcanet-export authors.safetensors --preset hacs -o model.onnx --fp16
 ///   tcanet-export verify run/checkpoint.safetensors model.onnx
+///   tcanet-export convert TCA_best.pth.tar -o model.safetensors
 ///   tcanet-export inspect model.onnx
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,29 @@ enum Command {
     },
     /// Measure ONNX Runtime (CPU) latency of an exported model on random inputs.
     Bench(BenchArgs),
+    /// Convert a PyTorch checkpoint of the authors' TCANet release
+    /// (TCA_best.pth.tar, epoch-N.pth.tar) to a tcanet checkpoint, without Python.
+    ///
+    /// Reads files written by torch.save, in the zip format (PyTorch >= 1.6)
+    /// or the legacy one (_use_new_zipfile_serialization=False), laid out as:
+    ///   {'epoch': N, 'state_dict': {...}}            TCA_best.pth.tar, TCA_checkpoint.pth.tar
+    ///                                                (keys with DataParallel's `module.`)
+    ///   {'epoch': N, 'model_state': {...},           epoch-N.pth.tar
+    ///    'optimizer_dict': {...}}                    (the optimizer state is not kept)
+    ///   {name: tensor, ...}                          a bare state dict
+    ///
+    /// Every parameter is checked against the model config (names and shapes);
+    /// the `mask_matrix` buffers are checked (heads, T, window) and dropped.
+    /// The config is the preset (hacs, anet, tiny) that matches the shapes, or
+    /// the one given with --preset or --config; it is embedded in the output,
+    /// with the file's epoch. No code from the file is run.
+    ///
+    /// Examples:
+    ///   tcanet-export convert TCA_best.pth.tar -o model.safetensors
+    ///   tcanet-export convert epoch-9.pth.tar --config my_config.json -o model.safetensors
+    ///   tcanet-export model.safetensors -o model.onnx
+    #[command(verbatim_doc_comment)]
+    Convert(ConvertArgs),
     /// Write a checkpoint with random weights (PyTorch's init ranges) for a
     /// preset or config: for trying the toolchain and benchmarks, not a trained model.
     RandomCheckpoint {
@@ -130,6 +155,23 @@ struct ExportArgs {
 }
 
 #[derive(Args)]
+struct ConvertArgs {
+    /// The PyTorch checkpoint (a torch.save file, e.g. TCA_best.pth.tar).
+    input: PathBuf,
+    /// Output checkpoint (.safetensors, format tcanet-checkpoint/1); written
+    /// atomically, never onto INPUT.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Use this preset (hacs, anet, tiny) instead of the one matching the shapes.
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    preset: Option<String>,
+    /// Use this model config JSON file (ModelConfig; absent fields take the hacs
+    /// values): for weights trained with other settings than a preset's.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// The exported .onnx file.
     model: PathBuf,
@@ -182,6 +224,7 @@ fn main() -> ExitCode {
         Some(Command::Verify(args)) => verify(&args),
         Some(Command::Inspect { model, nodes }) => inspect(&model, nodes).map(|_| true),
         Some(Command::Bench(args)) => bench(&args).map(|_| true),
+        Some(Command::Convert(args)) => convert(&args).map(|_| true),
         Some(Command::RandomCheckpoint {
             output,
             config,
@@ -299,6 +342,30 @@ fn bench(args: &BenchArgs) -> Result<()> {
         mean,
         times[0],
         times[times.len() / 2] / b as f64
+    );
+    Ok(())
+}
+
+fn convert(args: &ConvertArgs) -> Result<()> {
+    let given = ConfigArgs {
+        preset: args.preset.clone(),
+        config: args.config.clone(),
+    }
+    .resolve()?;
+    let choice = match given {
+        ConfigOverride::Given(cfg) => ConfigChoice::Given(cfg),
+        ConfigOverride::Embedded => ConfigChoice::Infer,
+    };
+    let done = convert_file(&args.input, &args.output, &choice)?;
+    eprintln!(
+        "wrote {} ({} parameters, epoch {}, config {}) from {} ({}; {} mask_matrix buffers checked and dropped)",
+        args.output.display(),
+        done.params.len(),
+        done.epoch,
+        done.preset.map_or("given".to_string(), |p| format!("preset {p}")),
+        args.input.display(),
+        done.layout,
+        done.dropped.len()
     );
     Ok(())
 }

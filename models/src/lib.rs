@@ -9,6 +9,8 @@
 //!   training state in one safetensors file): its keys, reader and writer.
 //! * [`onnx`]: the ONNX interface of an exported model (names, metadata).
 //! * [`data`]: the dataset formats, their validation and per-video preparation.
+//! * [`pytorch`]: reads `torch.save` files (no libtorch, no Python) and
+//!   converts the authors' TCANet checkpoints to ours.
 //! * [`io`]: atomic file output (temporary file, then rename).
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
@@ -22,7 +24,8 @@ pub mod data;
 pub mod io;
 pub mod onnx;
 pub mod params;
+pub mod pytorch;
 pub mod window;
 
 pub use config::{ConfigError, ModelConfig};
-pub use params::{param_specs, release_key, ParamSpec, NUM_STAGES};
+pub use params::{param_specs, release_key, shape_fields, ParamSpec, NUM_STAGES};

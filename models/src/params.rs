@@ -105,6 +105,44 @@ pub fn release_key(key: &str) -> Option<&str> {
     }
 }
 
+/// The config fields (with their values in `cfg`) that decide the shape of
+/// parameter `name`: what an error about a wrong shape should point at.
+pub fn shape_fields(name: &str, cfg: &ModelConfig) -> String {
+    let (h, g, se) = (cfg.hidden_dim, cfg.conv_groups, cfg.se_hidden_dim);
+    if name.starts_with("x_1d_b_f.0.") {
+        format!(
+            "hidden_dim {h}, feat_dim {} / conv_groups {g}",
+            cfg.feat_dim
+        )
+    } else if name.starts_with("x_1d_b_f.") || name.contains(".reg1xw.reg_1d_b.") {
+        format!("hidden_dim {h}, conv_groups {g}")
+    } else if name.contains(".reg1xw.reg_1d_o.0.") {
+        format!(
+            "hidden_dim {h}, conv_groups {g}, kernel {} from start/action/end_sample_num {}/{}/{}",
+            cfg.xw_final_kernel(),
+            cfg.start_sample_num,
+            cfg.action_sample_num,
+            cfg.end_sample_num
+        )
+    } else if name.contains(".reg1xw.") {
+        format!("hidden_dim {h}")
+    } else if name.contains(".reg1se.") && name.contains(".4.") {
+        format!(
+            "se_hidden_dim {se}, kernel {} from start_sample_num {}",
+            cfg.se_final_kernel(),
+            cfg.start_sample_num
+        )
+    } else if name.contains(".reg1se.") {
+        format!("se_hidden_dim {se}, hidden_dim {h}, conv_groups {g}")
+    } else if name.contains(".linear") {
+        format!("hidden_dim {h}, ffn_dim {}", cfg.ffn_dim)
+    } else if name.starts_with("lgtes.") {
+        format!("hidden_dim {h}")
+    } else {
+        "the model config".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +197,23 @@ mod tests {
             Some("tbr1.reg1xw.reg_1d_b.0.bias")
         );
         assert_eq!(release_key("module.lgtes.0.self_atten.mask_matrix"), None);
+    }
+
+    #[test]
+    fn shape_fields_name_what_decides_each_shape() {
+        let c = ModelConfig::hacs();
+        assert!(shape_fields("x_1d_b_f.0.weight", &c).contains("feat_dim 2304"));
+        assert!(shape_fields("lgtes.1.linear2.weight", &c).contains("ffn_dim 256"));
+        let k = shape_fields("tbr2.reg1se.end_reg_conv.4.weight", &c);
+        assert!(
+            k.contains("kernel 8") && k.contains("start_sample_num 32"),
+            "{k}"
+        );
+        let k = shape_fields("tbr1.reg1xw.reg_1d_o.0.weight", &c);
+        assert!(k.contains("kernel 32"), "{k}");
+        // Every parameter gets a specific answer.
+        for s in param_specs(&c) {
+            assert_ne!(shape_fields(&s.name, &c), "the model config", "{}", s.name);
+        }
     }
 }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{param_specs, release_key, ConfigError, ModelConfig};
+use crate::{param_specs, release_key, shape_fields, ConfigError, ModelConfig};
 
 pub use tensor_file::{
     parse_tensor_file, read_tensor_file, tensor_file_bytes, write_tensor_file, NamedTensor,
@@ -520,7 +520,7 @@ fn split_tensors(
         if shape != spec.shape {
             return Err(CheckpointError::Shape {
                 path: p(),
-                hint: shape_hint(&spec.name, cfg),
+                hint: shape_fields(&spec.name, cfg),
                 name: spec.name,
                 expected: spec.shape,
                 found: shape,
@@ -555,32 +555,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The config fields that decide the shape of parameter `name`.
-fn shape_hint(name: &str, c: &ModelConfig) -> String {
-    let (g, h) = (c.conv_groups, c.hidden_dim);
-    if name.starts_with("x_1d_b_f.0") {
-        format!("hidden_dim {h}, feat_dim {} / conv_groups {g}", c.feat_dim)
-    } else if name.contains("reg_1d_o.0") {
-        let n = c.total_sample_num();
-        format!(
-            "hidden_dim {h}, conv_groups {g}, kernel = all {n} samples after two stride-2 convs"
-        )
-    } else if name.starts_with("x_1d_b_f") || name.contains("reg1xw") {
-        format!("hidden_dim {h}, conv_groups {g}")
-    } else if name.contains("linear") {
-        format!("hidden_dim {h}, ffn_dim {}", c.ffn_dim)
-    } else if name.starts_with("lgtes") {
-        format!("hidden_dim {h}")
-    } else if name.contains("reg1se") {
-        format!(
-            "hidden_dim {h}, se_hidden_dim {}, conv_groups {g}, start_sample_num {}",
-            c.se_hidden_dim, c.start_sample_num
-        )
-    } else {
-        "model config".into()
-    }
 }
 
 #[cfg(test)]
