@@ -13,8 +13,10 @@ use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
 use tcanet_exporter::{
     export_to_file, reference, ExportOptions, Precision, DEFAULT_OPSET, SUPPORTED_OPSETS,
 };
-use tcanet_models::checkpoint::{Checkpoint, ConfigOverride, KEY_CONFIG};
-use tcanet_models::onnx::{META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION};
+use tcanet_models::checkpoint::{read_tensor_file, Checkpoint, ConfigOverride, KEY_CONFIG};
+use tcanet_models::onnx::{
+    INPUT_FEATURES, INPUT_PROPOSALS, META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION,
+};
 use tcanet_models::pytorch::convert::{convert_file, ConfigChoice};
 use tcanet_models::ModelConfig;
 
@@ -469,30 +471,14 @@ fn read_inputs(
     cfg: &ModelConfig,
     dynamic_time: bool,
 ) -> Result<(Vec<f32>, Vec<f32>, [usize; 3])> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read --inputs {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-    let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        let v = st
-            .tensor(name)
-            .with_context(|| format!("{}: no tensor `{name}`", path.display()))?;
-        if v.dtype() != safetensors::Dtype::F32 {
-            bail!(
-                "{}: tensor `{name}` must be F32, is {:?}",
-                path.display(),
-                v.dtype()
-            );
-        }
-        let data = v
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Ok((v.shape().to_vec(), data))
+    let mut file = read_tensor_file(path).context("--inputs")?;
+    let mut get = |name: &str| {
+        file.tensors
+            .remove(name)
+            .with_context(|| format!("{}: no tensor `{name}`", path.display()))
     };
-    let (fs, f) = get("features")?;
-    let (ps, p) = get("proposals")?;
+    let (fs, f) = get(INPUT_FEATURES)?;
+    let (ps, p) = get(INPUT_PROPOSALS)?;
     let t_ok = |t: usize| {
         if dynamic_time {
             t > 0

@@ -41,7 +41,7 @@ pub const META_TIME_STEPS: &str = "tcanet.time_steps";
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
     /// A required metadata entry is absent.
-    #[error("metadata `{key}` is missing (not written by tcanet-export?): {hint}")]
+    #[error("no {key} in the model's metadata (not written by tcanet-export?): {hint}")]
     Missing {
         /// The key.
         key: &'static str,
@@ -180,6 +180,7 @@ impl ModelInterface {
         get: impl Fn(&str) -> Option<String>,
         config: Option<ModelConfig>,
     ) -> Result<Self, ContractError> {
+        let overridden = config.is_some();
         let config = match (config, get(META_CONFIG)) {
             (Some(c), _) => c,
             (None, Some(json)) => {
@@ -201,10 +202,16 @@ impl ModelInterface {
             .map(|v| v.parse().map_err(invalid(META_PRECISION)))
             .transpose()?
             .unwrap_or_default();
-        let time_steps = get(META_TIME_STEPS)
+        let declared = get(META_TIME_STEPS)
             .map(|v| v.parse().map_err(invalid(META_TIME_STEPS)))
-            .transpose()?
-            .unwrap_or(TimeSteps::Fixed(config.temporal_scale));
+            .transpose()?;
+        // A given config brings its own T (the graph is checked against it).
+        let time_steps = match declared {
+            Some(TimeSteps::Dynamic) => TimeSteps::Dynamic,
+            Some(TimeSteps::Fixed(_)) if overridden => TimeSteps::Fixed(config.temporal_scale),
+            Some(fixed) => fixed,
+            None => TimeSteps::Fixed(config.temporal_scale),
+        };
         if let TimeSteps::Fixed(t) = time_steps {
             if t != config.temporal_scale {
                 return Err(ContractError::Invalid {
@@ -264,7 +271,23 @@ mod tests {
         };
         assert!(bad(META_PRECISION, "int4").contains("int4"));
         assert!(bad(META_TIME_STEPS, "0").contains(META_TIME_STEPS));
-        assert!(bad(META_TIME_STEPS, "7").contains("temporal_scale"));
+        let embedded = cfg.to_json();
+        let e = ModelInterface::from_metadata(
+            |k| match k {
+                META_CONFIG => Some(embedded.clone()),
+                META_TIME_STEPS => Some("7".into()),
+                _ => None,
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("temporal_scale"), "{e}");
+        let given = ModelInterface::from_metadata(
+            |k| (k == META_TIME_STEPS).then(|| "7".to_string()),
+            Some(cfg.clone()),
+        )
+        .unwrap();
+        assert_eq!(given.time_steps, TimeSteps::Fixed(cfg.temporal_scale));
         let plain = ModelInterface::from_metadata(|_| None, Some(cfg.clone())).unwrap();
         assert_eq!(plain.time_steps, TimeSteps::Fixed(cfg.temporal_scale));
         assert_eq!(plain.precision, Precision::Fp32);

@@ -8,9 +8,10 @@ use std::time::Instant;
 use serde::Serialize;
 use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
 
-use crate::infer::{prepare_video_input, Dataset, InferSettings, VideoInput};
-use crate::model::{ModelError, TcanetModel};
+use crate::infer::{prepare_video_input, InferSettings, VideoInput};
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions};
+use tcanet_models::data::Dataset;
+use tcanet_ort::{ModelError, TcanetModel};
 
 /// What to feed the model.
 #[derive(Debug, Clone)]
@@ -197,7 +198,7 @@ fn random_video(
     rng: &mut SplitMix64,
     i: usize,
 ) -> VideoInput {
-    let cfg = &model.config;
+    let cfg = model.config();
     let features: Vec<f32> = (0..cfg.feat_dim * cfg.temporal_scale)
         .map(|_| (rng.uniform() * 2.0 - 1.0) as f32)
         .collect();
@@ -276,7 +277,7 @@ pub fn bench_model(
                     resample: *resample,
                     ..InferSettings::default()
                 };
-                prepare_video_input(dataset, &videos[i], &model.config, &infer, None).map_err(
+                prepare_video_input(dataset, &videos[i], &model.interface, &infer, None).map_err(
                     |message| ModelError::Run {
                         path: model.path.clone(),
                         message,
@@ -339,9 +340,9 @@ pub fn bench_model(
         requested_device: model.requested_device.to_string(),
         device: model.device.to_string(),
         threads: settings.threads,
-        feat_dim: model.config.feat_dim,
-        temporal_scale: model.config.temporal_scale,
-        precision: model.export_info.precision.clone(),
+        feat_dim: model.config().feat_dim,
+        temporal_scale: model.config().temporal_scale,
+        precision: Some(model.interface.precision.to_string()),
         videos: count,
         proposals_per_video: proposals_done as f64 / calls as f64,
         timed_calls: calls,

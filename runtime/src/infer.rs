@@ -5,66 +5,17 @@
 //! the same loader and preparation as the trainer) while the model runs on
 //! the current one; every video's proposals go through the model in one call
 //! (or chunks of `max_batch`), then [`crate::postprocess`].
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use tcanet_models::data::features::{feature_path, load_features};
-use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::features::load_features;
+use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
 use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
-use tcanet_models::data::{
-    Annotations, DataError, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
-};
-use tcanet_models::ModelConfig;
+use tcanet_models::data::{Dataset, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet};
+use tcanet_models::onnx::ModelInterface;
 
 use crate::classifier::{detections_for_video, ClassScores, Detection};
-use crate::model::TcanetModel;
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions, ScoredSegment};
-
-/// Where a dataset's files are.
-#[derive(Debug, Clone)]
-pub struct DatasetPaths {
-    /// Annotations JSON (`database`: subset, duration per video).
-    pub annotations: PathBuf,
-    /// Directory of `<video>.npy` features.
-    pub features: PathBuf,
-    /// Input proposals: leaderboard JSON, or a directory of `<video>.csv`.
-    pub proposals: PathBuf,
-}
-
-/// A dataset loaded for inference: annotations and input proposals in memory,
-/// features read per video.
-#[derive(Debug)]
-pub struct Dataset {
-    /// The files.
-    pub paths: DatasetPaths,
-    /// The annotations.
-    pub annotations: Annotations,
-    /// The input proposals of every video.
-    pub proposals: ProposalSet,
-}
-
-impl Dataset {
-    /// Reads the annotations and the input proposals (a broken file is an error).
-    pub fn load(paths: DatasetPaths) -> Result<Self, DataError> {
-        let annotations = Annotations::load(&paths.annotations)?;
-        let proposals = ProposalSet::load(&paths.proposals)?;
-        Ok(Self {
-            paths,
-            annotations,
-            proposals,
-        })
-    }
-
-    /// Video ids of `subset` (all videos if `None`), in the annotations' order.
-    pub fn videos(&self, subset: Option<&str>) -> Vec<String> {
-        self.annotations
-            .videos
-            .iter()
-            .filter(|v| subset.is_none_or(|s| v.subset == s))
-            .map(|v| v.id.clone())
-            .collect()
-    }
-}
+use tcanet_ort::TcanetModel;
 
 /// Options of [`run_dataset`].
 #[derive(Debug, Clone)]
@@ -213,26 +164,29 @@ fn checked_input_proposals(
 pub fn prepare_video_input(
     dataset: &Dataset,
     video: &str,
-    cfg: &ModelConfig,
+    model: &ModelInterface,
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
 ) -> Result<VideoInput, String> {
+    let cfg = &model.config;
     let (duration, props) = checked_input_proposals(dataset, video, classifier)?;
     let props = &props;
-    let path = feature_path(&dataset.paths.features, video);
+    let path = dataset.feature_path(video);
     let feats =
         load_features(&path, video, cfg.feat_dim, settings.layout).map_err(|e| e.to_string())?;
-    let prepared = prepare_video(
+    let data = VideoData {
         video,
-        &feats,
-        &path,
-        props,
+        features: &feats,
+        features_path: &path,
+        proposals: props,
         duration,
-        cfg,
-        settings.resample,
-        settings.max_proposals,
-    )
-    .map_err(|e| e.to_string())?;
+    };
+    let fit = FitOptions {
+        time_steps: model.time_steps,
+        resample: settings.resample,
+    };
+    let prepared =
+        prepare_video(&data, cfg, fit, settings.max_proposals).map_err(|e| e.to_string())?;
     // The same choice and order as prepare_video, with the f64 scores.
     let chosen = top_by_score(props, settings.max_proposals.unwrap_or(props.len()));
     debug_assert_eq!(chosen.len(), prepared.proposals.len());
@@ -308,7 +262,7 @@ pub fn run_dataset(
     settings: &InferSettings,
     mut on_video: impl FnMut(&str, bool),
 ) -> RunSummary {
-    let cfg = model.config.clone();
+    let interface = model.interface.clone();
     let jobs: Arc<Vec<String>> = Arc::new(videos.to_vec());
     let prefetcher = {
         let (dataset, jobs, settings, classifier) = (
@@ -318,7 +272,13 @@ pub fn run_dataset(
             classifier.clone(),
         );
         Prefetcher::new(jobs.len(), settings.workers, settings.prefetch, move |i| {
-            prepare_video_input(&dataset, &jobs[i], &cfg, &settings, classifier.as_deref())
+            prepare_video_input(
+                &dataset,
+                &jobs[i],
+                &interface,
+                &settings,
+                classifier.as_deref(),
+            )
         })
     };
     let mut summary = RunSummary::default();

@@ -1,7 +1,8 @@
 //! Lean TCANet inference on ONNX Runtime with the paper's post-processing (no libtorch).
 //!
-//! * [`ort_setup`]: finding and loading `libonnxruntime.so`, devices with CPU fallback, sessions.
-//! * [`model`]: an exported model, its contract checked before any video, one reused session.
+//!
+//! Loading ONNX Runtime, sessions and the model contract are the crate
+//! `tcanet-ort` ([`tcanet_ort`]), shared with the exporter.
 //! * [`postprocess`]: score fusion, the release's Soft-NMS, top-100 and clipping.
 //! * [`bench`]: latency/throughput/peak-memory benchmarks.
 //! * [`classifier`]: video-level class scores (two formats) and detections.
@@ -12,7 +13,5 @@ pub mod bench;
 pub mod classifier;
 pub mod eval;
 pub mod infer;
-pub mod model;
-pub mod ort_setup;
 pub mod output;
 pub mod postprocess;

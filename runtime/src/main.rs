@@ -10,14 +10,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tcanet_models::data::FeatureLayout;
+use tcanet_models::data::{Dataset, DatasetPaths, GivenPaths};
 use tcanet_models::ModelConfig;
+use tcanet_ort::{init_ort, Device, SessionSettings, TcanetModel};
 use tcanet_runtime::bench::{bench_model, bench_postprocess, BenchInputs, BenchSettings};
 use tcanet_runtime::classifier::ClassScores;
-use tcanet_runtime::infer::{
-    postprocess_input_dataset, run_dataset, Dataset, DatasetPaths, InferSettings, RunSummary,
-};
-use tcanet_runtime::model::TcanetModel;
-use tcanet_runtime::ort_setup::{init_ort, Device, SessionSettings};
+use tcanet_runtime::infer::{postprocess_input_dataset, run_dataset, InferSettings, RunSummary};
 use tcanet_runtime::output::{merge_partials, Leaderboard, LeaderboardEntry, Shard, ShardInfo};
 use tcanet_runtime::postprocess::{PostProcessOptions, SoftNmsParams};
 
@@ -200,22 +198,13 @@ impl DataArgs {
     /// The dataset's paths; without `need_features` a missing `--features`
     /// is no error (the path is then empty and never read).
     fn paths_for(&self, need_features: bool) -> Result<DatasetPaths> {
-        let pick = |given: &Option<PathBuf>, name: &str, flag: &str| -> Result<PathBuf> {
-            match (given, &self.data) {
-                (Some(p), _) => Ok(p.clone()),
-                (None, Some(dir)) => Ok(dir.join(name)),
-                (None, None) => bail!("missing {flag} (or --data DIR)"),
-            }
+        let given = GivenPaths {
+            data: self.data.clone(),
+            annotations: self.annotations.clone(),
+            features: self.features.clone(),
+            proposals: self.proposals.clone(),
         };
-        Ok(DatasetPaths {
-            annotations: pick(&self.annotations, "annotations.json", "--annotations FILE")?,
-            features: if need_features || self.features.is_some() || self.data.is_some() {
-                pick(&self.features, "features", "--features DIR")?
-            } else {
-                PathBuf::new()
-            },
-            proposals: pick(&self.proposals, "proposals.json", "--proposals FILE|DIR")?,
-        })
+        Ok(DatasetPaths::resolve(&given, need_features)?)
     }
 }
 
@@ -439,16 +428,12 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     eprintln!(
         "model: {} (C={}, T={}, {}; device {})",
         args.model.display(),
-        model.config.feat_dim,
-        model.config.temporal_scale,
-        model
-            .export_info
-            .precision
-            .as_deref()
-            .unwrap_or("precision unknown"),
+        model.config().feat_dim,
+        model.interface.time_steps,
+        model.interface.precision,
         model.device
     );
-    let dataset = Arc::new(Dataset::load(paths.clone())?);
+    let dataset = Arc::new(Dataset::load(&paths)?);
     let classifier = args
         .classifier
         .as_deref()
@@ -492,7 +477,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         "TCANet refined proposals (tcanet-infer {}, model sha256 {})",
         env!("CARGO_PKG_VERSION"),
         model
-            .export_info
+            .interface
             .checkpoint_sha256
             .as_deref()
             .unwrap_or("unknown")
@@ -572,7 +557,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
 
 fn cmd_postprocess(args: &PostprocessArgs) -> Result<ExitCode> {
     let paths = args.data.paths_for(false)?;
-    let dataset = Dataset::load(paths.clone())?;
+    let dataset = Dataset::load(&paths)?;
     let videos = subset_videos(&dataset, &paths.annotations, args.data.subset.as_deref())?;
     let settings = InferSettings {
         post: args.post.options(),
@@ -697,7 +682,7 @@ fn cmd_merge(args: &MergeArgs) -> Result<ExitCode> {
 fn cmd_bench(args: &BenchArgs) -> Result<ExitCode> {
     let mut model = args.engine.load_model(&args.model)?;
     let inputs = if args.data.data.is_some() || args.data.annotations.is_some() {
-        let dataset = Dataset::load(args.data.paths()?)?;
+        let dataset = Dataset::load(&args.data.paths()?)?;
         let videos = dataset.videos(args.data.subset.as_deref());
         BenchInputs::Dataset {
             dataset: Arc::new(dataset),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tcanet_models::data::Ordered;
 
 use crate::classifier::Detection;
 use crate::postprocess::ScoredSegment;
@@ -273,37 +274,11 @@ impl Leaderboard {
 
 #[derive(Deserialize)]
 struct OrderedRoot {
-    results: OrderedMap,
+    results: Ordered<Value>,
     #[serde(default)]
     external_data: Option<Value>,
     #[serde(default)]
     tcanet_shard: Option<ShardInfo>,
-}
-
-/// A JSON object read as an ordered list of pairs.
-struct OrderedMap(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for OrderedMap {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = OrderedMap;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of video → list")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<OrderedMap, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, Value>()? {
-                    out.push((k, v));
-                }
-                Ok(OrderedMap(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// Joins shard partials into one leaderboard.

@@ -237,7 +237,12 @@ fn models_that_break_the_contract_fail_before_any_video() {
         &wrong_t,
         "for p in m.metadata_props:\n    if p.key == 'tcanet.config':\n        c = json.loads(p.value); c['temporal_scale'] = 128; c['temporal_interval'] = 1/128; p.value = json.dumps(c)",
     );
-    assert_contract_error(&f, &wrong_t, &[], "dimension 2 (T) is 64, expected 128");
+    assert_contract_error(
+        &f,
+        &wrong_t,
+        &[],
+        "metadata `tcanet.time_steps`: 64 steps, but the config's temporal_scale is 128",
+    );
     // A renamed input.
     let renamed = f.dir.path().join("renamed.onnx");
     edit_model(
@@ -361,16 +366,31 @@ fn a_missing_onnx_runtime_lists_every_place_tried() {
         err.contains("/nonexistent/ort.so (ORT_DYLIB_PATH)"),
         "{err}"
     );
-    let o = infer_env(
-        &[
-            &"run", &"--model", &f.model, &"--data", &f.data, &"-o", &out,
-        ],
-        &[("TCANET_VENV", "/nonexistent-venv")],
-    );
+    // A copy of the binary outside the build tree, with no library beside it
+    // and the venv hidden: every candidate is listed.
+    let elsewhere = f.dir.path().join("bin");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let copy = elsewhere.join("tcanet-infer");
+    std::fs::copy(env!("CARGO_BIN_EXE_tcanet-infer"), &copy).unwrap();
+    let o = std::process::Command::new(&copy)
+        .args(["run", "--model"])
+        .arg(&f.model)
+        .arg("--data")
+        .arg(&f.data)
+        .arg("-o")
+        .arg(&out)
+        .env("TCANET_VENV", "/nonexistent-venv")
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
     let err = stderr(&o);
-    assert!(err.contains("beside the executable"), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("/nonexistent-venv/onnxruntime/libonnxruntime.so.1.31.1 (project venv)"),
+        err.contains(&format!("{} (beside the executable)", elsewhere.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("/nonexistent-venv/onnxruntime (TCANET_VENV): does not exist"),
         "{err}"
     );
     assert!(!out.exists());

@@ -7,9 +7,10 @@ mod common;
 use common::*;
 use tcanet_exporter::reference;
 use tcanet_models::data::features::load_features;
-use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
 use tcanet_models::data::proposals::top_by_score;
 use tcanet_models::data::{FeatureLayout, Proposal};
+use tcanet_models::onnx::TimeSteps;
 use tcanet_models::ModelConfig;
 
 /// softmax(2 × scores), plainly.
@@ -25,6 +26,17 @@ fn expected_for(
     dir: &std::path::Path,
     ckpt: &tcanet_models::checkpoint::Checkpoint,
 ) -> Vec<(f64, f64, f64)> {
+    expected_with(v, dir, ckpt, FitOptions::fixed(&ckpt.config, false))
+}
+
+/// [`expected_for`] with the features fitted as `fit` says (a model with a
+/// symbolic T runs each video at its own length).
+fn expected_with(
+    v: &SynthVideo,
+    dir: &std::path::Path,
+    ckpt: &tcanet_models::checkpoint::Checkpoint,
+    fit: FitOptions,
+) -> Vec<(f64, f64, f64)> {
     let cfg = &ckpt.config;
     let path = dir.join("features").join(format!("{}.npy", v.id));
     let feats = load_features(&path, &v.id, cfg.feat_dim, FeatureLayout::Auto).unwrap();
@@ -33,19 +45,31 @@ fn expected_for(
         .iter()
         .map(|&(start, end, score)| Proposal { start, end, score })
         .collect();
-    let prepared =
-        prepare_video(&v.id, &feats, &path, &props, v.duration, cfg, false, None).unwrap();
+    let data = VideoData {
+        video: &v.id,
+        features: &feats,
+        features_path: &path,
+        proposals: &props,
+        duration: v.duration,
+    };
+    let prepared = prepare_video(&data, cfg, fit, None).unwrap();
     let n = prepared.proposals.len();
     let flat: Vec<f32> = prepared
         .proposals
         .iter()
         .flat_map(|p| [p[0], p[1]])
         .collect();
-    let out = reference::forward(ckpt, &prepared.features, &flat, 1, n);
-    // Network units (fractions of the video for tiny) → seconds.
+    let steps = prepared.features.len() / cfg.feat_dim;
+    let out = reference::forward_with_steps(ckpt, steps, &prepared.features, &flat, 1, n);
+    // Network units (fractions of the video, or seconds) → seconds.
     let seg: Vec<(f64, f64)> = out.proposals[2]
         .chunks_exact(2)
-        .map(|p| (p[0] * v.duration, p[1] * v.duration))
+        .map(|p| {
+            (
+                prepared.time.to_seconds(p[0]),
+                prepared.time.to_seconds(p[1]),
+            )
+        })
         .collect();
     // Input scores at full precision, in the prepared (best-first, stable) order.
     let scores: Vec<f64> = top_by_score(&props, props.len())
@@ -245,5 +269,73 @@ fn csv_proposals_and_capped_batches_give_the_same_output() {
                 "{va}: {x:?} vs {y:?}"
             );
         }
+    }
+}
+
+/// Compares a run's refined proposals with the reference, video by video.
+fn assert_run_matches(got: &[(String, Vec<Entry>)], want: &[(&SynthVideo, Vec<(f64, f64, f64)>)]) {
+    assert_eq!(got.len(), want.len(), "videos written");
+    for ((id, entries), (v, want)) in got.iter().zip(want) {
+        assert_eq!(id, &v.id);
+        assert_eq!(entries.len(), want.len(), "{id}: number of proposals kept");
+        for (i, (g, w)) in entries.iter().zip(want).enumerate() {
+            let tol = 1e-4 * v.duration;
+            assert!(
+                (g.0 - w.0).abs() < tol && (g.1 - w.1).abs() < tol && (g.2 - w.2).abs() < 1e-5,
+                "{id}[{i}]: {g:?} vs reference {w:?}"
+            );
+        }
+    }
+}
+
+/// A model exported with `--dynamic-time` runs every video at its own
+/// number of feature steps (no padding, no resampling), for a config that
+/// normalises times by the duration and for one in seconds.
+#[test]
+fn a_dynamic_time_model_runs_each_video_at_its_own_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let seconds = ModelConfig {
+        normalize_by_duration: false,
+        temporal_interval: 0.5,
+        ..ModelConfig::tiny()
+    };
+    for (name, cfg) in [("tiny", ModelConfig::tiny()), ("seconds", seconds)] {
+        let (_, ckpt) = export_model(dir.path(), name, &cfg, 6);
+        let model = dir.path().join(format!("{name}-dynamic.onnx"));
+        let opts = tcanet_exporter::ExportOptions {
+            dynamic_time: true,
+            ..Default::default()
+        };
+        tcanet_exporter::export_to_file(&ckpt, &opts, &model).unwrap();
+        let mut videos = synth_videos(&cfg, 6, 31);
+        for v in &mut videos {
+            v.subset = "validation".into();
+        }
+        let lengths: std::collections::BTreeSet<usize> = videos.iter().map(|v| v.steps).collect();
+        assert!(lengths.len() > 2, "{name}: videos of several lengths");
+        let data = dir.path().join(format!("{name}-data"));
+        write_dataset(&data, &videos, cfg.feat_dim);
+        let out = dir.path().join(format!("{name}-refined.json"));
+        let o = infer(&[
+            &"run",
+            &"--model",
+            &model,
+            &"--data",
+            &data,
+            &"-o",
+            &out,
+            &"--threads",
+            &"1",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let fit = FitOptions {
+            time_steps: TimeSteps::Dynamic,
+            resample: false,
+        };
+        let want: Vec<_> = videos
+            .iter()
+            .map(|v| (v, expected_with(v, &data, &ckpt, fit)))
+            .collect();
+        assert_run_matches(&read_results(&out), &want);
     }
 }

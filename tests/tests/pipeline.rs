@@ -18,7 +18,7 @@ use tcanet_exporter::Precision;
 use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::annotations::Annotations;
 use tcanet_models::data::features::{feature_path, load_features, FeatureLayout};
-use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
 use tcanet_models::data::proposals::ProposalSet;
 use tcanet_models::{ModelConfig, NUM_STAGES};
 use tcanet_nn::TcaNet;
@@ -152,17 +152,14 @@ fn synth_train_export_parity_infer_evaluate() {
     for v in &val {
         let path = feature_path(&data.join("features"), &v.id);
         let fm = load_features(&path, &v.id, c, FeatureLayout::Auto).unwrap();
-        let p = prepare_video(
-            &v.id,
-            &fm,
-            &path,
-            props.get(&v.id).unwrap(),
-            v.duration,
-            &cfg,
-            false,
-            None,
-        )
-        .unwrap();
+        let data = VideoData {
+            video: &v.id,
+            features: &fm,
+            features_path: &path,
+            proposals: props.get(&v.id).unwrap(),
+            duration: v.duration,
+        };
+        let p = prepare_video(&data, &cfg, FitOptions::fixed(&cfg, false), None).unwrap();
         assert_eq!(p.proposals.len(), PROPOSALS_PER_VIDEO);
         features.extend_from_slice(&p.features);
         proposals.extend(p.proposals.iter().flatten().copied());

@@ -1,37 +1,13 @@
 //! A training or validation split: videos with their ground truth, input
 //! proposals and feature files, checked up front; skips counted.
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use tcanet_models::data::features::{feature_path, load_features};
+use std::path::PathBuf;
+use tcanet_models::data::features::load_features;
 use tcanet_models::data::npy::read_npy_shape;
-use tcanet_models::data::prepare::{prepare_video, TrainingSample};
+use tcanet_models::data::prepare::{prepare_video, FitOptions, TrainingSample, VideoData};
 use tcanet_models::data::proposals::{top_by_score, InvalidProposals, ValidationReport};
-use tcanet_models::data::{
-    Annotations, DataError, ErrorKind, FeatureLayout, Proposal, ProposalSet,
-};
+use tcanet_models::data::{DataError, Dataset, DatasetPaths, ErrorKind, FeatureLayout, Proposal};
 use tcanet_models::ModelConfig;
-
-/// Where a dataset's files are.
-#[derive(Debug, Clone)]
-pub struct DataPaths {
-    /// ActivityNet/HACS `database` JSON.
-    pub annotations: PathBuf,
-    /// Directory of `<video>.npy` features.
-    pub features: PathBuf,
-    /// Leaderboard-format proposals JSON, or a directory of `<video>.csv`.
-    pub proposals: PathBuf,
-}
-
-impl DataPaths {
-    /// `DIR/annotations.json`, `DIR/features`, `DIR/proposals.json`.
-    pub fn in_dir(dir: &Path) -> Self {
-        Self {
-            annotations: dir.join("annotations.json"),
-            features: dir.join("features"),
-            proposals: dir.join("proposals.json"),
-        }
-    }
-}
 
 /// How videos are selected and prepared.
 #[derive(Debug, Clone, Serialize)]
@@ -102,34 +78,29 @@ pub struct Split {
     pub skipped: SkipCounts,
 }
 
-/// Loads the annotations and proposals once and builds the splits from them.
-pub struct Dataset {
-    /// The parsed annotations.
-    pub annotations: Annotations,
-    /// The validated proposals.
-    pub proposals: ProposalSet,
+/// A dataset opened for training: its proposals validated once, and the
+/// splits built from it.
+pub struct TrainingData {
+    /// The dataset (annotations, validated proposals, paths).
+    pub dataset: Dataset,
     /// Proposal validation counts.
     pub proposal_report: ValidationReport,
-    /// The paths.
-    pub paths: DataPaths,
 }
 
-impl Dataset {
-    /// Reads and validates the annotations and proposals.
-    pub fn open(paths: &DataPaths, opts: &DataOptions) -> Result<Self, DataError> {
-        let annotations = Annotations::load(&paths.annotations)?;
-        let mut proposals = ProposalSet::load(&paths.proposals)?;
+impl TrainingData {
+    /// Reads the annotations and proposals and validates the proposals
+    /// against the durations (invalid ones skipped or an error, as `opts` says).
+    pub fn open(paths: &DatasetPaths, opts: &DataOptions) -> Result<Self, DataError> {
+        let mut dataset = Dataset::load(paths)?;
         let policy = if opts.skip_invalid_proposals {
             InvalidProposals::Skip
         } else {
             InvalidProposals::Error
         };
-        let report = proposals.validate(|v| annotations.get(v).map(|a| a.duration), policy)?;
+        let proposal_report = dataset.validate_proposals(policy)?;
         Ok(Self {
-            annotations,
-            proposals,
-            proposal_report: report,
-            paths: paths.clone(),
+            dataset,
+            proposal_report,
         })
     }
 
@@ -150,7 +121,7 @@ impl Dataset {
             ..SkipCounts::default()
         };
         let mut videos = Vec::new();
-        for v in self.annotations.subset(subset) {
+        for v in self.dataset.annotations.subset(subset) {
             let instances: Vec<[f64; 2]> = v
                 .instances
                 .iter()
@@ -162,12 +133,12 @@ impl Dataset {
                 skipped.videos_without_instances += 1;
                 continue;
             }
-            let props = self.proposals.get(&v.id).unwrap_or(&[]);
+            let props = self.dataset.proposals.get(&v.id).unwrap_or(&[]);
             if props.is_empty() {
                 skipped.videos_without_proposals += 1;
                 continue;
             }
-            let features = feature_path(&self.paths.features, &v.id);
+            let features = self.dataset.feature_path(&v.id);
             let shape = read_npy_shape(&features).map_err(|e| e.video(v.id.clone()))?;
             if shape[0] != cfg.feat_dim && shape[1] != cfg.feat_dim {
                 return Err(DataError::new(
@@ -202,16 +173,15 @@ pub fn load_sample(
     opts: &DataOptions,
 ) -> Result<TrainingSample, DataError> {
     let feats = load_features(&v.features, &v.id, cfg.feat_dim, opts.layout)?;
-    let input = prepare_video(
-        &v.id,
-        &feats,
-        &v.features,
-        &v.proposals,
-        v.duration,
-        cfg,
-        opts.resample,
-        Some(opts.max_proposals),
-    )?;
+    let data = VideoData {
+        video: &v.id,
+        features: &feats,
+        features_path: &v.features,
+        proposals: &v.proposals,
+        duration: v.duration,
+    };
+    let fit = FitOptions::fixed(cfg, opts.resample);
+    let input = prepare_video(&data, cfg, fit, Some(opts.max_proposals))?;
     TrainingSample::new(input, &v.instances).ok_or_else(|| {
         DataError::invalid(&v.features, "no proposals or instances left").video(v.id.clone())
     })

@@ -5,9 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::FeatureLayout;
+use tcanet_models::data::{DatasetPaths, GivenPaths};
 use tcanet_models::ModelConfig;
 use tcanet_trainer::bench::bench_steps;
-use tcanet_trainer::dataset::{DataOptions, DataPaths, Dataset};
+use tcanet_trainer::dataset::{DataOptions, TrainingData};
 use tcanet_trainer::synth::{write_dataset, SynthOptions};
 use tcanet_trainer::train::{parse_device, resume_path, RunControl, TrainOptions, Trainer};
 
@@ -274,30 +275,15 @@ fn train(a: TrainArgs) -> Result<()> {
         tch::set_num_threads(n);
     }
     let device = parse_device(&a.device)?;
-    let base = a.data.as_deref().map(DataPaths::in_dir);
-    let pick = |given: &Option<PathBuf>, from: Option<PathBuf>, flag: &str| -> Result<PathBuf> {
-        given
-            .clone()
-            .or(from)
-            .with_context(|| format!("no {flag}: pass --data DIR or --{flag} PATH"))
-    };
-    let paths = DataPaths {
-        annotations: pick(
-            &a.annotations,
-            base.as_ref().map(|b| b.annotations.clone()),
-            "annotations",
-        )?,
-        features: pick(
-            &a.features,
-            base.as_ref().map(|b| b.features.clone()),
-            "features",
-        )?,
-        proposals: pick(
-            &a.proposals,
-            base.as_ref().map(|b| b.proposals.clone()),
-            "proposals",
-        )?,
-    };
+    let paths = DatasetPaths::resolve(
+        &GivenPaths {
+            data: a.data.clone(),
+            annotations: a.annotations.clone(),
+            features: a.features.clone(),
+            proposals: a.proposals.clone(),
+        },
+        true,
+    )?;
     let given_cfg = a.model.resolve()?;
     let resume = a.resume.as_ref().map(|p| resume_path(p.as_deref(), &a.out));
     let (cfg, mut opts) = match &resume {
@@ -364,7 +350,7 @@ fn train(a: TrainArgs) -> Result<()> {
         resample: opts.resample,
         skip_invalid_proposals: a.skip_invalid_proposals,
     };
-    let ds = Dataset::open(&paths, &data_opts)?;
+    let ds = TrainingData::open(&paths, &data_opts)?;
     let train_split = ds.split(&opts.train_subset, &cfg, &data_opts)?;
     let val_split = if a.no_validation {
         None
@@ -492,7 +478,7 @@ fn predict(a: PredictArgs) -> Result<()> {
         skip_invalid_proposals: true,
         ..DataOptions::default()
     };
-    let ds = Dataset::open(&DataPaths::in_dir(&a.data), &d)?;
+    let ds = TrainingData::open(&DatasetPaths::in_dir(&a.data), &d)?.dataset;
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     let p = tcanet_trainer::predict::predict_subset(

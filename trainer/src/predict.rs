@@ -2,11 +2,12 @@
 //! network's P_4 scored by input score × stage-3 IoU estimate (TCANET.md
 //! "Inference", steps 1–2; no Soft-NMS), in leaderboard format. For checking
 //! a run with `tcanet-eval`; the deployed path is exporter + runtime.
-use crate::dataset::{DataOptions, Dataset};
+use crate::dataset::DataOptions;
 use anyhow::Result;
-use tcanet_models::data::features::{feature_path, load_features};
-use tcanet_models::data::prepare::prepare_video;
+use tcanet_models::data::features::load_features;
+use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
 use tcanet_models::data::proposals::{ProposalSet, ProposalSource};
+use tcanet_models::data::Dataset;
 use tcanet_models::data::Proposal;
 use tcanet_models::ModelConfig;
 use tcanet_nn::TcaNet;
@@ -37,19 +38,18 @@ pub fn predict_subset(
         .collect();
     let (mut refined, mut input) = (Vec::new(), Vec::new());
     for (i, v) in videos.iter().enumerate() {
-        let path = feature_path(&ds.paths.features, &v.id);
+        let path = ds.feature_path(&v.id);
         let feats = load_features(&path, &v.id, cfg.feat_dim, d.layout)?;
         let props = ds.proposals.get(&v.id).unwrap_or(&[]);
-        let p = prepare_video(
-            &v.id,
-            &feats,
-            &path,
-            props,
-            v.duration,
-            cfg,
-            d.resample,
-            Some(d.max_proposals),
-        )?;
+        let data = VideoData {
+            video: &v.id,
+            features: &feats,
+            features_path: &path,
+            proposals: props,
+            duration: v.duration,
+        };
+        let fit = FitOptions::fixed(cfg, d.resample);
+        let p = prepare_video(&data, cfg, fit, Some(d.max_proposals))?;
         let n = p.proposals.len() as i64;
         let f = Tensor::from_slice(&p.features)
             .view([1, cfg.feat_dim as i64, cfg.temporal_scale as i64])

@@ -2,8 +2,9 @@
 //! file, the video and the field; skips are counted.
 use std::path::{Path, PathBuf};
 use tcanet_models::data::npy::{npy_bytes_f32, write_npy_f32};
+use tcanet_models::data::DatasetPaths;
 use tcanet_models::ModelConfig;
-use tcanet_trainer::dataset::{load_sample, DataOptions, DataPaths, Dataset};
+use tcanet_trainer::dataset::{load_sample, DataOptions, TrainingData};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tcanet-derr-{}-{name}", std::process::id()));
@@ -47,7 +48,7 @@ fn skips_are_counted_and_samples_match_ground_truth() {
     let d = tmp("ok");
     write_base(&d, GOOD);
     let opts = DataOptions::default();
-    let ds = Dataset::open(&DataPaths::in_dir(&d), &opts).unwrap();
+    let ds = TrainingData::open(&DatasetPaths::in_dir(&d), &opts).unwrap();
     let s = ds.split("training", &cfg(), &opts).unwrap();
     // a: kept (the 0.5 s instance dropped); b: no instance left; c: no proposals.
     assert_eq!(s.videos.len(), 1);
@@ -69,7 +70,7 @@ fn bad_inputs_name_file_video_and_field() {
         &d,
         r#"{"results": {"a": [{"segment": [30.0, 20.0], "score": 0.9}]}}"#,
     );
-    let e = Dataset::open(&DataPaths::in_dir(&d), &opts)
+    let e = TrainingData::open(&DatasetPaths::in_dir(&d), &opts)
         .err()
         .unwrap()
         .to_string();
@@ -82,7 +83,7 @@ fn bad_inputs_name_file_video_and_field() {
         &d,
         r#"{"results": {"a": [{"segment": [90.0, 150.0], "score": 0.9}, {"segment": [10.0, 20.0], "score": 0.9}]}}"#,
     );
-    let e = Dataset::open(&DataPaths::in_dir(&d), &opts)
+    let e = TrainingData::open(&DatasetPaths::in_dir(&d), &opts)
         .err()
         .unwrap()
         .to_string();
@@ -91,14 +92,14 @@ fn bad_inputs_name_file_video_and_field() {
         skip_invalid_proposals: true,
         ..DataOptions::default()
     };
-    let ds = Dataset::open(&DataPaths::in_dir(&d), &skip).unwrap();
+    let ds = TrainingData::open(&DatasetPaths::in_dir(&d), &skip).unwrap();
     let s = ds.split("training", &cfg(), &skip).unwrap();
     assert_eq!(s.skipped.invalid_proposals, 1);
     assert_eq!(s.videos[0].proposals.len(), 1);
     // Missing feature file.
     write_base(&d, GOOD);
     std::fs::remove_file(d.join("features/a.npy")).unwrap();
-    let ds = Dataset::open(&DataPaths::in_dir(&d), &opts).unwrap();
+    let ds = TrainingData::open(&DatasetPaths::in_dir(&d), &opts).unwrap();
     let e = ds
         .split("training", &cfg(), &opts)
         .err()
@@ -136,10 +137,10 @@ fn bad_inputs_name_file_video_and_field() {
         "{e}"
     );
     // Missing annotations file.
-    let e = Dataset::open(
-        &DataPaths {
+    let e = TrainingData::open(
+        &DatasetPaths {
             annotations: d.join("nope.json"),
-            ..DataPaths::in_dir(&d)
+            ..DatasetPaths::in_dir(&d)
         },
         &opts,
     )
@@ -162,7 +163,7 @@ fn hacs_style_long_features_need_resample() {
     };
     write_npy_f32(&d.join("features/a.npy"), [80, 32], &vec![1.0; 80 * 32]).unwrap();
     let opts = DataOptions::default();
-    let ds = Dataset::open(&DataPaths::in_dir(&d), &opts).unwrap();
+    let ds = TrainingData::open(&DatasetPaths::in_dir(&d), &opts).unwrap();
     let s = ds.split("training", &cfg, &opts).unwrap();
     let e = load_sample(&s.videos[0], &cfg, &opts)
         .unwrap_err()

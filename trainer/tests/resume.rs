@@ -6,8 +6,9 @@ use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 fn read_checkpoint(path: &std::path::Path) -> Checkpoint {
     Checkpoint::load(path, &ConfigOverride::Embedded).unwrap()
 }
+use tcanet_models::data::DatasetPaths;
 use tcanet_models::ModelConfig;
-use tcanet_trainer::dataset::{DataOptions, DataPaths, Dataset};
+use tcanet_trainer::dataset::{DataOptions, TrainingData};
 use tcanet_trainer::schedule::LrSchedule;
 use tcanet_trainer::synth::{write_dataset, SynthOptions};
 use tcanet_trainer::train::{RunControl, TrainOptions, Trainer};
@@ -59,7 +60,7 @@ fn run(data: &Path, out: &Path, resume: bool, kill_after: Option<u64>) -> Traine
         max_proposals: 16,
         ..DataOptions::default()
     };
-    let ds = Dataset::open(&DataPaths::in_dir(data), &d).unwrap();
+    let ds = TrainingData::open(&DatasetPaths::in_dir(data), &d).unwrap();
     let train = ds.split("training", &cfg, &d).unwrap();
     let val = ds.split("validation", &cfg, &d).unwrap();
     let mut tr = Trainer::new(&cfg, opts(), Device::Cpu);

@@ -74,6 +74,11 @@ impl DataError {
         }
     }
 
+    /// A usage error (a missing or contradictory flag), about no file.
+    pub fn usage(reason: impl Into<String>) -> Self {
+        Self::bare(ErrorKind::Invalid(reason.into()))
+    }
+
     /// An [`ErrorKind::Invalid`] error about `path`.
     pub fn invalid(path: impl AsRef<Path>, reason: impl Into<String>) -> Self {
         Self::new(path, ErrorKind::Invalid(reason.into()))

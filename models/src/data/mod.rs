@@ -1,6 +1,7 @@
 //! Dataset formats as users have them, in plain Rust (no libtorch): the
 //! trainer and the runtime both read their inputs through this module.
 //!
+//! * [`dataset`]: where a dataset's files are, and the dataset opened.
 //! * [`annotations`]: ActivityNet / HACS ground truth (`database` JSON).
 //! * [`npy`] and [`features`]: one `.npy` per video, f32 or f16, `[T, C]` or
 //!   `[C, T]`, checked for NaN/Inf and the channel count.
@@ -13,19 +14,22 @@
 //!
 //! Every error is a [`DataError`] that names the file, the video and the field.
 pub mod annotations;
+pub mod dataset;
 mod error;
 pub mod features;
 pub mod matching;
 pub mod npy;
 mod ordered;
+pub use ordered::Ordered;
 pub mod prefetch;
 pub mod prepare;
 pub mod proposals;
 
 pub use annotations::{Annotations, Instance, VideoInfo};
+pub use dataset::{Dataset, DatasetPaths, GivenPaths};
 pub use error::{DataError, ErrorKind};
 pub use features::{FeatureLayout, FeatureMatrix};
 pub use matching::{matched_ground_truth, segment_iou};
 pub use prefetch::Prefetcher;
-pub use prepare::{PreparedVideo, TimeMap, TrainingBatch, TrainingSample};
+pub use prepare::{FitOptions, PreparedVideo, TimeMap, TrainingBatch, TrainingSample, VideoData};
 pub use proposals::{Proposal, ProposalSet, ProposalSource};

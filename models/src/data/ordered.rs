@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 /// A JSON object's entries in file order.
 #[derive(Debug, Clone)]
-pub(crate) struct Ordered<T>(pub Vec<(String, T)>);
+pub struct Ordered<T>(pub Vec<(String, T)>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

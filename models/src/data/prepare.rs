@@ -5,6 +5,7 @@ use super::features::FeatureMatrix;
 use super::matching::matched_ground_truth;
 use super::proposals::{top_by_score, Proposal};
 use super::{DataError, ErrorKind};
+use crate::onnx::TimeSteps;
 use crate::ModelConfig;
 use std::path::Path;
 
@@ -55,19 +56,55 @@ pub struct PreparedVideo {
     pub time: TimeMap,
 }
 
-/// Fits `features` (of video `video`, read from `path`) to the model's T and
-/// returns them with the video's [`TimeMap`]: resampled to exactly T with
-/// `normalize_by_duration`; otherwise zero-padded, and a longer sequence is an
-/// error unless `resample` (then interpolated to T).
+/// How a video's features are fitted to the network's time axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FitOptions {
+    /// The T the model takes: fixed (the config's `temporal_scale`, the
+    /// release's behaviour) or the video's own length.
+    pub time_steps: TimeSteps,
+    /// Interpolate features longer than a fixed T to T (seconds configs).
+    pub resample: bool,
+}
+
+impl FitOptions {
+    /// Features fitted to `cfg`'s fixed T.
+    pub fn fixed(cfg: &ModelConfig, resample: bool) -> Self {
+        Self {
+            time_steps: TimeSteps::Fixed(cfg.temporal_scale),
+            resample,
+        }
+    }
+}
+
+/// One video's data as read from a dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoData<'a> {
+    /// Video id.
+    pub video: &'a str,
+    /// Its features.
+    pub features: &'a FeatureMatrix,
+    /// The file the features were read from (for messages).
+    pub features_path: &'a Path,
+    /// Its input proposals, in seconds.
+    pub proposals: &'a [Proposal],
+    /// Its duration in seconds.
+    pub duration: f64,
+}
+
+/// Fits a video's features to the model's T and returns them `[C, T]` with
+/// the video's [`TimeMap`].
+///
+/// With a fixed T: resampled to exactly T with `normalize_by_duration`;
+/// otherwise zero-padded, and a longer sequence is an error unless
+/// `resample` (then interpolated to T). With a symbolic T the features are
+/// used as they are (times still divided by the duration with
+/// `normalize_by_duration`).
 pub fn fit_features(
-    features: &FeatureMatrix,
-    path: &Path,
-    video: &str,
-    duration: f64,
+    v: &VideoData<'_>,
     cfg: &ModelConfig,
-    resample: bool,
+    fit: FitOptions,
 ) -> Result<(Vec<f32>, TimeMap), DataError> {
-    let t = cfg.temporal_scale;
+    let (features, path, video) = (v.features, v.features_path, v.video);
     if features.channels != cfg.feat_dim {
         return Err(DataError::new(
             path,
@@ -79,24 +116,27 @@ pub fn fit_features(
         .video(video));
     }
     if cfg.normalize_by_duration {
-        if !(duration.is_finite() && duration > 0.0) {
+        if !(v.duration.is_finite() && v.duration > 0.0) {
             return Err(DataError::invalid(
                 path,
-                format!("duration {duration} must be positive to normalise times"),
+                format!(
+                    "duration {} must be positive to normalise times",
+                    v.duration
+                ),
             )
             .video(video)
             .field("duration"));
         }
-        return Ok((
-            features.resampled(t),
-            TimeMap {
-                scale: 1.0 / duration,
-            },
-        ));
+        let scale = 1.0 / v.duration;
+        return Ok(match fit.time_steps {
+            TimeSteps::Fixed(t) => (features.resampled(t), TimeMap { scale }),
+            TimeSteps::Dynamic => (features.padded(features.steps), TimeMap { scale }),
+        });
     }
+    let t = fit.time_steps.steps_for(features.steps);
     if features.steps <= t {
         Ok((features.padded(t), TimeMap { scale: 1.0 }))
-    } else if resample {
+    } else if fit.resample {
         Ok((
             features.resampled(t),
             TimeMap {
@@ -118,21 +158,16 @@ pub fn fit_features(
 /// Turns one video's features and proposals into the network's inputs:
 /// features fitted to T (see [`fit_features`]), the `max_proposals` best
 /// proposals by score (all if `None`), times in network units.
-#[allow(clippy::too_many_arguments)]
 pub fn prepare_video(
-    video: &str,
-    features: &FeatureMatrix,
-    features_path: &Path,
-    proposals: &[Proposal],
-    duration: f64,
+    v: &VideoData<'_>,
     cfg: &ModelConfig,
-    resample: bool,
+    fit: FitOptions,
     max_proposals: Option<usize>,
 ) -> Result<PreparedVideo, DataError> {
-    let (feats, time) = fit_features(features, features_path, video, duration, cfg, resample)?;
-    let chosen = top_by_score(proposals, max_proposals.unwrap_or(proposals.len()));
+    let (feats, time) = fit_features(v, cfg, fit)?;
+    let chosen = top_by_score(v.proposals, max_proposals.unwrap_or(v.proposals.len()));
     Ok(PreparedVideo {
-        video: video.to_string(),
+        video: v.video.to_string(),
         features: feats,
         proposals: chosen
             .iter()
@@ -281,23 +316,49 @@ mod tests {
     fn hacs_pads_errors_or_resamples() {
         let cfg = hacs_small();
         let p = Path::new("f/v.npy");
-        let (f, tm) = fit_features(&matrix(5, 4), p, "v", 2.5, &cfg, false).unwrap();
+        let fit = |m: &FeatureMatrix, duration: f64, resample: bool| {
+            let v = VideoData {
+                video: "v",
+                features: m,
+                features_path: p,
+                proposals: &[],
+                duration,
+            };
+            fit_features(&v, &cfg, FitOptions::fixed(&cfg, resample))
+        };
+        let (f, tm) = fit(&matrix(5, 4), 2.5, false).unwrap();
         assert_eq!(f.len(), 32);
         assert_eq!(&f[..8], &[0., 1., 2., 3., 4., 0., 0., 0.]);
         assert_eq!(tm.scale, 1.0);
-        let e = fit_features(&matrix(16, 4), p, "v", 8.0, &cfg, false).unwrap_err();
+        let e = fit(&matrix(16, 4), 8.0, false).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("v.npy") && msg.contains("'v'") && msg.contains("--resample"),
             "{msg}"
         );
-        let (f, tm) = fit_features(&matrix(16, 4), p, "v", 8.0, &cfg, true).unwrap();
+        let (f, tm) = fit(&matrix(16, 4), 8.0, true).unwrap();
         assert_eq!(tm.scale, 0.5);
         // Halving: step j reads u = 2j + 0.5.
         assert_eq!(f[0], 0.5);
         assert_eq!(f[7], 14.5);
-        let e = fit_features(&matrix(5, 3), p, "v", 2.5, &cfg, false).unwrap_err();
+        let e = fit(&matrix(5, 3), 2.5, false).unwrap_err();
         assert!(e.to_string().contains("4 channels"), "{e}");
+        // A symbolic T takes the video as it is, even longer than temporal_scale.
+        let long = matrix(16, 4);
+        let v = VideoData {
+            video: "v",
+            features: &long,
+            features_path: p,
+            proposals: &[],
+            duration: 8.0,
+        };
+        let dynamic = FitOptions {
+            time_steps: TimeSteps::Dynamic,
+            resample: false,
+        };
+        let (f, tm) = fit_features(&v, &cfg, dynamic).unwrap();
+        assert_eq!((f.len(), tm.scale), (64, 1.0));
+        assert_eq!(f[..16], long.padded(16)[..16]);
     }
 
     #[test]
@@ -321,17 +382,14 @@ mod tests {
                 score: 0.5,
             },
         ];
-        let v = prepare_video(
-            "v",
-            &m,
-            Path::new("v.npy"),
-            &props,
-            50.0,
-            &cfg,
-            false,
-            Some(2),
-        )
-        .unwrap();
+        let data = VideoData {
+            video: "v",
+            features: &m,
+            features_path: Path::new("v.npy"),
+            proposals: &props,
+            duration: 50.0,
+        };
+        let v = prepare_video(&data, &cfg, FitOptions::fixed(&cfg, false), Some(2)).unwrap();
         assert_eq!(v.features.len(), 32 * 64);
         assert_eq!(v.proposals, vec![[0.0, 1.0], [0.8, 0.9]]);
         assert_eq!(v.scores, vec![0.9, 0.5]);

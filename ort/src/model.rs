@@ -1,0 +1,343 @@
+//! An exported TCANet ONNX model: its contract ([`tcanet_models::onnx`])
+//! checked before any video, and one reusable session to run it.
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use tcanet_models::onnx::{
+    ModelInterface, TimeSteps, INPUT_FEATURES, INPUT_NAMES, INPUT_PROPOSALS, IOU_OUTPUTS,
+    PROPOSAL_OUTPUTS,
+};
+use tcanet_models::{ModelConfig, NUM_STAGES};
+
+use crate::session::{build_session, Device, SessionSettings};
+use crate::OrtSetupError;
+
+/// An ONNX file that is not a TCANet model this runtime can use, or a failed run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Loading ONNX Runtime or creating the session failed.
+    #[error(transparent)]
+    Setup(#[from] OrtSetupError),
+    /// The model's inputs/outputs/metadata break the contract.
+    #[error("{}: not a usable TCANet model: {reason}", path.display())]
+    Contract {
+        /// The model file.
+        path: PathBuf,
+        /// What does not match, naming the input/output and dimension.
+        reason: String,
+    },
+    /// ONNX Runtime failed while running the model.
+    #[error("{}: inference failed: {message}", path.display())]
+    Run {
+        /// The model file.
+        path: PathBuf,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+}
+
+/// The model's outputs for one call, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageOutputs {
+    /// Batch size B.
+    pub batch: usize,
+    /// Proposals per item N.
+    pub proposals_per_item: usize,
+    /// [`PROPOSAL_OUTPUTS`] of stages 1..=3, each `[B, N, 2]` flattened.
+    pub proposals: [Vec<f32>; NUM_STAGES],
+    /// [`IOU_OUTPUTS`] of stages 1..=3, each `[B, N]` flattened.
+    pub iou: [Vec<f32>; NUM_STAGES],
+}
+
+/// A loaded, checked TCANet model with one session reused for every call.
+pub struct TcanetModel {
+    session: Session,
+    /// The model file.
+    pub path: PathBuf,
+    /// What the model declares (config, precision, T), or the override.
+    pub interface: ModelInterface,
+    /// The device asked for.
+    pub requested_device: Device,
+    /// The device in use (CPU after a fallback).
+    pub device: Device,
+    /// Warnings for the user (device fallback, config override).
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for TcanetModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcanetModel")
+            .field("path", &self.path)
+            .field("device", &self.device)
+            .field("interface", &self.interface)
+            .finish()
+    }
+}
+
+fn dims_of(ty: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {
+    match ty {
+        ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.iter().copied().collect())),
+        _ => None,
+    }
+}
+
+fn show_dims(dims: &[i64]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| if *d < 0 { "?".into() } else { d.to_string() })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Expected dimensions: a size (`None`: any) and a name for messages.
+type ExpectedDims = Vec<(Option<i64>, &'static str)>;
+
+/// Checks a declared shape against the expected one (`None` = any size;
+/// a dynamic dimension in the model matches anything).
+fn check_shape(what: &str, ty: &ValueType, expected: &[(Option<i64>, &str)]) -> Result<(), String> {
+    let (elem, dims) = dims_of(ty).ok_or_else(|| format!("{what} is not a tensor"))?;
+    if elem != TensorElementType::Float32 {
+        return Err(format!("{what} has element type {elem}, expected float32"));
+    }
+    if dims.len() != expected.len() {
+        let names: Vec<&str> = expected.iter().map(|e| e.1).collect();
+        return Err(format!(
+            "{what} has rank {} {}, expected rank {} [{}]",
+            dims.len(),
+            show_dims(&dims),
+            expected.len(),
+            names.join(", ")
+        ));
+    }
+    for (i, (d, (want, name))) in dims.iter().zip(expected).enumerate() {
+        if let Some(w) = want {
+            if *d >= 0 && d != w {
+                return Err(format!(
+                    "{what} dimension {i} ({name}) is {d}, expected {w} (shape {})",
+                    show_dims(&dims)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl TcanetModel {
+    /// Loads `path` on `settings.device` (after [`crate::init_ort`]) and
+    /// checks the contract: input and output names, ranks, element types,
+    /// and C, T against the config. `config_override` replaces the config of
+    /// the metadata (needed when the file has none).
+    pub fn load(
+        path: &Path,
+        settings: &SessionSettings,
+        config_override: Option<ModelConfig>,
+    ) -> Result<Self, ModelError> {
+        let contract = |reason: String| ModelError::Contract {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if path.is_dir() {
+            return Err(contract("is a directory; give the .onnx file".into()));
+        }
+        if !path.is_file() {
+            return Err(contract("no such file".into()));
+        }
+        let built = build_session(path, settings)?;
+        let mut warnings = built.warnings;
+        let interface = read_interface(&built.session, config_override, &mut warnings, path)
+            .map_err(contract)?;
+        check_io(&built.session, &interface).map_err(contract)?;
+        Ok(Self {
+            session: built.session,
+            path: path.to_path_buf(),
+            interface,
+            requested_device: built.requested,
+            device: built.used,
+            warnings,
+        })
+    }
+
+    /// The network's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.interface.config
+    }
+
+    /// The time steps T of a call with `features_len` values for `batch` items.
+    fn steps_of(&self, features_len: usize, batch: usize) -> Option<usize> {
+        let per_step = batch.checked_mul(self.config().feat_dim)?;
+        match self.interface.time_steps {
+            TimeSteps::Fixed(t) => (features_len == per_step.checked_mul(t)?).then_some(t),
+            TimeSteps::Dynamic => {
+                (per_step > 0 && features_len > 0 && features_len % per_step == 0)
+                    .then(|| features_len / per_step)
+            }
+        }
+    }
+
+    /// Runs the network on `batch` items: `features` `[B, C, T]` and
+    /// `proposals` `[B, N, 2]` (network units), both row-major. T is the
+    /// model's fixed T, or any length for a model with a symbolic T.
+    pub fn run(
+        &mut self,
+        features: &[f32],
+        proposals: &[[f32; 2]],
+        batch: usize,
+    ) -> Result<StageOutputs, ModelError> {
+        let c = self.config().feat_dim;
+        let run_err = |message: String| ModelError::Run {
+            path: self.path.clone(),
+            message,
+        };
+        let steps = self.steps_of(features.len(), batch);
+        let (Some(t), false) = (steps, batch == 0 || !proposals.len().is_multiple_of(batch)) else {
+            return Err(run_err(format!(
+                "input '{INPUT_FEATURES}' has {} values and '{INPUT_PROPOSALS}' {} pairs: \
+                 they do not fit [B={batch}, C={c}, T={}] and [B, N, 2]",
+                features.len(),
+                proposals.len(),
+                self.interface.time_steps,
+            )));
+        };
+        let n = proposals.len() / batch;
+        let feats = TensorRef::from_array_view(([batch, c, t], features))
+            .map_err(|e| run_err(e.to_string()))?;
+        let props = TensorRef::from_array_view(([batch, n, 2], proposals.as_flattened()))
+            .map_err(|e| run_err(e.to_string()))?;
+        let path = self.path.clone();
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_FEATURES => feats, INPUT_PROPOSALS => props])
+            .map_err(|e| run_err(e.to_string()))?;
+        let take = |name: &str, expected: usize| -> Result<Vec<f32>, ModelError> {
+            let err = |message: String| ModelError::Run {
+                path: path.clone(),
+                message,
+            };
+            let value = outputs
+                .get(name)
+                .ok_or_else(|| err(format!("no output '{name}'")))?;
+            let (_, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| err(format!("output '{name}': {e}")))?;
+            if data.len() != expected {
+                return Err(err(format!(
+                    "output '{name}' has {} values, expected {expected}",
+                    data.len()
+                )));
+            }
+            Ok(data.to_vec())
+        };
+        let mut proposals_out: [Vec<f32>; NUM_STAGES] = Default::default();
+        let mut iou_out: [Vec<f32>; NUM_STAGES] = Default::default();
+        for k in 0..NUM_STAGES {
+            proposals_out[k] = take(PROPOSAL_OUTPUTS[k], batch * n * 2)?;
+            iou_out[k] = take(IOU_OUTPUTS[k], batch * n)?;
+        }
+        Ok(StageOutputs {
+            batch,
+            proposals_per_item: n,
+            proposals: proposals_out,
+            iou: iou_out,
+        })
+    }
+}
+
+/// The interface from the session's metadata (or the override, with a
+/// warning when it differs from an embedded config).
+fn read_interface(
+    session: &Session,
+    config_override: Option<ModelConfig>,
+    warnings: &mut Vec<String>,
+    path: &Path,
+) -> Result<ModelInterface, String> {
+    let meta = session
+        .metadata()
+        .map_err(|e| format!("cannot read metadata: {e}"))?;
+    let get = |key: &str| meta.custom(key);
+    if let Some(given) = &config_override {
+        let embedded = ModelInterface::from_metadata(get, None).ok();
+        if embedded.is_some_and(|e| e.config != *given) {
+            warnings.push(format!(
+                "the given config differs from the one in {}; using the given one",
+                path.display()
+            ));
+        }
+    }
+    ModelInterface::from_metadata(get, config_override).map_err(|e| e.to_string())
+}
+
+/// Checks the inputs and outputs against the contract and the interface.
+fn check_io(session: &Session, interface: &ModelInterface) -> Result<(), String> {
+    let input_names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+    let output_names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let (found, expected) = (input_names.join(", "), INPUT_NAMES.join(", "));
+    if let Some(name) = INPUT_NAMES.iter().find(|n| !input_names.contains(n)) {
+        return Err(format!(
+            "missing input '{name}' (inputs are {found}; expected {expected})"
+        ));
+    }
+    if input_names.len() != INPUT_NAMES.len() {
+        return Err(format!("inputs are {found}; expected exactly {expected}"));
+    }
+    if let Some(name) = PROPOSAL_OUTPUTS
+        .iter()
+        .chain(&IOU_OUTPUTS)
+        .find(|n| !output_names.contains(n))
+    {
+        return Err(format!(
+            "missing output '{name}' (outputs are {})",
+            output_names.join(", ")
+        ));
+    }
+    let find = |outlets: &[ort::value::Outlet], name: &str| {
+        outlets
+            .iter()
+            .find(|o| o.name() == name)
+            .map(|o| o.dtype().clone())
+    };
+    let cfg = &interface.config;
+    let (c, t) = (cfg.feat_dim as i64, cfg.temporal_scale as i64);
+    let t_dim = match interface.time_steps {
+        TimeSteps::Fixed(_) => Some(t),
+        TimeSteps::Dynamic => None,
+    };
+    let io: Vec<(String, Option<ValueType>, ExpectedDims)> = vec![
+        (
+            format!("input '{INPUT_FEATURES}'"),
+            find(session.inputs(), INPUT_FEATURES),
+            vec![(None, "B"), (Some(c), "C"), (t_dim, "T")],
+        ),
+        (
+            format!("input '{INPUT_PROPOSALS}'"),
+            find(session.inputs(), INPUT_PROPOSALS),
+            vec![(None, "B"), (None, "N"), (Some(2), "start/end")],
+        ),
+    ];
+    let outputs = PROPOSAL_OUTPUTS.iter().map(|name| {
+        let dims: ExpectedDims = vec![(None, "B"), (None, "N"), (Some(2), "start/end")];
+        (
+            format!("output '{name}'"),
+            find(session.outputs(), name),
+            dims,
+        )
+    });
+    let ious = IOU_OUTPUTS.iter().map(|name| {
+        let dims: ExpectedDims = vec![(None, "B"), (None, "N")];
+        (
+            format!("output '{name}'"),
+            find(session.outputs(), name),
+            dims,
+        )
+    });
+    for (what, ty, expected) in io.into_iter().chain(outputs).chain(ious) {
+        let ty = ty.ok_or_else(|| format!("{what} is missing"))?;
+        check_shape(&what, &ty, &expected).map_err(|r| {
+            format!(
+                "{r}; the config (feat_dim C={c}, T={}) does not match this model",
+                interface.time_steps
+            )
+        })?;
+    }
+    Ok(())
+}
