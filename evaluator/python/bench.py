@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import datetime
 import io
-import json
 import lzma
 import os
 import platform
@@ -71,7 +70,9 @@ def load_official(checkout: Path, jobs: int) -> Tuple[Any, Any]:
     folder = checkout / "Evaluation" if (checkout / "Evaluation").is_dir() else checkout
     for f in ("eval_proposal.py", "eval_detection.py", "utils.py"):
         if not (folder / f).is_file():
-            sys.exit(f"bench: {folder / f} not found: --official is a checkout of the ActivityNet repository")
+            sys.exit(
+                f"bench: {folder / f} not found: --official is a checkout of the ActivityNet repository"
+            )
     saved = {k: sys.modules.get(k) for k in ("urllib2", "anet_official_utils")}
     try:
         sys.modules["urllib2"] = types.ModuleType("urllib2")  # only for get_blocked_videos
@@ -122,9 +123,22 @@ def data_files(workdir: Path, n_big: int) -> Dict[str, Path]:
     if not big.exists():
         print(f"generating {big.name} with the crate's gen_detections example ...", flush=True)
         subprocess.run(
-            ["cargo", "run", "--release", "-q", "-p", "tcanet-evaluator", "--example",
-             "gen_detections", "--", str(files["activitynet13_gt"]), str(big), str(n_big)],
-            cwd=REPO, check=True,
+            [
+                "cargo",
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "tcanet-evaluator",
+                "--example",
+                "gen_detections",
+                "--",
+                str(files["activitynet13_gt"]),
+                str(big),
+                str(n_big),
+            ],
+            cwd=REPO,
+            check=True,
         )
     files["big"] = big
     return files
@@ -145,6 +159,7 @@ def proposal_run(cls: Any, gt: Path, pred: Path) -> Callable[[], Any]:
         a = cls(str(gt), str(pred), max_avg_nr_proposals=100, check_status=False)
         a.evaluate()
         return a
+
     return run
 
 
@@ -154,30 +169,65 @@ def detection_run(cls: Any, gt: Path, pred: Path) -> Callable[[], Any]:
             a = cls(str(gt), str(pred), check_status=False)
             a.evaluate()
         return a
+
     return run
 
 
 def largest_difference(ours: Any, official: Any) -> float:
     """The largest difference between the attributes both set."""
     if hasattr(ours, "recall"):
-        pairs = [(ours.recall, official.recall), (ours.avg_recall, official.avg_recall),
-                 (ours.proposals_per_video, official.proposals_per_video)]
+        pairs = [
+            (ours.recall, official.recall),
+            (ours.avg_recall, official.avg_recall),
+            (ours.proposals_per_video, official.proposals_per_video),
+        ]
     else:
         pairs = [(ours.ap, official.ap), (ours.mAP, official.mAP)]
     return max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in pairs)
 
 
 def arguments() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--official", type=Path, required=True, help="checkout of the official ActivityNet code")
-    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "tcanet-eval-pybench",
-                    help="where the decompressed and generated files go (default: %(default)s)")
-    ap.add_argument("--big", type=int, default=470_000, help="detections in the generated file (default: %(default)s)")
-    ap.add_argument("--runs", type=int, default=5, help="runs of ours; the fastest counts (default: %(default)s)")
-    ap.add_argument("--official-runs", type=int, default=1, help="runs of the official code (default: %(default)s)")
-    ap.add_argument("--official-jobs", type=int, default=0,
-                    help="cap the official detection's joblib workers (default: one per class, as written)")
-    ap.add_argument("--skip-official-big", action="store_true", help="time the official code on the golden files only")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--official", type=Path, required=True, help="checkout of the official ActivityNet code"
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tcanet-eval-pybench",
+        help="where the decompressed and generated files go (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--big",
+        type=int,
+        default=470_000,
+        help="detections in the generated file (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=5,
+        help="runs of ours; the fastest counts (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--official-runs",
+        type=int,
+        default=1,
+        help="runs of the official code (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--official-jobs",
+        type=int,
+        default=0,
+        help="cap the official detection's joblib workers (default: one per class, as written)",
+    )
+    ap.add_argument(
+        "--skip-official-big",
+        action="store_true",
+        help="time the official code on the golden files only",
+    )
     args = ap.parse_args()
     if args.runs < 1 or args.official_runs < 1 or args.big < 1 or args.official_jobs < 0:
         ap.error("--runs, --official-runs and --big must be at least 1, --official-jobs at least 0")
@@ -190,20 +240,36 @@ def main() -> None:
     import tcanet_eval
 
     warnings.simplefilter("ignore", tcanet_eval.EvaluationWarning)
-    official_proposal, official_detection = load_official(args.official.resolve(), args.official_jobs)
+    official_proposal, official_detection = load_official(
+        args.official.resolve(), args.official_jobs
+    )
     args.workdir.mkdir(parents=True, exist_ok=True)
     files = data_files(args.workdir, args.big)
     gt = files["activitynet13_gt"]
     print(f"host: {host()}")
     print(f"date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pandas.__version__}, "
-          f"tcanet_eval {tcanet_eval.__version__}; official code from {args.official}, "
-          f"detection workers: {args.official_jobs or 'one per class'}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pandas.__version__}, "
+        f"tcanet_eval {tcanet_eval.__version__}; official code from {args.official}, "
+        f"detection workers: {args.official_jobs or 'one per class'}"
+    )
     print(f"{'task':<11} {'file':<28} {'official s':>11} {'ours s':>9} {'ratio':>8}  max |diff|")
     cases = [
-        ("proposals", files["golden_proposals"], proposal_run, official_proposal, tcanet_eval.ANETproposal),
+        (
+            "proposals",
+            files["golden_proposals"],
+            proposal_run,
+            official_proposal,
+            tcanet_eval.ANETproposal,
+        ),
         ("proposals", files["big"], proposal_run, official_proposal, tcanet_eval.ANETproposal),
-        ("detections", files["golden_detections"], detection_run, official_detection, tcanet_eval.ANETdetection),
+        (
+            "detections",
+            files["golden_detections"],
+            detection_run,
+            official_detection,
+            tcanet_eval.ANETdetection,
+        ),
         ("detections", files["big"], detection_run, official_detection, tcanet_eval.ANETdetection),
     ]
     for task, pred, make_run, official_cls, ours_cls in cases:
@@ -213,10 +279,14 @@ def main() -> None:
             continue
         t_off, off = timed(args.official_runs, make_run(official_cls, gt, pred))
         diff = largest_difference(ours, off)
-        print(f"{task:<11} {pred.name:<28} {t_off:>11.3f} {t_ours:>9.3f} {t_off / t_ours:>7.0f}x  {diff:.3g}",
-              flush=True)
-    print(f"(times: constructor + evaluate(), JSON reading included; ours the fastest of {args.runs} runs, "
-          f"official of {args.official_runs})")
+        print(
+            f"{task:<11} {pred.name:<28} {t_off:>11.3f} {t_ours:>9.3f} {t_off / t_ours:>7.0f}x  {diff:.3g}",
+            flush=True,
+        )
+    print(
+        f"(times: constructor + evaluate(), JSON reading included; ours the fastest of {args.runs} runs, "
+        f"official of {args.official_runs})"
+    )
 
 
 if __name__ == "__main__":

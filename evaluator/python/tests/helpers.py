@@ -39,7 +39,7 @@ def cli_error(cli: Path, args: List[str]) -> str:
     assert done.returncode == 2, (done.returncode, done.stderr)
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("error: "), done.stderr
-    return line[len("error: "):]
+    return line[len("error: ") :]
 
 
 def write_json(path: Path, value: object) -> Path:

@@ -19,8 +19,14 @@ def quiet(f, *args, **kwargs):
 
 PROPOSAL_OPTIONS = [
     ({}, []),
-    ({"tiou": "0.3,0.5,0.7", "max_proposals": 50}, ["--tiou", "0.3,0.5,0.7", "--max-proposals", "50"]),
-    ({"tiou": [0.3, 0.5, 0.7], "max_proposals": 50}, ["--tiou", "0.3,0.5,0.7", "--max-proposals", "50"]),
+    (
+        {"tiou": "0.3,0.5,0.7", "max_proposals": 50},
+        ["--tiou", "0.3,0.5,0.7", "--max-proposals", "50"],
+    ),
+    (
+        {"tiou": [0.3, 0.5, 0.7], "max_proposals": 50},
+        ["--tiou", "0.3,0.5,0.7", "--max-proposals", "50"],
+    ),
     ({"tiou": "thumos14", "max_proposals": 7}, ["--preset", "thumos14", "--max-proposals", "7"]),
     ({"tiou": "0.1:0.9:0.1"}, ["--tiou", "0.1:0.9:0.1"]),
 ]

@@ -19,7 +19,11 @@ GT = {
         "v_b": {"subset": "validation", "annotations": [{"segment": [5, 20], "label": "Jump"}]},
     },
 }
-PRED = {"version": "test", "external_data": {}, "results": {"v_a": [{"segment": [0, 10], "score": 0.9, "label": "Run"}]}}
+PRED = {
+    "version": "test",
+    "external_data": {},
+    "results": {"v_a": [{"segment": [0, 10], "score": 0.9, "label": "Run"}]},
+}
 
 
 @pytest.fixture
@@ -39,9 +43,13 @@ def raises_like_cli(cli, exc_type, call, args):
 def test_missing_file(task, gt_file, tmp_path, cli):
     missing = str(tmp_path / "missing.json")
     f = getattr(tcanet_eval, f"evaluate_{task}")
-    msg = raises_like_cli(cli, FileNotFoundError, lambda: f(gt_file, missing), [task, str(gt_file), missing])
+    msg = raises_like_cli(
+        cli, FileNotFoundError, lambda: f(gt_file, missing), [task, str(gt_file), missing]
+    )
     assert missing in msg
-    msg = raises_like_cli(cli, FileNotFoundError, lambda: f(missing, PRED), [task, missing, str(gt_file)])
+    msg = raises_like_cli(
+        cli, FileNotFoundError, lambda: f(missing, PRED), [task, missing, str(gt_file)]
+    )
 
 
 def test_directory_is_an_os_error(gt_file, tmp_path):
@@ -53,7 +61,10 @@ def test_bad_json(gt_file, tmp_path, cli):
     bad = tmp_path / "bad.json"
     bad.write_text('{"results": {"v_a": [{"segment": [1, 2], "score": 0.5}')
     msg = raises_like_cli(
-        cli, ValueError, lambda: tcanet_eval.evaluate_proposals(gt_file, bad), ["proposals", str(gt_file), str(bad)]
+        cli,
+        ValueError,
+        lambda: tcanet_eval.evaluate_proposals(gt_file, bad),
+        ["proposals", str(gt_file), str(bad)],
     )
     assert msg.startswith(f"{bad}:1:")
 
@@ -63,26 +74,43 @@ def test_nan_score_in_a_file(gt_file, tmp_path, cli):
     nan.write_text('{"results": {"v_a": [{"segment": [1, 2], "score": NaN, "label": "Run"}]}}')
     for task in ("proposals", "detections"):
         f = getattr(tcanet_eval, f"evaluate_{task}")
-        msg = raises_like_cli(cli, ValueError, lambda: f(gt_file, nan), [task, str(gt_file), str(nan)])
+        msg = raises_like_cli(
+            cli, ValueError, lambda: f(gt_file, nan), [task, str(gt_file), str(nan)]
+        )
         assert 'results["v_a"][0].score' in msg
 
 
 @pytest.mark.parametrize(
     "change,message",
     [
-        (lambda p: p["results"]["v_a"][0].update(score=math.nan),
-         'pred (dict): results["v_a"][0].score is not a finite number'),
-        (lambda p: p["results"]["v_a"][0].update(score="0.9"),
-         'pred (dict): results["v_a"][0].score: expected a number, found str'),
-        (lambda p: p["results"]["v_a"][0].update(segment=[0, math.inf]),
-         'pred (dict): results["v_a"][0].segment[1] is not a finite number'),
-        (lambda p: p["results"]["v_a"][0].update(segment=[0, 1, 2]),
-         'pred (dict): results["v_a"][0].segment has 3 value(s); it must be two finite numbers [start, end]'),
-        (lambda p: p["results"]["v_a"][0].update(segment="0,1"),
-         'pred (dict): results["v_a"][0].segment: expected an array [start, end], found str'),
-        (lambda p: p["results"]["v_a"][0].pop("score"), 'pred (dict): results["v_a"][0] has no "score"'),
-        (lambda p: p["results"].update(v_b={"segment": [0, 1]}),
-         'pred (dict): results["v_b"]: expected an array of results, found dict'),
+        (
+            lambda p: p["results"]["v_a"][0].update(score=math.nan),
+            'pred (dict): results["v_a"][0].score is not a finite number',
+        ),
+        (
+            lambda p: p["results"]["v_a"][0].update(score="0.9"),
+            'pred (dict): results["v_a"][0].score: expected a number, found str',
+        ),
+        (
+            lambda p: p["results"]["v_a"][0].update(segment=[0, math.inf]),
+            'pred (dict): results["v_a"][0].segment[1] is not a finite number',
+        ),
+        (
+            lambda p: p["results"]["v_a"][0].update(segment=[0, 1, 2]),
+            'pred (dict): results["v_a"][0].segment has 3 value(s); it must be two finite numbers [start, end]',
+        ),
+        (
+            lambda p: p["results"]["v_a"][0].update(segment="0,1"),
+            'pred (dict): results["v_a"][0].segment: expected an array [start, end], found str',
+        ),
+        (
+            lambda p: p["results"]["v_a"][0].pop("score"),
+            'pred (dict): results["v_a"][0] has no "score"',
+        ),
+        (
+            lambda p: p["results"].update(v_b={"segment": [0, 1]}),
+            'pred (dict): results["v_b"]: expected an array of results, found dict',
+        ),
         (lambda p: p.pop("results"), 'pred (dict): no "results" key at the top level'),
     ],
 )
@@ -106,14 +134,26 @@ def test_detection_dict_without_label():
 @pytest.mark.parametrize(
     "change,message",
     [
-        (lambda g: g["database"]["v_a"].pop("subset"), 'gt (dict): database["v_a"] has no "subset" field'),
-        (lambda g: g["database"]["v_a"]["annotations"][0].update(label=3),
-         'gt (dict): database["v_a"].annotations[0].label: expected a string, found int'),
-        (lambda g: g["database"]["v_a"]["annotations"][0].update(segment=[math.nan, 1]),
-         'gt (dict): database["v_a"].annotations[0].segment[0] is not a finite number'),
-        (lambda g: g["database"]["v_b"].pop("annotations"),
-         'gt (dict): database["v_b"] (subset validation) has no "annotations" field'),
-        (lambda g: g.update(database=[]), "gt (dict): database: expected an object of videos, found list"),
+        (
+            lambda g: g["database"]["v_a"].pop("subset"),
+            'gt (dict): database["v_a"] has no "subset" field',
+        ),
+        (
+            lambda g: g["database"]["v_a"]["annotations"][0].update(label=3),
+            'gt (dict): database["v_a"].annotations[0].label: expected a string, found int',
+        ),
+        (
+            lambda g: g["database"]["v_a"]["annotations"][0].update(segment=[math.nan, 1]),
+            'gt (dict): database["v_a"].annotations[0].segment[0] is not a finite number',
+        ),
+        (
+            lambda g: g["database"]["v_b"].pop("annotations"),
+            'gt (dict): database["v_b"] (subset validation) has no "annotations" field',
+        ),
+        (
+            lambda g: g.update(database=[]),
+            "gt (dict): database: expected an object of videos, found list",
+        ),
     ],
 )
 def test_bad_dict_ground_truths(change, message):
@@ -130,7 +170,9 @@ def test_arguments_swapped_get_a_hint():
 
 
 def test_unknown_subset_lists_the_subsets():
-    with pytest.raises(ValueError, match=r'no video of subset "testing"; it has: validation \(2 videos\)'):
+    with pytest.raises(
+        ValueError, match=r'no video of subset "testing"; it has: validation \(2 videos\)'
+    ):
         tcanet_eval.evaluate_proposals(GT, PRED, subset="testing")
 
 
@@ -139,7 +181,9 @@ def test_unknown_labels(gt_file, tmp_path, cli):
     pred["results"]["v_b"] = [{"segment": [5, 20], "score": 0.5, "label": "Swim"}]
     pred_file = write_json(tmp_path / "pred.json", pred)
     raises_like_cli(
-        cli, ValueError, lambda: tcanet_eval.evaluate_detections(gt_file, pred_file),
+        cli,
+        ValueError,
+        lambda: tcanet_eval.evaluate_detections(gt_file, pred_file),
         ["detections", str(gt_file), str(pred_file)],
     )
     with pytest.warns(tcanet_eval.EvaluationWarning, match='"Swim"'):

@@ -41,22 +41,32 @@ def quiet(f, *args, **kwargs):
 @pytest.mark.parametrize("source", SOURCES)
 def test_evaluate_proposals(source, golden, golden_dicts, expected):
     want = expected["proposals"]
-    r = quiet(tcanet_eval.evaluate_proposals, *inputs(source, golden, golden_dicts, "golden_proposals"))
+    r = quiet(
+        tcanet_eval.evaluate_proposals, *inputs(source, golden, golden_dicts, "golden_proposals")
+    )
     for key in ("AR@1", "AR@5", "AR@10", "AR@100", "AUC"):
         close(r[key], want[key], key)
     close(r["average_recall"], want["average_recall_curve"], "AR curve")
     close(r["average_nr_proposals"], want["average_nr_proposals_curve"], "AN curve")
     assert np.asarray(r["recall"]).shape == (10, 100)
-    close(np.mean(r["recall"], axis=0), want["average_recall_curve"], "recall averaged over thresholds")
+    close(
+        np.mean(r["recall"], axis=0),
+        want["average_recall_curve"],
+        "recall averaged over thresholds",
+    )
     close(r["tiou_thresholds"], np.linspace(0.5, 0.95, 10), "thresholds")
     assert r["max_avg_proposals"] == 100
-    assert r["n_proposals"] == sum(len(v) for v in golden_dicts["golden_proposals"]["results"].values())
+    assert r["n_proposals"] == sum(
+        len(v) for v in golden_dicts["golden_proposals"]["results"].values()
+    )
 
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_evaluate_detections(source, golden, golden_dicts, expected):
     want = expected["detections"]
-    r = quiet(tcanet_eval.evaluate_detections, *inputs(source, golden, golden_dicts, "golden_detections"))
+    r = quiet(
+        tcanet_eval.evaluate_detections, *inputs(source, golden, golden_dicts, "golden_detections")
+    )
     close(r["mAP"], want["mAP_per_tiou"], "mAP")
     close(r["average_mAP"], want["average_mAP"], "average mAP")
     assert list(r["ap"]) == want["classes_in_gt_order"]

@@ -4,6 +4,7 @@ classes' attributes (M = None, DataFrames, verbose output), warnings."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 
 import numpy as np
 import pytest
@@ -18,7 +19,10 @@ GT = {
         "v_a": {"subset": "validation", "annotations": [{"segment": [0, 10], "label": "Run"}]},
         "v_b": {
             "subset": "validation",
-            "annotations": [{"segment": [5, 20], "label": "Jump"}, {"segment": [30, 40], "label": "Run"}],
+            "annotations": [
+                {"segment": [5, 20], "label": "Jump"},
+                {"segment": [30, 40], "label": "Run"},
+            ],
         },
         "v_c": {"subset": "validation", "annotations": []},
         "t": {"subset": "training", "annotations": [{"segment": [0, 1], "label": "Swim"}]},
@@ -70,7 +74,9 @@ def test_anet_proposal_default_m_keeps_every_proposal():
     check_hand_recall(a.recall)
     assert a.report["max_avg_proposals"] == 1.5 and a.report["n_kept"] == 3
     np.testing.assert_array_equal(a.avg_recall, a.recall.mean(axis=0))
-    np.testing.assert_allclose(a.proposals_per_video, np.arange(1, 101) / 100 * 1.5, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        a.proposals_per_video, np.arange(1, 101) / 100 * 1.5, rtol=0, atol=1e-12
+    )
     # M = 1 per video on average: ratio M * V / P = 2/3 keeps int(1 * 2/3) = 0
     # of v_a's proposals and int(2 * 2/3) = 1 of v_b's (its best, the Jump).
     b = tcanet_eval.ANETproposal(GT, PROPOSALS, max_avg_nr_proposals=1)
@@ -98,21 +104,31 @@ def test_dicts_hold_numpy_values_tuples_and_arrays():
     for i, entries in enumerate(pred["results"].values()):
         for e in entries:
             start, end = e["segment"]
-            kinds = [np.array([start, end], dtype=np.float32), (np.int64(start), end), [start, np.float64(end)]]
+            kinds = [
+                np.array([start, end], dtype=np.float32),
+                (np.int64(start), end),
+                [start, np.float64(end)],
+            ]
             e["segment"] = kinds[i % 3]
             e["score"] = np.float32(e["score"]) if i else e["score"]
     pred["results"]["v_b"] = tuple(pred["results"]["v_b"])
     got = tcanet_eval.evaluate_detections(GT, pred)
     assert got["ap"] == want["ap"]
     with pytest.raises(ValueError, match=r"expected a number, found bool"):
-        tcanet_eval.evaluate_proposals(GT, {"results": {"v_a": [{"segment": [0, 1], "score": True}]}})
+        tcanet_eval.evaluate_proposals(
+            GT, {"results": {"v_a": [{"segment": [0, 1], "score": True}]}}
+        )
 
 
 def test_files_and_dicts_agree(tmp_path):
     gt_file = write_json(tmp_path / "gt.json", GT)
     det_file = write_json(tmp_path / "det.json", DETECTIONS)
-    assert tcanet_eval.evaluate_detections(gt_file, det_file) == tcanet_eval.evaluate_detections(GT, DETECTIONS)
-    assert tcanet_eval.evaluate_proposals(gt_file, det_file) == tcanet_eval.evaluate_proposals(GT, DETECTIONS)
+    assert tcanet_eval.evaluate_detections(gt_file, det_file) == tcanet_eval.evaluate_detections(
+        GT, DETECTIONS
+    )
+    assert tcanet_eval.evaluate_proposals(gt_file, det_file) == tcanet_eval.evaluate_proposals(
+        GT, DETECTIONS
+    )
 
 
 def test_warnings_once_each():
@@ -122,14 +138,20 @@ def test_warnings_once_each():
         tcanet_eval.evaluate_proposals(GT, pred)
     messages = [str(w.message) for w in record]
     assert len(messages) == 2, messages
-    assert messages[0].startswith('pred (dict): 1 predicted segment(s) are reversed (start > end), first at results["v_x"][0]')
-    assert messages[1].startswith('pred (dict): 1 of 3 videos are not in the ground truth\'s subset "validation" (e.g. "v_x")')
+    assert messages[0].startswith(
+        'pred (dict): 1 predicted segment(s) are reversed (start > end), first at results["v_x"][0]'
+    )
+    assert messages[1].startswith(
+        'pred (dict): 1 of 3 videos are not in the ground truth\'s subset "validation" (e.g. "v_x")'
+    )
 
 
 def test_verbose_prints_as_the_official_classes(capsys):
     a = tcanet_eval.ANETproposal(GT, PROPOSALS, tiou_thresholds=np.array([0.5, 0.75]), verbose=True)
     a.evaluate()
-    d = tcanet_eval.ANETdetection(GT, {**DETECTIONS, "results": {"v_a": DETECTIONS["results"]["v_a"]}}, verbose=True)
+    d = tcanet_eval.ANETdetection(
+        GT, {**DETECTIONS, "results": {"v_a": DETECTIONS["results"]["v_a"]}}, verbose=True
+    )
     d.evaluate()
     lines = capsys.readouterr().out.splitlines()
     auc = a.report["AUC"]
@@ -173,39 +195,49 @@ def test_attributes_of_the_official_classes():
 def test_dataframes():
     pd = pytest.importorskip("pandas")
     a = tcanet_eval.ANETproposal(GT, PROPOSALS)
-    want_gt = pd.DataFrame({
-        "video-id": ["v_a", "v_b", "v_b"],
-        "t-start": [0.0, 5.0, 30.0],
-        "t-end": [10.0, 20.0, 40.0],
-        "label": [0, 1, 0],
-    })
+    want_gt = pd.DataFrame(
+        {
+            "video-id": ["v_a", "v_b", "v_b"],
+            "t-start": [0.0, 5.0, 30.0],
+            "t-end": [10.0, 20.0, 40.0],
+            "label": [0, 1, 0],
+        }
+    )
     pd.testing.assert_frame_equal(a.ground_truth, want_gt)
-    pd.testing.assert_frame_equal(a.proposal, pd.DataFrame({
-        "video-id": ["v_a", "v_b", "v_b"],
-        "t-start": [0.0, 100.0, 5.0],
-        "t-end": [10.0, 110.0, 20.0],
-        "score": [0.9, 0.1, 0.8],
-    }))
+    pd.testing.assert_frame_equal(
+        a.proposal,
+        pd.DataFrame(
+            {
+                "video-id": ["v_a", "v_b", "v_b"],
+                "t-start": [0.0, 100.0, 5.0],
+                "t-end": [10.0, 110.0, 20.0],
+                "score": [0.9, 0.1, 0.8],
+            }
+        ),
+    )
     assert a.proposal is a.proposal  # built once
     with pytest.raises(AttributeError):
         a.proposal = None
-    d = tcanet_eval.ANETdetection(GT, {**DETECTIONS, "results": {"v_b": DETECTIONS["results"]["v_b"]}})
+    d = tcanet_eval.ANETdetection(
+        GT, {**DETECTIONS, "results": {"v_b": DETECTIONS["results"]["v_b"]}}
+    )
     pd.testing.assert_frame_equal(d.ground_truth, want_gt)
-    pd.testing.assert_frame_equal(d.prediction, pd.DataFrame({
-        "video-id": ["v_b"] * 3,
-        "t-start": [5.0, 30.0, 0.0],
-        "t-end": [20.0, 40.0, 1.0],
-        "label": [1, 0, 0],  # the ground truth's class indices
-        "score": [0.8, 0.7, 0.95],
-    }))
+    pd.testing.assert_frame_equal(
+        d.prediction,
+        pd.DataFrame(
+            {
+                "video-id": ["v_b"] * 3,
+                "t-start": [5.0, 30.0, 0.0],
+                "t-end": [20.0, 40.0, 1.0],
+                "label": [1, 0, 0],  # the ground truth's class indices
+                "score": [0.8, 0.7, 0.95],
+            }
+        ),
+    )
 
 
 def test_dataframes_need_pandas():
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if importlib.util.find_spec("pandas") is not None:
         pytest.skip("pandas is installed (test_dataframes covers the DataFrames)")
     a = tcanet_eval.ANETproposal(GT, PROPOSALS)
     a.evaluate()  # evaluation does not need pandas

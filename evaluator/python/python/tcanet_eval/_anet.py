@@ -215,7 +215,7 @@ class ANETdetection(_Base):
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
             raise ValueError(
                 f"{self._detections.source}: {len(unknown)} label(s) of the predictions are not "
-                f"classes of the ground truth's subset \"{subset}\": {shown}{more} (the official "
+                f'classes of the ground truth\'s subset "{subset}": {shown}{more} (the official '
                 "code stops on these too; evaluate_detections(..., ignore_unknown_labels=True) "
                 "drops them)"
             )
