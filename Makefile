@@ -14,12 +14,14 @@ demo: setup
 
 test: setup
 	$(CARGO) test --release --workspace
+	.venv/bin/python -m pytest -q evaluator/python/tests
 
 bench: setup
 	@bash scripts/bench.sh
 
 fmt:
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path evaluator/python/Cargo.toml
 
 clean:
 	$(CARGO) clean

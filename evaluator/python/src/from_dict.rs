@@ -1,0 +1,410 @@
+//! In-memory inputs: the JSON structure as Python objects (what `json.load`
+//! returns, or what a training loop builds) walked directly into the
+//! evaluator's types, without writing JSON text. The checks are the file
+//! readers' (two finite numbers per segment, a finite score, a string
+//! label, the required keys), and messages name the argument, video and
+//! field the same way: `pred (dict): results["v_a"][0].score is not a
+//! finite number`.
+//!
+//! Numbers may be any real Python number (int, float, numpy scalars);
+//! segments any list, tuple or 1-D array of two numbers.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use tcanet_evaluator::{Detection, DetectionSet, Error, GroundTruth, Proposal, ProposalSet};
+
+/// Where values come from (`gt (dict)`, `pred (dict)`), for messages.
+struct Walker<'a> {
+    source: &'a str,
+}
+
+/// The first of several reversed segments (start > end), for one warning.
+#[derive(Default)]
+struct Reversed {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Reversed {
+    fn check(&mut self, segment: [f64; 2], path: impl FnOnce() -> String) {
+        if segment[0] > segment[1] {
+            self.count += 1;
+            self.first.get_or_insert_with(path);
+        }
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "an object of unknown type".into())
+}
+
+impl Walker<'_> {
+    fn fail(&self, message: String) -> Error {
+        Error::Content {
+            file: self.source.to_string(),
+            message,
+        }
+    }
+
+    fn expected(&self, path: &str, what: &str, obj: &Bound<'_, PyAny>) -> Error {
+        self.fail(format!("{path}: expected {what}, found {}", type_name(obj)))
+    }
+
+    fn dict<'py>(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        path: impl FnOnce() -> String,
+        what: &str,
+    ) -> Result<Bound<'py, PyDict>, Error> {
+        obj.cast::<PyDict>()
+            .cloned()
+            .map_err(|_| self.expected(&path(), what, obj))
+    }
+
+    /// `obj[key]`, or None when absent.
+    fn get<'py>(
+        &self,
+        obj: &Bound<'py, PyDict>,
+        key: &Bound<'py, PyString>,
+        path: impl FnOnce() -> String,
+    ) -> Result<Option<Bound<'py, PyAny>>, Error> {
+        obj.get_item(key)
+            .map_err(|e| self.fail(format!("{}.{key}: {e}", path())))
+    }
+
+    fn string(&self, obj: &Bound<'_, PyAny>, path: impl Fn() -> String) -> Result<String, Error> {
+        let s = obj
+            .cast::<PyString>()
+            .map_err(|_| self.expected(&path(), "a string", obj))?;
+        s.to_cow()
+            .map(|c| c.into_owned())
+            .map_err(|e| self.fail(format!("{}: {e}", path())))
+    }
+
+    fn number(&self, obj: &Bound<'_, PyAny>, path: impl Fn() -> String) -> Result<f64, Error> {
+        if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
+            return Err(self.expected(&path(), "a number", obj));
+        }
+        let v: f64 = obj
+            .extract()
+            .map_err(|_| self.expected(&path(), "a number", obj))?;
+        if !v.is_finite() {
+            return Err(self.fail(format!("{} is not a finite number", path())));
+        }
+        Ok(v)
+    }
+
+    /// `[start, end]`: a list, tuple or array of two finite numbers.
+    fn segment(
+        &self,
+        obj: &Bound<'_, PyAny>,
+        path: &dyn Fn() -> String,
+    ) -> Result<[f64; 2], Error> {
+        let seg_path = || format!("{}.segment", path());
+        if obj.is_instance_of::<PyString>()
+            || obj.is_instance_of::<PyBytes>()
+            || obj.is_instance_of::<PyDict>()
+        {
+            return Err(self.expected(&seg_path(), "an array [start, end]", obj));
+        }
+        let n = obj
+            .len()
+            .map_err(|_| self.expected(&seg_path(), "an array [start, end]", obj))?;
+        if n != 2 {
+            return Err(self.fail(format!(
+                "{} has {n} value(s); it must be two finite numbers [start, end]",
+                seg_path()
+            )));
+        }
+        let mut out = [0.0; 2];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let item_path = || format!("{}.segment[{i}]", path());
+            let item = obj
+                .get_item(i)
+                .map_err(|e| self.fail(format!("{}: {e}", item_path())))?;
+            *slot = self.number(&item, item_path)?;
+        }
+        Ok(out)
+    }
+
+    /// Calls `f(i, item)` for each item of a list or tuple.
+    fn each<'py>(
+        &self,
+        obj: &Bound<'py, PyAny>,
+        path: impl FnOnce() -> String,
+        what: &str,
+        mut f: impl FnMut(usize, &Bound<'py, PyAny>) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
+        if let Ok(list) = obj.cast::<PyList>() {
+            for (i, item) in list.iter().enumerate() {
+                f(i, &item)?;
+            }
+            Ok(list.len())
+        } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+            for (i, item) in tuple.iter().enumerate() {
+                f(i, &item)?;
+            }
+            Ok(tuple.len())
+        } else {
+            Err(self.expected(&path(), what, obj))
+        }
+    }
+
+    fn key(&self, obj: &Bound<'_, PyAny>, within: &str) -> Result<String, Error> {
+        self.string(obj, || {
+            format!(
+                "a key of {within} ({})",
+                obj.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+            )
+        })
+    }
+}
+
+/// A video's annotations: segment and class name, in order.
+type Annotations = Vec<([f64; 2], String)>;
+
+/// The ground truth of `subset` from `{"database": {VIDEO: {"subset": ...,
+/// "annotations": [{"segment": [s, e], "label": NAME}]}}}`.
+pub(crate) fn ground_truth(
+    data: &Bound<'_, PyDict>,
+    subset: &str,
+    source: &str,
+) -> Result<GroundTruth, Error> {
+    let py = data.py();
+    let w = Walker { source };
+    let Some(db) = w.get(data, intern!(py, "database"), || "top level".into())? else {
+        let hint = if data.contains("results").unwrap_or(false) {
+            " It has \"results\": this looks like a submission; the ground truth comes first."
+        } else {
+            ""
+        };
+        return Err(w.fail(format!(
+            "no \"database\" key at the top level, so this is not a ground truth in the \
+             ActivityNet format ({{\"database\": {{VIDEO: {{\"subset\": ..., \"annotations\": [...]}}}}}}).{hint}"
+        )));
+    };
+    let db = w.dict(&db, || "database".into(), "an object of videos")?;
+    let mut subsets: Vec<(String, usize)> = Vec::new();
+    let mut videos: Vec<(String, Annotations)> = Vec::new();
+    let mut reversed = Reversed::default();
+    for (key, value) in db.iter() {
+        let id = w.key(&key, "\"database\"")?;
+        let path = || format!("database[\"{id}\"]");
+        let video = w.dict(
+            &value,
+            path,
+            "an object {\"subset\": ..., \"annotations\": [...]}",
+        )?;
+        let Some(s) = w.get(&video, intern!(py, "subset"), path)? else {
+            return Err(w.fail(format!("{} has no \"subset\" field", path())));
+        };
+        let s = w.string(&s, || format!("{}.subset", path()))?;
+        match subsets.iter_mut().find(|(name, _)| *name == s) {
+            Some((_, n)) => *n += 1,
+            None => subsets.push((s.clone(), 1)),
+        }
+        if s == subset {
+            let annotations = annotations(&w, &video, &path, subset, &mut reversed)?;
+            videos.push((id, annotations));
+        }
+    }
+    if videos.is_empty() {
+        return Err(no_such_subset(&w, subset, &subsets));
+    }
+    let mut gt = GroundTruth::from_videos(
+        subset,
+        videos.iter().map(|(id, anns)| {
+            (
+                id.as_str(),
+                anns.iter().map(|(s, l)| (*s, l.as_str())).collect(),
+            )
+        }),
+    );
+    gt.source = source.to_string();
+    if let Some(first) = reversed.first {
+        gt.warnings.push(format!(
+            "{source}: {} ground-truth segment(s) are reversed (start > end), first at {first}; \
+             they are used as written, as the official code does",
+            reversed.count
+        ));
+    }
+    Ok(gt)
+}
+
+/// The `annotations` of a video of the subset.
+fn annotations(
+    w: &Walker<'_>,
+    video: &Bound<'_, PyDict>,
+    path: &dyn Fn() -> String,
+    subset: &str,
+    reversed: &mut Reversed,
+) -> Result<Annotations, Error> {
+    let py = video.py();
+    let Some(anns) = w.get(video, intern!(py, "annotations"), path)? else {
+        return Err(w.fail(format!(
+            "{} (subset {subset}) has no \"annotations\" field",
+            path()
+        )));
+    };
+    let mut out = Vec::new();
+    let anns_path = || format!("{}.annotations", path());
+    w.each(&anns, anns_path, "an array of annotations", |i, ann| {
+        let at = || format!("{}[{i}]", anns_path());
+        let ann = w.dict(ann, at, "an object {\"segment\": [s, e], \"label\": NAME}")?;
+        let missing = |field: &str| w.fail(format!("{} has no \"{field}\"", at()));
+        let seg = w
+            .get(&ann, intern!(py, "segment"), at)?
+            .ok_or_else(|| missing("segment"))?;
+        let segment = w.segment(&seg, &at)?;
+        let label = w
+            .get(&ann, intern!(py, "label"), at)?
+            .ok_or_else(|| missing("label"))?;
+        let label = w.string(&label, || format!("{}.label", at()))?;
+        reversed.check(segment, at);
+        out.push((segment, label));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// No video of `subset`: say which subsets there are.
+fn no_such_subset(w: &Walker<'_>, subset: &str, subsets: &[(String, usize)]) -> Error {
+    let present: Vec<String> = subsets
+        .iter()
+        .map(|(s, n)| format!("{s} ({n} video{})", if *n == 1 { "" } else { "s" }))
+        .collect();
+    w.fail(format!(
+        "no video of subset \"{subset}\"; it has: {}. Choose one with subset=.",
+        if present.is_empty() {
+            "no videos at all".to_string()
+        } else {
+            present.join(", ")
+        }
+    ))
+}
+
+/// One result of a submission: its segment and score, and the object for
+/// any further field.
+struct ResultEntry<'py> {
+    segment: [f64; 2],
+    score: f64,
+    object: Bound<'py, PyDict>,
+}
+
+/// Walks `{"results": {VIDEO: [{"segment": [s, e], "score": x, ...}]}}`,
+/// calling `video(id, entries)` for each video in order.
+fn results<'py>(
+    data: &Bound<'py, PyDict>,
+    w: &Walker<'_>,
+    what: &str,
+    mut video: impl FnMut(String, Vec<ResultEntry<'py>>) -> Result<(), Error>,
+) -> Result<Reversed, Error> {
+    let py = data.py();
+    let Some(results) = w.get(data, intern!(py, "results"), || "top level".into())? else {
+        let hint = if data.contains("database").unwrap_or(false) {
+            " It has \"database\": this looks like a ground truth; the ground truth comes first."
+        } else {
+            ""
+        };
+        return Err(w.fail(format!(
+            "no \"results\" key at the top level, so this is not a submission \
+             ({{\"results\": {{VIDEO: [{{\"segment\": [s, e], \"score\": x}}, ...]}}}}).{hint}"
+        )));
+    };
+    let results = w.dict(&results, || "results".into(), "an object {VIDEO: [...]}")?;
+    let mut reversed = Reversed::default();
+    for (key, value) in results.iter() {
+        let id = w.key(&key, "\"results\"")?;
+        let path = || format!("results[\"{id}\"]");
+        let mut entries = Vec::new();
+        w.each(&value, path, "an array of results", |i, item| {
+            let at = || format!("{}[{i}]", path());
+            let object = w.dict(item, at, what)?;
+            let missing = |field: &str| w.fail(format!("{} has no \"{field}\"", at()));
+            let seg = w
+                .get(&object, intern!(py, "segment"), at)?
+                .ok_or_else(|| missing("segment"))?;
+            let segment = w.segment(&seg, &at)?;
+            let score = w
+                .get(&object, intern!(py, "score"), at)?
+                .ok_or_else(|| missing("score"))?;
+            let score = w.number(&score, || format!("{}.score", at()))?;
+            reversed.check(segment, at);
+            entries.push(ResultEntry {
+                segment,
+                score,
+                object,
+            });
+            Ok(())
+        })?;
+        video(id, entries)?;
+    }
+    Ok(reversed)
+}
+
+fn reversed_warning(source: &str, reversed: Reversed) -> Option<String> {
+    reversed.first.map(|first| {
+        format!(
+            "{source}: {} predicted segment(s) are reversed (start > end), first at {first}; \
+             they are evaluated as written (tIoU as the official code computes it)",
+            reversed.count
+        )
+    })
+}
+
+/// A proposal submission (labels, if any, are ignored).
+pub(crate) fn proposals(data: &Bound<'_, PyDict>, source: &str) -> Result<ProposalSet, Error> {
+    let w = Walker { source };
+    let mut set = ProposalSet::new();
+    set.source = source.to_string();
+    let what = "an object {\"segment\": [s, e], \"score\": x}";
+    let reversed = results(data, &w, what, |id, entries| {
+        let proposals = entries
+            .iter()
+            .map(|e| Proposal {
+                segment: e.segment,
+                score: e.score,
+            })
+            .collect();
+        set.push(id, proposals);
+        Ok(())
+    })?;
+    set.warnings.extend(reversed_warning(source, reversed));
+    Ok(set)
+}
+
+/// A detection submission: every result needs a string `label`.
+pub(crate) fn detections(data: &Bound<'_, PyDict>, source: &str) -> Result<DetectionSet, Error> {
+    let py = data.py();
+    let w = Walker { source };
+    let mut set = DetectionSet::new();
+    set.source = source.to_string();
+    let what = "an object {\"segment\": [s, e], \"score\": x, \"label\": NAME}";
+    let reversed = results(data, &w, what, |id, entries| {
+        let mut detections = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            let at = || format!("results[\"{id}\"][{i}]");
+            let Some(label) = w.get(&e.object, intern!(py, "label"), at)? else {
+                return Err(w.fail(format!(
+                    "{} has no \"label\" (every detection needs one; for class-agnostic \
+                     proposals use evaluate_proposals)",
+                    at()
+                )));
+            };
+            let name = w.string(&label, || format!("{}.label", at()))?;
+            detections.push(Detection {
+                segment: e.segment,
+                score: e.score,
+                label: set.label_id(&name),
+            });
+        }
+        set.push(id, detections);
+        Ok(())
+    })?;
+    set.warnings.extend(reversed_warning(source, reversed));
+    Ok(set)
+}

@@ -1,0 +1,338 @@
+//! `tcanet_eval._native`: the extension module under the `tcanet_eval`
+//! Python package. It loads inputs (files through `tcanet-evaluator`'s
+//! readers, in-memory dicts walked in [`from_dict`]), holds them as Python
+//! objects, and evaluates with the GIL released. The public Python API
+//! (functions returning the `--json` dict, drop-in `ANETproposal` /
+//! `ANETdetection` with numpy arrays) is in `python/tcanet_eval/`.
+
+mod errors;
+mod from_dict;
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use tcanet_evaluator::{
+    evaluate_detections as eval_detections, evaluate_proposals as eval_proposals, parse_thresholds,
+    preset_thresholds, DetectionOptions, DetectionSet, GroundTruth, ProposalOptions, ProposalSet,
+    VideoResults,
+};
+
+use errors::to_py;
+
+/// Columns of a table, one row per instance: the video ids with the number
+/// of rows of each (for `numpy.repeat`), then float64 / int64 columns as
+/// native-endian bytes (for `numpy.frombuffer`).
+type Columns<'py> = (Vec<String>, Vec<u64>, Vec<Bound<'py, PyBytes>>);
+
+fn f64_bytes<'py>(py: Python<'py>, values: impl Iterator<Item = f64>) -> Bound<'py, PyBytes> {
+    let bytes: Vec<u8> = values.flat_map(f64::to_ne_bytes).collect();
+    PyBytes::new(py, &bytes)
+}
+
+fn i64_bytes<'py>(py: Python<'py>, values: impl Iterator<Item = i64>) -> Bound<'py, PyBytes> {
+    let bytes: Vec<u8> = values.flat_map(i64::to_ne_bytes).collect();
+    PyBytes::new(py, &bytes)
+}
+
+/// The ground truth of one subset, loaded once (from a file or a dict).
+#[pyclass(frozen, module = "tcanet_eval._native", name = "GroundTruth")]
+struct PyGroundTruth {
+    inner: GroundTruth,
+}
+
+#[pymethods]
+impl PyGroundTruth {
+    /// Reads a ground-truth file and keeps `subset`.
+    #[staticmethod]
+    fn from_path(py: Python<'_>, path: PathBuf, subset: &str) -> PyResult<Self> {
+        let inner = py
+            .detach(|| GroundTruth::from_path(&path, subset))
+            .map_err(to_py)?;
+        Ok(PyGroundTruth { inner })
+    }
+
+    /// Walks `{"database": ...}` (Python objects) and keeps `subset`;
+    /// `source` names it in messages.
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyDict>, subset: &str, source: &str) -> PyResult<Self> {
+        let inner = from_dict::ground_truth(data, subset, source).map_err(to_py)?;
+        Ok(PyGroundTruth { inner })
+    }
+
+    /// Where it came from (a path or the argument's name), for messages.
+    #[getter]
+    fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The subset kept.
+    #[getter]
+    fn subset(&self) -> &str {
+        &self.inner.subset
+    }
+
+    /// Class names in order of first appearance in the subset (the official
+    /// code's class indices).
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.inner.labels.clone()
+    }
+
+    /// Non-fatal findings of reading (reversed segments, duplicate keys).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.clone()
+    }
+
+    /// Annotated instances of the subset.
+    #[getter]
+    fn n_instances(&self) -> usize {
+        self.inner.n_instances()
+    }
+
+    /// Videos of the subset with at least one annotation (those evaluated).
+    #[getter]
+    fn n_annotated_videos(&self) -> usize {
+        self.inner
+            .videos
+            .iter()
+            .filter(|v| !v.instances.is_empty())
+            .count()
+    }
+
+    /// `(video ids, rows per video, [t-start, t-end, label])`, one row per
+    /// instance in file order; labels index [`Self::labels`].
+    fn columns<'py>(&self, py: Python<'py>) -> Columns<'py> {
+        let videos = &self.inner.videos;
+        let all = || videos.iter().flat_map(|v| v.instances.iter());
+        (
+            videos.iter().map(|v| v.id.clone()).collect(),
+            videos.iter().map(|v| v.instances.len() as u64).collect(),
+            vec![
+                f64_bytes(py, all().map(|g| g.segment[0])),
+                f64_bytes(py, all().map(|g| g.segment[1])),
+                i64_bytes(py, all().map(|g| g.label as i64)),
+            ],
+        )
+    }
+}
+
+fn video_ids<T>(videos: &[VideoResults<T>]) -> (Vec<String>, Vec<u64>) {
+    (
+        videos.iter().map(|v| v.video.clone()).collect(),
+        videos.iter().map(|v| v.entries.len() as u64).collect(),
+    )
+}
+
+/// A proposal submission, loaded once (from a file or a dict).
+#[pyclass(frozen, module = "tcanet_eval._native", name = "Proposals")]
+struct PyProposals {
+    inner: ProposalSet,
+}
+
+#[pymethods]
+impl PyProposals {
+    /// Reads a proposal (or detection) file.
+    #[staticmethod]
+    fn from_path(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.detach(|| ProposalSet::from_path(&path)).map_err(to_py)?;
+        Ok(PyProposals { inner })
+    }
+
+    /// Walks `{"results": ...}` (Python objects); `source` names it in messages.
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyDict>, source: &str) -> PyResult<Self> {
+        let inner = from_dict::proposals(data, source).map_err(to_py)?;
+        Ok(PyProposals { inner })
+    }
+
+    /// Where it came from, for messages.
+    #[getter]
+    fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// Non-fatal findings of reading.
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.clone()
+    }
+
+    /// Number of proposals (all videos).
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// `(video ids, rows per video, [t-start, t-end, score])` in file order.
+    fn columns<'py>(&self, py: Python<'py>) -> Columns<'py> {
+        let videos = &self.inner.videos;
+        let all = || videos.iter().flat_map(|v| v.entries.iter());
+        let (ids, counts) = video_ids(videos);
+        (
+            ids,
+            counts,
+            vec![
+                f64_bytes(py, all().map(|p| p.segment[0])),
+                f64_bytes(py, all().map(|p| p.segment[1])),
+                f64_bytes(py, all().map(|p| p.score)),
+            ],
+        )
+    }
+}
+
+/// A detection submission, loaded once (from a file or a dict).
+#[pyclass(frozen, module = "tcanet_eval._native", name = "Detections")]
+struct PyDetections {
+    inner: DetectionSet,
+}
+
+#[pymethods]
+impl PyDetections {
+    /// Reads a detection file.
+    #[staticmethod]
+    fn from_path(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py
+            .detach(|| DetectionSet::from_path(&path))
+            .map_err(to_py)?;
+        Ok(PyDetections { inner })
+    }
+
+    /// Walks `{"results": ...}` (Python objects); `source` names it in messages.
+    #[staticmethod]
+    fn from_dict(data: &Bound<'_, PyDict>, source: &str) -> PyResult<Self> {
+        let inner = from_dict::detections(data, source).map_err(to_py)?;
+        Ok(PyDetections { inner })
+    }
+
+    /// Where it came from, for messages.
+    #[getter]
+    fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The submission's class names, in order of first appearance.
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.inner.labels.clone()
+    }
+
+    /// Non-fatal findings of reading.
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings.clone()
+    }
+
+    /// Number of detections (all videos).
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Detections per class of [`Self::labels`].
+    fn label_counts(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; self.inner.labels.len()];
+        for d in self.inner.videos.iter().flat_map(|v| v.entries.iter()) {
+            counts[d.label] += 1;
+        }
+        counts
+    }
+
+    /// `(video ids, rows per video, [t-start, t-end, label, score])` in
+    /// file order; labels index [`Self::labels`].
+    fn columns<'py>(&self, py: Python<'py>) -> Columns<'py> {
+        let videos = &self.inner.videos;
+        let all = || videos.iter().flat_map(|v| v.entries.iter());
+        let (ids, counts) = video_ids(videos);
+        (
+            ids,
+            counts,
+            vec![
+                f64_bytes(py, all().map(|d| d.segment[0])),
+                f64_bytes(py, all().map(|d| d.segment[1])),
+                i64_bytes(py, all().map(|d| d.label as i64)),
+                f64_bytes(py, all().map(|d| d.score)),
+            ],
+        )
+    }
+}
+
+/// A report as `tcanet-eval --json` writes it (same serializer) and its
+/// warnings.
+fn report_json(report: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(report)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("report to JSON: {e}")))
+}
+
+/// Evaluates proposals (AR@AN, AUC); returns the `--json` text and the
+/// warnings. `tiou` None means the ActivityNet thresholds.
+#[pyfunction]
+#[pyo3(signature = (gt, pred, tiou, max_avg_proposals))]
+fn evaluate_proposals(
+    py: Python<'_>,
+    gt: &PyGroundTruth,
+    pred: &PyProposals,
+    tiou: Option<Vec<f64>>,
+    max_avg_proposals: f64,
+) -> PyResult<(String, Vec<String>)> {
+    let mut opts = ProposalOptions {
+        max_avg_proposals,
+        ..ProposalOptions::default()
+    };
+    if let Some(t) = tiou {
+        opts.tiou_thresholds = t;
+    }
+    let report = py
+        .detach(|| eval_proposals(&gt.inner, &pred.inner, &opts))
+        .map_err(to_py)?;
+    Ok((report_json(&report)?, report.warnings))
+}
+
+/// Evaluates detections (AP per class, mAP); returns the `--json` text and
+/// the warnings. `tiou` None means the ActivityNet thresholds.
+#[pyfunction]
+#[pyo3(signature = (gt, pred, tiou, ignore_unknown_labels))]
+fn evaluate_detections(
+    py: Python<'_>,
+    gt: &PyGroundTruth,
+    pred: &PyDetections,
+    tiou: Option<Vec<f64>>,
+    ignore_unknown_labels: bool,
+) -> PyResult<(String, Vec<String>)> {
+    let mut opts = DetectionOptions {
+        ignore_unknown_labels,
+        ..DetectionOptions::default()
+    };
+    if let Some(t) = tiou {
+        opts.tiou_thresholds = t;
+    }
+    let report = py
+        .detach(|| eval_detections(&gt.inner, &pred.inner, &opts))
+        .map_err(to_py)?;
+    Ok((report_json(&report)?, report.warnings))
+}
+
+/// Thresholds from text: a preset name (`activitynet`, `thumos14`), a list
+/// (`0.3,0.5,0.7`) or a range with the stop included (`0.5:0.95:0.05`).
+#[pyfunction]
+fn thresholds_from_text(text: &str) -> PyResult<Vec<f64>> {
+    let numeric = text.contains([',', ':']) || text.trim().parse::<f64>().is_ok();
+    if numeric {
+        parse_thresholds(text)
+    } else {
+        preset_thresholds(text.trim())
+    }
+    .map_err(to_py)
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<PyGroundTruth>()?;
+    m.add_class::<PyProposals>()?;
+    m.add_class::<PyDetections>()?;
+    m.add_function(wrap_pyfunction!(evaluate_proposals, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_detections, m)?)?;
+    m.add_function(wrap_pyfunction!(thresholds_from_text, m)?)?;
+    Ok(())
+}
