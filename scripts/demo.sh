@@ -10,6 +10,6 @@ echo "demo: building the release binaries (the first time takes a few minutes)" 
 # One build: the tch modules are their own crate (tcanet-nn), so building
 # the trainer with the others never links libtorch into them.
 "$CARGO" build --release -p tcanet-trainer -p tcanet-exporter -p tcanet-runtime \
-  -p tcanet-evaluator -p tcanet-tests --bins
+  -p tcanet-evaluator -p tcanet-demo --bins
 target=${CARGO_TARGET_DIR:-target}
 exec "$target/release/tcanet-demo" "$@"

@@ -1,9 +1,9 @@
 //! Shared by the end-to-end tests: the real binaries, a plain f64
 //! transcription of the official proposal evaluation, JSON helpers.
 //!
-//! The binaries of the other packages (`tcanet-train`, `tcanet-export`,
-//! `tcanet-infer`, `tcanet-eval`) are taken from the same target directory
-//! as this package's `tcanet-demo` (`target/release/`). `cargo test --release
+//! The binaries of the workspace (`tcanet-train`, `tcanet-export`,
+//! `tcanet-infer`, `tcanet-eval`, `tcanet-demo`) are taken from the target
+//! directory of this test executable (`target/release/`). `cargo test --release
 //! --workspace` (`make test`) builds every workspace binary before it runs any
 //! test; with `-p tcanet-tests` alone, build them first:
 //! `cargo build --release --workspace --bins`.
@@ -15,12 +15,12 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The directory holding this package's binaries (and the workspace's).
+/// The directory holding the workspace's binaries: the parent of this test
+/// executable's `deps/` directory.
 pub fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_tcanet-demo"))
-        .parent()
-        .expect("binary directory")
-        .to_path_buf()
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("the test executable's directory");
+    deps.parent().unwrap_or(deps).to_path_buf()
 }
 
 /// The path of workspace binary `name`, or a panic saying how to build it.
