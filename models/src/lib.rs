@@ -9,6 +9,8 @@
 //!   training state in one safetensors file): its keys, reader and writer.
 //! * [`onnx`]: the ONNX interface of an exported model (names, metadata).
 //! * [`data`]: the dataset formats, their validation and per-video preparation.
+//! * [`postprocess`]: the paper's post-processing (score fusion, the release's
+//!   Soft-NMS, top-k, clipping), shared by the runtime and the trainer.
 //! * [`pytorch`]: reads `torch.save` files (no libtorch, no Python) and
 //!   converts the authors' TCANet checkpoints to ours.
 //! * [`io`]: atomic file output (temporary file, then rename).
@@ -24,6 +26,7 @@ pub mod data;
 pub mod io;
 pub mod onnx;
 pub mod params;
+pub mod postprocess;
 pub mod pytorch;
 pub mod window;
 

@@ -14,4 +14,5 @@ pub mod classifier;
 pub mod eval;
 pub mod infer;
 pub mod output;
-pub mod postprocess;
+/// The paper's post-processing (defined in `tcanet-models`, shared with the trainer).
+pub use tcanet_models::postprocess;

@@ -1,4 +1,4 @@
-//! The post-processing of TCANET.md ("Inference and post-processing"):
+//! The post-processing of docs/MODEL.md ("Inference and post-processing"):
 //! score fusion, the release's Soft-NMS (its stopping rule included), the top
 //! 100 and clipping to the video.
 //!
