@@ -187,7 +187,7 @@ pub fn export_to_file(
         initializers: graph.initializer.len(),
     };
     let bytes = model.encode_to_vec();
-    tcanet_models::io::write_atomic_bytes(out, &bytes).map_err(|cause| ExportError::Write {
+    tcanet_cli::write_atomic_bytes(out, &bytes).map_err(|cause| ExportError::Write {
         path: out.to_path_buf(),
         cause,
     })?;

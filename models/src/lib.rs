@@ -13,7 +13,6 @@
 //!   Soft-NMS, top-k, clipping), shared by the runtime and the trainer.
 //! * [`pytorch`]: reads `torch.save` files (no libtorch, no Python) and
 //!   converts the authors' TCANet checkpoints to ours.
-//! * [`io`]: atomic file output (temporary file, then rename).
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
@@ -23,7 +22,6 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
-pub mod io;
 pub mod onnx;
 pub mod params;
 pub mod postprocess;

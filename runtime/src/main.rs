@@ -655,7 +655,7 @@ fn write_report(path: &Path, summary: &RunSummary, total: usize) -> Result<()> {
         "stopped_early": summary.stopped_early,
     });
     let text = serde_json::to_string_pretty(&report)? + "\n";
-    tcanet_models::io::write_atomic_bytes(path, text.as_bytes())
+    tcanet_cli::write_atomic_bytes(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -231,7 +231,7 @@ impl Leaderboard {
     /// Writes the file atomically (temporary file, then rename).
     pub fn write(&self, path: &Path) -> Result<(), OutputError> {
         let text = self.to_json();
-        tcanet_models::io::write_atomic(path, |w| w.write_all(text.as_bytes())).map_err(|cause| {
+        tcanet_cli::write_atomic(path, |w| w.write_all(text.as_bytes())).map_err(|cause| {
             OutputError::Io {
                 path: path.to_path_buf(),
                 cause,

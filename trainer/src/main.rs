@@ -494,9 +494,9 @@ fn predict(a: PredictArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
-    tcanet_models::io::write_atomic_bytes(&a.out, p.refined.to_json().as_bytes())?;
+    tcanet_cli::write_atomic_bytes(&a.out, p.refined.to_json().as_bytes())?;
     if let Some(path) = &a.input_out {
-        tcanet_models::io::write_atomic_bytes(path, p.input.to_json().as_bytes())?;
+        tcanet_cli::write_atomic_bytes(path, p.input.to_json().as_bytes())?;
     }
     eprintln!(
         "wrote {} ({} videos)",

@@ -7,11 +7,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tcanet_cli::write_atomic_bytes;
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::npy::write_npy_f32;
 use tcanet_models::data::proposals::{ProposalSet, ProposalSource};
 use tcanet_models::data::{Annotations, Instance, Proposal, VideoInfo};
-use tcanet_models::io::write_atomic_bytes;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -390,6 +390,6 @@ pub fn write_dataset(
         miou = summary.mean_best_iou,
     );
     let path: PathBuf = out.join("README.txt");
-    tcanet_models::io::write_atomic(&path, |w| w.write_all(readme.as_bytes()))?;
+    tcanet_cli::write_atomic(&path, |w| w.write_all(readme.as_bytes()))?;
     Ok(summary)
 }

@@ -586,7 +586,7 @@ impl Trainer {
             }
             self.save(&last)?;
             let copy = out.join(format!("epoch-{}.safetensors", self.pos.epoch));
-            tcanet_models::io::write_atomic_bytes(&copy, &std::fs::read(&last)?)?;
+            tcanet_cli::write_atomic_bytes(&copy, &std::fs::read(&last)?)?;
         }
         if self.pos.step_in_epoch != 0 || self.pos.global_step == 0 {
             self.save(&last)?;

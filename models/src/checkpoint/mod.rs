@@ -262,7 +262,7 @@ pub struct Checkpoint {
 /// parameters must be exactly `param_specs(config)` (names and shapes).
 pub fn write_checkpoint(path: &Path, c: &CheckpointContents<'_>) -> Result<(), CheckpointError> {
     let bytes = checkpoint_bytes(c)?;
-    crate::io::write_atomic_bytes(path, &bytes).map_err(|cause| CheckpointError::Io {
+    tcanet_cli::write_atomic_bytes(path, &bytes).map_err(|cause| CheckpointError::Io {
         path: path.to_path_buf(),
         cause,
     })

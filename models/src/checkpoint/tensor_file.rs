@@ -89,7 +89,7 @@ pub fn write_tensor_file(
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), CheckpointError> {
     let bytes = tensor_file_bytes(tensors, metadata)?;
-    crate::io::write_atomic_bytes(path, &bytes).map_err(|cause| CheckpointError::Io {
+    tcanet_cli::write_atomic_bytes(path, &bytes).map_err(|cause| CheckpointError::Io {
         path: path.to_path_buf(),
         cause,
     })

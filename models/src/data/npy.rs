@@ -232,7 +232,7 @@ pub fn npy_bytes_f16(shape: [usize; 2], data: &[f32]) -> Vec<u8> {
 /// Writes a row-major 2-D f32 array as `.npy`, atomically.
 pub fn write_npy_f32(path: &Path, shape: [usize; 2], data: &[f32]) -> Result<(), DataError> {
     let bytes = npy_bytes_f32(shape, data);
-    crate::io::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| DataError::io(path, e))
+    tcanet_cli::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| DataError::io(path, e))
 }
 
 #[cfg(test)]
