@@ -2,7 +2,7 @@
 # (the whole suite). Both do all set-up first and are fast when it is done.
 CARGO ?= cargo
 
-.PHONY: setup demo test build bench fmt clean
+.PHONY: setup demo test build bench dist fmt clean
 setup:
 	@bash scripts/setup.sh
 
@@ -18,6 +18,9 @@ test: setup
 
 bench: setup
 	@bash scripts/bench.sh
+
+dist: setup
+	@bash scripts/dist.sh
 
 fmt:
 	$(CARGO) fmt --all

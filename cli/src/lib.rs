@@ -14,6 +14,7 @@
 //! - [`CommonFlags`] (`--quiet`, for `#[command(flatten)]`) and [`Log`]:
 //!   progress and warnings on standard error, coloured only on a terminal
 //!   and when `NO_COLOR` is unset.
+//! - [`LONG_VERSION`]: the version and git commit `--version` prints.
 //! - [`range`]: clap value parsers for numeric flags with a documented range
 //!   (finite, bounds named in the message).
 
@@ -24,6 +25,7 @@ mod flags;
 mod input;
 mod output;
 pub mod range;
+mod version;
 
 pub use exit::ExitStatus;
 pub use flags::{color_allowed, CommonFlags, Log};
@@ -32,3 +34,4 @@ pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,
     write_atomic_bytes, write_stdout, Output, OutputError,
 };
+pub use version::{GIT_COMMIT, LONG_VERSION, VERSION};

@@ -35,7 +35,7 @@ Examples:
 Exit status: 0 on success, 2 on bad input or usage, 1 when an output cannot be written.";
 
 #[derive(Parser)]
-#[command(name = "tcanet-eval", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(name = "tcanet-eval", version = tcanet_cli::LONG_VERSION, about = ABOUT, long_about = LONG_ABOUT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -31,7 +31,7 @@ use tcanet_models::ModelConfig;
 #[derive(Parser)]
 #[command(
     name = "tcanet-export",
-    version,
+    version = tcanet_cli::LONG_VERSION,
     verbatim_doc_comment,
     args_conflicts_with_subcommands = true
 )]

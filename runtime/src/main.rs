@@ -22,7 +22,7 @@ use tcanet_runtime::postprocess::{PostProcessOptions, SoftNmsParams};
 #[derive(Parser)]
 #[command(
     name = "tcanet-infer",
-    version,
+    version = tcanet_cli::LONG_VERSION,
     about = "Run an exported TCANet ONNX model on a dataset and write leaderboard files",
     long_about = "Run an exported TCANet ONNX model (from tcanet-export) with ONNX Runtime on \
                   CPU, CUDA or TensorRT, apply the paper's post-processing (score fusion, \

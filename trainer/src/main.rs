@@ -18,7 +18,7 @@ use tcanet_trainer::train::{parse_device, resume_path, RunControl, TrainOptions,
 ///   tcanet-train synth --out data/synth
 ///   tcanet-train train --data data/synth --preset tiny --out runs/tiny
 #[derive(Parser)]
-#[command(name = "tcanet-train", version, verbatim_doc_comment)]
+#[command(name = "tcanet-train", version = tcanet_cli::LONG_VERSION, verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
