@@ -21,9 +21,9 @@ venv_packages() {
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   torch_dir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
-  ln -sfn "$torch_dir" .venv/libtorch
+  ln -sfn "$(realpath --relative-to=.venv "$torch_dir")" .venv/libtorch
   ort_dir=$(.venv/bin/python -c 'import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), "capi"))')
-  ln -sfn "$ort_dir" .venv/onnxruntime
+  ln -sfn "$(realpath --relative-to=.venv "$ort_dir")" .venv/onnxruntime
   ls .venv/onnxruntime/libonnxruntime.so* >/dev/null || die "onnxruntime wheel has no libonnxruntime.so in $ort_dir"
   cp requirements.txt "$stamp"
   echo "setup: done (.venv/libtorch -> $torch_dir)"
