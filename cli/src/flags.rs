@@ -1,0 +1,126 @@
+//! The flags every binary has (`--quiet`) and the stderr logger they set.
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+
+/// Flags shared by every binary; add them with `#[command(flatten)]`.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommonFlags {
+    /// Print no progress or notes on standard error (warnings and errors
+    /// still appear). Colours follow NO_COLOR and whether stderr is a terminal.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+impl CommonFlags {
+    /// The logger these flags ask for (colour as [`color_allowed`] says).
+    pub fn log(&self) -> Log {
+        Log {
+            quiet: self.quiet,
+            color: color_allowed(),
+        }
+    }
+}
+
+/// Whether standard error may be coloured: it is a terminal and the
+/// `NO_COLOR` environment variable is unset or empty (see no-color.org).
+pub fn color_allowed() -> bool {
+    no_color_unset(std::env::var_os("NO_COLOR").as_deref()) && std::io::stderr().is_terminal()
+}
+
+/// `NO_COLOR` asks for no colour when it is set to anything but "".
+fn no_color_unset(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_none_or(|v| v.is_empty())
+}
+
+/// Messages to standard error: progress and notes (silenced by `--quiet`),
+/// warnings and errors (always). Failures to write them are ignored: a
+/// closed stderr must not stop a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Log {
+    /// Silence progress and notes.
+    pub quiet: bool,
+    /// Colour the `warning:` and `error:` prefixes.
+    pub color: bool,
+}
+
+impl Log {
+    /// A progress line or note (not with `--quiet`).
+    pub fn info(&self, message: impl fmt::Display) {
+        if !self.quiet {
+            self.line("", "", message);
+        }
+    }
+
+    /// A warning, prefixed `warning: ` (yellow on a terminal).
+    pub fn warn(&self, message: impl fmt::Display) {
+        self.line("warning: ", "\x1b[33m", message);
+    }
+
+    /// An error, prefixed `error: ` (red on a terminal).
+    pub fn error(&self, message: impl fmt::Display) {
+        self.line("error: ", "\x1b[31m", message);
+    }
+
+    /// The text of one line as it is printed.
+    pub fn format(&self, prefix: &str, color: &str, message: impl fmt::Display) -> String {
+        if self.color && !prefix.is_empty() {
+            format!("{color}{prefix}\x1b[0m{message}")
+        } else {
+            format!("{prefix}{message}")
+        }
+    }
+
+    fn line(&self, prefix: &str, color: &str, message: impl fmt::Display) {
+        let text = self.format(prefix, color, message);
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonFlags,
+        #[arg(long)]
+        other: bool,
+    }
+
+    #[test]
+    fn quiet_flattens_into_a_command() {
+        let cli = Cli::try_parse_from(["x", "--quiet", "--other"]).unwrap();
+        assert!(cli.common.quiet && cli.other);
+        assert!(Cli::try_parse_from(["x", "-q"]).unwrap().common.quiet);
+        assert!(!Cli::try_parse_from(["x"]).unwrap().common.quiet);
+    }
+
+    #[test]
+    fn no_color_rule() {
+        use std::ffi::OsStr;
+        assert!(no_color_unset(None));
+        assert!(no_color_unset(Some(OsStr::new(""))));
+        assert!(!no_color_unset(Some(OsStr::new("1"))));
+    }
+
+    #[test]
+    fn prefixes_are_coloured_only_when_asked() {
+        let plain = Log {
+            quiet: false,
+            color: false,
+        };
+        assert_eq!(plain.format("warning: ", "\x1b[33m", "x"), "warning: x");
+        let coloured = Log {
+            quiet: false,
+            color: true,
+        };
+        assert_eq!(
+            coloured.format("warning: ", "\x1b[33m", "x"),
+            "\x1b[33mwarning: \x1b[0mx"
+        );
+        assert_eq!(coloured.format("", "", "progress"), "progress");
+    }
+}

@@ -1,0 +1,163 @@
+//! Where inputs come from: a file, or `-` for standard input.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// An input: `-` is standard input, anything else a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// Standard input (read once, to its end).
+    Stdin,
+    /// A file.
+    Path(PathBuf),
+}
+
+impl Input {
+    /// `-` → [`Input::Stdin`], else the path.
+    pub fn parse(text: &OsStr) -> Input {
+        if text == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(text))
+        }
+    }
+
+    /// Whether this is standard input.
+    pub fn is_stdin(&self) -> bool {
+        matches!(self, Input::Stdin)
+    }
+
+    /// The path, unless standard input.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Input::Stdin => None,
+            Input::Path(p) => Some(p),
+        }
+    }
+
+    /// The name used in messages: the path as given, or `<stdin>`.
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+
+    /// Reads the whole input into memory.
+    pub fn read_all(&self) -> io::Result<Vec<u8>> {
+        match self {
+            Input::Stdin => {
+                let mut buf = Vec::new();
+                io::stdin().lock().read_to_end(&mut buf)?;
+                Ok(buf)
+            }
+            Input::Path(p) => std::fs::read(p),
+        }
+    }
+
+    /// Opens the input for streaming.
+    pub fn open(&self) -> io::Result<Box<dyn Read>> {
+        match self {
+            Input::Stdin => Ok(Box::new(io::stdin())),
+            Input::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
+        }
+    }
+}
+
+impl From<&OsStr> for Input {
+    fn from(text: &OsStr) -> Self {
+        Input::parse(text)
+    }
+}
+
+impl std::str::FromStr for Input {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Input::parse(OsStr::new(s)))
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Stdin => f.write_str("<stdin>"),
+            Input::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Refuses standard input given for more than one input of a command
+/// (`(argument name, input)` pairs): it can be read only once.
+pub fn refuse_stdin_twice(inputs: &[(&str, &Input)]) -> Result<(), String> {
+    let named: Vec<&str> = inputs
+        .iter()
+        .filter(|(_, i)| i.is_stdin())
+        .map(|(n, _)| *n)
+        .collect();
+    if named.len() > 1 {
+        return Err(format!(
+            "{} all read standard input ('-'); it can be read only once, so give at most one of them as '-'",
+            named.join(" and ")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dash_is_stdin() {
+        assert_eq!(Input::parse(OsStr::new("-")), Input::Stdin);
+        assert_eq!(Input::Stdin.name(), "<stdin>");
+        let p = Input::parse(OsStr::new("gt.json"));
+        assert_eq!(p.path(), Some(Path::new("gt.json")));
+        assert_eq!(p.name(), "gt.json");
+    }
+
+    #[test]
+    fn files_are_read_whole_and_missing_ones_fail() {
+        let path = std::env::temp_dir().join(format!("tcanet-cli-input-{}", std::process::id()));
+        std::fs::write(&path, b"{\"a\": 1}").unwrap();
+        let input = Input::Path(path.clone());
+        assert_eq!(input.read_all().unwrap(), b"{\"a\": 1}");
+        let mut s = String::new();
+        input.open().unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "{\"a\": 1}");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            input.read_all().unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn stdin_is_read_to_its_end() {
+        // Standard input pointed at a file for the duration of the read.
+        let path = std::env::temp_dir().join(format!("tcanet-cli-stdin-{}", std::process::id()));
+        std::fs::write(&path, b"from stdin").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: descriptor juggling on descriptors this test owns;
+        // standard input is restored before returning.
+        let got = unsafe {
+            let saved = libc::dup(0);
+            libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), 0);
+            let got = Input::Stdin.read_all();
+            libc::dup2(saved, 0);
+            libc::close(saved);
+            got
+        };
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(got.unwrap(), b"from stdin");
+    }
+
+    #[test]
+    fn stdin_only_once() {
+        let a = Input::Stdin;
+        let b = Input::Path("x".into());
+        refuse_stdin_twice(&[("GT", &a), ("PRED", &b)]).unwrap();
+        let e = refuse_stdin_twice(&[("GT", &a), ("PRED", &a)]).unwrap_err();
+        assert!(e.contains("GT and PRED"), "{e}");
+    }
+}

@@ -1,0 +1,34 @@
+//! The command-line convention of tcanet's binaries, in one place.
+//!
+//! - [`ExitStatus`]: 0 success, 2 usage error or invalid input, 1 any other
+//!   failure, 3 finished but some videos failed (`--keep-going`).
+//! - [`Output`]: `-` for standard output, otherwise a path written
+//!   atomically ([`write_atomic`]: a temporary sibling, fsync, rename), or in
+//!   place when it is an existing device, FIFO or socket (`/dev/null`, a
+//!   pipe); [`refuse_output_onto_inputs`], [`refuse_duplicate_outputs`] and
+//!   [`Output::check_writable`] run before long work.
+//! - [`write_stdout`]: results to standard output, where a closed pipe ends
+//!   quietly ([`OutputError::BrokenPipe`]) and a full disk is a one-line
+//!   error, never a panic (unlike `println!`).
+//! - [`Input`]: `-` for standard input where a file is read.
+//! - [`CommonFlags`] (`--quiet`, for `#[command(flatten)]`) and [`Log`]:
+//!   progress and warnings on standard error, coloured only on a terminal
+//!   and when `NO_COLOR` is unset.
+//! - [`range`]: clap value parsers for numeric flags with a documented range
+//!   (finite, bounds named in the message).
+
+#![warn(missing_docs)]
+
+mod exit;
+mod flags;
+mod input;
+mod output;
+pub mod range;
+
+pub use exit::ExitStatus;
+pub use flags::{color_allowed, CommonFlags, Log};
+pub use input::{refuse_stdin_twice, Input};
+pub use output::{
+    refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,
+    write_atomic_bytes, write_stdout, Output, OutputError,
+};
