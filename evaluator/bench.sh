@@ -7,9 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-DATA="${TCANET_SHARED:-../shared}/data"
 OUT="${TMPDIR:-/tmp}/tcanet-eval-bench"
-mkdir -p "$OUT"
+DATA="$OUT/data"
+mkdir -p "$DATA"
+# The reference data carried in evaluator/tests/data, decompressed once.
+for f in activitynet13_gt golden_proposals golden_detections; do
+    [ -s "$DATA/$f.json" ] || xz -dc "evaluator/tests/data/$f.json.xz" > "$DATA/$f.json"
+done
 cargo build --release -q -p tcanet-evaluator --bin tcanet-eval --example gen_detections
 BIN="$CARGO_TARGET_DIR/release/tcanet-eval"
 GT="$DATA/activitynet13_gt.json"

@@ -1,6 +1,26 @@
 //! Leaderboard-exact evaluation of temporal action proposals (AR@AN, AUC)
 //! and detections (mAP), as the ActivityNet challenge's official code
-//! computes them (see `../shared/EVALUATION.md`), without any ML dependency.
+//! (`eval_proposal.py`, `eval_detection.py`) computes them, without any ML
+//! dependency; plus DETAD's error diagnosis of detections ([`diagnose`]).
+//!
+//! The rules, in brief:
+//!
+//! - tIoU of two segments is `max(0, min(e1, e2) - max(s1, s2))` over
+//!   `(e1 - s1) + (e2 - s2) - intersection`, as written, also for reversed or
+//!   zero-length segments (a zero union gives NaN, which matches nothing).
+//! - Proposals: only the subset's annotated videos count; `ratio = M ×
+//!   videos / all proposals in the file` (proposals of other videos count
+//!   here); each video keeps its best `int(n × ratio)`; the curve has 100
+//!   points `pcn[j] = j/100 × M × videos / kept`, where each video takes its
+//!   first `int(kept_v × pcn[j])`; recall is averaged over thresholds, AN =
+//!   `pcn × kept / videos`, AUC = 100 × trapezoid area / AN\[100\].
+//! - Detections: classes are the subset's labels in order of first
+//!   appearance; per class and threshold, detections ranked by score (ties
+//!   in file order) each take the free instance of their class and video
+//!   with the highest tIoU at or above the threshold, else are false
+//!   positives (also those of videos outside the subset); AP is VOC-2011's
+//!   interpolated area; mAP is the mean over classes (a class without
+//!   detections has AP 0), average mAP the mean over thresholds.
 //!
 //! ```no_run
 //! use tcanet_evaluator::{evaluate_proposals, plot, GroundTruth, Proposal, ProposalOptions, ProposalSet};

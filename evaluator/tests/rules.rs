@@ -1,4 +1,4 @@
-//! Small hand-built cases, one per rule of `../shared/EVALUATION.md`, with
+//! Small hand-built cases, one per rule of the official code's evaluation (README, evaluator section), with
 //! the expected numbers worked out by hand in the comments, and random cases
 //! checked against a plain transcription of the official Python code.
 
