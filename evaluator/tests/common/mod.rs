@@ -58,7 +58,11 @@ fn decompress_all() -> PathBuf {
     // Another process may have finished first: then use its copy.
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
-        assert!(dir.join("complete").exists(), "cannot create {}", dir.display());
+        assert!(
+            dir.join("complete").exists(),
+            "cannot create {}",
+            dir.display()
+        );
     }
     dir
 }
