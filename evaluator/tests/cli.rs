@@ -262,7 +262,11 @@ fn usage_errors_exit_2_and_help_is_there() {
         &["proposals", "gt.json", "p.json", "--tiou", "0.5:x:0.1"],
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("invalid --tiou"));
+    assert!(
+        stderr(&o).contains("invalid value '0.5:x:0.1' for '--tiou"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&d, &["proposals", "gt.json", "p.json", "--plot", "out.jpg"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(".svg or .png"));
