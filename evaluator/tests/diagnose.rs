@@ -15,8 +15,11 @@ fn close(what: &str, got: f64, want: f64) {
     assert!((got - want).abs() < TOL, "{what}: got {got}, want {want}");
 }
 
-/// A set from `(video, [(start, end, score, label)])` in file order.
-fn dets(videos: &[(&str, Vec<(f64, f64, f64, &str)>)]) -> DetectionSet {
+/// One detection: start, end, score, label.
+type Det<'a> = (f64, f64, f64, &'a str);
+
+/// A set from `(video, [detection])` in file order.
+fn dets(videos: &[(&str, Vec<Det>)]) -> DetectionSet {
     let mut set = DetectionSet::new();
     for (v, entries) in videos {
         let entries = entries
