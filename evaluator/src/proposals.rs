@@ -189,13 +189,14 @@ pub fn evaluate_proposals(
         .map(|v| (v.video.as_str(), v.entries.as_slice()))
         .collect();
     let ratio = m * n_videos as f64 / n_proposals as f64;
+    let sorted = SortedThresholds::new(thresholds);
     let hits: Vec<VideoHits> = videos
         .par_iter()
         .with_min_len(32)
-        .map_init(Vec::new, |order, &vi| {
+        .map_init(Vec::new, |keys, &vi| {
             let video = &gt.videos[vi];
             let props = by_id.get(video.id.as_str()).copied().unwrap_or(&[]);
-            video_hits(video, props, ratio, thresholds, order)
+            video_hits(video, props, ratio, &sorted, keys)
         })
         .collect();
     let total: usize = hits.iter().map(|h| h.kept).sum();
@@ -258,27 +259,51 @@ fn annotated_videos(gt: &GroundTruth, preds: &ProposalSet) -> Result<Vec<usize>,
     Ok(videos)
 }
 
+/// The thresholds in ascending order, with their positions.
+struct SortedThresholds {
+    values: Vec<f64>,
+    original: Vec<usize>,
+}
+
+impl SortedThresholds {
+    fn new(thresholds: &[f64]) -> Self {
+        let mut original: Vec<usize> = (0..thresholds.len()).collect();
+        original.sort_by(|&a, &b| thresholds[a].total_cmp(&thresholds[b]));
+        SortedThresholds {
+            values: original.iter().map(|&i| thresholds[i]).collect(),
+            original,
+        }
+    }
+}
+
+/// A proposal's rank key: descending score, then file order (all distinct).
+#[inline]
+fn rank_key(score: f64, position: usize) -> u128 {
+    ((descending_key(score) as u128) << 32) | position as u128
+}
+
 /// One video's kept proposals and, per instance and threshold, the first
-/// one that matches. `order` is a reusable buffer.
+/// one (in score order, ties in file order) that matches: the rank of the
+/// best-ranked matching proposal, found without sorting the proposals.
+/// `keys` is a reusable buffer.
 fn video_hits(
     video: &GtVideo,
     props: &[Proposal],
     ratio: f64,
-    thresholds: &[f64],
-    order: &mut Vec<(u64, u32)>,
+    thresholds: &SortedThresholds,
+    keys: &mut Vec<u128>,
 ) -> VideoHits {
     let inst = &video.instances;
-    let nt = thresholds.len();
+    let nt = thresholds.values.len();
     if props.is_empty() {
         // One column of zeros per instance.
-        let first_hit = inst
-            .iter()
-            .flat_map(|_| {
-                thresholds
-                    .iter()
-                    .map(|&t| if 0.0 >= t { 0 } else { NO_HIT })
-            })
-            .collect();
+        let mut row = vec![NO_HIT; nt];
+        for (&t, &o) in thresholds.values.iter().zip(&thresholds.original) {
+            if 0.0 >= t {
+                row[o] = 0;
+            }
+        }
+        let first_hit = inst.iter().flat_map(|_| row.iter().copied()).collect();
         return VideoHits {
             columns: 1,
             kept: 0,
@@ -287,45 +312,38 @@ fn video_hits(
     }
     let n = props.len();
     let kept = ((n as f64 * ratio) as usize).min(n);
-    // Descending score, ties in file order: an unstable sort of
-    // (key, position) pairs, which are all distinct.
-    order.clear();
-    order.extend(
-        props
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (descending_key(p.score), i as u32)),
-    );
-    if kept < n {
-        order.select_nth_unstable(kept.max(1) - 1);
-        order.truncate(kept);
+    keys.clear();
+    keys.extend(props.iter().enumerate().map(|(i, p)| rank_key(p.score, i)));
+    if kept < n && kept > 0 {
+        keys.select_nth_unstable(kept - 1);
     }
-    order.sort_unstable();
-    let t_min = thresholds.iter().copied().fold(f64::INFINITY, f64::min);
+    let kept_keys = &keys[..kept];
+    let best = best_matching_keys(inst, props, kept_keys, &thresholds.values);
+    // Ranks of the needed keys among the kept ones: with b(k) the number
+    // of needed keys at or below k, the m-th needed key has the kept keys
+    // with b(k) <= m below it.
+    let mut needed: Vec<u128> = best.iter().copied().filter(|&k| k != u128::MAX).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let mut below = vec![0u32; needed.len() + 1];
+    if !needed.is_empty() {
+        for &k in kept_keys {
+            below[needed.partition_point(|&q| q <= k)] += 1;
+        }
+    }
+    let mut acc = 0;
+    for b in below.iter_mut() {
+        let here = *b;
+        *b = acc;
+        acc += here;
+    }
     let mut first_hit = vec![NO_HIT; inst.len() * nt];
-    // Per instance, the lowest threshold it has not yet met: a proposal
-    // below it changes nothing (so the thresholds are walked at most once
-    // per threshold and instance).
-    let mut need = vec![t_min; inst.len()];
-    for (c, &(_, pi)) in order.iter().enumerate().take(kept) {
-        let seg = props[pi as usize].segment;
-        for (i, g) in inst.iter().enumerate() {
-            let iou = tiou(seg, g.segment);
-            if iou.is_nan() || iou < need[i] {
-                continue; // below every threshold not yet met (or NaN)
+    for (i, row) in best.chunks_exact(nt).enumerate() {
+        for (s, &k) in row.iter().enumerate() {
+            if k != u128::MAX {
+                let m = needed.partition_point(|&q| q < k);
+                first_hit[i * nt + thresholds.original[s]] = below[m + 1];
             }
-            let row = &mut first_hit[i * nt..(i + 1) * nt];
-            let mut lowest_open = f64::INFINITY;
-            for (h, &t) in row.iter_mut().zip(thresholds) {
-                if *h == NO_HIT {
-                    if iou >= t {
-                        *h = c as u32;
-                    } else {
-                        lowest_open = lowest_open.min(t);
-                    }
-                }
-            }
-            need[i] = lowest_open;
         }
     }
     VideoHits {
@@ -333,6 +351,40 @@ fn video_hits(
         kept,
         first_hit,
     }
+}
+
+/// Per instance and threshold (ascending): the smallest key among the kept
+/// proposals whose tIoU with the instance reaches the threshold
+/// (`u128::MAX` for none).
+fn best_matching_keys(
+    inst: &[crate::GtInstance],
+    props: &[Proposal],
+    kept_keys: &[u128],
+    sorted: &[f64],
+) -> Vec<u128> {
+    let nt = sorted.len();
+    let mut best = vec![u128::MAX; inst.len() * nt];
+    let t_min = sorted[0];
+    for &k in kept_keys {
+        let seg = props[(k as u32) as usize].segment;
+        for (i, g) in inst.iter().enumerate() {
+            let iou = tiou(seg, g.segment);
+            if iou.is_nan() || iou < t_min {
+                continue; // below every threshold (or NaN)
+            }
+            // Thresholds met form a prefix; a lower threshold's best key is
+            // never above a higher one's, so stop at the first not improved.
+            let met = sorted.partition_point(|&t| t <= iou);
+            let row = &mut best[i * nt..i * nt + met];
+            for slot in row.iter_mut().rev() {
+                if *slot <= k {
+                    break;
+                }
+                *slot = k;
+            }
+        }
+    }
+    best
 }
 
 /// Recall per threshold (rows) at the 100 points of `pcn`, and the number
