@@ -107,6 +107,9 @@ fn results_chunk<'a, T: Entry>(
     let mut p = Parser::new(bytes, start);
     let mut out = Vec::new();
     let mut labels = PieceLabels::default();
+    // Videos tend to have similar numbers of entries: the last one's count
+    // sizes the next one's vector (fewer reallocations).
+    let mut hint = 16;
     if at_open && p.peek() == Some(b'}') {
         return Ok(((out, labels), ChunkEnd::Closed(p.pos + 1)));
     }
@@ -129,8 +132,9 @@ fn results_chunk<'a, T: Entry>(
             let e = p.expected::<()>("an array of results").unwrap_err();
             return Err(within(|| format!("results[\"{id}\"]"))(e));
         }
-        let (r, end) = video_results(bytes, id, key_at, p.pos, &mut labels)?;
+        let (r, end) = video_results(bytes, id, key_at, p.pos, hint, &mut labels)?;
         p.pos = end;
+        hint = r.entries.len().clamp(4, 4096);
         out.push(r);
         match p.peek() {
             Some(b',') => p.pos += 1,
@@ -369,12 +373,13 @@ fn video_results<'a, T: Entry>(
     id: Cow<'a, str>,
     key_at: usize,
     start: usize,
+    capacity: usize,
     labels: &mut PieceLabels<'a>,
 ) -> JResult<(RawResults<'a, T>, usize)> {
     let mut p = Parser::new(bytes, start);
     p.begin_array("an array of results")?;
     let mut first = true;
-    let mut entries: Vec<T> = Vec::with_capacity(16);
+    let mut entries: Vec<T> = Vec::with_capacity(capacity);
     let mut reversed = 0;
     let mut first_reversed = None;
     let mut n = 0usize;
