@@ -227,11 +227,19 @@ struct Groups {
     groups: Vec<Group>,
 }
 
-fn draw_groups<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, g: &Groups) -> Fallible {
-    area.fill(&WHITE).map_err(err)?;
+/// Bar positions of [`Groups`]: the x labels, the bars (x, value, colour)
+/// and the group titles (x centre, title); groups are one slot apart.
+type Layout = (
+    Vec<String>,
+    Vec<(f64, Option<f64>, RGBColor)>,
+    Vec<(f64, String)>,
+    usize,
+);
+
+fn layout(g: &Groups) -> Layout {
     let mut labels = Vec::new();
-    let mut bars = Vec::new(); // (x, value, colour)
-    let mut heads = Vec::new(); // (x centre, title)
+    let mut bars = Vec::new();
+    let mut heads = Vec::new();
     let mut x = 0usize;
     for (gi, (title, buckets)) in g.groups.iter().enumerate() {
         let start = x;
@@ -243,9 +251,15 @@ fn draw_groups<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, g: &Groups) ->
             bars.push((x as f64, *value, CHAR_COLORS[gi % CHAR_COLORS.len()]));
             x += 1;
         }
-        heads.push(((start + x - 1) as f64 / 2.0, title.clone()));
+        heads.push(((start + x.max(start + 1) - 1) as f64 / 2.0, title.clone()));
         x += 1; // a gap between groups
     }
+    (labels, bars, heads, x)
+}
+
+fn draw_groups<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, g: &Groups) -> Fallible {
+    area.fill(&WHITE).map_err(err)?;
+    let (labels, bars, heads, x) = layout(g);
     let n = x.saturating_sub(1).max(1);
     let mut chart = ChartBuilder::on(area)
         .caption(g.title, ("sans-serif", 30))

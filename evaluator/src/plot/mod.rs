@@ -197,47 +197,7 @@ fn draw_recall<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     for (ci, (label, r)) in curves.iter().enumerate() {
-        let xs = &r.average_nr_proposals;
-        if per_threshold {
-            let n = r.recall.len();
-            for (t, row) in r.recall.iter().enumerate() {
-                let color = ramp(t, n);
-                chart
-                    .draw_series(LineSeries::new(
-                        xs.iter().copied().zip(row.iter().copied()),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(e)?
-                    .label(format!("tIoU {:.2}", r.tiou_thresholds[t]))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
-                    });
-            }
-        }
-        let color = if per_threshold {
-            BLACK
-        } else {
-            SERIES[ci % SERIES.len()]
-        };
-        let name = if per_threshold {
-            format!("average (AUC {:.2}%)", r.auc)
-        } else {
-            format!(
-                "{label}: AR@100 {:.2}%, AUC {:.2}%",
-                100.0 * r.ar_at_100,
-                r.auc
-            )
-        };
-        chart
-            .draw_series(LineSeries::new(
-                xs.iter().copied().zip(r.average_recall.iter().copied()),
-                color.stroke_width(4),
-            ))
-            .map_err(e)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(4))
-            });
+        draw_curves(&mut chart, ci, label, r, per_threshold)?;
     }
     chart
         .configure_series_labels()
@@ -248,6 +208,61 @@ fn draw_recall<DB: DrawingBackend>(
         .label_font(("sans-serif", 20))
         .draw()
         .map_err(e)?;
+    Ok(())
+}
+
+/// One result's curves on the AR–AN chart: per threshold (thin, coloured)
+/// when asked, and the average (thick).
+fn draw_curves<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    ci: usize,
+    label: &str,
+    r: &ProposalReport,
+    per_threshold: bool,
+) -> Result<(), String> {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let xs = &r.average_nr_proposals;
+    if per_threshold {
+        let n = r.recall.len();
+        for (t, row) in r.recall.iter().enumerate() {
+            let color = ramp(t, n);
+            chart
+                .draw_series(LineSeries::new(
+                    xs.iter().copied().zip(row.iter().copied()),
+                    color.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(format!("tIoU {:.2}", r.tiou_thresholds[t]))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
+                });
+        }
+    }
+    let color = if per_threshold {
+        BLACK
+    } else {
+        SERIES[ci % SERIES.len()]
+    };
+    let name = if per_threshold {
+        format!("average (AUC {:.2}%)", r.auc)
+    } else {
+        format!(
+            "{label}: AR@100 {:.2}%, AUC {:.2}%",
+            100.0 * r.ar_at_100,
+            r.auc
+        )
+    };
+    chart
+        .draw_series(LineSeries::new(
+            xs.iter().copied().zip(r.average_recall.iter().copied()),
+            color.stroke_width(4),
+        ))
+        .map_err(e)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(4)));
     Ok(())
 }
 
