@@ -197,10 +197,6 @@ pub struct CommonArgs {
     /// output.
     #[arg(short, long, value_name = "FILE|-", default_value = "-", value_parser = parse_output)]
     pub output: Output,
-    /// Drop detections whose label is not a class of the ground truth (and say how many)
-    /// instead of failing.
-    #[arg(long)]
-    pub ignore_unknown_labels: bool,
 }
 
 /// Flags of `proposals` and `detections` (not `diagnose`).
@@ -245,6 +241,10 @@ pub struct DetectionArgs {
     /// JSON key "recall_topk".
     #[arg(long, value_name = "K,...", allow_negative_numbers = true, value_parser = parse_topk)]
     pub recall_topk: Option<TopK>,
+    /// Drop detections whose label is not a class of the ground truth (and say how many)
+    /// instead of failing.
+    #[arg(long)]
+    pub ignore_unknown_labels: bool,
 }
 
 #[derive(Args)]
@@ -272,6 +272,10 @@ pub struct DiagnoseArgs {
     /// Image format of the figures.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FigureFormat::Png)]
     pub plot_format: FigureFormat,
+    /// Drop detections whose label is not a class of the ground truth (and say how many)
+    /// instead of failing.
+    #[arg(long)]
+    pub ignore_unknown_labels: bool,
 }
 
 /// Image formats of `diagnose --plot`.

@@ -161,7 +161,7 @@ pub fn detections(a: DetectionArgs, log: &Log) -> Result<(), Failure> {
     let plot_out = check_compare(c, &a.compare)?;
     let opts = DetectionOptions {
         tiou_thresholds: thresholds(c),
-        ignore_unknown_labels: c.ignore_unknown_labels,
+        ignore_unknown_labels: a.ignore_unknown_labels,
     };
     let excluded = inputs::excluded(c.exclude.as_ref())?;
     let (gt, (pred, base)) = rayon::join(
@@ -323,7 +323,7 @@ pub fn diagnose(a: DiagnoseArgs, log: &Log) -> Result<(), Failure> {
         max_k: a.max_k,
         min_tiou: a.min_tiou,
         fn_min_precision: a.fn_min_precision,
-        ignore_unknown_labels: c.ignore_unknown_labels,
+        ignore_unknown_labels: a.ignore_unknown_labels,
     };
     let excluded = inputs::excluded(c.exclude.as_ref())?;
     let extra = match &a.characteristics {
