@@ -51,7 +51,7 @@ median_wall() {
     for _ in $(seq "$RUNS"); do
         local t0 t1
         t0=$(date +%s%N)
-        "$BIN" "$@" --json -q -o /dev/null
+        "$BIN" "$@" --json -q -o /dev/null 2>/dev/null
         t1=$(date +%s%N)
         times+=("$(( (t1 - t0) / 1000 ))")
     done
@@ -62,7 +62,7 @@ for args in "proposals $GT $DATA/golden_proposals.json" "proposals $GT $PROPS" \
             "detections $GT $DATA/golden_detections.json" "detections $GT $DETS"; do
     set -- $args
     size=$(stat -c %s "$3")
-    stats=$( { /usr/bin/time -f "%e %U %S %M" "$BIN" "$@" --json -q -o /dev/null; } 2>&1 | tail -1)
+    stats=$( { /usr/bin/time -f "%e %U %S %M" "$BIN" "$@" --json -q -o /dev/null 2>/dev/null; } 2>&1 | tail -1)
     read -r _ user sys rss <<< "$stats"
     echo "$1 $(basename "$3") ($((size / 1000000)) MB): median wall $(median_wall "$@") s of $RUNS runs;" \
          "one run: $user s user + $sys s sys, peak RSS $((rss / 1024)) MiB" \
@@ -113,7 +113,7 @@ for task in proposals detections; do
     t1=$(date +%s%N)
     off=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')
     ours=$(median_wall "$task" "$GT" "$pred")
-    value=$("$BIN" "$task" "$GT" "$pred" --json -q | "$PYTHON" -c \
+    value=$("$BIN" "$task" "$GT" "$pred" --json -q 2>/dev/null | "$PYTHON" -c \
         'import json,sys; r=json.load(sys.stdin); print("%.9f" % (r["AR@100"] if "AR@100" in r else r["average_mAP"]))')
     echo "$task $(basename "$pred"): official $off s ($official), tcanet-eval $ours s (median of $RUNS; $value):" \
          "$(awk -v a="$off" -v b="$ours" 'BEGIN{printf "%.0f", a/b}')x"
