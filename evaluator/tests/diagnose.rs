@@ -543,3 +543,65 @@ fn golden_detections_diagnosis_is_consistent() {
     }
     assert!(json["false_positive"]["profile"][0]["fractions"]["double_detection"].is_number());
 }
+
+#[test]
+fn golden_subset_matches_detad_s_own_numbers() {
+    // The first 500 validation videos and their detections (labels of
+    // other classes dropped), as in tests/data/detad_expected.json.
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::carried().join("detad_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let full = GroundTruth::from_path(common::gt_path(), "validation").unwrap();
+    let rest: std::collections::HashSet<String> =
+        full.videos[500..].iter().map(|v| v.id.clone()).collect();
+    let gt = full.without_videos(&rest);
+    let mut d = DetectionSet::from_path(common::detections_path()).unwrap();
+    d.videos.retain(|v| gt.video_index(&v.video).is_some());
+    let o = DiagnoseOptions {
+        ignore_unknown_labels: true,
+        ..DiagnoseOptions::default()
+    };
+    let r = diagnose(&gt, &d, &o, None).unwrap();
+    let num = |v: &serde_json::Value| v.as_f64().unwrap();
+    let near = |what: &str, got: f64, want: f64| {
+        assert!((got - want).abs() < 1e-9, "{what}: {got} vs DETAD {want}");
+    };
+    near(
+        "average-mAP_N",
+        r.average_map_n,
+        num(&want["average_mAP_N"]),
+    );
+    near(
+        "top 10G average-mAP_N",
+        r.false_positive.average_map_n,
+        num(&want["false_positive_average_mAP_N"]),
+    );
+    let g = &r.false_positive.removed_error_gain;
+    near(
+        "double",
+        g.double_detection,
+        num(&want["removed_error_gain"]["double_detection"]),
+    );
+    near(
+        "localization",
+        g.localization,
+        num(&want["removed_error_gain"]["localization"]),
+    );
+    let mut n = 0;
+    for (key, field) in [("sensitivity", 0), ("false_negative_rate", 1)] {
+        for (ch, buckets) in want[key].as_object().unwrap() {
+            for (label, v) in buckets.as_object().unwrap() {
+                let b = bucket(&r, ch, label);
+                let got = if field == 0 {
+                    b.average_map_n
+                } else {
+                    b.false_negative_rate
+                };
+                near(&format!("{key} {ch} {label}"), got.unwrap(), num(v));
+                n += 1;
+            }
+        }
+    }
+    assert_eq!(n, 28);
+}
