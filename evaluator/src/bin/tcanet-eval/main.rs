@@ -58,7 +58,23 @@ impl From<OutputError> for Failure {
     }
 }
 
+/// Tunes glibc's allocator for one short run over tens of megabytes: one
+/// arena grown in large steps, large blocks kept in it (fewer system calls
+/// and page faults; a fifth of a run's time otherwise).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let log = cli.common.log();
     let result = match cli.command {
