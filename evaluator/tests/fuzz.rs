@@ -157,3 +157,46 @@ proptest! {
         }
     }
 }
+
+/// A label with quotes, backslashes and non-ASCII text at times.
+fn label() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["Run", "Long jump", "a\"b", "c\\d", "é ü", "x/y", ""])
+        .prop_map(str::to_string)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Entries in the usual layout (read without matching keys) and in a
+    /// compact one (read by the general reader) give the same values.
+    #[test]
+    fn the_usual_layout_reads_like_any_other(
+        entries in prop::collection::vec(
+            (-1e6f64..1e6, -1e6f64..1e6, -10.0f64..10.0, label()), 1..20)
+    ) {
+        let quote = |s: &str| serde_json::to_string(s).unwrap();
+        let usual: Vec<String> = entries.iter().map(|(s, e, x, l)| {
+            format!("{{\"segment\": [{s:?}, {e:?}], \"score\": {x:?}, \"label\": {}}}", quote(l))
+        }).collect();
+        let compact: Vec<String> = entries.iter().map(|(s, e, x, l)| {
+            format!("{{\"segment\":[{s:?},{e:?}],\"score\":{x:?},\"label\":{}}}", quote(l))
+        }).collect();
+        let a = DetectionSet::from_slice(
+            format!("{{\"results\": {{\"v\": [{}]}}}}", usual.join(", ")).as_bytes(), "a.json").unwrap();
+        let b = DetectionSet::from_slice(
+            format!("{{\"results\":{{\"v\":[{}]}}}}", compact.join(",")).as_bytes(), "b.json").unwrap();
+        prop_assert_eq!(&a.labels, &b.labels);
+        prop_assert_eq!(&a.videos, &b.videos);
+        let p = ProposalSet::from_slice(
+            format!("{{\"results\": {{\"v\": [{}]}}}}", usual.join(", ")).as_bytes(), "a.json").unwrap();
+        for (x, y) in p.videos[0].entries.iter().zip(&a.videos[0].entries) {
+            prop_assert_eq!(x.segment, y.segment);
+            prop_assert_eq!(x.score.to_bits(), y.score.to_bits());
+        }
+        for ((s, e, x, l), d) in entries.iter().zip(&a.videos[0].entries) {
+            prop_assert_eq!(d.segment, [*s, *e]);
+            prop_assert_eq!(d.score.to_bits(), x.to_bits());
+            prop_assert_eq!(&a.labels[d.label], l);
+        }
+    }
+}

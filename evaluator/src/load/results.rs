@@ -314,6 +314,56 @@ fn results<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<ReadResults<'a, 
     Ok((out, labels, warnings))
 }
 
+/// Reads an entry written in the usual layout, `{"segment": [s, e],
+/// "score": x}` or `{"segment": [s, e], "score": x, "label": "NAME"}`
+/// with Python's default separators, without matching keys; `None` (the
+/// parser where it was) for anything else, which the general reader then
+/// reads or reports (so both accept and refuse the same entries).
+#[inline]
+fn usual_entry<'a, T: Entry>(p: &mut Parser<'a>, labels: &mut PieceLabels<'a>) -> Option<T> {
+    const HEAD: &[u8] = b"{\"segment\": [";
+    const MID: &[u8] = b"], \"score\": ";
+    const LABEL: &[u8] = b", \"label\": ";
+    let b = p.bytes;
+    if !b.get(p.pos..)?.starts_with(HEAD) {
+        return None;
+    }
+    let mut q = Parser::new(b, p.pos + HEAD.len());
+    let s = q.number("").ok()?;
+    if b.get(q.pos..q.pos + 2)? != b", " {
+        return None;
+    }
+    q.pos += 2;
+    let e = q.number("").ok()?;
+    if !b.get(q.pos..)?.starts_with(MID) {
+        return None;
+    }
+    q.pos += MID.len();
+    let score = q.number("").ok()?;
+    if !(s.is_finite() && e.is_finite() && score.is_finite()) {
+        return None;
+    }
+    let mut label = None;
+    let has_label = b.get(q.pos..)?.starts_with(LABEL);
+    if T::LABELLED && !has_label {
+        return None;
+    }
+    if has_label {
+        // Read (and checked) for proposals too, which ignore it.
+        q.pos += LABEL.len();
+        let name = q.string().ok()?;
+        if T::LABELLED {
+            label = Some(name);
+        }
+    }
+    if b.get(q.pos) != Some(&b'}') {
+        return None;
+    }
+    p.pos = q.pos + 1;
+    let label = label.map_or(0, |name| labels.id(name));
+    Some(T::new([s, e], score, label))
+}
+
 /// Reads one entry `{"segment": [s, e], "score": x, "label": NAME}` at the
 /// parser's position; `path` names it in messages.
 #[inline]
@@ -322,6 +372,9 @@ fn entry<'a, T: Entry>(
     path: &dyn Fn() -> String,
     labels: &mut PieceLabels<'a>,
 ) -> JResult<T> {
+    if let Some(e) = usual_entry(p, labels) {
+        return Ok(e);
+    }
     let obj_at = p.pos;
     p.begin_object("an object {\"segment\": [s, e], \"score\": x}")
         .map_err(within(path))?;
