@@ -62,7 +62,8 @@ for args in "proposals $GT $DATA/golden_proposals.json" "proposals $GT $PROPS" \
             "detections $GT $DATA/golden_detections.json" "detections $GT $DETS"; do
     set -- $args
     size=$(stat -c %s "$3")
-    stats=$( { /usr/bin/time -f "%e %U %S %M" "$BIN" "$@" --json -q -o /dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -o "$OUT/time.txt" -f "%e %U %S %M" "$BIN" "$@" --json -q -o /dev/null 2>/dev/null
+    stats=$(tail -1 "$OUT/time.txt")
     read -r _ user sys rss <<< "$stats"
     echo "$1 $(basename "$3") ($((size / 1000000)) MB): median wall $(median_wall "$@") s of $RUNS runs;" \
          "one run: $user s user + $sys s sys, peak RSS $((rss / 1024)) MiB" \

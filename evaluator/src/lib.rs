@@ -23,7 +23,7 @@
 //!   detections has AP 0), average mAP the mean over thresholds.
 //!
 //! ```no_run
-//! use tcanet_evaluator::{evaluate_proposals, plot, GroundTruth, Proposal, ProposalOptions, ProposalSet};
+//! use tcanet_evaluator::{evaluate_proposals, GroundTruth, Proposal, ProposalOptions, ProposalSet};
 //! let gt = GroundTruth::from_path("activitynet13_gt.json", "validation")?;
 //! let input = ProposalSet::from_path("proposals.json")?;
 //! let mut refined = ProposalSet::new(); // in-memory results, e.g. from the runtime
@@ -32,7 +32,10 @@
 //! let a = evaluate_proposals(&gt, &input, &opts)?;
 //! let b = evaluate_proposals(&gt, &refined, &opts)?;
 //! println!("AR@100 = {:.4}, AUC = {:.2}", b.ar_at_100, b.auc);
-//! plot::plot_proposal_comparison("cmp.png".as_ref(), "AR-AN", &[("input", &a), ("refined", &b)])?;
+//! // With the default feature `plot`:
+//! # #[cfg(feature = "plot")]
+//! tcanet_evaluator::plot::plot_proposal_comparison(
+//!     "cmp.png".as_ref(), "AR-AN", &[("input", &a), ("refined", &b)])?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
