@@ -75,11 +75,21 @@ pub struct DetectionReport {
 
 /// A detection routed to its class.
 #[derive(Clone, Copy)]
-struct ClassPred {
-    score: f64,
-    segment: [f64; 2],
+pub(crate) struct ClassPred {
+    pub score: f64,
+    pub segment: [f64; 2],
     /// Ground-truth video index, or `u32::MAX` when not in the subset.
-    video: u32,
+    pub video: u32,
+}
+
+/// A submission routed to the ground truth's classes.
+pub(crate) struct Routed {
+    /// Per class, its detections in file order.
+    pub per_class: Vec<Vec<ClassPred>>,
+    /// Detections kept (those with a ground-truth class).
+    pub n_detections: usize,
+    /// Detections dropped for an unknown label.
+    pub n_dropped: usize,
 }
 
 /// Evaluates detections exactly as the official `eval_detection.py`
@@ -93,14 +103,62 @@ pub fn evaluate_detections(
     let thresholds = &opts.tiou_thresholds;
     check_thresholds(thresholds)?;
     let nt = thresholds.len();
-    let nc = gt.labels.len();
-    if nc == 0 {
+    let mut warnings = Vec::new();
+    let routed = route(gt, preds, opts.ignore_unknown_labels, &mut warnings)?;
+    let index = ClassIndex::new(gt);
+    let ap_by_class: Vec<Vec<f64>> = routed
+        .per_class
+        .into_par_iter()
+        .enumerate()
+        .map(|(c, preds)| {
+            let ranked = rank(preds);
+            let tp = match_ranked(gt, &index, c, &ranked, thresholds);
+            tp.iter()
+                .map(|m| {
+                    let ranks: Vec<u32> = m.iter().map(|&(r, _)| r).collect();
+                    ap_from_true_positives(&ranks, index.count[c])
+                })
+                .collect()
+        })
+        .collect();
+    // mAP at a threshold: np.mean over classes of the row ap[t, :].
+    let map: Vec<f64> = (0..nt)
+        .map(|t| {
+            let row: Vec<f64> = ap_by_class.iter().map(|a| a[t]).collect();
+            np_mean(&row)
+        })
+        .collect();
+    let average_map = np_mean(&map);
+    let n_videos = gt.videos.iter().filter(|v| !v.instances.is_empty()).count();
+    Ok(DetectionReport {
+        map,
+        average_map,
+        ap: ApPerClass(gt.labels.iter().cloned().zip(ap_by_class).collect()),
+        tiou_thresholds: thresholds.clone(),
+        n_videos,
+        n_instances: gt.n_instances(),
+        n_detections: routed.n_detections,
+        n_dropped: routed.n_dropped,
+        warnings,
+    })
+}
+
+/// Checks the submission against the ground truth (video ids, labels) and
+/// routes its detections to their classes; `warnings` gets the set's, the
+/// ground truth's and these checks' findings.
+pub(crate) fn route(
+    gt: &GroundTruth,
+    preds: &DetectionSet,
+    ignore_unknown_labels: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Routed, Error> {
+    if gt.labels.is_empty() {
         return Err(Error::Content {
             file: gt.source.clone(),
             message: format!("subset \"{}\" has no annotated instance", gt.subset),
         });
     }
-    let mut warnings: Vec<String> = preds.warnings.clone();
+    warnings.extend(preds.warnings.iter().cloned());
     warnings.extend(gt.warnings.iter().cloned());
     warnings.extend(check_video_ids(
         gt,
@@ -115,8 +173,46 @@ pub fn evaluate_detections(
             preds.source
         ));
     }
+    let (class_of, n_dropped) = map_labels(gt, preds, ignore_unknown_labels, warnings)?;
+    let mut sizes = vec![0usize; gt.labels.len()];
+    for v in &preds.videos {
+        for d in &v.entries {
+            if let Some(c) = class_of[d.label] {
+                sizes[c] += 1;
+            }
+        }
+    }
+    let mut per_class: Vec<Vec<ClassPred>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+    let mut n_detections = 0usize;
+    for v in &preds.videos {
+        let video = gt.video_index(&v.video).map_or(u32::MAX, |i| i as u32);
+        for d in &v.entries {
+            if let Some(c) = class_of[d.label] {
+                per_class[c].push(ClassPred {
+                    score: d.score,
+                    segment: d.segment,
+                    video,
+                });
+                n_detections += 1;
+            }
+        }
+    }
+    Ok(Routed {
+        per_class,
+        n_detections,
+        n_dropped,
+    })
+}
 
-    // Map the submission's labels to ground-truth classes.
+/// The ground-truth class of each of the submission's labels (`None` for
+/// an unknown one) and how many detections have an unknown label; unknown
+/// labels are an error unless `ignore_unknown` (then a warning).
+fn map_labels(
+    gt: &GroundTruth,
+    preds: &DetectionSet,
+    ignore_unknown: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<Option<usize>>, usize), Error> {
     let gt_class: HashMap<&str, usize> = gt
         .labels
         .iter()
@@ -150,31 +246,8 @@ pub fn evaluate_detections(
     }
     let n_dropped: usize = unknown_counts.iter().sum();
     if n_dropped > 0 {
-        let mut unknown: Vec<(usize, &str)> = unknown_counts
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| (n, preds.labels[i].as_str()))
-            .collect();
-        unknown.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-        let listed: Vec<String> = unknown
-            .iter()
-            .take(10)
-            .map(|(n, l)| format!("\"{l}\" ({n})"))
-            .collect();
-        let more = if unknown.len() > 10 {
-            format!(" and {} more", unknown.len() - 10)
-        } else {
-            String::new()
-        };
-        let what = format!(
-            "{n_dropped} detection(s) with {} label(s) that are not classes of the ground \
-             truth's subset \"{}\": {}{more}",
-            unknown.len(),
-            gt.subset,
-            listed.join(", ")
-        );
-        if !opts.ignore_unknown_labels {
+        let what = unknown_labels(gt, preds, &unknown_counts);
+        if !ignore_unknown {
             return Err(Error::Content {
                 file: preds.source.clone(),
                 message: format!(
@@ -188,110 +261,101 @@ pub fn evaluate_detections(
             preds.source
         ));
     }
-
-    // Ground truth: per instance, its position within its class.
-    let mut class_count = vec![0usize; nc];
-    let class_pos: Vec<Vec<u32>> = gt
-        .videos
-        .iter()
-        .map(|v| {
-            v.instances
-                .iter()
-                .map(|g| {
-                    let p = class_count[g.label];
-                    class_count[g.label] += 1;
-                    p as u32
-                })
-                .collect()
-        })
-        .collect();
-
-    // Detections per class in file order.
-    let mut sizes = vec![0usize; nc];
-    for v in &preds.videos {
-        for d in &v.entries {
-            if let Some(c) = class_of[d.label] {
-                sizes[c] += 1;
-            }
-        }
-    }
-    let mut per_class: Vec<Vec<ClassPred>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
-    let mut n_detections = 0usize;
-    for v in &preds.videos {
-        let video = gt.video_index(&v.video).map_or(u32::MAX, |i| i as u32);
-        for d in &v.entries {
-            if let Some(c) = class_of[d.label] {
-                per_class[c].push(ClassPred {
-                    score: d.score,
-                    segment: d.segment,
-                    video,
-                });
-                n_detections += 1;
-            }
-        }
-    }
-
-    let ap_by_class: Vec<Vec<f64>> = per_class
-        .into_par_iter()
-        .enumerate()
-        .map(|(c, preds)| class_ap(gt, &class_pos, c, class_count[c], preds, thresholds))
-        .collect();
-    // mAP at a threshold: np.mean over classes of the row ap[t, :].
-    let map: Vec<f64> = (0..nt)
-        .map(|t| {
-            let row: Vec<f64> = ap_by_class.iter().map(|a| a[t]).collect();
-            np_mean(&row)
-        })
-        .collect();
-    let average_map = np_mean(&map);
-    let n_videos = gt.videos.iter().filter(|v| !v.instances.is_empty()).count();
-    Ok(DetectionReport {
-        map,
-        average_map,
-        ap: ApPerClass(gt.labels.iter().cloned().zip(ap_by_class).collect()),
-        tiou_thresholds: thresholds.clone(),
-        n_videos,
-        n_instances: gt.n_instances(),
-        n_detections,
-        n_dropped,
-        warnings,
-    })
+    Ok((class_of, n_dropped))
 }
 
-/// `compute_average_precision_detection` for one class.
-fn class_ap(
-    gt: &GroundTruth,
-    class_pos: &[Vec<u32>],
-    class: usize,
-    npos: usize,
-    preds: Vec<ClassPred>,
-    thresholds: &[f64],
-) -> Vec<f64> {
-    let nt = thresholds.len();
-    if preds.is_empty() {
-        return vec![0.0; nt];
+/// Describes the unknown labels, most frequent first (ten at most).
+fn unknown_labels(gt: &GroundTruth, preds: &DetectionSet, counts: &[usize]) -> String {
+    let n_dropped: usize = counts.iter().sum();
+    let mut unknown: Vec<(usize, &str)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(i, &n)| (n, preds.labels[i].as_str()))
+        .collect();
+    unknown.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let listed: Vec<String> = unknown
+        .iter()
+        .take(10)
+        .map(|(n, l)| format!("\"{l}\" ({n})"))
+        .collect();
+    let more = if unknown.len() > 10 {
+        format!(" and {} more", unknown.len() - 10)
+    } else {
+        String::new()
+    };
+    format!(
+        "{n_dropped} detection(s) with {} label(s) that are not classes of the ground \
+         truth's subset \"{}\": {}{more}",
+        unknown.len(),
+        gt.subset,
+        listed.join(", ")
+    )
+}
+
+/// Where each ground-truth instance stands within its class.
+pub(crate) struct ClassIndex {
+    /// Per video, per instance: its position among its class's instances.
+    pub pos: Vec<Vec<u32>>,
+    /// Instances per class.
+    pub count: Vec<usize>,
+}
+
+impl ClassIndex {
+    pub(crate) fn new(gt: &GroundTruth) -> Self {
+        let mut count = vec![0usize; gt.labels.len()];
+        let pos = gt
+            .videos
+            .iter()
+            .map(|v| {
+                v.instances
+                    .iter()
+                    .map(|g| {
+                        let p = count[g.label];
+                        count[g.label] += 1;
+                        p as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        ClassIndex { pos, count }
     }
-    // Descending score, ties in file order (a stable sort), done as an
-    // unstable sort of (key, position) pairs.
+}
+
+/// A class's detections in descending score, ties in file order (a stable
+/// order, done as an unstable sort of distinct (key, position) pairs).
+pub(crate) fn rank(preds: Vec<ClassPred>) -> Vec<ClassPred> {
     let mut order: Vec<(u64, u32)> = preds
         .iter()
         .enumerate()
         .map(|(i, p)| (descending_key(p.score), i as u32))
         .collect();
     order.sort_unstable();
-    let preds: Vec<ClassPred> = order.iter().map(|&(_, i)| preds[i as usize]).collect();
-    let n = preds.len();
+    order.iter().map(|&(_, i)| preds[i as usize]).collect()
+}
+
+/// `compute_average_precision_detection`'s matching for one class: per
+/// threshold, the true positives as (rank, instance position in class),
+/// in rank order.
+pub(crate) fn match_ranked(
+    gt: &GroundTruth,
+    index: &ClassIndex,
+    class: usize,
+    ranked: &[ClassPred],
+    thresholds: &[f64],
+) -> Vec<Vec<(u32, u32)>> {
+    let nt = thresholds.len();
+    let npos = index.count[class];
     let mut locked = vec![false; nt * npos];
-    // Positions (in ranked order) of the true positives, per threshold.
-    let mut tp: Vec<Vec<u32>> = vec![Vec::new(); nt];
+    let mut tp: Vec<Vec<(u32, u32)>> = vec![Vec::new(); nt];
     let mut cand: Vec<(f64, u32)> = Vec::new();
-    for (i, p) in preds.iter().enumerate() {
+    for (i, p) in ranked.iter().enumerate() {
         if p.video == u32::MAX {
             continue;
         }
         let v = p.video as usize;
         cand.clear();
-        for (g, &pos) in gt.videos[v].instances.iter().zip(&class_pos[v]) {
+        for (g, &pos) in gt.videos[v].instances.iter().zip(&index.pos[v]) {
             if g.label == class {
                 cand.push((tiou(p.segment, g.segment), pos));
             }
@@ -313,17 +377,12 @@ fn class_ap(
                     continue;
                 }
                 *lock = true;
-                tp[t].push(i as u32);
+                tp[t].push((i as u32, pos));
                 break;
             }
         }
     }
-    debug_assert!(tp
-        .iter()
-        .all(|t| t.last().is_none_or(|&i| (i as usize) < n)));
-    tp.iter()
-        .map(|positions| ap_from_true_positives(positions, npos))
-        .collect()
+    tp
 }
 
 /// A key whose ascending order is the descending order of `score`

@@ -177,10 +177,19 @@ impl<'a> Parser<'a> {
         if !self.key_start(first)? {
             return Ok(None);
         }
-        let rest = &self.bytes[self.pos + 1..];
+        let at = self.pos + 1;
+        let word = load8(self.bytes, at);
         for k in known {
             let k_len = k.len();
-            if rest.get(k_len) == Some(&b'"') && &rest[..k_len] == k.as_bytes() {
+            let hit = match word {
+                // The key and its closing quote in one masked 8-byte compare.
+                Some(w) if k_len < 8 => w & low_bytes(k_len + 1) == key_word(k),
+                _ => {
+                    let rest = &self.bytes[at..];
+                    rest.get(k_len) == Some(&b'"') && &rest[..k_len] == k.as_bytes()
+                }
+            };
+            if hit {
                 self.pos += k_len + 2;
                 self.expect_byte(b':', "':' after the key")?;
                 return Ok(Some(Cow::Borrowed(k)));
@@ -441,10 +450,10 @@ impl<'a> Parser<'a> {
             };
             return Ok(if n.negative { -v } else { v });
         }
-        // Up to 19 digits over a power of ten up to 21: exact integer
-        // division (the usual shape of Python's 17-digit reprs).
-        if n.digits <= 19 && n.mantissa != 0 && (-21..0).contains(&n.exp10) {
-            let v = div_pow10(n.mantissa, (-n.exp10) as u32);
+        // Up to 19 digits times a power of ten within ±22 (the usual shape
+        // of Python's 17-digit reprs): Eisel–Lemire, exact in this range.
+        if n.digits <= 19 && n.mantissa != 0 && n.exp10.abs() <= MAX_POW10 as i64 {
+            let v = eisel_lemire(n.mantissa, n.exp10 as i32);
             return Ok(if n.negative { -v } else { v });
         }
         // SAFETY: the span holds only ASCII digits, signs, '.' and 'e'.
@@ -568,38 +577,91 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// `m / 10^k` correctly rounded to the nearest f64 (ties to even), for
-/// `m > 0` and `1 <= k <= 21`, by exact integer division.
-fn div_pow10(m: u64, k: u32) -> f64 {
-    debug_assert!(m > 0 && (1..=21).contains(&k));
-    const P: [u128; 22] = {
-        let mut t = [1u128; 22];
-        let mut i = 1;
-        while i < 22 {
-            t[i] = t[i - 1] * 10;
+/// Largest |power of ten| handled by [`eisel_lemire`].
+const MAX_POW10: i32 = 22;
+
+/// `5^q` for `q` in `-22..=22`, as the 128 most significant bits of its
+/// binary expansion (top bit set), truncated for `q >= 0` and rounded up
+/// for `q < 0` (the reciprocal `2^b / 5^-q + 1`), as Eisel–Lemire needs.
+const POW5_128: [u128; 2 * MAX_POW10 as usize + 1] = {
+    let mut t = [0u128; 2 * MAX_POW10 as usize + 1];
+    let mut q = -MAX_POW10;
+    while q <= MAX_POW10 {
+        let mut p5: u128 = 1;
+        let mut i = 0;
+        while i < q.unsigned_abs() {
+            p5 *= 5;
             i += 1;
         }
-        t
-    };
-    let p = P[k as usize];
-    let m_bits = 64 - m.leading_zeros();
-    let p_bits = 128 - p.leading_zeros();
-    // Shift so that the quotient has at least 55 bits (fits: the shifted
-    // numerator has at most 55 + p_bits <= 127 bits, or is m itself).
-    let s = (55 + p_bits).saturating_sub(m_bits);
-    let num = (m as u128) << s;
-    let q = num / p;
-    let sticky = num - q * p != 0;
-    let drop = (128 - q.leading_zeros()) - 53;
-    let mut mant = (q >> drop) as u64;
-    let rest = q & ((1u128 << drop) - 1);
-    let half = 1u128 << (drop - 1);
-    if rest > half || (rest == half && (sticky || mant & 1 == 1)) {
-        mant += 1; // at most 2^53: still exact
+        t[(q + MAX_POW10) as usize] = if q >= 0 {
+            p5 << p5.leading_zeros()
+        } else {
+            // floor(2^b / 5^k) + 1 with b = bits(5^k) + 127: a quotient in
+            // [2^127, 2^128), by long division one bit at a time.
+            let z = 128 - (p5 - 1).leading_zeros(); // smallest z: 2^z >= 5^k
+            let b = z + 127;
+            let mut quotient: u128 = 0;
+            let mut rem: u128 = 0;
+            let mut bit = b as i32;
+            while bit >= 0 {
+                rem = rem * 2 + if bit == b as i32 { 1 } else { 0 };
+                quotient = quotient.wrapping_shl(1);
+                if rem >= p5 {
+                    rem -= p5;
+                    quotient |= 1;
+                }
+                bit -= 1;
+            }
+            quotient + 1
+        };
+        q += 1;
     }
-    // mant * 2^(drop - s): a normal power of two, so the product is exact.
-    let e = drop as i32 - s as i32;
-    mant as f64 * f64::from_bits(((1023 + e) as u64) << 52)
+    t
+};
+
+/// `w × 10^q` correctly rounded to the nearest f64 (ties to even), for
+/// `w > 0` and `|q| <= 22`: the Eisel–Lemire algorithm (Lemire, "Number
+/// Parsing at a Gigabyte per Second", 2021), which for exponents in
+/// `-27..=55` never needs its slow fallback. No subnormal or infinite
+/// result is possible in this range.
+#[inline]
+fn eisel_lemire(w: u64, q: i32) -> f64 {
+    debug_assert!(w > 0 && q.abs() <= MAX_POW10);
+    const MANTISSA_BITS: i32 = 52;
+    let lz = w.leading_zeros();
+    let w = w << lz;
+    let pow5 = POW5_128[(q + MAX_POW10) as usize];
+    let (p_hi, p_lo) = ((pow5 >> 64) as u64, pow5 as u64);
+    // The product's top 128 bits, the low word's contribution added only
+    // when the top word alone cannot decide the 55 bits kept.
+    let first = (w as u128) * (p_hi as u128);
+    let (mut lo, mut hi) = (first as u64, (first >> 64) as u64);
+    let mask = u64::MAX >> (MANTISSA_BITS + 3);
+    if hi & mask == mask {
+        let second_hi = ((w as u128 * p_lo as u128) >> 64) as u64;
+        lo = lo.wrapping_add(second_hi);
+        if second_hi > lo {
+            hi += 1;
+        }
+    }
+    let upper = (hi >> 63) as i32;
+    let shift = upper + 64 - MANTISSA_BITS - 3;
+    let mut mantissa = hi >> shift;
+    // floor(q × log2(10)) + 63, then the exponent's bias.
+    let mut power2 = ((q.wrapping_mul(152_170 + 65_536) >> 16) + 63) + upper - lz as i32 + 1023;
+    debug_assert!(power2 > 0);
+    // An exact halfway case between two floats rounds to even.
+    if lo <= 1 && (-4..=23).contains(&q) && mantissa & 3 == 1 && (mantissa << shift) == hi {
+        mantissa &= !1;
+    }
+    mantissa += mantissa & 1;
+    mantissa >>= 1;
+    if mantissa >= 2 << MANTISSA_BITS {
+        mantissa = 1 << MANTISSA_BITS;
+        power2 += 1;
+    }
+    mantissa &= !(1 << MANTISSA_BITS);
+    f64::from_bits(((power2 as u64) << MANTISSA_BITS) | mantissa)
 }
 
 /// High bit set in each byte of `v` that is zero (exact for the lowest one).
@@ -613,6 +675,23 @@ fn has_zero_byte(v: u64) -> u64 {
 #[inline]
 fn has_byte_below(v: u64, n: u8) -> u64 {
     v.wrapping_sub(0x0101_0101_0101_0101 * n as u64) & !v & 0x8080_8080_8080_8080
+}
+
+/// A mask of the `n` (1..=8) lowest bytes of a little-endian word.
+#[inline]
+fn low_bytes(n: usize) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
+/// A key shorter than 8 bytes followed by its closing quote, as a
+/// little-endian word (the rest zero).
+#[inline]
+fn key_word(k: &str) -> u64 {
+    let mut w = b'"' as u64;
+    for &c in k.as_bytes().iter().rev() {
+        w = (w << 8) | c as u64;
+    }
+    w
 }
 
 #[inline]
@@ -823,7 +902,7 @@ mod tests {
     }
 
     #[test]
-    fn exact_division_path_matches_std() {
+    fn eisel_lemire_path_matches_std() {
         let mut x: u64 = 987654321;
         for i in 0..200_000u64 {
             x ^= x << 13;
@@ -846,6 +925,40 @@ mod tests {
                 let want: f64 = text.parse().unwrap();
                 assert_eq!(parse(&text).to_bits(), want.to_bits(), "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn pow5_table_has_the_known_entries() {
+        // 5^0, 5^1, 5^-1 and 5^-2 as the 128-bit significands Eisel–Lemire
+        // uses (5^-k rounded up).
+        let at = |q: i32| POW5_128[(q + MAX_POW10) as usize];
+        assert_eq!(at(0), 1 << 127);
+        assert_eq!(at(1), 0xa000_0000_0000_0000u128 << 64);
+        assert_eq!(at(-1), 0xcccc_cccc_cccc_cccc_cccc_cccc_cccc_cccd);
+        assert_eq!(at(-2), 0xa3d7_0a3d_70a3_d70a_3d70_a3d7_0a3d_70a4);
+        assert!(POW5_128.iter().all(|&x| x >> 127 == 1));
+    }
+
+    #[test]
+    fn eisel_lemire_on_positive_exponents_and_halfway_cases() {
+        let mut x: u64 = 4242;
+        for i in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mantissas near 2^53..2^64 with trailing bits that make ties.
+            let m = match i % 3 {
+                0 => x % 10_000_000_000_000_000_000,
+                1 => ((x >> 11) | 1) << 11,
+                _ => (1u64 << 53) + (x % 4) * 2 + 1,
+            }
+            .max(1);
+            let q = (x >> 50) as i32 % 23;
+            let q = if i % 2 == 0 { q } else { -q };
+            let text = format!("{m}e{q}");
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(eisel_lemire(m, q).to_bits(), want.to_bits(), "{text}");
         }
     }
 

@@ -1,9 +1,29 @@
 //! Leaderboard-exact evaluation of temporal action proposals (AR@AN, AUC)
 //! and detections (mAP), as the ActivityNet challenge's official code
-//! computes them (see `../shared/EVALUATION.md`), without any ML dependency.
+//! (`eval_proposal.py`, `eval_detection.py`) computes them, without any ML
+//! dependency; plus DETAD's error diagnosis of detections ([`diagnose`]).
+//!
+//! The rules, in brief:
+//!
+//! - tIoU of two segments is `max(0, min(e1, e2) - max(s1, s2))` over
+//!   `(e1 - s1) + (e2 - s2) - intersection`, as written, also for reversed or
+//!   zero-length segments (a zero union gives NaN, which matches nothing).
+//! - Proposals: only the subset's annotated videos count; `ratio = M ×
+//!   videos / all proposals in the file` (proposals of other videos count
+//!   here); each video keeps its best `int(n × ratio)`; the curve has 100
+//!   points `pcn[j] = j/100 × M × videos / kept`, where each video takes its
+//!   first `int(kept_v × pcn[j])`; recall is averaged over thresholds, AN =
+//!   `pcn × kept / videos`, AUC = 100 × trapezoid area / AN\[100\].
+//! - Detections: classes are the subset's labels in order of first
+//!   appearance; per class and threshold, detections ranked by score (ties
+//!   in file order) each take the free instance of their class and video
+//!   with the highest tIoU at or above the threshold, else are false
+//!   positives (also those of videos outside the subset); AP is VOC-2011's
+//!   interpolated area; mAP is the mean over classes (a class without
+//!   detections has AP 0), average mAP the mean over thresholds.
 //!
 //! ```no_run
-//! use tcanet_evaluator::{evaluate_proposals, plot, GroundTruth, Proposal, ProposalOptions, ProposalSet};
+//! use tcanet_evaluator::{evaluate_proposals, GroundTruth, Proposal, ProposalOptions, ProposalSet};
 //! let gt = GroundTruth::from_path("activitynet13_gt.json", "validation")?;
 //! let input = ProposalSet::from_path("proposals.json")?;
 //! let mut refined = ProposalSet::new(); // in-memory results, e.g. from the runtime
@@ -12,7 +32,10 @@
 //! let a = evaluate_proposals(&gt, &input, &opts)?;
 //! let b = evaluate_proposals(&gt, &refined, &opts)?;
 //! println!("AR@100 = {:.4}, AUC = {:.2}", b.ar_at_100, b.auc);
-//! plot::plot_proposal_comparison("cmp.png".as_ref(), "AR-AN", &[("input", &a), ("refined", &b)])?;
+//! // With the default feature `plot`:
+//! # #[cfg(feature = "plot")]
+//! tcanet_evaluator::plot::plot_proposal_comparison(
+//!     "cmp.png".as_ref(), "AR-AN", &[("input", &a), ("refined", &b)])?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -22,17 +45,23 @@
 #![warn(missing_docs)]
 
 mod detections;
+pub mod diagnose;
+mod exclude;
 mod json;
 mod load;
 pub mod numeric;
+#[cfg(feature = "plot")]
 pub mod plot;
 mod proposals;
+mod topk;
 
 use crate::json::FastMap as HashMap;
 use std::path::Path;
 
 pub use detections::{evaluate_detections, ApPerClass, DetectionOptions, DetectionReport};
+pub use exclude::read_video_list;
 pub use proposals::{evaluate_proposals, ProposalOptions, ProposalReport};
+pub use topk::{recall_at_top_k, TopKRecall};
 
 /// Everything that can go wrong reading or evaluating; every message names
 /// the file and, where it applies, the position, video and field.
@@ -121,6 +150,12 @@ impl GroundTruth {
     /// Parses ground-truth JSON text and keeps `subset`.
     pub fn from_json_str(text: &str, subset: &str) -> Result<Self, Error> {
         load::ground_truth(text.as_bytes(), "<memory>", subset)
+    }
+
+    /// Parses ground-truth JSON bytes (e.g. read from standard input) and
+    /// keeps `subset`; `source` names them in messages.
+    pub fn from_slice(bytes: &[u8], source: &str, subset: &str) -> Result<Self, Error> {
+        load::ground_truth(bytes, source, subset)
     }
 
     /// Builds a ground truth in memory: `videos` are `(id, [(segment,
@@ -248,6 +283,11 @@ impl ProposalSet {
         load::proposals(text.as_bytes(), "<memory>")
     }
 
+    /// Parses proposal JSON bytes; `source` names them in messages.
+    pub fn from_slice(bytes: &[u8], source: &str) -> Result<Self, Error> {
+        load::proposals(bytes, source)
+    }
+
     /// Adds a video's proposals (in any order; evaluation sorts by score).
     pub fn push(&mut self, video: impl Into<String>, proposals: Vec<Proposal>) {
         self.videos.push(VideoResults {
@@ -303,6 +343,11 @@ impl DetectionSet {
         load::detections(text.as_bytes(), "<memory>")
     }
 
+    /// Parses detection JSON bytes; `source` names them in messages.
+    pub fn from_slice(bytes: &[u8], source: &str) -> Result<Self, Error> {
+        load::detections(bytes, source)
+    }
+
     /// The index of class `name`, added if new.
     pub fn label_id(&mut self, name: &str) -> usize {
         if let Some(&i) = self.label_ids.get(name) {
@@ -347,45 +392,51 @@ pub fn preset_thresholds(preset: &str) -> Result<Vec<f64>, Error> {
 
 /// Parses tIoU thresholds: a comma list (`0.3,0.5,0.7`) or
 /// `start:stop:step` with `stop` included (`0.5:0.95:0.05`, computed as
-/// numpy's `linspace(start, stop, round((stop-start)/step)+1)`).
+/// numpy's `linspace(start, stop, round((stop-start)/step)+1)`). Every
+/// threshold lies in (0, 1]; at most 10,000.
 pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
-    let bad = |why: &str| {
+    threshold_list(text).map_err(|why| {
         Error::Options(format!(
             "invalid --tiou '{text}': {why}; use a list like 0.3,0.5,0.7 or a range like 0.5:0.95:0.05"
         ))
-    };
-    let num = |s: &str| -> Result<f64, Error> {
+    })
+}
+
+/// [`parse_thresholds`] with the bare reason as the error (for clap, which
+/// names the flag and value itself).
+pub fn threshold_list(text: &str) -> Result<Vec<f64>, String> {
+    let num = |s: &str| -> Result<f64, String> {
         let v: f64 = s
             .trim()
             .parse()
-            .map_err(|_| bad(&format!("'{s}' is not a number")))?;
+            .map_err(|_| format!("'{}' is not a number", s.trim()))?;
         if !v.is_finite() {
-            return Err(bad(&format!("'{s}' is not finite")));
+            return Err(format!("'{}' is not finite", s.trim()));
         }
         Ok(v)
     };
     let out = if text.contains(':') {
         let parts: Vec<&str> = text.split(':').collect();
         if parts.len() != 3 {
-            return Err(bad("a range has three parts, start:stop:step"));
+            return Err("a range has three parts, start:stop:step".into());
         }
         let (start, stop, step) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
         if step <= 0.0 || stop < start {
-            return Err(bad("a range needs start <= stop and a positive step"));
+            return Err("a range needs start <= stop and a positive step".into());
         }
-        let n = ((stop - start) / step).round() as usize + 1;
-        if n > 10_000 {
-            return Err(bad("more than 10000 thresholds"));
+        let n = ((stop - start) / step).round();
+        if n >= 10_000.0 {
+            return Err("more than 10000 thresholds".into());
         }
-        numeric::linspace(start, stop, n)
+        numeric::linspace(start, stop, n as usize + 1)
     } else {
         text.split(',').map(num).collect::<Result<Vec<_>, _>>()?
     };
-    if out.is_empty() {
-        return Err(bad("no threshold"));
+    if out.len() > 10_000 {
+        return Err("more than 10000 thresholds".into());
     }
-    if out.iter().any(|&t| !(0.0..=1.0).contains(&t)) {
-        return Err(bad("thresholds lie in [0, 1]"));
+    if out.iter().any(|&t| !(t > 0.0 && t <= 1.0)) {
+        return Err("thresholds lie in (0, 1]".into());
     }
     Ok(out)
 }
@@ -412,6 +463,12 @@ fn read_file(path: &Path) -> Result<FileBytes, Error> {
         cause,
     };
     let file = std::fs::File::open(path).map_err(fail)?;
+    if file.metadata().map_err(fail)?.is_dir() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory, not a file",
+        )));
+    }
     let len = file.metadata().map_err(fail)?.len() as usize;
     if len >= (4 << 20) && file.metadata().map_err(fail)?.is_file() {
         // Large files are mapped (pre-faulted): no copy from the page

@@ -3,13 +3,13 @@
 //! `eval_proposal.py` computes them.
 
 use crate::json::FastMap as HashMap;
-use std::cmp::Ordering;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::detections::descending_key;
 use crate::numeric::{linspace, np_trapz, tiou};
-use crate::{Error, GroundTruth, Proposal, ProposalSet};
+use crate::{Error, GroundTruth, GtVideo, Proposal, ProposalSet};
 
 /// Options of [`evaluate_proposals`].
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,8 @@ struct VideoHits {
     /// Columns of the tIoU matrix (kept proposals, or 1 for a video
     /// without proposals).
     columns: usize,
+    /// Proposals kept (0 for a video without proposals).
+    kept: usize,
     /// Per instance and threshold: first column with tIoU ≥ threshold.
     first_hit: Vec<u32>,
 }
@@ -170,7 +172,6 @@ pub fn evaluate_proposals(
             "the maximum average number of proposals must be positive, got {m}"
         )));
     }
-    let nt = thresholds.len();
     let mut warnings = check_video_ids(
         gt,
         preds.videos.iter().map(|v| v.video.as_str()),
@@ -178,23 +179,9 @@ pub fn evaluate_proposals(
         "proposals",
         "are ignored but count in the total that sets the per-video cut, as in the official code",
     )?;
-    let videos: Vec<usize> = (0..gt.videos.len())
-        .filter(|&i| !gt.videos[i].instances.is_empty())
-        .collect();
+    let videos = annotated_videos(gt, preds)?;
     let n_videos = videos.len();
-    if n_videos == 0 {
-        return Err(Error::Content {
-            file: gt.source.clone(),
-            message: format!("subset \"{}\" has no annotated video", gt.subset),
-        });
-    }
     let n_proposals = preds.len();
-    if n_proposals == 0 {
-        return Err(Error::Content {
-            file: preds.source.clone(),
-            message: "no proposals at all".into(),
-        });
-    }
     // A duplicate id keeps its last value.
     let by_id: HashMap<&str, &[Proposal]> = preds
         .videos
@@ -202,63 +189,17 @@ pub fn evaluate_proposals(
         .map(|v| (v.video.as_str(), v.entries.as_slice()))
         .collect();
     let ratio = m * n_videos as f64 / n_proposals as f64;
-    let t_min = thresholds.iter().copied().fold(f64::INFINITY, f64::min);
-
-    let hits: Vec<(VideoHits, usize)> = videos
+    let sorted = SortedThresholds::new(thresholds);
+    let hits: Vec<VideoHits> = videos
         .par_iter()
         .with_min_len(32)
-        .map(|&vi| {
-            let inst = &gt.videos[vi].instances;
-            let props = by_id.get(gt.videos[vi].id.as_str()).copied().unwrap_or(&[]);
-            if props.is_empty() {
-                // One column of zeros per instance.
-                let first_hit = inst
-                    .iter()
-                    .flat_map(|_| {
-                        thresholds
-                            .iter()
-                            .map(|&t| if 0.0 >= t { 0 } else { NO_HIT })
-                    })
-                    .collect();
-                return (
-                    VideoHits {
-                        columns: 1,
-                        first_hit,
-                    },
-                    0,
-                );
-            }
-            let n = props.len();
-            // Stable: ties keep file order.
-            let mut order: Vec<(f64, [f64; 2])> =
-                props.iter().map(|p| (p.score, p.segment)).collect();
-            order.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal));
-            let kept = ((n as f64 * ratio) as usize).min(n);
-            let mut first_hit = vec![NO_HIT; inst.len() * nt];
-            for (c, &(_, seg)) in order[..kept].iter().enumerate() {
-                for (i, g) in inst.iter().enumerate() {
-                    let iou = tiou(seg, g.segment);
-                    if iou.is_nan() || iou < t_min {
-                        continue; // below every threshold (or NaN)
-                    }
-                    let row = &mut first_hit[i * nt..(i + 1) * nt];
-                    for (h, &t) in row.iter_mut().zip(thresholds) {
-                        if *h == NO_HIT && iou >= t {
-                            *h = c as u32;
-                        }
-                    }
-                }
-            }
-            (
-                VideoHits {
-                    columns: kept,
-                    first_hit,
-                },
-                kept,
-            )
+        .map_init(Vec::new, |keys, &vi| {
+            let video = &gt.videos[vi];
+            let props = by_id.get(video.id.as_str()).copied().unwrap_or(&[]);
+            video_hits(video, props, ratio, &sorted, keys)
         })
         .collect();
-    let total: usize = hits.iter().map(|h| h.1).sum();
+    let total: usize = hits.iter().map(|h| h.kept).sum();
     if total == 0 {
         return Err(Error::Content {
             file: preds.source.clone(),
@@ -270,52 +211,8 @@ pub fn evaluate_proposals(
     }
     let scale = m * n_videos as f64 / total as f64;
     let pcn: Vec<f64> = (1..=100).map(|j| (j as f64 / 100.0) * scale).collect();
-
-    // diff[t][j] counts instances first matched at point j.
-    let mut diff = vec![vec![0u64; 101]; nt];
-    let mut n_instances = 0usize;
-    let mut nr = [0usize; 100];
-    let mut nr_of = usize::MAX; // the k that `nr` holds
-    for (vh, _) in &hits {
-        let k = vh.columns;
-        if k != nr_of {
-            for (slot, &p) in nr.iter_mut().zip(&pcn) {
-                *slot = ((k as f64 * p) as usize).min(k);
-            }
-            nr_of = k;
-        }
-        n_instances += vh.first_hit.len() / nt;
-        for row in vh.first_hit.chunks_exact(nt) {
-            for (t, &h) in row.iter().enumerate() {
-                if h != NO_HIT {
-                    let j0 = nr.partition_point(|&x| x <= h as usize);
-                    diff[t][j0] += 1;
-                }
-            }
-        }
-    }
-    let recall: Vec<Vec<f64>> = diff
-        .iter()
-        .map(|d| {
-            let mut acc = 0u64;
-            d[..100]
-                .iter()
-                .map(|&x| {
-                    acc += x;
-                    acc as f64 / n_instances as f64
-                })
-                .collect()
-        })
-        .collect();
-    let average_recall: Vec<f64> = (0..100)
-        .map(|j| {
-            let mut s = 0.0;
-            for r in &recall {
-                s += r[j];
-            }
-            s / nt as f64
-        })
-        .collect();
+    let (recall, n_instances) = recall_per_threshold(&hits, &pcn, thresholds.len());
+    let average_recall = mean_over_thresholds(&recall);
     let per_video = total as f64 / n_videos as f64;
     let average_nr_proposals: Vec<f64> = pcn.iter().map(|&p| p * per_video).collect();
     let area = np_trapz(&average_recall, &average_nr_proposals);
@@ -339,4 +236,210 @@ pub fn evaluate_proposals(
         n_kept: total,
         warnings,
     })
+}
+
+/// The ground-truth videos with annotations (the official video list),
+/// failing when there is none or when the submission is empty.
+fn annotated_videos(gt: &GroundTruth, preds: &ProposalSet) -> Result<Vec<usize>, Error> {
+    let videos: Vec<usize> = (0..gt.videos.len())
+        .filter(|&i| !gt.videos[i].instances.is_empty())
+        .collect();
+    if videos.is_empty() {
+        return Err(Error::Content {
+            file: gt.source.clone(),
+            message: format!("subset \"{}\" has no annotated video", gt.subset),
+        });
+    }
+    if preds.is_empty() {
+        return Err(Error::Content {
+            file: preds.source.clone(),
+            message: "no proposals at all".into(),
+        });
+    }
+    Ok(videos)
+}
+
+/// The thresholds in ascending order, with their positions.
+struct SortedThresholds {
+    values: Vec<f64>,
+    original: Vec<usize>,
+}
+
+impl SortedThresholds {
+    fn new(thresholds: &[f64]) -> Self {
+        let mut original: Vec<usize> = (0..thresholds.len()).collect();
+        original.sort_by(|&a, &b| thresholds[a].total_cmp(&thresholds[b]));
+        SortedThresholds {
+            values: original.iter().map(|&i| thresholds[i]).collect(),
+            original,
+        }
+    }
+}
+
+/// A proposal's rank key: descending score, then file order (all distinct).
+#[inline]
+fn rank_key(score: f64, position: usize) -> u128 {
+    ((descending_key(score) as u128) << 32) | position as u128
+}
+
+/// One video's kept proposals and, per instance and threshold, the first
+/// one (in score order, ties in file order) that matches: the rank of the
+/// best-ranked matching proposal, found without sorting the proposals.
+/// `keys` is a reusable buffer.
+fn video_hits(
+    video: &GtVideo,
+    props: &[Proposal],
+    ratio: f64,
+    thresholds: &SortedThresholds,
+    keys: &mut Vec<u128>,
+) -> VideoHits {
+    let inst = &video.instances;
+    let nt = thresholds.values.len();
+    if props.is_empty() {
+        // One column of zeros per instance.
+        let mut row = vec![NO_HIT; nt];
+        for (&t, &o) in thresholds.values.iter().zip(&thresholds.original) {
+            if 0.0 >= t {
+                row[o] = 0;
+            }
+        }
+        let first_hit = inst.iter().flat_map(|_| row.iter().copied()).collect();
+        return VideoHits {
+            columns: 1,
+            kept: 0,
+            first_hit,
+        };
+    }
+    let n = props.len();
+    let kept = ((n as f64 * ratio) as usize).min(n);
+    keys.clear();
+    keys.extend(props.iter().enumerate().map(|(i, p)| rank_key(p.score, i)));
+    if kept < n && kept > 0 {
+        keys.select_nth_unstable(kept - 1);
+    }
+    let kept_keys = &keys[..kept];
+    let best = best_matching_keys(inst, props, kept_keys, &thresholds.values);
+    // Ranks of the needed keys among the kept ones: with b(k) the number
+    // of needed keys at or below k, the m-th needed key has the kept keys
+    // with b(k) <= m below it.
+    let mut needed: Vec<u128> = best.iter().copied().filter(|&k| k != u128::MAX).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let mut below = vec![0u32; needed.len() + 1];
+    if !needed.is_empty() {
+        for &k in kept_keys {
+            below[needed.partition_point(|&q| q <= k)] += 1;
+        }
+    }
+    let mut acc = 0;
+    for b in below.iter_mut() {
+        let here = *b;
+        *b = acc;
+        acc += here;
+    }
+    let mut first_hit = vec![NO_HIT; inst.len() * nt];
+    for (i, row) in best.chunks_exact(nt).enumerate() {
+        for (s, &k) in row.iter().enumerate() {
+            if k != u128::MAX {
+                let m = needed.partition_point(|&q| q < k);
+                first_hit[i * nt + thresholds.original[s]] = below[m + 1];
+            }
+        }
+    }
+    VideoHits {
+        columns: kept,
+        kept,
+        first_hit,
+    }
+}
+
+/// Per instance and threshold (ascending): the smallest key among the kept
+/// proposals whose tIoU with the instance reaches the threshold
+/// (`u128::MAX` for none).
+fn best_matching_keys(
+    inst: &[crate::GtInstance],
+    props: &[Proposal],
+    kept_keys: &[u128],
+    sorted: &[f64],
+) -> Vec<u128> {
+    let nt = sorted.len();
+    let mut best = vec![u128::MAX; inst.len() * nt];
+    let t_min = sorted[0];
+    for &k in kept_keys {
+        let seg = props[(k as u32) as usize].segment;
+        for (i, g) in inst.iter().enumerate() {
+            let iou = tiou(seg, g.segment);
+            if iou.is_nan() || iou < t_min {
+                continue; // below every threshold (or NaN)
+            }
+            // Thresholds met form a prefix; a lower threshold's best key is
+            // never above a higher one's, so stop at the first not improved.
+            let met = sorted.partition_point(|&t| t <= iou);
+            let row = &mut best[i * nt..i * nt + met];
+            for slot in row.iter_mut().rev() {
+                if *slot <= k {
+                    break;
+                }
+                *slot = k;
+            }
+        }
+    }
+    best
+}
+
+/// Recall per threshold (rows) at the 100 points of `pcn`, and the number
+/// of instances: each instance counts from the first point whose cut
+/// `min(int(columns × pcn[j]), columns)` includes its first match.
+fn recall_per_threshold(hits: &[VideoHits], pcn: &[f64], nt: usize) -> (Vec<Vec<f64>>, usize) {
+    // diff[t][j] counts instances first matched at point j.
+    let mut diff = vec![vec![0u64; 101]; nt];
+    let mut n_instances = 0usize;
+    let mut nr = [0usize; 100];
+    let mut nr_of = usize::MAX; // the column count that `nr` holds
+    for vh in hits {
+        let k = vh.columns;
+        if k != nr_of {
+            for (slot, &p) in nr.iter_mut().zip(pcn) {
+                *slot = ((k as f64 * p) as usize).min(k);
+            }
+            nr_of = k;
+        }
+        n_instances += vh.first_hit.len() / nt;
+        for row in vh.first_hit.chunks_exact(nt) {
+            for (t, &h) in row.iter().enumerate() {
+                if h != NO_HIT {
+                    let j0 = nr.partition_point(|&x| x <= h as usize);
+                    diff[t][j0] += 1;
+                }
+            }
+        }
+    }
+    let recall = diff
+        .iter()
+        .map(|d| {
+            let mut acc = 0u64;
+            d[..100]
+                .iter()
+                .map(|&x| {
+                    acc += x;
+                    acc as f64 / n_instances as f64
+                })
+                .collect()
+        })
+        .collect();
+    (recall, n_instances)
+}
+
+/// The AR curve: the mean of the recall rows at each point (summed in
+/// threshold order, as numpy's `mean(axis=0)` does).
+fn mean_over_thresholds(recall: &[Vec<f64>]) -> Vec<f64> {
+    (0..100)
+        .map(|j| {
+            let mut s = 0.0;
+            for r in recall {
+                s += r[j];
+            }
+            s / recall.len() as f64
+        })
+        .collect()
 }

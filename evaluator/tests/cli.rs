@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_tcanet-eval");
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
 
 const GT: &str = r#"{"version": "test", "database": {
   "v_a": {"subset": "validation", "duration": 30.0, "annotations": [{"segment": [0, 10], "label": "Run"}]},
@@ -261,7 +262,11 @@ fn usage_errors_exit_2_and_help_is_there() {
         &["proposals", "gt.json", "p.json", "--tiou", "0.5:x:0.1"],
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("invalid --tiou"));
+    assert!(
+        stderr(&o).contains("invalid value '0.5:x:0.1' for '--tiou"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&d, &["proposals", "gt.json", "p.json", "--plot", "out.jpg"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(".svg or .png"));
@@ -288,8 +293,8 @@ fn usage_errors_exit_2_and_help_is_there() {
 #[test]
 fn json_output_and_plots_on_the_golden_files() {
     let d = dir("golden");
-    let gt = format!("{DATA}/activitynet13_gt.json");
-    let props = format!("{DATA}/golden_proposals.json");
+    let gt = common::gt_path().display().to_string();
+    let props = common::proposals_path().display().to_string();
     let o = run(
         &d,
         &["proposals", &gt, &props, "--json", "--plot", "curve.png"],
@@ -345,7 +350,7 @@ fn json_output_and_plots_on_the_golden_files() {
         &[
             "detections",
             &gt,
-            &format!("{DATA}/golden_detections.json"),
+            &common::detections_path().display().to_string(),
             "--json",
             "--plot",
             "map.svg",

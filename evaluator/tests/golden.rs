@@ -1,19 +1,16 @@
-//! Every number of `../shared/data/golden_expected.json` (computed by the
+//! Every number of `tests/data/golden_expected.json` (computed by the
 //! official ActivityNet code) matched within 1e-9.
+
+mod common;
 
 use tcanet_evaluator::{
     evaluate_detections, evaluate_proposals, DetectionOptions, DetectionSet, GroundTruth,
     ProposalOptions, ProposalSet,
 };
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
-const TOL: f64 = 1e-9;
+use common::expected;
 
-fn expected() -> serde_json::Value {
-    let text = std::fs::read_to_string(format!("{DATA}/golden_expected.json"))
-        .expect("../shared/data/golden_expected.json is readable");
-    serde_json::from_str(&text).expect("golden_expected.json is JSON")
-}
+const TOL: f64 = 1e-9;
 
 fn floats(v: &serde_json::Value) -> Vec<f64> {
     v.as_array()
@@ -32,13 +29,13 @@ fn close(what: &str, got: f64, want: f64) {
 }
 
 fn gt() -> GroundTruth {
-    GroundTruth::from_path(format!("{DATA}/activitynet13_gt.json"), "validation").unwrap()
+    GroundTruth::from_path(common::gt_path(), "validation").unwrap()
 }
 
 #[test]
 fn golden_proposals_match_official_numbers() {
     let want = &expected()["proposals"];
-    let preds = ProposalSet::from_path(format!("{DATA}/golden_proposals.json")).unwrap();
+    let preds = ProposalSet::from_path(common::proposals_path()).unwrap();
     let r = evaluate_proposals(&gt(), &preds, &ProposalOptions::default()).unwrap();
     for key in ["AR@1", "AR@5", "AR@10", "AR@100", "AUC"] {
         let got = match key {
@@ -72,7 +69,7 @@ fn golden_proposals_match_official_numbers() {
 #[test]
 fn golden_detections_match_official_numbers() {
     let want = &expected()["detections"];
-    let preds = DetectionSet::from_path(format!("{DATA}/golden_detections.json")).unwrap();
+    let preds = DetectionSet::from_path(common::detections_path()).unwrap();
     let gt = gt();
     let r = evaluate_detections(&gt, &preds, &DetectionOptions::default()).unwrap();
     let map = floats(&want["mAP_per_tiou"]);

@@ -1,10 +1,16 @@
 //! Figures as in the papers: the AR–AN curve (one line per tIoU and the
 //! average, or the average curves of several labelled results on one chart)
-//! and mAP per tIoU threshold. SVG or PNG by the file's extension; PNG text
-//! uses an embedded DejaVu Sans, so no system font is needed. Files are
-//! written to a temporary name and renamed, so nothing is half-written.
+//! and mAP per tIoU threshold, and DETAD's diagnosis figures
+//! ([`plot_diagnosis`]). SVG or PNG by the file's extension; PNG text uses
+//! an embedded DejaVu Sans, so no system font (and no LaTeX) is needed.
+//! Figures are drawn in memory and written atomically
+//! ([`tcanet_cli::write_atomic`]), so nothing is half-written.
 
-use std::path::{Path, PathBuf};
+mod diagnosis;
+
+pub use diagnosis::{plot_diagnosis, plot_false_negatives, plot_false_positives, plot_sensitivity};
+
+use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
@@ -53,7 +59,7 @@ impl PlotFormat {
     }
 }
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 fn register_font() {
@@ -98,11 +104,13 @@ fn ramp(i: usize, n: usize) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-/// Draws with `draw` into a temporary file beside `path`, then renames it.
+/// Draws a figure of `size` pixels with `draw_svg` or `draw_png` (by the
+/// extension of `path`) in memory, then writes it atomically.
 fn render(
     path: &Path,
+    size: (u32, u32),
     empty: bool,
-    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
+    draw_svg: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
     draw_png: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
 ) -> Result<(), PlotError> {
     let format = PlotFormat::of(path)?;
@@ -113,41 +121,43 @@ fn render(
     if empty {
         return Err(fail("nothing to plot".into()));
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plot".into());
-    let ext = if format == PlotFormat::Svg {
-        "svg"
-    } else {
-        "png"
-    };
-    let tmp = dir.join(format!(".{name}.tmp-{}.{ext}", std::process::id()));
     // Both back ends measure text with the embedded font.
     register_font();
-    let result = match format {
+    let bytes = match format {
         PlotFormat::Svg => {
-            let area = SVGBackend::new(&tmp, SIZE).into_drawing_area();
-            draw(&area).and_then(|_| area.present().map_err(|e| e.to_string()))
+            let mut text = String::new();
+            {
+                let area = SVGBackend::with_string(&mut text, size).into_drawing_area();
+                draw_svg(&area)
+                    .and_then(|_| area.present().map_err(|e| e.to_string()))
+                    .map_err(fail)?;
+            }
+            text.into_bytes()
         }
         PlotFormat::Png => {
-            let area = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-            draw_png(&area).and_then(|_| area.present().map_err(|e| e.to_string()))
+            let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+            {
+                let area = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+                draw_png(&area)
+                    .and_then(|_| area.present().map_err(|e| e.to_string()))
+                    .map_err(fail)?;
+            }
+            encode_png(&rgb, size).map_err(fail)?
         }
     };
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e.to_string())
-    })
+    tcanet_cli::write_atomic_bytes(path, &bytes).map_err(|e| fail(e.to_string()))
+}
+
+/// An RGB buffer as a PNG file's bytes.
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(rgb))
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 fn max_an(curves: &[(&str, &ProposalReport)]) -> f64 {
@@ -187,47 +197,7 @@ fn draw_recall<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     for (ci, (label, r)) in curves.iter().enumerate() {
-        let xs = &r.average_nr_proposals;
-        if per_threshold {
-            let n = r.recall.len();
-            for (t, row) in r.recall.iter().enumerate() {
-                let color = ramp(t, n);
-                chart
-                    .draw_series(LineSeries::new(
-                        xs.iter().copied().zip(row.iter().copied()),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(e)?
-                    .label(format!("tIoU {:.2}", r.tiou_thresholds[t]))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
-                    });
-            }
-        }
-        let color = if per_threshold {
-            BLACK
-        } else {
-            SERIES[ci % SERIES.len()]
-        };
-        let name = if per_threshold {
-            format!("average (AUC {:.2}%)", r.auc)
-        } else {
-            format!(
-                "{label}: AR@100 {:.2}%, AUC {:.2}%",
-                100.0 * r.ar_at_100,
-                r.auc
-            )
-        };
-        chart
-            .draw_series(LineSeries::new(
-                xs.iter().copied().zip(r.average_recall.iter().copied()),
-                color.stroke_width(4),
-            ))
-            .map_err(e)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(4))
-            });
+        draw_curves(&mut chart, ci, label, r, per_threshold)?;
     }
     chart
         .configure_series_labels()
@@ -238,6 +208,61 @@ fn draw_recall<DB: DrawingBackend>(
         .label_font(("sans-serif", 20))
         .draw()
         .map_err(e)?;
+    Ok(())
+}
+
+/// One result's curves on the AR–AN chart: per threshold (thin, coloured)
+/// when asked, and the average (thick).
+fn draw_curves<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    ci: usize,
+    label: &str,
+    r: &ProposalReport,
+    per_threshold: bool,
+) -> Result<(), String> {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let xs = &r.average_nr_proposals;
+    if per_threshold {
+        let n = r.recall.len();
+        for (t, row) in r.recall.iter().enumerate() {
+            let color = ramp(t, n);
+            chart
+                .draw_series(LineSeries::new(
+                    xs.iter().copied().zip(row.iter().copied()),
+                    color.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(format!("tIoU {:.2}", r.tiou_thresholds[t]))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
+                });
+        }
+    }
+    let color = if per_threshold {
+        BLACK
+    } else {
+        SERIES[ci % SERIES.len()]
+    };
+    let name = if per_threshold {
+        format!("average (AUC {:.2}%)", r.auc)
+    } else {
+        format!(
+            "{label}: AR@100 {:.2}%, AUC {:.2}%",
+            100.0 * r.ar_at_100,
+            r.auc
+        )
+    };
+    chart
+        .draw_series(LineSeries::new(
+            xs.iter().copied().zip(r.average_recall.iter().copied()),
+            color.stroke_width(4),
+        ))
+        .map_err(e)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(4)));
     Ok(())
 }
 
@@ -318,6 +343,7 @@ pub fn plot_proposals(path: &Path, title: &str, report: &ProposalReport) -> Resu
     let curves = [("average", report)];
     render(
         path,
+        SIZE,
         false,
         |a| draw_recall(a, title, &curves, true),
         |a| draw_recall(a, title, &curves, true),
@@ -333,6 +359,7 @@ pub fn plot_proposal_comparison(
 ) -> Result<(), PlotError> {
     render(
         path,
+        SIZE,
         curves.is_empty(),
         |a| draw_recall(a, title, curves, false),
         |a| draw_recall(a, title, curves, false),
@@ -347,6 +374,7 @@ pub fn plot_detections(
 ) -> Result<(), PlotError> {
     render(
         path,
+        SIZE,
         reports.is_empty(),
         |a| draw_map(a, title, reports),
         |a| draw_map(a, title, reports),

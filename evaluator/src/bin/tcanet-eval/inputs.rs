@@ -1,0 +1,101 @@
+//! Reading the inputs (files or standard input), the checks that run
+//! before any work, and the excluded videos.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use tcanet_cli::{refuse_duplicate_outputs, refuse_output_onto_inputs, refuse_stdin_twice};
+use tcanet_cli::{Input, Output};
+use tcanet_evaluator::{read_video_list, DetectionSet, Error, GroundTruth, ProposalSet};
+
+use crate::args::CommonArgs;
+use crate::Failure;
+
+/// Reads a ground truth from a file or standard input.
+pub fn ground_truth(input: &Input, subset: &str) -> Result<GroundTruth, Error> {
+    match input {
+        Input::Path(p) => GroundTruth::from_path(p, subset),
+        Input::Stdin => GroundTruth::from_slice(&stdin_bytes()?, "<stdin>", subset),
+    }
+}
+
+/// Reads a proposal submission from a file or standard input.
+pub fn proposals(input: &Input) -> Result<ProposalSet, Error> {
+    match input {
+        Input::Path(p) => ProposalSet::from_path(p),
+        Input::Stdin => ProposalSet::from_slice(&stdin_bytes()?, "<stdin>"),
+    }
+}
+
+/// Reads a detection submission from a file or standard input.
+pub fn detections(input: &Input) -> Result<DetectionSet, Error> {
+    match input {
+        Input::Path(p) => DetectionSet::from_path(p),
+        Input::Stdin => DetectionSet::from_slice(&stdin_bytes()?, "<stdin>"),
+    }
+}
+
+/// Reads any input's bytes (small files: lists, characteristics).
+pub fn bytes(input: &Input) -> Result<Vec<u8>, Error> {
+    input.read_all().map_err(|cause| Error::Read {
+        path: input.name(),
+        cause,
+    })
+}
+
+fn stdin_bytes() -> Result<Vec<u8>, Error> {
+    bytes(&Input::Stdin)
+}
+
+/// The videos of `--exclude`, if given.
+pub fn excluded(input: Option<&Input>) -> Result<Option<HashSet<String>>, Error> {
+    let Some(input) = input else {
+        return Ok(None);
+    };
+    let list = read_video_list(&bytes(input)?, &input.name())?;
+    Ok(Some(list.into_iter().collect()))
+}
+
+/// The paths of the inputs that are files.
+fn input_paths<'a>(inputs: &[&'a Input]) -> Vec<&'a Path> {
+    inputs.iter().filter_map(|i| i.path()).collect()
+}
+
+/// The checks before any work: standard input read at most once; every
+/// output (`(flag, output)`) writable, not an input and not another
+/// output.
+pub fn check_before_work(
+    named_inputs: &[(&str, &Input)],
+    outputs: &[(&str, &Output)],
+) -> Result<(), Failure> {
+    refuse_stdin_twice(named_inputs).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let inputs: Vec<&Input> = named_inputs.iter().map(|(_, i)| *i).collect();
+    let paths = input_paths(&inputs);
+    for (_, out) in outputs {
+        refuse_output_onto_inputs(out, &paths)?;
+    }
+    refuse_duplicate_outputs(outputs)?;
+    for (_, out) in outputs {
+        out.check_writable()?;
+    }
+    Ok(())
+}
+
+/// The inputs every scoring command reads, named as in messages.
+pub fn common_inputs(c: &CommonArgs) -> Vec<(&'static str, &Input)> {
+    let mut v = vec![("GT", &c.gt), ("PRED", &c.pred)];
+    if let Some(e) = &c.exclude {
+        v.push(("--exclude", e));
+    }
+    v
+}
+
+/// Says how many excluded videos were found, on standard error.
+pub fn report_excluded(log: &tcanet_cli::Log, gt: &GroundTruth, ids: &HashSet<String>) {
+    let in_gt = gt.videos.iter().filter(|v| ids.contains(&v.id)).count();
+    log.info(format!(
+        "excluded {} video id(s), {in_gt} of them in the ground truth's subset \"{}\"",
+        ids.len(),
+        gt.subset
+    ));
+}

@@ -1,0 +1,594 @@
+//! Submission files: `{"results": {VIDEO: [{"segment": [s, e], "score": x,
+//! "label": NAME}, ...]}}` (no label for proposals), parsed on all cores.
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
+use super::{segment, syntax, within};
+use crate::json::FastMap as HashMap;
+use crate::json::{line_column, JResult, JsonError, Parser};
+use crate::{Detection, DetectionSet, Error, Proposal, ProposalSet, VideoResults};
+
+/// What a submission's entries are read into: proposals (labels skipped)
+/// or detections (labels numbered).
+trait Entry: Send + Sized {
+    /// Whether the entries carry a label.
+    const LABELLED: bool;
+    /// An entry; `label` is a local label number (0 for proposals).
+    fn new(segment: [f64; 2], score: f64, label: usize) -> Self;
+    /// Renumbers the label through `map` (local → file-wide).
+    fn relabel(&mut self, map: &[usize]);
+    /// The segment.
+    fn segment(&self) -> [f64; 2];
+}
+
+impl Entry for Proposal {
+    const LABELLED: bool = false;
+    #[inline]
+    fn new(segment: [f64; 2], score: f64, _: usize) -> Self {
+        Proposal { segment, score }
+    }
+    fn relabel(&mut self, _: &[usize]) {}
+    #[inline]
+    fn segment(&self) -> [f64; 2] {
+        self.segment
+    }
+}
+
+impl Entry for Detection {
+    const LABELLED: bool = true;
+    #[inline]
+    fn new(segment: [f64; 2], score: f64, label: usize) -> Self {
+        Detection {
+            segment,
+            score,
+            label,
+        }
+    }
+    fn relabel(&mut self, map: &[usize]) {
+        self.label = map[self.label];
+    }
+    #[inline]
+    fn segment(&self) -> [f64; 2] {
+        self.segment
+    }
+}
+
+/// One parsed video of a submission, labels numbered locally.
+struct RawResults<'a, T> {
+    id: Cow<'a, str>,
+    key_at: usize,
+    entries: Vec<T>,
+    reversed: usize,
+    first_reversed: Option<usize>,
+}
+
+/// Labels of one piece of `results`, numbered in order of appearance.
+#[derive(Default)]
+struct PieceLabels<'a> {
+    names: Vec<Cow<'a, str>>,
+    ids: HashMap<Cow<'a, str>, u32>,
+}
+
+impl<'a> PieceLabels<'a> {
+    fn id(&mut self, name: Cow<'a, str>) -> usize {
+        if let Some(&i) = self.ids.get(&name) {
+            return i as usize;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.ids.insert(name, i);
+        i as usize
+    }
+}
+
+/// The videos of one piece of `results` and their labels.
+type Piece<'a, T> = (Vec<RawResults<'a, T>>, PieceLabels<'a>);
+
+/// How a chunk of the `results` object ended.
+enum ChunkEnd {
+    /// At the start of the next chunk: that chunk's start is a real video.
+    Landed,
+    /// Past the next chunk's guessed start: the guess was wrong.
+    Overshot,
+    /// At the closing brace of `results`; the offset after it.
+    Closed(usize),
+}
+
+/// Parses videos of `results` from `start` (a key, or just after `{` when
+/// `at_open`) until `stop` or the closing brace.
+fn results_chunk<'a, T: Entry>(
+    bytes: &'a [u8],
+    start: usize,
+    at_open: bool,
+    stop: Option<usize>,
+) -> JResult<(Piece<'a, T>, ChunkEnd)> {
+    let mut p = Parser::new(bytes, start);
+    let mut out = Vec::new();
+    let mut labels = PieceLabels::default();
+    // Videos tend to have similar numbers of entries: the last one's count
+    // sizes the next one's vector (fewer reallocations).
+    let mut hint = 16;
+    if at_open && p.peek() == Some(b'}') {
+        return Ok(((out, labels), ChunkEnd::Closed(p.pos + 1)));
+    }
+    loop {
+        if p.peek() != Some(b'"') {
+            return p.expected("a video id (a string)");
+        }
+        if let Some(stop) = stop {
+            if p.pos == stop {
+                return Ok(((out, labels), ChunkEnd::Landed));
+            }
+            if p.pos > stop {
+                return Ok(((out, labels), ChunkEnd::Overshot));
+            }
+        }
+        let key_at = p.pos;
+        let id = p.string()?;
+        p.expect_byte(b':', "':' after the key")?;
+        if p.peek() != Some(b'[') {
+            let e = p.expected::<()>("an array of results").unwrap_err();
+            return Err(within(|| format!("results[\"{id}\"]"))(e));
+        }
+        let (r, end) = video_results(bytes, id, key_at, p.pos, hint, &mut labels)?;
+        p.pos = end;
+        hint = r.entries.len().clamp(4, 4096);
+        out.push(r);
+        match p.peek() {
+            Some(b',') => p.pos += 1,
+            Some(b'}') => return Ok(((out, labels), ChunkEnd::Closed(p.pos + 1))),
+            _ => return p.expected("',' or '}' after a video's results"),
+        }
+    }
+}
+
+/// Parses the body of `results` (from just after its `{`) on all cores:
+/// the text is cut at guessed video boundaries, the pieces are parsed in
+/// parallel, and each guess is confirmed by the piece before it ending
+/// exactly there (otherwise the whole body is parsed again in one piece).
+fn results_body<'a, T: Entry>(
+    bytes: &'a [u8],
+    start: usize,
+) -> JResult<(Vec<Piece<'a, T>>, usize)> {
+    let threads = rayon::current_num_threads();
+    let len = bytes.len() - start;
+    let pieces = if threads > 1 {
+        (len / (128 * 1024)).clamp(1, threads * 4)
+    } else {
+        1
+    };
+    let mut starts = vec![start];
+    for k in 1..pieces {
+        if let Some(c) = crate::json::next_video_key(bytes, start + k * len / pieces) {
+            if starts.last().is_some_and(|&last| c > last) {
+                starts.push(c);
+            }
+        }
+    }
+    let parts: Vec<_> = (0..starts.len())
+        .into_par_iter()
+        .map(|i| results_chunk::<T>(bytes, starts[i], i == 0, starts.get(i + 1).copied()))
+        .collect();
+    let mut out = Vec::new();
+    for part in parts {
+        // Reached only when this piece's start is confirmed: its error is real.
+        let (piece, end) = part?;
+        out.push(piece);
+        match end {
+            ChunkEnd::Landed => continue,
+            ChunkEnd::Closed(at) => return Ok((out, at)),
+            ChunkEnd::Overshot => break,
+        }
+    }
+    match results_chunk::<T>(bytes, start, true, None)? {
+        (piece, ChunkEnd::Closed(at)) => Ok((vec![piece], at)),
+        (_, ChunkEnd::Landed | ChunkEnd::Overshot) => {
+            unreachable!("a piece without a stop ends at the closing brace or fails")
+        }
+    }
+}
+
+/// A submission's videos, its label names and the warnings.
+type ReadResults<'a, T> = (Vec<RawResults<'a, T>>, Vec<String>, Vec<String>);
+
+/// Reads the top-level object: the pieces of `results`, failing with a
+/// hint when there is none.
+fn top_level<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<Vec<Piece<'a, T>>, Error> {
+    let err = |e: JsonError| syntax(bytes, file, e);
+    let mut p = Parser::new(bytes, 0);
+    p.begin_object("a JSON object at the top level")
+        .map_err(err)?;
+    let mut first = true;
+    let mut parsed = None;
+    let mut has_database = false;
+    while let Some(key) = p.next_key(&mut first).map_err(err)? {
+        if key != "results" {
+            has_database |= key == "database";
+            p.skip_value().map_err(err)?;
+            continue;
+        }
+        p.begin_object("an object {VIDEO: [...]} as the value of \"results\"")
+            .map_err(err)?;
+        let (videos, end) = results_body::<T>(bytes, p.pos).map_err(err)?;
+        p.pos = end;
+        parsed = Some(videos);
+    }
+    p.end().map_err(err)?;
+    if let Some(parsed) = parsed {
+        return Ok(parsed);
+    }
+    let hint = if has_database {
+        " It has \"database\": this looks like a ground-truth file; the ground truth comes first (GT PRED)."
+    } else {
+        ""
+    };
+    Err(Error::Content {
+        file: file.into(),
+        message: format!(
+            "no \"results\" key at the top level, so this is not a submission file \
+             ({{\"results\": {{VIDEO: [{{\"segment\": [s, e], \"score\": x}}, ...]}}}}).{hint}"
+        ),
+    })
+}
+
+/// Joins the pieces: labels numbered over the whole file in order of
+/// appearance; returns the videos in file order and the label names.
+fn join_pieces<'a, T: Entry>(parsed: Vec<Piece<'a, T>>) -> (Vec<RawResults<'a, T>>, Vec<String>) {
+    let mut labels: Vec<String> = Vec::new();
+    let mut label_ids: HashMap<Cow<'a, str>, usize> = HashMap::default();
+    let mut videos: Vec<RawResults<'a, T>> =
+        Vec::with_capacity(parsed.iter().map(|p| p.0.len()).sum());
+    for (piece, piece_labels) in parsed {
+        let map: Vec<usize> = piece_labels
+            .names
+            .into_iter()
+            .map(|name| {
+                *label_ids.entry(name).or_insert_with_key(|name| {
+                    labels.push(name.to_string());
+                    labels.len() - 1
+                })
+            })
+            .collect();
+        for mut v in piece {
+            if T::LABELLED {
+                v.entries.iter_mut().for_each(|d| d.relabel(&map));
+            }
+            videos.push(v);
+        }
+    }
+    (videos, labels)
+}
+
+/// Resolves repeated video keys: the first place and the last value are
+/// kept (with a warning), as Python's `json` does.
+fn resolve_duplicates<'a, T>(
+    videos: Vec<RawResults<'a, T>>,
+    bytes: &[u8],
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<RawResults<'a, T>> {
+    let mut index: HashMap<Cow<'a, str>, usize> =
+        HashMap::with_capacity_and_hasher(videos.len(), Default::default());
+    let mut out: Vec<RawResults<'a, T>> = Vec::with_capacity(videos.len());
+    for r in videos {
+        match index.get(&r.id) {
+            Some(&i) => {
+                let (line, _) = line_column(bytes, r.key_at);
+                warnings.push(format!(
+                    "{file}:{line}: video \"{}\" appears twice in \"results\"; the last one \
+                     is used, as Python's json does",
+                    r.id
+                ));
+                out[i] = r;
+            }
+            None => {
+                index.insert(r.id.clone(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Reads a submission's `results` into videos (duplicates resolved).
+fn results<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<ReadResults<'a, T>, Error> {
+    let (videos, labels) = join_pieces(top_level::<T>(bytes, file)?);
+    let mut warnings = Vec::new();
+    let out = resolve_duplicates(videos, bytes, file, &mut warnings);
+    let reversed: usize = out.iter().map(|r| r.reversed).sum();
+    if reversed > 0 {
+        let first = out
+            .iter()
+            .find_map(|r| {
+                r.first_reversed
+                    .map(|i| format!("results[\"{}\"][{i}]", r.id))
+            })
+            .unwrap_or_default();
+        warnings.push(format!(
+            "{file}: {reversed} predicted segment(s) are reversed (start > end), first at {first}; \
+             they are evaluated as written (tIoU as the official code computes it)"
+        ));
+    }
+    Ok((out, labels, warnings))
+}
+
+/// Reads an entry written in the usual layout, `{"segment": [s, e],
+/// "score": x}` or `{"segment": [s, e], "score": x, "label": "NAME"}`
+/// with Python's default separators, without matching keys; `None` (the
+/// parser where it was) for anything else, which the general reader then
+/// reads or reports (so both accept and refuse the same entries).
+#[inline]
+fn usual_entry<'a, T: Entry>(p: &mut Parser<'a>, labels: &mut PieceLabels<'a>) -> Option<T> {
+    const HEAD: &[u8] = b"{\"segment\": [";
+    const MID: &[u8] = b"], \"score\": ";
+    const LABEL: &[u8] = b", \"label\": ";
+    let b = p.bytes;
+    if !b.get(p.pos..)?.starts_with(HEAD) {
+        return None;
+    }
+    let mut q = Parser::new(b, p.pos + HEAD.len());
+    let s = q.number("").ok()?;
+    if b.get(q.pos..q.pos + 2)? != b", " {
+        return None;
+    }
+    q.pos += 2;
+    let e = q.number("").ok()?;
+    if !b.get(q.pos..)?.starts_with(MID) {
+        return None;
+    }
+    q.pos += MID.len();
+    let score = q.number("").ok()?;
+    if !(s.is_finite() && e.is_finite() && score.is_finite()) {
+        return None;
+    }
+    let mut label = None;
+    let has_label = b.get(q.pos..)?.starts_with(LABEL);
+    if T::LABELLED && !has_label {
+        return None;
+    }
+    if has_label {
+        // Read (and checked) for proposals too, which ignore it.
+        q.pos += LABEL.len();
+        let name = q.string().ok()?;
+        if T::LABELLED {
+            label = Some(name);
+        }
+    }
+    if b.get(q.pos) != Some(&b'}') {
+        return None;
+    }
+    p.pos = q.pos + 1;
+    let label = label.map_or(0, |name| labels.id(name));
+    Some(T::new([s, e], score, label))
+}
+
+/// Reads one entry `{"segment": [s, e], "score": x, "label": NAME}` at the
+/// parser's position; `path` names it in messages.
+#[inline]
+fn entry<'a, T: Entry>(
+    p: &mut Parser<'a>,
+    path: &dyn Fn() -> String,
+    labels: &mut PieceLabels<'a>,
+) -> JResult<T> {
+    if let Some(e) = usual_entry(p, labels) {
+        return Ok(e);
+    }
+    let obj_at = p.pos;
+    p.begin_object("an object {\"segment\": [s, e], \"score\": x}")
+        .map_err(within(path))?;
+    let mut firstk = true;
+    let (mut seg, mut score, mut label) = (None, None, None);
+    while let Some(k) = p.next_key_among(&mut firstk, &["segment", "score", "label"])? {
+        match k.as_ref() {
+            "segment" => seg = Some(segment(p, path)?),
+            "score" => {
+                let at = p.pos;
+                let s = p
+                    .number("a number")
+                    .map_err(within(|| format!("{}.score", path())))?;
+                if !s.is_finite() {
+                    return Err(p.error_at(at, format!("{}.score is not finite", path())));
+                }
+                score = Some(s);
+            }
+            "label" if T::LABELLED => {
+                let name = p.string().map_err(within(|| format!("{}.label", path())))?;
+                label = Some(labels.id(name));
+            }
+            _ => p.skip_value()?,
+        }
+    }
+    let missing = |field: &str, hint: &str| JsonError {
+        offset: obj_at,
+        message: format!("{} has no \"{field}\"{hint}", path()),
+    };
+    let segment = seg.ok_or_else(|| missing("segment", ""))?;
+    let score = score.ok_or_else(|| missing("score", ""))?;
+    let label = match label {
+        Some(l) => l,
+        None if !T::LABELLED => 0,
+        None => {
+            return Err(missing(
+                "label",
+                " (every detection needs one; for class-agnostic proposals use `tcanet-eval proposals`)",
+            ))
+        }
+    };
+    Ok(T::new(segment, score, label))
+}
+
+/// Reads one video's array of entries, from `start` (its `[`); returns the
+/// video and the offset after the array.
+fn video_results<'a, T: Entry>(
+    bytes: &'a [u8],
+    id: Cow<'a, str>,
+    key_at: usize,
+    start: usize,
+    capacity: usize,
+    labels: &mut PieceLabels<'a>,
+) -> JResult<(RawResults<'a, T>, usize)> {
+    let mut p = Parser::new(bytes, start);
+    p.begin_array("an array of results")?;
+    let mut first = true;
+    let mut entries: Vec<T> = Vec::with_capacity(capacity);
+    let mut reversed = 0;
+    let mut first_reversed = None;
+    let mut n = 0usize;
+    while p.next_element(&mut first)? {
+        let path = || format!("results[\"{id}\"][{n}]");
+        let e: T = entry(&mut p, &path, labels)?;
+        let [s, end] = e.segment();
+        if s > end {
+            reversed += 1;
+            first_reversed.get_or_insert(n);
+        }
+        entries.push(e);
+        n += 1;
+    }
+    Ok((
+        RawResults {
+            id,
+            key_at,
+            entries,
+            reversed,
+            first_reversed,
+        },
+        p.pos,
+    ))
+}
+
+/// Parses a proposal submission.
+pub(crate) fn proposals(bytes: &[u8], file: &str) -> Result<ProposalSet, Error> {
+    let (raw, _, warnings) = results::<Proposal>(bytes, file)?;
+    Ok(ProposalSet {
+        source: file.to_string(),
+        videos: raw
+            .into_iter()
+            .map(|r| VideoResults {
+                video: r.id.into_owned(),
+                entries: r.entries,
+            })
+            .collect(),
+        warnings,
+    })
+}
+
+/// Parses a detection submission.
+pub(crate) fn detections(bytes: &[u8], file: &str) -> Result<DetectionSet, Error> {
+    let (raw, labels, warnings) = results::<Detection>(bytes, file)?;
+    let mut set = DetectionSet {
+        source: file.to_string(),
+        warnings,
+        ..Default::default()
+    };
+    for l in &labels {
+        set.label_id(l);
+    }
+    set.videos = raw
+        .into_iter()
+        .map(|r| VideoResults {
+            video: r.id.into_owned(),
+            entries: r.entries,
+        })
+        .collect();
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A submission of `videos` videos with `per_video` proposals each;
+    /// `extra` adds array-valued fields and tricky ids that look like video
+    /// boundaries to the splitter.
+    fn submission(
+        videos: usize,
+        per_video: usize,
+        extra: bool,
+    ) -> (String, Vec<(String, Vec<f64>)>) {
+        let mut text = String::from("{\"version\": \"x\", \"results\": {");
+        let mut want = Vec::new();
+        for v in 0..videos {
+            let id = if extra && v % 7 == 3 {
+                format!("v{v}], \\\"k\\\": [")
+            } else {
+                format!("v{v}")
+            };
+            if v > 0 {
+                text.push_str(",\n ");
+            }
+            text.push_str(&format!("\"{id}\": ["));
+            let mut scores = Vec::new();
+            for k in 0..per_video {
+                if k > 0 {
+                    text.push_str(", ");
+                }
+                let score = (v * 1000 + k) as f64 / 7.0;
+                scores.push(score);
+                if extra {
+                    text.push_str(&format!(
+                        "{{\"segment\": [{k}, {}], \"extra\": [1, [2]], \"score\": {score:?}}}",
+                        k + 1
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "{{\"segment\": [{k}, {}], \"score\": {score:?}}}",
+                        k + 1
+                    ));
+                }
+            }
+            text.push(']');
+            want.push((id.replace("\\\"", "\""), scores));
+        }
+        text.push_str("}, \"external_data\": {}}");
+        (text, want)
+    }
+
+    fn check(extra: bool) {
+        let (text, want) = submission(2000, 12, extra);
+        assert!(text.len() > 1 << 20, "big enough to be cut into pieces");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let set = pool
+            .install(|| proposals(text.as_bytes(), "t.json"))
+            .unwrap();
+        assert_eq!(set.videos.len(), want.len());
+        for (got, (id, scores)) in set.videos.iter().zip(&want) {
+            assert_eq!(&got.video, id);
+            let s: Vec<f64> = got.entries.iter().map(|p| p.score).collect();
+            assert_eq!(&s, scores);
+        }
+    }
+
+    #[test]
+    fn pieces_parsed_in_parallel_equal_one_pass() {
+        check(false);
+    }
+
+    #[test]
+    fn wrong_boundary_guesses_fall_back_to_one_pass() {
+        check(true);
+    }
+
+    #[test]
+    fn errors_in_later_pieces_are_reported_with_their_position() {
+        let (mut text, _) = submission(2000, 12, false);
+        let at = text.rfind("\"score\": ").unwrap() + 9;
+        text.replace_range(at..at + 1, "x");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let err = pool
+            .install(|| proposals(text.as_bytes(), "t.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("results[\"v1999\"][11].score"), "{err}");
+        let line = text[..at].matches('\n').count() + 1;
+        assert!(err.starts_with(&format!("t.json:{line}:")), "{err}");
+    }
+}
