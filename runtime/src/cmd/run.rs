@@ -177,22 +177,35 @@ fn resolve_shard(args: &RunArgs, log: Log) -> Result<Option<Shard>> {
     }
 }
 
-/// The refined and detections outputs, with shard and default names.
+/// The refined and detections outputs, with shard and default names (a
+/// device, FIFO or standard output is written as it is, without them).
 fn plan_targets(args: &RunArgs, shard: Option<Shard>) -> Result<Targets> {
-    let refined = match (shard, &args.output) {
-        (Some(s), Output::Path(p)) => Output::Path(s.partial_path(p)),
-        (_, o) => o.clone(),
+    for (flag, o) in [
+        ("-o", Some(&args.output)),
+        ("--detections-output", args.detections_output.as_ref()),
+    ] {
+        if let Some(p) = o.and_then(Output::path).filter(|p| p.is_dir()) {
+            return Err(usage(format!(
+                "{flag} {} is a directory: give a file name in it",
+                p.display()
+            )));
+        }
+    }
+    let partial = |o: &Output| match (shard, file_path(o)) {
+        (Some(s), Some(p)) => Output::Path(s.partial_path(p)),
+        _ => o.clone(),
     };
-    let detections = match (&args.classifier, &args.detections_output, shard) {
-        (None, _, _) => None,
-        (Some(_), Some(Output::Path(d)), Some(s)) => Some(Output::Path(s.partial_path(d))),
-        (Some(_), Some(d), _) => Some(d.clone()),
-        (Some(_), None, _) => match &refined {
-            Output::Path(p) => Some(Output::Path(default_detections_path(p))),
-            Output::Stdout => {
-                return Err(usage(
-                    "-o - writes the refined proposals to standard output: give --detections-output FILE for the detections",
-                ))
+    let refined = partial(&args.output);
+    let detections = match (&args.classifier, &args.detections_output) {
+        (None, _) => None,
+        (Some(_), Some(d)) => Some(partial(d)),
+        (Some(_), None) => match file_path(&args.output) {
+            Some(_) => Some(default_detections_path(&refined)),
+            None => {
+                return Err(usage(format!(
+                    "the refined proposals go to {}, which cannot name the detections file: give --detections-output FILE",
+                    args.output
+            )))
             }
         },
     };
@@ -202,13 +215,24 @@ fn plan_targets(args: &RunArgs, shard: Option<Shard>) -> Result<Targets> {
     })
 }
 
-/// `STEM.detections.json` beside `output`.
-fn default_detections_path(output: &Path) -> PathBuf {
-    let stem = output
+/// The path of an output that is a regular file or none yet (not standard
+/// output, a device or a FIFO).
+fn file_path(output: &Output) -> Option<&Path> {
+    let path = output.path()?;
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => None,
+        _ => Some(path),
+    }
+}
+
+/// `STEM.detections.json` beside the refined output.
+fn default_detections_path(refined: &Output) -> Output {
+    let path = refined.path().unwrap_or(Path::new("results.json"));
+    let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "results".into());
-    output.with_file_name(format!("{stem}.detections.json"))
+    Output::Path(path.with_file_name(format!("{stem}.detections.json")))
 }
 
 /// Standard input once at most; no output onto another or onto an input;

@@ -70,6 +70,10 @@ impl RunIdentity {
     /// The first field (a dotted path such as `settings.top_k`) in which
     /// `self` and `other` differ, with both values as JSON text.
     pub fn first_difference(&self, other: &RunIdentity) -> Option<(String, String, String)> {
+        if self.kind != other.kind {
+            let text = |k: OutputKind| serde_json::to_string(&k).unwrap_or_default();
+            return Some(("kind".into(), text(self.kind), text(other.kind)));
+        }
         let a = serde_json::to_value(self).ok()?;
         let b = serde_json::to_value(other).ok()?;
         first_difference(&a, &b, "")

@@ -103,6 +103,7 @@ fn as_part(path: PathBuf, board: Leaderboard) -> Result<Part, LeaderboardError> 
     let shard = board.shard.ok_or_else(|| {
         format("not a shard partial (no \"tcanet_shard\"); write partials with tcanet-infer run --shard K/N")
     })?;
+    super::check_shard(&shard).map_err(|m| format(&m))?;
     let run = board.run.ok_or_else(|| {
         format("the partial has no \"tcanet_run\" (the run's identity): it was written by an older tcanet-infer; run that shard again")
     })?;

@@ -249,7 +249,7 @@ fn check_entries(
 }
 
 /// Checks a partial's `tcanet_shard`.
-fn check_shard(shard: &ShardInfo) -> Result<(), String> {
+pub(crate) fn check_shard(shard: &ShardInfo) -> Result<(), String> {
     if shard.count == 0 || shard.index >= shard.count {
         return Err(format!(
             "tcanet_shard: shard {}/{} is impossible (need N >= 1 and 0 <= K < N)",
