@@ -84,7 +84,7 @@ pub struct RunArgs {
     /// and write a partial file. Default: from
     /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX
     /// with --shard-count, when set.
-    #[arg(long, value_name = "K/N", value_parser = args::shard)]
+    #[arg(long, value_name = "K/N", allow_hyphen_values = true, value_parser = args::shard)]
     pub shard: Option<Shard>,
     /// Number of shards for JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs),
     /// 1 to 10^6.
