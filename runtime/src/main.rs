@@ -18,7 +18,7 @@ use cmd::bench::{cmd_bench, cmd_bench_post, BenchArgs, BenchPostArgs};
 use cmd::merge::{cmd_merge, MergeArgs};
 use cmd::postprocess::{cmd_postprocess, PostprocessArgs};
 use cmd::run::{cmd_run, RunArgs};
-use cmd::status::{status_of, usage};
+use cmd::status::{message_of, status_of, usage};
 
 #[derive(Parser)]
 #[command(
@@ -191,7 +191,7 @@ fn main() -> ExitCode {
         Err(err) => {
             let (status, quiet) = status_of(&err);
             if !quiet {
-                log.error(format_args!("{err:#}"));
+                log.error(message_of(&err));
             }
             status
         }

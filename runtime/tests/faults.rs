@@ -5,7 +5,8 @@
 //! Debug formatting, and that nothing was written or destroyed (the case's
 //! directory, the shared model and dataset, /dev/null and a FIFO given as
 //! outputs stay exactly as they were). The counts (tried, clean errors,
-//! panics, silent acceptances) are printed at the end.
+//! panics, silent acceptances) are printed at the end; with
+//! `TCANET_FAULTS_SHOW=1` every case's messages are printed too.
 mod common;
 
 use std::collections::BTreeMap;
@@ -238,6 +239,9 @@ fn run_case(fx: &Fx, case: &Case) -> Verdict {
     }
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if std::env::var_os("TCANET_FAULTS_SHOW").is_some() {
+        eprintln!("== {} (exit {:?})\n{err}", case.name, o.status.code());
+    }
     let Some(code) = o.status.code() else {
         return Verdict::Panic;
     };
@@ -884,6 +888,12 @@ fn data_cases(fx: &Fx) -> Vec<Case> {
         },
     );
     // Per-video faults: the model runs, the run stops at the video, exit 2.
+    add(
+        "features-dir-missing",
+        &["features", "the features directory does not exist"],
+        &[],
+        &|d| std::fs::remove_dir_all(d.join("features")).unwrap(),
+    );
     add(
         "features-missing",
         &[

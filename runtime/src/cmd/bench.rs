@@ -9,7 +9,7 @@ use tcanet_cli::{range, write_stdout, ExitStatus, Log};
 use tcanet_runtime::bench::{bench_model, bench_postprocess, BenchInputs, BenchSettings};
 
 use super::args::{self, DataArgs};
-use super::inputs::{load_dataset, subset_videos};
+use super::inputs::{check_features_dir, load_dataset, subset_videos};
 use crate::EngineArgs;
 
 /// `bench`'s flags.
@@ -81,7 +81,9 @@ pub fn cmd_bench(args: &BenchArgs, log: Log) -> Result<ExitStatus> {
     args.engine.settings()?;
     args.engine.config_override()?;
     let inputs = if args.data.data.is_some() || args.data.annotations.is_some() {
-        let (dataset, _) = load_dataset(&args.data.paths_for(true)?)?;
+        let paths = args.data.paths_for(true)?;
+        let (dataset, _) = load_dataset(&paths)?;
+        check_features_dir(&paths)?;
         let videos = subset_videos(&dataset, args.data.subset.as_deref())?;
         BenchInputs::Dataset {
             dataset: Arc::new(dataset),

@@ -66,6 +66,23 @@ pub fn load_dataset(paths: &DatasetPaths) -> Result<(Dataset, Option<String>)> {
     ))
 }
 
+/// The features directory must exist before any video is read.
+pub fn check_features_dir(paths: &DatasetPaths) -> Result<()> {
+    let dir = &paths.features;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let what = if dir.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Err(usage(format!(
+        "{}: the features directory {what} (give --features DIR, or --data DIR with DIR/features)",
+        dir.display()
+    )))
+}
+
 /// The videos of `subset` (all when `None`) in file order; an error naming
 /// the annotations file when there are none.
 pub fn subset_videos(dataset: &Dataset, subset: Option<&str>) -> Result<Vec<String>> {

@@ -32,7 +32,8 @@ pub fn cmd_merge(args: &MergeArgs, log: Log) -> Result<ExitStatus> {
     let named: Vec<(String, Option<&Path>)> = args
         .partials
         .iter()
-        .map(|p| ("PARTIAL".to_string(), Some(p.as_path())))
+        .enumerate()
+        .map(|(i, p)| (format!("PARTIAL {}", i + 1), Some(p.as_path())))
         .collect();
     let pairs: Vec<(&str, Option<&Path>)> = named.iter().map(|(n, p)| (n.as_str(), *p)).collect();
     refuse_stdin_twice_in(&pairs)?;

@@ -20,7 +20,8 @@ use tcanet_runtime::output::{
 
 use super::args::{self, DataArgs, PostArgs, MAX_WORKERS};
 use super::inputs::{
-    load_classifier, load_dataset, model_sha256, refuse_stdin_twice_in, subset_videos,
+    check_features_dir, load_classifier, load_dataset, model_sha256, refuse_stdin_twice_in,
+    subset_videos,
 };
 use super::outputs::{publish, BoardOut, InputGuard};
 use super::report::{failure_report, finish_status, print_failures, stop_early};
@@ -265,6 +266,7 @@ fn check_io(args: &RunArgs, paths: &DatasetPaths, targets: &Targets) -> Result<(
 /// The dataset, classifier, videos and (with `--eval`) ground truth.
 fn load_inputs(args: &RunArgs, paths: &DatasetPaths, shard: Option<Shard>) -> Result<Inputs> {
     let (dataset, annotations_text) = load_dataset(paths)?;
+    check_features_dir(paths)?;
     let classifier = args
         .classifier
         .as_deref()

@@ -32,6 +32,23 @@ pub struct StoppedEarly {
     pub bad_input: bool,
 }
 
+/// The one-line message of `err`: each cause in the chain after a colon,
+/// except causes whose text the message already holds (errors that quote
+/// their source).
+pub fn message_of(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
 /// The exit status of `err`, and whether it ends the program without a
 /// message (a closed standard output).
 pub fn status_of(err: &anyhow::Error) -> (ExitStatus, bool) {
@@ -121,5 +138,17 @@ mod tests {
             bad_input: false,
         });
         assert_eq!(status_of(&early).0, ExitStatus::Failure);
+    }
+
+    #[test]
+    fn messages_do_not_repeat_a_quoted_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("bad config: {0}")]
+        struct Quoting(#[source] std::io::Error);
+        let inner = std::io::Error::other("no such key");
+        let err = anyhow::Error::new(Quoting(inner)).context("cfg.json");
+        assert_eq!(message_of(&err), "cfg.json: bad config: no such key");
+        let plain = Err::<(), _>(usage("x")).context("reading").unwrap_err();
+        assert_eq!(message_of(&plain), "reading: x");
     }
 }

@@ -158,11 +158,11 @@ fn shards_in_order(parts: &[Part]) -> Result<Vec<usize>, LeaderboardError> {
         by_index.insert(p.shard.index, i);
     }
     if parts.len() < count {
-        // At most parts.len() are present, so the first 20 missing are found
-        // within parts.len() + 20 steps, however large N is.
+        // At most parts.len() are present, so the first 5 missing are found
+        // within parts.len() + 5 steps, however large N is.
         let missing: Vec<String> = (0..count)
             .filter(|k| !by_index.contains_key(k))
-            .take(20)
+            .take(5)
             .map(|k| format!("{k}/{count}"))
             .collect();
         let more = count - parts.len() - missing.len();
