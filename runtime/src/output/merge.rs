@@ -327,3 +327,131 @@ pub(crate) fn list(items: &[String]) -> String {
         shown
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{OutputKind, ResultSettings, RunIdentity};
+
+    fn board(index: usize, count: usize, assigned: &[&str], results: &[&str]) -> Leaderboard {
+        let all: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        Leaderboard {
+            results: results
+                .iter()
+                .map(|v| {
+                    let e = LeaderboardEntry {
+                        segment: [0.0, 1.0],
+                        score: 0.5,
+                        label: None,
+                    };
+                    (v.to_string(), vec![e])
+                })
+                .collect(),
+            details: String::new(),
+            run: Some(RunStamp {
+                identity: RunIdentity {
+                    kind: OutputKind::Proposals,
+                    command: "run".into(),
+                    model_sha256: None,
+                    subset: None,
+                    videos: all.len(),
+                    videos_sha256: videos_digest(&all),
+                    inputs_sha256: String::new(),
+                    classifier_sha256: None,
+                    settings: ResultSettings {
+                        soft_nms_alpha: 0.4,
+                        soft_nms_t1: 0.0,
+                        soft_nms_t2: 0.0,
+                        top_k: 100,
+                        max_proposals: None,
+                        layout: None,
+                        resample: None,
+                        top_classes: None,
+                        max_detections: None,
+                    },
+                },
+                generation: String::new(),
+                outputs: Vec::new(),
+            }),
+            shard: Some(ShardInfo {
+                index,
+                count,
+                assigned: assigned.iter().map(|s| s.to_string()).collect(),
+                failed: Vec::new(),
+            }),
+        }
+    }
+
+    fn merge(boards: Vec<Leaderboard>, allow: bool) -> Result<Merged, String> {
+        let named = boards
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| (PathBuf::from(format!("p{i}.json")), b))
+            .collect();
+        merge_boards(named, allow).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn two_shards_rebuild_the_run_in_its_order() {
+        let m = merge(
+            vec![
+                board(1, 2, &["b"], &["b"]),
+                board(0, 2, &["a", "c"], &["a", "c"]),
+            ],
+            false,
+        )
+        .unwrap();
+        let videos: Vec<&str> = m.board.results.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(videos, ["a", "b", "c"]);
+        assert!(m.board.shard.is_none() && m.board.run.is_some());
+    }
+
+    #[test]
+    fn impossible_or_unfitting_shards_are_errors_not_panics() {
+        assert!(merge(vec![], false).unwrap_err().contains("no partial"));
+        let e = merge(
+            vec![board(5, 2, &["a"], &["a"]), board(0, 2, &["b"], &["b"])],
+            false,
+        )
+        .unwrap_err();
+        assert!(e.contains("impossible"), "{e}");
+        // Assigned lists of the wrong sizes for a round-robin split.
+        let e = merge(
+            vec![
+                board(0, 2, &["a"], &["a"]),
+                board(1, 2, &["b", "c"], &["b", "c"]),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(e.contains("round-robin split"), "{e}");
+        // The right sizes, the wrong order: the digest differs.
+        let e = merge(
+            vec![
+                board(0, 2, &["c", "a"], &["c", "a"]),
+                board(1, 2, &["b"], &["b"]),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(e.contains("do not make up the run's video list"), "{e}");
+    }
+
+    #[test]
+    fn missing_and_extra_videos_need_allow_missing() {
+        let parts = || {
+            vec![
+                board(0, 2, &["a", "c"], &["a", "b"]),
+                board(1, 2, &["b"], &[]),
+            ]
+        };
+        let e = merge(parts(), false).unwrap_err();
+        assert!(e.contains("video 'c'") && e.contains("video 'b'"), "{e}");
+        let m = merge(parts(), true).unwrap();
+        let missing: Vec<&str> = m.missing.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(missing, ["b", "c"]);
+        assert_eq!(m.extra, [("b".to_string(), PathBuf::from("p0.json"))]);
+        let videos: Vec<&str> = m.board.results.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(videos, ["a"]);
+    }
+}
