@@ -7,6 +7,8 @@
 //!   place when it is an existing device, FIFO or socket (`/dev/null`, a
 //!   pipe); [`refuse_output_onto_inputs`], [`refuse_duplicate_outputs`] and
 //!   [`Output::check_writable`] run before long work.
+//! - [`OutputSet`]: several outputs of one command made visible together
+//!   (temporaries first, then renames in a fixed order).
 //! - [`write_stdout`]: results to standard output, where a closed pipe ends
 //!   quietly ([`OutputError::BrokenPipe`]) and a full disk is a one-line
 //!   error, never a panic (unlike `println!`).
@@ -25,6 +27,7 @@ mod flags;
 mod input;
 mod output;
 pub mod range;
+mod staged;
 mod version;
 
 pub use exit::ExitStatus;
@@ -34,4 +37,5 @@ pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,
     write_atomic_bytes, write_stdout, Output, OutputError,
 };
+pub use staged::{OutputSet, FAULT_ABORT_AFTER_RENAMES};
 pub use version::{GIT_COMMIT, LONG_VERSION, VERSION};

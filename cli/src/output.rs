@@ -42,6 +42,20 @@ pub enum OutputError {
         /// The file.
         path: String,
     },
+    /// Publishing several outputs together ([`crate::OutputSet`]) failed
+    /// after some of them had been replaced.
+    #[error(
+        "cannot write {target}: {cause}; {published} already replaced, so the outputs now come \
+         from different runs: run the command again"
+    )]
+    Incomplete {
+        /// The output that could not be renamed into place.
+        target: String,
+        /// The OS error.
+        cause: io::Error,
+        /// The outputs already replaced, comma-separated.
+        published: String,
+    },
     /// The output cannot be created where it was asked for.
     #[error("cannot write {target}: {reason}")]
     NotWritable {
@@ -58,7 +72,9 @@ impl OutputError {
     /// was closed.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            OutputError::BrokenPipe | OutputError::Write { .. } => ExitStatus::Failure,
+            OutputError::BrokenPipe
+            | OutputError::Write { .. }
+            | OutputError::Incomplete { .. } => ExitStatus::Failure,
             OutputError::OntoInput { .. }
             | OutputError::DuplicateOutput { .. }
             | OutputError::NotWritable { .. } => ExitStatus::Usage,
@@ -71,7 +87,7 @@ impl OutputError {
         matches!(self, OutputError::BrokenPipe)
     }
 
-    fn write(target: &str, cause: io::Error) -> Self {
+    pub(crate) fn write(target: &str, cause: io::Error) -> Self {
         if cause.kind() == io::ErrorKind::BrokenPipe {
             OutputError::BrokenPipe
         } else {
@@ -214,7 +230,7 @@ where
 }
 
 /// The directory a file is created in (`.` for a bare name).
-fn parent_dir(path: &Path) -> PathBuf {
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)
@@ -223,7 +239,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 
 /// A symbolic link's final target (so that the link is kept and its target
 /// replaced); other paths as given.
-fn resolve_link(path: &Path) -> PathBuf {
+pub(crate) fn resolve_link(path: &Path) -> PathBuf {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
             fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -299,7 +315,7 @@ pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Writes an existing non-regular file (device, FIFO, socket) in place.
-fn write_in_place<F>(path: &Path, fill: F) -> io::Result<()>
+pub(crate) fn write_in_place<F>(path: &Path, fill: F) -> io::Result<()>
 where
     F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
 {
@@ -311,7 +327,7 @@ where
 
 /// Makes a rename durable (best effort: not every file system allows
 /// syncing a directory).
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();

@@ -269,8 +269,10 @@ fn pow_2_5(x: f64) -> f64 {
 ///
 /// `refined` are the stage-3 refined proposals in seconds, `fused_scores` their
 /// [`fuse_scores`]. Segments are normalised by `duration`, go through
-/// [`soft_nms`], the `top_k` highest scores are kept (stable), and each
-/// segment becomes `[max(0, s) * duration, min(1, e) * duration]` seconds.
+/// [`soft_nms`] when there is more than one (as in the release, a video with
+/// a single proposal keeps it: Soft-NMS would drop it), the `top_k` highest
+/// scores are kept (stable), and each segment becomes
+/// `[max(0, s) * duration, min(1, e) * duration]` seconds.
 pub fn postprocess_video(
     refined: &[(f64, f64)],
     fused_scores: &[f64],
@@ -286,7 +288,11 @@ pub fn postprocess_video(
             score,
         })
         .collect();
-    let taken = soft_nms(&normalised, &options.soft_nms);
+    let taken = if normalised.len() > 1 {
+        soft_nms(&normalised, &options.soft_nms)
+    } else {
+        normalised
+    };
     let scores: Vec<f64> = taken.iter().map(|s| s.score).collect();
     stable_descending_order(&scores)
         .into_iter()

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
 
-use crate::infer::{prepare_video_input, InferSettings, VideoInput};
+use crate::infer::{prepare_video_input, InferSettings, VideoError, VideoInput};
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions};
 use tcanet_models::data::Dataset;
 use tcanet_ort::{ModelError, TcanetModel};
@@ -152,7 +152,7 @@ pub fn process_cpu_seconds() -> f64 {
         .ok()
         .and_then(|s| {
             // Fields after the command name in parentheses; utime, stime are 14 and 15.
-            let rest = &s[s.rfind(')')? + 2..];
+            let rest = s.get(s.rfind(')')? + 2..)?;
             let f: Vec<&str> = rest.split_whitespace().collect();
             let utime: f64 = f.get(11)?.parse().ok()?;
             let stime: f64 = f.get(12)?.parse().ok()?;
@@ -238,126 +238,194 @@ fn random_video(
     }
 }
 
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A setting out of its range (nothing to time, min > max, ...).
+    #[error("{0}")]
+    Settings(String),
+    /// A dataset video could not be prepared.
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    /// ONNX Runtime failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Most proposals `bench-post` holds in memory (videos × max proposals).
+pub const MAX_POST_BENCH_PROPOSALS: usize = 100_000_000;
+
 /// Times `model` on `inputs`: warm-up, then every video `repeat` times, one
 /// call per video with all its proposals, plus the post-processing.
 pub fn bench_model(
     model: &mut TcanetModel,
     inputs: &BenchInputs,
     settings: &BenchSettings,
-) -> Result<BenchResult, ModelError> {
+) -> Result<BenchResult, BenchError> {
+    let count = check_bench_inputs(inputs, settings)?;
     // Videos are made (or read) one at a time, untimed, so that the process's
     // peak memory is the model's, not that of a pile of prepared inputs.
+    for i in 0..settings.warmup {
+        let input = bench_input(model, inputs, i % count)?;
+        time_call(model, &input)?;
+    }
+    let mut timings = Timings::default();
+    for _ in 0..settings.repeat {
+        for i in 0..count {
+            let input = bench_input(model, inputs, i)?;
+            let cpu0 = process_cpu_seconds();
+            let (m, p) = time_call(model, &input)?;
+            timings.add(
+                m,
+                p,
+                process_cpu_seconds() - cpu0,
+                input.prepared.proposals.len(),
+            );
+        }
+    }
+    Ok(timings.result(model, settings, count))
+}
+
+/// The number of distinct videos, after checking that there is something
+/// to time.
+fn check_bench_inputs(inputs: &BenchInputs, settings: &BenchSettings) -> Result<usize, BenchError> {
     let count = match inputs {
-        BenchInputs::Random { videos, .. } => (*videos).max(1),
+        BenchInputs::Random {
+            videos, proposals, ..
+        } => {
+            if *proposals == 0 {
+                return Err(BenchError::Settings(
+                    "--proposals must be at least 1".into(),
+                ));
+            }
+            *videos
+        }
         BenchInputs::Dataset { videos, .. } => videos.len(),
     };
     if count == 0 {
-        return Err(ModelError::Run {
-            path: model.path.clone(),
-            message: "no videos to time".into(),
-        });
+        return Err(BenchError::Settings("no videos to time".into()));
     }
-    let make = |model: &TcanetModel, i: usize| -> Result<VideoInput, ModelError> {
-        match inputs {
-            BenchInputs::Random {
-                proposals, seed, ..
-            } => {
-                let mut rng =
-                    SplitMix64(seed.wrapping_mul(0x1000_0000_01B3).wrapping_add(i as u64));
-                Ok(random_video(model, (*proposals).max(1), &mut rng, i))
-            }
-            BenchInputs::Dataset {
+    if settings.repeat == 0 {
+        return Err(BenchError::Settings("--repeat must be at least 1".into()));
+    }
+    Ok(count)
+}
+
+/// Video `i` of the benchmark: random, or read and prepared from the dataset.
+fn bench_input(
+    model: &TcanetModel,
+    inputs: &BenchInputs,
+    i: usize,
+) -> Result<VideoInput, BenchError> {
+    match inputs {
+        BenchInputs::Random {
+            proposals, seed, ..
+        } => {
+            let mut rng = SplitMix64(seed.wrapping_mul(0x1000_0000_01B3).wrapping_add(i as u64));
+            Ok(random_video(model, *proposals, &mut rng, i))
+        }
+        BenchInputs::Dataset {
+            dataset,
+            videos,
+            layout,
+            resample,
+        } => {
+            let infer = InferSettings {
+                layout: *layout,
+                resample: *resample,
+                ..InferSettings::default()
+            };
+            Ok(prepare_video_input(
                 dataset,
-                videos,
-                layout,
-                resample,
-            } => {
-                let infer = InferSettings {
-                    layout: *layout,
-                    resample: *resample,
-                    ..InferSettings::default()
-                };
-                prepare_video_input(dataset, &videos[i], &model.interface, &infer, None).map_err(
-                    |message| ModelError::Run {
-                        path: model.path.clone(),
-                        message,
-                    },
-                )
-            }
-        }
-    };
-    let post = PostProcessOptions::default();
-    let call = |model: &mut TcanetModel, input: &VideoInput| -> Result<(f64, f64), ModelError> {
-        let (v, duration) = (&input.prepared, input.duration);
-        let t0 = Instant::now();
-        let out = model.run(&v.features, &v.proposals, 1)?;
-        let t1 = Instant::now();
-        let refined: Vec<(f64, f64)> = out.proposals[2]
-            .chunks_exact(2)
-            .map(|p| {
-                (
-                    v.time.to_seconds(f64::from(p[0])),
-                    v.time.to_seconds(f64::from(p[1])),
-                )
-            })
-            .collect();
-        let fused = fuse_scores(&input.input_scores, &out.iou[2]);
-        let kept = postprocess_video(&refined, &fused, duration, &post);
-        std::hint::black_box(kept);
-        let t2 = Instant::now();
-        Ok(((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()))
-    };
-    for i in 0..settings.warmup {
-        let input = make(model, i % count)?;
-        call(model, &input)?;
-    }
-    let mut total = Vec::new();
-    let mut model_t = Vec::new();
-    let mut post_t = Vec::new();
-    let mut proposals_done = 0usize;
-    let mut busy_s = 0.0;
-    let mut cpu_s = 0.0;
-    for _ in 0..settings.repeat {
-        for i in 0..count {
-            let input = make(model, i)?;
-            let cpu0 = process_cpu_seconds();
-            let (m, p) = call(model, &input)?;
-            cpu_s += process_cpu_seconds() - cpu0;
-            model_t.push(m * 1e3);
-            post_t.push(p * 1e3);
-            total.push((m + p) * 1e3);
-            busy_s += m + p;
-            proposals_done += input.prepared.proposals.len();
+                &videos[i],
+                &model.interface,
+                &infer,
+                None,
+            )?)
         }
     }
-    let sort = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);
-    sort(&mut total);
-    sort(&mut model_t);
-    sort(&mut post_t);
-    let calls = total.len();
-    Ok(BenchResult {
-        model: model.path.display().to_string(),
-        requested_device: model.requested_device.to_string(),
-        device: model.device.to_string(),
-        threads: settings.threads,
-        feat_dim: model.config().feat_dim,
-        temporal_scale: model.config().temporal_scale,
-        precision: Some(model.interface.precision.to_string()),
-        videos: count,
-        proposals_per_video: proposals_done as f64 / calls as f64,
-        timed_calls: calls,
-        warmup: settings.warmup,
-        p50_ms: percentile(&total, 0.5),
-        p90_ms: percentile(&total, 0.9),
-        p99_ms: percentile(&total, 0.99),
-        mean_ms: total.iter().sum::<f64>() / calls as f64,
-        model_p50_ms: percentile(&model_t, 0.5),
-        post_p50_ms: percentile(&post_t, 0.5),
-        videos_per_s: calls as f64 / busy_s,
-        proposals_per_s: proposals_done as f64 / busy_s,
-        peak_rss_mb: peak_rss_mib(),
-        cpu_ms_per_video: 1e3 * cpu_s / calls as f64,
-    })
+}
+
+/// One timed video: the model call, then fusion + post-processing; returns
+/// the seconds of each.
+fn time_call(model: &mut TcanetModel, input: &VideoInput) -> Result<(f64, f64), BenchError> {
+    let (v, duration) = (&input.prepared, input.duration);
+    let t0 = Instant::now();
+    let out = model.run(&v.features, &v.proposals, 1)?;
+    let t1 = Instant::now();
+    let refined: Vec<(f64, f64)> = out.proposals[2]
+        .chunks_exact(2)
+        .map(|p| {
+            (
+                v.time.to_seconds(f64::from(p[0])),
+                v.time.to_seconds(f64::from(p[1])),
+            )
+        })
+        .collect();
+    let fused = fuse_scores(&input.input_scores, &out.iou[2]);
+    let kept = postprocess_video(&refined, &fused, duration, &PostProcessOptions::default());
+    std::hint::black_box(kept);
+    let t2 = Instant::now();
+    Ok(((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()))
+}
+
+/// The timed calls' measurements.
+#[derive(Default)]
+struct Timings {
+    total_ms: Vec<f64>,
+    model_ms: Vec<f64>,
+    post_ms: Vec<f64>,
+    proposals: usize,
+    busy_s: f64,
+    cpu_s: f64,
+}
+
+impl Timings {
+    fn add(&mut self, model_s: f64, post_s: f64, cpu_s: f64, proposals: usize) {
+        self.model_ms.push(model_s * 1e3);
+        self.post_ms.push(post_s * 1e3);
+        self.total_ms.push((model_s + post_s) * 1e3);
+        self.busy_s += model_s + post_s;
+        self.cpu_s += cpu_s;
+        self.proposals += proposals;
+    }
+
+    /// Percentiles and rates (at least one call was timed).
+    fn result(
+        mut self,
+        model: &TcanetModel,
+        settings: &BenchSettings,
+        videos: usize,
+    ) -> BenchResult {
+        for v in [&mut self.total_ms, &mut self.model_ms, &mut self.post_ms] {
+            v.sort_by(f64::total_cmp);
+        }
+        let calls = self.total_ms.len().max(1) as f64;
+        let total = &self.total_ms;
+        BenchResult {
+            model: model.path.display().to_string(),
+            requested_device: model.requested_device.to_string(),
+            device: model.device.to_string(),
+            threads: settings.threads,
+            feat_dim: model.config().feat_dim,
+            temporal_scale: model.config().temporal_scale,
+            precision: Some(model.interface.precision.to_string()),
+            videos,
+            proposals_per_video: self.proposals as f64 / calls,
+            timed_calls: total.len(),
+            warmup: settings.warmup,
+            p50_ms: percentile(total, 0.5),
+            p90_ms: percentile(total, 0.9),
+            p99_ms: percentile(total, 0.99),
+            mean_ms: total.iter().sum::<f64>() / calls,
+            model_p50_ms: percentile(&self.model_ms, 0.5),
+            post_p50_ms: percentile(&self.post_ms, 0.5),
+            videos_per_s: calls / self.busy_s,
+            proposals_per_s: self.proposals as f64 / self.busy_s,
+            peak_rss_mb: peak_rss_mib(),
+            cpu_ms_per_video: 1e3 * self.cpu_s / calls,
+        }
+    }
 }
 
 /// The result of [`bench_postprocess`].
@@ -387,35 +455,20 @@ impl fmt::Display for PostBenchResult {
 
 /// Times fusion + Soft-NMS + top-100 + clipping over `videos` random videos
 /// of `min..=max` proposals, on `threads` threads; median of `repeat` passes.
+/// Every count must be at least 1, `min <= max`, and `videos × max` at most
+/// [`MAX_POST_BENCH_PROPOSALS`].
 pub fn bench_postprocess(
     videos: usize,
     min: usize,
     max: usize,
     threads: usize,
     repeat: usize,
-) -> PostBenchResult {
-    type Case = (Vec<(f64, f64)>, Vec<f64>, Vec<f32>, f64);
-    let mut rng = SplitMix64(42);
-    let cases: Vec<Case> = (0..videos)
-        .map(|_| {
-            let n = min + (rng.next_u64() % (max - min + 1) as u64) as usize;
-            let duration = 20.0 + rng.uniform() * 200.0;
-            let mut seg = Vec::with_capacity(n);
-            let mut score = Vec::with_capacity(n);
-            let mut iou = Vec::with_capacity(n);
-            for _ in 0..n {
-                let len = duration * (0.02 + 0.5 * rng.uniform());
-                let start = (duration - len) * rng.uniform();
-                seg.push((start, start + len));
-                score.push(rng.uniform());
-                iou.push(rng.uniform() as f32);
-            }
-            (seg, score, iou, duration)
-        })
-        .collect();
+) -> Result<PostBenchResult, BenchError> {
+    check_post_bench(videos, min, max, threads, repeat)?;
+    let cases = random_post_cases(videos, min, max);
     let proposals = cases.iter().map(|c| c.0.len()).sum();
     let opts = PostProcessOptions::default();
-    let one = |c: &Case| {
+    let one = |c: &PostCase| {
         let fused = fuse_scores(&c.1, &c.2);
         std::hint::black_box(postprocess_video(&c.0, &fused, c.3, &opts));
     };
@@ -435,11 +488,64 @@ pub fn bench_postprocess(
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
-    PostBenchResult {
+    Ok(PostBenchResult {
         videos,
         proposals,
         threads,
         median_s: percentile(&times, 0.5),
-        min_s: times[0],
+        min_s: times.first().copied().unwrap_or(f64::NAN),
+    })
+}
+
+/// The settings of [`bench_postprocess`], checked.
+fn check_post_bench(
+    videos: usize,
+    min: usize,
+    max: usize,
+    threads: usize,
+    repeat: usize,
+) -> Result<(), BenchError> {
+    let bad = |m: String| Err(BenchError::Settings(m));
+    if videos == 0 || min == 0 || threads == 0 || repeat == 0 {
+        return bad(
+            "--videos, --min-proposals, --threads and --repeat must each be at least 1".into(),
+        );
     }
+    if min > max {
+        return bad(format!(
+            "--min-proposals {min} is above --max-proposals {max}"
+        ));
+    }
+    if videos.saturating_mul(max) > MAX_POST_BENCH_PROPOSALS {
+        return bad(format!(
+            "--videos {videos} x --max-proposals {max} exceeds {MAX_POST_BENCH_PROPOSALS} proposals in memory; lower either"
+        ));
+    }
+    Ok(())
+}
+
+/// One random video of `bench-post`: segments, input scores, IoU, duration.
+type PostCase = (Vec<(f64, f64)>, Vec<f64>, Vec<f32>, f64);
+
+/// `videos` random videos of `min..=max` proposals (a fixed seed).
+fn random_post_cases(videos: usize, min: usize, max: usize) -> Vec<PostCase> {
+    let mut rng = SplitMix64(42);
+    let span = (max - min) as u64 + 1;
+    (0..videos)
+        .map(|_| {
+            let n = min + (rng.next_u64() % span) as usize;
+            let duration = 20.0 + rng.uniform() * 200.0;
+            let mut seg = Vec::with_capacity(n);
+            let mut score = Vec::with_capacity(n);
+            let mut iou = Vec::with_capacity(n);
+            for _ in 0..n {
+                let len = duration * (0.02 + 0.5 * rng.uniform());
+                let start = (duration - len) * rng.uniform();
+                seg.push((start, start + len));
+                score.push(rng.uniform());
+                iou.push(rng.uniform() as f32);
+            }
+            (seg, score, iou, duration)
+        })
+        .collect()
 }

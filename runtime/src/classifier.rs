@@ -1,20 +1,27 @@
 //! Video-level classification scores and the detections built from them
-//! (TCANET.md, "Detections").
+//! (docs/MODEL.md, "Detections").
 //!
-//! Two file formats are accepted:
+//! Three file shapes are accepted:
 //!
-//! * **release format** (the authors' classifier output, one raw score per class):
+//! * **release format** (one raw score per class):
 //!   `{"class_names": ["A", "B", ...], "results": {"VIDEO": [s_A, s_B, ...], ...}}`.
-//!   Class probabilities are `softmax(2 × scores)`, as the release computes them.
+//! * **the authors' own file** (what their classifier wrote): the class names
+//!   under `class`, and each video's scores one level deeper,
+//!   `{"class": ["A", ...], "results": {"VIDEO": [[s_A, s_B, ...]], ...}}`;
+//!   the first list is used, as the release reads it. Either key and either
+//!   nesting may be combined.
+//!
+//!   In both, class probabilities are `softmax(2 × scores)`, as the release
+//!   computes them.
 //! * **ActivityNet classification submission**:
 //!   `{"results": {"VIDEO": [{"label": "A", "score": 0.7}, ...], ...}}`.
 //!   The given scores are used as the class probabilities as they are (no softmax):
 //!   such files already hold probabilities.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::postprocess::ScoredSegment;
 
@@ -28,11 +35,14 @@ pub struct ClassifierError {
     pub message: String,
 }
 
-/// Which of the two formats a classifier file had.
+/// Which of the formats a classifier file had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassifierFormat {
-    /// `class_names` + raw scores per video (softmax of 2 × scores).
+    /// Class names + one flat list of raw scores per video (softmax of 2 × scores).
     Release,
+    /// The authors' own file: scores nested one level deeper (`[[...]]`,
+    /// the first list used); softmax of 2 × scores.
+    ReleaseNested,
     /// ActivityNet classification submission (`label`/`score` lists, used as probabilities).
     ActivityNet,
 }
@@ -40,11 +50,16 @@ pub enum ClassifierFormat {
 /// Class probabilities for every video of a classifier file.
 #[derive(Debug, Clone)]
 pub struct ClassScores {
+    /// The file it was read from (`<stdin>` for standard input), for messages.
+    pub path: PathBuf,
     /// The file's format.
     pub format: ClassifierFormat,
     /// Video id → (label, probability), in the file's class order.
-    pub videos: HashMap<String, Vec<(String, f64)>>,
+    pub videos: VideoClasses,
 }
+
+/// Video id → (label, probability) in the file's class order.
+pub type VideoClasses = HashMap<String, Vec<(String, f64)>>;
 
 /// `softmax(2 × scores)` in f64 (the release's class probabilities).
 pub fn softmax_of_doubled(scores: &[f64]) -> Vec<f64> {
@@ -55,8 +70,20 @@ pub fn softmax_of_doubled(scores: &[f64]) -> Vec<f64> {
     exps.iter().map(|e| e / sum).collect()
 }
 
+/// Builds errors about one classifier file.
+struct Errors<'a>(&'a Path);
+
+impl Errors<'_> {
+    fn at(&self, message: String) -> ClassifierError {
+        ClassifierError {
+            path: self.0.to_path_buf(),
+            message,
+        }
+    }
+}
+
 impl ClassScores {
-    /// Reads a classifier file in either format.
+    /// Reads a classifier file in any of the formats.
     pub fn load(path: &Path) -> Result<Self, ClassifierError> {
         let text = std::fs::read_to_string(path).map_err(|e| ClassifierError {
             path: path.to_path_buf(),
@@ -67,91 +94,20 @@ impl ClassScores {
 
     /// Parses a classifier file's text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ClassifierError> {
-        let err = |message: String| ClassifierError {
-            path: path.to_path_buf(),
-            message,
-        };
+        let err = Errors(path);
         let root: Value =
-            serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| err.at(format!("invalid JSON: {e}")))?;
         let results = root
             .get("results")
             .and_then(Value::as_object)
-            .ok_or_else(|| err("missing object field \"results\"".into()))?;
-        let mut videos = HashMap::with_capacity(results.len());
-        if let Some(names) = root.get("class_names") {
-            let names: Vec<String> = names
-                .as_array()
-                .ok_or_else(|| err("field \"class_names\" must be a list of strings".into()))?
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    n.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| err(format!("class_names[{i}] is not a string")))
-                })
-                .collect::<Result<_, _>>()?;
-            for (video, scores) in results {
-                let scores = scores.as_array().ok_or_else(|| {
-                    err(format!(
-                        "results.{video}: expected a list of {} class scores",
-                        names.len()
-                    ))
-                })?;
-                if scores.len() != names.len() {
-                    return Err(err(format!(
-                        "results.{video}: {} scores for {} class_names",
-                        scores.len(),
-                        names.len()
-                    )));
-                }
-                let raw: Vec<f64> = scores
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        s.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
-                            err(format!("results.{video}[{i}]: not a finite number"))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                let probs = softmax_of_doubled(&raw);
-                videos.insert(
-                    video.clone(),
-                    names.iter().cloned().zip(probs).collect::<Vec<_>>(),
-                );
-            }
-            return Ok(Self {
-                format: ClassifierFormat::Release,
-                videos,
-            });
-        }
-        for (video, entries) in results {
-            let entries = entries.as_array().ok_or_else(|| {
-                err(format!(
-                    "results.{video}: expected a list of {{\"label\", \"score\"}} (or add \"class_names\" for the release format)"
-                ))
-            })?;
-            let mut classes = Vec::with_capacity(entries.len());
-            for (i, e) in entries.iter().enumerate() {
-                let label = e.get("label").and_then(Value::as_str).ok_or_else(|| {
-                    err(format!(
-                        "results.{video}[{i}].label: missing or not a string"
-                    ))
-                })?;
-                let score = e
-                    .get("score")
-                    .and_then(Value::as_f64)
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        err(format!(
-                            "results.{video}[{i}].score: missing or not a finite number"
-                        ))
-                    })?;
-                classes.push((label.to_string(), score));
-            }
-            videos.insert(video.clone(), classes);
-        }
+            .ok_or_else(|| err.at("missing object field \"results\"".into()))?;
+        let (format, videos) = match class_names(&root, &err)? {
+            Some(names) => parse_release(results, &names, &err)?,
+            None => parse_activitynet(results, &err)?,
+        };
         Ok(Self {
-            format: ClassifierFormat::ActivityNet,
+            path: path.to_path_buf(),
+            format,
             videos,
         })
     }
@@ -170,6 +126,134 @@ impl ClassScores {
                 .collect(),
         )
     }
+}
+
+/// The class names of a release-format file (`class_names`, or `class` as
+/// the authors' file has them), `None` for an ActivityNet submission. They
+/// must be distinct strings, at least one.
+fn class_names(root: &Value, err: &Errors) -> Result<Option<Vec<String>>, ClassifierError> {
+    let (key, names) = match (root.get("class_names"), root.get("class")) {
+        (Some(_), Some(_)) => {
+            return Err(err
+                .at("has both \"class_names\" and \"class\"; keep one list of class names".into()))
+        }
+        (Some(n), None) => ("class_names", n),
+        (None, Some(n)) => ("class", n),
+        (None, None) => return Ok(None),
+    };
+    let list = names
+        .as_array()
+        .ok_or_else(|| err.at(format!("field \"{key}\" must be a list of strings")))?;
+    if list.is_empty() {
+        return Err(err.at(format!("field \"{key}\" is empty: no classes")));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(list.len());
+    for (i, n) in list.iter().enumerate() {
+        let name = n
+            .as_str()
+            .ok_or_else(|| err.at(format!("{key}[{i}] is not a string")))?;
+        if !seen.insert(name) {
+            return Err(err.at(format!("{key}[{i}]: class '{name}' is listed twice")));
+        }
+        out.push(name.to_string());
+    }
+    Ok(Some(out))
+}
+
+/// Release format: one raw score per class (a flat list, or the authors'
+/// list of lists of which the first is used) → softmax(2 × scores).
+fn parse_release(
+    results: &Map<String, Value>,
+    names: &[String],
+    err: &Errors,
+) -> Result<(ClassifierFormat, VideoClasses), ClassifierError> {
+    let mut videos = HashMap::with_capacity(results.len());
+    let mut nested_any = false;
+    for (video, scores) in results {
+        let expected = || {
+            err.at(format!(
+                "results.{video}: expected a list of {} class scores (or a list holding one)",
+                names.len()
+            ))
+        };
+        let list = scores.as_array().ok_or_else(expected)?;
+        let (list, field) = match list.first() {
+            Some(Value::Array(inner)) => {
+                nested_any = true;
+                (inner, format!("results.{video}[0]"))
+            }
+            _ => (list, format!("results.{video}")),
+        };
+        if list.len() != names.len() {
+            return Err(err.at(format!(
+                "{field}: {} scores for {} class names",
+                list.len(),
+                names.len()
+            )));
+        }
+        let raw: Vec<f64> = list
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.as_f64()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| err.at(format!("{field}[{i}]: not a finite number")))
+            })
+            .collect::<Result<_, _>>()?;
+        let probs = softmax_of_doubled(&raw);
+        videos.insert(video.clone(), names.iter().cloned().zip(probs).collect());
+    }
+    let format = if nested_any {
+        ClassifierFormat::ReleaseNested
+    } else {
+        ClassifierFormat::Release
+    };
+    Ok((format, videos))
+}
+
+/// ActivityNet classification submission: `label`/`score` lists, the scores
+/// used as probabilities; a video needs at least one class, each once.
+fn parse_activitynet(
+    results: &Map<String, Value>,
+    err: &Errors,
+) -> Result<(ClassifierFormat, VideoClasses), ClassifierError> {
+    let mut videos = HashMap::with_capacity(results.len());
+    for (video, entries) in results {
+        let entries = entries.as_array().ok_or_else(|| {
+            err.at(format!(
+                "results.{video}: expected a list of {{\"label\", \"score\"}} (or add \"class_names\" for the release format)"
+            ))
+        })?;
+        if entries.is_empty() {
+            return Err(err.at(format!("results.{video}: the list of classes is empty")));
+        }
+        let mut classes: Vec<(String, f64)> = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            let label = e.get("label").and_then(Value::as_str).ok_or_else(|| {
+                err.at(format!(
+                    "results.{video}[{i}].label: missing or not a string"
+                ))
+            })?;
+            let score = e
+                .get("score")
+                .and_then(Value::as_f64)
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    err.at(format!(
+                        "results.{video}[{i}].score: missing or not a finite number"
+                    ))
+                })?;
+            if classes.iter().any(|(l, _)| l == label) {
+                return Err(err.at(format!(
+                    "results.{video}[{i}].label: class '{label}' is listed twice for this video"
+                )));
+            }
+            classes.push((label.to_string(), score));
+        }
+        videos.insert(video.clone(), classes);
+    }
+    Ok((ClassifierFormat::ActivityNet, videos))
 }
 
 /// One detection: a labelled, scored segment in seconds.

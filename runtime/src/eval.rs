@@ -52,6 +52,16 @@ pub fn evaluate_run(
     summary: &RunSummary,
 ) -> Result<RunScores, tcanet_evaluator::Error> {
     let gt = GroundTruth::from_path(annotations, subset)?;
+    evaluate_run_against(&gt, subset, summary)
+}
+
+/// [`evaluate_run`] with the ground truth of `subset` already read (so that
+/// a run can check it before any video).
+pub fn evaluate_run_against(
+    gt: &GroundTruth,
+    subset: &str,
+    summary: &RunSummary,
+) -> Result<RunScores, tcanet_evaluator::Error> {
     let mut proposals = ProposalSet::new();
     for r in &summary.results {
         proposals.push(
@@ -65,7 +75,7 @@ pub fn evaluate_run(
                 .collect(),
         );
     }
-    let proposal_report = evaluate_proposals(&gt, &proposals, &ProposalOptions::default())?;
+    let proposal_report = evaluate_proposals(gt, &proposals, &ProposalOptions::default())?;
     let detections = if summary.results.iter().any(|r| r.detections.is_some()) {
         let mut set = DetectionSet::new();
         for r in &summary.results {
@@ -84,7 +94,7 @@ pub fn evaluate_run(
             ignore_unknown_labels: true,
             ..DetectionOptions::default()
         };
-        Some(evaluate_detections(&gt, &set, &opts)?)
+        Some(evaluate_detections(gt, &set, &opts)?)
     } else {
         None
     };

@@ -5,17 +5,20 @@
 //! the same loader and preparation as the trainer) while the model runs on
 //! the current one; every video's proposals go through the model in one call
 //! (or chunks of `max_batch`), then [`crate::postprocess`].
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tcanet_models::data::features::load_features;
 use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
 use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
-use tcanet_models::data::{Dataset, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet};
+use tcanet_models::data::{
+    DataError, Dataset, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
+};
 use tcanet_models::onnx::ModelInterface;
 
 use crate::classifier::{detections_for_video, ClassScores, Detection};
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions, ScoredSegment};
-use tcanet_ort::TcanetModel;
+use tcanet_ort::{ModelError, TcanetModel};
 
 /// Options of [`run_dataset`].
 #[derive(Debug, Clone)]
@@ -59,13 +62,103 @@ impl Default for InferSettings {
     }
 }
 
-/// A video that could not be processed, and why.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// Why one video could not be processed; every message names the file,
+/// the video and the field where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// The video is not in the annotations.
+    #[error("{}: video '{video}' is not in the annotations", annotations.display())]
+    NotInAnnotations {
+        /// The annotations file.
+        annotations: PathBuf,
+        /// The video id.
+        video: String,
+    },
+    /// The proposals file has no entry for the video.
+    #[error("{}: video '{video}': no input proposals for this video", file.display())]
+    NoProposals {
+        /// The proposals file.
+        file: PathBuf,
+        /// The video id.
+        video: String,
+    },
+    /// The video's list of proposals is empty.
+    #[error("{}: video '{video}': the list of input proposals is empty", file.display())]
+    EmptyProposals {
+        /// The proposals file.
+        file: PathBuf,
+        /// The video id.
+        video: String,
+    },
+    /// No proposal is left after clamping to the video.
+    #[error("{}: video '{video}': no usable input proposal", file.display())]
+    NoUsableProposal {
+        /// The proposals file.
+        file: PathBuf,
+        /// The video id.
+        video: String,
+    },
+    /// The classifier file has no scores for the video.
+    #[error("{}: video '{video}': the classifier file has no scores for this video", classifier.display())]
+    NotInClassifier {
+        /// The classifier file.
+        classifier: PathBuf,
+        /// The video id.
+        video: String,
+    },
+    /// A feature file or a proposal is unusable (the message of
+    /// [`tcanet_models::data`], naming file, video and field).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// ONNX Runtime failed on the video.
+    #[error("video '{video}': {source}")]
+    Model {
+        /// The video id.
+        video: String,
+        /// The runtime's error.
+        source: ModelError,
+    },
+    /// The model produced NaN or an infinite value.
+    #[error("{}: video '{video}': the model produced a non-finite value for proposal {index}", model.display())]
+    NonFiniteOutput {
+        /// The model file.
+        model: PathBuf,
+        /// The video id.
+        video: String,
+        /// The proposal's position in the model's input.
+        index: usize,
+    },
+}
+
+impl VideoError {
+    /// Whether the video's input data is at fault (as opposed to the model
+    /// or ONNX Runtime): a usage-or-input error for the exit status.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(
+            self,
+            VideoError::Model { .. } | VideoError::NonFiniteOutput { .. }
+        )
+    }
+}
+
+/// A video that could not be processed, and why (serialised as
+/// `{"video", "error"}` with the error's message).
+#[derive(Debug)]
 pub struct VideoFailure {
     /// The video id.
     pub video: String,
     /// The error, naming file and field.
-    pub error: String,
+    pub error: VideoError,
+}
+
+impl serde::Serialize for VideoFailure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("VideoFailure", 2)?;
+        st.serialize_field("video", &self.video)?;
+        st.serialize_field("error", &self.error.to_string())?;
+        st.end()
+    }
 }
 
 /// One processed video.
@@ -80,7 +173,7 @@ pub struct VideoResult {
 }
 
 /// What [`run_dataset`] did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RunSummary {
     /// Processed videos, in the given order.
     pub results: Vec<VideoResult>,
@@ -115,44 +208,47 @@ fn checked_input_proposals(
     dataset: &Dataset,
     video: &str,
     classifier: Option<&ClassScores>,
-) -> Result<(f64, Vec<Proposal>), String> {
-    let info = dataset.annotations.get(video).ok_or_else(|| {
-        format!(
-            "{}: video '{video}' is not in the annotations",
-            dataset.paths.annotations.display()
-        )
-    })?;
-    let props = dataset.proposals.get(video).ok_or_else(|| {
-        format!(
-            "{}: video '{video}': no input proposals for this video",
-            dataset.proposals.source.file_of(video).display()
-        )
-    })?;
+) -> Result<(f64, Vec<Proposal>), VideoError> {
+    let file = || dataset.proposals.source.file_of(video);
+    let info = dataset
+        .annotations
+        .get(video)
+        .ok_or_else(|| VideoError::NotInAnnotations {
+            annotations: dataset.paths.annotations.clone(),
+            video: video.to_string(),
+        })?;
+    let props = dataset
+        .proposals
+        .get(video)
+        .ok_or_else(|| VideoError::NoProposals {
+            file: file(),
+            video: video.to_string(),
+        })?;
     if props.is_empty() {
-        return Err(format!(
-            "{}: video '{video}': the list of input proposals is empty",
-            dataset.proposals.source.file_of(video).display()
-        ));
+        return Err(VideoError::EmptyProposals {
+            file: file(),
+            video: video.to_string(),
+        });
     }
     if let Some(c) = classifier {
         if !c.videos.contains_key(video) {
-            return Err(format!(
-                "video '{video}': the classifier file has no scores for this video"
-            ));
+            return Err(VideoError::NotInClassifier {
+                classifier: c.path.clone(),
+                video: video.to_string(),
+            });
         }
     }
     let mut one = ProposalSet::new(
         dataset.proposals.source.clone(),
         vec![(video.to_string(), props.to_vec())],
     );
-    one.validate(|_| Some(info.duration), InvalidProposals::Error)
-        .map_err(|e| e.to_string())?;
+    one.validate(|_| Some(info.duration), InvalidProposals::Error)?;
     let props = one.videos.swap_remove(0).1;
     if props.is_empty() {
-        return Err(format!(
-            "{}: video '{video}': no usable input proposal",
-            dataset.proposals.source.file_of(video).display()
-        ));
+        return Err(VideoError::NoUsableProposal {
+            file: file(),
+            video: video.to_string(),
+        });
     }
     Ok((info.duration, props))
 }
@@ -167,13 +263,12 @@ pub fn prepare_video_input(
     model: &ModelInterface,
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
-) -> Result<VideoInput, String> {
+) -> Result<VideoInput, VideoError> {
     let cfg = &model.config;
     let (duration, props) = checked_input_proposals(dataset, video, classifier)?;
     let props = &props;
     let path = dataset.feature_path(video);
-    let feats =
-        load_features(&path, video, cfg.feat_dim, settings.layout).map_err(|e| e.to_string())?;
+    let feats = load_features(&path, video, cfg.feat_dim, settings.layout)?;
     let data = VideoData {
         video,
         features: &feats,
@@ -185,8 +280,7 @@ pub fn prepare_video_input(
         time_steps: model.time_steps,
         resample: settings.resample,
     };
-    let prepared =
-        prepare_video(&data, cfg, fit, settings.max_proposals).map_err(|e| e.to_string())?;
+    let prepared = prepare_video(&data, cfg, fit, settings.max_proposals)?;
     // The same choice and order as prepare_video, with the f64 scores.
     let chosen = top_by_score(props, settings.max_proposals.unwrap_or(props.len()));
     debug_assert_eq!(chosen.len(), prepared.proposals.len());
@@ -203,7 +297,7 @@ pub fn infer_video(
     input: &VideoInput,
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
-) -> Result<VideoResult, String> {
+) -> Result<VideoResult, VideoError> {
     let (prepared, duration) = (&input.prepared, input.duration);
     let n = prepared.proposals.len();
     let chunk = settings.max_batch.unwrap_or(n).max(1);
@@ -212,7 +306,10 @@ pub fn infer_video(
     for part in prepared.proposals.chunks(chunk) {
         let out = model
             .run(&prepared.features, part, 1)
-            .map_err(|e| format!("video '{}': {e}", prepared.video))?;
+            .map_err(|source| VideoError::Model {
+                video: prepared.video.clone(),
+                source,
+            })?;
         for pair in out.proposals[2].chunks_exact(2) {
             refined.push((
                 prepared.time.to_seconds(f64::from(pair[0])),
@@ -226,11 +323,11 @@ pub fn infer_video(
         .zip(&refined)
         .position(|(u, r)| !(u.is_finite() && r.0.is_finite() && r.1.is_finite()))
     {
-        return Err(format!(
-            "{}: video '{}': the model produced a non-finite value for proposal {i}",
-            model.path.display(),
-            prepared.video
-        ));
+        return Err(VideoError::NonFiniteOutput {
+            model: model.path.clone(),
+            video: prepared.video.clone(),
+            index: i,
+        });
     }
     let fused = fuse_scores(&input.input_scores, &iou3);
     let proposals = postprocess_video(&refined, &fused, duration, &settings.post);
@@ -320,7 +417,7 @@ pub fn postprocess_input_video(
     dataset: &Dataset,
     video: &str,
     settings: &InferSettings,
-) -> Result<VideoResult, String> {
+) -> Result<VideoResult, VideoError> {
     let (duration, props) = checked_input_proposals(dataset, video, None)?;
     let chosen = top_by_score(&props, settings.max_proposals.unwrap_or(props.len()));
     let segments: Vec<(f64, f64)> = chosen.iter().map(|p| (p.start, p.end)).collect();

@@ -1,14 +1,14 @@
 //! Lean TCANet inference on ONNX Runtime with the paper's post-processing (no libtorch).
 //!
-//!
 //! Loading ONNX Runtime, sessions and the model contract are the crate
 //! `tcanet-ort` ([`tcanet_ort`]), shared with the exporter.
 //! * [`postprocess`]: score fusion, the release's Soft-NMS, top-100 and clipping.
 //! * [`bench`]: latency/throughput/peak-memory benchmarks.
-//! * [`classifier`]: video-level class scores (two formats) and detections.
+//! * [`classifier`]: video-level class scores (three file shapes) and detections.
 //! * [`eval`]: end-of-run scores through `tcanet-evaluator`.
-//! * [`infer`]: pipelined dataset inference with per-video failures.
-//! * [`output`]: leaderboard files, shards, partials and merging.
+//! * [`infer`]: pipelined dataset inference with typed per-video failures.
+//! * [`output`]: leaderboard files with the run's identity and generation,
+//!   shards, partials and a merge that checks them against each other.
 pub mod bench;
 pub mod classifier;
 pub mod eval;

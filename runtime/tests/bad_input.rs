@@ -83,7 +83,8 @@ fn a_bad_video_stops_the_run_and_nothing_is_written() {
         &"--threads",
         &"1",
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // Bad data is invalid input: exit 2, nothing written.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
         err.contains("v_001") && err.contains("v_001.npy"),
@@ -99,7 +100,7 @@ fn a_bad_video_stops_the_run_and_nothing_is_written() {
 }
 
 #[test]
-fn keep_going_reports_every_bad_video_and_exits_non_zero() {
+fn keep_going_reports_every_bad_video_and_exits_3() {
     let f = fixture(2);
     break_videos(&f);
     let out = f.dir.path().join("refined.json");
@@ -118,7 +119,8 @@ fn keep_going_reports_every_bad_video_and_exits_non_zero() {
         &"--report",
         &report,
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Finished, but some videos failed: exit 3.
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let got: Vec<String> = read_results(&out).into_iter().map(|(v, _)| v).collect();
     assert_eq!(
         got,
@@ -198,7 +200,8 @@ fn assert_contract_error(f: &Fixture, model: &Path, extra: &[&str], needle: &str
     }
     let o = infer(&args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    // An unusable model file is invalid input: exit 2.
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(needle), "error should say `{needle}`: {err}");
     assert!(err.contains("not a usable TCANet model"), "{err}");
     assert!(!err.contains("video '"), "fails before any video: {err}");

@@ -273,7 +273,10 @@ fn csv_proposals_and_capped_batches_give_the_same_output() {
 }
 
 /// Compares a run's refined proposals with the reference, video by video.
-fn assert_run_matches(got: &[(String, Vec<Entry>)], want: &[(&SynthVideo, Vec<(f64, f64, f64)>)]) {
+/// A video and its expected (start, end, score) rows.
+type Expected<'a> = (&'a SynthVideo, Vec<(f64, f64, f64)>);
+
+fn assert_run_matches(got: &[(String, Vec<Entry>)], want: &[Expected]) {
     assert_eq!(got.len(), want.len(), "videos written");
     for ((id, entries), (v, want)) in got.iter().zip(want) {
         assert_eq!(id, &v.id);

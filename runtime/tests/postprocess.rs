@@ -110,7 +110,9 @@ fn random_videos_match_with_other_thresholds() {
 }
 
 #[test]
-fn one_proposal_is_dropped_by_the_stopping_rule() {
+fn a_single_proposal_is_kept_as_the_release_skips_soft_nms_for_it() {
+    // The release runs Soft-NMS only when a video has more than one
+    // proposal; its stopping rule would otherwise drop the only one.
     let case = Case {
         seg: vec![(2.0, 5.0)],
         score: vec![0.9],
@@ -119,7 +121,28 @@ fn one_proposal_is_dropped_by_the_stopping_rule() {
     };
     run_case(&case, &PostProcessOptions::default(), "one proposal");
     let fused = fuse_scores(&case.score, &case.iou);
-    assert!(postprocess_video(&case.seg, &fused, 10.0, &Default::default()).is_empty());
+    let got = postprocess_video(&case.seg, &fused, 10.0, &Default::default());
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].start, got[0].end), (2.0, 5.0));
+    assert_eq!(got[0].score, 0.9 * f64::from(0.8f32));
+    // Clipped to the video like any other.
+    let got = postprocess_video(&[(-1.0, 12.0)], &[0.5], 10.0, &Default::default());
+    assert_eq!((got[0].start, got[0].end, got[0].score), (0.0, 10.0, 0.5));
+    // Soft-NMS itself still drops the last remaining one (two in, one out).
+    let two = [
+        ScoredSegment {
+            start: 0.0,
+            end: 0.2,
+            score: 0.9,
+        },
+        ScoredSegment {
+            start: 0.5,
+            end: 0.7,
+            score: 0.4,
+        },
+    ];
+    assert_eq!(soft_nms(&two, &SoftNmsParams::default()).len(), 1);
+    assert!(postprocess_video(&[], &[], 10.0, &Default::default()).is_empty());
 }
 
 #[test]

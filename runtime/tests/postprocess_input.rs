@@ -12,7 +12,7 @@ fn postprocess_equals_soft_nms_on_each_videos_input_proposals() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = ModelConfig::preset("tiny").unwrap();
     let mut videos = synth_videos(&cfg, 10, 11);
-    // Tied scores, and a video with a single proposal (the release drops it).
+    // Tied scores, and a video with a single proposal (the release keeps it).
     for p in videos[1].proposals.iter_mut() {
         p.2 = (p.2 * 2.0).round() / 2.0;
     }
@@ -120,7 +120,12 @@ fn postprocess_equals_soft_nms_on_each_videos_input_proposals() {
                 );
             }
             if video == &videos[2].id {
-                assert!(entries.is_empty(), "a single proposal is dropped");
+                let p = videos[2].proposals[0];
+                assert_eq!(
+                    entries.iter().map(|e| (e.0, e.1, e.2)).collect::<Vec<_>>(),
+                    [(p.0, p.1, p.2)],
+                    "a single proposal is kept as it is"
+                );
             } else {
                 assert!(!entries.is_empty());
             }

@@ -62,7 +62,7 @@ fn shard_slices_are_deterministic_disjoint_and_complete() {
         (Shard { index: 1, count: 3 }, "JOB_COMPLETION_INDEX")
     );
     let err = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")]), None).unwrap_err();
-    assert!(err.contains("--shard-count"), "{err}");
+    assert!(err.to_string().contains("--shard-count"), "{err}");
     assert!(Shard::from_env(env(&[]), Some(3)).unwrap().is_none());
     assert_eq!(
         Shard { index: 1, count: 3 }.partial_path(Path::new("/x/refined.json")),
@@ -190,10 +190,11 @@ fn sharded_runs_merge_into_the_unsharded_output() {
     let o = infer(&[&"merge", &parts[2], &parts[0], &parts[1], &"-o", &merged]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_results(&merged), read_results(&whole));
+    // The same file but for this write's generation and file list.
     assert_eq!(
-        std::fs::read(&merged).unwrap(),
-        std::fs::read(&whole).unwrap(),
-        "byte for byte"
+        without_generation(&merged),
+        without_generation(&whole),
+        "the same results and run identity"
     );
     // Detections: STEM.shard-K-of-N.detections.json, merged the same way.
     let det_parts: Vec<PathBuf> = (0..3)
@@ -234,33 +235,48 @@ fn sharded_runs_merge_into_the_unsharded_output() {
         "{}",
         stderr(&o)
     );
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2));
 
-    // A video in two partials, and a video missing from its partial.
+    // A video of another shard in a partial, and a video missing from its partial.
     let mut lb = Leaderboard::read(&parts[1]).unwrap();
     let stolen = Leaderboard::read(&parts[0]).unwrap().results[0].clone();
     lb.results.push(stolen.clone());
     let dup = dir.path().join("dup.json");
     lb.write(&dup).unwrap();
-    let err =
-        merge_partials(&[parts[0].clone(), dup.clone(), parts[2].clone()], false).unwrap_err();
+    let three = |p: &PathBuf| vec![parts[0].clone(), p.clone(), parts[2].clone()];
+    let err = merge_partials(&three(&dup), false).unwrap_err().to_string();
     assert!(
-        err.to_string().contains(&format!("video '{}'", stolen.0)),
+        err.contains(&format!("video '{}'", stolen.0)) && err.contains("not assigned"),
         "{err}"
     );
+    let m = merge_partials(&three(&dup), true).unwrap();
+    assert_eq!(m.extra, [(stolen.0.clone(), dup.clone())]);
+    assert_eq!(m.board.results, Leaderboard::read(&merged).unwrap().results);
     let mut lb = Leaderboard::read(&parts[1]).unwrap();
     let dropped = lb.results.remove(0).0;
     lb.write(&dup).unwrap();
-    let err =
-        merge_partials(&[parts[0].clone(), dup.clone(), parts[2].clone()], false).unwrap_err();
+    let err = merge_partials(&three(&dup), false).unwrap_err().to_string();
     assert!(
-        err.to_string()
-            .contains(&format!("video '{dropped}' is missing")),
+        err.contains(&format!("video '{dropped}'")) && err.contains("missing"),
         "{err}"
     );
+    let m = merge_partials(&three(&dup), true).unwrap();
+    assert_eq!(m.missing, [(dropped.clone(), dup.clone())]);
+    assert_eq!(m.board.results.len(), videos.len() - 1);
     // A plain leaderboard file is not a partial.
     let err = merge_partials(std::slice::from_ref(&whole), false).unwrap_err();
     assert!(err.to_string().contains("not a shard partial"), "{err}");
+}
+
+/// A written file's JSON without `tcanet_run.generation` and
+/// `tcanet_run.outputs` (which differ between writes).
+fn without_generation(path: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let run = v["tcanet_run"].as_object_mut().expect("tcanet_run");
+    assert!(run.remove("generation").is_some());
+    assert!(run.remove("outputs").is_some());
+    v
 }
 
 #[test]
@@ -304,7 +320,7 @@ fn bench_prints_the_documented_json_keys() {
 }
 
 #[test]
-fn classifier_files_in_both_formats() {
+fn classifier_files_in_every_format() {
     let release =
         r#"{"class_names": ["a", "b", "c", "d"], "results": {"v1": [0.1, 2.0, -1.0, 2.0]}}"#;
     let c = ClassScores::parse(release, Path::new("cls.json")).unwrap();
@@ -329,6 +345,14 @@ fn classifier_files_in_both_formats() {
         assert!((p - e[i] / sum).abs() < 1e-15);
     }
     assert!(c.top_classes("v2", 3).is_none());
+
+    // The authors' own file: names under `class`, scores one level deeper
+    // (the first list is used); the same probabilities.
+    let authors = r#"{"class": ["a", "b", "c", "d"], "results": {"v1": [[0.1, 2.0, -1.0, 2.0]]}}"#;
+    let n = ClassScores::parse(authors, Path::new("cls.json")).unwrap();
+    assert_eq!(n.format, ClassifierFormat::ReleaseNested);
+    assert_eq!(n.top_classes("v1", 3), c.top_classes("v1", 3));
+    assert_eq!(n.videos, c.videos);
 
     let anet =
         r#"{"results": {"v1": [{"label": "x", "score": 0.2}, {"label": "y", "score": 0.7}]}}"#;
@@ -362,7 +386,35 @@ fn classifier_files_in_both_formats() {
     for (bad, needle) in [
         (
             r#"{"class_names": ["a"], "results": {"v1": [0.1, 0.2]}}"#,
-            "results.v1: 2 scores for 1 class_names",
+            "results.v1: 2 scores for 1 class names",
+        ),
+        (
+            r#"{"class": ["a", "b"], "results": {"v1": [[0.1]]}}"#,
+            "results.v1[0]: 1 scores for 2 class names",
+        ),
+        (
+            r#"{"class": ["a", "b"], "results": {"v1": [[0.1, "x"]]}}"#,
+            "results.v1[0][1]: not a finite number",
+        ),
+        (
+            r#"{"class": ["a"], "class_names": ["a"], "results": {}}"#,
+            "both \"class_names\" and \"class\"",
+        ),
+        (
+            r#"{"class_names": [], "results": {}}"#,
+            "field \"class_names\" is empty",
+        ),
+        (
+            r#"{"class_names": ["a", "a"], "results": {}}"#,
+            "class_names[1]: class 'a' is listed twice",
+        ),
+        (
+            r#"{"results": {"v1": []}}"#,
+            "results.v1: the list of classes is empty",
+        ),
+        (
+            r#"{"results": {"v1": [{"label": "x", "score": 0.1}, {"label": "x", "score": 0.2}]}}"#,
+            "results.v1[1].label: class 'x' is listed twice",
         ),
         (
             r#"{"results": {"v1": [{"label": "x"}]}}"#,

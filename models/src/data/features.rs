@@ -9,7 +9,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FeatureLayout {
     /// Detect from the model's channel count C: the dimension equal to C is
-    /// the channel one; a square `[C, C]` array is read as `[T, C]`.
+    /// the channel one. A square `[C, C]` array (T equal to C) could be
+    /// either and is an error asking for the layout.
     #[default]
     Auto,
     /// `[T, C]`: one row per time step (the common layout).
@@ -108,6 +109,14 @@ fn orient(
         FeatureLayout::TimeChannels if shape[1] == channels => Ok(true),
         FeatureLayout::ChannelsTime if shape[0] == channels => Ok(false),
         FeatureLayout::TimeChannels | FeatureLayout::ChannelsTime => Err(wrong()),
+        FeatureLayout::Auto if shape[0] == channels && shape[1] == channels => {
+            Err(ErrorKind::Invalid(format!(
+                "the features have shape [{c}, {c}]: with the model's {c} channels it may be \
+                 [T, C] or [C, T]; give the layout (tcanet-infer --layout tc or ct, \
+                 the trainer's --feature-layout tc or ct)",
+                c = channels
+            )))
+        }
         FeatureLayout::Auto if shape[1] == channels => Ok(true),
         FeatureLayout::Auto if shape[0] == channels => Ok(false),
         FeatureLayout::Auto => Err(wrong()),
@@ -236,6 +245,26 @@ mod tests {
         let e = load_features(&d.join("none.npy"), "vid_m", 4, FeatureLayout::Auto).unwrap_err();
         assert!(matches!(e.kind, ErrorKind::Missing));
         assert!(e.to_string().contains("none.npy") && e.to_string().contains("'vid_m'"));
+    }
+
+    #[test]
+    fn a_square_array_needs_an_explicit_layout() {
+        let d = dir();
+        let data: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        std::fs::write(d.join("sq.npy"), npy_bytes_f32([4, 4], &data)).unwrap();
+        let e = load_features(&d.join("sq.npy"), "vid_sq", 4, FeatureLayout::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sq.npy") && e.contains("'vid_sq'") && e.contains("[4, 4]"),
+            "{e}"
+        );
+        assert!(e.contains("--layout tc or ct"), "{e}");
+        let tc = load_features(&d.join("sq.npy"), "v", 4, FeatureLayout::TimeChannels).unwrap();
+        let ct = load_features(&d.join("sq.npy"), "v", 4, FeatureLayout::ChannelsTime).unwrap();
+        // [T, C] transposed into channel-major; [C, T] kept as it is.
+        assert_eq!(tc.at(1, 2), data[2 * 4 + 1]);
+        assert_eq!(ct.at(1, 2), data[4 + 2]);
     }
 
     #[test]

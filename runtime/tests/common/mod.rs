@@ -116,6 +116,13 @@ pub fn synth_videos(cfg: &ModelConfig, n: usize, seed: u64) -> Vec<SynthVideo> {
             } else {
                 cfg.temporal_scale / 2 + rng.below(cfg.temporal_scale / 2)
             };
+            // A square [C, C] file is ambiguous under --layout auto (an
+            // error): keep T apart from C.
+            let steps = if steps == cfg.feat_dim {
+                steps + 1
+            } else {
+                steps
+            };
             let duration = if cfg.normalize_by_duration {
                 20.0 + rng.uniform() * 100.0
             } else {
@@ -270,6 +277,13 @@ pub fn plain_postprocess(
     let mut rstart = Vec::new();
     let mut rend = Vec::new();
     let mut rscore = Vec::new();
+    // The release runs Soft-NMS only on a video with more than one proposal;
+    // a single proposal is kept as it is.
+    if tscore.len() == 1 {
+        rstart.push(tstart[0]);
+        rend.push(tend[0]);
+        rscore.push(tscore[0]);
+    }
     while tscore.len() > 1 && rscore.len() < 101 {
         let mut max_value = tscore[0];
         for &s in &tscore {
