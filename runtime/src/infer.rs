@@ -14,7 +14,7 @@ use tcanet_models::data::{Dataset, FeatureLayout, Prefetcher, PreparedVideo, Pro
 use tcanet_models::onnx::ModelInterface;
 
 use crate::classifier::{detections_for_video, ClassScores, Detection};
-use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions, ScoredSegment};
+use crate::postprocess::{postprocess_video, PostProcessOptions, ScoredSegment};
 use tcanet_ort::TcanetModel;
 
 /// Options of [`run_dataset`].
@@ -204,36 +204,12 @@ pub fn infer_video(
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
 ) -> Result<VideoResult, String> {
-    let (prepared, duration) = (&input.prepared, input.duration);
-    let n = prepared.proposals.len();
-    let chunk = settings.max_batch.unwrap_or(n).max(1);
-    let mut refined: Vec<(f64, f64)> = Vec::with_capacity(n);
-    let mut iou3: Vec<f32> = Vec::with_capacity(n);
-    for part in prepared.proposals.chunks(chunk) {
-        let out = model
-            .run(&prepared.features, part, 1)
-            .map_err(|e| format!("video '{}': {e}", prepared.video))?;
-        for pair in out.proposals[2].chunks_exact(2) {
-            refined.push((
-                prepared.time.to_seconds(f64::from(pair[0])),
-                prepared.time.to_seconds(f64::from(pair[1])),
-            ));
-        }
-        iou3.extend_from_slice(&out.iou[2]);
-    }
-    if let Some(i) = iou3
-        .iter()
-        .zip(&refined)
-        .position(|(u, r)| !(u.is_finite() && r.0.is_finite() && r.1.is_finite()))
-    {
-        return Err(format!(
-            "{}: video '{}': the model produced a non-finite value for proposal {i}",
-            model.path.display(),
-            prepared.video
-        ));
-    }
-    let fused = fuse_scores(&input.input_scores, &iou3);
-    let proposals = postprocess_video(&refined, &fused, duration, &settings.post);
+    let prepared = &input.prepared;
+    // The library's per-video path (crate::refiner), so that `run` and
+    // `Refiner::refine` compute the same numbers.
+    let (proposals, _) =
+        crate::refiner::refine_prepared(model, input, &settings.post, settings.max_batch)
+            .map_err(|e| e.to_string())?;
     let detections = classifier.map(|c| {
         let classes = c
             .top_classes(&prepared.video, settings.top_classes)

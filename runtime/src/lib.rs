@@ -9,9 +9,14 @@
 //! * [`eval`]: end-of-run scores through `tcanet-evaluator`.
 //! * [`infer`]: pipelined dataset inference with per-video failures.
 //! * [`output`]: leaderboard files, shards, partials and merging.
+//! * [`refiner`]: refinement of in-memory arrays as a library call
+//!   ([`refiner::Refiner`], `Send + Sync`), the per-video path `run` uses.
+//! * [`tensorrt_flags`]: the TensorRT flags shared by `run`, `bench`, `serve`.
 pub mod bench;
 pub mod classifier;
 pub mod eval;
 pub mod infer;
 pub mod output;
 pub mod postprocess;
+pub mod refiner;
+pub mod tensorrt_flags;

@@ -18,6 +18,7 @@ use tcanet_runtime::classifier::ClassScores;
 use tcanet_runtime::infer::{postprocess_input_dataset, run_dataset, InferSettings, RunSummary};
 use tcanet_runtime::output::{merge_partials, Leaderboard, LeaderboardEntry, Shard, ShardInfo};
 use tcanet_runtime::postprocess::{PostProcessOptions, SoftNmsParams};
+use tcanet_runtime::tensorrt_flags::TrtFlags;
 
 #[derive(Parser)]
 #[command(
@@ -83,12 +84,8 @@ struct EngineArgs {
     /// shared with other work).
     #[arg(long)]
     no_spin: bool,
-    /// TensorRT: build fp16 engines.
-    #[arg(long)]
-    trt_fp16: bool,
-    /// TensorRT: cache built engines in this directory.
-    #[arg(long, value_name = "DIR")]
-    trt_engine_cache: Option<PathBuf>,
+    #[command(flatten)]
+    trt: TrtFlags,
     /// Network config preset, when the model has no tcanet.config metadata.
     #[arg(long, value_name = "NAME", conflicts_with = "config")]
     preset: Option<String>,
@@ -105,8 +102,7 @@ impl EngineArgs {
             strict_device: self.strict_device,
             intra_threads: self.threads,
             inter_threads: self.inter_threads,
-            trt_fp16: self.trt_fp16,
-            trt_engine_cache: self.trt_engine_cache.clone(),
+            tensorrt: self.trt.options(),
             optimization_level: 3,
             cpu_arena: !self.no_cpu_arena,
             intra_op_spinning: !self.no_spin,
