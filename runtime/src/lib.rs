@@ -11,6 +11,7 @@
 //! * [`output`]: leaderboard files, shards, partials and merging.
 //! * [`refiner`]: refinement of in-memory arrays as a library call
 //!   ([`refiner::Refiner`], `Send + Sync`), the per-video path `run` uses.
+//! * [`serve`]: `tcanet-infer serve`, the KServe v2 (Triton) HTTP server.
 //! * [`tensorrt_flags`]: the TensorRT flags shared by `run`, `bench`, `serve`.
 pub mod bench;
 pub mod classifier;
@@ -19,4 +20,5 @@ pub mod infer;
 pub mod output;
 pub mod postprocess;
 pub mod refiner;
+pub mod serve;
 pub mod tensorrt_flags;

@@ -9,15 +9,18 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tcanet_cli::CommonFlags;
 use tcanet_models::data::FeatureLayout;
 use tcanet_models::data::{Dataset, DatasetPaths, GivenPaths};
 use tcanet_models::ModelConfig;
-use tcanet_ort::{init_ort, Device, SessionSettings, TcanetModel};
+use tcanet_ort::{init_ort, Device, DimRange, SessionSettings, TcanetModel};
 use tcanet_runtime::bench::{bench_model, bench_postprocess, BenchInputs, BenchSettings};
 use tcanet_runtime::classifier::ClassScores;
 use tcanet_runtime::infer::{postprocess_input_dataset, run_dataset, InferSettings, RunSummary};
 use tcanet_runtime::output::{merge_partials, Leaderboard, LeaderboardEntry, Shard, ShardInfo};
 use tcanet_runtime::postprocess::{PostProcessOptions, SoftNmsParams};
+use tcanet_runtime::refiner::{Refiner, RefinerOptions};
+use tcanet_runtime::serve::{serve, ServeFlags};
 use tcanet_runtime::tensorrt_flags::TrtFlags;
 
 #[derive(Parser)]
@@ -33,7 +36,8 @@ use tcanet_runtime::tensorrt_flags::TrtFlags;
                   tcanet-infer run --model model.onnx --data synth/ --shard 0/4 -o refined.json\n  \
                   tcanet-infer merge refined.shard-*-of-4.json -o refined.json\n  \
                   tcanet-infer postprocess --data synth/ --subset validation -o input_soft_nms.json\n  \
-                  tcanet-infer bench model.onnx --proposals 100 --videos 20 --threads 2 --json"
+                  tcanet-infer bench model.onnx --proposals 100 --videos 20 --threads 2 --json\n  \
+                  tcanet-infer serve --model model.onnx --listen 127.0.0.1:8000"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,6 +57,49 @@ enum Command {
     Bench(Box<BenchArgs>),
     /// Measure score fusion + Soft-NMS alone on random videos.
     BenchPost(BenchPostArgs),
+    /// Serve the model over HTTP with the KServe v2 protocol (as Triton):
+    /// models `tcanet` (the network) and `tcanet_refine` (with run's
+    /// preparation and post-processing), dynamic batching, /metrics.
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(Box<ServeArgs>),
+}
+
+const SERVE_ABOUT: &str = "Serve the model over HTTP with the KServe v2 protocol, as Triton \
+Inference Server does, so that Triton's clients (tritonclient.http, curl) work unchanged.\n\n\
+Models:\n\
+\x20 tcanet: the network as exported.\n\
+\x20   in:  features FP32 [B, C, T], proposals FP32 [B, N, 2] (network units)\n\
+\x20   out: proposals_1..3 FP32 [B, N, 2], iou_1..3 FP32 [B, N]\n\
+\x20 tcanet_refine: what `run` computes for a video.\n\
+\x20   in:  features FP32 [B, C, steps] (the video's own length), proposals FP64 [B, N, 2]\n\
+\x20        (seconds), proposal_scores FP64 [B, N], duration FP64 [B, 1] (seconds)\n\
+\x20   out: segments FP64 [B, K, 2] (seconds), scores FP64 [B, K], count INT32 [B, 1]\n\n\
+Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME,\n\
+/v2/models/NAME/ready, /v2/models/NAME/config, POST /v2/models/NAME/infer (JSON or\n\
+binary tensors), GET /metrics (Prometheus). Requests arriving together are batched\n\
+(--max-batch-size, --max-queue-delay-us); a full queue answers 503, an oversize request\n\
+413, a slow one 504, a bad one 400 naming the input. SIGTERM or SIGINT: no new\n\
+connections, the requests in flight finish, exit 0. One line per request on stderr.\n\n\
+Examples:\n\
+\x20 tcanet-infer serve --model model.onnx --listen 127.0.0.1:8000 --threads 2\n\
+\x20 tcanet-infer serve --model model.onnx --listen 0.0.0.0:8000 --device tensorrt \\\n\
+\x20     --trt-fp16 --trt-engine-cache /var/cache/tcanet --max-batch-size 16 --instances 2\n\
+\x20 curl -s localhost:8000/v2/models/tcanet_refine";
+
+/// `serve`'s arguments.
+#[derive(Args)]
+struct ServeArgs {
+    /// The exported model (.onnx, from tcanet-export).
+    #[arg(long, value_name = "MODEL.onnx")]
+    model: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    post: PostArgs,
+    #[command(flatten)]
+    server: ServeFlags,
+    #[command(flatten)]
+    common: CommonFlags,
 }
 
 /// Where ONNX Runtime is and which device to run on.
@@ -723,6 +770,49 @@ fn cmd_bench_post(args: &BenchPostArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn cmd_serve(args: &ServeArgs) -> Result<ExitCode> {
+    let log = args.common.log();
+    let loaded = init_ort(args.engine.ort_lib.as_deref())?;
+    log.info(format!(
+        "onnx runtime: {} ({})",
+        loaded.path.display(),
+        loaded.source_name
+    ));
+    let mut settings = args.engine.settings()?;
+    let b = args.server.max_batch_size as u32;
+    // TensorRT: one engine for every batch the batcher can form.
+    settings.tensorrt.batch = settings
+        .tensorrt
+        .batch
+        .or(Some(DimRange::new(1, b, b).map_err(anyhow::Error::msg)?));
+    let config = args.engine.config_override()?;
+    let models = (0..args.server.instances)
+        .map(|_| TcanetModel::load(&args.model, &settings, config.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RefinerOptions {
+        post: args.post.options(),
+        max_proposals: args.server.max_proposals,
+        resample: args.server.resample,
+        max_call_proposals: None,
+        batch_videos: args.server.max_batch_size,
+    };
+    let refiner = Refiner::from_models(models, options);
+    for w in refiner.warnings() {
+        log.warn(w);
+    }
+    log.info(format!(
+        "model: {} (C={}, T={}, {}; device {}; {} instance(s))",
+        args.model.display(),
+        refiner.config().feat_dim,
+        refiner.interface().time_steps,
+        refiner.interface().precision,
+        refiner.device(),
+        refiner.sessions()
+    ));
+    serve(Arc::new(refiner), &args.server, log)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Makes glibc serve large buffers (ONNX Runtime's intermediate tensors) with
 /// mmap and give them back when freed, instead of raising its mmap threshold
 /// and keeping them on the heap: about 85 MiB less peak memory for the hacs
@@ -747,6 +837,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => cmd_merge(args),
         Command::Bench(args) => cmd_bench(args),
         Command::BenchPost(args) => cmd_bench_post(args),
+        Command::Serve(args) => cmd_serve(args),
     };
     match outcome {
         Ok(code) => code,
