@@ -4,7 +4,9 @@
 # tensors for 20 s each to a server with the tiny and the hacs model (random
 # weights, written by tcanet-export), on synthetic videos in the real formats.
 # Prints throughput, p50/p99 latency, errors and the server's RSS over time
-# (one JSON object per model), with the command, host ISA and date.
+# (one JSON object per model; "server" holds the model calls, videos per call
+# and milliseconds per call from /metrics), then `tcanet-infer bench` on the
+# same model for reference, with the command, host ISA and date.
 #
 #   bash runtime/bench-serve.sh [--seconds 20] [--clients 8] [--threads 2] [--models "tiny hacs"]
 #
@@ -85,4 +87,8 @@ for model in $models; do
   "$py" runtime/tests/serve_client.py load --url "$url" --data "$work/$model" --pid "$server_pid" \
     --seconds "$seconds" --clients "$clients"
   kill -TERM "$server_pid"; wait "$server_pid"; server_pid=
+  # The same model without the server, one video at a time, right after:
+  # the per-video time the server's throughput compares with.
+  echo "## $model: tcanet-infer bench (no server, 100 proposals, $threads threads)"
+  "$bin/tcanet-infer" bench "$work/$model.onnx" --proposals 100 --videos 10 --threads "$threads" --json 2>/dev/null
 done

@@ -340,3 +340,70 @@ fn serve_flags_are_checked_before_loading() {
     assert!(!out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("missing.onnx"), "{}", stderr(&out));
 }
+
+/// Optional: with `TCANET_PYTRITON_PYTHON` set to a python that has PyPI's
+/// `nvidia-pytriton` (and a shared libpython), Triton Inference Server
+/// serves the same ONNX file through onnxruntime, and `triton_compare.py`
+/// sends both servers the same requests: the same statuses (except the two
+/// documented differences), metadata, response layout, and outputs.
+#[test]
+fn answers_as_triton_does_when_pytriton_is_available() {
+    let Some(pytriton) = std::env::var_os("TCANET_PYTRITON_PYTHON") else {
+        eprintln!("skipped: set TCANET_PYTRITON_PYTHON to a python with nvidia-pytriton");
+        return;
+    };
+    let f = fixture(8);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/triton_compare.py");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut triton = Command::new(&pytriton)
+        .arg(&script)
+        .arg("--serve-triton")
+        .arg(&f.model)
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = BufReader::new(triton.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l == "READY");
+    let ours = Server::start(&f.model, &[]);
+    let out = Command::new(venv().join("bin/python"))
+        .arg(&script)
+        .args([
+            "--ours",
+            &ours.url,
+            "--triton",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(triton.id() as i32, libc::SIGINT) };
+    let _ = triton.wait();
+    assert!(ready, "PyTriton did not start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["worst_abs_diff_vs_triton"].as_f64().unwrap() <= 1e-6);
+    for row in report["rows"].as_array().unwrap() {
+        let case = row["case"].as_str().unwrap();
+        // Triton passes NaN to the model and answers unparsable JSON with a
+        // 500; this server refuses both with a 400.
+        if case == "NaN in features" || case == "not JSON" {
+            assert_eq!(row["status"]["ours"], 400, "{row}");
+            continue;
+        }
+        assert_eq!(row["same"], true, "{row}");
+        if let Some(layout) = row.get("same_layout") {
+            assert_eq!(layout, true, "{row}");
+        }
+    }
+}

@@ -251,6 +251,9 @@ def bad(args):
     report["beyond"] = expect_error(with_inputs(beyond), 400, "proposals[0]", "beyond the video")
     report["missing"] = expect_error(with_inputs(lambda i: i.pop(3)), 400, "missing input 'duration'")
     report["unknown_model"] = expect_error(lambda: c.infer("nope", refine_inputs(v, True)), 404, "unknown model 'nope'")
+    expect(not c.is_model_ready("nope"), "an unknown model is not ready")
+    status = urllib.request.urlopen(f"http://{args.url}/v2/models/tcanet_refine/versions/1/ready").status
+    expect(status == 200, f"version 1 ready: {status}")
     report["unknown_output"] = expect_error(
         lambda: c.infer("tcanet_refine", refine_inputs(v, True), outputs=[httpclient.InferRequestedOutput("x")]),
         400,
@@ -345,6 +348,26 @@ def rss_kib(pid):
     return 0
 
 
+def server_side(url):
+    """From /metrics: model calls, videos per call, time per call and per request."""
+    text = urllib.request.urlopen(f"http://{url}/metrics").read().decode()
+    values = {}
+    for line in text.splitlines():
+        if not line.startswith("#") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    calls = values.get("tcanet_batch_videos_count", 0)
+    requests = values.get('tcanet_infer_request_duration_seconds_count{model="tcanet_refine"}', 0)
+    return {
+        "model_calls": int(calls),
+        "videos_per_call": round(values.get("tcanet_batch_videos_sum", 0) / max(calls, 1), 2),
+        "ms_per_call": round(1e3 * values.get("tcanet_model_call_duration_seconds_sum", 0) / max(calls, 1), 2),
+        "server_ms_per_request": round(
+            1e3 * values.get('tcanet_infer_request_duration_seconds_sum{model="tcanet_refine"}', 0) / max(requests, 1), 2
+        ),
+    }
+
+
 def load(args):
     videos = load_videos(args.data)
     stop_at = time.time() + args.seconds
@@ -378,6 +401,7 @@ def load(args):
         t.join()
     elapsed = time.time() - started
     lat = np.array(latencies) * 1e3
+    server = server_side(args.url)
     print(
         json.dumps(
             {
@@ -390,6 +414,7 @@ def load(args):
                 "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
                 "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
                 "rss_kib": rss,
+                "server": server,
             }
         )
     )

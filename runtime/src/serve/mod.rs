@@ -235,6 +235,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v2/models/{name}/infer", post(infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(infer_v))
         .route("/metrics", get(metrics_text))
+        .method_not_allowed_fallback(|req: Request| async move {
+            error_response(&ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on {}", req.method(), req.uri().path()),
+            ))
+        })
         .fallback(|req: Request| async move {
             error_response(&ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -303,11 +309,12 @@ fn find_model(name: &str, version: Option<&str>) -> Result<ModelKind, ApiError> 
     }
 }
 
+/// 200 when ready; 400 while shutting down (as Triton answers "not ready").
 async fn server_ready(State(s): State<Arc<AppState>>) -> StatusCode {
     if s.ready.load(Ordering::SeqCst) {
         StatusCode::OK
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        StatusCode::BAD_REQUEST
     }
 }
 
@@ -345,11 +352,13 @@ async fn model_metadata_v(
     metadata_of(&s, &name, Some(&version))
 }
 
+/// 200 when ready; 400 for an unknown model or version, or while shutting
+/// down, as Triton answers.
 fn ready_of(s: &AppState, name: &str, version: Option<&str>) -> Response {
     match find_model(name, version) {
         Ok(_) if s.ready.load(Ordering::SeqCst) => StatusCode::OK.into_response(),
-        Ok(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        Err(e) => error_response(&e),
+        Ok(_) => error_response(&ApiError::bad_request("the server is shutting down")),
+        Err(e) => error_response(&ApiError::bad_request(e.message)),
     }
 }
 
