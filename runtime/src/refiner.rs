@@ -618,9 +618,30 @@ impl Refiner {
     }
 
     /// One padded model call for prepared videos of the same T (see
-    /// [`run_padded`]); the outputs per video, padding dropped.
+    /// [`run_padded`]); the outputs per video, padding dropped. Beyond the
+    /// session's call limit (TensorRT's profile) the videos run one by one,
+    /// in calls of at most the limit's proposals.
     pub fn run_prepared(&self, items: &[&PreparedVideo]) -> Result<Vec<StageOutputs>, ModelError> {
-        run_padded(self.pool.take().model(), items)
+        let mut lease = self.pool.take();
+        let model = lease.model();
+        let over = |l: tcanet_ort::CallLimit| {
+            items.len() > l.batch || items.iter().any(|p| p.proposals.len() > l.proposals)
+        };
+        if !self.call_limit.is_some_and(over) {
+            return run_padded(model, items);
+        }
+        items
+            .iter()
+            .map(|p| {
+                run_video(model, p, None).map_err(|e| match e {
+                    RefineError::Model { source, .. } => source,
+                    other => ModelError::Run {
+                        path: self.path.clone(),
+                        message: other.to_string(),
+                    },
+                })
+            })
+            .collect()
     }
 
     /// The raw network on `features` `[B, C, T]` and `proposals` `[B, N, 2]`

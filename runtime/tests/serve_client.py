@@ -10,7 +10,8 @@ the reason on stderr) when a check fails.
   bad       wrong shape, datatype, NaN, missing input, unknown model, oversize
   limits    a full queue (503) and a request past its time limit (504)
   shutdown  8 requests queued, SIGTERM to the server, all 8 must be answered
-  load      N clients for S seconds: throughput, p50/p99 latency, errors, RSS
+  load      N clients for S seconds (after a warm-up): throughput, p50/p99 latency,
+            errors, RSS
 """
 
 import argparse
@@ -370,7 +371,8 @@ def server_side(url):
 
 def load(args):
     videos = load_videos(args.data)
-    stop_at = time.time() + args.seconds
+    warm_until = time.time() + args.warmup
+    stop_at = warm_until + args.seconds
     latencies, errors = [], []
     lock = threading.Lock()
     rss = []
@@ -382,18 +384,21 @@ def load(args):
             v = videos[j % len(videos)]
             j += args.clients
             t0 = time.perf_counter()
+            warm = time.time() < warm_until
             try:
                 refine(c, v, True)
-                with lock:
-                    latencies.append(time.perf_counter() - t0)
+                if not warm:
+                    with lock:
+                        latencies.append(time.perf_counter() - t0)
             except Exception as e:  # noqa: BLE001 - counted
                 with lock:
                     errors.append(repr(e))
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.clients)]
-    started = time.time()
     for t in threads:
         t.start()
+    time.sleep(max(warm_until - time.time(), 0))
+    started = time.time()
     while any(t.is_alive() for t in threads):
         rss.append((round(time.time() - started, 2), rss_kib(args.pid)))
         time.sleep(max(args.seconds / 20, 0.1))
@@ -430,6 +435,7 @@ def main():
     p.add_argument("--pid", type=int, help="the server's process id (shutdown, load)")
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--warmup", type=float, default=0.0, help="seconds of load before measuring (load)")
     p.add_argument("--max-request-mib", type=int, default=1)
     args = p.parse_args()
     commands = {"check": check, "bad": bad, "limits": limits, "shutdown": shutdown, "load": load}

@@ -46,6 +46,8 @@ pub struct BatchSettings {
 
 struct State {
     jobs: VecDeque<Job>,
+    /// Shutting down: run what is queued without waiting for the delay.
+    draining: bool,
     closed: bool,
 }
 
@@ -72,6 +74,7 @@ impl Queue {
         Arc::new(Self {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
+                draining: false,
                 closed: false,
             }),
             changed: Condvar::new(),
@@ -108,6 +111,13 @@ impl Queue {
         self.metrics.set_queue_depth(s.jobs.len());
     }
 
+    /// Shutdown has begun: batches run at once instead of waiting for the
+    /// queue delay (requests still arriving are taken).
+    pub fn drain(&self) {
+        self.lock().draining = true;
+        self.changed.notify_all();
+    }
+
     /// Stops taking jobs; the workers finish those queued, then exit.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -129,7 +139,8 @@ impl Queue {
             };
             let deadline = first.queued + self.settings.max_delay;
             let now = Instant::now();
-            if now < deadline && !s.closed && self.fill(&s) < self.settings.max_batch {
+            let waiting = !(s.closed || s.draining);
+            if now < deadline && waiting && self.fill(&s) < self.settings.max_batch {
                 s = self
                     .changed
                     .wait_timeout(s, deadline - now)

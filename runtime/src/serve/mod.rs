@@ -168,6 +168,7 @@ async fn serve_async(refiner: Arc<Refiner>, flags: ServeFlags, log: Log) -> Resu
         async move {
             let name = shutdown_signal().await;
             state.ready.store(false, Ordering::SeqCst);
+            state.queue.drain();
             state.log.info(format!(
                 "{name}: shutting down; no new connections, finishing the requests in flight"
             ));
