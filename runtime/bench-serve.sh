@@ -8,21 +8,23 @@
 # and milliseconds per call from /metrics), then `tcanet-infer bench` on the
 # same model for reference, with the command, host ISA and date.
 #
-#   bash runtime/bench-serve.sh [--seconds 20] [--clients 8] [--threads 2] [--models "tiny hacs"]
+#   bash runtime/bench-serve.sh [--seconds 20] [--clients 8] [--threads 2] [--instances 1]
+#                               [--max-batch-size 8] [--models "tiny hacs"]
 #
 # Needs `make setup` (the venv with tritonclient) and the release binaries
 # (cargo build --release -p tcanet-runtime -p tcanet-exporter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=20 clients=8 threads=2 models="tiny hacs" instances=1
+seconds=20 clients=8 threads=2 models="tiny hacs" instances=1 batch=8
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --clients) clients=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --instances) instances=$2; shift 2 ;;
+    --max-batch-size) batch=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
     *) echo "bench-serve: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 isa=$(grep -o -w -m1 -E 'avx512f' /proc/cpuinfo || grep -o -w -m1 -E 'avx2' /proc/cpuinfo || echo "no avx2")
-echo "# bash runtime/bench-serve.sh --seconds $seconds --clients $clients --threads $threads --instances $instances"
+echo "# bash runtime/bench-serve.sh --seconds $seconds --clients $clients --threads $threads --instances $instances --max-batch-size $batch --models \"$models\""
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ISA $isa, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # A synthetic dataset for the model's config: 40 validation videos, 100
@@ -78,7 +80,7 @@ for model in $models; do
   "$bin/tcanet-export" random-checkpoint --preset "$model" -o "$work/$model.safetensors" 2>/dev/null
   "$bin/tcanet-export" "$work/$model.safetensors" -o "$work/$model.onnx" 2>/dev/null
   "$bin/tcanet-infer" serve --model "$work/$model.onnx" --listen 127.0.0.1:0 --threads "$threads" \
-    --instances "$instances" --quiet 2> "$work/$model.log" &
+    --instances "$instances" --max-batch-size "$batch" --quiet 2> "$work/$model.log" &
   server_pid=$!
   for _ in $(seq 600); do grep -q "listening on" "$work/$model.log" && break; sleep 0.1; done
   url=$(grep -o 'http://[^ ]*' "$work/$model.log" | head -1 | sed 's#http://##')
