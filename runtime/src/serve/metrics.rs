@@ -153,73 +153,15 @@ impl Metrics {
     /// The Prometheus text exposition of everything.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let help = |out: &mut String, name: &str, kind: &str, text: &str| {
-            let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
-        };
-        help(
-            &mut out,
-            "tcanet_infer_requests_total",
-            "counter",
-            "Inference requests received, per model.",
-        );
-        for k in ModelKind::ALL {
-            let n = self.requests[index(k)].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "tcanet_infer_requests_total{{model=\"{}\"}} {n}",
-                k.name()
-            );
-        }
-        help(
-            &mut out,
-            "tcanet_infer_failures_total",
-            "counter",
-            "Inference requests answered with an error, per model and HTTP status.",
-        );
-        for k in ModelKind::ALL {
-            let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut any = false;
-            for ((_, code), n) in failures.range((k, 0)..=(k, u16::MAX)) {
-                any = true;
-                let _ = writeln!(
-                    out,
-                    "tcanet_infer_failures_total{{model=\"{}\",code=\"{code}\"}} {n}",
-                    k.name()
-                );
-            }
-            if !any {
-                let _ = writeln!(
-                    out,
-                    "tcanet_infer_failures_total{{model=\"{}\",code=\"none\"}} 0",
-                    k.name()
-                );
-            }
-        }
-        help(
-            &mut out,
-            "tcanet_infer_request_duration_seconds",
-            "histogram",
-            "Time from a request's arrival to its answer, per model.",
-        );
-        for k in ModelKind::ALL {
-            self.latency[index(k)].render(
-                &mut out,
-                "tcanet_infer_request_duration_seconds",
-                &format!("model=\"{}\"", k.name()),
-                1e-6,
-            );
-        }
+        self.render_requests(&mut out);
         help(
             &mut out,
             "tcanet_queue_depth",
             "gauge",
             "Requests waiting for the model.",
         );
-        let _ = writeln!(
-            out,
-            "tcanet_queue_depth {}",
-            self.queue_depth.load(Ordering::Relaxed)
-        );
+        let depth = self.queue_depth.load(Ordering::Relaxed);
+        let _ = writeln!(out, "tcanet_queue_depth {depth}");
         help(
             &mut out,
             "tcanet_queue_capacity",
@@ -235,14 +177,9 @@ impl Metrics {
         );
         self.batch_videos
             .render(&mut out, "tcanet_batch_videos", "", 1e-6);
-        help(
-            &mut out,
-            "tcanet_model_call_duration_seconds",
-            "histogram",
-            "Time of one model call.",
-        );
-        self.model_call
-            .render(&mut out, "tcanet_model_call_duration_seconds", "", 1e-6);
+        let name = "tcanet_model_call_duration_seconds";
+        help(&mut out, name, "histogram", "Time of one model call.");
+        self.model_call.render(&mut out, name, "", 1e-6);
         help(
             &mut out,
             "tcanet_http_responses_total",
@@ -259,6 +196,56 @@ impl Metrics {
         }
         out
     }
+
+    /// Requests, failures and latency per model.
+    fn render_requests(&self, out: &mut String) {
+        let name = "tcanet_infer_requests_total";
+        help(
+            out,
+            name,
+            "counter",
+            "Inference requests received, per model.",
+        );
+        for k in ModelKind::ALL {
+            let n = self.requests[index(k)].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{model=\"{}\"}} {n}", k.name());
+        }
+        let name = "tcanet_infer_failures_total";
+        help(
+            out,
+            name,
+            "counter",
+            "Inference requests answered with an error, per model and HTTP status.",
+        );
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        for k in ModelKind::ALL {
+            let mut any = false;
+            for ((_, code), n) in failures.range((k, 0)..=(k, u16::MAX)) {
+                any = true;
+                let _ = writeln!(out, "{name}{{model=\"{}\",code=\"{code}\"}} {n}", k.name());
+            }
+            if !any {
+                let _ = writeln!(out, "{name}{{model=\"{}\",code=\"none\"}} 0", k.name());
+            }
+        }
+        drop(failures);
+        let name = "tcanet_infer_request_duration_seconds";
+        help(
+            out,
+            name,
+            "histogram",
+            "Time from a request's arrival to its answer, per model.",
+        );
+        for k in ModelKind::ALL {
+            let labels = format!("model=\"{}\"", k.name());
+            self.latency[index(k)].render(out, name, &labels, 1e-6);
+        }
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric.
+fn help(out: &mut String, name: &str, kind: &str, text: &str) {
+    let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
 }
 
 #[cfg(test)]

@@ -485,6 +485,33 @@ async fn infer_request(
             (items, Some(videos))
         }
     };
+    let outputs = run_queued(s, items).await?;
+    let state = s.clone();
+    let encoded = run_blocking(move || {
+        let tensors = match work {
+            None => models::raw_outputs(&outputs),
+            Some(videos) => {
+                let refined = videos
+                    .into_iter()
+                    .zip(outputs)
+                    .map(|(v, out)| state.refiner.finish(v, out))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                models::refine_outputs(&refined)
+            }
+        };
+        Ok(encode_response(kind.name(), &request, tensors))
+    })
+    .await?;
+    Ok(binary_or_json(encoded))
+}
+
+/// Queues a request's videos and waits for the model's outputs; 503 when
+/// the queue is full or closed.
+async fn run_queued(
+    s: &AppState,
+    items: Vec<tcanet_models::data::PreparedVideo>,
+) -> Result<Vec<tcanet_ort::StageOutputs>, ApiError> {
     let (reply, answer) = oneshot::channel();
     let job = Job {
         items,
@@ -504,50 +531,27 @@ async fn infer_request(
             "the server is shutting down",
         ),
     })?;
-    let outputs = answer
+    let internal = |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m);
+    answer
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the model worker stopped",
-            )
-        })?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let state = s.clone();
-    let encoded = run_blocking(move || {
-        let tensors = match work {
-            None => models::raw_outputs(&outputs),
-            Some(videos) => {
-                let refined = videos
-                    .into_iter()
-                    .zip(outputs)
-                    .map(|(v, out)| state.refiner.finish(v, out))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                models::refine_outputs(&refined)
-            }
-        };
-        Ok(encode_response(kind.name(), &request, tensors))
-    })
-    .await?;
+        .map_err(|_| internal("the model worker stopped".into()))?
+        .map_err(internal)
+}
+
+/// The HTTP response of an encoded body: binary (with the header length)
+/// or JSON.
+fn binary_or_json(encoded: protocol::ResponseBody) -> Response {
     let mut response = Response::new(Body::from(encoded.bytes));
     let h = response.headers_mut();
-    match encoded.header_length {
+    let content_type = match encoded.header_length {
         Some(n) => {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
             h.insert(HEADER_LENGTH, HeaderValue::from(n));
+            "application/octet-stream"
         }
-        None => {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-    }
-    Ok(response)
+        None => "application/json",
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 /// Runs CPU work (parsing, preparation, post-processing) off the async threads.
