@@ -119,3 +119,80 @@ fn refine_equals_run_and_batches_agree() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A `--dynamic-time` model: each video at its own length, as `run` does;
+/// `refine_batch` (videos of equal length share a call) agrees to 1e-6.
+#[test]
+fn dynamic_time_models_refine_at_each_videos_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (_, ckpt) = export_model(dir.path(), "tiny", &cfg, 4);
+    let model = dir.path().join("dynamic.onnx");
+    let opts = tcanet_exporter::ExportOptions {
+        dynamic_time: true,
+        ..Default::default()
+    };
+    tcanet_exporter::export_to_file(&ckpt, &opts, &model).unwrap();
+    let mut videos = synth_videos(&cfg, 6, 17);
+    for v in &mut videos {
+        v.subset = "validation".into();
+    }
+    // Two videos of the same length, so that one batch holds both.
+    let twin = SynthVideo {
+        id: "v_twin".into(),
+        ..videos[0].clone()
+    };
+    videos.push(twin);
+    write_dataset(&dir.path().join("data"), &videos, cfg.feat_dim);
+    let refined = dir.path().join("refined.json");
+    let out = infer(&[
+        &"run",
+        &"--model",
+        &model,
+        &"--data",
+        &dir.path().join("data"),
+        &"--threads",
+        &"1",
+        &"-o",
+        &refined,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = read_results(&refined);
+    init_ort(None).unwrap();
+    let settings = SessionSettings {
+        intra_threads: Some(1),
+        ..SessionSettings::default()
+    };
+    let refiner = Refiner::load(&model, &settings, None, RefinerOptions::default(), 1).unwrap();
+    let single: Vec<_> = videos
+        .iter()
+        .map(|v| refiner.refine(arrays(v, cfg.feat_dim)).unwrap())
+        .collect();
+    let batch = refiner.refine_batch(videos.iter().map(|v| arrays(v, cfg.feat_dim)).collect());
+    for ((r, b), (video, want)) in single.iter().zip(&batch).zip(&expected) {
+        assert_eq!(&r.video, video);
+        // run (tested against the f64 reference at each video's length) and
+        // the library call agree exactly.
+        let steps = videos.iter().find(|v| &v.id == video).unwrap().steps;
+        assert_eq!(r.network.stages.batch, 1);
+        assert_eq!(
+            r.network.time.scale,
+            1.0 / videos.iter().find(|v| &v.id == video).unwrap().duration
+        );
+        let got: Vec<(f64, f64, f64)> = r
+            .proposals
+            .iter()
+            .map(|p| (p.start, p.end, p.score))
+            .collect();
+        let want: Vec<(f64, f64, f64)> = want.iter().map(|e| (e.0, e.1, e.2)).collect();
+        assert_eq!(got, want, "{video} ({steps} steps): not the numbers of run");
+        let b = b.as_ref().unwrap();
+        for (x, y) in b.proposals.iter().zip(&r.proposals) {
+            let d = (x.start - y.start)
+                .abs()
+                .max((x.end - y.end).abs())
+                .max((x.score - y.score).abs());
+            assert!(d <= 1e-6, "{video}: batch differs by {d}");
+        }
+    }
+}
