@@ -8,6 +8,7 @@
 //! * [`reference`]: an independent f64 forward pass in plain Rust.
 //! * [`ort_run`]: loads ONNX Runtime and runs an exported model.
 //! * [`inspect`] and [`verify`]: what `tcanet-export inspect` and `verify` print.
+//! * [`triton_repo`]: a Triton Inference Server model repository.
 //!
 //! ```no_run
 //! use tcanet_exporter::{export_to_file, ExportOptions};
@@ -23,6 +24,7 @@ pub mod onnx_proto;
 pub mod ort_run;
 pub mod random_weights;
 pub mod reference;
+pub mod triton_repo;
 pub mod verify;
 
 use std::ops::RangeInclusive;

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use tcanet_cli::range;
 use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::ort_run::{self, OnnxModel};
 use tcanet_exporter::random_weights::{random_weights, write_weights};
+use tcanet_exporter::triton_repo::{self, InstanceKind, RepoOptions};
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
 use tcanet_exporter::{
     export_to_file, reference, ExportOptions, Precision, DEFAULT_OPSET, SUPPORTED_OPSETS,
@@ -28,6 +30,7 @@ use tcanet_models::ModelConfig;
 ///   tcanet-export verify run/checkpoint.safetensors model.onnx
 ///   tcanet-export convert TCA_best.pth.tar -o model.safetensors
 ///   tcanet-export inspect model.onnx
+///   tcanet-export triton-repo model.onnx --out repo/ --tensorrt --fp16
 #[derive(Parser)]
 #[command(
     name = "tcanet-export",
@@ -80,6 +83,21 @@ enum Command {
     ///   tcanet-export model.safetensors -o model.onnx
     #[command(verbatim_doc_comment)]
     Convert(ConvertArgs),
+    /// Write a Triton Inference Server model repository: OUT/tcanet/config.pbtxt
+    /// and OUT/tcanet/1/model.onnx (Triton's ONNX Runtime backend, dynamic
+    /// batching, instance groups, optionally TensorRT).
+    ///
+    /// Triton then serves the network (model `tcanet`, the raw outputs); the
+    /// post-processing runs in the client (tcanet_runtime's postprocess
+    /// functions) or in front of Triton. Requests batch together in Triton
+    /// only when their N agree: pad each video's proposals to a fixed N.
+    ///
+    /// Examples:
+    ///   tcanet-export triton-repo runs/anet/last.safetensors --out repo/
+    ///   tcanet-export triton-repo model.onnx --out repo/ --max-batch 16 --instances 2 --tensorrt --fp16
+    ///   tritonserver --model-repository=$PWD/repo
+    #[command(verbatim_doc_comment)]
+    TritonRepo(TritonRepoArgs),
     /// Write a checkpoint with random weights (PyTorch's init ranges) for a
     /// preset or config: for trying the toolchain and benchmarks, not a trained model.
     RandomCheckpoint {
@@ -174,6 +192,47 @@ struct ConvertArgs {
 }
 
 #[derive(Args)]
+struct TritonRepoArgs {
+    /// A checkpoint (.safetensors: exported to ONNX first) or an exported
+    /// model (.onnx: copied).
+    input: PathBuf,
+    /// The repository directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// max_batch_size: videos per batch (0 to 1024; 0 turns batching off and
+    /// puts B into the dims).
+    #[arg(long, default_value_t = 8, value_name = "N",
+          value_parser = range::int_in::<usize>(0, 1024))]
+    max_batch: usize,
+    /// Dynamic batching: microseconds a request may wait for others (0 to 10000000).
+    #[arg(long, default_value_t = 1000, value_name = "US",
+          value_parser = range::int_in::<u64>(0, 10_000_000))]
+    max_queue_delay_us: u64,
+    /// Model instances per GPU (or in all, with --cpu), 1 to 64.
+    #[arg(long, default_value_t = 1, value_name = "K",
+          value_parser = range::int_in::<usize>(1, 64))]
+    instances: usize,
+    /// Run the instances on the CPU (KIND_CPU) instead of the GPUs (KIND_GPU).
+    #[arg(long, conflicts_with = "tensorrt")]
+    cpu: bool,
+    /// Use the TensorRT execution accelerator (GPU).
+    #[arg(long)]
+    tensorrt: bool,
+    /// TensorRT precision FP16 (default FP32).
+    #[arg(long, requires = "tensorrt")]
+    fp16: bool,
+    /// TensorRT build workspace in MiB (1 to 1048576).
+    #[arg(long, default_value_t = 1024, value_name = "MIB",
+          value_parser = range::int_in::<u64>(1, 1 << 20))]
+    trt_workspace_mib: u64,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// For a checkpoint: export with a symbolic T (see the export's --dynamic-time).
+    #[arg(long)]
+    dynamic_time: bool,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// The exported .onnx file.
     model: PathBuf,
@@ -227,6 +286,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect { model, nodes }) => inspect(&model, nodes).map(|_| true),
         Some(Command::Bench(args)) => bench(&args).map(|_| true),
         Some(Command::Convert(args)) => convert(&args).map(|_| true),
+        Some(Command::TritonRepo(args)) => triton_repo(&args).map(|_| true),
         Some(Command::RandomCheckpoint {
             output,
             config,
@@ -368,6 +428,52 @@ fn convert(args: &ConvertArgs) -> Result<()> {
         args.input.display(),
         done.layout,
         done.dropped.len()
+    );
+    Ok(())
+}
+
+fn triton_repo(args: &TritonRepoArgs) -> Result<()> {
+    let opts = RepoOptions {
+        max_batch: args.max_batch,
+        max_queue_delay_us: args.max_queue_delay_us,
+        instances: args.instances,
+        kind: if args.cpu {
+            InstanceKind::Cpu
+        } else {
+            InstanceKind::Gpu
+        },
+        tensorrt: args.tensorrt,
+        fp16: args.fp16,
+        workspace_bytes: args.trt_workspace_mib << 20,
+    };
+    let is_onnx = args
+        .input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let model = if is_onnx {
+        args.input.clone()
+    } else {
+        let ckpt = Checkpoint::load(&args.input, &args.config.resolve()?)?;
+        let out = triton_repo::model_file(&args.out);
+        let dir = out
+            .parent()
+            .expect("the model file is inside the repository");
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let export = ExportOptions {
+            dynamic_time: args.dynamic_time,
+            ..ExportOptions::default()
+        };
+        export_to_file(&ckpt, &export, &out)?;
+        out
+    };
+    let written = triton_repo::write_repository(&args.out, &model, &opts)?;
+    eprintln!(
+        "wrote {} and {} (max_batch_size {}, {} instance(s){})",
+        written.config.display(),
+        written.model.display(),
+        opts.max_batch,
+        opts.instances,
+        if opts.tensorrt { ", TensorRT" } else { "" }
     );
     Ok(())
 }

@@ -15,12 +15,14 @@
 pub mod library;
 pub mod model;
 pub mod session;
+pub mod tensorrt;
 
 use std::path::PathBuf;
 
 pub use library::{init_ort, loaded, LoadedOrt, TriedPath, ORT_VERSION};
-pub use model::{ModelError, StageOutputs, TcanetModel};
-pub use session::{build_session, BuiltSession, Device, SessionSettings};
+pub use model::{CallLimit, ModelError, StageOutputs, TcanetModel};
+pub use session::{build_session, build_session_for, BuiltSession, Device, SessionSettings};
+pub use tensorrt::{DimRange, TensorRtOptions};
 
 use library::TriedPath as Tried;
 

@@ -10,7 +10,7 @@ use tcanet_models::onnx::{
 };
 use tcanet_models::{ModelConfig, NUM_STAGES};
 
-use crate::session::{build_session, Device, SessionSettings};
+use crate::session::{build_session, build_session_for, Device, SessionSettings};
 use crate::OrtSetupError;
 
 /// An ONNX file that is not a TCANet model this runtime can use, or a failed run.
@@ -63,6 +63,18 @@ pub struct TcanetModel {
     pub device: Device,
     /// Warnings for the user (device fallback, config override).
     pub warnings: Vec<String>,
+    /// The largest call the session accepts (TensorRT: its optimization
+    /// profile's maximum B and N); `None`: any size.
+    pub call_limit: Option<CallLimit>,
+}
+
+/// The largest batch and proposals-per-video count one call may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimit {
+    /// Videos per call, B.
+    pub batch: usize,
+    /// Proposals per video, N.
+    pub proposals: usize,
 }
 
 impl std::fmt::Debug for TcanetModel {
@@ -143,11 +155,37 @@ impl TcanetModel {
         if !path.is_file() {
             return Err(contract("no such file".into()));
         }
-        let built = build_session(path, settings)?;
+        let built = match settings.device {
+            Device::TensorRt(_) => {
+                // TensorRT's optimization profile needs C and T from the
+                // metadata: read them from a plain CPU session first.
+                let probe = SessionSettings {
+                    device: Device::Cpu,
+                    optimization_level: 0,
+                    ..settings.clone()
+                };
+                let session = build_session(path, &probe)?.session;
+                let mut ignored = Vec::new();
+                let interface =
+                    read_interface(&session, config_override.clone(), &mut ignored, path)
+                        .map_err(contract)?;
+                drop(session);
+                settings
+                    .tensorrt
+                    .profile(&interface)
+                    .map_err(|e| contract(format!("TensorRT profile: {e}")))?;
+                build_session_for(path, settings, Some(&interface))?
+            }
+            _ => build_session(path, settings)?,
+        };
         let mut warnings = built.warnings;
         let interface = read_interface(&built.session, config_override, &mut warnings, path)
             .map_err(contract)?;
         check_io(&built.session, &interface).map_err(contract)?;
+        let call_limit = matches!(built.used, Device::TensorRt(_)).then(|| CallLimit {
+            batch: settings.tensorrt.batch_range().max as usize,
+            proposals: settings.tensorrt.proposals_range().max as usize,
+        });
         Ok(Self {
             session: built.session,
             path: path.to_path_buf(),
@@ -155,6 +193,7 @@ impl TcanetModel {
             requested_device: built.requested,
             device: built.used,
             warnings,
+            call_limit,
         })
     }
 
@@ -169,7 +208,7 @@ impl TcanetModel {
         match self.interface.time_steps {
             TimeSteps::Fixed(t) => (features_len == per_step.checked_mul(t)?).then_some(t),
             TimeSteps::Dynamic => {
-                (per_step > 0 && features_len > 0 && features_len % per_step == 0)
+                (per_step > 0 && features_len > 0 && features_len.is_multiple_of(per_step))
                     .then(|| features_len / per_step)
             }
         }

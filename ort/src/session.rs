@@ -1,7 +1,7 @@
 //! Sessions on a chosen execution provider (CPU, CUDA, TensorRT), falling
 //! back to the CPU with a warning unless asked not to.
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use ort::ep::{self, ExecutionProvider};
@@ -9,7 +9,10 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 
 use crate::library::loaded;
+use crate::tensorrt::TensorRtOptions;
 use crate::OrtSetupError;
+use ep::ArbitrarilyConfigurableExecutionProvider;
+use tcanet_models::onnx::ModelInterface;
 
 /// The execution provider a session should run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,10 +72,8 @@ pub struct SessionSettings {
     pub intra_threads: Option<usize>,
     /// Threads across independent operators; `None` = sequential execution.
     pub inter_threads: Option<usize>,
-    /// TensorRT: build fp16 engines.
-    pub trt_fp16: bool,
-    /// TensorRT: keep built engines in this directory and reuse them.
-    pub trt_engine_cache: Option<PathBuf>,
+    /// TensorRT options (precision, caches, workspace, optimization profile).
+    pub tensorrt: TensorRtOptions,
     /// Graph optimisation level 0..=3 (3 = all, the default).
     pub optimization_level: u8,
     /// Keep freed CPU buffers in ONNX Runtime's arena for reuse (faster
@@ -90,8 +91,7 @@ impl Default for SessionSettings {
             strict_device: false,
             intra_threads: None,
             inter_threads: None,
-            trt_fp16: false,
-            trt_engine_cache: None,
+            tensorrt: TensorRtOptions::default(),
             optimization_level: 3,
             cpu_arena: true,
             intra_op_spinning: true,
@@ -165,7 +165,11 @@ fn base_builder(settings: &SessionSettings, model: &Path) -> Result<SessionBuild
 }
 
 /// Registers the requested provider on `builder`; `Err(reason)` when it cannot.
-fn register_device(builder: &mut SessionBuilder, settings: &SessionSettings) -> Result<(), String> {
+fn register_device(
+    builder: &mut SessionBuilder,
+    settings: &SessionSettings,
+    model: Option<&ModelInterface>,
+) -> Result<(), String> {
     match settings.device {
         Device::Cpu => Ok(()),
         Device::Cuda(id) => {
@@ -190,15 +194,9 @@ fn register_device(builder: &mut SessionBuilder, settings: &SessionSettings) -> 
                         .unwrap_or_default()
                 ));
             }
-            let mut trt = ep::TensorRT::default()
-                .with_device_id(id as i32)
-                .with_fp16(settings.trt_fp16);
-            if let Some(dir) = &settings.trt_engine_cache {
-                trt = trt
-                    .with_engine_cache(true)
-                    .with_engine_cache_path(dir.display().to_string())
-                    .with_timing_cache(true)
-                    .with_timing_cache_path(dir.display().to_string());
+            let mut trt = ep::TensorRT::default();
+            for (key, value) in settings.tensorrt.provider_options(id, model)? {
+                trt = trt.with_arbitrary_config(key, value);
             }
             trt.register(builder).map_err(|e| e.to_string())?;
             // Whatever TensorRT cannot run goes to CUDA, then to the CPU.
@@ -223,6 +221,17 @@ pub fn build_session(
     model: &Path,
     settings: &SessionSettings,
 ) -> Result<BuiltSession, OrtSetupError> {
+    build_session_for(model, settings, None)
+}
+
+/// [`build_session`] for a model whose interface is known: the TensorRT
+/// provider then gets an optimization profile for its inputs
+/// ([`TensorRtOptions::profile`]).
+pub fn build_session_for(
+    model: &Path,
+    settings: &SessionSettings,
+    interface: Option<&ModelInterface>,
+) -> Result<BuiltSession, OrtSetupError> {
     let session_err = |message: String| OrtSetupError::Session {
         model: model.to_path_buf(),
         message,
@@ -230,7 +239,7 @@ pub fn build_session(
     let mut warnings = Vec::new();
     if settings.device != Device::Cpu {
         let mut builder = base_builder(settings, model)?;
-        let attempt = register_device(&mut builder, settings).and_then(|()| {
+        let attempt = register_device(&mut builder, settings, interface).and_then(|()| {
             builder
                 .commit_from_file(model)
                 .map_err(|e| format!("session creation failed: {e}"))

@@ -17,7 +17,8 @@ use tcanet_models::data::{
 use tcanet_models::onnx::ModelInterface;
 
 use crate::classifier::{detections_for_video, ClassScores, Detection};
-use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions, ScoredSegment};
+use crate::postprocess::{postprocess_video, PostProcessOptions, ScoredSegment};
+use crate::refiner::RefineError;
 use tcanet_ort::{ModelError, TcanetModel};
 
 /// Options of [`run_dataset`].
@@ -110,6 +111,16 @@ pub enum VideoError {
     /// [`tcanet_models::data`], naming file, video and field).
     #[error(transparent)]
     Data(#[from] DataError),
+    /// An in-memory input array is malformed or holds an invalid value.
+    #[error("video '{video}': {field}: {reason}")]
+    Input {
+        /// The video id.
+        video: String,
+        /// The input concerned.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// ONNX Runtime failed on the video.
     #[error("video '{video}': {source}")]
     Model {
@@ -128,6 +139,32 @@ pub enum VideoError {
         /// The proposal's position in the model's input.
         index: usize,
     },
+}
+
+impl From<RefineError> for VideoError {
+    fn from(e: RefineError) -> Self {
+        match e {
+            RefineError::Input {
+                video,
+                field,
+                reason,
+            } => VideoError::Input {
+                video,
+                field,
+                reason,
+            },
+            RefineError::Model { video, source } => VideoError::Model { video, source },
+            RefineError::NonFinite {
+                model,
+                video,
+                index,
+            } => VideoError::NonFiniteOutput {
+                model,
+                video,
+                index,
+            },
+        }
+    }
 }
 
 impl VideoError {
@@ -298,39 +335,11 @@ pub fn infer_video(
     settings: &InferSettings,
     classifier: Option<&ClassScores>,
 ) -> Result<VideoResult, VideoError> {
-    let (prepared, duration) = (&input.prepared, input.duration);
-    let n = prepared.proposals.len();
-    let chunk = settings.max_batch.unwrap_or(n).max(1);
-    let mut refined: Vec<(f64, f64)> = Vec::with_capacity(n);
-    let mut iou3: Vec<f32> = Vec::with_capacity(n);
-    for part in prepared.proposals.chunks(chunk) {
-        let out = model
-            .run(&prepared.features, part, 1)
-            .map_err(|source| VideoError::Model {
-                video: prepared.video.clone(),
-                source,
-            })?;
-        for pair in out.proposals[2].chunks_exact(2) {
-            refined.push((
-                prepared.time.to_seconds(f64::from(pair[0])),
-                prepared.time.to_seconds(f64::from(pair[1])),
-            ));
-        }
-        iou3.extend_from_slice(&out.iou[2]);
-    }
-    if let Some(i) = iou3
-        .iter()
-        .zip(&refined)
-        .position(|(u, r)| !(u.is_finite() && r.0.is_finite() && r.1.is_finite()))
-    {
-        return Err(VideoError::NonFiniteOutput {
-            model: model.path.clone(),
-            video: prepared.video.clone(),
-            index: i,
-        });
-    }
-    let fused = fuse_scores(&input.input_scores, &iou3);
-    let proposals = postprocess_video(&refined, &fused, duration, &settings.post);
+    let prepared = &input.prepared;
+    // The library's per-video path (crate::refiner), so that `run` and
+    // `Refiner::refine` compute the same numbers.
+    let (proposals, _) =
+        crate::refiner::refine_prepared(model, input, &settings.post, settings.max_batch)?;
     let detections = classifier.map(|c| {
         let classes = c
             .top_classes(&prepared.video, settings.top_classes)

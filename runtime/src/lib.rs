@@ -9,6 +9,10 @@
 //! * [`infer`]: pipelined dataset inference with typed per-video failures.
 //! * [`output`]: leaderboard files with the run's identity and generation,
 //!   shards, partials and a merge that checks them against each other.
+//! * [`refiner`]: refinement of in-memory arrays as a library call
+//!   ([`refiner::Refiner`], `Send + Sync`), the per-video path `run` uses.
+//! * [`serve`]: `tcanet-infer serve`, the KServe v2 (Triton) HTTP server.
+//! * [`tensorrt_flags`]: the TensorRT flags shared by `run`, `bench`, `serve`.
 pub mod bench;
 pub mod classifier;
 pub mod eval;
@@ -16,3 +20,6 @@ pub mod infer;
 pub mod output;
 /// The paper's post-processing (defined in `tcanet-models`, shared with the trainer).
 pub use tcanet_models::postprocess;
+pub mod refiner;
+pub mod serve;
+pub mod tensorrt_flags;

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use tcanet_cli::{CommonFlags, ExitStatus, Log};
 use tcanet_models::ModelConfig;
 use tcanet_ort::{init_ort, Device, SessionSettings, TcanetModel};
+use tcanet_runtime::serve::ServeFlags;
+use tcanet_runtime::tensorrt_flags::TrtFlags;
 
 mod cmd;
 
@@ -18,6 +20,7 @@ use cmd::bench::{cmd_bench, cmd_bench_post, BenchArgs, BenchPostArgs};
 use cmd::merge::{cmd_merge, MergeArgs};
 use cmd::postprocess::{cmd_postprocess, PostprocessArgs};
 use cmd::run::{cmd_run, RunArgs};
+use cmd::serve::cmd_serve;
 use cmd::status::{message_of, status_of, usage};
 
 #[derive(Parser)]
@@ -35,7 +38,8 @@ use cmd::status::{message_of, status_of, usage};
                   tcanet-infer run --model model.onnx --data synth/ --shard 0/4 -o refined.json\n  \
                   tcanet-infer merge refined.shard-*-of-4.json -o refined.json\n  \
                   tcanet-infer postprocess --data synth/ --subset validation -o input_soft_nms.json\n  \
-                  tcanet-infer bench model.onnx --proposals 100 --videos 20 --threads 2 --json"
+                  tcanet-infer bench model.onnx --proposals 100 --videos 20 --threads 2 --json\n  \
+                  tcanet-infer serve --model model.onnx --listen 127.0.0.1:8000"
 )]
 struct Cli {
     #[command(flatten)]
@@ -57,6 +61,49 @@ enum Command {
     Bench(Box<BenchArgs>),
     /// Measure score fusion + Soft-NMS alone on random videos.
     BenchPost(BenchPostArgs),
+    /// Serve the model over HTTP with the KServe v2 protocol (as Triton):
+    /// models `tcanet` (the network) and `tcanet_refine` (with run's
+    /// preparation and post-processing), dynamic batching, /metrics.
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(Box<ServeArgs>),
+}
+
+const SERVE_ABOUT: &str = "Serve the model over HTTP with the KServe v2 protocol, as Triton \
+Inference Server does, so that Triton's clients (tritonclient.http, curl) work unchanged.\n\n\
+Models:\n\
+\x20 tcanet: the network as exported.\n\
+\x20   in:  features FP32 [B, C, T], proposals FP32 [B, N, 2] (network units)\n\
+\x20   out: proposals_1..3 FP32 [B, N, 2], iou_1..3 FP32 [B, N]\n\
+\x20 tcanet_refine: what `run` computes for a video.\n\
+\x20   in:  features FP32 [B, C, steps] (the video's own length), proposals FP64 [B, N, 2]\n\
+\x20        (seconds), proposal_scores FP64 [B, N], duration FP64 [B, 1] (seconds)\n\
+\x20   out: segments FP64 [B, K, 2] (seconds), scores FP64 [B, K], count INT32 [B, 1]\n\n\
+Endpoints: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME,\n\
+/v2/models/NAME/ready, /v2/models/NAME/config, POST /v2/models/NAME/infer (JSON or\n\
+binary tensors), GET /metrics (Prometheus). Requests arriving together are batched\n\
+(--max-batch-size, --max-queue-delay-us); a full queue answers 503, an oversize request\n\
+413, a slow one 504, a bad one 400 naming the input. SIGTERM or SIGINT: no new\n\
+connections, the requests in flight finish, exit 0. One line per request on stderr.\n\n\
+Examples:\n\
+\x20 tcanet-infer serve --model model.onnx --listen 127.0.0.1:8000 --threads 2\n\
+\x20 tcanet-infer serve --model model.onnx --listen 0.0.0.0:8000 --device tensorrt \\\n\
+\x20     --trt-fp16 --trt-engine-cache /var/cache/tcanet --max-batch-size 16 --instances 2\n\
+\x20 curl -s localhost:8000/v2/models/tcanet_refine";
+
+/// `serve`'s arguments.
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// The exported model (.onnx, from tcanet-export).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub(crate) model: PathBuf,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+    #[command(flatten)]
+    pub(crate) post: cmd::args::PostArgs,
+    #[command(flatten)]
+    pub(crate) server: ServeFlags,
+    #[command(flatten)]
+    pub(crate) common: CommonFlags,
 }
 
 /// Where ONNX Runtime is and which device to run on.
@@ -90,12 +137,8 @@ pub(crate) struct EngineArgs {
     /// shared with other work).
     #[arg(long)]
     pub(crate) no_spin: bool,
-    /// TensorRT: build fp16 engines.
-    #[arg(long)]
-    pub(crate) trt_fp16: bool,
-    /// TensorRT: cache built engines in this directory.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) trt_engine_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) trt: TrtFlags,
     /// Network config preset, when the model has no tcanet.config metadata.
     #[arg(long, value_name = "NAME", conflicts_with = "config")]
     pub(crate) preset: Option<String>,
@@ -113,8 +156,7 @@ impl EngineArgs {
             strict_device: self.strict_device,
             intra_threads: self.threads,
             inter_threads: self.inter_threads,
-            trt_fp16: self.trt_fp16,
-            trt_engine_cache: self.trt_engine_cache.clone(),
+            tensorrt: self.trt.options(),
             optimization_level: 3,
             cpu_arena: !self.no_cpu_arena,
             intra_op_spinning: !self.no_spin,
@@ -185,6 +227,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => cmd_merge(args, log),
         Command::Bench(args) => cmd_bench(args, log),
         Command::BenchPost(args) => cmd_bench_post(args),
+        Command::Serve(args) => cmd_serve(args, log),
     };
     let status = match outcome {
         Ok(status) => status,

@@ -26,6 +26,9 @@ pub enum ProposalSource {
     Json(PathBuf),
     /// A directory of `<video>.csv` files.
     CsvDir(PathBuf),
+    /// Arrays in memory (a library call or a server request), named for
+    /// messages: proposal `i` is `NAME[i]`.
+    Memory(String),
 }
 
 impl ProposalSource {
@@ -34,6 +37,7 @@ impl ProposalSource {
         match self {
             Self::Json(p) => p.clone(),
             Self::CsvDir(d) => d.join(format!("{video}.csv")),
+            Self::Memory(name) => PathBuf::from(name),
         }
     }
 
@@ -42,6 +46,7 @@ impl ProposalSource {
         match self {
             Self::Json(_) => format!("results.{video}[{index}].segment"),
             Self::CsvDir(_) => format!("row {} (xmin,xmax)", index + 2),
+            Self::Memory(name) => format!("{name}[{index}]"),
         }
     }
 }

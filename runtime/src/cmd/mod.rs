@@ -18,6 +18,7 @@ pub mod outputs;
 pub mod postprocess;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod status;
 
 /// A progress bar on standard error, drawn only on a terminal and without

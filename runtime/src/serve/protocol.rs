@@ -1,0 +1,708 @@
+//! The KServe v2 inference protocol over HTTP/REST, as Triton speaks it:
+//! the JSON request and response, and the binary tensor data extension
+//! (`Inference-Header-Content-Length`: a JSON header followed by the raw
+//! little-endian tensors of the inputs with `binary_data_size`, and of the
+//! outputs asked for with `binary_data`).
+use std::fmt;
+
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+/// The header giving the length of the JSON part of a binary request or response.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// An error answered as `{"error": message}` with an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The message (names the model and the input where one is concerned).
+    pub message: String,
+}
+
+impl ApiError {
+    /// A 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// An error with `status`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON body, `{"error": "..."}`.
+    pub fn body(&self) -> String {
+        json!({ "error": self.message }).to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+/// Tensor element types of the protocol that the served models use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataType {
+    /// 32-bit float.
+    Fp32,
+    /// 64-bit float.
+    Fp64,
+    /// 32-bit signed integer.
+    Int32,
+}
+
+impl DataType {
+    /// The protocol's name (`FP32`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::Fp32 => "FP32",
+            DataType::Fp64 => "FP64",
+            DataType::Int32 => "INT32",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DataType::Fp32 | DataType::Int32 => 4,
+            DataType::Fp64 => 8,
+        }
+    }
+
+    /// Triton's config name (`TYPE_FP32`, ...).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            DataType::Fp32 => "TYPE_FP32",
+            DataType::Fp64 => "TYPE_FP64",
+            DataType::Int32 => "TYPE_INT32",
+        }
+    }
+}
+
+/// Where an input tensor's values are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// In the JSON `data` field (flat or nested lists).
+    Json(Value),
+    /// In the binary part of the body: this byte range of the body.
+    Binary(std::ops::Range<usize>),
+}
+
+/// One input tensor of a request, not yet decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputTensor {
+    /// Its name.
+    pub name: String,
+    /// The datatype the client declared.
+    pub datatype: String,
+    /// The shape the client declared.
+    pub shape: Vec<i64>,
+    /// The values.
+    pub data: TensorData,
+}
+
+/// An output the client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestedOutput {
+    /// Its name.
+    pub name: String,
+    /// `parameters.binary_data`, when given.
+    pub binary: Option<bool>,
+}
+
+/// A parsed inference request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferRequest {
+    /// The client's request id (echoed in the response).
+    pub id: Option<String>,
+    /// The inputs, in the request's order.
+    pub inputs: Vec<InputTensor>,
+    /// The outputs asked for (`None`: all).
+    pub outputs: Option<Vec<RequestedOutput>>,
+    /// `parameters.binary_data_output`: outputs binary unless they say otherwise.
+    pub binary_output: bool,
+}
+
+/// Replaces the JSON tokens `NaN`, `Infinity` and `-Infinity` outside
+/// strings by `null` (Python's `json` writes them), so that a tensor
+/// holding them is reported by name instead of as unparsable JSON.
+fn null_out_non_finite(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut i, mut in_string) = (0, false);
+    while i < text.len() {
+        let c = text[i];
+        if in_string {
+            out.push(c);
+            if c == b'\\' && i + 1 < text.len() {
+                out.push(text[i + 1]);
+                i += 1;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+            .into_iter()
+            .find(|t| text[i..].starts_with(t));
+        match token {
+            Some(t) => {
+                out.extend_from_slice(b"null");
+                i += t.len();
+            }
+            None => {
+                in_string = c == b'"';
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Parses a request body: all JSON, or (`header_length` given) a JSON
+/// header of that many bytes followed by the binary tensors.
+pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferRequest, ApiError> {
+    let json_len = header_length.unwrap_or(body.len());
+    if json_len > body.len() {
+        return Err(ApiError::bad_request(format!(
+            "{HEADER_LENGTH} is {json_len} but the body has only {} bytes",
+            body.len()
+        )));
+    }
+    let text = &body[..json_len];
+    let header: Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(first) => serde_json::from_slice(&null_out_non_finite(text)).map_err(|_| {
+            ApiError::bad_request(format!("the request is not valid JSON: {first}"))
+        })?,
+    };
+    let Value::Object(header) = header else {
+        return Err(ApiError::bad_request("the request must be a JSON object"));
+    };
+    let id = match header.get("id") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(ApiError::bad_request("'id' must be a string")),
+    };
+    let params = object_field(&header, "parameters", "the request")?;
+    let binary_output = match params.and_then(|p| p.get("binary_data_output")) {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "parameter 'binary_data_output' must be a boolean",
+            ))
+        }
+    };
+    let Some(Value::Array(inputs)) = header.get("inputs") else {
+        return Err(ApiError::bad_request("the request has no 'inputs' list"));
+    };
+    let mut offset = json_len;
+    let mut parsed = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        parsed.push(parse_input(input, i, body.len(), &mut offset)?);
+    }
+    if offset != body.len() {
+        return Err(ApiError::bad_request(format!(
+            "the body has {} bytes after the JSON header, but the inputs' binary_data_size add up to {}",
+            body.len() - json_len,
+            offset - json_len
+        )));
+    }
+    let outputs = match header.get("outputs") {
+        None => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .map(parse_requested_output)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(ApiError::bad_request("'outputs' must be a list")),
+    };
+    Ok(InferRequest {
+        id,
+        inputs: parsed,
+        outputs,
+        binary_output,
+    })
+}
+
+fn object_field<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<Option<&'a Map<String, Value>>, ApiError> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "'{key}' of {what} must be an object"
+        ))),
+    }
+}
+
+fn parse_input(
+    input: &Value,
+    index: usize,
+    body_len: usize,
+    offset: &mut usize,
+) -> Result<InputTensor, ApiError> {
+    let Value::Object(obj) = input else {
+        return Err(ApiError::bad_request(format!(
+            "inputs[{index}] must be an object"
+        )));
+    };
+    let Some(Value::String(name)) = obj.get("name") else {
+        return Err(ApiError::bad_request(format!(
+            "inputs[{index}] has no 'name'"
+        )));
+    };
+    let what = format!("input '{name}'");
+    let Some(Value::String(datatype)) = obj.get("datatype") else {
+        return Err(ApiError::bad_request(format!("{what} has no 'datatype'")));
+    };
+    let shape = match obj.get("shape") {
+        Some(Value::Array(dims)) => dims
+            .iter()
+            .map(|d| d.as_i64())
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("{what}: 'shape' must be a list of integers"))
+            })?,
+        _ => return Err(ApiError::bad_request(format!("{what} has no 'shape' list"))),
+    };
+    let params = object_field(obj, "parameters", &what)?;
+    if params.is_some_and(|p| p.contains_key("shared_memory_region")) {
+        return Err(ApiError::bad_request(format!(
+            "{what}: shared memory is not supported by this server; send the data in the request"
+        )));
+    }
+    let binary_size = params.and_then(|p| p.get("binary_data_size"));
+    let data = match (binary_size, obj.get("data")) {
+        (Some(size), None) => {
+            let size = size.as_u64().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{what}: 'binary_data_size' must be a non-negative integer"
+                ))
+            })? as usize;
+            let end = offset
+                .checked_add(size)
+                .filter(|&e| e <= body_len)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{what}: binary_data_size {size} runs past the end of the body"
+                    ))
+                })?;
+            let range = *offset..end;
+            *offset = end;
+            TensorData::Binary(range)
+        }
+        (None, Some(values)) => TensorData::Json(values.clone()),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "{what} has both 'data' and 'binary_data_size'"
+            )))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "{what} has no 'data' and no 'binary_data_size'"
+            )))
+        }
+    };
+    Ok(InputTensor {
+        name: name.clone(),
+        datatype: datatype.clone(),
+        shape,
+        data,
+    })
+}
+
+fn parse_requested_output(v: &Value) -> Result<RequestedOutput, ApiError> {
+    let Value::Object(obj) = v else {
+        return Err(ApiError::bad_request(
+            "every entry of 'outputs' must be an object",
+        ));
+    };
+    let Some(Value::String(name)) = obj.get("name") else {
+        return Err(ApiError::bad_request("an entry of 'outputs' has no 'name'"));
+    };
+    let what = format!("output '{name}'");
+    let params = object_field(obj, "parameters", &what)?;
+    if params.is_some_and(|p| p.contains_key("classification")) {
+        return Err(ApiError::bad_request(format!(
+            "{what}: the classification extension is not supported"
+        )));
+    }
+    let binary = match params.and_then(|p| p.get("binary_data")) {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "{what}: 'binary_data' must be a boolean"
+            )))
+        }
+    };
+    Ok(RequestedOutput {
+        name: name.clone(),
+        binary,
+    })
+}
+
+/// Appends the numbers of a (possibly nested) JSON list to `out`; `null`
+/// (NaN or an infinity in the client's JSON) becomes NaN, to be reported.
+fn flatten_numbers(v: &Value, out: &mut Vec<f64>, what: &str) -> Result<(), ApiError> {
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                flatten_numbers(item, out, what)?;
+            }
+            Ok(())
+        }
+        Value::Number(n) => {
+            out.push(n.as_f64().unwrap_or(f64::NAN));
+            Ok(())
+        }
+        Value::Null => {
+            out.push(f64::NAN);
+            Ok(())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "{what}: 'data' holds {other}, expected numbers"
+        ))),
+    }
+}
+
+/// The values of an input as `f64` (exact for FP32 and FP64), checked to
+/// number `count`.
+pub fn decode_values(
+    tensor: &InputTensor,
+    datatype: DataType,
+    count: usize,
+    body: &[u8],
+    what: &str,
+) -> Result<Vec<f64>, ApiError> {
+    let values = match &tensor.data {
+        TensorData::Binary(range) => {
+            let bytes = &body[range.clone()];
+            if bytes.len() != count * datatype.size() {
+                return Err(ApiError::bad_request(format!(
+                    "{what}: binary_data_size is {} bytes, but shape {:?} of {} needs {}",
+                    bytes.len(),
+                    tensor.shape,
+                    datatype.name(),
+                    count * datatype.size()
+                )));
+            }
+            match datatype {
+                DataType::Fp32 => bytes
+                    .chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                    .collect(),
+                DataType::Fp64 => bytes
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    .collect(),
+                DataType::Int32 => bytes
+                    .chunks_exact(4)
+                    .map(|b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                    .collect(),
+            }
+        }
+        TensorData::Json(v) => {
+            let mut out = Vec::with_capacity(count);
+            flatten_numbers(v, &mut out, what)?;
+            if out.len() != count {
+                return Err(ApiError::bad_request(format!(
+                    "{what}: 'data' has {} values, but shape {:?} needs {count}",
+                    out.len(),
+                    tensor.shape
+                )));
+            }
+            if datatype == DataType::Fp32 {
+                for x in &mut out {
+                    *x = f64::from(*x as f32);
+                }
+            }
+            out
+        }
+    };
+    if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+        let value = match &tensor.data {
+            TensorData::Binary(_) => format!("value {}", values[i]),
+            // NaN, Infinity and null are all null by now.
+            TensorData::Json(_) => "the value (NaN, an infinity or null)".to_string(),
+        };
+        return Err(ApiError::bad_request(format!(
+            "{what}: {value} at flat index {i} is not finite"
+        )));
+    }
+    Ok(values)
+}
+
+/// An output tensor of a response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputTensor {
+    /// Its name.
+    pub name: &'static str,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values.
+    pub values: OutputValues,
+}
+
+/// The values of an output tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputValues {
+    /// FP32.
+    F32(Vec<f32>),
+    /// FP64.
+    F64(Vec<f64>),
+    /// INT32.
+    I32(Vec<i32>),
+}
+
+impl OutputValues {
+    fn datatype(&self) -> DataType {
+        match self {
+            OutputValues::F32(_) => DataType::Fp32,
+            OutputValues::F64(_) => DataType::Fp64,
+            OutputValues::I32(_) => DataType::Int32,
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            OutputValues::F32(v) => json!(v),
+            OutputValues::F64(v) => json!(v),
+            OutputValues::I32(v) => json!(v),
+        }
+    }
+
+    fn append_bytes(&self, out: &mut Vec<u8>) {
+        match self {
+            OutputValues::F32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            OutputValues::F64(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            OutputValues::I32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        }
+    }
+}
+
+/// A response body: its bytes, and the JSON header's length when the body
+/// carries binary tensors (for `Inference-Header-Content-Length`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseBody {
+    /// The body.
+    pub bytes: Vec<u8>,
+    /// `Some(n)`: the first n bytes are the JSON header, binary data follow.
+    pub header_length: Option<usize>,
+}
+
+/// Encodes the outputs: those asked for (all when `request.outputs` is
+/// `None`), each binary or JSON as the request says.
+pub fn encode_response(
+    model: &str,
+    request: &InferRequest,
+    outputs: Vec<OutputTensor>,
+) -> ResponseBody {
+    let mut entries = Vec::with_capacity(outputs.len());
+    let mut binary = Vec::new();
+    for out in outputs {
+        let as_binary = match &request.outputs {
+            None => request.binary_output,
+            Some(list) => match list.iter().find(|o| o.name == out.name) {
+                Some(o) => o.binary.unwrap_or(request.binary_output),
+                None => continue,
+            },
+        };
+        let mut entry = json!({
+            "name": out.name,
+            "datatype": out.values.datatype().name(),
+            "shape": out.shape,
+        });
+        if as_binary {
+            let before = binary.len();
+            out.values.append_bytes(&mut binary);
+            entry["parameters"] = json!({ "binary_data_size": binary.len() - before });
+        } else {
+            entry["data"] = out.values.json();
+        }
+        entries.push(entry);
+    }
+    let mut header = json!({
+        "model_name": model,
+        "model_version": "1",
+        "outputs": entries,
+    });
+    if let Some(id) = &request.id {
+        header["id"] = json!(id);
+    }
+    let mut bytes = header.to_string().into_bytes();
+    if binary.is_empty() {
+        return ResponseBody {
+            bytes,
+            header_length: None,
+        };
+    }
+    let header_length = bytes.len();
+    bytes.extend_from_slice(&binary);
+    ResponseBody {
+        bytes,
+        header_length: Some(header_length),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary_request(values: &[f32]) -> Vec<u8> {
+        let header = json!({
+            "id": "r1",
+            "inputs": [
+                {"name": "a", "datatype": "FP32", "shape": [1, values.len()],
+                 "parameters": {"binary_data_size": values.len() * 4}},
+                {"name": "b", "datatype": "FP64", "shape": [2], "data": [1.5, 2.5]}
+            ],
+            "outputs": [{"name": "x", "parameters": {"binary_data": true}}]
+        })
+        .to_string();
+        let mut body = header.into_bytes();
+        for v in values {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body
+    }
+
+    #[test]
+    fn binary_and_json_inputs_decode() {
+        let body = binary_request(&[1.0, -2.5, 3.25]);
+        let header_len = body.len() - 12;
+        let req = parse_request(&body, Some(header_len)).unwrap();
+        assert_eq!(req.id.as_deref(), Some("r1"));
+        assert_eq!(req.inputs.len(), 2);
+        let a = decode_values(&req.inputs[0], DataType::Fp32, 3, &body, "input 'a'").unwrap();
+        assert_eq!(a, vec![1.0, -2.5, 3.25]);
+        let b = decode_values(&req.inputs[1], DataType::Fp64, 2, &body, "input 'b'").unwrap();
+        assert_eq!(b, vec![1.5, 2.5]);
+        assert_eq!(
+            req.outputs,
+            Some(vec![RequestedOutput {
+                name: "x".into(),
+                binary: Some(true)
+            }])
+        );
+        // The declared sizes must account for the whole body.
+        let e = parse_request(&body, Some(header_len - 1)).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = parse_request(&body[..body.len() - 4], Some(header_len)).unwrap_err();
+        assert!(e.message.contains("runs past the end"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_are_named() {
+        let body = binary_request(&[1.0, f32::NAN]);
+        let req = parse_request(&body, Some(body.len() - 8)).unwrap();
+        let e = decode_values(&req.inputs[0], DataType::Fp32, 2, &body, "input 'a'").unwrap_err();
+        assert!(
+            e.message.contains("input 'a'") && e.message.contains("index 1"),
+            "{e}"
+        );
+        // Python's json writes NaN; it is reported by input, not as bad JSON.
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP64", "shape": [3], "data": [1.0, NaN, -Infinity]}], "id": "NaN"}"#;
+        let req = parse_request(text, None).unwrap();
+        assert_eq!(req.id.as_deref(), Some("NaN"));
+        let e = decode_values(&req.inputs[0], DataType::Fp64, 3, text, "input 'q'").unwrap_err();
+        assert!(
+            e.message.contains("input 'q'") && e.message.contains("index 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn counts_and_malformed_requests_are_refused() {
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP32", "shape": [2, 2], "data": [[1, 2], [3]]}]}"#;
+        let req = parse_request(text, None).unwrap();
+        let e = decode_values(&req.inputs[0], DataType::Fp32, 4, text, "input 'q'").unwrap_err();
+        assert!(e.message.contains("has 3 values"), "{e}");
+        for bad in [
+            &br#"[1, 2]"#[..],
+            br#"{"inputs": 3}"#,
+            br#"{"inputs": [{"datatype": "FP32", "shape": [1], "data": [1]}]}"#,
+            br#"{"inputs": [{"name": "a", "datatype": "FP32", "shape": [1]}]}"#,
+            br#"{"inputs": [{"name": "a", "datatype": "FP32", "shape": ["x"], "data": [1]}]}"#,
+            br#"{"inputs": [], "parameters": {"binary_data_output": 1}}"#,
+            br#"{"inputs": [], "outputs": [{"name": "a", "parameters": {"classification": 2}}]}"#,
+            br#"{"inputs": [ "#,
+        ] {
+            let e = parse_request(bad, None).unwrap_err();
+            assert_eq!(
+                e.status,
+                StatusCode::BAD_REQUEST,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn responses_mix_binary_and_json_outputs() {
+        let req = InferRequest {
+            id: Some("7".into()),
+            inputs: vec![],
+            outputs: Some(vec![
+                RequestedOutput {
+                    name: "x".into(),
+                    binary: Some(true),
+                },
+                RequestedOutput {
+                    name: "y".into(),
+                    binary: None,
+                },
+            ]),
+            binary_output: false,
+        };
+        let outs = vec![
+            OutputTensor {
+                name: "x",
+                shape: vec![1, 2],
+                values: OutputValues::F32(vec![0.5, 1.5]),
+            },
+            OutputTensor {
+                name: "y",
+                shape: vec![1],
+                values: OutputValues::I32(vec![3]),
+            },
+            OutputTensor {
+                name: "z",
+                shape: vec![1],
+                values: OutputValues::F64(vec![9.0]),
+            },
+        ];
+        let body = encode_response("m", &req, outs);
+        let n = body.header_length.unwrap();
+        let header: Value = serde_json::from_slice(&body.bytes[..n]).unwrap();
+        assert_eq!(header["id"], "7");
+        assert_eq!(
+            header["outputs"].as_array().unwrap().len(),
+            2,
+            "z was not asked for"
+        );
+        assert_eq!(header["outputs"][0]["parameters"]["binary_data_size"], 8);
+        assert_eq!(header["outputs"][1]["data"], json!([3]));
+        let tail = &body.bytes[n..];
+        assert_eq!(tail.len(), 8);
+        assert_eq!(f32::from_le_bytes(tail[4..8].try_into().unwrap()), 1.5);
+    }
+}
