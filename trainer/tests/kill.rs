@@ -9,6 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{bin, file_sha, run, run_ok, small_config, synth_small, tmp};
 
@@ -107,6 +108,54 @@ fn recover(setup: &Setup, out: &Path) {
     }
 }
 
+/// Kills a run at call 1, 2, ... of `syscalls` (three at a time) until a
+/// run finishes before the call; each killed run is continued and compared
+/// with the reference. Returns the kills and the calls the run makes.
+fn kill_everywhere(
+    setup: &Setup,
+    dir: &Path,
+    syscalls: &str,
+    reference: &Path,
+    want: &[serde_json::Value],
+) -> (usize, usize) {
+    let next = AtomicUsize::new(1);
+    let finished_at = AtomicUsize::new(usize::MAX);
+    let kills = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n > finished_at.load(Ordering::SeqCst) {
+                    break;
+                }
+                let out = dir.join(format!("kill-{}-{n}", &syscalls[..5]));
+                if !killed_at(setup, &out, syscalls, n) {
+                    finished_at.fetch_min(n, Ordering::SeqCst);
+                    break;
+                }
+                recover(setup, &out);
+                compare(reference, &out, want, &format!("a kill at {syscalls} #{n}"));
+                kills.fetch_add(1, Ordering::SeqCst);
+                let _ = std::fs::remove_dir_all(&out);
+            });
+        }
+    });
+    let calls = finished_at.into_inner() - 1;
+    let kills = kills.into_inner();
+    assert_eq!(kills, calls, "{syscalls}: every call below the last was a kill");
+    (kills, calls)
+}
+
+/// The files of `out` are the reference's, byte for byte; the log's records
+/// too; no temporary file is left.
+fn compare(reference: &Path, out: &Path, want: &[serde_json::Value], what: &str) {
+    for f in CHECKPOINTS {
+        assert_eq!(file_sha(&reference.join(f)), file_sha(&out.join(f)), "{f} after {what}");
+    }
+    assert_eq!(records(out), want, "log after {what}");
+    assert_eq!(leftovers(out), Vec::<String>::new(), "{what}");
+}
+
 #[test]
 fn killed_at_every_rename_and_write_then_resumed_equals_uninterrupted() {
     let strace_ok = Command::new("strace")
@@ -139,29 +188,9 @@ fn killed_at_every_rename_and_write_then_resumed_equals_uninterrupted() {
     assert_eq!(want.iter().filter(|r| r["event"] == "step").count(), 4);
     let mut kills = 0;
     for syscalls in ["rename,renameat,renameat2", "write,pwrite64,writev"] {
-        for n in 1.. {
-            let out = dir.path().join(format!("kill-{}-{n}", &syscalls[..5]));
-            if !killed_at(&setup, &out, syscalls, n) {
-                assert!(n > 3, "{syscalls}: the run made only {} calls", n - 1);
-                break;
-            }
-            kills += 1;
-            recover(&setup, &out);
-            for f in CHECKPOINTS {
-                assert_eq!(
-                    file_sha(&reference.join(f)),
-                    file_sha(&out.join(f)),
-                    "{f} after a kill at {syscalls} #{n}"
-                );
-            }
-            assert_eq!(records(&out), want, "log after a kill at {syscalls} #{n}");
-            assert_eq!(
-                leftovers(&out),
-                Vec::<String>::new(),
-                "kill at {syscalls} #{n}"
-            );
-            let _ = std::fs::remove_dir_all(&out);
-        }
+        let (killed, calls) = kill_everywhere(&setup, dir.path(), syscalls, &reference, &want);
+        assert!(calls > 3, "{syscalls}: the run made only {calls} calls");
+        kills += killed;
     }
     eprintln!("{kills} kills recovered");
     assert!(kills >= 20, "only {kills} kill points");
