@@ -100,11 +100,15 @@ fn write_model(path: &Path, cfg: &ModelConfig) {
 }
 
 /// Exports `ckpt`, runs it with tcanet-infer on the training videos and
-/// returns tcanet-eval's AUC.
-fn exported_auc(dir: &Path, data: &Path, ckpt: &Path, name: &str) -> (f64, String) {
+/// returns tcanet-eval's AUC and the model's config (from its metadata).
+fn exported_auc(dir: &Path, data: &Path, ckpt: &Path, name: &str) -> (f64, ModelConfig) {
     let onnx = dir.join(format!("{name}.onnx"));
     run_ok(tool("tcanet-export").arg(ckpt).arg("-o").arg(&onnx));
-    let inspect = run_ok(tool("tcanet-export").arg("inspect").arg(&onnx));
+    let summary = tcanet_exporter::inspect::inspect_file(&onnx).unwrap();
+    let config = summary
+        .metadata_value(tcanet_models::onnx::META_CONFIG)
+        .map(|json| ModelConfig::from_json(json).unwrap())
+        .expect("the model's tcanet.config");
     let refined = dir.join(format!("{name}.json"));
     run_ok(
         tool("tcanet-infer")
@@ -132,10 +136,7 @@ fn exported_auc(dir: &Path, data: &Path, ckpt: &Path, name: &str) -> (f64, Strin
             .args(["--subset", "training", "--json"]),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        v["AUC"].as_f64().unwrap(),
-        String::from_utf8_lossy(&inspect.stdout).into_owned(),
-    )
+    (v["AUC"].as_f64().unwrap(), config)
 }
 
 #[test]
@@ -164,14 +165,8 @@ fn the_calibrated_scale_reaches_the_runtime_through_the_onnx_model() {
     assert_eq!(rec.chosen, 1.0, "{}", rec.describe_grid());
     let (auc_cal, meta_cal) = exported_auc(dir, &data, &calibrated, "calibrated");
     let (auc_rel, meta_rel) = exported_auc(dir, &data, &model, "release");
-    assert!(
-        meta_cal.contains("\"se_decode_scale_infer\": 1.0"),
-        "{meta_cal}"
-    );
-    assert!(
-        meta_rel.contains("\"se_decode_scale_infer\": 0.2"),
-        "{meta_rel}"
-    );
+    assert_eq!(meta_cal.se_decode_scale_infer, 1.0);
+    assert_eq!(meta_rel.se_decode_scale_infer, 0.2);
     // The runtime's AUC is calibration's (libtorch) at the same scale.
     let at = |g: f64| rec.auc_at(g).unwrap();
     assert!(

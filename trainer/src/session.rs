@@ -84,7 +84,7 @@ pub struct OptionOverrides {
     pub train_subset: Option<String>,
     /// `--val-subset`.
     pub val_subset: Option<String>,
-    /// `--max-steps` (not inherited from a checkpoint: absent means none).
+    /// `--max-steps` (a checkpoint's is not inherited: the run it stopped is continued).
     pub max_steps: Option<u64>,
     /// `--save-every`.
     pub save_every: Option<u64>,
@@ -127,7 +127,9 @@ impl OptionOverrides {
         if self.calibration_fraction.is_some() {
             o.calibration_fraction = self.calibration_fraction;
         }
-        o.max_steps = self.max_steps;
+        if self.max_steps.is_some() {
+            o.max_steps = self.max_steps;
+        }
         if self.save_every.is_some() {
             o.save_every = self.save_every;
         }
@@ -278,7 +280,10 @@ fn settle_settings(
     req: &TrainRequest,
     saved: Option<&SavedSettings>,
 ) -> Result<(ModelConfig, TrainOptions)> {
-    let mut opts = saved.map_or_else(TrainOptions::default, |s| s.options.clone());
+    let mut opts = saved.map_or_else(TrainOptions::default, |s| TrainOptions {
+        max_steps: None,
+        ..s.options.clone()
+    });
     if let Some((_, file)) = &req.options_file {
         opts = file.clone();
     }

@@ -142,7 +142,10 @@ fn kill_everywhere(
     });
     let calls = finished_at.into_inner() - 1;
     let kills = kills.into_inner();
-    assert_eq!(kills, calls, "{syscalls}: every call below the last was a kill");
+    assert_eq!(
+        kills, calls,
+        "{syscalls}: every call below the last was a kill"
+    );
     (kills, calls)
 }
 
@@ -150,7 +153,11 @@ fn kill_everywhere(
 /// too; no temporary file is left.
 fn compare(reference: &Path, out: &Path, want: &[serde_json::Value], what: &str) {
     for f in CHECKPOINTS {
-        assert_eq!(file_sha(&reference.join(f)), file_sha(&out.join(f)), "{f} after {what}");
+        assert_eq!(
+            file_sha(&reference.join(f)),
+            file_sha(&out.join(f)),
+            "{f} after {what}"
+        );
     }
     assert_eq!(records(out), want, "log after {what}");
     assert_eq!(leftovers(out), Vec::<String>::new(), "{what}");
