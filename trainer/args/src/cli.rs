@@ -2,13 +2,14 @@
 //! when it is parsed (the ranges of [`crate::limits`]), so a bad value is a
 //! usage error (exit 2) naming the flag and its range.
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 use tcanet_cli::{CommonFlags, Output};
 use tcanet_models::data::FeatureLayout;
 
 use crate::decode::DecodeScale;
-use crate::device::{parse_device, DeviceSpec};
+use crate::device::DeviceSpec;
 use crate::limits as l;
 use crate::synth_defaults as d;
 
@@ -20,7 +21,7 @@ the directories of $LD_LIBRARY_PATH; `libtorch/lib` and `../lib` beside the
 executable; the project's `.venv/libtorch/lib` as seen from the build's
 target directory. To use another libtorch (a GPU machine's torch 2.11), set
 LIBTORCH to the directory holding lib/libtorch_cpu.so, e.g.
-  LIBTORCH=$(python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+  LIBTORCH=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')
 
 Exit status: 0 done, 2 bad usage or input (nothing written), 1 other failures.";
 
@@ -94,7 +95,7 @@ pub struct DataArgs {
 #[derive(Args)]
 pub struct DeviceArgs {
     /// auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    #[arg(long, default_value = "auto", value_parser = DeviceSpec::from_str)]
     pub device: DeviceSpec,
     /// libtorch intra-op threads, 1 to 1024 (default: libtorch's choice).
     #[arg(long, value_parser = l::THREADS.parser::<i32>(), allow_negative_numbers = true)]
@@ -192,7 +193,7 @@ pub struct TrainArgs {
     /// Inference decode scale of the start/end moves: `calibrate` (chosen on held-out training
     /// videos after each epoch), `release` (the paper's 0.2, no held-out videos by default) or
     /// a fixed scale in (0, 2] [default: calibrate].
-    #[arg(long, value_name = "calibrate|release|X", value_parser = DecodeScale::parser, allow_negative_numbers = true)]
+    #[arg(long, value_name = "calibrate|release|X", value_parser = DecodeScale::parse, allow_negative_numbers = true)]
     pub decode_scale: Option<DecodeScale>,
     /// The scales calibration tries, comma-separated, each in (0, 2]
     /// [default: 0.2,0.35,0.5,0.75,1.0].

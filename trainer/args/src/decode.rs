@@ -46,11 +46,6 @@ impl DecodeScale {
         }
     }
 
-    /// The clap value parser of `--decode-scale`.
-    pub fn parser(text: &str) -> Result<Self, String> {
-        Self::parse(text).map_err(|e| e.to_string())
-    }
-
     /// The scale the model is trained and validated with before any
     /// calibration: the fixed one, or the release's for the other policies.
     pub fn initial_scale(self) -> f64 {

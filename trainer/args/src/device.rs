@@ -48,11 +48,6 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
-/// The clap value parser of `--device`.
-pub fn parse_device(text: &str) -> Result<DeviceSpec, String> {
-    text.parse().map_err(|e: DeviceSyntaxError| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
