@@ -166,13 +166,13 @@ fn compare(reference: &Path, out: &Path, want: &[serde_json::Value], what: &str)
 #[test]
 fn killed_at_every_rename_and_write_then_resumed_equals_uninterrupted() {
     let strace_ok = Command::new("strace")
-        .arg("-V")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         strace_ok,
-        "this test needs strace (Debian: apt-get install strace) to kill the trainer at each \
-         rename and write"
+        "this test needs strace, allowed to trace (Debian: apt-get install strace; in a \
+         container, the SYS_PTRACE capability), to kill the trainer at each rename and write"
     );
     let dir = tmp();
     let setup = Setup {
