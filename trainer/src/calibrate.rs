@@ -112,9 +112,17 @@ impl CalibrationSet {
     ) -> Result<Calibration> {
         let sets = self.refined_sets(net, device, grid, workers)?;
         let options = ProposalOptions::default();
+        // No proposal left at all (every video had a single input proposal,
+        // which Soft-NMS drops): nothing is recalled.
         let auc = sets
             .iter()
-            .map(|set| evaluate_proposals(&self.truth, set, &options).map(|r| r.auc))
+            .map(|set| {
+                if set.is_empty() {
+                    Ok(0.0)
+                } else {
+                    evaluate_proposals(&self.truth, set, &options).map(|r| r.auc)
+                }
+            })
             .collect::<Result<Vec<f64>, _>>()?;
         let chosen = best_index(&auc).map_or(grid[0], |i| grid[i]);
         Ok(Calibration {
