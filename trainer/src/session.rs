@@ -399,11 +399,10 @@ fn held_out_set(
 
 /// How the held-out slice is described in records and messages.
 pub fn held_out_source(opts: &TrainOptions) -> String {
+    let percent = (opts.calibration_fraction() * 1e4).round() / 100.0;
     format!(
-        "held-out {}% of {} (seed {})",
-        opts.calibration_fraction() * 100.0,
-        opts.train_subset,
-        opts.seed
+        "held-out {percent}% of {} (seed {})",
+        opts.train_subset, opts.seed
     )
 }
 
