@@ -12,4 +12,7 @@ echo "demo: building the release binaries (the first time takes a few minutes)" 
 "$CARGO" build --release -p tcanet-trainer -p tcanet-exporter -p tcanet-runtime \
   -p tcanet-evaluator -p tcanet-demo --bins
 target=${CARGO_TARGET_DIR:-target}
+# tcanet-infer finds ONNX Runtime through TCANET_VENV (cargo sets it for
+# `cargo run`/`cargo test`; the demo is run directly).
+export TCANET_VENV=${TCANET_VENV:-$PWD/.venv}
 exec "$target/release/tcanet-demo" "$@"

@@ -8,12 +8,13 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::report::{
-    before_after_table, parse, seconds_line, seconds_table, ComparedScores, DetectionScores,
-    ProposalScores, Row,
+    before_after_table, calibration_line, parse, seconds_line, seconds_table, ComparedScores,
+    DetectionScores, ProposalScores, Row,
 };
-use crate::rundir::{prepare_run_dir, write_input_subset, write_text};
+use crate::rundir::{prepare_run_dir, write_input_subset, write_release_config, write_text};
 use crate::ui::Ui;
 use crate::{Args, Binaries};
+use tcanet_models::calibration::Calibration;
 
 /// The files of one run, under `runs/<name>/`.
 struct RunFiles {
@@ -21,7 +22,10 @@ struct RunFiles {
     data: PathBuf,
     train: PathBuf,
     model: PathBuf,
+    model_release: PathBuf,
+    release_config: PathBuf,
     refined: PathBuf,
+    refined_release: PathBuf,
     detections: PathBuf,
     input: PathBuf,
     input_soft_nms: PathBuf,
@@ -33,7 +37,10 @@ impl RunFiles {
             data: dir.join("data"),
             train: dir.join("train"),
             model: dir.join("model.onnx"),
+            model_release: dir.join("model_release.onnx"),
+            release_config: dir.join("release_config.json"),
             refined: dir.join("refined.json"),
+            refined_release: dir.join("refined_release.json"),
             detections: dir.join("detections.json"),
             input: dir.join("input.json"),
             input_soft_nms: dir.join("input_soft_nms.json"),
@@ -45,8 +52,10 @@ impl RunFiles {
         self.data.join("annotations.json")
     }
 
+    /// The checkpoint exported: the best epoch on the held-out videos,
+    /// with its calibrated decode scale.
     fn checkpoint(&self) -> PathBuf {
-        self.train.join("last.safetensors")
+        self.train.join("best.safetensors")
     }
 }
 
@@ -54,8 +63,10 @@ impl RunFiles {
 struct Scores {
     input: ProposalScores,
     refined: ProposalScores,
+    refined_release: ProposalScores,
     input_soft_nms: ProposalScores,
     detections: DetectionScores,
+    calibration: Calibration,
 }
 
 /// One run of the demo: its settings, binaries, files and timings.
@@ -86,17 +97,19 @@ pub fn run(args: &Args) -> Result<()> {
     ));
     demo.synth()?;
     demo.train()?;
-    demo.export()?;
+    let calibration = demo.export()?;
     demo.infer()?;
-    let (input, refined, detections) = demo.evaluate()?;
+    let (input, refined, detections, refined_release) = demo.evaluate()?;
     let input_soft_nms = demo.input_soft_nms()?;
     demo.seconds
         .push(("total", started.elapsed().as_secs_f64()));
     demo.report(&Scores {
         input,
         refined,
+        refined_release,
         input_soft_nms,
         detections,
+        calibration,
     })
 }
 
@@ -163,35 +176,72 @@ impl Demo<'_> {
         Ok(())
     }
 
-    fn export(&mut self) -> Result<()> {
-        let mut cmd = Command::new(&self.bins.export);
-        cmd.arg(self.files.checkpoint())
+    /// Exports the best checkpoint (its calibrated decode scale) and the
+    /// same weights with the release's decode scale 0.2; returns the
+    /// checkpoint's calibration record.
+    fn export(&mut self) -> Result<Calibration> {
+        let started = Instant::now();
+        let f = &self.files;
+        let calibration = write_release_config(&f.checkpoint(), &f.release_config)?;
+        let mut calibrated = Command::new(&self.bins.export);
+        calibrated.arg(f.checkpoint()).arg("-o").arg(&f.model);
+        self.ui.stage(3, "export", &mut calibrated, None)?;
+        let mut release = Command::new(&self.bins.export);
+        release
+            .arg(f.checkpoint())
+            .arg("--config")
+            .arg(&f.release_config)
             .arg("-o")
-            .arg(&self.files.model);
-        self.timed(3, "export", &mut cmd).map(drop)
+            .arg(&f.model_release);
+        self.ui
+            .stage(3, "export (release decode scale 0.2)", &mut release, None)?;
+        self.seconds
+            .push(("export", started.elapsed().as_secs_f64()));
+        Ok(calibration)
     }
 
+    /// Refines the validation videos with the calibrated model (with
+    /// detections) and with the release-scale one.
     fn infer(&mut self) -> Result<()> {
+        let started = Instant::now();
         let f = &self.files;
+        let mut cmd = self.infer_command(&f.model, &f.refined);
+        cmd.arg("--classifier")
+            .arg(f.data.join("classifier.json"))
+            .arg("--detections-output")
+            .arg(&f.detections);
+        self.ui.stage(4, "infer", &mut cmd, None)?;
+        let mut release = self.infer_command(&f.model_release, &f.refined_release);
+        self.ui
+            .stage(4, "infer (release decode scale 0.2)", &mut release, None)?;
+        self.seconds
+            .push(("infer", started.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    fn infer_command(&self, model: &std::path::Path, out: &std::path::Path) -> Command {
         let mut cmd = Command::new(&self.bins.infer);
         cmd.args(["run", "--subset", "validation", "--device", "cpu"])
             .arg("--model")
-            .arg(&f.model)
+            .arg(model)
             .arg("--data")
-            .arg(&f.data)
+            .arg(&self.files.data)
             .arg("-o")
-            .arg(&f.refined)
-            .arg("--classifier")
-            .arg(f.data.join("classifier.json"))
-            .arg("--detections-output")
-            .arg(&f.detections)
+            .arg(out)
             .args(["--threads", &self.threads()]);
-        self.timed(4, "infer", &mut cmd).map(drop)
+        cmd
     }
 
     /// Scores the input and the refined proposals on the validation videos,
-    /// and the detections.
-    fn evaluate(&mut self) -> Result<(ProposalScores, ProposalScores, DetectionScores)> {
+    /// the detections, and the release-scale refined proposals.
+    fn evaluate(
+        &mut self,
+    ) -> Result<(
+        ProposalScores,
+        ProposalScores,
+        DetectionScores,
+        ProposalScores,
+    )> {
         let started = Instant::now();
         let f = &self.files;
         let n = write_input_subset(
@@ -232,13 +282,25 @@ impl Demo<'_> {
             .ui
             .stage(5, "evaluate detections", &mut detections, None)?
             .stdout;
+        let mut release = Command::new(&self.bins.eval);
+        release
+            .arg("proposals")
+            .arg(f.annotations())
+            .arg(&f.refined_release)
+            .arg("--json");
+        let release_json = self
+            .ui
+            .stage(5, "evaluate release decode scale", &mut release, None)?
+            .stdout;
         self.seconds
             .push(("evaluate", started.elapsed().as_secs_f64()));
         write_text(&f.dir.join("eval_proposals.json"), &proposals_json)?;
         write_text(&f.dir.join("eval_detections.json"), &detections_json)?;
+        write_text(&f.dir.join("eval_refined_release.json"), &release_json)?;
         let compared: ComparedScores = parse(&proposals_json, "eval_proposals.json")?;
         let dets: DetectionScores = parse(&detections_json, "eval_detections.json")?;
-        Ok((compared.baseline, compared.refined, dets))
+        let rel: ProposalScores = parse(&release_json, "eval_refined_release.json")?;
+        Ok((compared.baseline, compared.refined, dets, rel))
     }
 
     /// The same post-processing on the input proposals, without the
@@ -282,7 +344,11 @@ impl Demo<'_> {
                 scores: &s.input_soft_nms,
             },
             Row {
-                label: "refined (TCANet)",
+                label: "refined (TCANet, release decode scale 0.2)",
+                scores: &s.refined_release,
+            },
+            Row {
+                label: &refined_label(&s.calibration),
                 scores: &s.refined,
             },
         ]);
@@ -301,6 +367,10 @@ impl Demo<'_> {
             "  (below the demo's claim of AUC +5 and a higher AR@100)"
         };
         println!("refinement: AUC {d_auc:+.2} points, AR@100 {d_ar100:+.2} points{claim}");
+        println!(
+            "{}",
+            calibration_line(&s.calibration, &s.refined, &s.refined_release)
+        );
         let (s_auc, s_ar100) = gain(&s.input, &s.input_soft_nms);
         println!(
             "post-processing alone (input + Soft-NMS, no network): AUC {s_auc:+.2} points, AR@100 {s_ar100:+.2} points"
@@ -321,6 +391,8 @@ impl Demo<'_> {
             "subset": "validation",
             "input": s.input,
             "refined": s.refined,
+            "refined_release": s.refined_release,
+            "calibration": s.calibration,
             "input_soft_nms": s.input_soft_nms,
             "detection": s.detections,
             "seconds": self.seconds.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -331,8 +403,11 @@ impl Demo<'_> {
                 "threads": a.threads, "preset": "tiny", "device": "cpu",
             },
             "files": {
-                "data": "data/", "train": "train/", "checkpoint": "train/last.safetensors",
-                "model": "model.onnx", "input_proposals": "input.json", "refined": "refined.json",
+                "data": "data/", "train": "train/", "checkpoint": "train/best.safetensors",
+                "model": "model.onnx", "model_release": "model_release.onnx",
+                "release_config": "release_config.json", "input_proposals": "input.json",
+                "refined": "refined.json", "refined_release": "refined_release.json",
+                "eval_refined_release": "eval_refined_release.json",
                 "input_soft_nms": "input_soft_nms.json", "eval_input_soft_nms": "eval_input_soft_nms.json",
                 "detections": "detections.json", "eval_proposals": "eval_proposals.json",
                 "eval_detections": "eval_detections.json", "ar_an_plot": "ar_an.png",
@@ -346,16 +421,19 @@ impl Demo<'_> {
         format!(
             "# tcanet demo: {}\n\nSynthetic dataset (seed {}, {} training and {} validation videos, \
              input boundary error {} of the action length, feature noise {}), TCANet `tiny` trained \
-             {} epochs on the CPU, exported to ONNX, run by ONNX Runtime (CPU) with the paper's \
-             post-processing, scored by tcanet-eval on the validation videos (tIoU 0.5:0.95). \
-             `input + Soft-NMS (no network)` is the input through the same post-processing \
-             (Soft-NMS on the input scores, top 100, clipping) without the network.\n\n{table}\n\
+             {} epochs on the CPU (its best epoch on held-out training videos), exported to ONNX, \
+             run by ONNX Runtime (CPU) with the paper's post-processing, scored by tcanet-eval on \
+             the validation videos (tIoU 0.5:0.95). `input + Soft-NMS (no network)` is the input \
+             through the same post-processing (Soft-NMS on the input scores, top 100, clipping) \
+             without the network; the release decode scale row is the same weights with the \
+             release's start/end damping 0.2.\n\n{table}\n{}\n\n\
              Detection average mAP (refined proposals × the synthetic video-level classifier): \
              **{:.2} %**\n\n![AR-AN, input vs refined](ar_an.png)\n\n![mAP per tIoU](detections_map.png)\n\n\
              {}\nFiles: `summary.json` (these numbers), `eval_proposals.json`, `eval_detections.json` \
-             (the evaluator's full output), `eval_input_soft_nms.json`, `input.json`, \
-             `input_soft_nms.json`, `refined.json`, `detections.json`, \
-             `model.onnx`, `train/` (checkpoints, `train.jsonl`), `data/` (the dataset).\n",
+             (the evaluator's full output), `eval_input_soft_nms.json`, `eval_refined_release.json`, \
+             `input.json`, `input_soft_nms.json`, `refined.json`, `refined_release.json`, \
+             `detections.json`, `model.onnx`, `model_release.onnx`, `train/` (checkpoints, \
+             `train.jsonl`), `data/` (the dataset).\n",
             a.name,
             a.seed,
             a.train_videos,
@@ -363,10 +441,16 @@ impl Demo<'_> {
             a.boundary_error,
             a.noise,
             a.epochs,
+            calibration_line(&s.calibration, &s.refined, &s.refined_release),
             100.0 * s.detections.average_map,
             seconds_table(&self.seconds),
         )
     }
+}
+
+/// The table's label of the calibrated row.
+fn refined_label(c: &Calibration) -> String {
+    format!("refined (TCANet, calibrated decode scale {})", c.chosen)
 }
 
 /// The epoch (1-based) from which the learning rate is decayed: the last third.

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use tcanet_models::calibration::{Calibration, KEY_CALIBRATION, RELEASE_DECODE_SCALE};
+use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::{Annotations, ProposalSet};
 
 /// Marks a run directory as written by tcanet-demo (safe to replace).
@@ -61,13 +63,33 @@ pub fn write_input_subset(
     let kept = ProposalSet::new(props.source, props.videos);
     if kept.videos.is_empty() {
         bail!(
-            "{}: no proposals for the videos of subset {subset:?} of {}",
+            "{}: no proposals for the videos of subset '{subset}' of {}",
             proposals.display(),
             annotations.display()
         );
     }
     write_text(out, &kept.to_json())?;
     Ok(kept.videos.len())
+}
+
+/// Reads the calibration record of `checkpoint` and writes its model
+/// config with the release's decode scale (0.2) to `out`, for exporting the
+/// same weights decoded as the release decodes them.
+pub fn write_release_config(checkpoint: &Path, out: &Path) -> Result<Calibration> {
+    let ck = Checkpoint::load(checkpoint, &ConfigOverride::Embedded)?;
+    let record = ck.metadata.get(KEY_CALIBRATION).with_context(|| {
+        format!(
+            "{} has no calibration record ({KEY_CALIBRATION}): was it trained with \
+             --decode-scale calibrate?",
+            checkpoint.display()
+        )
+    })?;
+    let calibration = Calibration::from_json(record)
+        .with_context(|| format!("{}: metadata {KEY_CALIBRATION}", checkpoint.display()))?;
+    let mut config = ck.config;
+    config.se_decode_scale_infer = RELEASE_DECODE_SCALE;
+    write_text(out, &config.to_json())?;
+    Ok(calibration)
 }
 
 #[cfg(test)]
@@ -104,7 +126,7 @@ mod tests {
         let err = write_input_subset(&props, &ann, "testing", &out).unwrap_err();
         assert!(
             err.to_string()
-                .contains("no proposals for the videos of subset \"testing\""),
+                .contains("no proposals for the videos of subset 'testing'"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -3,7 +3,7 @@
 //! `train.jsonl`.
 use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -65,17 +65,7 @@ impl Ui {
     ) -> Result<StageResult> {
         let shown = format!("{} {}", cmd.get_program().to_string_lossy(), join_args(cmd));
         eprintln!("[{index}/{STAGES}] {name}: {shown}");
-        let bar = if self.tty {
-            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{prefix}] {elapsed:>4} {msg}")
-                .expect("valid template"),
-        );
-        bar.set_prefix(format!("{index}/{STAGES} {name}"));
-        bar.enable_steady_tick(Duration::from_millis(120));
+        let bar = self.spinner(index, name);
         let started = Instant::now();
         let mut child = cmd
             .stdin(Stdio::null())
@@ -83,55 +73,7 @@ impl Ui {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {shown}"))?;
-        let (tx, rx) = mpsc::channel();
-        let readers = [
-            spawn_reader(
-                child.stdout.take().expect("piped"),
-                tx.clone(),
-                Event::Stdout,
-            ),
-            spawn_reader(child.stderr.take().expect("piped"), tx, Event::Stderr),
-        ];
-        let mut stdout = String::new();
-        let mut follower = train_log.map(TrainLogFollower::new);
-        let mut done = 0;
-        let mut tail: Vec<String> = Vec::new();
-        while done < readers.len() {
-            match rx.recv_timeout(Duration::from_millis(250)) {
-                Ok(Event::Stdout(l)) => {
-                    stdout.push_str(&l);
-                    stdout.push('\n');
-                }
-                Ok(Event::Stderr(l)) => {
-                    if !l.trim().is_empty() {
-                        let l = format!("      {l}");
-                        if bar.is_hidden() {
-                            eprintln!("{l}");
-                        } else {
-                            bar.println(&l);
-                        }
-                        tail.push(l);
-                    }
-                }
-                Ok(Event::Done) => done += 1,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if let Some(f) = follower.as_mut() {
-                if let Some(p) = f.poll() {
-                    if bar.is_hidden() {
-                        if let Some(l) = p.epoch_line {
-                            eprintln!("      {l}");
-                        }
-                    } else {
-                        bar.set_message(p.message);
-                    }
-                }
-            }
-        }
-        for r in readers {
-            let _ = r.join();
-        }
+        let stdout = pump(&mut child, &bar, train_log);
         let status = child
             .wait()
             .with_context(|| format!("waiting for {shown}"))?;
@@ -141,13 +83,75 @@ impl Ui {
             bail!("stage {name} failed ({status}): {shown}");
         }
         eprintln!("      {name} done in {seconds:.1} s");
-        if name.starts_with("evaluate") || stdout.is_empty() {
-            return Ok(StageResult { seconds, stdout });
-        }
-        for l in stdout.lines() {
-            eprintln!("      {l}");
+        if !name.starts_with("evaluate") {
+            for l in stdout.lines() {
+                eprintln!("      {l}");
+            }
         }
         Ok(StageResult { seconds, stdout })
+    }
+
+    /// A spinner for stage `index` (hidden when stderr is not a terminal).
+    fn spinner(&self, index: usize, name: &str) -> ProgressBar {
+        let bar = if self.tty {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template("{spinner} [{prefix}] {elapsed:>4} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_prefix(format!("{index}/{STAGES} {name}"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+}
+
+/// Shows a child's stderr above the spinner and the training progress of
+/// `train_log` until the child closes its streams; returns its stdout.
+fn pump(child: &mut Child, bar: &ProgressBar, train_log: Option<&Path>) -> String {
+    let (tx, rx) = mpsc::channel();
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(spawn_reader(out, tx.clone(), Event::Stdout));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(spawn_reader(err, tx, Event::Stderr));
+    }
+    let mut stdout = String::new();
+    let mut follower = train_log.map(TrainLogFollower::new);
+    let mut done = 0;
+    while done < readers.len() {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(Event::Stdout(l)) => {
+                stdout.push_str(&l);
+                stdout.push('\n');
+            }
+            Ok(Event::Stderr(l)) if !l.trim().is_empty() => show(bar, &format!("      {l}")),
+            Ok(Event::Stderr(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(Event::Done) => done += 1,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(p) = follower.as_mut().and_then(TrainLogFollower::poll) {
+            match (bar.is_hidden(), p.epoch_line) {
+                (true, Some(l)) => eprintln!("      {l}"),
+                (true, None) => {}
+                (false, _) => bar.set_message(p.message),
+            }
+        }
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    stdout
+}
+
+/// A line above the spinner, or on stderr when there is none.
+fn show(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }
 

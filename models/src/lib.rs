@@ -5,6 +5,7 @@
 //!   defined once for the trainer, the exporter and checkpoint conversion;
 //!   [`NUM_STAGES`].
 //! * [`window`]: the local heads' attention window.
+//! * [`calibration`]: the decode-scale calibration record checkpoints carry.
 //! * [`checkpoint`]: the checkpoint format (parameters, config, position and
 //!   training state in one safetensors file): its keys, reader and writer.
 //! * [`onnx`]: the ONNX interface of an exported model (names, metadata).
@@ -19,6 +20,7 @@
 //! TBR, losses) are the crate `tcanet-nn` in `models/nn/`: a crate of its own,
 //! not a cargo feature, because features unify across a workspace build and
 //! would put libtorch into every binary of `cargo build --workspace`.
+pub mod calibration;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -30,7 +30,9 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
     assert!(
         stdout.contains("| input |")
             && stdout.contains("| input + Soft-NMS (no network) |")
-            && stdout.contains("| refined (TCANet) |"),
+            && stdout.contains("| refined (TCANet, release decode scale 0.2) |")
+            && stdout.contains("| refined (TCANet, calibrated decode scale ")
+            && stdout.contains("chosen on 2 held-out training videos"),
         "{stdout}"
     );
     let dir = tmp.path().join("small");
@@ -45,6 +47,9 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
         "input.json",
         "input_soft_nms.json",
         "train/last.safetensors",
+        "train/best.safetensors",
+        "model_release.onnx",
+        "refined_release.json",
         "data/annotations.json",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
@@ -56,6 +61,7 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
         ("input", "input.json"),
         ("input_soft_nms", "input_soft_nms.json"),
         ("refined", "refined.json"),
+        ("refined_release", "refined_release.json"),
     ] {
         let ours = official_proposal_scores(&truth, &results(&read_json(&dir.join(file))));
         for k in ["AR@1", "AR@10", "AR@100", "AUC"] {
@@ -69,6 +75,11 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
             );
         }
     }
+    // The calibration of the exported checkpoint (24 training videos: 2 held out).
+    let cal = &summary["calibration"];
+    assert_eq!(cal["videos"], 2);
+    assert_eq!(cal["grid"].as_array().unwrap().len(), 5);
+    assert!(cal["grid"].as_array().unwrap().contains(&cal["chosen"]));
     let map = summary["detection"]["average_mAP"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&map));
     for stage in [
@@ -89,7 +100,7 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
     assert!(
         report.contains("](ar_an.png)")
             && report.contains("| input + Soft-NMS (no network) |")
-            && report.contains("| refined (TCANet) |")
+            && report.contains("| refined (TCANet, release decode scale 0.2) |")
     );
 
     // A second run of the same name replaces the first; a directory the demo

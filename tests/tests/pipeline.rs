@@ -102,6 +102,11 @@ fn synth_train_export_parity_infer_evaluate() {
                 "0",
                 "--no-validation",
                 "--quiet",
+                // The release's decoding and every training video: this
+                // test checks the pipeline, tests/tests/calibration.rs the
+                // calibrated decoding.
+                "--decode-scale",
+                "release",
             ])
             .arg("--data")
             .arg(&data)

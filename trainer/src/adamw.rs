@@ -46,9 +46,35 @@ pub struct AdamW {
 }
 
 /// A training-state tensor that does not fit the parameters.
-#[derive(Debug, thiserror::Error)]
-#[error("optimizer state: {0}")]
-pub struct StateError(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The moment tensor of a parameter is absent.
+    #[error("optimizer state: tensor `{name}` is missing")]
+    Missing {
+        /// The tensor's name (`exp_avg.<param>` or `exp_avg_sq.<param>`).
+        name: String,
+    },
+    /// A moment tensor's shape differs from its parameter's.
+    #[error(
+        "optimizer state: tensor `{name}` has shape {}, the parameter has {}",
+        shape_text(found),
+        shape_text(expected)
+    )]
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// Its shape in the file.
+        found: Vec<usize>,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+    },
+}
+
+/// `[3, 4]`-style text of a shape.
+pub fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}
 
 impl AdamW {
     /// An optimiser over `params` (name, tensor requiring grad) with zero moments.
@@ -110,6 +136,43 @@ impl AdamW {
         });
     }
 
+    /// The name of the first parameter whose gradient holds NaN or ±inf
+    /// (parameters without a gradient count as finite).
+    pub fn first_non_finite_grad(&self) -> Option<&str> {
+        self.first_non_finite(|s| {
+            let g = s.param.grad();
+            g.defined().then_some(g)
+        })
+    }
+
+    /// The name of the first parameter holding NaN or ±inf.
+    pub fn first_non_finite_param(&self) -> Option<&str> {
+        self.first_non_finite(|s| Some(s.param.detach()))
+    }
+
+    /// One host transfer for all slots: whether each chosen tensor is finite.
+    fn first_non_finite(&self, pick: impl Fn(&Slot) -> Option<Tensor>) -> Option<&str> {
+        let flags: Vec<Tensor> = self
+            .slots
+            .iter()
+            .map(|s| match pick(s) {
+                Some(t) => t.isfinite().all(),
+                None => Tensor::from(true).to_device(s.param.device()),
+            })
+            .collect();
+        if flags.is_empty() {
+            return None;
+        }
+        let all = Tensor::stack(&flags, 0)
+            .to_device(tch::Device::Cpu)
+            .to_kind(Kind::Uint8);
+        let finite = Vec::<u8>::try_from(all).unwrap_or_default();
+        finite
+            .iter()
+            .position(|&f| f == 0)
+            .map(|i| self.slots[i].name.as_str())
+    }
+
     /// The moments as host tensors keyed `exp_avg.<param>` / `exp_avg_sq.<param>`.
     pub fn state_tensors(&self) -> Vec<NamedTensor> {
         let mut out = Vec::with_capacity(2 * self.slots.len());
@@ -135,12 +198,14 @@ impl AdamW {
                 let key = format!("{prefix}.{}", s.name);
                 let (shape, data) = tensors
                     .get(&key)
-                    .ok_or_else(|| StateError(format!("tensor '{key}' is missing")))?;
+                    .ok_or_else(|| StateError::Missing { name: key.clone() })?;
                 let want: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
                 if *shape != want {
-                    return Err(StateError(format!(
-                        "tensor '{key}' has shape {shape:?}, the parameter has {want:?}"
-                    )));
+                    return Err(StateError::Shape {
+                        name: key,
+                        found: shape.clone(),
+                        expected: want,
+                    });
                 }
                 copy_into(t, data);
             }
@@ -216,7 +281,7 @@ mod tests {
                 .sum(Kind::Double);
             loss.backward();
             opt.step();
-            reference(&mut rp, &mut rm, &mut rv, &g, step as i32, c);
+            reference(&mut rp, &mut rm, &mut rv, &g, step, c);
             let got = Vec::<f64>::try_from(&p.detach()).unwrap();
             for i in 0..5 {
                 assert!(

@@ -1,7 +1,8 @@
 //! Time and peak memory of training steps on random inputs of a config's
 //! shape (the data pipeline excluded): what `tcanet-train bench` reports.
-use crate::train::{TrainOptions, Trainer};
-use anyhow::Result;
+use crate::error::{NonFinite, Result, TrainError};
+use crate::options::TrainOptions;
+use crate::trainer::Trainer;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::time::Instant;
@@ -85,13 +86,20 @@ pub fn bench_steps(
     let mut tr = Trainer::new(cfg, opts, device);
     tr.pos.epoch = 1; // past the warm-up: the full learning rate
     let b = random_batch(cfg, batch, proposals, 7);
+    let failed = |tr: &Trainer, problem: NonFinite| TrainError::NonFinite {
+        step: tr.pos.global_step + 1,
+        epoch: 1,
+        problem,
+        videos: "random inputs".into(),
+        kept: "bench writes no file".into(),
+    };
     for _ in 0..warmup {
-        tr.step(&b)?;
+        tr.step(&b).map_err(|p| failed(&tr, p))?;
     }
     let mut times = Vec::with_capacity(steps);
     for _ in 0..steps {
         let t0 = Instant::now();
-        tr.step(&b)?;
+        tr.step(&b).map_err(|p| failed(&tr, p))?;
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }

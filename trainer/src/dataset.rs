@@ -1,7 +1,11 @@
 //! A training or validation split: videos with their ground truth, input
 //! proposals and feature files, checked up front; skips counted.
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use serde::Serialize;
+use std::fmt;
 use std::path::PathBuf;
+use tcanet_models::checkpoint::sha256_hex;
 use tcanet_models::data::features::load_features;
 use tcanet_models::data::npy::read_npy_shape;
 use tcanet_models::data::prepare::{prepare_video, FitOptions, TrainingSample, VideoData};
@@ -50,6 +54,10 @@ pub struct VideoEntry {
     pub proposals: Vec<Proposal>,
     /// Its `.npy` file.
     pub features: PathBuf,
+    /// The `.npy` file's size in bytes.
+    pub feature_bytes: u64,
+    /// The `.npy` array's shape.
+    pub feature_shape: [usize; 2],
 }
 
 /// Why videos or instances were left out of a split (reported, never silent).
@@ -67,6 +75,21 @@ pub struct SkipCounts {
     pub clamped_proposals: usize,
 }
 
+impl fmt::Display for SkipCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} video(s) without instances >= the minimum length, {} without proposals; \
+             {} short instance(s) dropped; {} invalid proposal(s) dropped, {} clamped to the video",
+            self.videos_without_instances,
+            self.videos_without_proposals,
+            self.short_instances,
+            self.invalid_proposals,
+            self.clamped_proposals
+        )
+    }
+}
+
 /// The usable videos of one subset.
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -81,8 +104,9 @@ pub struct Split {
 /// A dataset opened for training: its proposals validated once, and the
 /// splits built from it.
 pub struct TrainingData {
-    /// The dataset (annotations, validated proposals, paths).
-    pub dataset: Dataset,
+    /// The dataset (annotations, validated proposals, paths), shared with
+    /// the threads that read videos.
+    pub dataset: std::sync::Arc<Dataset>,
     /// Proposal validation counts.
     pub proposal_report: ValidationReport,
 }
@@ -99,7 +123,7 @@ impl TrainingData {
         };
         let proposal_report = dataset.validate_proposals(policy)?;
         Ok(Self {
-            dataset,
+            dataset: std::sync::Arc::new(dataset),
             proposal_report,
         })
     }
@@ -139,23 +163,15 @@ impl TrainingData {
                 continue;
             }
             let features = self.dataset.feature_path(&v.id);
-            let shape = read_npy_shape(&features).map_err(|e| e.video(v.id.clone()))?;
-            if shape[0] != cfg.feat_dim && shape[1] != cfg.feat_dim {
-                return Err(DataError::new(
-                    &features,
-                    ErrorKind::WrongChannels {
-                        shape,
-                        expected: cfg.feat_dim,
-                    },
-                )
-                .video(v.id.clone()));
-            }
+            let (feature_shape, feature_bytes) = checked_feature_file(&features, &v.id, cfg)?;
             videos.push(VideoEntry {
                 id: v.id.clone(),
                 duration: v.duration,
                 instances,
                 proposals: top_by_score(props, opts.max_proposals),
                 features,
+                feature_bytes,
+                feature_shape,
             });
         }
         Ok(Split {
@@ -164,6 +180,103 @@ impl TrainingData {
             skipped,
         })
     }
+}
+
+/// The shape (from the header) and size of a video's feature file; an
+/// error names the file and video when it is missing, unreadable or has
+/// no dimension of `cfg.feat_dim` channels.
+fn checked_feature_file(
+    path: &std::path::Path,
+    video: &str,
+    cfg: &ModelConfig,
+) -> Result<([usize; 2], u64), DataError> {
+    let shape = read_npy_shape(path).map_err(|e| e.video(video))?;
+    if shape[0] != cfg.feat_dim && shape[1] != cfg.feat_dim {
+        return Err(DataError::new(
+            path,
+            ErrorKind::WrongChannels {
+                shape,
+                expected: cfg.feat_dim,
+            },
+        )
+        .video(video));
+    }
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e).video(video))?
+        .len();
+    Ok((shape, bytes))
+}
+
+impl Split {
+    /// Holds `fraction` of the videos out (at least one when `fraction > 0`,
+    /// and at least one is left): a permutation from ChaCha8 seeded by
+    /// `seed` picks them, so the slice depends only on the seed and the
+    /// split's videos. Returns the videos kept (in order) and those held out
+    /// (in order). `None` when fewer than two videos cannot be divided.
+    pub fn hold_out(&self, fraction: f64, seed: u64) -> Option<(Split, Vec<VideoEntry>)> {
+        let n = self.videos.len();
+        if fraction <= 0.0 {
+            return Some((self.clone(), Vec::new()));
+        }
+        if n < 2 {
+            return None;
+        }
+        let k = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6361_6C69_6272_6174);
+        order.shuffle(&mut rng);
+        let mut held = vec![false; n];
+        for &i in &order[..k] {
+            held[i] = true;
+        }
+        let (mut kept, mut out) = (Vec::new(), Vec::new());
+        for (v, h) in self.videos.iter().zip(held) {
+            if h {
+                out.push(v.clone())
+            } else {
+                kept.push(v.clone())
+            }
+        }
+        let split = Split {
+            subset: self.subset.clone(),
+            videos: kept,
+            skipped: self.skipped.clone(),
+        };
+        Some((split, out))
+    }
+}
+
+/// The digest of the data a run trains on, for `--resume`'s check: a
+/// SHA-256 over, per video of the training split and then of the held-out
+/// slice, its id, duration, kept instances, the input proposals used
+/// (after the per-video cut; start, end and score bit for bit), and its
+/// feature file's size and array shape. Feature values are not read: a
+/// file rewritten in place with the same size and shape is not noticed
+/// (reading every feature file before each resume would cost an epoch's
+/// I/O on large datasets); moving or copying the dataset changes nothing.
+pub fn data_fingerprint(train: &[VideoEntry], held_out: &[VideoEntry]) -> String {
+    let mut text = String::new();
+    for (tag, videos) in [("train", train), ("held-out", held_out)] {
+        for v in videos {
+            text += &format!("{tag}\t{}\t{:016x}", v.id, v.duration.to_bits());
+            for i in &v.instances {
+                text += &format!("\ti{:016x},{:016x}", i[0].to_bits(), i[1].to_bits());
+            }
+            for p in &v.proposals {
+                text += &format!(
+                    "\tp{:016x},{:016x},{:016x}",
+                    p.start.to_bits(),
+                    p.end.to_bits(),
+                    p.score.to_bits()
+                );
+            }
+            text += &format!(
+                "\tf{},{}x{}\n",
+                v.feature_bytes, v.feature_shape[0], v.feature_shape[1]
+            );
+        }
+    }
+    sha256_hex(text.as_bytes())
 }
 
 /// Loads one video's features and builds its training sample.

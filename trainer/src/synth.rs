@@ -2,7 +2,6 @@
 //! per-video `.npy` features in which actions are visible through noise,
 //! leaderboard-format input proposals with realistic errors, and video-level
 //! class scores. Deterministic from the seed.
-use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -11,7 +10,55 @@ use tcanet_cli::write_atomic_bytes;
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::npy::write_npy_f32;
 use tcanet_models::data::proposals::{ProposalSet, ProposalSource};
-use tcanet_models::data::{Annotations, Instance, Proposal, VideoInfo};
+use tcanet_models::data::{Annotations, DataError, Instance, Proposal, VideoInfo};
+
+/// Why a synthetic dataset could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// The output directory holds something else.
+    #[error(
+        "--out {}: not empty and not a dataset written by synth (no README.txt of ours); \
+         choose a new or empty directory", path.display()
+    )]
+    NotOurs {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file or directory could not be created or written.
+    #[error("cannot write {}: {cause}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        cause: std::io::Error,
+    },
+    /// A feature file could not be written.
+    #[error(transparent)]
+    Features(#[from] DataError),
+}
+
+impl SynthError {
+    /// The exit status: 2 for an unusable `--out`, 1 when writing failed.
+    pub fn exit_status(&self) -> tcanet_cli::ExitStatus {
+        match self {
+            Self::NotOurs { .. } => tcanet_cli::ExitStatus::Usage,
+            Self::Write { cause, .. }
+                if matches!(
+                    cause.kind(),
+                    std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::NotADirectory
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                tcanet_cli::ExitStatus::Usage
+            }
+            _ => tcanet_cli::ExitStatus::Failure,
+        }
+    }
+}
+
+/// The first line of the README synth writes: how a previous synth output is recognised.
+const README_FIRST_LINE: &str = "Synthetic TCANet dataset written by `tcanet-train synth`";
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,17 +89,18 @@ pub struct SynthOptions {
 
 impl Default for SynthOptions {
     fn default() -> Self {
+        use tcanet_train_args::synth_defaults as d;
         Self {
-            train_videos: 480,
-            val_videos: 120,
-            classes: 10,
-            channels: 32,
-            steps: 64,
+            train_videos: d::TRAIN_VIDEOS,
+            val_videos: d::VAL_VIDEOS,
+            classes: d::CLASSES,
+            channels: d::CHANNELS,
+            steps: d::STEPS,
             interval: None,
-            noise: 1.0,
-            boundary_error: 0.3,
-            proposals_per_video: 100,
-            duration_range: (20.0, 230.0),
+            noise: d::NOISE,
+            boundary_error: d::BOUNDARY_ERROR,
+            proposals_per_video: d::PROPOSALS_PER_VIDEO,
+            duration_range: (d::MIN_DURATION, d::MAX_DURATION),
             seed: 0,
         }
     }
@@ -113,19 +161,17 @@ fn class_name(k: usize) -> String {
 /// One generated video.
 struct Video {
     info: VideoInfo,
-    class: usize,
     features: Vec<f32>,
     steps: usize,
     proposals: Vec<Proposal>,
     class_scores: Vec<f64>,
 }
 
-fn make_video(o: &SynthOptions, pat: &Patterns, index: usize, subset: &str) -> Video {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64 + 1));
+/// The ground truth of one video: duration, 1 (most videos) to 5 instances
+/// covering 15-85% of it, and its class.
+fn video_truth(o: &SynthOptions, rng: &mut ChaCha8Rng) -> (f64, Vec<Instance>, usize) {
     let (lo, hi) = o.duration_range;
     let duration = ((lo + (hi - lo) * rng.gen::<f64>()) * 100.0).round() / 100.0;
-    // Instances: 1 (most videos) to 5, covering 15-85% of the video.
     let k = match rng.gen::<f64>() {
         x if x < 0.55 => 1,
         x if x < 0.80 => 2,
@@ -155,7 +201,18 @@ fn make_video(o: &SynthOptions, pat: &Patterns, index: usize, subset: &str) -> V
             label: class_name(class),
         });
     }
-    // Features: background ↔ class pattern through soft transitions, noise on top.
+    (duration, instances, class)
+}
+
+/// Features `[T, C]`: background ↔ class pattern through soft transitions,
+/// noise on top. Returns them and T.
+fn video_features(
+    o: &SynthOptions,
+    pat: &Patterns,
+    truth: (f64, &[Instance], usize),
+    rng: &mut ChaCha8Rng,
+) -> (Vec<f32>, usize) {
+    let (duration, instances, class) = truth;
     let steps = match o.interval {
         Some(iv) => (duration / iv).ceil().max(1.0) as usize,
         None => o.steps,
@@ -167,15 +224,14 @@ fn make_video(o: &SynthOptions, pat: &Patterns, index: usize, subset: &str) -> V
     let bg_kind = rng.gen_range(0..pat.backgrounds.len());
     let bg: Vec<f64> = pat.backgrounds[bg_kind]
         .iter()
-        .map(|v| 0.8 * v + 0.4 * normal(&mut rng))
+        .map(|v| 0.8 * v + 0.4 * normal(rng))
         .collect();
     let width = 0.01 * duration + 0.5; // transition width (s)
     let mut features = vec![0f32; steps * o.channels];
     for j in 0..steps {
         let tau = step_time(j);
-        let mut a = 0.0f64;
-        let mut phase = 0.0;
-        for inst in &instances {
+        let (mut a, mut phase) = (0.0f64, 0.0);
+        for inst in instances {
             let w = sigmoid((tau - inst.start) / width) * sigmoid((inst.end - tau) / width);
             if w > a {
                 a = w;
@@ -184,18 +240,31 @@ fn make_video(o: &SynthOptions, pat: &Patterns, index: usize, subset: &str) -> V
         }
         for c in 0..o.channels {
             let action = pat.classes[class][c] + 0.5 * (phase - 0.5) * pat.drift[class][c];
-            let v = (1.0 - a) * bg[c] + a * action + o.noise * normal(&mut rng);
+            let v = (1.0 - a) * bg[c] + a * action + o.noise * normal(rng);
             features[j * o.channels + c] = v as f32;
         }
     }
-    let proposals = make_proposals(o, &instances, duration, &mut rng);
-    // Video-level class scores: informative but noisy.
+    (features, steps)
+}
+
+/// Video-level class probabilities: informative but noisy.
+fn class_scores(o: &SynthOptions, class: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
     let logits: Vec<f64> = (0..o.classes)
-        .map(|c| if c == class { 2.0 } else { 0.0 } + normal(&mut rng))
+        .map(|c| if c == class { 2.0 } else { 0.0 } + normal(rng))
         .collect();
     let m = logits.iter().cloned().fold(f64::MIN, f64::max);
     let exps: Vec<f64> = logits.iter().map(|l| (l - m).exp()).collect();
     let z: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / z).collect()
+}
+
+fn make_video(o: &SynthOptions, pat: &Patterns, index: usize, subset: &str) -> Video {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64 + 1));
+    let (duration, instances, class) = video_truth(o, &mut rng);
+    let (features, steps) = video_features(o, pat, (duration, &instances, class), &mut rng);
+    let proposals = make_proposals(o, &instances, duration, &mut rng);
+    let class_scores = class_scores(o, class, &mut rng);
     Video {
         info: VideoInfo {
             id: format!("synth_{index:05}"),
@@ -203,11 +272,10 @@ fn make_video(o: &SynthOptions, pat: &Patterns, index: usize, subset: &str) -> V
             duration,
             instances,
         },
-        class,
         features,
         steps,
         proposals,
-        class_scores: exps.iter().map(|e| e / z).collect(),
+        class_scores,
     }
 }
 
@@ -288,22 +356,64 @@ fn make_proposals(
         .collect()
 }
 
+/// What the loop over videos collected for the index files.
+#[derive(Default)]
+struct Written {
+    infos: Vec<VideoInfo>,
+    props: Vec<(String, Vec<Proposal>)>,
+    classifier: serde_json::Map<String, serde_json::Value>,
+    summary: SynthSummary,
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
+    move |cause| SynthError::Write {
+        path: path.to_path_buf(),
+        cause,
+    }
+}
+
+/// Refuses an `--out` that holds anything but a previous synth dataset.
+fn check_out(out: &Path) -> Result<(), SynthError> {
+    let Ok(mut entries) = std::fs::read_dir(out) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap_or_default();
+    if readme.starts_with(README_FIRST_LINE) {
+        return Ok(());
+    }
+    Err(SynthError::NotOurs {
+        path: out.to_path_buf(),
+    })
+}
+
 /// Writes the dataset under `out`: `annotations.json`, `features/<video>.npy`
-/// (f32 `[T, C]`), `proposals.json`, `classifier.json` and `README.txt`.
+/// (f32 `[T, C]`), `proposals.json`, `classifier.json` and `README.txt`. An
+/// `out` holding anything but a previous synth dataset is refused.
 pub fn write_dataset(
     out: &Path,
     o: &SynthOptions,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<SynthSummary> {
+    progress: impl FnMut(usize, usize),
+) -> Result<SynthSummary, SynthError> {
+    check_out(out)?;
     let feat_dir = out.join("features");
-    std::fs::create_dir_all(&feat_dir)
-        .with_context(|| format!("cannot create {}", feat_dir.display()))?;
+    std::fs::create_dir_all(&feat_dir).map_err(write_err(&feat_dir))?;
+    let w = write_videos(&feat_dir, o, progress)?;
+    write_index_files(out, o, &w)?;
+    Ok(w.summary)
+}
+
+/// Generates every video, writes its features and collects the rest.
+fn write_videos(
+    feat_dir: &Path,
+    o: &SynthOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Written, SynthError> {
     let pat = Patterns::new(o);
     let total = o.train_videos + o.val_videos;
-    let mut infos = Vec::with_capacity(total);
-    let mut props = Vec::with_capacity(total);
-    let mut classifier = serde_json::Map::new();
-    let mut summary = SynthSummary::default();
+    let mut w = Written::default();
     let mut iou_sum = 0.0;
     for i in 0..total {
         let subset = if i < o.train_videos {
@@ -312,11 +422,8 @@ pub fn write_dataset(
             "validation"
         };
         let v = make_video(o, &pat, i, subset);
-        write_npy_f32(
-            &feat_dir.join(format!("{}.npy", v.info.id)),
-            [v.steps, o.channels],
-            &v.features,
-        )?;
+        let path = feat_dir.join(format!("{}.npy", v.info.id));
+        write_npy_f32(&path, [v.steps, o.channels], &v.features)?;
         for p in &v.proposals {
             iou_sum += v
                 .info
@@ -325,38 +432,50 @@ pub fn write_dataset(
                 .map(|g| segment_iou([p.start, p.end], [g.start, g.end]))
                 .fold(0.0, f64::max);
         }
-        summary.videos += 1;
-        summary.instances += v.info.instances.len();
-        summary.proposals += v.proposals.len();
-        let mut ranked: Vec<(usize, f64)> = v.class_scores.iter().cloned().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        classifier.insert(
-            v.info.id.clone(),
-            serde_json::Value::Array(
-                ranked
-                    .iter()
-                    .map(|(c, s)| serde_json::json!({"label": class_name(*c), "score": s}))
-                    .collect(),
-            ),
-        );
-        let _ = v.class;
-        props.push((v.info.id.clone(), v.proposals));
-        infos.push(v.info);
+        w.summary.videos += 1;
+        w.summary.instances += v.info.instances.len();
+        w.summary.proposals += v.proposals.len();
+        w.classifier
+            .insert(v.info.id.clone(), ranked_classes(&v.class_scores));
+        w.props.push((v.info.id.clone(), v.proposals));
+        w.infos.push(v.info);
         progress(i + 1, total);
     }
-    summary.mean_best_iou = iou_sum / summary.proposals.max(1) as f64;
+    w.summary.mean_best_iou = iou_sum / w.summary.proposals.max(1) as f64;
+    Ok(w)
+}
+
+/// `[{label, score}, ...]`, best first (ActivityNet classification format).
+fn ranked_classes(scores: &[f64]) -> serde_json::Value {
+    let mut ranked: Vec<(usize, f64)> = scores.iter().cloned().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    serde_json::Value::Array(
+        ranked
+            .iter()
+            .map(|(c, s)| serde_json::json!({"label": class_name(*c), "score": s}))
+            .collect(),
+    )
+}
+
+/// `annotations.json`, `proposals.json`, `classifier.json`, `README.txt`.
+fn write_index_files(out: &Path, o: &SynthOptions, w: &Written) -> Result<(), SynthError> {
     let ann = Annotations {
         path: out.join("annotations.json"),
-        videos: infos,
+        videos: w.infos.clone(),
     };
-    write_atomic_bytes(&ann.path, ann.to_json().as_bytes())?;
-    let set = ProposalSet::new(ProposalSource::Json(out.join("proposals.json")), props);
-    write_atomic_bytes(&out.join("proposals.json"), set.to_json().as_bytes())?;
-    let cls = serde_json::json!({"version": "VERSION 1.3", "results": classifier, "external_data": {"used": false, "details": "synthetic"}});
-    write_atomic_bytes(
-        &out.join("classifier.json"),
-        serde_json::to_string(&cls)?.as_bytes(),
-    )?;
+    write_atomic_bytes(&ann.path, ann.to_json().as_bytes()).map_err(write_err(&ann.path))?;
+    let path = out.join("proposals.json");
+    let set = ProposalSet::new(ProposalSource::Json(path.clone()), w.props.clone());
+    write_atomic_bytes(&path, set.to_json().as_bytes()).map_err(write_err(&path))?;
+    let cls = serde_json::json!({"version": "VERSION 1.3", "results": w.classifier, "external_data": {"used": false, "details": "synthetic"}});
+    let path = out.join("classifier.json");
+    write_atomic_bytes(&path, cls.to_string().as_bytes()).map_err(write_err(&path))?;
+    let path: PathBuf = out.join("README.txt");
+    let readme = readme_text(o, &w.summary);
+    tcanet_cli::write_atomic(&path, |f| f.write_all(readme.as_bytes())).map_err(write_err(&path))
+}
+
+fn readme_text(o: &SynthOptions, summary: &SynthSummary) -> String {
     let layout = match o.interval {
         Some(iv) => format!("HACS style: one step every {iv} s (T varies with the duration)"),
         None => format!(
@@ -364,8 +483,8 @@ pub fn write_dataset(
             o.steps
         ),
     };
-    let readme = format!(
-        "Synthetic TCANet dataset written by `tcanet-train synth` (seed {seed}).\n\n\
+    format!(
+        "{README_FIRST_LINE} (seed {seed}).\n\n\
          annotations.json  ActivityNet `database` JSON: {tr} training + {va} validation videos,\n                  \
          {inst} instances of {k} classes (class_000..), durations {d0}-{d1} s\n\
          features/         one <video>.npy per video, float32 [T, C] with C = {c}; {layout}\n                  \
@@ -388,8 +507,5 @@ pub fn write_dataset(
         ppv = o.proposals_per_video,
         be = (o.boundary_error * 100.0).round(),
         miou = summary.mean_best_iou,
-    );
-    let path: PathBuf = out.join("README.txt");
-    tcanet_cli::write_atomic(&path, |w| w.write_all(readme.as_bytes()))?;
-    Ok(summary)
+    )
 }

@@ -1,66 +1,57 @@
 //! The `tcanet-train` binary end to end: synth, train with --max-steps,
-//! --resume from the run directory, bad input exits non-zero with a message.
-use std::path::PathBuf;
-use std::process::Command;
+//! --resume from the run directory (a log without duplicate records),
+//! `--train-config` with flags overriding it, `--allow-changed-settings`.
+mod common;
+
+use common::{bin, run, run_ok, tmp};
 use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 
 fn read_checkpoint(path: &std::path::Path) -> Checkpoint {
     Checkpoint::load(path, &ConfigOverride::Embedded).unwrap()
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tcanet-train"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tcanet-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn synth(data: &std::path::Path, train: &str, val: &str, ppv: &str) {
+    run_ok(
+        bin()
+            .args([
+                "synth",
+                "--quiet",
+                "--train-videos",
+                train,
+                "--val-videos",
+                val,
+            ])
+            .args(["--proposals-per-video", ppv, "--out"])
+            .arg(data),
+    );
 }
 
 #[test]
 fn synth_train_stop_and_resume() {
-    let data = tmp("data");
-    let out = tmp("run");
-    let ok = bin()
-        .args([
-            "synth",
-            "--train-videos",
-            "8",
-            "--val-videos",
-            "4",
-            "--proposals-per-video",
-            "20",
-            "--out",
-        ])
-        .arg(&data)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let dir = tmp();
+    let (data, out) = (dir.path().join("data"), dir.path().join("run"));
+    synth(&data, "8", "4", "20");
     let train = |extra: &[&str]| {
-        let o = bin()
-            .args([
-                "train",
-                "--preset",
-                "tiny",
-                "--device",
-                "cpu",
-                "--threads",
-                "1",
-                "--quiet",
-            ])
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stderr).into_owned()
+        run_ok(
+            bin()
+                .args([
+                    "train",
+                    "--preset",
+                    "tiny",
+                    "--device",
+                    "cpu",
+                    "--threads",
+                    "1",
+                ])
+                .arg("--data")
+                .arg(&data)
+                .arg("--out")
+                .arg(&out)
+                .args(extra),
+        )
     };
-    // 8 videos / batch 4 = 2 steps per epoch; stop after 3 (mid epoch 2).
-    let err = train(&[
+    // 8 videos, 1 held out: 7 in batches of 4 = 2 steps per epoch; stop after 3.
+    let flags = [
         "--epochs",
         "2",
         "--batch-size",
@@ -69,117 +60,97 @@ fn synth_train_stop_and_resume() {
         "2",
         "--seed",
         "9",
-        "--max-steps",
-        "3",
-    ]);
-    assert!(err.contains("training: 8 videos usable"), "{err}");
+    ];
+    let err = train(&[&flags[..], &["--max-steps", "3"]].concat());
+    assert!(
+        err.contains("training: 7 videos usable (skipped: 0 video(s)"),
+        "{err}"
+    );
+    assert!(err.contains("1 video(s) held out of training"), "{err}");
     let ck = read_checkpoint(&out.join("last.safetensors"));
     assert_eq!((ck.position.epoch, ck.position.global_step), (1, 3));
     assert!(out.join("epoch-1.safetensors").exists());
-    // Resume takes epochs, batch size and seed from the saved options.
-    let err = train(&["--resume"]);
-    assert!(
-        err.contains("resuming") && err.contains("3 steps done"),
-        "{err}"
-    );
+    assert!(out.join("best.safetensors").exists());
+    // Resume takes epochs, batch size and seed from the checkpoint.
+    let err = train(&["--resume", "--quiet"]);
+    assert!(err.is_empty(), "--quiet: {err}");
     let ck = read_checkpoint(&out.join("last.safetensors"));
     assert_eq!((ck.position.epoch, ck.position.global_step), (2, 4));
     let log = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
-    let steps = log
-        .lines()
-        .filter(|l| l.contains("\"event\":\"step\""))
-        .count();
-    let vals = log
-        .lines()
-        .filter(|l| l.contains("\"event\":\"validation\""))
-        .count();
-    assert_eq!((steps, vals), (4, 2));
-}
-
-#[test]
-fn bad_input_exits_non_zero_with_the_culprit() {
-    let data = tmp("bad");
-    let ok = bin()
-        .args(["synth", "--train-videos", "2", "--val-videos", "1", "--out"])
-        .arg(&data)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    std::fs::remove_file(data.join("features/synth_00001.npy")).unwrap();
-    let o = bin()
-        .args(["train", "--preset", "tiny", "--device", "cpu", "--data"])
+    let events = |name: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("\"event\":\"{name}\"")))
+            .count()
+    };
+    assert_eq!(
+        (events("step"), events("validation"), events("calibration")),
+        (4, 2, 2)
+    );
+    // A changed setting is refused, then allowed with a warning per change.
+    let o = run(bin()
+        .args([
+            "train", "--device", "cpu", "--resume", "--lr", "0.5", "--seed", "1", "--data",
+        ])
         .arg(&data)
         .arg("--out")
-        .arg(tmp("badrun"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+        .arg(&out));
     let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("synth_00001.npy")
-            && err.contains("'synth_00001'")
-            && err.contains("not found"),
+        err.contains("schedule.base: 0.0004 -> 0.5") && err.contains("seed: 9 -> 1"),
         "{err}"
     );
-    // Wrong preset for the features: 32 channels, anet expects 400.
-    let o = bin()
-        .args(["train", "--preset", "anet", "--device", "cpu", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(tmp("badrun2"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("400 channels"), "{err}");
+    let err = train(&["--resume", "--epochs", "3", "--allow-changed-settings"]);
+    assert!(
+        err.contains("warning: resuming with a changed setting: epochs: 2 -> 3"),
+        "{err}"
+    );
+    assert_eq!(
+        read_checkpoint(&out.join("last.safetensors"))
+            .position
+            .epoch,
+        3
+    );
 }
 
 #[test]
 fn train_config_file_sets_options_and_flags_override_it() {
-    let data = tmp("cfgdata");
-    let out = tmp("cfgrun");
-    assert!(bin()
-        .args([
-            "synth",
-            "--train-videos",
-            "4",
-            "--val-videos",
-            "0",
-            "--proposals-per-video",
-            "10",
-            "--out"
-        ])
-        .arg(&data)
-        .status()
-        .unwrap()
-        .success());
-    let cfg = data.join("run.json");
+    let dir = tmp();
+    let (data, out) = (dir.path().join("data"), dir.path().join("run"));
+    synth(&data, "4", "1", "10");
+    let cfg = dir.path().join("run.json");
     std::fs::write(
         &cfg,
-        r#"{"epochs": 1, "batch_size": 2, "seed": 4, "schedule": {"warmup_iters": 3}, "feature_layout": "tc"}"#,
+        r#"{"epochs": 1, "batch_size": 2, "seed": 4, "schedule": {"warmup_iters": 3},
+            "feature_layout": "tc", "decode_scale": "release"}"#,
     )
     .unwrap();
-    let o = bin()
-        .args([
-            "train",
-            "--preset",
-            "tiny",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--quiet",
-            "--no-validation",
-        ])
-        .args(["--max-steps", "1", "--seed", "5", "--train-config"])
-        .arg(&cfg)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(
+        bin()
+            .args([
+                "train",
+                "--preset",
+                "tiny",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+            ])
+            .args([
+                "--quiet",
+                "--no-validation",
+                "--max-steps",
+                "1",
+                "--seed",
+                "5",
+            ])
+            .arg("--train-config")
+            .arg(&cfg)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out),
+    );
     let log = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
     let start: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     let opts = &start["options"];
@@ -192,24 +163,6 @@ fn train_config_file_sets_options_and_flags_override_it() {
         "absent fields keep the defaults"
     );
     assert_eq!(opts["feature_layout"], "tc");
-    std::fs::write(&cfg, r#"{"epoch": 1}"#).unwrap();
-    let o = bin()
-        .args([
-            "train",
-            "--preset",
-            "tiny",
-            "--device",
-            "cpu",
-            "--train-config",
-        ])
-        .arg(&cfg)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("run.json") && err.contains("epoch"), "{err}");
+    assert_eq!(opts["decode_scale"], "release");
+    assert_eq!(start["held_out_videos"], 0, "release holds no video out");
 }

@@ -51,6 +51,9 @@ pub const KEY_TRAIN_OPTIONS: &str = "tcanet.train.options";
 pub const KEY_OPTIMIZER_STEPS: &str = "tcanet.train.optimizer_steps";
 /// Metadata key of the training data's fingerprint.
 pub const KEY_DATA_FINGERPRINT: &str = "tcanet.train.data_fingerprint";
+/// Metadata key of the best epoch so far and its score (the trainer's
+/// best-checkpoint selection, JSON), so that a resumed run keeps selecting.
+pub const KEY_TRAIN_BEST: &str = "tcanet.train.best";
 /// Name prefix of the training-state tensors.
 pub const TRAIN_STATE_PREFIX: &str = "train_state.";
 
