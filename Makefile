@@ -13,6 +13,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
+	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release --workspace
 	.venv/bin/python -m pytest -q evaluator/python/tests
 

@@ -3,10 +3,9 @@
 //!
 //! The binaries of the workspace (`tcanet-train`, `tcanet-export`,
 //! `tcanet-infer`, `tcanet-eval`, `tcanet-demo`) are taken from the target
-//! directory of this test executable (`target/release/`). `cargo test --release
-//! --workspace` (`make test`) builds every workspace binary before it runs any
-//! test; with `-p tcanet-tests` alone, build them first:
-//! `cargo build --release --workspace --bins`.
+//! directory of this test executable (`target/release/`). `make test` builds
+//! every workspace binary before it runs any test; when running cargo
+//! yourself, build them first: `cargo build --release --workspace --bins`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -29,7 +28,7 @@ pub fn bin(name: &str) -> PathBuf {
     assert!(
         p.is_file(),
         "{} is missing: the end-to-end tests run the real binaries of the workspace. \
-         Run them with `cargo test --release --workspace` (or `make test`), which builds every \
+         Run them with `make test`, which builds every \
          binary first, or build them with `cargo build --release --workspace --bins` before \
          `cargo test --release -p tcanet-tests`",
         p.display()
