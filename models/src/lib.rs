@@ -10,6 +10,8 @@
 //! * [`onnx`]: the ONNX interface of an exported model (names, metadata).
 //! * [`data`]: the dataset formats, their validation and per-video preparation.
 //! * [`io`]: atomic file output (temporary file, then rename).
+//! * [`flops`]: the network's multiply-adds per region for a config, B and N.
+//! * [`cpu`]: the host's vector ISA and a nominal float32 peak.
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
@@ -18,7 +20,9 @@
 //! would put libtorch into every binary of `cargo build --workspace`.
 pub mod checkpoint;
 pub mod config;
+pub mod cpu;
 pub mod data;
+pub mod flops;
 pub mod io;
 pub mod onnx;
 pub mod params;
