@@ -8,6 +8,7 @@
 //! * [`reference`]: an independent f64 forward pass in plain Rust.
 //! * [`ort_run`]: loads ONNX Runtime and runs an exported model.
 //! * [`inspect`] and [`verify`]: what `tcanet-export inspect` and `verify` print.
+//! * [`profile`]: an ONNX Runtime profile summed by network region (`bench --profile`).
 //!
 //! ```no_run
 //! use tcanet_exporter::{export_to_file, ExportOptions};
@@ -21,6 +22,7 @@ pub mod graph;
 pub mod inspect;
 pub mod onnx_proto;
 pub mod ort_run;
+pub mod profile;
 pub mod random_weights;
 pub mod reference;
 pub mod verify;

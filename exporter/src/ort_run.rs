@@ -149,6 +149,32 @@ impl OnnxModel {
     /// Opens `path` with `threads` intra-op threads (0: ONNX Runtime's default).
     /// Call [`init`] first (this calls it with no explicit path otherwise).
     pub fn load(path: &Path, threads: usize) -> Result<Self, OrtError> {
+        Self::load_with(path, threads, None)
+    }
+
+    /// [`OnnxModel::load`] with ONNX Runtime's profiler on: it records every
+    /// node's kernel time and writes `<profile_prefix>_<date>.json`, whose
+    /// path [`OnnxModel::end_profiling`] returns.
+    pub fn load_profiled(
+        path: &Path,
+        threads: usize,
+        profile_prefix: &Path,
+    ) -> Result<Self, OrtError> {
+        Self::load_with(path, threads, Some(profile_prefix))
+    }
+
+    /// Stops profiling and returns the profile file's path.
+    pub fn end_profiling(&mut self) -> Result<PathBuf, OrtError> {
+        self.session
+            .end_profiling()
+            .map(PathBuf::from)
+            .map_err(|e| OrtError::Run {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn load_with(path: &Path, threads: usize, profile: Option<&Path>) -> Result<Self, OrtError> {
         init(None)?;
         let env = match ENVIRONMENT.get() {
             Some(Ok((_, env))) => env,
@@ -162,6 +188,11 @@ impl OnnxModel {
         if threads > 0 {
             builder = builder
                 .with_intra_threads(threads)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        if let Some(prefix) = profile {
+            builder = builder
+                .with_profiling(prefix)
                 .map_err(|e| err(e.to_string()))?;
         }
         let session = builder
