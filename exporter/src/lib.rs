@@ -73,6 +73,10 @@ pub struct ExportOptions {
     /// Make T symbolic (mask and sampling positions computed in the graph)
     /// instead of fixed to `temporal_scale` (the default, as the release).
     pub dynamic_time: bool,
+    /// Bytes one gather of the TBR first convs may fetch at 100 proposals
+    /// per video (smaller: more, smaller gathers; a tuning for the cache
+    /// size, the outputs are the same).
+    pub gather_chunk_bytes: usize,
 }
 
 impl Default for ExportOptions {
@@ -81,6 +85,7 @@ impl Default for ExportOptions {
             opset: DEFAULT_OPSET,
             precision: Precision::Fp32,
             dynamic_time: false,
+            gather_chunk_bytes: graph::fold::GATHER_CHUNK_BYTES,
         }
     }
 }
@@ -139,7 +144,11 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
             }
         }
     }
-    let graph = graph::build_graph(ckpt, opts.precision, opts.dynamic_time);
+    let fold = graph::fold::FoldOptions {
+        dynamic_time: opts.dynamic_time,
+        gather_chunk_bytes: opts.gather_chunk_bytes,
+    };
+    let graph = graph::build_graph(ckpt, opts.precision, &fold);
     let interface = ModelInterface {
         config: ckpt.config.clone(),
         precision: opts.precision,

@@ -130,6 +130,11 @@ struct ExportArgs {
     /// config's temporal_scale, as the release (which zero-pads to T).
     #[arg(long)]
     dynamic_time: bool,
+    /// MiB one gather of the TBR heads' first convs may fetch at 100
+    /// proposals per video (1..=1024; smaller suits smaller caches; the
+    /// outputs are the same).
+    #[arg(long, value_name = "MIB", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    gather_chunk_mib: u32,
 }
 
 #[derive(Args)]
@@ -261,6 +266,7 @@ fn export(args: &ExportArgs) -> Result<()> {
             Precision::Fp32
         },
         dynamic_time: args.dynamic_time,
+        gather_chunk_bytes: (args.gather_chunk_mib as usize) << 20,
     };
     let summary = export_to_file(&ckpt, &opts, out)?;
     eprintln!(

@@ -84,10 +84,16 @@ impl Region {
         if first == "input" || first == "x_1d_b_f" {
             return Region::Encoder;
         }
+        if first == "taps" {
+            return Region::TapTables;
+        }
         if first.starts_with("lgtes.") {
             return match parts.get(1).copied() {
-                Some("attention") => match parts.get(2).copied() {
-                    Some("in_proj" | "out_proj") => Region::LgteProjections,
+                Some("attention") => match (parts.get(2).copied(), parts.get(3).copied()) {
+                    (Some("out_proj"), _) => Region::LgteProjections,
+                    (Some("local" | "global"), Some("query" | "key" | "value")) => {
+                        Region::LgteProjections
+                    }
                     _ => Region::LgteAttention,
                 },
                 _ => Region::LgteFfnNorms,
@@ -112,13 +118,19 @@ impl Region {
         if !first_conv || parts.len() < 3 {
             return Region::TbrConvs;
         }
-        match parts[2] {
-            "taps" | "group_rows" | "groups_last" | "rows" => Region::TapTables,
-            leaf if op.starts_with("Gather") || leaf.starts_with("tap_") => Region::TtnGathers,
-            "time_rows" | "rows_per_tap" | "neighbours" | "row_index" | "gather_index" => {
-                Region::TtnGathers
-            }
-            _ => Region::TapInterpolation,
+        let leaf = parts[2];
+        let index_math = [
+            "tap_",
+            "time_rows",
+            "rows_",
+            "neighbours",
+            "row_index",
+            "gather_index",
+        ];
+        if op.starts_with("Gather") || index_math.iter().any(|p| leaf.starts_with(p)) {
+            Region::TtnGathers
+        } else {
+            Region::TapInterpolation
         }
     }
 }
@@ -259,8 +271,13 @@ mod tests {
             ("x_1d_b_f/0_nchwc", "Conv", Region::Encoder),
             ("input/cast_features", "Cast", Region::Encoder),
             (
-                "lgtes.0/attention/in_proj/matmul/MatmulTransposeFusion/",
-                "FusedMatMul",
+                "lgtes.0/attention/local/query/matmul",
+                "MatMul",
+                Region::LgteProjections,
+            ),
+            (
+                "lgtes.0/attention/out_proj/bias",
+                "Add",
                 Region::LgteProjections,
             ),
             (
@@ -275,7 +292,8 @@ mod tests {
                 Region::LgteFfnNorms,
             ),
             ("ReorderInput_token_3", "ReorderInput", Region::ConvReorders),
-            ("tbr1/reg1xw/reg_1d_b.0/taps", "MatMul", Region::TapTables),
+            ("taps/reg1xw/taps", "MatMul", Region::TapTables),
+            ("taps/reg1se/groups_last", "Transpose", Region::TapTables),
             (
                 "tbr2/reg1se/start_end_conv.0/gather",
                 "GatherND",

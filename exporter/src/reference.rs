@@ -236,7 +236,7 @@ fn lgte(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
 /// LGTE layer `i`'s multi-head self-attention on `[T, H]` (projections
 /// included): per head, a full `[T, T]` softmax with −inf on the keys the
 /// head may not attend to.
-fn attention(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
+pub(crate) fn attention(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
     let (t, h, hd) = (cfg.temporal_scale, cfg.hidden_dim, cfg.head_dim());
     let lp = lgte_prefix(i);
     let p = |s: &str| ckpt.get(&format!("{lp}.self_atten.scale_attention.{s}"));

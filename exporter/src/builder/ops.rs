@@ -77,6 +77,13 @@ impl GraphBuilder {
         floor => "Floor",
     }
 
+    /// Element-wise sum of several tensors (`Sum`; unlike `Add`, ONNX Runtime
+    /// does not fuse it with a following `LayerNormalization` into its slower
+    /// `SkipLayerNormalization`).
+    pub fn sum(&mut self, leaf: &str, xs: &[&Value]) -> Value {
+        self.op("Sum", leaf, xs, vec![])
+    }
+
     /// Reshape to a constant shape (0 keeps the input's dimension, −1 is inferred).
     pub fn reshape(&mut self, leaf: &str, x: &Value, shape: &[i64]) -> Value {
         let s = self.const_i64(&format!("{leaf}/shape"), &[shape.len()], shape);

@@ -15,8 +15,8 @@ impl Net<'_> {
     }
 
     /// `[B, g, T+2, H/g]`: the encoded features per conv group, time-major,
-    /// with one zero step before and after the timeline (what the TBR heads'
-    /// first convs read; shared by every stage).
+    /// with one zero step before and after the timeline: what the TBR
+    /// heads' tap tables are computed from.
     pub(super) fn padded_groups(&mut self, x: &Value) -> Value {
         let g = self.cfg.conv_groups as i64;
         let b = &mut self.b;

@@ -38,8 +38,13 @@ use time::TimeValues;
 /// the graph from the input length (the timeline spans
 /// `T * temporal_interval` seconds, or the whole video with
 /// `normalize_by_duration`).
-pub fn build_graph(ckpt: &Checkpoint, precision: Precision, dynamic_time: bool) -> GraphProto {
-    let folded = fold::fold_network(ckpt, dynamic_time);
+pub fn build_graph(
+    ckpt: &Checkpoint,
+    precision: Precision,
+    opts: &fold::FoldOptions,
+) -> GraphProto {
+    let dynamic_time = opts.dynamic_time;
+    let folded = fold::fold_network(ckpt, opts);
     let mut net = Net {
         b: GraphBuilder::with_weight_precision(precision),
         cfg: &ckpt.config,
@@ -78,11 +83,15 @@ impl Net<'_> {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(&x, layer, &window));
         }
         let padded = self.scoped("ttn", |n| n.padded_groups(&x));
+        let taps = self.scoped("taps", |n| tbr::TapTables {
+            se: n.tap_table("reg1se", &padded, &net.se_taps),
+            xw: n.tap_table("reg1xw", &padded, &net.xw_taps),
+        });
         let shapes = self.scoped("shapes", |n| n.proposal_shapes(&proposals));
         let mut props = proposals;
         for (i, stage) in net.stages.iter().enumerate() {
             let (next, iou) = self.scoped(&tbr_prefix(i + 1), |n| {
-                n.tbr(stage, &net.ttn, &props, &padded, &shapes)
+                n.tbr(stage, &net.ttn, &props, &taps, &shapes)
             });
             self.outputs(i, &next, &iou);
             props = Value(PROPOSAL_OUTPUTS[i].to_string());

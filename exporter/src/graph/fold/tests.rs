@@ -78,43 +78,79 @@ fn apply_linear(l: &Linear, x: &[f64]) -> Vec<f64> {
     y
 }
 
-/// A torch Linear (`w [out, in]`) on `x [rows, in]`.
-fn torch_linear(w: &[f32], b: &[f32], x: &[f64], inp: usize) -> Vec<f64> {
-    let out = b.len();
-    let rows = x.len() / inp;
-    let mut y = vec![0.0; rows * out];
-    for r in 0..rows {
-        for o in 0..out {
-            y[r * out + o] = b[o] as f64
-                + (0..inp)
-                    .map(|i| x[r * inp + i] * w[o * inp + i] as f64)
+/// `x [T, H] @ p.weight[head]` (+ bias): `[T, hd]`.
+fn project(p: &HeadProjection, head: usize, x: &[f64]) -> Vec<f64> {
+    let (h, hd) = (p.weight.dims[1], p.weight.dims[2]);
+    let t = x.len() / h;
+    let mut y = vec![0.0; t * hd];
+    for r in 0..t {
+        for d in 0..hd {
+            let bias = p
+                .bias
+                .as_ref()
+                .map_or(0.0, |b| b.data[head * hd + d] as f64);
+            y[r * hd + d] = bias
+                + (0..h)
+                    .map(|i| x[r * h + i] * p.weight.data[(head * h + i) * hd + d] as f64)
                     .sum::<f64>();
         }
     }
     y
 }
 
+/// The folded attention as the graph computes it: per head group, q/k/v
+/// projections (no key or value bias), softmax over the window keys
+/// (local) or all keys (global), heads merged, output projection.
+fn folded_attention(a: &Attention, cfg: &ModelConfig, x: &[f64]) -> Vec<f64> {
+    let (t, h, hd) = (cfg.temporal_scale, cfg.hidden_dim, cfg.head_dim());
+    let mut ctx = vec![0.0; t * h];
+    for (group, first_head) in [(0, 0), (1, cfg.local_heads())] {
+        for hh in 0..a.query[group].weight.dims[0] {
+            let (q, k, v) = (
+                project(&a.query[group], hh, x),
+                project(&a.key[group], hh, x),
+                project(&a.value[group], hh, x),
+            );
+            for j in 0..t {
+                let keys: Vec<usize> = if group == 0 {
+                    tcanet_models::window::local_window_keys(j, t, cfg.window_size)
+                } else {
+                    (0..t).collect()
+                };
+                let scores: Vec<f64> = keys
+                    .iter()
+                    .map(|&m| (0..hd).map(|d| q[j * hd + d] * k[m * hd + d]).sum())
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for (&m, w) in keys.iter().zip(&e) {
+                    for d in 0..hd {
+                        ctx[j * h + (first_head + hh) * hd + d] += w / sum * v[m * hd + d];
+                    }
+                }
+            }
+        }
+    }
+    apply_linear(&a.out_proj, &ctx)
+}
+
 #[test]
-fn in_projection_has_the_query_scaling_folded_in() {
+fn folded_attention_equals_the_reference_attention() {
     for cfg in [ModelConfig::tiny(), odd_config()] {
         let ckpt = checkpoint(&cfg, 1);
         let params = Params::new(&ckpt);
-        let h = cfg.hidden_dim;
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let x = random_vec(&mut rng, 5 * h);
-        let p = "lgtes.1.self_atten.scale_attention";
-        let mut unfolded = torch_linear(
-            ckpt.get(&format!("{p}.in_proj_weight")),
-            ckpt.get(&format!("{p}.in_proj_bias")),
-            &x,
-            h,
+        let x = random_vec(
+            &mut ChaCha8Rng::seed_from_u64(2),
+            cfg.temporal_scale * cfg.hidden_dim,
         );
-        let scale = 1.0 / (cfg.head_dim() as f64).sqrt();
-        for row in unfolded.chunks_mut(3 * h) {
-            row[..h].iter_mut().for_each(|v| *v *= scale);
-        }
-        let folded = apply_linear(&in_projection(&params, 1), &x);
-        assert_close(&folded, &unfolded, "q/k/v");
+        // Biases large enough that dropping or moving one would show.
+        let folded = folded_attention(&attention(&params, 1), &cfg, &x);
+        let unfolded = crate::reference::attention(&ckpt, &cfg, 1, &x);
+        assert_close(&folded, &unfolded, "attention");
+        let a = attention(&params, 1);
+        assert!(a.key.iter().chain(&a.value).all(|p| p.bias.is_none()));
+        assert!(a.query.iter().all(|p| p.bias.is_some()));
     }
 }
 
@@ -183,25 +219,31 @@ fn stacked_se_convs_equal_the_two_branches() {
             );
             unfolded.extend(y.iter().map(|v| v * scale));
         }
-        let spec = Conv2dSpec {
-            kernel: k,
-            pad,
-            stride,
-            group: 2 * groups,
+        let folded = if layer == 4 {
+            // The last convs as one Linear on the stacked, flattened inputs.
+            apply_linear(&se_output(&params, 3, scale as f32), x)
+        } else {
+            let spec = Conv2dSpec {
+                kernel: k,
+                pad,
+                stride,
+                group: 2 * groups,
+            };
+            let c = stacked_se_conv(&params, 3, layer, scale as f32, spec);
+            conv1d(
+                x,
+                2 * e,
+                len_in,
+                &c.weight.data,
+                &c.bias.data,
+                c.weight.dims[0],
+                k,
+                2 * groups,
+                pad,
+                stride,
+            )
+            .0
         };
-        let c = stacked_se_conv(&params, 3, layer, scale as f32, spec);
-        let (folded, _) = conv1d(
-            x,
-            2 * e,
-            len_in,
-            &c.weight.data,
-            &c.bias.data,
-            c.weight.dims[0],
-            k,
-            2 * groups,
-            pad,
-            stride,
-        );
         assert_close(&folded, &unfolded, &format!("layer {layer}"));
     }
 }
@@ -260,44 +302,48 @@ fn interpolate(table: &[f64], cols: usize, u: f64) -> Vec<f64> {
     out
 }
 
-/// The graph's way: tap tables per group on the features padded with one
-/// zero step on each side, interpolated at each output tap's sample
-/// (the sentinel reads the zero step), summed over the taps, plus the bias.
-/// Returns `[regions, C, J]` (channels first, as the next conv reads it).
-fn tap_conv_output(tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64> {
-    let (g, inp_g, cols) = (tc.groups, tc.tap_weight.dims[1], tc.tap_weight.dims[2]);
+/// The graph's way: the tap table (per group, on the features padded with
+/// one zero step on each side, plus the tap-1 biases), its rows read at each
+/// output tap's sample (the sentinel reads the zero step), interpolated and
+/// summed over the taps. Returns `[regions, C, J]` (as the unfolded convs).
+fn tap_conv_output(table: &TapTable, tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64> {
+    let (g, inp_g, cols) = (table.groups, table.weight.dims[1], table.weight.dims[2]);
     let h = g * inp_g;
     let mut padded = vec![0.0; (t + 2) * h];
     padded[h..(t + 1) * h].copy_from_slice(feats);
-    // tables[gi]: [(T+2), cols]
+    // G[gi]: [(T+2), cols]
     let tables: Vec<Vec<f64>> = (0..g)
         .map(|gi| {
             let mut tab = vec![0.0; (t + 2) * cols];
             for step in 0..t + 2 {
                 for col in 0..cols {
-                    tab[step * cols + col] = (0..inp_g)
-                        .map(|i| {
-                            padded[step * h + gi * inp_g + i]
-                                * tc.tap_weight.data[(gi * inp_g + i) * cols + col] as f64
-                        })
-                        .sum();
+                    tab[step * cols + col] = table.bias.data[gi * cols + col] as f64
+                        + (0..inp_g)
+                            .map(|i| {
+                                padded[step * h + gi * inp_g + i]
+                                    * table.weight.data[(gi * inp_g + i) * cols + col] as f64
+                            })
+                            .sum::<f64>();
                 }
             }
             tab
         })
         .collect();
-    let (c, j_out, cg) = (tc.channels, tc.outputs, tc.channels / g);
-    let mut out = vec![0.0; tc.regions * c * j_out];
-    for r in 0..tc.regions {
-        for j in 0..j_out {
+    let (c, j_out, nb, cg) = (tc.channels, tc.outputs, tc.regions, tc.channels / g);
+    assert_eq!(tc.rows_per_step, table.convs * 3);
+    let mut out = vec![0.0; nb * c * j_out];
+    for j in 0..j_out {
+        for r in 0..nb {
             for oc in 0..c {
                 let (gi, o) = (oc / cg, oc % cg);
-                let mut acc = tc.bias.data[r * c + oc] as f64;
+                let mut acc = 0.0;
                 for k in 0..3 {
-                    let s = tc.sample_index[(r * j_out + j) * 3 + k] as usize;
+                    let s = tc.sample_index[(j * nb + r) * 3 + k] as usize;
                     // Padded index: u + 1; the sentinel sits at u = −1.
                     let up = if s == u.len() { 0.0 } else { u[s] + 1.0 };
-                    let col = (r * 3 + k) * cg + o;
+                    // Row (t, row_in_step) of C channels = columns row_in_step·cg + o.
+                    let row_in_step = tc.row_offset[r * 3 + k] as usize;
+                    let col = row_in_step * cg + o;
                     let column: Vec<f64> =
                         (0..t + 2).map(|st| tables[gi][st * cols + col]).collect();
                     acc += interpolate(&column, 1, up)[0];
@@ -313,7 +359,6 @@ fn tap_conv_output(tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64>
 fn tap_convs_equal_the_convs_over_interpolated_samples() {
     for cfg in [ModelConfig::tiny(), odd_config()] {
         let ckpt = checkpoint(&cfg, 9);
-        let params = Params::new(&ckpt);
         let (t, h, g) = (cfg.temporal_scale, cfg.hidden_dim, cfg.conv_groups);
         let s_total = cfg.total_sample_num();
         let mut rng = ChaCha8Rng::seed_from_u64(10);
@@ -327,43 +372,45 @@ fn tap_convs_equal_the_convs_over_interpolated_samples() {
             })
             .collect();
         let samples: Vec<Vec<f64>> = u.iter().map(|&x| interpolate(&feats, h, x)).collect();
-        let stage = &fold_network(&ckpt, false).stages[1];
+        let net = fold_network(&ckpt, &FoldOptions::default());
         let (ns, na) = (cfg.start_sample_num, cfg.action_sample_num);
-        let cases = [
-            (
-                &stage.se_first,
-                vec![
-                    ("start_reg_conv.0", 0, ns),
-                    ("end_reg_conv.0", ns + na, s_total - ns - na),
-                ],
-            ),
-            (&stage.xw_first, vec![("reg_1d_b.0", 0, s_total)]),
-        ];
-        for (tc, regions) in cases {
-            let mut unfolded = Vec::new();
-            for (name, first, count) in regions {
-                let branch = if name.starts_with("reg_1d") {
-                    "reg1xw"
-                } else {
-                    "reg1se"
-                };
-                let p = format!("tbr2.{branch}.{name}");
-                // Channels-first [H, count] samples of the region.
-                let mut x = vec![0.0; h * count];
-                for (i, s) in samples[first..first + count].iter().enumerate() {
-                    for ch in 0..h {
-                        x[ch * count + i] = s[ch];
+        for k in 1..=NUM_STAGES {
+            let stage = &net.stages[k - 1];
+            let cases = [
+                (
+                    &net.se_taps,
+                    &stage.se_first,
+                    vec![
+                        ("reg1se.start_reg_conv.0", 0, ns),
+                        ("reg1se.end_reg_conv.0", ns + na, s_total - ns - na),
+                    ],
+                ),
+                (
+                    &net.xw_taps,
+                    &stage.xw_first,
+                    vec![("reg1xw.reg_1d_b.0", 0, s_total)],
+                ),
+            ];
+            for (table, tc, regions) in cases {
+                let mut unfolded = Vec::new();
+                for (name, first, count) in regions {
+                    let p = format!("tbr{k}.{name}");
+                    // Channels-first [H, count] samples of the region.
+                    let mut x = vec![0.0; h * count];
+                    for (i, s) in samples[first..first + count].iter().enumerate() {
+                        for ch in 0..h {
+                            x[ch * count + i] = s[ch];
+                        }
                     }
+                    let w = ckpt.get(&format!("{p}.weight"));
+                    let b = ckpt.get(&format!("{p}.bias"));
+                    let (y, _) = conv1d(&x, h, count, w, b, b.len(), 3, g, 1, 2);
+                    unfolded.extend(y);
                 }
-                let w = ckpt.get(&format!("{p}.weight"));
-                let b = ckpt.get(&format!("{p}.bias"));
-                let (y, _) = conv1d(&x, h, count, w, b, b.len(), 3, g, 1, 2);
-                unfolded.extend(y);
+                let folded = tap_conv_output(table, tc, &feats, t, &u);
+                assert_close(&folded, &unfolded, &format!("stage {k} first conv"));
             }
-            let folded = tap_conv_output(tc, &feats, t, &u);
-            assert_close(&folded, &unfolded, "first conv");
         }
-        let _ = params;
     }
 }
 
@@ -437,29 +484,43 @@ fn local_window_masks_exactly_the_repeated_keys() {
 #[test]
 fn every_folded_tensor_has_consistent_dimensions() {
     let cfg = ModelConfig::hacs();
-    let net = fold_network(&checkpoint(&cfg, 12), false);
+    let net = fold_network(&checkpoint(&cfg, 12), &FoldOptions::default());
     let (h, g) = (cfg.hidden_dim, cfg.conv_groups);
     assert_eq!(net.encoder[0].weight.dims, [h, cfg.feat_dim / g, 1, 3]);
     assert_eq!(net.lgtes.len(), cfg.lgte_num);
-    assert_eq!(net.lgtes[0].in_proj.weight_t.dims, [h, 3 * h]);
+    let hd = cfg.head_dim();
+    assert_eq!(
+        net.lgtes[0].attention.query[1].weight.dims,
+        [cfg.heads - cfg.local_heads(), h, hd]
+    );
     assert_eq!(
         net.window.as_ref().unwrap().dims,
         [cfg.temporal_scale, cfg.window_size]
     );
     let st = &net.stages[2];
-    assert_eq!(st.xw_first.tap_weight.dims, [g, h / g, 3 * h / g]);
+    assert_eq!(net.xw_taps.weight.dims, [g, h / g, 3 * 3 * h / g]);
     assert_eq!(
-        st.se_first.tap_weight.dims,
-        [g, h / g, 2 * 3 * cfg.se_hidden_dim / g]
+        net.se_taps.weight.dims,
+        [g, h / g, 3 * 2 * 3 * cfg.se_hidden_dim / g]
     );
+    assert_eq!(st.xw_first.row_offset, [6.0, 7.0, 8.0]);
+    assert_eq!(st.se_first.rows_per_step, 18);
     assert_eq!(st.se_first.outputs, 16);
     assert_eq!(st.xw_first.outputs, 64);
     assert_eq!(
         st.se_mid.weight.dims,
         [2 * cfg.se_hidden_dim, cfg.se_hidden_dim / g, 1, 3]
     );
-    assert_eq!(st.se_last.weight.dims, [2, cfg.se_hidden_dim, 1, 8]);
+    assert_eq!(st.se_last.weight_t.dims, [2 * cfg.se_hidden_dim * 8, 2]);
     assert_eq!(st.xw_full.weight.dims, [g, h / g * 32, h / g]);
     assert_eq!(st.xw_out.weight_t.dims, [h, 3]);
-    assert!(fold_network(&checkpoint(&cfg, 12), true).window.is_none());
+    assert!(fold_network(
+        &checkpoint(&cfg, 12),
+        &FoldOptions {
+            dynamic_time: true,
+            ..Default::default()
+        }
+    )
+    .window
+    .is_none());
 }
