@@ -424,6 +424,7 @@ impl BenchFigures {
             "threads": self.threads, "runs": self.times.len(),
             "p50_ms": self.percentile(0.5), "p90_ms": self.percentile(0.9),
             "min_ms": self.times[0], "p50_ms_per_video": self.percentile(0.5) / self.batch as f64,
+            "times_ms": self.times,
             "gflop_per_call": self.gflop, "gflops": self.gflops(),
             "isa": self.peak.isa.as_str(), "cpu_ghz": self.peak.ghz,
             "nominal_peak_gflops": self.peak.gflops(),
