@@ -220,6 +220,13 @@ impl GraphBuilder {
         self.initializer(leaf, data_type::INT64, dims, raw)
     }
 
+    /// An int8 constant (quantized weights, zero points).
+    pub fn const_i8(&mut self, leaf: &str, dims: &[usize], data: &[i8]) -> Value {
+        assert_eq!(dims.iter().product::<usize>(), data.len(), "{leaf}");
+        let raw = data.iter().map(|v| v.to_le_bytes()[0]).collect();
+        self.initializer(leaf, data_type::INT8, dims, raw)
+    }
+
     /// A node with one output, named `scope/leaf`; returns its output. The
     /// typed helpers below cover the operators the graph uses; this is the
     /// escape hatch for others.

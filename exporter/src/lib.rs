@@ -58,6 +58,12 @@ pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     })
 }
 
+/// Metadata key of an `--int8` model: how it is quantized.
+pub const META_QUANTIZATION: &str = "tcanet.quantization";
+/// [`META_QUANTIZATION`] of an `--int8` model.
+pub const QUANTIZATION_INT8: &str =
+    "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, TBR tap tables, reg_1d_o.0";
+
 /// The largest finite float16 value.
 fn f16_max() -> f32 {
     half::f16::MAX.to_f32()
@@ -77,6 +83,9 @@ pub struct ExportOptions {
     /// per video (smaller: more, smaller gathers; a tuning for the cache
     /// size, the outputs are the same).
     pub gather_chunk_bytes: usize,
+    /// int8 weights and dynamically quantized activations for the large
+    /// matrix products (float32 only; see `graph::quant`).
+    pub int8: bool,
 }
 
 impl Default for ExportOptions {
@@ -86,6 +95,7 @@ impl Default for ExportOptions {
             precision: Precision::Fp32,
             dynamic_time: false,
             gather_chunk_bytes: graph::fold::GATHER_CHUNK_BYTES,
+            int8: false,
         }
     }
 }
@@ -109,6 +119,9 @@ pub enum ExportError {
         /// The offending value.
         value: f32,
     },
+    /// `--int8` asks for float32 compute around the quantized products.
+    #[error("--int8 quantizes a float32 model: drop --fp16")]
+    Int8NeedsFp32,
     /// The output file could not be written (nothing is left behind).
     #[error("cannot write {path}: {cause}")]
     Write {
@@ -134,6 +147,9 @@ pub struct ExportSummary {
 pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto, ExportError> {
     let ir_version = ir_version_for_opset(opts.opset)
         .ok_or(ExportError::UnsupportedOpset { opset: opts.opset })?;
+    if opts.int8 && opts.precision != Precision::Fp32 {
+        return Err(ExportError::Int8NeedsFp32);
+    }
     if opts.precision == Precision::Fp16 {
         for (name, values) in &ckpt.tensors {
             if let Some(&value) = values.iter().find(|v| v.abs() > f16_max()) {
@@ -148,7 +164,7 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         dynamic_time: opts.dynamic_time,
         gather_chunk_bytes: opts.gather_chunk_bytes,
     };
-    let graph = graph::build_graph(ckpt, opts.precision, &fold);
+    let graph = graph::build_graph(ckpt, opts.precision, &fold, opts.int8);
     let interface = ModelInterface {
         config: ckpt.config.clone(),
         precision: opts.precision,
@@ -174,6 +190,10 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         metadata_props: interface
             .to_metadata()
             .into_iter()
+            .chain(
+                opts.int8
+                    .then(|| (META_QUANTIZATION, QUANTIZATION_INT8.to_string())),
+            )
             .map(|(k, v)| StringStringEntryProto {
                 key: k.into(),
                 value: v,

@@ -135,6 +135,12 @@ struct ExportArgs {
     /// outputs are the same).
     #[arg(long, value_name = "MIB", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1024))]
     gather_chunk_mib: u32,
+    /// int8 weights and dynamically quantized activations for the large
+    /// matrix products (LGTE projections and FFN, TBR tap tables,
+    /// reg_1d_o.0); faster on CPUs, outputs within ~1e-3 of float32 (see
+    /// docs/BENCHMARKS.md). float32 only.
+    #[arg(long, conflicts_with = "fp16")]
+    int8: bool,
 }
 
 #[derive(Args)]
@@ -267,6 +273,7 @@ fn export(args: &ExportArgs) -> Result<()> {
         },
         dynamic_time: args.dynamic_time,
         gather_chunk_bytes: (args.gather_chunk_mib as usize) << 20,
+        int8: args.int8,
     };
     let summary = export_to_file(&ckpt, &opts, out)?;
     eprintln!(
@@ -276,7 +283,7 @@ fn export(args: &ExportArgs) -> Result<()> {
         summary.nodes,
         summary.initializers,
         opts.opset,
-        opts.precision.as_str(),
+        if opts.int8 { "fp32 + int8" } else { opts.precision.as_str() },
         ckpt_path.display(),
         if ckpt.config_embedded { "embedded" } else { "given" },
         start.elapsed().as_secs_f64()

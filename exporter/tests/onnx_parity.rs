@@ -384,3 +384,59 @@ fn chunked_gathers_match_the_reference() {
         }
     }
 }
+
+/// `--int8`: the large products quantized (per-channel 7-bit weights,
+/// dynamic activations), accepted by the checker, within quantization error
+/// of the reference (proposals 2e-3 relative, IoU 5e-3; float32 holds 1e-5;
+/// these small configs measure about 1e-4 and 5e-4).
+#[test]
+fn int8_models_stay_within_quantization_error_of_the_reference() {
+    for (i, cfg) in [ModelConfig::tiny(), small_seconds_config()]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, ckpt) = random_checkpoint(dir.path(), "cfg", &cfg, 40 + i as u64);
+        let path = dir.path().join("int8.onnx");
+        let opts = ExportOptions {
+            int8: true,
+            ..Default::default()
+        };
+        export_to_file(&ckpt, &opts, &path).unwrap();
+        assert_onnx_checker_accepts(&path);
+        let summary = inspect_file(&path).unwrap();
+        assert!(summary.metadata_value("tcanet.quantization").is_some());
+        let (b, n) = (2, 11);
+        let (features, proposals) = random_inputs(&cfg, b, n, 41);
+        let mut model = OnnxModel::load(&path, 1).unwrap();
+        let shape = [b, cfg.feat_dim, cfg.temporal_scale];
+        let onnx = model.run(&features, shape, &proposals, n).unwrap();
+        let reference = reference::forward(&ckpt, &features, &proposals, b, n);
+        let loose = Tolerances {
+            proposals_rel: 2e-3,
+            iou_abs: 5e-3,
+        };
+        let report = compare("int8", &onnx, &reference, loose);
+        assert!(report.passed(), "{report}");
+        // Not float32 by accident: quantization shows.
+        let exact = compare(
+            "int8",
+            &onnx,
+            &reference,
+            Tolerances::for_precision(Precision::Fp32),
+        );
+        assert!(
+            !exact.passed(),
+            "int8 outputs equal float32 to 1e-5:\n{exact}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 42);
+    let both = ExportOptions {
+        int8: true,
+        precision: Precision::Fp16,
+        ..Default::default()
+    };
+    let err = export_to_file(&ckpt, &both, &dir.path().join("x.onnx")).unwrap_err();
+    assert!(err.to_string().contains("--int8"), "{err}");
+}

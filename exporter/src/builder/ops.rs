@@ -253,4 +253,22 @@ impl GraphBuilder {
             ],
         )
     }
+
+    /// `DynamicQuantizeLinear`: (uint8 values, float scale, uint8 zero
+    /// point) of `x` over its whole range.
+    pub fn dynamic_quantize_linear(&mut self, leaf: &str, x: &Value) -> [Value; 3] {
+        let out = self.op_multi("DynamicQuantizeLinear", leaf, &[x], 3, vec![]);
+        out.try_into().expect("three outputs")
+    }
+
+    /// `MatMulInteger` (int32 result) of quantized `a` and `b` with their
+    /// zero points.
+    pub fn matmul_integer(
+        &mut self,
+        leaf: &str,
+        (a, a_zero): (&Value, &Value),
+        (b, b_zero): (&Value, &Value),
+    ) -> Value {
+        self.op("MatMulInteger", leaf, &[a, b, a_zero, b_zero], vec![])
+    }
 }

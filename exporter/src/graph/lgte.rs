@@ -50,9 +50,9 @@ impl Net<'_> {
         let x1 = self.b.sum("residual1", &[x, &attn]);
         let x1 = self.layer_norm("norm1", &x1, &w.norm1);
         let ffn = self.scoped("ffn", |n| {
-            let y = n.linear("linear1", &x1, &w.linear1);
+            let y = n.large_linear("linear1", &x1, &w.linear1);
             let y = n.b.relu("relu", &y);
-            n.linear("linear2", &y, &w.linear2)
+            n.large_linear("linear2", &y, &w.linear2)
         });
         let x2 = self.b.sum("residual2", &[&x1, &ffn]);
         self.layer_norm("norm2", &x2, &w.norm2)
@@ -81,7 +81,7 @@ impl Net<'_> {
         let ctx = b.concat("local_global", &[&local, &global], 1);
         let ctx = b.transpose("time_first", &ctx, &[0, 2, 1, 3]);
         let ctx = b.reshape("merge_heads", &ctx, &[0, 0, h]);
-        self.linear("out_proj", &ctx, &w.out_proj)
+        self.large_linear("out_proj", &ctx, &w.out_proj)
     }
 
     /// q, k and v of head group `group` (0 local, 1 global) from `x4`
@@ -96,8 +96,7 @@ impl Net<'_> {
 
     /// `x4 @ weight (+ bias)`: `[B, heads', T, hd]`.
     fn head_projection(&mut self, leaf: &str, x4: &Value, p: &HeadProjection) -> Value {
-        let w = self.weight(&format!("{leaf}.weight"), &p.weight);
-        let y = self.b.matmul(&format!("{leaf}/matmul"), x4, &w);
+        let y = self.weight_matmul(leaf, x4, &p.weight, "weight");
         match &p.bias {
             Some(bias) => {
                 let bias = self.weight(&format!("{leaf}.bias"), bias);

@@ -14,6 +14,7 @@ pub mod fold;
 mod decode;
 mod encoder;
 mod lgte;
+pub mod quant;
 mod sampled_conv;
 mod tbr;
 mod time;
@@ -33,22 +34,28 @@ use time::TimeValues;
 
 /// Builds the graph for a checked checkpoint.
 ///
-/// With `dynamic_time` the input's T is symbolic: the local window (key
-/// indices and duplicate mask) and the sampling positions are computed in
-/// the graph from the input length (the timeline spans
+/// With `opts.dynamic_time` the input's T is symbolic: the local window
+/// (key indices and duplicate mask) and the sampling positions are computed
+/// in the graph from the input length (the timeline spans
 /// `T * temporal_interval` seconds, or the whole video with
-/// `normalize_by_duration`).
+/// `normalize_by_duration`). With `int8` (float32 `precision` only) the
+/// large matrix products take int8 weights and dynamically quantized
+/// inputs ([`quant`]).
 pub fn build_graph(
     ckpt: &Checkpoint,
     precision: Precision,
     opts: &fold::FoldOptions,
+    int8: bool,
 ) -> GraphProto {
+    assert!(!int8 || precision == Precision::Fp32, "int8 needs float32");
     let dynamic_time = opts.dynamic_time;
     let folded = fold::fold_network(ckpt, opts);
     let mut net = Net {
         b: GraphBuilder::with_weight_precision(precision),
         cfg: &ckpt.config,
         time: None,
+        int8,
+        quantized: quant::InputCache::new(),
     };
     net.build(&folded, dynamic_time);
     net.b.finish("tcanet")
@@ -60,6 +67,10 @@ struct Net<'a> {
     cfg: &'a ModelConfig,
     /// The run-time T (and D), with a symbolic T.
     time: Option<TimeValues>,
+    /// Quantize the large matrix products ([`quant`]).
+    int8: bool,
+    /// Activations already quantized, by value name.
+    quantized: quant::InputCache,
 }
 
 /// Shapes computed once from the proposals input: `[B, N, 2]` and `[B, N, 3]`.
@@ -174,11 +185,18 @@ impl Net<'_> {
         b.squeeze(&format!("{leaf}/as_1d"), &y, &[2])
     }
 
-    /// `x @ W + b` (`MatMul`, `Add`).
+    /// `x @ W + b` (`MatMul`, `Add`), float32 whatever `--int8` says.
     fn linear(&mut self, leaf: &str, x: &Value, l: &Linear) -> Value {
         let w = self.weight(&format!("{leaf}.weight_t"), &l.weight_t);
         let bias = self.weight(&format!("{leaf}.bias"), &l.bias);
         let y = self.b.matmul(&format!("{leaf}/matmul"), x, &w);
+        self.b.add(&format!("{leaf}/bias"), &y, &bias)
+    }
+
+    /// [`Net::linear`] for the large products: quantized with `--int8`.
+    fn large_linear(&mut self, leaf: &str, x: &Value, l: &Linear) -> Value {
+        let y = self.weight_matmul(leaf, x, &l.weight_t, "weight_t");
+        let bias = self.weight(&format!("{leaf}.bias"), &l.bias);
         self.b.add(&format!("{leaf}/bias"), &y, &bias)
     }
 }

@@ -32,13 +32,12 @@ impl Net<'_> {
     /// matmul per group, then whole C/g blocks moved (a cheap transpose).
     /// In scope `leaf`.
     pub(super) fn tap_table(&mut self, leaf: &str, features: &Value, table: &TapTable) -> Value {
-        let w = self.weight(&format!("{leaf}.tap_weight"), &table.weight);
         let bias = self.weight(&format!("{leaf}.tap_bias"), &table.bias);
         let (g, c) = (table.groups as i64, table.channels as i64);
         self.scoped(leaf, |n| {
-            let b = &mut n.b;
             // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
-            let t = b.matmul("taps", features, &w);
+            let t = n.weight_matmul("taps", features, &table.weight, "weight");
+            let b = &mut n.b;
             let t = b.add("bias", &t, &bias);
             let t = b.reshape("group_rows", &t, &[0, g, -1, c / g]);
             let t = b.transpose("groups_last", &t, &[0, 2, 1, 3]);

@@ -91,14 +91,14 @@ impl Net<'_> {
     /// `[g, M, H_in/g·K] @ [g, H_in/g·K, H_out/g]`, giving `[M, H_out]`.
     fn full_conv(&mut self, leaf: &str, x: &Value, fc: &FullConv) -> Value {
         let (g, rows, out_g) = (fc.weight.dims[0], fc.weight.dims[1], fc.weight.dims[2]);
-        let w = self.weight(&format!("{leaf}.weight_t"), &fc.weight);
         let bias = self.weight(&format!("{leaf}.bias"), &fc.bias);
         let (g, rows, out) = (g as i64, rows as i64, (g * out_g) as i64);
         self.scoped(leaf, |n| {
             let b = &mut n.b;
             let x = b.reshape("per_group", x, &[-1, g, rows]);
             let x = b.transpose("groups_first", &x, &[1, 0, 2]);
-            let y = b.matmul("matmul", &x, &w);
+            let y = n.weight_matmul("full", &x, &fc.weight, "weight_t");
+            let b = &mut n.b;
             let y = b.transpose("groups_last", &y, &[1, 0, 2]);
             let y = b.reshape("merge_groups", &y, &[-1, out]);
             b.add("bias", &y, &bias)
