@@ -90,7 +90,8 @@ impl Region {
         if first.starts_with("lgtes.") {
             return match parts.get(1).copied() {
                 Some("attention") => match (parts.get(2).copied(), parts.get(3).copied()) {
-                    (Some("out_proj"), _) => Region::LgteProjections,
+                    // `in_proj`: the packed projection of earlier exports.
+                    (Some("out_proj" | "in_proj"), _) => Region::LgteProjections,
                     (Some("local" | "global"), Some("query" | "key" | "value")) => {
                         Region::LgteProjections
                     }
@@ -119,6 +120,10 @@ impl Region {
             return Region::TbrConvs;
         }
         let leaf = parts[2];
+        // Earlier exports computed each stage's tap table in its first conv.
+        if ["taps", "group_rows", "groups_last", "rows"].contains(&leaf) {
+            return Region::TapTables;
+        }
         let index_math = [
             "tap_",
             "time_rows",
@@ -292,7 +297,13 @@ mod tests {
                 Region::LgteFfnNorms,
             ),
             ("ReorderInput_token_3", "ReorderInput", Region::ConvReorders),
-            ("taps/reg1xw/taps", "MatMul", Region::TapTables),
+            ("taps/reg1xw/taps/matmul", "MatMul", Region::TapTables),
+            ("tbr1/reg1xw/reg_1d_b.0/taps", "MatMul", Region::TapTables),
+            (
+                "lgtes.1/attention/in_proj/matmul",
+                "MatMul",
+                Region::LgteProjections,
+            ),
             ("taps/reg1se/groups_last", "Transpose", Region::TapTables),
             (
                 "tbr2/reg1se/start_end_conv.0/gather",

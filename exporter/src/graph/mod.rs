@@ -8,7 +8,7 @@
 //! [`tbr`] (SE and XW heads; their first convs via [`sampled_conv`]: applied
 //! to the features before sampling and interpolated at the samples, which are
 //! never formed) and [`decode`] (float32 in both precisions). [`time`] holds
-//! what a symbolic T adds.
+//! what a symbolic T adds, [`quant`] the int8 products of `--int8`.
 pub mod fold;
 
 mod decode;
