@@ -1,13 +1,19 @@
 //! A small ONNX graph builder, kept apart from the protobuf messages: values,
 //! constant initializers and nodes named after the model part they belong to
 //! (`lgtes.0/attention/softmax`). [`GraphBuilder::finish`] drops anything the
-//! outputs do not depend on and yields a [`GraphProto`].
+//! outputs do not depend on and yields a [`GraphProto`]. The typed operator
+//! helpers (`matmul`, `reshape`, `conv2d`, ...) are in [`ops`].
 use std::collections::HashSet;
+
+use tcanet_models::onnx::Precision;
 
 use crate::onnx_proto::{
     attribute_type, data_type, AttributeProto, Dimension, DimensionValue, GraphProto, NodeProto,
     TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
 };
+
+mod ops;
+pub use ops::Conv2dSpec;
 
 /// The name of a value (tensor) in the graph under construction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,6 +71,7 @@ pub struct GraphBuilder {
     outputs: Vec<ValueInfoProto>,
     scope: Vec<String>,
     used_names: HashSet<String>,
+    weight_precision: Precision,
 }
 
 impl Default for GraphBuilder {
@@ -83,15 +90,39 @@ impl GraphBuilder {
             outputs: Vec::new(),
             scope: Vec::new(),
             used_names: HashSet::new(),
+            weight_precision: Precision::Fp32,
         }
+    }
+
+    /// An empty graph whose [`GraphBuilder::weight`]s are stored in `precision`.
+    pub fn with_weight_precision(precision: Precision) -> Self {
+        Self {
+            weight_precision: precision,
+            ..Self::new()
+        }
+    }
+
+    /// The precision [`GraphBuilder::weight`] stores in.
+    pub fn weight_precision(&self) -> Precision {
+        self.weight_precision
     }
 
     /// Runs `f` with `name` appended to the naming scope (`tbr1`, `xw`, ...).
     pub fn scoped<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
-        self.scope.push(name.to_string());
+        self.push_scope(name);
         let r = f(self);
-        self.scope.pop();
+        self.pop_scope();
         r
+    }
+
+    /// Appends `name` to the naming scope (undo with [`GraphBuilder::pop_scope`]).
+    pub fn push_scope(&mut self, name: &str) {
+        self.scope.push(name.to_string());
+    }
+
+    /// Removes the innermost naming scope.
+    pub fn pop_scope(&mut self) {
+        self.scope.pop();
     }
 
     /// `scope/leaf`, made unique with a numeric suffix if needed.
@@ -166,6 +197,15 @@ impl GraphBuilder {
         self.initializer(leaf, data_type::FLOAT16, dims, raw)
     }
 
+    /// A weight-like constant in the graph's weight precision (float32 or
+    /// float16, see [`GraphBuilder::with_weight_precision`]).
+    pub fn weight(&mut self, leaf: &str, dims: &[usize], data: &[f32]) -> Value {
+        match self.weight_precision {
+            Precision::Fp32 => self.const_f32(leaf, dims, data),
+            Precision::Fp16 => self.const_f16(leaf, dims, data),
+        }
+    }
+
     /// A boolean constant.
     pub fn const_bool(&mut self, leaf: &str, dims: &[usize], data: &[bool]) -> Value {
         assert_eq!(dims.iter().product::<usize>(), data.len(), "{leaf}");
@@ -180,7 +220,16 @@ impl GraphBuilder {
         self.initializer(leaf, data_type::INT64, dims, raw)
     }
 
-    /// A node with one output, named `scope/leaf`; returns its output.
+    /// An int8 constant (quantized weights, zero points).
+    pub fn const_i8(&mut self, leaf: &str, dims: &[usize], data: &[i8]) -> Value {
+        assert_eq!(dims.iter().product::<usize>(), data.len(), "{leaf}");
+        let raw = data.iter().map(|v| v.to_le_bytes()[0]).collect();
+        self.initializer(leaf, data_type::INT8, dims, raw)
+    }
+
+    /// A node with one output, named `scope/leaf`; returns its output. The
+    /// typed helpers below cover the operators the graph uses; this is the
+    /// escape hatch for others.
     pub fn op(&mut self, op_type: &str, leaf: &str, inputs: &[&Value], attrs: Vec<Attr>) -> Value {
         self.op_multi(op_type, leaf, inputs, 1, attrs)
             .pop()
@@ -305,5 +354,49 @@ mod tests {
         let c = b.scoped("s", |b| b.op("Relu", "r", &[&a], vec![]));
         assert_eq!(a.0, "s/r");
         assert_eq!(c.0, "s/r_2");
+    }
+
+    #[test]
+    fn typed_ops_create_their_constant_operands_beside_the_node() {
+        let mut b = GraphBuilder::with_weight_precision(Precision::Fp16);
+        let x = b.input("x", data_type::FLOAT, &[Dim::Sym("B"), Dim::Fixed(6)]);
+        let y = b.scoped("s", |b| {
+            let y = b.reshape("r", &x, &[0, 2, 3]);
+            let y = b.transpose("t", &y, &[0, 2, 1]);
+            let w = b.weight("w", &[2], &[1.0, 2.0]);
+            b.mul("m", &y, &w)
+        });
+        b.output(
+            &y,
+            "y",
+            data_type::FLOAT16,
+            &[Dim::Sym("B"), Dim::Fixed(3), Dim::Fixed(2)],
+        );
+        let g = b.finish("g");
+        let ops: Vec<_> = g
+            .node
+            .iter()
+            .map(|n| (n.name.as_str(), n.op_type.as_str()))
+            .collect();
+        assert_eq!(
+            ops,
+            [("s/r", "Reshape"), ("s/t", "Transpose"), ("s/m", "Mul")]
+        );
+        assert_eq!(g.node[0].input, ["x", "s/r/shape"]);
+        let shape = g
+            .initializer
+            .iter()
+            .find(|t| t.name == "s/r/shape")
+            .unwrap();
+        assert_eq!(shape.dims, [3]);
+        assert_eq!(shape.data_type, data_type::INT64);
+        let perm = &g.node[1].attribute[0];
+        assert_eq!(
+            (perm.name.as_str(), perm.ints.as_slice()),
+            ("perm", &[0i64, 2, 1][..])
+        );
+        let w = g.initializer.iter().find(|t| t.name == "s/w").unwrap();
+        assert_eq!(w.data_type, data_type::FLOAT16);
+        assert_eq!(w.raw_data.len(), 4);
     }
 }

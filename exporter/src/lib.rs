@@ -9,6 +9,7 @@
 //! * [`ort_run`]: loads ONNX Runtime and runs an exported model.
 //! * [`inspect`] and [`verify`]: what `tcanet-export inspect` and `verify` print.
 //! * [`triton_repo`]: a Triton Inference Server model repository.
+//! * [`profile`]: an ONNX Runtime profile summed by network region (`bench --profile`).
 //!
 //! ```no_run
 //! use tcanet_exporter::{export_to_file, ExportOptions};
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod inspect;
 pub mod onnx_proto;
 pub mod ort_run;
+pub mod profile;
 pub mod random_weights;
 pub mod reference;
 pub mod triton_repo;
@@ -58,6 +60,12 @@ pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     })
 }
 
+/// Metadata key of an `--int8` model: how it is quantized.
+pub const META_QUANTIZATION: &str = "tcanet.quantization";
+/// [`META_QUANTIZATION`] of an `--int8` model.
+pub const QUANTIZATION_INT8: &str =
+    "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, TBR tap tables, reg_1d_o.0";
+
 /// The largest finite float16 value.
 fn f16_max() -> f32 {
     half::f16::MAX.to_f32()
@@ -73,6 +81,13 @@ pub struct ExportOptions {
     /// Make T symbolic (mask and sampling positions computed in the graph)
     /// instead of fixed to `temporal_scale` (the default, as the release).
     pub dynamic_time: bool,
+    /// Bytes one gather of the TBR first convs may fetch at 100 proposals
+    /// per video (smaller: more, smaller gathers; a tuning for the cache
+    /// size, the outputs are the same).
+    pub gather_chunk_bytes: usize,
+    /// int8 weights and dynamically quantized activations for the large
+    /// matrix products (float32 only; see `graph::quant`).
+    pub int8: bool,
 }
 
 impl Default for ExportOptions {
@@ -81,6 +96,8 @@ impl Default for ExportOptions {
             opset: DEFAULT_OPSET,
             precision: Precision::Fp32,
             dynamic_time: false,
+            gather_chunk_bytes: graph::fold::GATHER_CHUNK_BYTES,
+            int8: false,
         }
     }
 }
@@ -104,6 +121,9 @@ pub enum ExportError {
         /// The offending value.
         value: f32,
     },
+    /// `--int8` asks for float32 compute around the quantized products.
+    #[error("--int8 quantizes a float32 model: drop --fp16")]
+    Int8NeedsFp32,
     /// The output file could not be written (nothing is left behind).
     #[error("cannot write {path}: {cause}")]
     Write {
@@ -129,6 +149,9 @@ pub struct ExportSummary {
 pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto, ExportError> {
     let ir_version = ir_version_for_opset(opts.opset)
         .ok_or(ExportError::UnsupportedOpset { opset: opts.opset })?;
+    if opts.int8 && opts.precision != Precision::Fp32 {
+        return Err(ExportError::Int8NeedsFp32);
+    }
     if opts.precision == Precision::Fp16 {
         for (name, values) in &ckpt.tensors {
             if let Some(&value) = values.iter().find(|v| v.abs() > f16_max()) {
@@ -139,7 +162,11 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
             }
         }
     }
-    let graph = graph::build_graph(ckpt, opts.precision, opts.dynamic_time);
+    let fold = graph::fold::FoldOptions {
+        dynamic_time: opts.dynamic_time,
+        gather_chunk_bytes: opts.gather_chunk_bytes,
+    };
+    let graph = graph::build_graph(ckpt, opts.precision, &fold, opts.int8);
     let interface = ModelInterface {
         config: ckpt.config.clone(),
         precision: opts.precision,
@@ -165,6 +192,10 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         metadata_props: interface
             .to_metadata()
             .into_iter()
+            .chain(
+                opts.int8
+                    .then(|| (META_QUANTIZATION, QUANTIZATION_INT8.to_string())),
+            )
             .map(|(k, v)| StringStringEntryProto {
                 key: k.into(),
                 value: v,

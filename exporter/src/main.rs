@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tcanet_cli::range;
 use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::ort_run::{self, OnnxModel};
+use tcanet_exporter::profile::RegionSummary;
 use tcanet_exporter::random_weights::{random_weights, write_weights};
 use tcanet_exporter::triton_repo::{self, InstanceKind, RepoOptions};
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
@@ -16,6 +17,8 @@ use tcanet_exporter::{
     export_to_file, reference, ExportOptions, Precision, DEFAULT_OPSET, SUPPORTED_OPSETS,
 };
 use tcanet_models::checkpoint::{read_tensor_file, Checkpoint, ConfigOverride, KEY_CONFIG};
+use tcanet_models::cpu::{CpuInfo, NominalPeak, VectorIsa};
+use tcanet_models::flops::multiply_adds;
 use tcanet_models::onnx::{
     INPUT_FEATURES, INPUT_PROPOSALS, META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION,
 };
@@ -172,6 +175,17 @@ struct ExportArgs {
     /// config's temporal_scale, as the release (which zero-pads to T).
     #[arg(long)]
     dynamic_time: bool,
+    /// MiB one gather of the TBR heads' first convs may fetch at 100
+    /// proposals per video (1..=1024; smaller suits smaller caches; the
+    /// outputs are the same).
+    #[arg(long, value_name = "MIB", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    gather_chunk_mib: u32,
+    /// int8 weights and dynamically quantized activations for the large
+    /// matrix products (LGTE projections and FFN, TBR tap tables,
+    /// reg_1d_o.0); faster on CPUs, outputs within ~1e-3 of float32 (see
+    /// docs/BENCHMARKS.md). float32 only.
+    #[arg(long, conflicts_with = "fp16")]
+    int8: bool,
 }
 
 #[derive(Args)]
@@ -251,6 +265,30 @@ struct BenchArgs {
     /// ONNX Runtime library (default: ORT_DYLIB_PATH, beside the executable, the project venv).
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
+    /// Also profile `--runs` runs in a second session with ONNX Runtime's
+    /// profiler, write its JSON to FILE and print the time per network region.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    /// Clock in GHz for the nominal peak (default: `cpu MHz` of /proc/cpuinfo).
+    #[arg(long, value_name = "GHZ", value_parser = parse_ghz)]
+    cpu_ghz: Option<f64>,
+    /// Vector ISA assumed for the nominal peak (avx512f, avx2, avx, sse2,
+    /// neon, scalar; default: detected).
+    #[arg(long, value_name = "ISA")]
+    isa: Option<VectorIsa>,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A clock in GHz: finite, in (0, 20].
+fn parse_ghz(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= 20.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} GHz is outside (0, 20]"))
+    }
 }
 
 #[derive(Args)]
@@ -339,6 +377,8 @@ fn export(args: &ExportArgs) -> Result<()> {
             Precision::Fp32
         },
         dynamic_time: args.dynamic_time,
+        gather_chunk_bytes: (args.gather_chunk_mib as usize) << 20,
+        int8: args.int8,
     };
     let summary = export_to_file(&ckpt, &opts, out)?;
     eprintln!(
@@ -348,7 +388,7 @@ fn export(args: &ExportArgs) -> Result<()> {
         summary.nodes,
         summary.initializers,
         opts.opset,
-        opts.precision.as_str(),
+        if opts.int8 { "fp32 + int8" } else { opts.precision.as_str() },
         ckpt_path.display(),
         if ckpt.config_embedded { "embedded" } else { "given" },
         start.elapsed().as_secs_f64()
@@ -369,6 +409,9 @@ fn inspect(model: &Path, nodes: bool) -> Result<()> {
 }
 
 fn bench(args: &BenchArgs) -> Result<()> {
+    if args.runs == 0 || args.batch == 0 || args.proposals == 0 {
+        bail!("--runs, --batch and --proposals must be at least 1");
+    }
     let summary = inspect_file(&args.model)?;
     let cfg_json = summary.metadata_value(META_CONFIG).with_context(|| {
         format!(
@@ -379,8 +422,25 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let cfg = ModelConfig::from_json(cfg_json).context("metadata tcanet.config")?;
     ort_run::init(args.ort_lib.as_deref())?;
     let mut model = OnnxModel::load(&args.model, args.threads)?;
+    let times = time_runs(&mut model, &cfg, args)?;
+    let figures = BenchFigures::new(&cfg, args, &times);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures.to_json())?);
+    } else {
+        print!("{figures}");
+    }
+    if let Some(out) = &args.profile {
+        let regions = profile_runs(&cfg, args, out)?;
+        print!("{regions}");
+        eprintln!("ONNX Runtime profile written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// Latencies (ms, sorted) of `--runs` runs after 2 warm-up runs.
+fn time_runs(model: &mut OnnxModel, cfg: &ModelConfig, args: &BenchArgs) -> Result<Vec<f64>> {
     let (b, n) = (args.batch, args.proposals);
-    let (features, proposals) = random_inputs(&cfg, b, n, 0);
+    let (features, proposals) = random_inputs(cfg, b, n, 0);
     let shape = [b, cfg.feat_dim, cfg.temporal_scale];
     for _ in 0..2 {
         model.run(&features, shape, &proposals, n)?;
@@ -395,17 +455,127 @@ fn bench(args: &BenchArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     times.sort_by(f64::total_cmp);
-    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
-    println!(
-        "{}: B={b} N={n}, {} runs: median {:.2} ms, mean {:.2} ms, min {:.2} ms ({:.2} ms per video)",
-        args.model.display(),
-        times.len(),
-        times[times.len() / 2],
-        mean,
-        times[0],
-        times[times.len() / 2] / b as f64
-    );
-    Ok(())
+    Ok(times)
+}
+
+/// Runs `--runs` runs in a profiled session, moves the profile to `out` and
+/// sums it by region.
+fn profile_runs(cfg: &ModelConfig, args: &BenchArgs, out: &Path) -> Result<RegionSummary> {
+    let dir = tempfile_dir(out)?;
+    let mut model = OnnxModel::load_profiled(&args.model, args.threads, &dir.join("ort"))?;
+    time_runs(&mut model, cfg, args)?;
+    let written = model.end_profiling()?;
+    let json = std::fs::read_to_string(&written)
+        .with_context(|| format!("cannot read the profile {}", written.display()))?;
+    tcanet_cli::write_atomic_bytes(out, json.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let nodes = tcanet_exporter::profile::node_times(&json)?;
+    Ok(RegionSummary::new(&nodes, 12))
+}
+
+/// A fresh directory beside `out` for ONNX Runtime's profile file.
+fn tempfile_dir(out: &Path) -> Result<PathBuf> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = parent.join(format!(".tcanet-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// What `bench` reports: latency percentiles, arithmetic rate, peak memory.
+struct BenchFigures {
+    model: String,
+    batch: usize,
+    proposals: usize,
+    threads: usize,
+    times: Vec<f64>,
+    gflop: f64,
+    peak: NominalPeak,
+    peak_rss_mib: f64,
+}
+
+impl BenchFigures {
+    fn new(cfg: &ModelConfig, args: &BenchArgs, times: &[f64]) -> Self {
+        let info = CpuInfo::read();
+        let threads = match args.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        };
+        let ghz = args
+            .cpu_ghz
+            .or(info.mhz.map(|m| m / 1e3))
+            .unwrap_or(f64::NAN);
+        let isa = args.isa.unwrap_or_else(VectorIsa::detect);
+        Self {
+            model: args.model.display().to_string(),
+            batch: args.batch,
+            proposals: args.proposals,
+            threads,
+            times: times.to_vec(),
+            gflop: multiply_adds(cfg, args.batch, args.proposals).flops() / 1e9,
+            peak: NominalPeak::new(isa, &info, threads, ghz),
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let i = ((self.times.len() - 1) as f64 * p).round() as usize;
+        self.times[i]
+    }
+
+    fn gflops(&self) -> f64 {
+        self.gflop / (self.percentile(0.5) / 1e3)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.model, "batch": self.batch, "proposals": self.proposals,
+            "threads": self.threads, "runs": self.times.len(),
+            "p50_ms": self.percentile(0.5), "p90_ms": self.percentile(0.9),
+            "min_ms": self.times[0], "p50_ms_per_video": self.percentile(0.5) / self.batch as f64,
+            "times_ms": self.times,
+            "gflop_per_call": self.gflop, "gflops": self.gflops(),
+            "isa": self.peak.isa.as_str(), "cpu_ghz": self.peak.ghz,
+            "nominal_peak_gflops": self.peak.gflops(),
+            "fraction_of_peak": self.gflops() / self.peak.gflops(),
+            "peak_rss_mib": self.peak_rss_mib,
+        })
+    }
+}
+
+impl std::fmt::Display for BenchFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: B={} N={}, {} runs, {} threads: p50 {:.2} ms, p90 {:.2} ms, min {:.2} ms ({:.2} ms per video); peak RSS {:.0} MiB",
+            self.model, self.batch, self.proposals, self.times.len(), self.threads,
+            self.percentile(0.5), self.percentile(0.9), self.times[0],
+            self.percentile(0.5) / self.batch as f64, self.peak_rss_mib
+        )?;
+        writeln!(
+            f,
+            "{:.2} GFLOP per call: {:.1} GFLOP/s at p50, {:.0}% of {}",
+            self.gflop,
+            self.gflops(),
+            100.0 * self.gflops() / self.peak.gflops(),
+            self.peak
+        )
+    }
+}
+
+/// Peak resident memory of this process (`VmHWM`), MiB (NaN if unknown).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn convert(args: &ConvertArgs) -> Result<()> {

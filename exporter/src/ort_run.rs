@@ -22,9 +22,30 @@ impl OnnxModel {
     /// Opens `path` with `threads` intra-op threads (0: ONNX Runtime's
     /// default), loading ONNX Runtime first if needed.
     pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
+        Self::load_with(path, threads, None)
+    }
+
+    /// [`OnnxModel::load`] with ONNX Runtime's profiler on: it records every
+    /// node's kernel time and writes `<profile_prefix>_<date>.json`, whose
+    /// path [`OnnxModel::end_profiling`] returns.
+    pub fn load_profiled(
+        path: &Path,
+        threads: usize,
+        profile_prefix: &Path,
+    ) -> Result<Self, ModelError> {
+        Self::load_with(path, threads, Some(profile_prefix))
+    }
+
+    /// Stops profiling and returns the profile file's path.
+    pub fn end_profiling(&mut self) -> Result<PathBuf, ModelError> {
+        self.0.end_profiling()
+    }
+
+    fn load_with(path: &Path, threads: usize, profile: Option<&Path>) -> Result<Self, ModelError> {
         init_ort(None)?;
         let settings = SessionSettings {
             intra_threads: (threads > 0).then_some(threads),
+            profile_prefix: profile.map(Path::to_path_buf),
             ..SessionSettings::default()
         };
         Ok(Self(TcanetModel::load(path, &settings, None)?))

@@ -86,9 +86,10 @@ pub fn forward_with_steps(
     out
 }
 
-/// Conv1d on `x` `[cin, len]` with torch weights `w` `[cout, cin/groups, k]`.
+/// Conv1d on `x` `[cin, len]` with torch weights `w` `[cout, cin/groups, k]`;
+/// returns `[cout, out_len]` and `out_len`.
 #[allow(clippy::too_many_arguments)]
-fn conv1d(
+pub(crate) fn conv1d(
     x: &[f64],
     cin: usize,
     len: usize,
@@ -203,38 +204,50 @@ fn layer_norm(x: &mut [f64], h: usize, w: &[f32], b: &[f32]) {
 
 /// One post-norm LGTE layer on `[T, H]`.
 fn lgte(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
-    let (t, h, heads, hd, win) = (
-        cfg.temporal_scale,
-        cfg.hidden_dim,
-        cfg.heads,
-        cfg.head_dim(),
-        cfg.window_size,
-    );
+    let h = cfg.hidden_dim;
     let lp = lgte_prefix(i);
     let p = |s: &str| ckpt.get(&format!("{lp}.{s}"));
-    let qkv = linear(
-        x,
+    let attn = attention(ckpt, cfg, i, x);
+    let mut x1: Vec<f64> = x.iter().zip(&attn).map(|(a, b)| a + b).collect();
+    layer_norm(&mut x1, h, p("norm1.weight"), p("norm1.bias"));
+    let t = cfg.temporal_scale;
+    let mut f = linear(
+        &x1,
         t,
         h,
-        p("self_atten.scale_attention.in_proj_weight"),
-        p("self_atten.scale_attention.in_proj_bias"),
-        3 * h,
+        p("linear1.weight"),
+        p("linear1.bias"),
+        cfg.ffn_dim,
     );
+    relu(&mut f);
+    let f = linear(
+        &f,
+        t,
+        cfg.ffn_dim,
+        p("linear2.weight"),
+        p("linear2.bias"),
+        h,
+    );
+    let mut x2: Vec<f64> = x1.iter().zip(&f).map(|(a, b)| a + b).collect();
+    layer_norm(&mut x2, h, p("norm2.weight"), p("norm2.bias"));
+    x2
+}
+
+/// LGTE layer `i`'s multi-head self-attention on `[T, H]` (projections
+/// included): per head, a full `[T, T]` softmax with −inf on the keys the
+/// head may not attend to.
+pub(crate) fn attention(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
+    let (t, h, hd) = (cfg.temporal_scale, cfg.hidden_dim, cfg.head_dim());
+    let lp = lgte_prefix(i);
+    let p = |s: &str| ckpt.get(&format!("{lp}.self_atten.scale_attention.{s}"));
+    let qkv = linear(x, t, h, p("in_proj_weight"), p("in_proj_bias"), 3 * h);
     let scale = (hd as f64).powf(-0.5);
     let mut ctx = vec![0.0; t * h];
     let mut scores = vec![0.0; t];
-    for head in 0..heads {
+    for head in 0..cfg.heads {
         let local = head < cfg.local_heads();
         for j in 0..t {
-            let allowed: Vec<bool> = if local {
-                let mut a = vec![false; t];
-                for key in local_window_keys(j, t, win) {
-                    a[key] = true;
-                }
-                a
-            } else {
-                vec![true; t]
-            };
+            let allowed = allowed_keys(cfg, local, j);
             let q = &qkv[j * 3 * h + head * hd..j * 3 * h + (head + 1) * hd];
             let mut max = f64::NEG_INFINITY;
             for (m, s) in scores.iter_mut().enumerate() {
@@ -263,36 +276,20 @@ fn lgte(ckpt: &Checkpoint, cfg: &ModelConfig, i: usize, x: &[f64]) -> Vec<f64> {
             }
         }
     }
-    let attn = linear(
-        &ctx,
-        t,
-        h,
-        p("self_atten.scale_attention.out_proj.weight"),
-        p("self_atten.scale_attention.out_proj.bias"),
-        h,
-    );
-    let mut x1: Vec<f64> = x.iter().zip(&attn).map(|(a, b)| a + b).collect();
-    layer_norm(&mut x1, h, p("norm1.weight"), p("norm1.bias"));
-    let mut f = linear(
-        &x1,
-        t,
-        h,
-        p("linear1.weight"),
-        p("linear1.bias"),
-        cfg.ffn_dim,
-    );
-    relu(&mut f);
-    let f = linear(
-        &f,
-        t,
-        cfg.ffn_dim,
-        p("linear2.weight"),
-        p("linear2.bias"),
-        h,
-    );
-    let mut x2: Vec<f64> = x1.iter().zip(&f).map(|(a, b)| a + b).collect();
-    layer_norm(&mut x2, h, p("norm2.weight"), p("norm2.bias"));
-    x2
+    linear(&ctx, t, h, p("out_proj.weight"), p("out_proj.bias"), h)
+}
+
+/// Which keys query `j` may attend to: its local window, or all of them.
+fn allowed_keys(cfg: &ModelConfig, local: bool, j: usize) -> Vec<bool> {
+    let t = cfg.temporal_scale;
+    if !local {
+        return vec![true; t];
+    }
+    let mut a = vec![false; t];
+    for key in local_window_keys(j, t, cfg.window_size) {
+        a[key] = true;
+    }
+    a
 }
 
 /// Samples `n` points of region `[a, b]` (seconds) from `enc` `[T, H]`,
@@ -329,7 +326,6 @@ fn tbr(
     enc: &[f64],
     p: [f64; 2],
 ) -> ([f64; 2], f64) {
-    let (h, g, se_h) = (cfg.hidden_dim, cfg.conv_groups, cfg.se_hidden_dim);
     let (ns, na, ne) = (
         cfg.start_sample_num,
         cfg.action_sample_num,
@@ -341,52 +337,9 @@ fn tbr(
     let start = sample_region(cfg, enc, s - r * len, s, ns);
     let action = sample_region(cfg, enc, s, e, na);
     let end = sample_region(cfg, enc, e, e + r * len, ne);
-    let tp = tbr_prefix(k);
-    let w = |s: &str| ckpt.get(&format!("{tp}.{s}"));
-    let se_branch = |x: &[f64], side: &str| -> f64 {
-        let q = format!("reg1se.{side}");
-        let (mut y, l) = conv1d(
-            x,
-            h,
-            ns,
-            w(&format!("{q}.0.weight")),
-            w(&format!("{q}.0.bias")),
-            se_h,
-            3,
-            g,
-            1,
-            2,
-        );
-        relu(&mut y);
-        let (mut y, l) = conv1d(
-            &y,
-            se_h,
-            l,
-            w(&format!("{q}.2.weight")),
-            w(&format!("{q}.2.bias")),
-            se_h,
-            3,
-            g,
-            1,
-            2,
-        );
-        relu(&mut y);
-        let (y, _) = conv1d(
-            &y,
-            se_h,
-            l,
-            w(&format!("{q}.4.weight")),
-            w(&format!("{q}.4.bias")),
-            1,
-            l,
-            1,
-            0,
-            1,
-        );
-        y[0]
-    };
-    let ds = se_branch(&start, "start_reg_conv");
-    let de = se_branch(&end, "end_reg_conv");
+    let ds = se_branch(ckpt, cfg, k, &start, "start_reg_conv");
+    let de = se_branch(ckpt, cfg, k, &end, "end_reg_conv");
+    let h = cfg.hidden_dim;
     let total = ns + na + ne;
     let mut cat = vec![0.0; h * total];
     for ch in 0..h {
@@ -394,12 +347,37 @@ fn tbr(
         cat[ch * total + ns..ch * total + ns + na].copy_from_slice(&action[ch * na..(ch + 1) * na]);
         cat[ch * total + ns + na..(ch + 1) * total].copy_from_slice(&end[ch * ne..(ch + 1) * ne]);
     }
+    let xw = xw_branch(ckpt, cfg, k, &cat);
+    decode(cfg, p, [ds, de], xw)
+}
+
+/// A start or end regression branch of stage `k` on its region's samples
+/// `[H, n]`: ds or de.
+fn se_branch(ckpt: &Checkpoint, cfg: &ModelConfig, k: usize, x: &[f64], side: &str) -> f64 {
+    let (h, g, se_h) = (cfg.hidden_dim, cfg.conv_groups, cfg.se_hidden_dim);
+    let q = format!("{}.reg1se.{side}", tbr_prefix(k));
+    let w = |s: &str| ckpt.get(&format!("{q}.{s}"));
+    let n = x.len() / h;
+    let (mut y, l) = conv1d(x, h, n, w("0.weight"), w("0.bias"), se_h, 3, g, 1, 2);
+    relu(&mut y);
+    let (mut y, l) = conv1d(&y, se_h, l, w("2.weight"), w("2.bias"), se_h, 3, g, 1, 2);
+    relu(&mut y);
+    let (y, _) = conv1d(&y, se_h, l, w("4.weight"), w("4.bias"), 1, l, 1, 0, 1);
+    y[0]
+}
+
+/// The centre/width branch of stage `k` on all samples `[H, S]`: (dx, dw, t).
+fn xw_branch(ckpt: &Checkpoint, cfg: &ModelConfig, k: usize, x: &[f64]) -> [f64; 3] {
+    let (h, g) = (cfg.hidden_dim, cfg.conv_groups);
+    let q = format!("{}.reg1xw", tbr_prefix(k));
+    let w = |s: &str| ckpt.get(&format!("{q}.{s}"));
+    let n = x.len() / h;
     let (mut y, l) = conv1d(
-        &cat,
+        x,
         h,
-        total,
-        w("reg1xw.reg_1d_b.0.weight"),
-        w("reg1xw.reg_1d_b.0.bias"),
+        n,
+        w("reg_1d_b.0.weight"),
+        w("reg_1d_b.0.bias"),
         h,
         3,
         g,
@@ -411,8 +389,8 @@ fn tbr(
         &y,
         h,
         l,
-        w("reg1xw.reg_1d_b.2.weight"),
-        w("reg1xw.reg_1d_b.2.bias"),
+        w("reg_1d_b.2.weight"),
+        w("reg_1d_b.2.bias"),
         h,
         3,
         g,
@@ -424,8 +402,8 @@ fn tbr(
         &y,
         h,
         l,
-        w("reg1xw.reg_1d_o.0.weight"),
-        w("reg1xw.reg_1d_o.0.bias"),
+        w("reg_1d_o.0.weight"),
+        w("reg_1d_o.0.bias"),
         h,
         l,
         g,
@@ -437,15 +415,23 @@ fn tbr(
         &y,
         h,
         l,
-        w("reg1xw.reg_1d_o.2.weight"),
-        w("reg1xw.reg_1d_o.2.bias"),
+        w("reg_1d_o.2.weight"),
+        w("reg_1d_o.2.bias"),
         3,
         1,
         1,
         0,
         1,
     );
-    let (dx, dw, logit) = (y[0], y[1], y[2]);
+    [y[0], y[1], y[2]]
+}
+
+/// Inference decoding of one proposal `p` from (ds, de) and (dx, dw, t):
+/// (refined proposal, IoU estimate).
+fn decode(cfg: &ModelConfig, p: [f64; 2], [ds, de]: [f64; 2], xw: [f64; 3]) -> ([f64; 2], f64) {
+    let [s, e] = p;
+    let len = e - s;
+    let [dx, dw, logit] = xw;
     let gdec = cfg.se_decode_scale_infer;
     let se = [s + ds * len * gdec, e + de * len * gdec];
     let c = s + len / 2.0;

@@ -115,6 +115,7 @@ fn metadata_names_and_graph_are_clean() {
         "lgtes.0/",
         "lgtes.1/",
         "ttn/",
+        "taps/",
         "shapes/",
         "tbr1/",
         "tbr2/",
@@ -160,9 +161,9 @@ fn metadata_names_and_graph_are_clean() {
             n.name
         );
     }
-    // The node count documented in docs/ARCHITECTURE.md: 9 + 36 per LGTE
-    // layer + 6 + 96 per TBR stage (fp32).
-    assert_eq!(summary.node_count, 9 + 36 * 2 + 6 + 96 * 3);
+    // The node count documented in docs/ARCHITECTURE.md: 9 + 37 per LGTE
+    // layer + 16 shared + 82 per TBR stage (fp32, gathers not chunked).
+    assert_eq!(summary.node_count, 9 + 37 * 2 + 16 + 82 * 3);
 }
 
 #[test]
@@ -389,4 +390,70 @@ fn fp16_refuses_weights_beyond_its_range() {
         run(&[&ckpt, &"-o", &model]).status.success(),
         "fp32 takes it"
     );
+}
+
+#[test]
+fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, _) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 10);
+    let model = dir.path().join("tiny.onnx");
+    assert!(run(&[&ckpt, &"-o", &model]).status.success());
+    let profile = dir.path().join("profile.json");
+    let o = run(&[
+        &"bench",
+        &model,
+        &"--runs",
+        &"3",
+        &"--proposals",
+        &"7",
+        &"--threads",
+        &"1",
+        &"--cpu-ghz",
+        &"2.5",
+        &"--isa",
+        &"avx2",
+        &"--profile",
+        &profile,
+        &"--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let json_end = text.find("\n}").unwrap() + 2;
+    let figures: serde_json::Value = serde_json::from_str(&text[..json_end]).unwrap();
+    let flops = tcanet_models::flops::multiply_adds(&ModelConfig::tiny(), 1, 7).flops();
+    assert_eq!(figures["gflop_per_call"].as_f64().unwrap(), flops / 1e9);
+    // One thread, 2 FMA units × 8 lanes × 2 × 2.5 GHz.
+    assert_eq!(figures["nominal_peak_gflops"].as_f64().unwrap(), 80.0);
+    let p50 = figures["p50_ms"].as_f64().unwrap();
+    let rate = figures["gflops"].as_f64().unwrap();
+    assert!((rate - flops / 1e9 / (p50 / 1e3)).abs() < 1e-9 * rate);
+    for region in [
+        "| encoder |",
+        "| LGTE attention |",
+        "| TBR tap tables |",
+        "| decoding |",
+    ] {
+        assert!(text.contains(region), "no {region} row:\n{text}");
+    }
+    // The profile is ONNX Runtime's JSON, with every node of the graph.
+    let nodes =
+        tcanet_exporter::profile::node_times(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    assert!(nodes.keys().any(|n| n.starts_with("tbr3/decode/")));
+    assert!(
+        nodes.values().all(|t| t.micros.len() == 5),
+        "2 warm-up + 3 runs"
+    );
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(leftovers, 0, "the profiler's scratch directory is removed");
+    let o = run(&[&"bench", &model, &"--cpu-ghz", &"-1"]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -14,6 +14,8 @@
 //!   Soft-NMS, top-k, clipping), shared by the runtime and the trainer.
 //! * [`pytorch`]: reads `torch.save` files (no libtorch, no Python) and
 //!   converts the authors' TCANet checkpoints to ours.
+//! * [`flops`]: the network's multiply-adds per region for a config, B and N.
+//! * [`cpu`]: the host's vector ISA and a nominal float32 peak.
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
@@ -23,7 +25,9 @@
 pub mod calibration;
 pub mod checkpoint;
 pub mod config;
+pub mod cpu;
 pub mod data;
+pub mod flops;
 pub mod onnx;
 pub mod params;
 pub mod postprocess;

@@ -197,6 +197,18 @@ impl TcanetModel {
         })
     }
 
+    /// Stops ONNX Runtime's profiler (on with
+    /// `SessionSettings::profile_prefix`) and returns the profile's path.
+    pub fn end_profiling(&mut self) -> Result<PathBuf, ModelError> {
+        self.session
+            .end_profiling()
+            .map(PathBuf::from)
+            .map_err(|e| ModelError::Run {
+                path: self.path.clone(),
+                message: format!("cannot end profiling: {e}"),
+            })
+    }
+
     /// The network's configuration.
     pub fn config(&self) -> &ModelConfig {
         &self.interface.config

@@ -1,7 +1,7 @@
 //! Sessions on a chosen execution provider (CPU, CUDA, TensorRT), falling
 //! back to the CPU with a warning unless asked not to.
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ort::ep::{self, ExecutionProvider};
@@ -82,6 +82,9 @@ pub struct SessionSettings {
     /// Let idle intra-op threads spin (lower latency on an idle machine; on a
     /// machine shared with other work, turning it off is often faster).
     pub intra_op_spinning: bool,
+    /// Turn on ONNX Runtime's profiler, writing `<prefix>_<date>.json`
+    /// (every node's kernel time; see `TcanetModel::end_profiling`).
+    pub profile_prefix: Option<PathBuf>,
 }
 
 impl Default for SessionSettings {
@@ -95,6 +98,7 @@ impl Default for SessionSettings {
             optimization_level: 3,
             cpu_arena: true,
             intra_op_spinning: true,
+            profile_prefix: None,
         }
     }
 }
@@ -159,6 +163,11 @@ fn base_builder(settings: &SessionSettings, model: &Path) -> Result<SessionBuild
             .with_parallel_execution(true)
             .map_err(|e| session_err(e.to_string()))?
             .with_inter_threads(n)
+            .map_err(|e| session_err(e.to_string()))?;
+    }
+    if let Some(prefix) = &settings.profile_prefix {
+        builder = builder
+            .with_profiling(prefix)
             .map_err(|e| session_err(e.to_string()))?;
     }
     Ok(builder)

@@ -160,6 +160,7 @@ impl EngineArgs {
             optimization_level: 3,
             cpu_arena: !self.no_cpu_arena,
             intra_op_spinning: !self.no_spin,
+            profile_prefix: None,
         })
     }
 

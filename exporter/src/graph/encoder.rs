@@ -1,0 +1,27 @@
+//! The base encoder: two grouped convs with ReLU on `[B, C, T]`, then the
+//! features time-major `[B, T, H]` for the LGTE layers.
+use super::fold::Conv;
+use super::Net;
+use crate::builder::Value;
+
+impl Net<'_> {
+    /// `x_1d_b_f`: Conv, ReLU, Conv, ReLU, to time-major.
+    pub(super) fn base_encoder(&mut self, x: &Value, convs: &[Conv; 2]) -> Value {
+        let x = self.conv1d("0", x, &convs[0]);
+        let x = self.b.relu("1", &x);
+        let x = self.conv1d("2", &x, &convs[1]);
+        let x = self.b.relu("3", &x);
+        self.b.transpose("to_time_major", &x, &[0, 2, 1])
+    }
+
+    /// `[B, g, T+2, H/g]`: the encoded features per conv group, time-major,
+    /// with one zero step before and after the timeline: what the TBR
+    /// heads' tap tables are computed from.
+    pub(super) fn padded_groups(&mut self, x: &Value) -> Value {
+        let g = self.cfg.conv_groups as i64;
+        let b = &mut self.b;
+        let x = b.reshape("per_group", x, &[0, 0, g, -1]);
+        let x = b.transpose("groups_first", &x, &[0, 2, 1, 3]);
+        b.pad("zero_pad_time", &x, &[0, 0, 1, 0, 0, 0, 1, 0], None)
+    }
+}

@@ -1,0 +1,273 @@
+//! The host CPU's vector instruction set (detected at run time) and a
+//! nominal float32 peak, to put a measured speed in proportion.
+//!
+//! Peak model: `threads × FMA units × f32 lanes × 2 FLOP × clock`, with
+//! * lanes and FMA units per ISA: AVX-512F 16 lanes × 2 units (AMD family
+//!   0x19, Zen 4, executes 512-bit operations as two 256-bit halves: 8
+//!   effective lanes); AVX2 + FMA 8 × 2; AVX without FMA 8 lanes, one
+//!   multiply and one add port (counted as 1 unit); SSE2 4 × 1; NEON 4 × 2;
+//! * the clock from `/proc/cpuinfo` (`cpu MHz` of the first CPU: the
+//!   nominal or current frequency as the kernel or hypervisor reports it,
+//!   not the boost clock), or given explicitly.
+//!
+//! It is nominal: CPUs with a single 512-bit FMA unit, boost or throttled
+//! clocks and SMT siblings sharing one core's units all make the true figure
+//! differ. Give the clock (and, where known, the ISA) to override.
+use std::fmt;
+use std::str::FromStr;
+
+/// The widest float32 vector instruction set usable on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorIsa {
+    /// AVX-512 Foundation (x86-64).
+    Avx512f,
+    /// AVX2 with FMA3 (x86-64).
+    Avx2Fma,
+    /// AVX without FMA (x86-64).
+    Avx,
+    /// SSE2 (the x86-64 baseline).
+    Sse2,
+    /// Advanced SIMD (AArch64).
+    Neon,
+    /// No vector unit known.
+    Scalar,
+}
+
+impl VectorIsa {
+    /// The detected ISA of this host (run time, `is_x86_feature_detected!`).
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Self::Avx512f;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Self::Avx2Fma;
+            }
+            if std::arch::is_x86_feature_detected!("avx") {
+                return Self::Avx;
+            }
+            Self::Sse2
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                return Self::Neon;
+            }
+            Self::Scalar
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            Self::Scalar
+        }
+    }
+
+    /// The short name (`avx512f`, `avx2`, `avx`, `sse2`, `neon`, `scalar`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Avx512f => "avx512f",
+            Self::Avx2Fma => "avx2",
+            Self::Avx => "avx",
+            Self::Sse2 => "sse2",
+            Self::Neon => "neon",
+            Self::Scalar => "scalar",
+        }
+    }
+
+    /// float32 lanes of one vector register.
+    pub fn f32_lanes(self) -> usize {
+        match self {
+            Self::Avx512f => 16,
+            Self::Avx2Fma | Self::Avx => 8,
+            Self::Sse2 | Self::Neon => 4,
+            Self::Scalar => 1,
+        }
+    }
+}
+
+impl fmt::Display for VectorIsa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VectorIsa {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "avx512f" | "avx512" => Self::Avx512f,
+            "avx2" => Self::Avx2Fma,
+            "avx" => Self::Avx,
+            "sse2" => Self::Sse2,
+            "neon" => Self::Neon,
+            "scalar" => Self::Scalar,
+            _ => {
+                return Err(format!(
+                    "unknown ISA `{s}`: avx512f, avx2, avx, sse2, neon or scalar"
+                ))
+            }
+        })
+    }
+}
+
+/// What `/proc/cpuinfo` says about the first CPU (Linux; empty elsewhere).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuInfo {
+    /// `vendor_id` (`AuthenticAMD`, `GenuineIntel`).
+    pub vendor: Option<String>,
+    /// `cpu family`.
+    pub family: Option<u32>,
+    /// `model name`.
+    pub model_name: Option<String>,
+    /// `cpu MHz`.
+    pub mhz: Option<f64>,
+}
+
+impl CpuInfo {
+    /// Reads `/proc/cpuinfo` (an empty record when it cannot be read).
+    pub fn read() -> Self {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .map(|s| Self::parse(&s))
+            .unwrap_or_default()
+    }
+
+    /// The first CPU's record of a `/proc/cpuinfo` text.
+    pub fn parse(text: &str) -> Self {
+        let mut info = Self::default();
+        for line in text.lines() {
+            if line.trim().is_empty() && info.vendor.is_some() {
+                break;
+            }
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key.trim() {
+                "vendor_id" => info.vendor = Some(value.to_string()),
+                "cpu family" => info.family = value.parse().ok(),
+                "model name" => info.model_name = Some(value.to_string()),
+                "cpu MHz" => info.mhz = value.parse().ok(),
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+/// A nominal float32 peak: `threads × fma_units × lanes × 2 × ghz` GFLOP/s.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NominalPeak {
+    /// The ISA assumed.
+    pub isa: VectorIsa,
+    /// Cores (threads) counted.
+    pub threads: usize,
+    /// FMA (or multiply + add) units per core.
+    pub fma_units: usize,
+    /// Effective float32 lanes per unit.
+    pub lanes: usize,
+    /// Clock in GHz.
+    pub ghz: f64,
+}
+
+impl NominalPeak {
+    /// The model for `isa` on `threads` cores at `ghz`, adjusted for what
+    /// `info` says (AMD family 0x19 runs AVX-512 on 256-bit units).
+    pub fn new(isa: VectorIsa, info: &CpuInfo, threads: usize, ghz: f64) -> Self {
+        let zen4 = info.vendor.as_deref() == Some("AuthenticAMD") && info.family == Some(0x19);
+        let lanes = match isa {
+            VectorIsa::Avx512f if zen4 => 8,
+            other => other.f32_lanes(),
+        };
+        let fma_units = match isa {
+            VectorIsa::Avx512f | VectorIsa::Avx2Fma | VectorIsa::Neon => 2,
+            VectorIsa::Avx | VectorIsa::Sse2 | VectorIsa::Scalar => 1,
+        };
+        Self {
+            isa,
+            threads,
+            fma_units,
+            lanes,
+            ghz,
+        }
+    }
+
+    /// The peak in GFLOP/s.
+    pub fn gflops(&self) -> f64 {
+        (self.threads * self.fma_units * self.lanes * 2) as f64 * self.ghz
+    }
+}
+
+impl fmt::Display for NominalPeak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:.0} GFLOP/s nominal ({} threads × {} FMA units × {} f32 lanes ({}) × 2 × {:.2} GHz)",
+            self.gflops(),
+            self.threads,
+            self.fma_units,
+            self.lanes,
+            self.isa,
+            self.ghz
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZEN4: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n\
+        model\t\t: 17\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.146\n\nprocessor\t: 1\n\
+        vendor_id\t: AuthenticAMD\ncpu MHz\t\t: 1.0\n";
+
+    #[test]
+    fn cpuinfo_of_the_first_cpu_is_read() {
+        let info = CpuInfo::parse(ZEN4);
+        assert_eq!(info.vendor.as_deref(), Some("AuthenticAMD"));
+        assert_eq!(info.family, Some(25));
+        assert_eq!(info.model_name.as_deref(), Some("AMD EPYC"));
+        assert_eq!(info.mhz, Some(2596.146));
+        assert_eq!(CpuInfo::parse(""), CpuInfo::default());
+    }
+
+    #[test]
+    fn peak_is_threads_units_lanes_two_and_clock() {
+        let intel = CpuInfo::default();
+        // Two AVX2 cores, 2 FMA units, 8 lanes at 2.4 GHz: 153.6 GFLOP/s.
+        let p = NominalPeak::new(VectorIsa::Avx2Fma, &intel, 2, 2.4);
+        assert!((p.gflops() - 153.6).abs() < 1e-9);
+        assert!(
+            (NominalPeak::new(VectorIsa::Avx512f, &intel, 1, 2.0).gflops() - 128.0).abs() < 1e-9
+        );
+        // Zen 4: AVX-512 at the AVX2 rate.
+        let zen4 = CpuInfo::parse(ZEN4);
+        let z = NominalPeak::new(VectorIsa::Avx512f, &zen4, 2, 2.6);
+        assert!((z.gflops() - 2.0 * 2.0 * 8.0 * 2.0 * 2.6).abs() < 1e-9);
+        assert!(z.to_string().contains("8 f32 lanes (avx512f)"));
+    }
+
+    #[test]
+    fn isa_names_round_trip_and_detection_runs() {
+        for isa in [
+            VectorIsa::Avx512f,
+            VectorIsa::Avx2Fma,
+            VectorIsa::Avx,
+            VectorIsa::Sse2,
+            VectorIsa::Neon,
+            VectorIsa::Scalar,
+        ] {
+            assert_eq!(isa.as_str().parse::<VectorIsa>(), Ok(isa));
+        }
+        assert!("avx3".parse::<VectorIsa>().is_err());
+        let isa = VectorIsa::detect();
+        #[cfg(target_arch = "x86_64")]
+        assert!(matches!(
+            isa,
+            VectorIsa::Avx512f | VectorIsa::Avx2Fma | VectorIsa::Avx | VectorIsa::Sse2
+        ));
+        assert!(isa.f32_lanes() >= 1);
+    }
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# CPU inference side by side in one run: the exported hacs model (random
+# weights) in ONNX Runtime through `tcanet-export bench` — on the host's own
+# kernels and, with --avx2, on MLAS's AVX2 kernels (scripts/ort_avx2.py) —
+# against the authors' PyTorch forward on random weights of the same shapes,
+# imported from a checkout of their public release (never copied here).
+# Rounds are interleaved so that every engine sees the same machine load.
+#
+# Usage (repository root):
+#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2]
+# Prints: command, date, host ISA and load average, then p50 / p90 per video,
+# peak RSS, GFLOP/s (the network's multiply-adds × 2 over the p50, the same
+# count for both engines) and % of the nominal peak, and the speed-up.
+set -euo pipefail
+usage() { sed -n '8,9p' "$0" | sed 's/^# //' >&2; exit 2; }
+[ $# -ge 1 ] || usage
+release=$1; shift
+threads=2; rounds=3; proposals=100; avx2=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --threads) threads=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --proposals) proposals=$2; shift 2 ;;
+    --avx2) avx2=1; shift ;;
+    *) usage ;;
+  esac
+done
+for v in "$threads" "$rounds" "$proposals"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive integer: $v" >&2; exit 2; }
+done
+[ -f "$release/tcanet.py" ] || { echo "$release has no tcanet.py: not a checkout of the TCANet release" >&2; exit 2; }
+py=${TCANET_PYTHON:-.venv/bin/python}
+lib=${ORT_DYLIB_PATH:-.venv/onnxruntime/libonnxruntime.so.1.31.1}
+[ -x "$py" ] && [ -f "$lib" ] || { echo "needs the project venv (make setup): $py, $lib" >&2; exit 2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build --release -q -p tcanet-exporter
+bin="$CARGO_TARGET_DIR/release/tcanet-export"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs;" \
+  "ISA flags: $(grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f' | sort | xargs)"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
+"$bin" "$work/hacs.safetensors" -o "$work/hacs.onnx" 2>&1 | sed 's/^/# /'
+if [ $avx2 = 1 ]; then
+  "$py" scripts/ort_avx2.py "$lib" "$work/libonnxruntime-avx2.so" | sed 's/^/# /'
+fi
+# glibc's own AVX-512 string functions off too on the AVX2 leg, as on an AVX2 host.
+no512="glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
+bench=(bench "$work/hacs.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
+for r in $(seq "$rounds"); do
+  "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime-$r.json" 2>/dev/null
+  if [ $avx2 = 1 ]; then
+    GLIBC_TUNABLES=$no512 "$bin" "${bench[@]}" --ort-lib "$work/libonnxruntime-avx2.so" --isa avx2 \
+      > "$work/onnxruntime-avx2-$r.json" 2>/dev/null
+  fi
+  "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
+    --proposals "$proposals" > "$work/pytorch-$r.json"
+done
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$py" - "$work" <<'EOF'
+import glob, json, os, sys
+work = sys.argv[1]
+ours = json.load(open(os.path.join(work, "onnxruntime-1.json")))
+gflop, peak = ours["gflop_per_call"], ours["nominal_peak_gflops"]
+rows = []
+for name, label in [("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)"),
+                    ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)"),
+                    ("pytorch", "authors' PyTorch forward")]:
+    files = sorted(glob.glob(os.path.join(work, f"{name}-[0-9]*.json")))
+    if not files:
+        continue
+    runs = [json.load(open(f)) for f in files]
+    times = sorted(t for r in runs for t in r["times_ms"])
+    pick = lambda p: times[round((len(times) - 1) * p)]
+    p50 = pick(0.5)
+    rows.append((label, p50, pick(0.9), max(r["peak_rss_mib"] for r in runs), len(times)))
+print(f"hacs, 1 video × {ours['proposals']} proposals, {ours['threads']} threads; "
+      f"{gflop:.2f} GFLOP per video; nominal peak {peak:.0f} GFLOP/s ({ours['isa']}, {ours['cpu_ghz']:.2f} GHz)")
+print("| engine | runs | p50 ms | p90 ms | peak RSS MiB | GFLOP/s | % of peak |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for label, p50, p90, rss, n in rows:
+    print(f"| {label} | {n} | {p50:.1f} | {p90:.1f} | {rss:.0f} | {gflop / p50 * 1e3:.1f} | {100 * gflop / p50 * 1e3 / peak:.0f}% |")
+base = [r for r in rows if r[0].startswith("authors")]
+if base:
+    for label, p50, *_ in rows[:-1]:
+        print(f"speed-up of {label} over the PyTorch forward (p50): {base[0][1] / p50:.2f}x")
+EOF
