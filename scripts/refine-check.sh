@@ -14,6 +14,8 @@
 #   scripts/refine-check.sh --independent moderate --epochs 18 --decode-scales "0.2 0.5 1.0"
 #   scripts/refine-check.sh --data runs/rc-ours/data --checkpoint runs/rc-ours/train/last.safetensors \
 #       --decode-scales "0.2 0.35 0.5 0.75 1.0" --out runs/rc-scales          # no training
+#   scripts/refine-check.sh --synth --holdout 64 --decode-scales "0.5 1.0 1.5"  # would calibration on
+#       64 held-out training videos pick the scale that is best on the validation videos?
 set -euo pipefail
 
 usage() {
@@ -36,6 +38,9 @@ TRAINING (the demo's settings by default):
   --seed N (0)    --threads N (1: libtorch and ONNX Runtime threads)
   --train-arg ARG         one more argument for `tcanet-train train` (repeatable)
   --checkpoint CKPT       no training: score this checkpoint
+  --holdout K             hold K training videos out of training (spread evenly over the file's
+                          training videos, subset renamed "holdout") and score every decode scale
+                          on them too: what a calibration on held-out training videos would pick
 
 SCORING:
   --decode-scales "G ..." export once per start/end decode scale (se_decode_scale_infer) and score
@@ -56,7 +61,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release}
 data="" ; gen="" ; level="" ; data_seed="" ; train_videos=320 ; val_videos=160
 epochs=6 ; batch=16 ; lr=1e-3 ; warmup=20 ; decay_epoch="" ; decay=0.1 ; seed=0 ; threads=1
-checkpoint="" ; scales="" ; out=runs/refine-check ; python="" ; train_args=()
+checkpoint="" ; holdout=0 ; scales="" ; out=runs/refine-check ; python="" ; train_args=()
 
 need() { [[ $# -ge 2 && -n $2 ]] || die_usage "$1 needs a value"; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
@@ -80,6 +85,7 @@ while [[ $# -gt 0 ]]; do
     --threads) need "$@"; threads=$2; shift 2 ;;
     --train-arg) need "$@"; train_args+=("$2"); shift 2 ;;
     --checkpoint) need "$@"; checkpoint=$2; shift 2 ;;
+    --holdout) need "$@"; holdout=$2; shift 2 ;;
     --decode-scales) need "$@"; scales=$2; shift 2 ;;
     --out) need "$@"; out=$2; shift 2 ;;
     --python) need "$@"; python=$2; shift 2 ;;
@@ -91,7 +97,7 @@ done
 [[ $gen != independent || $level == moderate || $level == hard ]] \
   || die_usage "--independent takes moderate or hard, not '$level'"
 data_seed=${data_seed:-$seed}
-for v in data_seed train_videos val_videos epochs batch warmup seed threads; do
+for v in data_seed train_videos val_videos epochs batch warmup seed threads holdout; do
   is_uint "${!v}" || die_usage "--${v//_/-} must be a non-negative integer, not '${!v}'"
 done
 for v in train_videos val_videos epochs batch threads; do
@@ -166,12 +172,25 @@ esac
 ann=$data/annotations.json
 for f in "$ann" "$data/proposals.json"; do [[ -f $f ]] || die_usage "$f: no such file"; done
 [[ -d $data/features ]] || die_usage "$data/features: no such directory"
+if [[ $holdout -gt 0 ]]; then
+  # K training videos, evenly spread over the file's training videos, become subset "holdout".
+  jq -c --argjson k "$holdout" '
+    [.database | to_entries[] | select(.value.subset == "training") | .key] as $ids
+    | if ($ids | length) <= $k then error("only \($ids | length) training videos for --holdout \($k)") else . end
+    | (($ids | length) / $k | floor) as $m
+    | ([range(0; $k) | $ids[. * $m]] | map({key: ., value: true}) | from_entries) as $held
+    | .database |= with_entries(if $held[.key] then .value.subset = "holdout" else . end)' \
+    "$ann" > "$out/annotations-holdout.json" || die_usage "--holdout $holdout: see the message above"
+  ann=$out/annotations-holdout.json
+fi
+# Every stage reads the same three inputs (the annotations with the held-out subset, if any).
+src=(--annotations "$ann" --features "$data/features" --proposals "$data/proposals.json")
 
 # --- training ----------------------------------------------------------------
 trained_here=false
 if [[ -z $checkpoint ]]; then
   trained_here=true
-  timed train "$BIN/tcanet-train" train --data "$data" --preset tiny --out "$out/train" \
+  timed train "$BIN/tcanet-train" train "${src[@]}" --preset tiny --out "$out/train" \
     --epochs "$epochs" --batch-size "$batch" --lr "$lr" --warmup-iters "$warmup" \
     --lr-decay-epoch "$decay_epoch" --lr-decay "$decay" --seed "$seed" \
     --device cpu --threads "$threads" --workers 1 --no-validation --quiet "${train_args[@]}"
@@ -188,37 +207,53 @@ checkpoint_config() {
 own_scale=$(checkpoint_config "$checkpoint" | jq -r '.se_decode_scale_infer')
 
 # --- scoring -----------------------------------------------------------------
-score() { # score FILE DETECTIONS|-: tcanet-eval's JSON of the proposals (+ average_mAP)
-  local props dets="null"
-  props=$("$BIN/tcanet-eval" proposals "$ann" "$1" --subset validation --json) || die "tcanet-eval failed on $1"
+score() { # score FILE DETECTIONS|- [SUBSET]: tcanet-eval's JSON of the proposals (+ average_mAP)
+  local props dets="null" subset=${3:-validation}
+  props=$("$BIN/tcanet-eval" proposals "$ann" "$1" --subset "$subset" --json) || die "tcanet-eval failed on $1"
   if [[ $2 != - ]]; then
-    dets=$("$BIN/tcanet-eval" detections "$ann" "$2" --subset validation --json --ignore-unknown-labels \
+    dets=$("$BIN/tcanet-eval" detections "$ann" "$2" --subset "$subset" --json --ignore-unknown-labels \
       2>/dev/null | jq '.average_mAP') || die "tcanet-eval detections failed on $2"
   fi
   jq -c --argjson map "$dets" '{AUC, "AR@1", "AR@10", "AR@100", average_mAP: $map}' <<<"$props"
 }
 
 t0=$(now)
-jq -c --slurpfile a "$ann" \
-  '{results: (.results | with_entries(select($a[0].database[.key].subset == "validation")))}' \
-  "$data/proposals.json" > "$out/input.json"
+subset_of_input() { # subset_of_input SUBSET OUT: the input proposals of that subset's videos
+  jq -c --slurpfile a "$ann" --arg s "$1" \
+    '{results: (.results | with_entries(select($a[0].database[.key].subset == $s)))}' \
+    "$data/proposals.json" > "$2"
+}
+subset_of_input validation "$out/input.json"
 input=$(score "$out/input.json" -)
+input_hold=null
+if [[ $holdout -gt 0 ]]; then
+  subset_of_input holdout "$out/input-holdout.json"
+  input_hold=$(score "$out/input-holdout.json" - holdout)
+fi
 stage_names+=(score_input); stage_secs+=("$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')")
 
-timed soft_nms "$BIN/tcanet-infer" postprocess --subset validation --data "$data" -o "$out/input_soft_nms.json" >/dev/null
+timed soft_nms "$BIN/tcanet-infer" postprocess --subset validation "${src[@]}" -o "$out/input_soft_nms.json" >/dev/null
 soft_nms=$(score "$out/input_soft_nms.json" -)
 
-declare -a labels=() results=()
+declare -a labels=() results=() held=()
 refine() { # refine TAG MODEL: tcanet-infer run, then its scores appended to results
   local det=() detfile=-
   if [[ -f $data/classifier.json ]]; then
     detfile=$out/detections-$1.json
     det=(--classifier "$data/classifier.json" --detections-output "$detfile")
   fi
-  timed "infer_$1" "$BIN/tcanet-infer" run --subset validation --device cpu --model "$2" --data "$data" \
+  timed "infer_$1" "$BIN/tcanet-infer" run --subset validation --device cpu --model "$2" "${src[@]}" \
     -o "$out/refined-$1.json" "${det[@]}" --threads "$threads" >/dev/null
   local t1; t1=$(now)
   results+=("$(score "$out/refined-$1.json" "$detfile")")
+  if [[ $holdout -gt 0 ]]; then
+    "$BIN/tcanet-infer" run --subset holdout --device cpu --model "$2" "${src[@]}" \
+      -o "$out/refined-holdout-$1.json" --threads "$threads" >/dev/null 2>&1 \
+      || die "tcanet-infer run --subset holdout failed with $2"
+    held+=("$(score "$out/refined-holdout-$1.json" - holdout)")
+  else
+    held+=(null)
+  fi
   stage_names+=("score_$1"); stage_secs+=("$(awk -v a="$t1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')")
 }
 if [[ -z $scales ]]; then
@@ -251,15 +286,42 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 row input "$input"
 row "input + Soft-NMS" "$soft_nms"
 for i in "${!labels[@]}"; do row "refined, decode scale ${labels[$i]}" "${results[$i]}"; done
+if [[ $holdout -gt 0 ]]; then
+  echo
+  echo "| held-out training videos ($holdout, %) | AUC | AR@100 | AUC gain | AR@100 gain | |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  input_val=$input; input=$input_hold
+  row input "$input_hold"
+  for i in "${!labels[@]}"; do row "refined, decode scale ${labels[$i]}" "${held[$i]}"; done
+  input=$input_val
+fi
+if [[ ${#labels[@]} -gt 1 ]]; then
+  best() { # best JSON...: index of the highest AUC (the first on ties)
+    local i bi=0 b=-1
+    for i in $(seq 0 $(( $# - 1 ))); do
+      local a; a=$(jq '.AUC' <<<"${@:$(( i + 1 )):1}")
+      if awk -v a="$a" -v b="$b" 'BEGIN{exit !(a > b)}'; then b=$a; bi=$i; fi
+    done
+    echo "$bi"
+  }
+  bv=$(best "${results[@]}")
+  echo
+  echo "best decode scale on the validation videos: ${labels[$bv]} (AUC $(jq '.AUC*100|round/100' <<<"${results[$bv]}"))"
+  if [[ $holdout -gt 0 ]]; then
+    bh=$(best "${held[@]}")
+    echo "best on the held-out training videos: ${labels[$bh]}; validation AUC there $(jq '.AUC*100|round/100' <<<"${results[$bh]}")"
+  fi
+fi
 secs=$(for i in "${!stage_names[@]}"; do printf '%s %s\n' "${stage_names[$i]}" "${stage_secs[$i]}"; done)
 echo
 echo "seconds: $(tr '\n' ',' <<<"$secs" | sed 's/,$//; s/,/, /g')"
 echo "host: $(nproc) cores, $isa; load average $load_start at the start, $load_end at the end; $started"
 
 refined_json=$(for i in "${!labels[@]}"; do
-  jq -c --argjson g "${labels[$i]}" '. + {decode_scale: $g}' <<<"${results[$i]}"; done | jq -s -c .)
+  jq -c --argjson g "${labels[$i]}" --argjson h "${held[$i]}" '. + {decode_scale: $g, holdout: $h}' \
+    <<<"${results[$i]}"; done | jq -s -c .)
 secs_json=$(awk '{printf "%s\"%s\": %s", (NR>1?", ":""), $1, $2} END{print ""}' <<<"$secs" | sed 's/^/{/; s/$/}/')
-jq -n --argjson input "$input" --argjson soft "$soft_nms" --argjson refined "$refined_json" \
+jq -n --argjson input "$input" --argjson input_hold "$input_hold" --argjson soft "$soft_nms" --argjson refined "$refined_json" \
   --argjson seconds "$secs_json" --arg data "$data" --arg gen "$gen" --arg level "$level" \
   --arg checkpoint "$checkpoint" --arg isa "$isa" --arg started "$started" \
   --arg load_start "$load_start" --arg load_end "$load_end" \
@@ -272,7 +334,7 @@ jq -n --argjson input "$input" --argjson soft "$soft_nms" --argjson refined "$re
         threads: $t, extra_train_args: $extra}')" \
   '{units: "AUC in percent, AR@k and average_mAP as fractions (as tcanet-eval --json)",
     data: $data, generator: $gen, level: $level, checkpoint: $checkpoint, settings: $settings,
-    input: $input, input_soft_nms: $soft, refined: $refined, seconds: $seconds,
+    input: $input, input_holdout: $input_hold, holdout_videos: '"$holdout"', input_soft_nms: $soft, refined: $refined, seconds: $seconds,
     host: {isa: $isa, started: $started, load_start: $load_start, load_end: $load_end}}' \
   > "$out/summary.json"
 echo "wrote $out/summary.json"
