@@ -50,15 +50,19 @@ SCORING:
   --python PY             Python with numpy for --independent (default .venv/bin/python, else python3)
 
 Prints a table (AUC, AR@100 in percent and their gains over the input) and the seconds per stage,
-and writes OUT/summary.json. Binaries: ${BIN:-target/release}/tcanet-{train,export,infer,eval}.
+and writes OUT/summary.json. Binaries: $BIN/tcanet-{train,export,infer,eval} (default: the
+repository's target/release). Relative paths are taken from the directory the script is called from.
 EOF
 }
 
 die_usage() { echo "refine-check: $*" >&2; echo "(see --help)" >&2; exit 2; }
 die() { echo "refine-check: $*" >&2; exit 1; }
 
+caller=$PWD
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release}
+# Paths given relative to where the script was called from.
+from_caller() { if [[ -n $1 && $1 != /* ]]; then echo "$caller/$1"; else echo "$1"; fi; }
+if [[ -n ${BIN:-} ]]; then BIN=$(from_caller "$BIN"); else BIN=$PWD/target/release; fi
 data="" ; gen="" ; level="" ; data_seed="" ; train_videos=320 ; val_videos=160
 epochs=6 ; batch=16 ; lr=1e-3 ; warmup=20 ; decay_epoch="" ; decay=0.1 ; seed=0 ; threads=1
 checkpoint="" ; holdout=0 ; scales="" ; out=runs/refine-check ; python="" ; train_args=()
@@ -94,6 +98,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -n $gen ]] || die_usage "choose the data: --data DIR, --synth or --independent LEVEL"
+data=$(from_caller "$data"); checkpoint=$(from_caller "$checkpoint"); out=$(from_caller "$out")
+[[ $python != */* ]] || python=$(from_caller "$python")
 [[ $gen != independent || $level == moderate || $level == hard ]] \
   || die_usage "--independent takes moderate or hard, not '$level'"
 data_seed=${data_seed:-$seed}
