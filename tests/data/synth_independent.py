@@ -413,6 +413,12 @@ def classifier_scores(rng, classes_present: set, n_classes: int, d: Difficulty):
 
 # ---------------------------------------------------------------- writing
 
+def fail(message: str) -> None:
+    """Invalid input or usage: the message on stderr, exit status 2."""
+    print(f"synth_independent: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def prepare_out(path: str) -> None:
     if os.path.isdir(path) and os.listdir(path):
         marker = os.path.join(path, MARKER)
@@ -421,11 +427,10 @@ def prepare_out(path: str) -> None:
             with open(marker, encoding="utf-8") as f:
                 ok = f.readline().startswith(MARKER_FIRST_LINE)
         if not ok:
-            sys.exit(f"synth_independent: {path} is not empty and was not written by this "
-                     "script; choose another --out")
+            fail(f"{path} is not empty and was not written by this script; choose another --out")
         shutil.rmtree(path)
     elif os.path.exists(path) and not os.path.isdir(path):
-        sys.exit(f"synth_independent: {path} exists and is not a directory")
+        fail(f"{path} exists and is not a directory")
     os.makedirs(os.path.join(path, "features"), exist_ok=True)
 
 
