@@ -7,6 +7,7 @@
 use std::arch::x86_64::*;
 
 /// `10^k` for `k` in `0..=19`.
+#[cfg(target_arch = "x86_64")]
 const POW10_U64: [u64; 20] = {
     let mut t = [1u64; 20];
     let mut k = 1;
