@@ -2,6 +2,7 @@
 //! (AR@AN, AUC) and detections (mAP) from JSON files, and DETAD's diagnosis
 //! of detections.
 
+mod alloc;
 mod args;
 mod commands;
 mod inputs;
@@ -58,46 +59,9 @@ impl From<OutputError> for Failure {
     }
 }
 
-/// Tunes glibc's allocator for one short run over tens of megabytes: one
-/// arena grown in large steps, large blocks kept in it (fewer system calls
-/// and page faults; a fifth of a run's time otherwise), and its memory in
-/// transparent huge pages where the kernel offers them on request.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
-        advise_huge_heap();
-    }
-}
-
-/// Grows the heap once now (by the top pad) and asks for transparent huge
-/// pages over it: a run's vectors then fault in 2 MiB at a time, not 4 KiB
-/// (a few hundred page faults instead of thousands, a tenth of a run's CPU
-/// time). Nothing happens where the kernel does not offer them, or where
-/// the heap is not one `brk` region.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-unsafe fn advise_huge_heap() {
-    const HUGE: usize = 2 << 20;
-    let block = libc::malloc(1 << 20);
-    if block.is_null() {
-        return;
-    }
-    let top = libc::sbrk(0) as usize;
-    let start = (block as usize).next_multiple_of(HUGE);
-    if top > start {
-        libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_HUGEPAGE);
-    }
-    // Freed into the heap, which keeps it (the trim threshold is higher).
-    libc::free(block);
-}
-
 fn main() -> ExitCode {
-    tune_allocator();
+    alloc::tune_allocator();
+    alloc::start_thread_pool();
     let cli = Cli::parse();
     let log = cli.common.log();
     let result = match cli.command {
