@@ -578,7 +578,13 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(c) if c == b'-' || c.is_ascii_digit() => self.scan_number("a number").map(|_| ()),
+            Some(c) if c == b'-' || c.is_ascii_digit() => {
+                if let Some(end) = decimal::short_decimal_end(self.bytes, self.pos) {
+                    self.pos = end;
+                    return Ok(());
+                }
+                self.scan_number("a number").map(|_| ())
+            }
             _ => self.expected("a JSON value"),
         }
     }

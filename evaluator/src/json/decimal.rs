@@ -18,34 +18,74 @@ const POW10_U64: [u64; 20] = {
     t
 };
 
-/// Reads a number of the usual shape, `-?D{1,8}.D{1,18}` with at most 19
-/// digits and no exponent, at `pos` of `b`: its value correctly rounded
-/// and the offset after it. `None` for any other shape, and within 32
-/// bytes of either end of `b`; the general reader takes those (and
-/// reports what is not JSON).
+/// Where the parts of a number of the usual shape lie.
+#[cfg(target_arch = "x86_64")]
+struct Shape {
+    negative: bool,
+    /// Offset of the first digit.
+    start: usize,
+    /// Digits before the '.' (1..=8).
+    n_int: usize,
+    /// Digits after it (1..=18; 19 in all at most).
+    n_frac: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Shape {
+    /// The offset after the number.
+    fn end(&self) -> usize {
+        self.start + self.n_int + 1 + self.n_frac
+    }
+}
+
+/// The shape of a number of the usual shape, `-?D{1,8}.D{1,18}` with at
+/// most 19 digits and no exponent, at `pos` of `b`, which it checks as
+/// JSON does; `None` for any other shape, and within 32 bytes of either
+/// end of `b`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(super) fn short_decimal(b: &[u8], pos: usize) -> Option<(f64, usize)> {
+fn usual_shape(b: &[u8], pos: usize) -> Option<Shape> {
     let negative = b.get(pos) == Some(&b'-');
-    let s = pos + negative as usize;
-    // Every read below lies in s - 16 .. s + 32.
-    if s < 16 || s + 32 > b.len() {
+    let start = pos + negative as usize;
+    // Every read of the number lies in start - 16 .. start + 32.
+    if start < 16 || start + 32 > b.len() {
         return None;
     }
-    let w: &[u8; 32] = b[s..s + 32].try_into().expect("32 bytes");
+    let w: &[u8; 32] = b[start..start + 32].try_into().expect("32 bytes");
     let digit = digit_mask(&w[..16]) | digit_mask(&w[16..]) << 16;
     let n_int = (!digit).trailing_zeros() as usize;
     // No digit, a leading zero, more than 8 digits, or no fraction.
     if n_int == 0 || n_int > 8 || (n_int > 1 && w[0] == b'0') || w[n_int] != b'.' {
         return None;
     }
-    let f = n_int + 1;
-    let n_frac = (!(digit >> f)).trailing_zeros() as usize;
-    // n_frac <= 18 leaves `w[f + n_frac]`, the byte after, within `w`.
-    if n_frac == 0 || n_int + n_frac > 19 || w[f + n_frac] | 0x20 == b'e' {
+    let n_frac = (!(digit >> (n_int + 1))).trailing_zeros() as usize;
+    // n_frac <= 18 leaves the byte after the number within `w`.
+    if n_frac == 0 || n_int + n_frac > 19 || w[n_int + 1 + n_frac] | 0x20 == b'e' {
         return None;
     }
-    let end = s + f + n_frac;
+    Some(Shape {
+        negative,
+        start,
+        n_int,
+        n_frac,
+    })
+}
+
+/// Reads a number of the usual shape (see `usual_shape`) at `pos` of `b`:
+/// its value correctly rounded and the offset after it. `None` for any
+/// other shape; the general reader takes those (and reports what is not
+/// JSON).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn short_decimal(b: &[u8], pos: usize) -> Option<(f64, usize)> {
+    let shape = usual_shape(b, pos)?;
+    let Shape {
+        negative,
+        start: s,
+        n_int,
+        n_frac,
+    } = shape;
+    let (f, end) = (s + n_int + 1, shape.end());
     let last16 = last_digits16(
         b[end - 16..end].try_into().expect("16 bytes"),
         n_frac.min(16),
@@ -53,8 +93,8 @@ pub(super) fn short_decimal(b: &[u8], pos: usize) -> Option<(f64, usize)> {
     // The fraction's first one or two digits when it has 17 or 18
     // (selected by arithmetic: the lengths vary from number to number).
     let (d0, d1) = (
-        w[f].wrapping_sub(b'0') as u64,
-        w[f + 1].wrapping_sub(b'0') as u64,
+        b[f].wrapping_sub(b'0') as u64,
+        b[f + 1].wrapping_sub(b'0') as u64,
     );
     let top = d0 * (n_frac == 17) as u64 + (d0 * 10 + d1) * (n_frac == 18) as u64;
     let int = last_digits8(
@@ -70,10 +110,25 @@ pub(super) fn short_decimal(b: &[u8], pos: usize) -> Option<(f64, usize)> {
     Some((if negative { -v } else { v }, end))
 }
 
+/// The offset after a number of the usual shape at `pos` of `b`, checked
+/// but not converted (for numbers that are skipped).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn short_decimal_end(b: &[u8], pos: usize) -> Option<usize> {
+    usual_shape(b, pos).map(|shape| shape.end())
+}
+
 /// Elsewhere the general reader reads every number.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
 pub(super) fn short_decimal(_: &[u8], _: usize) -> Option<(f64, usize)> {
+    None
+}
+
+/// Elsewhere the general reader skips every number.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub(super) fn short_decimal_end(_: &[u8], _: usize) -> Option<usize> {
     None
 }
 
@@ -313,7 +368,9 @@ mod tests {
                         (Err(x), Err(y)) => assert_eq!(x.offset, y.offset, "{text}"),
                         (x, y) => panic!("{text}: {x:?} vs {y:?}"),
                     }
-                    fast += short_decimal(bytes, head.len()).is_some() as usize;
+                    let read = short_decimal(bytes, head.len());
+                    assert_eq!(short_decimal_end(bytes, head.len()), read.map(|r| r.1));
+                    fast += read.is_some() as usize;
                 }
             }
         }
