@@ -2,8 +2,6 @@
 //! proposals (AN), the AR–AN curve, AR@k and AUC, as the official
 //! `eval_proposal.py` computes them.
 
-use crate::json::FastMap as HashMap;
-
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -93,13 +91,23 @@ pub(crate) fn check_video_ids<'a>(
     consequence: &str,
 ) -> Result<Vec<String>, Error> {
     let mut n = 0usize;
-    let mut unmatched: Vec<&str> = Vec::new();
-    for id in ids {
-        n += 1;
-        if gt.video_index(id).is_none() {
-            unmatched.push(id);
-        }
-    }
+    let unmatched: Vec<&str> = ids
+        .inspect(|_| n += 1)
+        .filter(|id| gt.video_index(id).is_none())
+        .collect();
+    report_unmatched(gt, n, &unmatched, source, what, consequence)
+}
+
+/// The warning (or, when no id of `n` matches, the error) about the
+/// prediction ids that are not videos of the ground truth.
+fn report_unmatched(
+    gt: &GroundTruth,
+    n: usize,
+    unmatched: &[&str],
+    source: &str,
+    what: &str,
+    consequence: &str,
+) -> Result<Vec<String>, Error> {
     if unmatched.is_empty() || n == 0 {
         return Ok(Vec::new());
     }
@@ -172,31 +180,17 @@ pub fn evaluate_proposals(
             "the maximum average number of proposals must be positive, got {m}"
         )));
     }
-    let mut warnings = check_video_ids(
-        gt,
-        preds.videos.iter().map(|v| v.video.as_str()),
-        &preds.source,
-        "proposals",
-        "are ignored but count in the total that sets the per-video cut, as in the official code",
-    )?;
+    let (by_video, mut warnings) = proposals_by_video(gt, preds)?;
     let videos = annotated_videos(gt, preds)?;
     let n_videos = videos.len();
     let n_proposals = preds.len();
-    // A duplicate id keeps its last value.
-    let by_id: HashMap<&str, &[Proposal]> = preds
-        .videos
-        .iter()
-        .map(|v| (v.video.as_str(), v.entries.as_slice()))
-        .collect();
     let ratio = m * n_videos as f64 / n_proposals as f64;
     let sorted = SortedThresholds::new(thresholds);
     let hits: Vec<VideoHits> = videos
         .par_iter()
         .with_min_len(32)
         .map_init(Scratch::default, |scratch, &vi| {
-            let video = &gt.videos[vi];
-            let props = by_id.get(video.id.as_str()).copied().unwrap_or(&[]);
-            video_hits(video, props, ratio, &sorted, scratch)
+            video_hits(&gt.videos[vi], by_video[vi], ratio, &sorted, scratch)
         })
         .collect();
     let total: usize = hits.iter().map(|h| h.kept).sum();
@@ -236,6 +230,38 @@ pub fn evaluate_proposals(
         n_kept: total,
         warnings,
     })
+}
+
+/// Each ground-truth video's proposals (a repeated id keeps its last
+/// value; none for a video without), ids looked up on all cores, and the
+/// warnings about ids that are not videos of the ground truth.
+fn proposals_by_video<'a>(
+    gt: &GroundTruth,
+    preds: &'a ProposalSet,
+) -> Result<(Vec<&'a [Proposal]>, Vec<String>), Error> {
+    let found: Vec<Option<usize>> = preds
+        .videos
+        .par_iter()
+        .with_min_len(256)
+        .map(|v| gt.video_index(&v.video))
+        .collect();
+    let mut by_video: Vec<&[Proposal]> = vec![&[]; gt.videos.len()];
+    let mut unmatched = Vec::new();
+    for (v, found) in preds.videos.iter().zip(found) {
+        match found {
+            Some(i) => by_video[i] = &v.entries,
+            None => unmatched.push(v.video.as_str()),
+        }
+    }
+    let warnings = report_unmatched(
+        gt,
+        preds.videos.len(),
+        &unmatched,
+        &preds.source,
+        "proposals",
+        "are ignored but count in the total that sets the per-video cut, as in the official code",
+    )?;
+    Ok((by_video, warnings))
 }
 
 /// The ground-truth videos with annotations (the official video list),
