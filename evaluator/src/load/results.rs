@@ -462,15 +462,30 @@ fn video_results<'a, T: Entry>(
     let mut reversed = 0;
     let mut first_reversed = None;
     let mut n = 0usize;
-    while p.next_element(&mut first)? {
-        let path = || format!("results[\"{id}\"][{n}]");
-        let e: T = entry(&mut p, &path, labels)?;
+    let mut record = |e: T, n: usize| {
         let [s, end] = e.segment();
         if s > end {
             reversed += 1;
             first_reversed.get_or_insert(n);
         }
         entries.push(e);
+    };
+    // Entries in the usual layout, separated by ", ", read straight on;
+    // from the first that is not, the general loop takes over.
+    let mut resume = p.pos;
+    while let Some(e) = usual_entry::<T>(&mut p, labels) {
+        record(e, n);
+        (n, first, resume) = (n + 1, false, p.pos);
+        if bytes.get(p.pos..p.pos + 3) != Some(b", {") {
+            break;
+        }
+        p.pos += 2;
+    }
+    p.pos = resume;
+    while p.next_element(&mut first)? {
+        let path = || format!("results[\"{id}\"][{n}]");
+        let e: T = entry(&mut p, &path, labels)?;
+        record(e, n);
         n += 1;
     }
     Ok((
