@@ -240,7 +240,7 @@ impl<'a> Parser<'a> {
 
     /// Moves past a string, checking escapes and control bytes (not UTF-8:
     /// skipped strings are never used).
-    fn skip_string(&mut self) -> JResult<()> {
+    pub fn skip_string(&mut self) -> JResult<()> {
         self.expect_byte(b'"', "a string")?;
         let open = self.pos - 1;
         let b = self.bytes;
@@ -548,6 +548,23 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Moves past a number, checking its syntax.
+    #[inline]
+    pub fn skip_number(&mut self) -> JResult<()> {
+        self.skip_ws();
+        if let Some(end) = decimal::short_decimal_end(self.bytes, self.pos) {
+            self.pos = end;
+            return Ok(());
+        }
+        self.scan_number("a number").map(|_| ())
+    }
+
+    /// Whether the next bytes are `lit` (not consumed).
+    #[inline]
+    pub fn at(&self, lit: &[u8]) -> bool {
+        self.bytes.get(self.pos..self.pos + lit.len()) == Some(lit)
+    }
+
     /// Skips one value, checking its syntax.
     pub fn skip_value(&mut self) -> JResult<()> {
         self.skip_value_depth(0)
@@ -578,13 +595,7 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(c) if c == b'-' || c.is_ascii_digit() => {
-                if let Some(end) = decimal::short_decimal_end(self.bytes, self.pos) {
-                    self.pos = end;
-                    return Ok(());
-                }
-                self.scan_number("a number").map(|_| ())
-            }
+            Some(c) if c == b'-' || c.is_ascii_digit() => self.skip_number(),
             _ => self.expected("a JSON value"),
         }
     }

@@ -134,7 +134,7 @@ pub(super) fn short_decimal_end(_: &[u8], _: usize) -> Option<usize> {
 
 /// Bit i set when byte i of the 16 is an ASCII digit.
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn digit_mask(w: &[u8]) -> u32 {
     let v = load16(w.try_into().expect("16 bytes"));
     // SAFETY: SSE2 is part of every x86_64 target.
@@ -149,7 +149,7 @@ fn digit_mask(w: &[u8]) -> u32 {
 /// The value of the last `k` (0..=16) of 16 bytes, which are digits, the
 /// first most significant: the bytes before them count as '0'.
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn last_digits16(w: &[u8; 16], k: usize) -> u64 {
     const LANES: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
     let (v, lanes) = (load16(w), load16(&LANES));
@@ -175,7 +175,7 @@ fn last_digits16(w: &[u8; 16], k: usize) -> u64 {
 
 /// 16 bytes as an SSE2 vector.
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn load16(w: &[u8; 16]) -> __m128i {
     // SAFETY: reads the 16 bytes of `w`; SSE2 loads need no alignment.
     unsafe { _mm_loadu_si128(w.as_ptr().cast()) }
@@ -184,7 +184,7 @@ fn load16(w: &[u8; 16]) -> __m128i {
 /// The value of the last `k` (0..=8) of 8 bytes, which are digits, the
 /// first most significant: the bytes before them count as '0'.
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn last_digits8(w: &[u8; 8], k: usize) -> u64 {
     let x = u64::from_le_bytes(*w);
     // The last k bytes are the high ones of the little-endian word.
@@ -243,7 +243,7 @@ const POW5_128: [u128; 2 * MAX_POW10 as usize + 1] = {
 /// Parsing at a Gigabyte per Second", 2021), which for exponents in
 /// `-27..=55` never needs its slow fallback. No subnormal or infinite
 /// result is possible in this range.
-#[inline]
+#[inline(always)]
 pub(super) fn eisel_lemire(w: u64, q: i32) -> f64 {
     debug_assert!(w > 0 && q.abs() <= MAX_POW10);
     const MANTISSA_BITS: i32 = 52;

@@ -345,7 +345,7 @@ fn results<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<ReadResults<'a, 
 /// with Python's default separators, without matching keys; `None` (the
 /// parser where it was) for anything else, which the general reader then
 /// reads or reports (so both accept and refuse the same entries).
-#[inline]
+#[inline(always)]
 fn usual_entry<'a, T: Entry>(p: &mut Parser<'a>, labels: &mut PieceLabels<'a>) -> Option<T> {
     const HEAD: &[u8] = b"{\"segment\": [";
     const MID: &[u8] = b"], \"score\": ";
