@@ -1,31 +1,42 @@
 //! Memory for one short run over tens of megabytes, read by two or more
 //! threads at once: glibc's allocator tuned (large steps, large blocks
 //! kept, an arena per thread so that threads never wait on each other's
-//! lock) and its memory in transparent huge pages where the kernel offers
-//! them on request (2 MiB page faults instead of 4 KiB ones: hundreds
-//! instead of thousands). Elsewhere nothing is changed.
+//! lock) and, for large inputs, its memory in transparent huge pages where
+//! the kernel offers them on request (2 MiB page faults instead of 4 KiB
+//! ones: hundreds instead of thousands). Elsewhere nothing is changed.
 
-/// Tunes the allocator and advises the main heap; before any other thread.
+/// Inputs of at least this many bytes in all get huge pages (smaller
+/// runs would mostly hold partly used ones).
+pub const LARGE_INPUTS: u64 = 16 << 20;
+
+/// Tunes the allocator; before any other thread exists.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters, and the main heap is
-    // advised as in `advise_huge_main_heap`; no other thread exists yet.
+    // SAFETY: mallopt only sets allocator parameters; no other thread
+    // exists yet.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
-        advise_huge_main_heap();
     }
 }
 
-/// Starts rayon's global pool; each worker first advises the heap of its
-/// own arena (glibc gives a new thread its own arena when it first
-/// allocates).
-pub fn start_thread_pool() {
+/// Starts rayon's global pool; with `huge_pages`, the main heap and the
+/// heap of each worker's arena (glibc gives a new thread its own arena
+/// when it first allocates) are first advised for huge pages.
+pub fn start_thread_pool(huge_pages: bool) {
     let builder = rayon::ThreadPoolBuilder::new();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: see `advise_huge_thread_heap`.
-    let builder = builder.start_handler(|_| unsafe { advise_huge_thread_heap() });
+    let builder = if huge_pages {
+        // SAFETY: see `advise_huge_main_heap` and `advise_huge_thread_heap`;
+        // no other thread exists yet.
+        unsafe { advise_huge_main_heap() };
+        builder.start_handler(|_| unsafe { advise_huge_thread_heap() })
+    } else {
+        builder
+    };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = huge_pages;
     // Already built (never, in this binary) is as good.
     let _ = builder.build_global();
 }

@@ -59,10 +59,35 @@ impl From<OutputError> for Failure {
     }
 }
 
+/// The size in bytes of the command's input files (standard input, or a
+/// file that cannot be read, counts 0: the command reports it).
+fn input_size(command: &Command) -> u64 {
+    let common = match command {
+        Command::Proposals(a) => &a.common,
+        Command::Detections(a) => &a.common,
+        Command::Diagnose(a) => &a.common,
+        Command::Bench(a) => return file_sizes([a.gt.as_path(), a.pred.as_path()]),
+    };
+    file_sizes(
+        [&common.gt, &common.pred]
+            .into_iter()
+            .filter_map(|i| i.path()),
+    )
+}
+
+/// The sizes of files, summed.
+fn file_sizes<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) -> u64 {
+    paths
+        .into_iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 fn main() -> ExitCode {
     alloc::tune_allocator();
-    alloc::start_thread_pool();
     let cli = Cli::parse();
+    alloc::start_thread_pool(input_size(&cli.command) >= alloc::LARGE_INPUTS);
     let log = cli.common.log();
     let result = match cli.command {
         Command::Proposals(a) => commands::proposals(a, &log),
