@@ -49,10 +49,10 @@ echo "machine: $(nproc) cores, $(uname -m) ($isa), $(grep -m1 'model name' /proc
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -z "$PRIO" ] || echo "timed runs under: $PRIO"
 
-"$BIN" bench proposals "$GT" "$DATA/golden_proposals.json" --runs 20
-"$BIN" bench proposals "$GT" "$PROPS" --runs 10
-"$BIN" bench detections "$GT" "$DATA/golden_detections.json" --runs 20
-"$BIN" bench detections "$GT" "$DETS" --runs 10
+$PRIO "$BIN" bench proposals "$GT" "$DATA/golden_proposals.json" --runs 20
+$PRIO "$BIN" bench proposals "$GT" "$PROPS" --runs 10
+$PRIO "$BIN" bench detections "$GT" "$DATA/golden_detections.json" --runs 20
+$PRIO "$BIN" bench detections "$GT" "$DETS" --runs 10
 
 # Microseconds since the epoch, read by the shell.
 now_us() {
