@@ -8,6 +8,10 @@
 
 use std::borrow::Cow;
 
+mod decimal;
+
+use decimal::{eisel_lemire, MAX_POW10};
+
 /// A JSON syntax or shape error at a byte offset of the input.
 #[derive(Debug, Clone)]
 pub(crate) struct JsonError {
@@ -236,7 +240,7 @@ impl<'a> Parser<'a> {
 
     /// Moves past a string, checking escapes and control bytes (not UTF-8:
     /// skipped strings are never used).
-    fn skip_string(&mut self) -> JResult<()> {
+    pub fn skip_string(&mut self) -> JResult<()> {
         self.expect_byte(b'"', "a string")?;
         let open = self.pos - 1;
         let b = self.bytes;
@@ -430,8 +434,19 @@ impl<'a> Parser<'a> {
     /// A number, correctly rounded to the nearest f64 (as Python's `float`).
     /// Out-of-range literals such as `1e400` give an infinity, which callers
     /// reject as non-finite.
-    #[inline]
+    #[inline(always)]
     pub fn number(&mut self, what: &str) -> JResult<f64> {
+        self.skip_ws();
+        if let Some((v, end)) = decimal::short_decimal(self.bytes, self.pos) {
+            self.pos = end;
+            return Ok(v);
+        }
+        self.number_general(what)
+    }
+
+    /// [`Parser::number`] for any number JSON allows.
+    #[inline(never)]
+    fn number_general(&mut self, what: &str) -> JResult<f64> {
         const POW10: [f64; 23] = [
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
             1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
@@ -533,6 +548,23 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Moves past a number, checking its syntax.
+    #[inline]
+    pub fn skip_number(&mut self) -> JResult<()> {
+        self.skip_ws();
+        if let Some(end) = decimal::short_decimal_end(self.bytes, self.pos) {
+            self.pos = end;
+            return Ok(());
+        }
+        self.scan_number("a number").map(|_| ())
+    }
+
+    /// Whether the next bytes are `lit` (not consumed).
+    #[inline]
+    pub fn at(&self, lit: &[u8]) -> bool {
+        self.bytes.get(self.pos..self.pos + lit.len()) == Some(lit)
+    }
+
     /// Skips one value, checking its syntax.
     pub fn skip_value(&mut self) -> JResult<()> {
         self.skip_value_depth(0)
@@ -563,7 +595,7 @@ impl<'a> Parser<'a> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(c) if c == b'-' || c.is_ascii_digit() => self.scan_number("a number").map(|_| ()),
+            Some(c) if c == b'-' || c.is_ascii_digit() => self.skip_number(),
             _ => self.expected("a JSON value"),
         }
     }
@@ -575,93 +607,6 @@ impl<'a> Parser<'a> {
         }
         Ok(())
     }
-}
-
-/// Largest |power of ten| handled by [`eisel_lemire`].
-const MAX_POW10: i32 = 22;
-
-/// `5^q` for `q` in `-22..=22`, as the 128 most significant bits of its
-/// binary expansion (top bit set), truncated for `q >= 0` and rounded up
-/// for `q < 0` (the reciprocal `2^b / 5^-q + 1`), as Eisel–Lemire needs.
-const POW5_128: [u128; 2 * MAX_POW10 as usize + 1] = {
-    let mut t = [0u128; 2 * MAX_POW10 as usize + 1];
-    let mut q = -MAX_POW10;
-    while q <= MAX_POW10 {
-        let mut p5: u128 = 1;
-        let mut i = 0;
-        while i < q.unsigned_abs() {
-            p5 *= 5;
-            i += 1;
-        }
-        t[(q + MAX_POW10) as usize] = if q >= 0 {
-            p5 << p5.leading_zeros()
-        } else {
-            // floor(2^b / 5^k) + 1 with b = bits(5^k) + 127: a quotient in
-            // [2^127, 2^128), by long division one bit at a time.
-            let z = 128 - (p5 - 1).leading_zeros(); // smallest z: 2^z >= 5^k
-            let b = z + 127;
-            let mut quotient: u128 = 0;
-            let mut rem: u128 = 0;
-            let mut bit = b as i32;
-            while bit >= 0 {
-                rem = rem * 2 + if bit == b as i32 { 1 } else { 0 };
-                quotient = quotient.wrapping_shl(1);
-                if rem >= p5 {
-                    rem -= p5;
-                    quotient |= 1;
-                }
-                bit -= 1;
-            }
-            quotient + 1
-        };
-        q += 1;
-    }
-    t
-};
-
-/// `w × 10^q` correctly rounded to the nearest f64 (ties to even), for
-/// `w > 0` and `|q| <= 22`: the Eisel–Lemire algorithm (Lemire, "Number
-/// Parsing at a Gigabyte per Second", 2021), which for exponents in
-/// `-27..=55` never needs its slow fallback. No subnormal or infinite
-/// result is possible in this range.
-#[inline]
-fn eisel_lemire(w: u64, q: i32) -> f64 {
-    debug_assert!(w > 0 && q.abs() <= MAX_POW10);
-    const MANTISSA_BITS: i32 = 52;
-    let lz = w.leading_zeros();
-    let w = w << lz;
-    let pow5 = POW5_128[(q + MAX_POW10) as usize];
-    let (p_hi, p_lo) = ((pow5 >> 64) as u64, pow5 as u64);
-    // The product's top 128 bits, the low word's contribution added only
-    // when the top word alone cannot decide the 55 bits kept.
-    let first = (w as u128) * (p_hi as u128);
-    let (mut lo, mut hi) = (first as u64, (first >> 64) as u64);
-    let mask = u64::MAX >> (MANTISSA_BITS + 3);
-    if hi & mask == mask {
-        let second_hi = ((w as u128 * p_lo as u128) >> 64) as u64;
-        lo = lo.wrapping_add(second_hi);
-        if second_hi > lo {
-            hi += 1;
-        }
-    }
-    let upper = (hi >> 63) as i32;
-    let shift = upper + 64 - MANTISSA_BITS - 3;
-    let mut mantissa = hi >> shift;
-    // floor(q × log2(10)) + 63, then the exponent's bias.
-    let mut power2 = ((q.wrapping_mul(152_170 + 65_536) >> 16) + 63) + upper - lz as i32 + 1023;
-    debug_assert!(power2 > 0);
-    // An exact halfway case between two floats rounds to even.
-    if lo <= 1 && (-4..=23).contains(&q) && mantissa & 3 == 1 && (mantissa << shift) == hi {
-        mantissa &= !1;
-    }
-    mantissa += mantissa & 1;
-    mantissa >>= 1;
-    if mantissa >= 2 << MANTISSA_BITS {
-        mantissa = 1 << MANTISSA_BITS;
-        power2 += 1;
-    }
-    mantissa &= !(1 << MANTISSA_BITS);
-    f64::from_bits(((power2 as u64) << MANTISSA_BITS) | mantissa)
 }
 
 /// High bit set in each byte of `v` that is zero (exact for the lowest one).
@@ -925,40 +870,6 @@ mod tests {
                 let want: f64 = text.parse().unwrap();
                 assert_eq!(parse(&text).to_bits(), want.to_bits(), "{text}");
             }
-        }
-    }
-
-    #[test]
-    fn pow5_table_has_the_known_entries() {
-        // 5^0, 5^1, 5^-1 and 5^-2 as the 128-bit significands Eisel–Lemire
-        // uses (5^-k rounded up).
-        let at = |q: i32| POW5_128[(q + MAX_POW10) as usize];
-        assert_eq!(at(0), 1 << 127);
-        assert_eq!(at(1), 0xa000_0000_0000_0000u128 << 64);
-        assert_eq!(at(-1), 0xcccc_cccc_cccc_cccc_cccc_cccc_cccc_cccd);
-        assert_eq!(at(-2), 0xa3d7_0a3d_70a3_d70a_3d70_a3d7_0a3d_70a4);
-        assert!(POW5_128.iter().all(|&x| x >> 127 == 1));
-    }
-
-    #[test]
-    fn eisel_lemire_on_positive_exponents_and_halfway_cases() {
-        let mut x: u64 = 4242;
-        for i in 0..100_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Mantissas near 2^53..2^64 with trailing bits that make ties.
-            let m = match i % 3 {
-                0 => x % 10_000_000_000_000_000_000,
-                1 => ((x >> 11) | 1) << 11,
-                _ => (1u64 << 53) + (x % 4) * 2 + 1,
-            }
-            .max(1);
-            let q = (x >> 50) as i32 % 23;
-            let q = if i % 2 == 0 { q } else { -q };
-            let text = format!("{m}e{q}");
-            let want: f64 = text.parse().unwrap();
-            assert_eq!(eisel_lemire(m, q).to_bits(), want.to_bits(), "{text}");
         }
     }
 

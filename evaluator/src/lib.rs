@@ -471,13 +471,14 @@ fn read_file(path: &Path) -> Result<FileBytes, Error> {
     }
     let len = file.metadata().map_err(fail)?.len() as usize;
     if len >= (4 << 20) && file.metadata().map_err(fail)?.is_file() {
-        // Large files are mapped (pre-faulted): no copy from the page
-        // cache and no zeroed buffer, a good part of a whole run otherwise.
+        // Large files are mapped: no copy from the page cache and no zeroed
+        // buffer, a good part of a whole run otherwise. Not pre-faulted:
+        // the threads that parse its pieces fault them in, in parallel.
         // SAFETY: the map is only read. Were the file truncated by another
         // process while being evaluated, reading past its new end would
         // stop the process (SIGBUS); evaluation inputs are not rewritten
         // in place by this project (outputs are written by rename).
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
+        let map = unsafe { memmap2::MmapOptions::new().map(&file) };
         if let Ok(map) = map {
             return Ok(FileBytes::Mapped(map));
         }

@@ -2,13 +2,11 @@
 //! proposals (AN), the AR–AN curve, AR@k and AUC, as the official
 //! `eval_proposal.py` computes them.
 
-use crate::json::FastMap as HashMap;
-
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::detections::descending_key;
-use crate::numeric::{linspace, np_trapz, tiou};
+use crate::numeric::{linspace, np_trapz, tiou, tiou_finite};
 use crate::{Error, GroundTruth, GtVideo, Proposal, ProposalSet};
 
 /// Options of [`evaluate_proposals`].
@@ -93,13 +91,23 @@ pub(crate) fn check_video_ids<'a>(
     consequence: &str,
 ) -> Result<Vec<String>, Error> {
     let mut n = 0usize;
-    let mut unmatched: Vec<&str> = Vec::new();
-    for id in ids {
-        n += 1;
-        if gt.video_index(id).is_none() {
-            unmatched.push(id);
-        }
-    }
+    let unmatched: Vec<&str> = ids
+        .inspect(|_| n += 1)
+        .filter(|id| gt.video_index(id).is_none())
+        .collect();
+    report_unmatched(gt, n, &unmatched, source, what, consequence)
+}
+
+/// The warning (or, when no id of `n` matches, the error) about the
+/// prediction ids that are not videos of the ground truth.
+fn report_unmatched(
+    gt: &GroundTruth,
+    n: usize,
+    unmatched: &[&str],
+    source: &str,
+    what: &str,
+    consequence: &str,
+) -> Result<Vec<String>, Error> {
     if unmatched.is_empty() || n == 0 {
         return Ok(Vec::new());
     }
@@ -172,31 +180,17 @@ pub fn evaluate_proposals(
             "the maximum average number of proposals must be positive, got {m}"
         )));
     }
-    let mut warnings = check_video_ids(
-        gt,
-        preds.videos.iter().map(|v| v.video.as_str()),
-        &preds.source,
-        "proposals",
-        "are ignored but count in the total that sets the per-video cut, as in the official code",
-    )?;
+    let (by_video, mut warnings) = proposals_by_video(gt, preds)?;
     let videos = annotated_videos(gt, preds)?;
     let n_videos = videos.len();
     let n_proposals = preds.len();
-    // A duplicate id keeps its last value.
-    let by_id: HashMap<&str, &[Proposal]> = preds
-        .videos
-        .iter()
-        .map(|v| (v.video.as_str(), v.entries.as_slice()))
-        .collect();
     let ratio = m * n_videos as f64 / n_proposals as f64;
     let sorted = SortedThresholds::new(thresholds);
     let hits: Vec<VideoHits> = videos
         .par_iter()
         .with_min_len(32)
-        .map_init(Vec::new, |keys, &vi| {
-            let video = &gt.videos[vi];
-            let props = by_id.get(video.id.as_str()).copied().unwrap_or(&[]);
-            video_hits(video, props, ratio, &sorted, keys)
+        .map_init(Scratch::default, |scratch, &vi| {
+            video_hits(&gt.videos[vi], by_video[vi], ratio, &sorted, scratch)
         })
         .collect();
     let total: usize = hits.iter().map(|h| h.kept).sum();
@@ -236,6 +230,38 @@ pub fn evaluate_proposals(
         n_kept: total,
         warnings,
     })
+}
+
+/// Each ground-truth video's proposals (a repeated id keeps its last
+/// value; none for a video without), ids looked up on all cores, and the
+/// warnings about ids that are not videos of the ground truth.
+fn proposals_by_video<'a>(
+    gt: &GroundTruth,
+    preds: &'a ProposalSet,
+) -> Result<(Vec<&'a [Proposal]>, Vec<String>), Error> {
+    let found: Vec<Option<usize>> = preds
+        .videos
+        .par_iter()
+        .with_min_len(256)
+        .map(|v| gt.video_index(&v.video))
+        .collect();
+    let mut by_video: Vec<&[Proposal]> = vec![&[]; gt.videos.len()];
+    let mut unmatched = Vec::new();
+    for (v, found) in preds.videos.iter().zip(found) {
+        match found {
+            Some(i) => by_video[i] = &v.entries,
+            None => unmatched.push(v.video.as_str()),
+        }
+    }
+    let warnings = report_unmatched(
+        gt,
+        preds.videos.len(),
+        &unmatched,
+        &preds.source,
+        "proposals",
+        "are ignored but count in the total that sets the per-video cut, as in the official code",
+    )?;
+    Ok((by_video, warnings))
 }
 
 /// The ground-truth videos with annotations (the official video list),
@@ -282,16 +308,28 @@ fn rank_key(score: f64, position: usize) -> u128 {
     ((descending_key(score) as u128) << 32) | position as u128
 }
 
+/// Buffers of [`video_hits`], reused from video to video.
+#[derive(Default)]
+struct Scratch {
+    /// Rank keys of a video's proposals, the kept ones first.
+    keys: Vec<u128>,
+    /// The kept proposals' segments, in the order of `keys`.
+    segments: Vec<[f64; 2]>,
+    /// tIoU of each kept proposal with one instance.
+    ious: Vec<f64>,
+    /// Kept proposals (positions in `keys`) at or above the lowest threshold.
+    candidates: Vec<u32>,
+}
+
 /// One video's kept proposals and, per instance and threshold, the first
 /// one (in score order, ties in file order) that matches: the rank of the
 /// best-ranked matching proposal, found without sorting the proposals.
-/// `keys` is a reusable buffer.
 fn video_hits(
     video: &GtVideo,
     props: &[Proposal],
     ratio: f64,
     thresholds: &SortedThresholds,
-    keys: &mut Vec<u128>,
+    scratch: &mut Scratch,
 ) -> VideoHits {
     let inst = &video.instances;
     let nt = thresholds.values.len();
@@ -312,13 +350,14 @@ fn video_hits(
     }
     let n = props.len();
     let kept = ((n as f64 * ratio) as usize).min(n);
+    let keys = &mut scratch.keys;
     keys.clear();
     keys.extend(props.iter().enumerate().map(|(i, p)| rank_key(p.score, i)));
     if kept < n && kept > 0 {
         keys.select_nth_unstable(kept - 1);
     }
-    let kept_keys = &keys[..kept];
-    let best = best_matching_keys(inst, props, kept_keys, &thresholds.values);
+    let best = best_matching_keys(inst, props, kept, &thresholds.values, scratch);
+    let kept_keys = &scratch.keys[..kept];
     // Ranks of the needed keys among the kept ones: with b(k) the number
     // of needed keys at or below k, the m-th needed key has the kept keys
     // with b(k) <= m below it.
@@ -326,7 +365,12 @@ fn video_hits(
     needed.sort_unstable();
     needed.dedup();
     let mut below = vec![0u32; needed.len() + 1];
-    if !needed.is_empty() {
+    if needed.len() <= 16 {
+        // A few needed keys: counted without a branch per comparison.
+        for &k in kept_keys {
+            below[needed.iter().map(|&q| (q <= k) as usize).sum::<usize>()] += 1;
+        }
+    } else {
         for &k in kept_keys {
             below[needed.partition_point(|&q| q <= k)] += 1;
         }
@@ -353,30 +397,53 @@ fn video_hits(
     }
 }
 
-/// Per instance and threshold (ascending): the smallest key among the kept
-/// proposals whose tIoU with the instance reaches the threshold
-/// (`u128::MAX` for none).
+/// Per instance and threshold (ascending): the smallest key among the
+/// `kept` first of `scratch.keys` whose proposal's tIoU with the instance
+/// reaches the threshold (`u128::MAX` for none).
 fn best_matching_keys(
     inst: &[crate::GtInstance],
     props: &[Proposal],
-    kept_keys: &[u128],
+    kept: usize,
     sorted: &[f64],
+    scratch: &mut Scratch,
 ) -> Vec<u128> {
     let nt = sorted.len();
     let mut best = vec![u128::MAX; inst.len() * nt];
-    let t_min = sorted[0];
-    for &k in kept_keys {
-        let seg = props[(k as u32) as usize].segment;
-        for (i, g) in inst.iter().enumerate() {
-            let iou = tiou(seg, g.segment);
-            if iou.is_nan() || iou < t_min {
-                continue; // below every threshold (or NaN)
-            }
+    let Scratch {
+        keys,
+        segments,
+        ious,
+        candidates,
+    } = scratch;
+    let kept_keys = &keys[..kept];
+    segments.clear();
+    segments.extend(
+        kept_keys
+            .iter()
+            .map(|&k| props[(k as u32) as usize].segment),
+    );
+    let all_finite = segments.iter().flatten().all(|x| x.is_finite());
+    candidates.resize(kept, 0);
+    for (g, row) in inst.iter().zip(best.chunks_exact_mut(nt)) {
+        ious.clear();
+        if all_finite && g.segment.iter().all(|x| x.is_finite()) {
+            ious.extend(segments.iter().map(|&s| tiou_finite(s, g.segment)));
+        } else {
+            ious.extend(segments.iter().map(|&s| tiou(s, g.segment)));
+        }
+        // Those at or above the lowest threshold, gathered without a branch
+        // per proposal (NaN compares false).
+        let mut c = 0;
+        for (j, &iou) in ious.iter().enumerate() {
+            candidates[c] = j as u32;
+            c += (iou >= sorted[0]) as usize;
+        }
+        for &j in &candidates[..c] {
+            let (iou, k) = (ious[j as usize], kept_keys[j as usize]);
             // Thresholds met form a prefix; a lower threshold's best key is
             // never above a higher one's, so stop at the first not improved.
             let met = sorted.partition_point(|&t| t <= iou);
-            let row = &mut best[i * nt..i * nt + met];
-            for slot in row.iter_mut().rev() {
+            for slot in row[..met].iter_mut().rev() {
                 if *slot <= k {
                     break;
                 }

@@ -546,3 +546,92 @@ fn tied_scores_and_unsorted_thresholds_match_the_transcription() {
         }
     }
 }
+
+#[test]
+fn many_instances_and_thresholds_match_the_transcription() {
+    // Up to a dozen instances per video and 19 thresholds: many distinct
+    // best-ranked matches per video (the evaluator's larger-case path).
+    let mut rng = Rng(23);
+    let thr = tcanet_evaluator::numeric::linspace(0.05, 0.95, 19);
+    for case in 0..12 {
+        let gt: Vec<(String, Vec<[f64; 2]>)> = (0..3)
+            .map(|v| {
+                let k = 6 + (rng.unit() * 7.0) as usize;
+                let inst = (0..k)
+                    .map(|_| {
+                        let s = rng.unit() * 200.0;
+                        [s, s + 2.0 + rng.unit() * 30.0]
+                    })
+                    .collect();
+                (format!("v{v}"), inst)
+            })
+            .collect();
+        let preds: Vec<(String, Vec<Proposal>)> = gt
+            .iter()
+            .map(|(id, inst)| {
+                let ps = (0..60 + (rng.unit() * 80.0) as usize)
+                    .map(|_| {
+                        let g = inst[(rng.unit() * inst.len() as f64) as usize];
+                        let jitter = |x: f64, r: &mut Rng| x + (r.unit() - 0.5) * 10.0;
+                        let (a, b) = (jitter(g[0], &mut rng), jitter(g[1], &mut rng));
+                        prop(a, b, rng.unit())
+                    })
+                    .collect();
+                (id.clone(), ps)
+            })
+            .collect();
+        let gt_model = GroundTruth::from_videos(
+            "validation",
+            gt.iter()
+                .map(|(id, inst)| (id.as_str(), inst.iter().map(|&s| (s, "a")).collect())),
+        );
+        let mut p = ProposalSet::new();
+        for (id, ps) in &preds {
+            p.push(id.clone(), ps.clone());
+        }
+        let m = [30.0, 100.0, 500.0][case % 3];
+        let o = ProposalOptions {
+            tiou_thresholds: thr.clone(),
+            max_avg_proposals: m,
+        };
+        let r = evaluate_proposals(&gt_model, &p, &o).unwrap();
+        let want = ref_proposals(&gt, &preds, m, &thr);
+        for (j, (got, want)) in r.average_recall.iter().zip(&want).enumerate() {
+            assert!(
+                (got - want).abs() < 1e-12,
+                "case {case} point {j}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn nan_segments_match_nothing_and_keep_their_rank() {
+    // A proposal with a NaN in its segment (possible in memory) has NaN
+    // tIoU with everything: it is ranked and cut like any other but never
+    // matches, exactly as one far from every instance.
+    let gt = GroundTruth::from_videos(
+        "validation",
+        [("v", vec![([0.0, 10.0], "a"), ([20.0, 30.0], "a")])],
+    );
+    let with = |bad: [f64; 2]| {
+        let mut p = ProposalSet::new();
+        p.push(
+            "v",
+            vec![
+                prop(bad[0], bad[1], 0.9),
+                prop(0.5, 10.0, 0.8),
+                prop(21.0, 29.0, 0.7),
+                prop(0.0, 10.0, 0.6),
+            ],
+        );
+        evaluate_proposals(&gt, &p, &opts(100.0)).unwrap()
+    };
+    let far = with([1e6, 1e6 + 1.0]);
+    for bad in [[f64::NAN, 5.0], [0.0, f64::NAN], [f64::NAN, f64::NAN]] {
+        let r = with(bad);
+        assert_eq!(r.average_recall, far.average_recall, "{bad:?}");
+        assert_eq!(r.recall, far.recall, "{bad:?}");
+    }
+    assert!(far.ar_at_1 < far.ar_at_100);
+}

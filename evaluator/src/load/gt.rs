@@ -219,6 +219,54 @@ fn annotations(
     Ok(instances)
 }
 
+/// Moves past an `annotations` array in the usual layout, `[{"segment":
+/// [s, e], "label": NAME}, ...]` with Python's default separators, checking
+/// it as [`Parser::skip_value`] does (`true`); for anything else, the
+/// parser stays where it was (`false`) and the general skip takes it.
+fn skip_usual_annotations(p: &mut Parser) -> bool {
+    let start = p.pos;
+    let skipped = (|| {
+        if !p.at(b"[") {
+            return Some(false);
+        }
+        p.pos += 1;
+        if p.at(b"]") {
+            p.pos += 1;
+            return Some(true);
+        }
+        loop {
+            if !p.at(b"{\"segment\": [") {
+                return Some(false);
+            }
+            p.pos += 13;
+            p.skip_number().ok()?;
+            if !p.at(b", ") {
+                return Some(false);
+            }
+            p.pos += 2;
+            p.skip_number().ok()?;
+            if !p.at(b"], \"label\": \"") {
+                return Some(false);
+            }
+            p.pos += 12;
+            p.skip_string().ok()?;
+            if p.at(b"}, {") {
+                p.pos += 3;
+            } else if p.at(b"}]") {
+                p.pos += 2;
+                return Some(true);
+            } else {
+                return Some(false);
+            }
+        }
+    })()
+    .unwrap_or(false);
+    if !skipped {
+        p.pos = start;
+    }
+    skipped
+}
+
 /// Reads one entry of `database` (its fields located, annotations skipped).
 fn database_video<'a>(p: &mut Parser<'a>, id: Cow<'a, str>) -> Result<RawGtVideo<'a>, JsonError> {
     let key_at = p.key_at;
@@ -244,7 +292,9 @@ fn database_video<'a>(p: &mut Parser<'a>, id: Cow<'a, str>) -> Result<RawGtVideo
             "annotations" => {
                 p.peek();
                 v.annotations_at = Some(p.pos);
-                p.skip_value()?;
+                if !skip_usual_annotations(p) {
+                    p.skip_value()?;
+                }
             }
             "duration" if matches!(p.peek(), Some(c) if c == b'-' || c.is_ascii_digit()) => {
                 v.duration = Some(p.number("a number")?);
@@ -326,6 +376,49 @@ mod tests {
             err.contains("database[\"a\"].annotations[0] has no \"label\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn usual_annotations_are_skipped_as_any_value() {
+        // Each array, then more text: skipped by the usual-layout skipper
+        // (or left to the general skip) to where the general skip ends,
+        // and refused where the general skip fails.
+        let cases = [
+            r#"[]"#,
+            r#"[{"segment": [6.195294851794072, 77.73085420904837], "label": "Ballet"}]"#,
+            r#"[{"segment": [0.01, 12.5], "label": "A"}, {"segment": [3, 4], "label": "B \"q\" \u00e9"}]"#,
+            r#"[{"segment": [1e2, -0.5], "label": "x"}, {"segment": [1.5, 2.5], "label": "y"}]"#,
+            r#"[{"segment": [1.5, 2.5], "label": "x", "extra": [1]}]"#,
+            r#"[{"label": "x", "segment": [1.5, 2.5]}]"#,
+            r#"[ {"segment": [1.5, 2.5], "label": "x"} ]"#,
+            r#"[{"segment": [1.5, 2.5, 3.5], "label": "x"}]"#,
+            r#"[{"segment": [01.5, 2.5], "label": "x"}]"#,
+            r#"[{"segment": [1.5, 2.5], "label": "x\q"}]"#,
+            r#"[{"segment": [1.5, 2.5], "label": "x"},]"#,
+            r#"[{"segment": [1.5, 2.5], "label": "x"}"#,
+            r#"[{"segment": [1.5, 2.5], "label": 7}]"#,
+        ];
+        let tail = r#", "subset": "validation", "duration": 12.25}, "v2": {}}"#;
+        for case in cases {
+            let text = format!(r#"{{"v": {{"annotations": {case}{tail}"#);
+            let at = text.find('[').unwrap();
+            let mut general = Parser::new(text.as_bytes(), at);
+            let want = general.skip_value().map(|()| general.pos);
+            let mut p = Parser::new(text.as_bytes(), at);
+            if skip_usual_annotations(&mut p) {
+                assert_eq!(want.as_ref().ok(), Some(&p.pos), "{case}");
+            } else {
+                assert_eq!(p.pos, at, "{case}");
+            }
+        }
+        // The usual layouts themselves take the fast path.
+        for case in &cases[..4] {
+            let text = format!("{case}{tail}");
+            assert!(
+                skip_usual_annotations(&mut Parser::new(text.as_bytes(), 0)),
+                "{case}"
+            );
+        }
     }
 
     #[test]

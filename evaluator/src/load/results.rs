@@ -2,12 +2,13 @@
 //! "label": NAME}, ...]}}` (no label for proposals), parsed on all cores.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry as MapEntry;
 
 use rayon::prelude::*;
 
 use super::{segment, syntax, within};
 use crate::json::FastMap as HashMap;
-use crate::json::{line_column, JResult, JsonError, Parser};
+use crate::json::{line_column, FxHasher, JResult, JsonError, Parser};
 use crate::{Detection, DetectionSet, Error, Proposal, ProposalSet, VideoResults};
 
 /// What a submission's entries are read into: proposals (labels skipped)
@@ -56,8 +57,11 @@ impl Entry for Detection {
 }
 
 /// One parsed video of a submission, labels numbered locally.
-struct RawResults<'a, T> {
-    id: Cow<'a, str>,
+struct RawResults<T> {
+    /// The video id, owned while its bytes are in cache.
+    id: String,
+    /// [`id_hash`] of `id`.
+    hash: u64,
     key_at: usize,
     entries: Vec<T>,
     reversed: usize,
@@ -84,7 +88,7 @@ impl<'a> PieceLabels<'a> {
 }
 
 /// The videos of one piece of `results` and their labels.
-type Piece<'a, T> = (Vec<RawResults<'a, T>>, PieceLabels<'a>);
+type Piece<'a, T> = (Vec<RawResults<T>>, PieceLabels<'a>);
 
 /// How a chunk of the `results` object ended.
 enum ChunkEnd {
@@ -191,7 +195,7 @@ fn results_body<'a, T: Entry>(
 }
 
 /// A submission's videos, its label names and the warnings.
-type ReadResults<'a, T> = (Vec<RawResults<'a, T>>, Vec<String>, Vec<String>);
+type ReadResults<'a, T> = (Vec<RawResults<T>>, Vec<String>, Vec<String>);
 
 /// Reads the top-level object: the pieces of `results`, failing with a
 /// hint when there is none.
@@ -235,11 +239,10 @@ fn top_level<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<Vec<Piece<'a, 
 
 /// Joins the pieces: labels numbered over the whole file in order of
 /// appearance; returns the videos in file order and the label names.
-fn join_pieces<'a, T: Entry>(parsed: Vec<Piece<'a, T>>) -> (Vec<RawResults<'a, T>>, Vec<String>) {
+fn join_pieces<'a, T: Entry>(parsed: Vec<Piece<'a, T>>) -> (Vec<RawResults<T>>, Vec<String>) {
     let mut labels: Vec<String> = Vec::new();
     let mut label_ids: HashMap<Cow<'a, str>, usize> = HashMap::default();
-    let mut videos: Vec<RawResults<'a, T>> =
-        Vec::with_capacity(parsed.iter().map(|p| p.0.len()).sum());
+    let mut videos: Vec<RawResults<T>> = Vec::with_capacity(parsed.iter().map(|p| p.0.len()).sum());
     for (piece, piece_labels) in parsed {
         let map: Vec<usize> = piece_labels
             .names
@@ -261,20 +264,38 @@ fn join_pieces<'a, T: Entry>(parsed: Vec<Piece<'a, T>>) -> (Vec<RawResults<'a, T
     (videos, labels)
 }
 
+/// The hash of a video id that [`resolve_duplicates`] compares first,
+/// computed where the id is parsed (on all cores).
+fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<FxHasher>::default().hash_one(id)
+}
+
 /// Resolves repeated video keys: the first place and the last value are
-/// kept (with a warning), as Python's `json` does.
-fn resolve_duplicates<'a, T>(
-    videos: Vec<RawResults<'a, T>>,
+/// kept (with a warning), as Python's `json` does. Videos are told apart
+/// by their ids' hashes (from the parse), their ids compared only when
+/// the hashes are equal.
+fn resolve_duplicates<T>(
+    videos: Vec<RawResults<T>>,
     bytes: &[u8],
     file: &str,
     warnings: &mut Vec<String>,
-) -> Vec<RawResults<'a, T>> {
-    let mut index: HashMap<Cow<'a, str>, usize> =
+) -> Vec<RawResults<T>> {
+    // Per hash, the place in `out` of the first id with it; the places of
+    // other ids with a hash already taken (a collision: rare) in `others`.
+    let mut index: HashMap<u64, usize> =
         HashMap::with_capacity_and_hasher(videos.len(), Default::default());
-    let mut out: Vec<RawResults<'a, T>> = Vec::with_capacity(videos.len());
+    let mut others: Vec<usize> = Vec::new();
+    let mut out: Vec<RawResults<T>> = Vec::with_capacity(videos.len());
     for r in videos {
-        match index.get(&r.id) {
-            Some(&i) => {
+        let same = |&i: &usize| out[i].hash == r.hash && out[i].id == r.id;
+        let found = match index.get(&r.hash) {
+            None => None,
+            Some(i) if same(i) => Some(*i),
+            Some(_) => others.iter().copied().find(same),
+        };
+        match found {
+            Some(i) => {
                 let (line, _) = line_column(bytes, r.key_at);
                 warnings.push(format!(
                     "{file}:{line}: video \"{}\" appears twice in \"results\"; the last one \
@@ -284,7 +305,12 @@ fn resolve_duplicates<'a, T>(
                 out[i] = r;
             }
             None => {
-                index.insert(r.id.clone(), out.len());
+                match index.entry(r.hash) {
+                    MapEntry::Vacant(e) => {
+                        e.insert(out.len());
+                    }
+                    MapEntry::Occupied(_) => others.push(out.len()),
+                }
                 out.push(r);
             }
         }
@@ -319,7 +345,7 @@ fn results<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<ReadResults<'a, 
 /// with Python's default separators, without matching keys; `None` (the
 /// parser where it was) for anything else, which the general reader then
 /// reads or reports (so both accept and refuse the same entries).
-#[inline]
+#[inline(always)]
 fn usual_entry<'a, T: Entry>(p: &mut Parser<'a>, labels: &mut PieceLabels<'a>) -> Option<T> {
     const HEAD: &[u8] = b"{\"segment\": [";
     const MID: &[u8] = b"], \"score\": ";
@@ -428,7 +454,7 @@ fn video_results<'a, T: Entry>(
     start: usize,
     capacity: usize,
     labels: &mut PieceLabels<'a>,
-) -> JResult<(RawResults<'a, T>, usize)> {
+) -> JResult<(RawResults<T>, usize)> {
     let mut p = Parser::new(bytes, start);
     p.begin_array("an array of results")?;
     let mut first = true;
@@ -436,20 +462,36 @@ fn video_results<'a, T: Entry>(
     let mut reversed = 0;
     let mut first_reversed = None;
     let mut n = 0usize;
-    while p.next_element(&mut first)? {
-        let path = || format!("results[\"{id}\"][{n}]");
-        let e: T = entry(&mut p, &path, labels)?;
+    let mut record = |e: T, n: usize| {
         let [s, end] = e.segment();
         if s > end {
             reversed += 1;
             first_reversed.get_or_insert(n);
         }
         entries.push(e);
+    };
+    // Entries in the usual layout, separated by ", ", read straight on;
+    // from the first that is not, the general loop takes over.
+    let mut resume = p.pos;
+    while let Some(e) = usual_entry::<T>(&mut p, labels) {
+        record(e, n);
+        (n, first, resume) = (n + 1, false, p.pos);
+        if bytes.get(p.pos..p.pos + 3) != Some(b", {") {
+            break;
+        }
+        p.pos += 2;
+    }
+    p.pos = resume;
+    while p.next_element(&mut first)? {
+        let path = || format!("results[\"{id}\"][{n}]");
+        let e: T = entry(&mut p, &path, labels)?;
+        record(e, n);
         n += 1;
     }
     Ok((
         RawResults {
-            id,
+            hash: id_hash(&id),
+            id: id.into_owned(),
             key_at,
             entries,
             reversed,
@@ -467,7 +509,7 @@ pub(crate) fn proposals(bytes: &[u8], file: &str) -> Result<ProposalSet, Error> 
         videos: raw
             .into_iter()
             .map(|r| VideoResults {
-                video: r.id.into_owned(),
+                video: r.id,
                 entries: r.entries,
             })
             .collect(),
@@ -489,7 +531,7 @@ pub(crate) fn detections(bytes: &[u8], file: &str) -> Result<DetectionSet, Error
     set.videos = raw
         .into_iter()
         .map(|r| VideoResults {
-            video: r.id.into_owned(),
+            video: r.id,
             entries: r.entries,
         })
         .collect();
@@ -562,6 +604,48 @@ mod tests {
             let s: Vec<f64> = got.entries.iter().map(|p| p.score).collect();
             assert_eq!(&s, scores);
         }
+    }
+
+    #[test]
+    fn duplicates_are_found_among_colliding_hashes() {
+        // Every id given the same hash: ids are told apart by comparison.
+        let raw = |id: &str, score: f64, key_at: usize| RawResults {
+            id: id.to_string(),
+            hash: 7,
+            key_at,
+            entries: vec![Proposal {
+                segment: [0.0, 1.0],
+                score,
+            }],
+            reversed: 0,
+            first_reversed: None,
+        };
+        let videos = vec![
+            raw("a", 1.0, 0),
+            raw("b", 2.0, 2),
+            raw("a", 3.0, 4),
+            raw("c", 4.0, 6),
+            raw("b", 5.0, 8),
+        ];
+        let text = b"a\nb\na\nc\nb\n";
+        let mut warnings = Vec::new();
+        let out = resolve_duplicates(videos, text, "t.json", &mut warnings);
+        let got: Vec<(&str, f64)> = out
+            .iter()
+            .map(|r| (r.id.as_str(), r.entries[0].score))
+            .collect();
+        assert_eq!(got, [("a", 3.0), ("b", 5.0), ("c", 4.0)]);
+        assert_eq!(warnings.len(), 2);
+        assert!(
+            warnings[0].starts_with("t.json:3: video \"a\" appears twice"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("t.json:5: video \"b\" appears twice"),
+            "{warnings:?}"
+        );
+        assert_eq!(id_hash("a"), id_hash("a"));
+        assert_ne!(id_hash("a"), id_hash("b"));
     }
 
     #[test]

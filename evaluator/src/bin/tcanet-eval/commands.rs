@@ -152,7 +152,15 @@ pub fn proposals(a: ProposalArgs, log: &Log) -> Result<(), Failure> {
         result.map_err(Failure::other)?;
         log.info(format!("wrote {}", path.display()));
     }
+    leak_at_exit((gt, pred, report, baseline));
     Ok(())
+}
+
+/// Leaves `x`'s memory to the system, which takes it back all at once
+/// when the process ends (next), instead of freeing its tens of thousands
+/// of blocks one by one (a millisecond on a 470K-entry run).
+fn leak_at_exit<T>(x: T) {
+    std::mem::forget(x);
 }
 
 /// `detections`: mAP (and top-k× recall).
@@ -214,6 +222,7 @@ pub fn detections(a: DetectionArgs, log: &Log) -> Result<(), Failure> {
         plot::plot_detections(path, &title, &series).map_err(Failure::other)?;
         log.info(format!("wrote {}", path.display()));
     }
+    leak_at_exit((gt, pred, base, report, baseline, topk));
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! (AR@AN, AUC) and detections (mAP) from JSON files, and DETAD's diagnosis
 //! of detections.
 
+mod alloc;
 mod args;
 mod commands;
 mod inputs;
@@ -58,24 +59,35 @@ impl From<OutputError> for Failure {
     }
 }
 
-/// Tunes glibc's allocator for one short run over tens of megabytes: one
-/// arena grown in large steps, large blocks kept in it (fewer system calls
-/// and page faults; a fifth of a run's time otherwise).
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
-    }
+/// The size in bytes of the command's input files (standard input, or a
+/// file that cannot be read, counts 0: the command reports it).
+fn input_size(command: &Command) -> u64 {
+    let common = match command {
+        Command::Proposals(a) => &a.common,
+        Command::Detections(a) => &a.common,
+        Command::Diagnose(a) => &a.common,
+        Command::Bench(a) => return file_sizes([a.gt.as_path(), a.pred.as_path()]),
+    };
+    file_sizes(
+        [&common.gt, &common.pred]
+            .into_iter()
+            .filter_map(|i| i.path()),
+    )
+}
+
+/// The sizes of files, summed.
+fn file_sizes<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) -> u64 {
+    paths
+        .into_iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    alloc::tune_allocator();
     let cli = Cli::parse();
+    alloc::start_thread_pool(input_size(&cli.command) >= alloc::LARGE_INPUTS);
     let log = cli.common.log();
     let result = match cli.command {
         Command::Proposals(a) => commands::proposals(a, &log),
