@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage ONNX Runtime's CUDA build for tcanet-infer on a GPU machine
-# (see /work/shared/GPU.md, "ONNX Runtime with CUDA").
+# (README.md, "GPU use").
 #
 # The project's venv has the CPU onnxruntime; the GPU machines have no network
 # and no CUDA build of ONNX Runtime. This script takes the three libraries of
@@ -29,8 +29,9 @@ LIBS=(
   "libonnxruntime_providers_shared.so"
   "libonnxruntime_providers_cuda.so"
 )
-# The GPU machine's Python environment with CUDA 13, cuBLAS, cuRAND, cuDNN 9.
-TORCH_VENV=${TORCH_VENV:-/opt/torch/.venv}
+# A Python environment on the GPU machine whose torch (CUDA 13 build) brings
+# cuBLAS, cuRAND and cuDNN 9: the project's own .venv unless TORCH_VENV says.
+TORCH_VENV=${TORCH_VENV:-$ROOT/.venv}
 
 die() { echo "gpu-stage: $*" >&2; exit 1; }
 

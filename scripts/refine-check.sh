@@ -12,7 +12,7 @@
 # Examples:
 #   scripts/refine-check.sh --synth --out runs/rc-ours                       # the demo's data and training
 #   scripts/refine-check.sh --independent moderate --epochs 18 --decode-scales "0.2 0.5 1.0"
-#   scripts/refine-check.sh --data runs/rc-ours/data --checkpoint runs/rc-ours/train/last.safetensors \
+#   scripts/refine-check.sh --data runs/rc-ours/data --checkpoint runs/rc-ours/train/best.safetensors \
 #       --decode-scales "0.2 0.35 0.5 0.75 1.0" --out runs/rc-scales          # no training
 #   scripts/refine-check.sh --synth --holdout 64 --decode-scales "0.5 1.0 1.5"  # would calibration on
 #       64 held-out training videos pick the scale that is best on the validation videos?
@@ -200,7 +200,9 @@ if [[ -z $checkpoint ]]; then
     --epochs "$epochs" --batch-size "$batch" --lr "$lr" --warmup-iters "$warmup" \
     --lr-decay-epoch "$decay_epoch" --lr-decay "$decay" --seed "$seed" \
     --device cpu --threads "$threads" --workers 1 --no-validation --quiet "${train_args[@]}"
-  checkpoint=$out/train/last.safetensors
+  # The epoch that scored best on the held-out training videos, with the decode
+  # scale calibrated on them: what the demo and the docs export.
+  checkpoint=$out/train/best.safetensors
 fi
 
 # The checkpoint's model config (safetensors: u64 LE header length, JSON header).

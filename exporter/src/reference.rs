@@ -1,5 +1,5 @@
 //! An independent f64 forward pass (inference) in plain Rust, written from
-//! TCANET.md with straightforward loops and none of the graph's folding or
+//! docs/MODEL.md with straightforward loops and none of the graph's folding or
 //! layout tricks: `verify` and the tests compare ONNX Runtime against it.
 use tcanet_models::params::{lgte_prefix, tbr_prefix};
 use tcanet_models::{ModelConfig, NUM_STAGES};

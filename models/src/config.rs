@@ -1,4 +1,4 @@
-//! Model configuration (every number of TCANET.md's configuration table) and
+//! Model configuration (every number of docs/MODEL.md's configuration table) and
 //! its named presets.
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub enum ConfigError {
 
 /// Every hyper-parameter of the TCANet network, its sampling and decoding.
 ///
-/// Defaults are the HACS setting of TCANET.md ([`ModelConfig::hacs`]).
+/// Defaults are the HACS setting of docs/MODEL.md ([`ModelConfig::hacs`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
@@ -82,7 +82,7 @@ impl ModelConfig {
     /// Names accepted by [`ModelConfig::preset`].
     pub const PRESETS: [&'static str; 3] = ["hacs", "anet", "tiny"];
 
-    /// The HACS setting: TCANET.md's defaults (C=2304, T=1000, 8/15 s steps).
+    /// The HACS setting: docs/MODEL.md's defaults (C=2304, T=1000, 8/15 s steps).
     pub fn hacs() -> Self {
         Self {
             feat_dim: 2304,

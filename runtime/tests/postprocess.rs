@@ -1,5 +1,5 @@
 //! The library's post-processing against a deliberately plain implementation
-//! of TCANET.md's rule, written here line by line after the release's Python
+//! of docs/MODEL.md's rule, written here line by line after the release's Python
 //! (lists, `list.index(max(list))`, `pop`), on random inputs and edge cases.
 use tcanet_runtime::postprocess::{
     fuse_scores, postprocess_video, soft_nms, PostProcessOptions, ScoredSegment, SoftNmsParams,

@@ -1,4 +1,4 @@
-//! The learning-rate schedule of TCANET.md: a cosine warm-up over the first
+//! The learning-rate schedule of docs/MODEL.md: a cosine warm-up over the first
 //! iterations of epoch 1, then the base rate, ×`decay` from epoch `decay_epoch` on.
 use serde::{Deserialize, Serialize};
 

@@ -11,7 +11,7 @@ fn start_end(x: &Tensor) -> (Tensor, Tensor) {
 }
 
 /// Refined proposals from `proposals` [.., 2] and the raw regressions `se` =
-/// (ds, de) and `xw` = (dx, dw) [.., 2] (TCANET.md "TBR decoding"): with
+/// (ds, de) and `xw` = (dx, dw) [.., 2] (docs/MODEL.md "TBR decoding"): with
 /// w = e - s and c = s + w/2, XW gives c' = c + 0.1 dx w, w' = w exp(0.2 dw);
 /// SE gives [s + ds w g, e + de w g]; the result is max(0, (SE + XW) / 2).
 /// `se_scale` is g (1.0 in training, 0.2 at inference in the release).

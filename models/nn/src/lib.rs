@@ -1,6 +1,6 @@
 //! The TCANet network in tch (libtorch): base encoder, LGTE layers, three
 //! cascaded TBR stages (each with its TTN sampling), decoding and losses,
-//! exactly as `TCANET.md` describes the authors' release.
+//! exactly as docs/MODEL.md describes the authors' release.
 //!
 //! Variables are created under the given [`tch::nn::Path`] with exactly the
 //! names and shapes of [`tcanet_models::param_specs`] (the release's state_dict keys),

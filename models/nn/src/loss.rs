@@ -1,4 +1,4 @@
-//! The training losses of TCANET.md "Training", per stage and in total.
+//! The training losses of docs/MODEL.md "Training", per stage and in total.
 use super::boxes::{encode_targets, segment_iou};
 use super::Forward;
 use tcanet_models::ModelConfig;
@@ -79,7 +79,7 @@ pub fn iou_loss_selection(iou: &Tensor, valid: &Tensor, threshold: f64) -> Tenso
     high.logical_or(&keep_medium).logical_or(&keep_low)
 }
 
-/// Losses of TCANET.md "Training" for a forward pass in training mode.
+/// Losses of docs/MODEL.md "Training" for a forward pass in training mode.
 ///
 /// `gt` [B, N, 2]: the ground-truth instance matched to each *input* proposal
 /// (the one of highest IoU with it), used as the target of that proposal in

@@ -1,5 +1,5 @@
 //! TTN: sampling the encoded features of each proposal's own video at the
-//! start, action and end regions of the proposal (TCANET.md "TTN").
+//! start, action and end regions of the proposal (docs/MODEL.md "TTN").
 use tcanet_models::ModelConfig;
 use tch::{Kind, Tensor};
 

@@ -89,7 +89,7 @@ fn release_window_at_the_edges() {
     assert_eq!(row(23), vec![19, 20, 21, 22, 23]);
 }
 
-/// One LGTE layer in plain f64 (TCANET.md "LGTE"), x [H][T] → [H][T].
+/// One LGTE layer in plain f64 (docs/MODEL.md "LGTE"), x [H][T] → [H][T].
 fn lgte_reference(
     x: &[Vec<f64>],
     p: &dyn Fn(&str) -> Vec<f64>,

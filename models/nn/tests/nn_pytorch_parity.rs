@@ -1,5 +1,5 @@
 //! The tch network against PyTorch itself: `pytorch_reference.py` builds
-//! TCANet from TCANET.md with torch's own modules (MultiheadAttention with the
+//! TCANet from docs/MODEL.md with torch's own modules (MultiheadAttention with the
 //! release's mask, affine_grid + grid_sample, ...), loads our parameters with
 //! `load_state_dict(strict=True)` — so our names and shapes are the release's
 //! state_dict — and recomputes the inference outputs and the training losses

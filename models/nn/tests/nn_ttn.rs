@@ -1,11 +1,11 @@
-//! TTN sampling against a direct f64 implementation of TCANET.md's formula,
+//! TTN sampling against a direct f64 implementation of docs/MODEL.md's formula,
 //! and against libtorch's own affine_grid + grid_sample, including regions
 //! partly or wholly outside the timeline.
 use tcanet_models::ModelConfig;
 use tcanet_nn::ttn_sample;
 use tch::{Device, Kind, Tensor};
 
-/// TCANET.md "TTN", written out sample by sample in plain f64.
+/// docs/MODEL.md "TTN", written out sample by sample in plain f64.
 /// `feats[b][h][t]`, `props[b][n] = (s, e)` → `out[b][n][h][sample]`.
 fn reference(
     feats: &[Vec<Vec<f64>>],

@@ -1,4 +1,4 @@
-"""TCANet as PyTorch computes it, written from TCANET.md with torch's own modules
+"""TCANet as PyTorch computes it, written from docs/MODEL.md with torch's own modules
 (Conv1d, MultiheadAttention with the release's boolean mask, LayerNorm,
 affine_grid + grid_sample, smooth_l1_loss), in float64.
 

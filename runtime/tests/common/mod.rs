@@ -237,7 +237,7 @@ pub fn plain_iou(a_min: f64, a_max: f64, b_min: f64, b_max: f64) -> f64 {
     inter_len / union_len
 }
 
-/// TCANET.md's post-processing, as plainly as possible, after the release's
+/// docs/MODEL.md's post-processing, as plainly as possible, after the release's
 /// Python (lists, `list.index(max(list))`, `pop`). Input: refined segments in
 /// seconds, input scores, stage-3 IoU, duration. Output (start_s, end_s, score).
 pub fn plain_postprocess(

@@ -140,7 +140,7 @@ fn tiou(a: [f64; 2], b: [f64; 2]) -> f64 {
 }
 
 /// AR@1, AR@5, AR@10, AR@100 (fractions) and AUC (percent), transcribed
-/// plainly from the official eval_proposal.py (../shared/EVALUATION.md),
+/// plainly from the official eval_proposal.py (docs/EVALUATION.md),
 /// M = 100, thresholds linspace(0.5, 0.95, 10).
 pub fn official_proposal_scores(
     truth: &Truth,
