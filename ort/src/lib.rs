@@ -22,7 +22,7 @@ use std::path::PathBuf;
 pub use library::{init_ort, loaded, LoadedOrt, TriedPath, ORT_VERSION};
 pub use model::{CallLimit, ModelError, StageOutputs, TcanetModel};
 pub use session::{build_session, build_session_for, BuiltSession, Device, SessionSettings};
-pub use tensorrt::{DimRange, TensorRtOptions};
+pub use tensorrt::{DimRange, ProfileError, TensorRtOptions};
 
 use library::TriedPath as Tried;
 

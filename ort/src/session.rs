@@ -204,7 +204,11 @@ fn register_device(
                 ));
             }
             let mut trt = ep::TensorRT::default();
-            for (key, value) in settings.tensorrt.provider_options(id, model)? {
+            let options = settings
+                .tensorrt
+                .provider_options(id, model)
+                .map_err(|e| e.to_string())?;
+            for (key, value) in options {
                 trt = trt.with_arbitrary_config(key, value);
             }
             trt.register(builder).map_err(|e| e.to_string())?;

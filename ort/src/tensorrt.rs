@@ -30,6 +30,43 @@ pub const DEFAULT_PROPOSALS: DimRange = DimRange {
     max: 1024,
 };
 
+/// Why a TensorRT profile range or a model's profile cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// A bound below 1 or above [`MAX_PROFILE_DIM`].
+    #[error("{min}:{opt}:{max}: sizes must be from 1 to {MAX_PROFILE_DIM}")]
+    OutOfRange {
+        /// Smallest size asked.
+        min: u32,
+        /// Size to tune for.
+        opt: u32,
+        /// Largest size asked.
+        max: u32,
+    },
+    /// Bounds not in the order MIN <= OPT <= MAX.
+    #[error("{min}:{opt}:{max}: need MIN <= OPT <= MAX")]
+    Unordered {
+        /// Smallest size asked.
+        min: u32,
+        /// Size to tune for.
+        opt: u32,
+        /// Largest size asked.
+        max: u32,
+    },
+    /// Text that is not `MIN:OPT:MAX` or `N`.
+    #[error("'{0}': expected MIN:OPT:MAX (or N) with integers from 1 to {MAX_PROFILE_DIM}, e.g. 1:100:1024")]
+    Syntax(String),
+    /// A time-step range for a model whose T is fixed.
+    #[error(
+        "a time-step profile applies to models exported with --dynamic-time; \
+         this model's T is fixed at {0}"
+    )]
+    StepsOnFixedModel(usize),
+    /// A model's T beyond what a profile can hold.
+    #[error("T = {0} is too large for a TensorRT profile (at most {MAX_PROFILE_DIM})")]
+    TooLarge(usize),
+}
+
 /// The range of one dynamic dimension in a TensorRT optimization profile:
 /// `1 <= min <= opt <= max <= MAX_PROFILE_DIM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,20 +81,18 @@ pub struct DimRange {
 
 impl DimRange {
     /// A checked range; the message says which bound is wrong.
-    pub fn new(min: u32, opt: u32, max: u32) -> Result<Self, String> {
+    pub fn new(min: u32, opt: u32, max: u32) -> Result<Self, ProfileError> {
         if min < 1 || max > MAX_PROFILE_DIM {
-            return Err(format!(
-                "{min}:{opt}:{max}: sizes must be from 1 to {MAX_PROFILE_DIM}"
-            ));
+            return Err(ProfileError::OutOfRange { min, opt, max });
         }
         if !(min <= opt && opt <= max) {
-            return Err(format!("{min}:{opt}:{max}: need MIN <= OPT <= MAX"));
+            return Err(ProfileError::Unordered { min, opt, max });
         }
         Ok(Self { min, opt, max })
     }
 
     /// One size only (`n:n:n`).
-    pub fn fixed(n: u32) -> Result<Self, String> {
+    pub fn fixed(n: u32) -> Result<Self, ProfileError> {
         Self::new(n, n, n)
     }
 }
@@ -69,24 +104,20 @@ impl fmt::Display for DimRange {
 }
 
 impl FromStr for DimRange {
-    type Err = String;
+    type Err = ProfileError;
 
     /// `MIN:OPT:MAX`, or `N` for `N:N:N`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ProfileError> {
         let part = |p: &str| {
-            p.trim().parse::<u32>().map_err(|_| {
-                format!(
-                    "'{s}': expected MIN:OPT:MAX (or N) with integers from 1 to {MAX_PROFILE_DIM}"
-                )
-            })
+            p.trim()
+                .parse::<u32>()
+                .map_err(|_| ProfileError::Syntax(s.to_string()))
         };
         let parts: Vec<&str> = s.split(':').collect();
         match parts.as_slice() {
             [n] => Self::fixed(part(n)?),
             [min, opt, max] => Self::new(part(min)?, part(opt)?, part(max)?),
-            _ => Err(format!(
-                "'{s}': expected MIN:OPT:MAX (or N), e.g. 1:100:1024"
-            )),
+            _ => Err(ProfileError::Syntax(s.to_string())),
         }
     }
 }
@@ -140,18 +171,14 @@ impl TensorRtOptions {
 
     /// The profile for `model`: B, N and (symbolic T only) T from these
     /// options or the defaults, C and a fixed T from the model's config.
-    pub fn profile(&self, model: &ModelInterface) -> Result<ProfileShapes, String> {
+    pub fn profile(&self, model: &ModelInterface) -> Result<ProfileShapes, ProfileError> {
         let cfg = &model.config;
-        let t = u32::try_from(cfg.temporal_scale).map_err(|_| "T too large".to_string())?;
+        let too_large = |t: usize| move |_| ProfileError::TooLarge(t);
+        let t = u32::try_from(cfg.temporal_scale).map_err(too_large(cfg.temporal_scale))?;
         let steps = match (model.time_steps, self.steps) {
-            (TimeSteps::Fixed(fixed), Some(_)) => {
-                return Err(format!(
-                    "a time-step profile applies to models exported with --dynamic-time; \
-                     this model's T is fixed at {fixed}"
-                ))
-            }
+            (TimeSteps::Fixed(fixed), Some(_)) => return Err(ProfileError::StepsOnFixedModel(fixed)),
             (TimeSteps::Fixed(fixed), None) => {
-                DimRange::fixed(u32::try_from(fixed).map_err(|_| "T too large".to_string())?)?
+                DimRange::fixed(u32::try_from(fixed).map_err(too_large(fixed))?)?
             }
             (TimeSteps::Dynamic, Some(r)) => r,
             (TimeSteps::Dynamic, None) => {
@@ -181,7 +208,7 @@ impl TensorRtOptions {
         &self,
         device_id: u32,
         model: Option<&ModelInterface>,
-    ) -> Result<Vec<(&'static str, String)>, String> {
+    ) -> Result<Vec<(&'static str, String)>, ProfileError> {
         let flag = |b: bool| if b { "1" } else { "0" }.to_string();
         let mut out = vec![
             ("device_id", device_id.to_string()),
