@@ -117,7 +117,8 @@ fn assert_matches_pytorch(ckpt: &Path, r: &Release, work: &Path) {
         &onnx,
         &torch,
         Tolerances::for_precision(Precision::Fp32),
-    );
+    )
+    .unwrap();
     eprint!("{report}");
     assert!(report.passed(), "{report}");
     // The refinement must move the proposals, or parity proves little.
