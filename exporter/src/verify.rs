@@ -150,20 +150,24 @@ pub fn compare(
 ) -> Result<ParityReport, SizeMismatch> {
     check_sizes(onnx, reference)?;
     let mut rows = Vec::new();
-    for k in 0..NUM_STAGES {
-        let (rel, max) = rel_l2_and_max_abs(&onnx.proposals[k], &reference.proposals[k]);
+    let stages = PROPOSAL_OUTPUTS
+        .iter()
+        .zip(&onnx.proposals)
+        .zip(&reference.proposals);
+    for ((name, got), want) in stages {
+        let (rel, max) = rel_l2_and_max_abs(got, want);
         rows.push(ParityRow {
-            output: PROPOSAL_OUTPUTS[k].to_string(),
+            output: name.to_string(),
             error: rel,
             max_abs: max,
             limit: tol.proposals_rel,
             relative: true,
         });
     }
-    for k in 0..NUM_STAGES {
-        let (_, max) = rel_l2_and_max_abs(&onnx.iou[k], &reference.iou[k]);
+    for ((name, got), want) in IOU_OUTPUTS.iter().zip(&onnx.iou).zip(&reference.iou) {
+        let (_, max) = rel_l2_and_max_abs(got, want);
         rows.push(ParityRow {
-            output: IOU_OUTPUTS[k].to_string(),
+            output: name.to_string(),
             error: max,
             max_abs: max,
             limit: tol.iou_abs,
