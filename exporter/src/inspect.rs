@@ -113,11 +113,20 @@ pub fn summarize(model: &ModelProto) -> ModelSummary {
     for n in &graph.node {
         *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;
     }
+    // Hostile files may declare any dims: negative ones count as 0, and
+    // the counts saturate instead of overflowing.
     let elements = graph
         .initializer
         .iter()
-        .map(|t| t.dims.iter().product::<i64>().max(0) as usize)
-        .sum();
+        .map(|t| {
+            t.dims
+                .iter()
+                .try_fold(1u64, |acc, &d| acc.checked_mul(d.max(0) as u64))
+                .unwrap_or(u64::MAX)
+        })
+        .fold(0u64, u64::saturating_add)
+        .try_into()
+        .unwrap_or(usize::MAX);
     ModelSummary {
         ir_version: model.ir_version,
         opsets: model
@@ -146,7 +155,13 @@ pub fn inspect_file(path: &Path) -> Result<ModelSummary, InspectError> {
         path: path.to_path_buf(),
         cause,
     })?;
-    let model = ModelProto::decode(bytes.as_slice()).map_err(|e| InspectError::Decode {
+    inspect_bytes(path, &bytes)
+}
+
+/// Decodes and summarises the bytes of an ONNX file (`path` names them in
+/// errors); any bytes give a summary or an error, never a panic.
+pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<ModelSummary, InspectError> {
+    let model = ModelProto::decode(bytes).map_err(|e| InspectError::Decode {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;

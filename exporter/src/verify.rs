@@ -72,7 +72,8 @@ impl ParityReport {
     }
 }
 
-/// ‖a − b‖₂ / ‖b‖₂ (‖a − b‖₂ if b is all zero) and max |a − b|.
+/// ‖a − b‖₂ / ‖b‖₂ (‖a − b‖₂ if b is all zero) and max |a − b|; `a` and
+/// `b` must have one length (panics otherwise; [`compare`] checks first).
 pub fn rel_l2_and_max_abs(a: &[f32], b: &[f64]) -> (f64, f64) {
     assert_eq!(a.len(), b.len(), "compared outputs differ in size");
     let (mut num, mut den, mut max) = (0.0f64, 0.0f64, 0.0f64);
@@ -94,38 +95,89 @@ pub fn rel_l2_and_max_abs(a: &[f32], b: &[f64]) -> (f64, f64) {
     (if max.is_nan() { f64::NAN } else { rel }, max)
 }
 
-/// Compares ONNX Runtime's outputs with the reference's.
+/// An output of the model whose size differs from the reference's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "output `{output}` has {model_values} values, the f64 reference {reference_values} \
+     ({shape}): the model does not compute the network of the checkpoint; export it again"
+)]
+pub struct SizeMismatch {
+    /// The output's name.
+    pub output: String,
+    /// Values the model returned.
+    pub model_values: usize,
+    /// Values the reference computed.
+    pub reference_values: usize,
+    /// The shape expected, e.g. `[B=2, N=16, 2]`.
+    pub shape: String,
+}
+
+/// Refuses outputs whose sizes differ from the reference's.
+fn check_sizes(onnx: &ModelOutputs, reference: &StageOutputs) -> Result<(), SizeMismatch> {
+    let (b, n) = (onnx.batch, onnx.proposals_per_item);
+    for k in 0..NUM_STAGES {
+        let pairs = [
+            (
+                PROPOSAL_OUTPUTS[k],
+                onnx.proposals[k].len(),
+                reference.proposals[k].len(),
+                2,
+            ),
+            (IOU_OUTPUTS[k], onnx.iou[k].len(), reference.iou[k].len(), 1),
+        ];
+        for (name, model_values, reference_values, last) in pairs {
+            if model_values != reference_values {
+                let tail = if last == 2 { ", 2" } else { "" };
+                return Err(SizeMismatch {
+                    output: name.to_string(),
+                    model_values,
+                    reference_values,
+                    shape: format!("[B={b}, N={n}{tail}]"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares ONNX Runtime's outputs with the reference's (an output of
+/// another size is an error naming it).
 pub fn compare(
     label: &str,
     onnx: &ModelOutputs,
     reference: &StageOutputs,
     tol: Tolerances,
-) -> ParityReport {
+) -> Result<ParityReport, SizeMismatch> {
+    check_sizes(onnx, reference)?;
     let mut rows = Vec::new();
-    for k in 0..NUM_STAGES {
-        let (rel, max) = rel_l2_and_max_abs(&onnx.proposals[k], &reference.proposals[k]);
+    let stages = PROPOSAL_OUTPUTS
+        .iter()
+        .zip(&onnx.proposals)
+        .zip(&reference.proposals);
+    for ((name, got), want) in stages {
+        let (rel, max) = rel_l2_and_max_abs(got, want);
         rows.push(ParityRow {
-            output: PROPOSAL_OUTPUTS[k].to_string(),
+            output: name.to_string(),
             error: rel,
             max_abs: max,
             limit: tol.proposals_rel,
             relative: true,
         });
     }
-    for k in 0..NUM_STAGES {
-        let (_, max) = rel_l2_and_max_abs(&onnx.iou[k], &reference.iou[k]);
+    for ((name, got), want) in IOU_OUTPUTS.iter().zip(&onnx.iou).zip(&reference.iou) {
+        let (_, max) = rel_l2_and_max_abs(got, want);
         rows.push(ParityRow {
-            output: IOU_OUTPUTS[k].to_string(),
+            output: name.to_string(),
             error: max,
             max_abs: max,
             limit: tol.iou_abs,
             relative: false,
         });
     }
-    ParityReport {
+    Ok(ParityReport {
         label: label.to_string(),
         rows,
-    }
+    })
 }
 
 impl fmt::Display for ParityReport {

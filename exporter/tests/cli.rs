@@ -287,7 +287,11 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
     // An unsupported opset, an unknown preset, a file that is not safetensors.
     let dir = tempfile::tempdir().unwrap();
     let (ckpt, _) = random_checkpoint(dir.path(), "ok", &cfg, 4);
-    assert_export_fails(&ckpt, &["--opset", "11"], "--opset 11");
+    assert_export_fails(
+        &ckpt,
+        &["--opset", "11"],
+        "'11' for '--opset <N>': must be an integer from 17 to 25",
+    );
     assert_export_fails(&ckpt, &["--preset", "bmn"], "unknown preset 'bmn'");
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, b"not a safetensors file").unwrap();

@@ -47,7 +47,8 @@ fn export_and_check(
             &onnx,
             &reference,
             Tolerances::for_precision(precision),
-        );
+        )
+        .unwrap();
         assert!(report.passed(), "{report}");
         // The refinement must do something measurable, or parity proves little.
         let moved = onnx.proposals[2]
@@ -138,7 +139,8 @@ fn every_supported_opset_passes_the_checker_and_runs() {
             &onnx,
             &reference,
             Tolerances::for_precision(Precision::Fp32),
-        );
+        )
+        .unwrap();
         assert!(report.passed(), "{report}");
     }
 }
@@ -201,7 +203,8 @@ fn synthetic_dataset_matches_the_reference() {
             &onnx,
             &reference,
             Tolerances::for_precision(precision),
-        );
+        )
+        .unwrap();
         assert!(report.passed(), "{report}");
     }
 }
@@ -252,7 +255,8 @@ fn hacs_export_passes_the_checker_and_matches_the_reference() {
         &onnx,
         &reference,
         Tolerances::for_precision(Precision::Fp32),
-    );
+    )
+    .unwrap();
     assert!(report.passed(), "{report}");
     // docs/ARCHITECTURE.md: 345 nodes, plus 50 per stage for the XW first
     // conv's gather in 8 chunks of 8 outputs.
@@ -307,7 +311,8 @@ fn dynamic_time_models_match_the_reference_at_several_lengths() {
                     &onnx,
                     &reference,
                     Tolerances::for_precision(precision),
-                );
+                )
+                .unwrap();
                 assert!(report.passed(), "{report}");
                 if t == base && precision == Precision::Fp32 {
                     let same = fixed
@@ -371,7 +376,8 @@ fn chunked_gathers_match_the_reference() {
             &onnx,
             &reference,
             Tolerances::for_precision(precision),
-        );
+        )
+        .unwrap();
         assert!(report.passed(), "{report}");
         if precision == Precision::Fp32 {
             for k in 0..3 {
@@ -416,7 +422,7 @@ fn int8_models_stay_within_quantization_error_of_the_reference() {
             proposals_rel: 2e-3,
             iou_abs: 5e-3,
         };
-        let report = compare("int8", &onnx, &reference, loose);
+        let report = compare("int8", &onnx, &reference, loose).unwrap();
         assert!(report.passed(), "{report}");
         // Not float32 by accident: quantization shows.
         let exact = compare(
@@ -424,7 +430,8 @@ fn int8_models_stay_within_quantization_error_of_the_reference() {
             &onnx,
             &reference,
             Tolerances::for_precision(Precision::Fp32),
-        );
+        )
+        .unwrap();
         assert!(
             !exact.passed(),
             "int8 outputs equal float32 to 1e-5:\n{exact}"

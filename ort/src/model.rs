@@ -260,7 +260,7 @@ impl TcanetModel {
             .session
             .run(ort::inputs![INPUT_FEATURES => feats, INPUT_PROPOSALS => props])
             .map_err(|e| run_err(e.to_string()))?;
-        let take = |name: &str, expected: usize| -> Result<Vec<f32>, ModelError> {
+        let take = |name: &str, expected: usize, shape: &str| -> Result<Vec<f32>, ModelError> {
             let err = |message: String| ModelError::Run {
                 path: path.clone(),
                 message,
@@ -273,7 +273,8 @@ impl TcanetModel {
                 .map_err(|e| err(format!("output '{name}': {e}")))?;
             if data.len() != expected {
                 return Err(err(format!(
-                    "output '{name}' has {} values, expected {expected}",
+                    "output '{name}' has {} values, expected {expected} (shape {shape}): \
+                     the model does not follow the TCANet contract; export it again",
                     data.len()
                 )));
             }
@@ -282,8 +283,9 @@ impl TcanetModel {
         let mut proposals_out: [Vec<f32>; NUM_STAGES] = Default::default();
         let mut iou_out: [Vec<f32>; NUM_STAGES] = Default::default();
         for k in 0..NUM_STAGES {
-            proposals_out[k] = take(PROPOSAL_OUTPUTS[k], batch * n * 2)?;
-            iou_out[k] = take(IOU_OUTPUTS[k], batch * n)?;
+            let pairs = format!("[B={batch}, N={n}, 2]");
+            proposals_out[k] = take(PROPOSAL_OUTPUTS[k], batch * n * 2, &pairs)?;
+            iou_out[k] = take(IOU_OUTPUTS[k], batch * n, &format!("[B={batch}, N={n}]"))?;
         }
         Ok(StageOutputs {
             batch,
