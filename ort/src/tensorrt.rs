@@ -276,6 +276,7 @@ mod tests {
         assert!("2:1:3"
             .parse::<DimRange>()
             .unwrap_err()
+            .to_string()
             .contains("MIN <= OPT <= MAX"));
     }
 
@@ -355,7 +356,8 @@ mod tests {
         };
         let e = with_steps
             .profile(&interface(TimeSteps::Fixed(64)))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--dynamic-time") && e.contains("64"), "{e}");
     }
 }
