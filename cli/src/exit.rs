@@ -18,6 +18,16 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// [`ExitStatus::Usage`] when the user's input is at fault, else
+    /// [`ExitStatus::Failure`].
+    pub fn usage_if(bad_input: bool) -> ExitStatus {
+        if bad_input {
+            ExitStatus::Usage
+        } else {
+            ExitStatus::Failure
+        }
+    }
+
     /// The numeric status.
     pub fn code(self) -> u8 {
         self as u8

@@ -16,12 +16,16 @@
 //! - [`CommonFlags`] (`--quiet`, for `#[command(flatten)]`) and [`Log`]:
 //!   progress and warnings on standard error, coloured only on a terminal
 //!   and when `NO_COLOR` is unset.
+//! - [`Usage`], [`one_line`], [`exit_status_of`]: a binary's own usage
+//!   errors, the one-line message of an error chain, and the exit status
+//!   read from the first cause whose type says it.
 //! - [`LONG_VERSION`]: the version and git commit `--version` prints.
 //! - [`range`]: clap value parsers for numeric flags with a documented range
 //!   (finite, bounds named in the message).
 
 #![warn(missing_docs)]
 
+mod error;
 mod exit;
 mod flags;
 mod input;
@@ -30,6 +34,7 @@ pub mod range;
 mod staged;
 mod version;
 
+pub use error::{exit_status_of, one_line, Usage};
 pub use exit::ExitStatus;
 pub use flags::{color_allowed, CommonFlags, Log};
 pub use input::{refuse_stdin_twice, Input};

@@ -82,6 +82,15 @@ pub enum OrtSetupError {
     },
 }
 
+impl OrtSetupError {
+    /// Whether the user's input is at fault (a bad `--device`, a model ONNX
+    /// Runtime refuses) rather than the environment (a missing library, an
+    /// unusable GPU).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::BadDevice(_) | Self::Session { .. })
+    }
+}
+
 fn format_tried(tried: &[Tried]) -> String {
     if tried.is_empty() {
         return "  (no candidate: no --ort-lib, no ORT_DYLIB_PATH, no executable directory, no TCANET_VENV)"

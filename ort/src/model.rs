@@ -37,6 +37,18 @@ pub enum ModelError {
     },
 }
 
+impl ModelError {
+    /// Whether the model file (or the device asked for) is at fault rather
+    /// than a run or the environment: an unusable model is invalid input.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Setup(e) => e.is_bad_input(),
+            Self::Contract { .. } => true,
+            Self::Run { .. } => false,
+        }
+    }
+}
+
 /// The model's outputs for one call, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageOutputs {

@@ -176,7 +176,9 @@ impl TensorRtOptions {
         let too_large = |t: usize| move |_| ProfileError::TooLarge(t);
         let t = u32::try_from(cfg.temporal_scale).map_err(too_large(cfg.temporal_scale))?;
         let steps = match (model.time_steps, self.steps) {
-            (TimeSteps::Fixed(fixed), Some(_)) => return Err(ProfileError::StepsOnFixedModel(fixed)),
+            (TimeSteps::Fixed(fixed), Some(_)) => {
+                return Err(ProfileError::StepsOnFixedModel(fixed))
+            }
             (TimeSteps::Fixed(fixed), None) => {
                 DimRange::fixed(u32::try_from(fixed).map_err(too_large(fixed))?)?
             }

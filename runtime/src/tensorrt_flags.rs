@@ -7,7 +7,8 @@ use tcanet_ort::{DimRange, TensorRtOptions};
 
 /// A clap parser for `MIN:OPT:MAX` (or `N`) profile ranges.
 fn dim_range(text: &str) -> Result<DimRange, String> {
-    text.parse().map_err(|e: tcanet_ort::ProfileError| e.to_string())
+    text.parse()
+        .map_err(|e: tcanet_ort::ProfileError| e.to_string())
 }
 
 /// TensorRT options (used with `--device tensorrt`).

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tcanet_cli::{ExitStatus, Log, Output, OutputError};
+use tcanet_cli::{ExitStatus, Log, Output, Usage};
 use tcanet_models::calibration::DEFAULT_DECODE_GRID;
 use tcanet_models::checkpoint::{Checkpoint, CheckpointError, ConfigOverride};
 use tcanet_models::data::{DataError, DatasetPaths, GivenPaths};
@@ -44,11 +44,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitStatus::Success.into(),
         Err(e) => {
-            let status = exit_status(&e);
-            let quiet = e.chain().any(|c| {
-                c.downcast_ref::<OutputError>()
-                    .is_some_and(OutputError::is_quiet)
-            });
+            let (status, quiet) = tcanet_cli::exit_status_of(e.as_ref(), typed_status);
             if !quiet {
                 log.error(format!("{e:#}"));
             }
@@ -57,35 +53,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// The exit status of an error: that of the first typed error in its chain.
-fn exit_status(e: &anyhow::Error) -> ExitStatus {
-    for cause in e.chain() {
-        if let Some(t) = cause.downcast_ref::<TrainError>() {
-            return t.exit_status();
-        }
-        if let Some(s) = cause.downcast_ref::<SynthError>() {
-            return s.exit_status();
-        }
-        if let Some(o) = cause.downcast_ref::<OutputError>() {
-            return o.exit_status();
-        }
-        if cause.is::<DataError>()
-            || cause.is::<CheckpointError>()
-            || cause.is::<ConfigError>()
-            || cause.is::<OptionsError>()
-            || cause.is::<DeviceError>()
-            || cause.is::<Usage>()
-        {
-            return ExitStatus::Usage;
-        }
+/// The exit status of one of the trainer's error types, `None` for others.
+fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
+    if let Some(t) = cause.downcast_ref::<TrainError>() {
+        return Some(t.exit_status());
     }
-    ExitStatus::Failure
+    if let Some(s) = cause.downcast_ref::<SynthError>() {
+        return Some(s.exit_status());
+    }
+    let usage = cause.is::<DataError>()
+        || cause.is::<CheckpointError>()
+        || cause.is::<ConfigError>()
+        || cause.is::<OptionsError>()
+        || cause.is::<DeviceError>();
+    usage.then_some(ExitStatus::Usage)
 }
-
-/// A usage error found after parsing (a combination of flags).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Usage(String);
 
 fn set_threads(threads: Option<i32>) {
     if let Some(n) = threads {

@@ -10,10 +10,7 @@ use tcanet_runtime::classifier::ClassifierError;
 use tcanet_runtime::infer::VideoError;
 use tcanet_runtime::output::{LeaderboardError, ShardError};
 
-/// A usage error or invalid input found by the binary itself (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
+pub use tcanet_cli::Usage;
 
 /// A [`Usage`] error.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -32,46 +29,20 @@ pub struct StoppedEarly {
     pub bad_input: bool,
 }
 
-/// The one-line message of `err`: each cause in the chain after a colon,
-/// except causes whose text the message already holds (errors that quote
-/// their source).
+/// The one-line message of `err` (see [`tcanet_cli::one_line`]).
 pub fn message_of(err: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if message.is_empty() {
-            message = text;
-        } else if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-    }
-    message
+    tcanet_cli::one_line(err.as_ref())
 }
 
 /// The exit status of `err`, and whether it ends the program without a
 /// message (a closed standard output).
 pub fn status_of(err: &anyhow::Error) -> (ExitStatus, bool) {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<tcanet_cli::OutputError>() {
-            return (e.exit_status(), e.is_quiet());
-        }
-        if let Some(status) = typed_status(cause) {
-            return (status, false);
-        }
-    }
-    (ExitStatus::Failure, false)
+    tcanet_cli::exit_status_of(err.as_ref(), typed_status)
 }
 
 /// The status of one known error type, `None` for others.
 fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
-    let input = |bad: bool| {
-        if bad {
-            ExitStatus::Usage
-        } else {
-            ExitStatus::Failure
-        }
-    };
+    let input = ExitStatus::usage_if;
     if let Some(e) = cause.downcast_ref::<StoppedEarly>() {
         return Some(input(e.bad_input));
     }
@@ -79,43 +50,24 @@ fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus>
         return Some(input(e.is_bad_input()));
     }
     if let Some(e) = cause.downcast_ref::<ModelError>() {
-        return Some(model_status(e));
+        return Some(input(e.is_bad_input()));
     }
     if let Some(e) = cause.downcast_ref::<OrtSetupError>() {
-        return Some(ort_status(e));
+        return Some(input(e.is_bad_input()));
     }
     if let Some(e) = cause.downcast_ref::<BenchError>() {
         return Some(match e {
             BenchError::Settings(_) => ExitStatus::Usage,
             BenchError::Video(v) => input(v.is_bad_input()),
-            BenchError::Model(m) => model_status(m),
+            BenchError::Model(m) => input(m.is_bad_input()),
         });
     }
-    let usage = cause.is::<Usage>()
-        || cause.is::<DataError>()
+    let usage = cause.is::<DataError>()
         || cause.is::<ClassifierError>()
         || cause.is::<LeaderboardError>()
         || cause.is::<ShardError>()
         || cause.is::<ConfigError>();
     usage.then_some(ExitStatus::Usage)
-}
-
-/// An unusable model file is invalid input; a failed run is not.
-fn model_status(e: &ModelError) -> ExitStatus {
-    match e {
-        ModelError::Contract { .. } => ExitStatus::Usage,
-        ModelError::Run { .. } => ExitStatus::Failure,
-        ModelError::Setup(o) => ort_status(o),
-    }
-}
-
-/// A bad `--device` or a model ONNX Runtime refuses is invalid input; a
-/// missing library or an unusable GPU is a failure of the environment.
-fn ort_status(e: &OrtSetupError) -> ExitStatus {
-    match e {
-        OrtSetupError::BadDevice(_) | OrtSetupError::Session { .. } => ExitStatus::Usage,
-        _ => ExitStatus::Failure,
-    }
 }
 
 #[cfg(test)]
