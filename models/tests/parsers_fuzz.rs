@@ -223,7 +223,7 @@ fn valid_npy() -> Vec<u8> {
 /// `.npy` bytes of a header dictionary and a body, written by hand.
 fn npy_with(dict: &str, body: &[u8]) -> Vec<u8> {
     let mut header = dict.as_bytes().to_vec();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(b' ');
     }
     header.push(b'\n');
