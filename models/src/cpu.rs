@@ -124,7 +124,20 @@ pub struct CpuInfo {
     pub model_name: Option<String>,
     /// `cpu MHz`.
     pub mhz: Option<f64>,
+    /// `flags` (the kernel's names: `avx2`, `avx512f`, `avx512_vnni`, `amx_tile`, ...).
+    pub flags: Vec<String>,
 }
+
+/// CPU flags worth reporting beside the float32 ISA: the int8 and bf16 dot
+/// products and the AMX tile units ONNX Runtime's kernels use when present.
+pub const NOTABLE_FLAGS: [&str; 6] = [
+    "avx_vnni",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+];
 
 impl CpuInfo {
     /// Reads `/proc/cpuinfo` (an empty record when it cannot be read).
@@ -150,11 +163,30 @@ impl CpuInfo {
                 "cpu family" => info.family = value.parse().ok(),
                 "model name" => info.model_name = Some(value.to_string()),
                 "cpu MHz" => info.mhz = value.parse().ok(),
+                "flags" => info.flags = value.split_whitespace().map(str::to_string).collect(),
                 _ => {}
             }
         }
         info
     }
+
+    /// The [`NOTABLE_FLAGS`] this CPU has, in that order.
+    pub fn notable_flags(&self) -> Vec<&'static str> {
+        NOTABLE_FLAGS
+            .into_iter()
+            .filter(|f| self.flags.iter().any(|g| g == f))
+            .collect()
+    }
+
+    /// The clock in GHz (`cpu MHz` / 1000), if known.
+    pub fn ghz(&self) -> Option<f64> {
+        self.mhz.map(|m| m / 1e3)
+    }
+}
+
+/// Logical cores this process may run on (1 when unknown).
+pub fn logical_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A nominal float32 peak: `threads × fma_units × lanes × 2 × ghz` GFLOP/s.
@@ -194,6 +226,28 @@ impl NominalPeak {
         }
     }
 
+    /// This host's peak: `isa` or the detected one, on `threads` cores (all
+    /// logical cores when `None`) at `ghz` or the clock `info` reports (NaN,
+    /// and so a NaN peak, when neither is known).
+    pub fn of_host(
+        info: &CpuInfo,
+        threads: Option<usize>,
+        ghz: Option<f64>,
+        isa: Option<VectorIsa>,
+    ) -> Self {
+        Self::new(
+            isa.unwrap_or_else(VectorIsa::detect),
+            info,
+            threads.unwrap_or_else(logical_cores),
+            ghz.or(info.ghz()).unwrap_or(f64::NAN),
+        )
+    }
+
+    /// The share of this peak that `gflops` achieved GFLOP/s is.
+    pub fn fraction(&self, gflops: f64) -> f64 {
+        gflops / self.gflops()
+    }
+
     /// The peak in GFLOP/s.
     pub fn gflops(&self) -> f64 {
         (self.threads * self.fma_units * self.lanes * 2) as f64 * self.ghz
@@ -220,7 +274,8 @@ mod tests {
     use super::*;
 
     const ZEN4: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n\
-        model\t\t: 17\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.146\n\nprocessor\t: 1\n\
+        model\t\t: 17\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.146\n\
+        flags\t\t: fpu avx2 avx512f amx_tile avx512_vnni\n\nprocessor\t: 1\n\
         vendor_id\t: AuthenticAMD\ncpu MHz\t\t: 1.0\n";
 
     #[test]
@@ -230,6 +285,9 @@ mod tests {
         assert_eq!(info.family, Some(25));
         assert_eq!(info.model_name.as_deref(), Some("AMD EPYC"));
         assert_eq!(info.mhz, Some(2596.146));
+        assert_eq!(info.ghz(), Some(2.596146));
+        // In NOTABLE_FLAGS' order, not the file's; avx2 is not one of them.
+        assert_eq!(info.notable_flags(), ["avx512_vnni", "amx_tile"]);
         assert_eq!(CpuInfo::parse(""), CpuInfo::default());
     }
 
@@ -247,6 +305,15 @@ mod tests {
         let z = NominalPeak::new(VectorIsa::Avx512f, &zen4, 2, 2.6);
         assert!((z.gflops() - 2.0 * 2.0 * 8.0 * 2.0 * 2.6).abs() < 1e-9);
         assert!(z.to_string().contains("8 f32 lanes (avx512f)"));
+        // The host form takes what is given over what is read.
+        let h = NominalPeak::of_host(&zen4, Some(3), Some(1.5), Some(VectorIsa::Avx2Fma));
+        assert_eq!(h, NominalPeak::new(VectorIsa::Avx2Fma, &zen4, 3, 1.5));
+        assert!((h.fraction(h.gflops() / 4.0) - 0.25).abs() < 1e-12);
+        let read = NominalPeak::of_host(&zen4, Some(1), None, Some(VectorIsa::Sse2));
+        assert!((read.ghz - 2.596146).abs() < 1e-12);
+        assert!(NominalPeak::of_host(&intel, Some(1), None, None)
+            .gflops()
+            .is_nan());
     }
 
     #[test]

@@ -14,13 +14,15 @@
 //! ```
 pub mod library;
 pub mod model;
+pub mod probe;
 pub mod session;
 pub mod tensorrt;
 
 use std::path::PathBuf;
 
-pub use library::{init_ort, loaded, LoadedOrt, TriedPath, ORT_VERSION};
+pub use library::{init_ort, loaded, lookup_rule, LoadedOrt, TriedPath, LOOKUP_RULES, ORT_VERSION};
 pub use model::{CallLimit, ModelError, StageOutputs, TcanetModel};
+pub use probe::{library_version, provider_statuses, Provider, ProviderStatus};
 pub use session::{build_session, build_session_for, BuiltSession, Device, SessionSettings};
 pub use tensorrt::{DimRange, ProfileError, TensorRtOptions};
 

@@ -27,6 +27,24 @@ use crate::OrtSetupError;
 /// The ONNX Runtime version this project is built and tested against.
 pub const ORT_VERSION: &str = "1.31.1";
 
+/// Where a library path came from, one name per rule of the lookup order
+/// (see the module docs), in that order.
+pub const LOOKUP_RULES: [&str; 5] = [
+    "--ort-lib",
+    "ORT_DYLIB_PATH",
+    "beside the executable",
+    "TCANET_VENV",
+    "the repository's .venv",
+];
+
+/// The rule number (1 to 5) of a [`FoundLibrary::source_name`].
+pub fn lookup_rule(source_name: &str) -> Option<usize> {
+    LOOKUP_RULES
+        .iter()
+        .position(|r| *r == source_name)
+        .map(|i| i + 1)
+}
+
 /// One candidate library path and the outcome of looking at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TriedPath {
@@ -119,9 +137,10 @@ pub fn find_in(
     places: &LookupPlaces,
 ) -> Result<FoundLibrary, OrtSetupError> {
     let mut tried = Vec::new();
+    let [flag_rule, env_rule, exe_rule, venv_rule, repo_rule] = LOOKUP_RULES;
     let asked = [
-        (explicit.map(Path::to_path_buf), "--ort-lib"),
-        (places.ort_dylib_path.clone(), "ORT_DYLIB_PATH"),
+        (explicit.map(Path::to_path_buf), flag_rule),
+        (places.ort_dylib_path.clone(), env_rule),
     ];
     if let Some((Some(path), source)) = asked.into_iter().find(|(p, _)| p.is_some()) {
         return match look_at(&path) {
@@ -142,16 +161,13 @@ pub fn find_in(
     }
     let mut candidates: Vec<(PathBuf, &str)> = Vec::new();
     if let Some(dir) = &places.exe_dir {
-        candidates.push((dir.clone(), "beside the executable"));
+        candidates.push((dir.clone(), exe_rule));
     }
     if let Some(venv) = &places.venv {
-        candidates.push((venv.join("onnxruntime"), "TCANET_VENV"));
+        candidates.push((venv.join("onnxruntime"), venv_rule));
     }
     if let Some(repo) = places.exe_dir.as_deref().and_then(development_repository) {
-        candidates.push((
-            repo.join(".venv").join("onnxruntime"),
-            "the repository's .venv",
-        ));
+        candidates.push((repo.join(".venv").join("onnxruntime"), repo_rule));
     }
     for (path, source) in candidates {
         match look_at(&path) {
@@ -191,7 +207,9 @@ pub struct LoadedOrt {
     pub path: PathBuf,
     /// Where its path came from.
     pub source_name: String,
-    /// ONNX Runtime's build-info string (version, git commit, build type).
+    /// The library's version (`GetVersionString`, e.g. `1.31.1`).
+    pub version: String,
+    /// ONNX Runtime's build-info string (git commit, build type).
     pub build_info: String,
     /// The process-wide environment every session is built in.
     pub environment: Environment,
@@ -234,9 +252,11 @@ pub fn init_ort(explicit: Option<&Path>) -> Result<&'static LoadedOrt, OrtSetupE
         .with_name("tcanet")
         .build()
         .map_err(|e| load_err(e.to_string()))?;
+    let version = crate::probe::library_version(&found.path).map_err(load_err)?;
     let loaded = LoadedOrt {
         path: found.path,
         source_name: found.source_name,
+        version,
         build_info: ort::info().to_string(),
         environment,
     };
@@ -345,6 +365,14 @@ mod tests {
         for needle in ["beside the executable", "TCANET_VENV", "--ort-lib"] {
             assert!(msg.contains(needle), "{needle}: {msg}");
         }
+    }
+
+    #[test]
+    fn rules_are_numbered_in_the_documented_order() {
+        assert_eq!(lookup_rule("--ort-lib"), Some(1));
+        assert_eq!(lookup_rule("beside the executable"), Some(3));
+        assert_eq!(lookup_rule("the repository's .venv"), Some(5));
+        assert_eq!(lookup_rule("elsewhere"), None);
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
+use tcanet_models::cpu::{CpuInfo, NominalPeak};
 use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
+use tcanet_models::flops::multiply_adds;
+use tcanet_models::ModelConfig;
 
 use crate::infer::{prepare_video_input, InferSettings, VideoError, VideoInput};
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions};
@@ -96,6 +99,18 @@ pub struct BenchResult {
     /// CPU time (user + system, all threads) per timed call, ms: on a machine
     /// shared with other work, the steadier figure.
     pub cpu_ms_per_video: f64,
+    /// The network's arithmetic per timed call (mean), GFLOP
+    /// (`tcanet_models::flops::multiply_adds` of the model's config).
+    pub gflop_per_call: f64,
+    /// Achieved rate of the model calls: all their FLOP over all their time.
+    pub gflops: f64,
+    /// Vector ISA of the nominal peak (detected).
+    pub isa: String,
+    /// Nominal float32 peak of this host on the threads used, GFLOP/s
+    /// (`tcanet_models::cpu`; NaN without a known clock).
+    pub nominal_peak_gflops: f64,
+    /// `gflops` over the nominal peak (meaningful on the CPU device only).
+    pub fraction_of_peak: f64,
 }
 
 impl fmt::Display for BenchResult {
@@ -123,10 +138,20 @@ impl fmt::Display for BenchResult {
             "latency per video: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, mean {:.2} ms (model p50 {:.2} ms, post {:.3} ms)",
             self.p50_ms, self.p90_ms, self.p99_ms, self.mean_ms, self.model_p50_ms, self.post_p50_ms
         )?;
-        write!(
+        writeln!(
             f,
             "throughput: {:.2} videos/s, {:.0} proposals/s; CPU {:.0} ms per video; peak RSS {:.1} MiB",
             self.videos_per_s, self.proposals_per_s, self.cpu_ms_per_video, self.peak_rss_mb
+        )?;
+        write!(
+            f,
+            "arithmetic: {:.3} GFLOP per call, {:.1} GFLOP/s in the model calls, {:.1}% of the \
+             nominal {:.0} GFLOP/s ({})",
+            self.gflop_per_call,
+            self.gflops,
+            100.0 * self.fraction_of_peak,
+            self.nominal_peak_gflops,
+            self.isa
         )
     }
 }
@@ -281,6 +306,7 @@ pub fn bench_model(
                 process_cpu_seconds() - cpu0,
                 input.prepared.proposals.len(),
             );
+            timings.flop += call_flop(model.config(), &input.prepared);
         }
     }
     Ok(timings.result(model, settings, count))
@@ -369,6 +395,21 @@ fn time_call(model: &mut TcanetModel, input: &VideoInput) -> Result<(f64, f64), 
     Ok(((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()))
 }
 
+/// The network's FLOP for one video (one call with all its proposals), at
+/// the video's own number of steps (a model with a symbolic T).
+pub fn call_flop(cfg: &ModelConfig, video: &PreparedVideo) -> f64 {
+    let steps = video.features.len() / cfg.feat_dim.max(1);
+    let flop = |cfg: &ModelConfig| multiply_adds(cfg, 1, video.proposals.len()).flops();
+    if steps == cfg.temporal_scale || steps == 0 {
+        flop(cfg)
+    } else {
+        flop(&ModelConfig {
+            temporal_scale: steps,
+            ..cfg.clone()
+        })
+    }
+}
+
 /// The timed calls' measurements.
 #[derive(Default)]
 struct Timings {
@@ -378,6 +419,8 @@ struct Timings {
     proposals: usize,
     busy_s: f64,
     cpu_s: f64,
+    /// FLOP of the timed model calls.
+    flop: f64,
 }
 
 impl Timings {
@@ -401,6 +444,10 @@ impl Timings {
             v.sort_by(f64::total_cmp);
         }
         let calls = self.total_ms.len().max(1) as f64;
+        let model_s = self.model_ms.iter().sum::<f64>() / 1e3;
+        let gflops = self.flop / model_s / 1e9;
+        // ONNX Runtime's default is one thread per core: count them all.
+        let peak = NominalPeak::of_host(&CpuInfo::read(), settings.threads, None, None);
         let total = &self.total_ms;
         BenchResult {
             model: model.path.display().to_string(),
@@ -424,6 +471,11 @@ impl Timings {
             proposals_per_s: self.proposals as f64 / self.busy_s,
             peak_rss_mb: peak_rss_mib(),
             cpu_ms_per_video: 1e3 * self.cpu_s / calls,
+            gflop_per_call: self.flop / calls / 1e9,
+            gflops,
+            isa: peak.isa.to_string(),
+            nominal_peak_gflops: peak.gflops(),
+            fraction_of_peak: peak.fraction(gflops),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `tcanet-ort` ([`tcanet_ort`]), shared with the exporter.
 //! * [`postprocess`]: score fusion, the release's Soft-NMS, top-100 and clipping.
 //! * [`bench`]: latency/throughput/peak-memory benchmarks.
+//! * [`doctor`]: what the host offers (ONNX Runtime, providers, CPU).
 //! * [`classifier`]: video-level class scores (three file shapes) and detections.
 //! * [`eval`]: end-of-run scores through `tcanet-evaluator`.
 //! * [`infer`]: pipelined dataset inference with typed per-video failures.
@@ -15,6 +16,7 @@
 //! * [`tensorrt_flags`]: the TensorRT flags shared by `run`, `bench`, `serve`.
 pub mod bench;
 pub mod classifier;
+pub mod doctor;
 pub mod eval;
 pub mod infer;
 pub mod output;

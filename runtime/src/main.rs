@@ -17,6 +17,7 @@ mod cmd;
 
 use cmd::args::threads;
 use cmd::bench::{cmd_bench, cmd_bench_post, BenchArgs, BenchPostArgs};
+use cmd::doctor::{cmd_doctor, version_text, DoctorArgs};
 use cmd::merge::{cmd_merge, MergeArgs};
 use cmd::postprocess::{cmd_postprocess, PostprocessArgs};
 use cmd::run::{cmd_run, RunArgs};
@@ -39,7 +40,8 @@ use cmd::status::{message_of, status_of, usage};
                   tcanet-infer merge refined.shard-*-of-4.json -o refined.json\n  \
                   tcanet-infer postprocess --data synth/ --subset validation -o input_soft_nms.json\n  \
                   tcanet-infer bench model.onnx --proposals 100 --videos 20 --threads 2 --json\n  \
-                  tcanet-infer serve --model model.onnx --listen 127.0.0.1:8000"
+                  tcanet-infer serve --model model.onnx --listen 127.0.0.1:8000\n  \
+                  tcanet-infer doctor"
 )]
 struct Cli {
     #[command(flatten)]
@@ -66,6 +68,10 @@ enum Command {
     /// preparation and post-processing), dynamic batching, /metrics.
     #[command(long_about = SERVE_ABOUT)]
     Serve(Box<ServeArgs>),
+    /// Check this host: the ONNX Runtime library found (where, how, its
+    /// version), its execution providers and whether each works here, the
+    /// CPU's vector ISA and nominal peak. Exit 1 when no library is usable.
+    Doctor(DoctorArgs),
 }
 
 const SERVE_ABOUT: &str = "Serve the model over HTTP with the KServe v2 protocol, as Triton \
@@ -214,9 +220,16 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            // The version line, then the ONNX Runtime found (a closed pipe
+            // is ignored).
+            let text = version_text("tcanet-infer");
+            let _ = tcanet_cli::write_stdout(|w| w.write_all(text.as_bytes()));
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            // Usage errors on stderr with status 2; --help and --version on
-            // stdout with 0 (a closed pipe is ignored).
+            // Usage errors on stderr with status 2; --help on stdout with 0
+            // (a closed pipe is ignored).
             let _ = e.print();
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
@@ -229,6 +242,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd_bench(args, log),
         Command::BenchPost(args) => cmd_bench_post(args),
         Command::Serve(args) => cmd_serve(args, log),
+        Command::Doctor(args) => cmd_doctor(args),
     };
     let status = match outcome {
         Ok(status) => status,

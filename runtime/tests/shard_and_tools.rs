@@ -317,6 +317,26 @@ fn bench_prints_the_documented_json_keys() {
     assert_eq!(v["timed_calls"], 3);
     assert_eq!(v["proposals_per_video"], 30.0);
     assert_eq!(v["device"], "cpu");
+    // The arithmetic: the config's count for one video of 30 proposals, a
+    // positive rate, and its share of one thread's nominal peak.
+    let gflop = tcanet_models::flops::multiply_adds(&cfg, 1, 30).flops() / 1e9;
+    let f = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    assert!((f("gflop_per_call") - gflop).abs() <= 1e-12 * gflop, "{v}");
+    assert!(f("gflops") > 0.0 && f("gflops").is_finite(), "{v}");
+    let peak = tcanet_models::cpu::NominalPeak::of_host(
+        &tcanet_models::cpu::CpuInfo::read(),
+        Some(1),
+        None,
+        None,
+    );
+    if peak.gflops().is_finite() {
+        assert!(
+            (f("nominal_peak_gflops") - peak.gflops()).abs() < 1e-9,
+            "{v}"
+        );
+        assert!((f("fraction_of_peak") - f("gflops") / peak.gflops()).abs() < 1e-9);
+    }
+    assert_eq!(v["isa"], peak.isa.as_str());
 }
 
 #[test]

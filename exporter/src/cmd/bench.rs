@@ -171,24 +171,16 @@ struct BenchFigures {
 
 impl BenchFigures {
     fn new(cfg: &ModelConfig, args: &BenchArgs, times: &[f64]) -> Self {
-        let info = CpuInfo::read();
-        let threads = match args.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            t => t,
-        };
-        let ghz = args
-            .cpu_ghz
-            .or(info.mhz.map(|m| m / 1e3))
-            .unwrap_or(f64::NAN);
-        let isa = args.isa.unwrap_or_else(VectorIsa::detect);
+        let threads = (args.threads > 0).then_some(args.threads);
+        let peak = NominalPeak::of_host(&CpuInfo::read(), threads, args.cpu_ghz, args.isa);
         Self {
             model: args.model.display().to_string(),
             batch: args.batch,
             proposals: args.proposals,
-            threads,
+            threads: peak.threads,
             times: times.to_vec(),
             gflop: multiply_adds(cfg, args.batch, args.proposals).flops() / 1e9,
-            peak: NominalPeak::new(isa, &info, threads, ghz),
+            peak,
             peak_rss_mib: peak_rss_mib(),
         }
     }
@@ -224,7 +216,7 @@ impl BenchFigures {
             "gflop_per_call": self.gflop, "gflops": self.gflops(),
             "isa": self.peak.isa.as_str(), "cpu_ghz": self.peak.ghz,
             "nominal_peak_gflops": self.peak.gflops(),
-            "fraction_of_peak": self.gflops() / self.peak.gflops(),
+            "fraction_of_peak": self.peak.fraction(self.gflops()),
             "peak_rss_mib": self.peak_rss_mib,
         })
     }
@@ -244,7 +236,7 @@ impl std::fmt::Display for BenchFigures {
             "{:.2} GFLOP per call: {:.1} GFLOP/s at p50, {:.0}% of {}",
             self.gflop,
             self.gflops(),
-            100.0 * self.gflops() / self.peak.gflops(),
+            100.0 * self.peak.fraction(self.gflops()),
             self.peak
         )
     }

@@ -140,14 +140,17 @@ pub fn read_npy(path: &Path) -> Result<NpyArray, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let h = parse_header(&bytes, path)?;
     let shape = two_d(&h.shape, path)?;
-    let count = shape[0] * shape[1];
     let width = match h.dtype {
         NpyDtype::F16 => 2,
         NpyDtype::F32 => 4,
         NpyDtype::F64 => 8,
     };
+    // Checked: a huge declared shape must not wrap around to the body's size.
+    let needed = shape[0]
+        .checked_mul(shape[1])
+        .and_then(|count| count.checked_mul(width));
     let body = &bytes[h.data_offset..];
-    if body.len() != count * width {
+    if needed != Some(body.len()) {
         return Err(npy_err(
             path,
             format!(
@@ -155,10 +158,11 @@ pub fn read_npy(path: &Path) -> Result<NpyArray, DataError> {
                 body.len(),
                 shape[0],
                 shape[1],
-                count * width
+                needed.map_or("at least 2^64".to_string(), |n| n.to_string())
             ),
         ));
     }
+    let count = shape[0] * shape[1];
     let mut data: Vec<f32> = match h.dtype {
         NpyDtype::F32 => body
             .chunks_exact(4)

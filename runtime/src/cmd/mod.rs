@@ -12,6 +12,7 @@ use tcanet_cli::Log;
 
 pub mod args;
 pub mod bench;
+pub mod doctor;
 pub mod inputs;
 pub mod merge;
 pub mod outputs;
