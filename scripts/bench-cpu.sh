@@ -2,7 +2,8 @@
 # CPU inference side by side in one run: the exported hacs model (random
 # weights) in ONNX Runtime through `tcanet-export bench` — on the host's own
 # kernels and, with --avx2, on MLAS's AVX2 kernels (scripts/ort_avx2.py) —
-# against the authors' PyTorch forward on random weights of the same shapes,
+# against the authors' PyTorch forward on random weights of the same shapes
+# (with --avx2 also with ATen, MKL and oneDNN limited to AVX2),
 # imported from a checkout of their public release (never copied here).
 # Rounds are interleaved so that every engine sees the same machine load.
 #
@@ -58,6 +59,13 @@ for r in $(seq "$rounds"); do
   fi
   "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
     --proposals "$proposals" > "$work/pytorch-$r.json"
+  if [ $avx2 = 1 ]; then
+    # PyTorch limited to AVX2 as well (ATen's dispatch, MKL, oneDNN), as on an AVX2 host.
+    GLIBC_TUNABLES=$no512 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+      ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 \
+      "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
+      --proposals "$proposals" > "$work/pytorch-avx2-$r.json"
+  fi
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" - "$work" <<'EOF'
@@ -67,8 +75,9 @@ ours = json.load(open(os.path.join(work, "onnxruntime-1.json")))
 gflop, peak = ours["gflop_per_call"], ours["nominal_peak_gflops"]
 rows = []
 for name, label in [("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)"),
+                    ("pytorch", f"authors' PyTorch forward ({ours['isa']} kernels)"),
                     ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)"),
-                    ("pytorch", "authors' PyTorch forward")]:
+                    ("pytorch-avx2", "authors' PyTorch forward (AVX2 kernels)")]:
     files = sorted(glob.glob(os.path.join(work, f"{name}-[0-9]*.json")))
     if not files:
         continue
@@ -83,8 +92,8 @@ print("| engine | runs | p50 ms | p90 ms | peak RSS MiB | GFLOP/s | % of peak |"
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for label, p50, p90, rss, n in rows:
     print(f"| {label} | {n} | {p50:.1f} | {p90:.1f} | {rss:.0f} | {gflop / p50 * 1e3:.1f} | {100 * gflop / p50 * 1e3 / peak:.0f}% |")
-base = [r for r in rows if r[0].startswith("authors")]
-if base:
-    for label, p50, *_ in rows[:-1]:
-        print(f"speed-up of {label} over the PyTorch forward (p50): {base[0][1] / p50:.2f}x")
+# Each ONNX Runtime row against the PyTorch row of the same kernels.
+for (label, p50, *_), base in zip(rows[0::2], rows[1::2]):
+    if base[0].startswith("authors"):
+        print(f"speed-up of {label} over {base[0]} (p50): {base[1] / p50:.2f}x")
 EOF
