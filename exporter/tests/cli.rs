@@ -461,3 +461,29 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
     let o = run(&[&"bench", &model, &"--cpu-ghz", &"-1"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `--version`: the version and commit, then the ONNX Runtime that `verify`
+/// and `bench` would load, its version checked against the onnxruntime
+/// Python package the library comes from.
+#[test]
+fn version_names_the_onnx_runtime_found() {
+    let o = run(&[&"--version"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("tcanet-export {}", tcanet_cli::LONG_VERSION).as_str())
+    );
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let version = Command::new(python)
+        .args(["-c", "import onnxruntime; print(onnxruntime.__version__)"])
+        .output()
+        .expect("the project venv's python runs (make setup)");
+    let version = String::from_utf8(version.stdout).unwrap();
+    let ort = lines.next().unwrap_or_default();
+    assert!(
+        ort.starts_with(&format!("ONNX Runtime: {} (", version.trim())),
+        "{text}"
+    );
+}

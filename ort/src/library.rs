@@ -223,6 +223,19 @@ pub fn loaded() -> Option<&'static LoadedOrt> {
     LOADED.get()
 }
 
+/// The line `--version` prints about ONNX Runtime: the version and file the
+/// lookup finds, or that none was found (`hint` says where to learn more).
+pub fn version_line(hint: &str) -> String {
+    match init_ort(None) {
+        Ok(loaded) => format!(
+            "ONNX Runtime: {} ({})",
+            loaded.version,
+            loaded.path.display()
+        ),
+        Err(_) => format!("ONNX Runtime: not found ({hint})"),
+    }
+}
+
 /// Finds ([`find_ort_library`]) and loads ONNX Runtime once per process, and
 /// creates the shared environment. Later calls return the same library; a
 /// later call asking explicitly for another file is an error.

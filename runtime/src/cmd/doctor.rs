@@ -37,12 +37,6 @@ pub fn cmd_doctor(args: &DoctorArgs) -> Result<ExitStatus> {
 /// What `--version` prints: the toolkit's version line, then the ONNX
 /// Runtime found by the lookup order (`not found` is no failure).
 pub fn version_text(program: &str) -> String {
-    let ort = match tcanet_ort::init_ort(None) {
-        Ok(loaded) => format!("{} ({})", loaded.version, loaded.path.display()),
-        Err(_) => "not found (`tcanet-infer doctor` says where it looked)".into(),
-    };
-    format!(
-        "{program} {}\nONNX Runtime: {ort}\n",
-        tcanet_cli::LONG_VERSION
-    )
+    let ort = tcanet_ort::version_line("`tcanet-infer doctor` says where it looked");
+    format!("{program} {}\n{ort}\n", tcanet_cli::LONG_VERSION)
 }
