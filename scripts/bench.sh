@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark of the project, in one go, on this machine.
 # Each block prints the figures that docs/BENCHMARKS.md records (with the
-# machine's load average: quote figures only from a quiet machine).
+# machine's load average: quote figures only from a quiet machine, or run
+# it under `chrt -f 50`).
+#
+# Side-by-side comparisons need the other projects' public sources, outside
+# this repository:
+#   ACTIVITYNET_EVAL=PATH/TO/ActivityNet/Evaluation  the official evaluation code
+#   TCANET_RELEASE=PATH/TO/TCANet                    the authors' release (PyTorch forward)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -12,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "## evaluator"
-bash evaluator/bench.sh
+bash evaluator/bench.sh ${ACTIVITYNET_EVAL:+"$ACTIVITYNET_EVAL"}
 
 echo "## exporter (export time, size, ONNX Runtime latency; 2 threads)"
 bash exporter/bench.sh 2
@@ -27,3 +33,11 @@ done
 
 echo "## trainer (tiny training step on CPU)"
 "$bin/tcanet-train" bench --preset tiny --device cpu --threads 1 --steps 20
+
+echo "## serving (8 tritonclient clients, 20 s per model, tiny and hacs)"
+bash runtime/bench-serve.sh
+
+if [ -n "${TCANET_RELEASE:-}" ]; then
+  echo "## CPU inference side by side with the authors' PyTorch forward (both kernel paths)"
+  bash scripts/bench-cpu.sh "$TCANET_RELEASE" --threads 2 --rounds 3 --avx2
+fi
