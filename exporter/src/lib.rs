@@ -60,11 +60,7 @@ pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     })
 }
 
-/// Metadata key of an `--int8` model: how it is quantized.
-pub const META_QUANTIZATION: &str = "tcanet.quantization";
-/// [`META_QUANTIZATION`] of an `--int8` model.
-pub const QUANTIZATION_INT8: &str =
-    "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, TBR tap tables, reg_1d_o.0";
+pub use tcanet_models::onnx::{META_QUANTIZATION, QUANTIZATION_INT8};
 
 /// The largest finite float16 value.
 fn f16_max() -> f32 {

@@ -34,6 +34,17 @@ impl Tolerances {
     }
 }
 
+impl Tolerances {
+    /// 2e-3 / 5e-3 for an `--int8` model (its weights and activations are
+    /// quantized, so it is compared with quantization's error in mind).
+    pub fn int8() -> Self {
+        Self {
+            proposals_rel: 2e-3,
+            iou_abs: 5e-3,
+        }
+    }
+}
+
 /// The figure of one output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParityRow {

@@ -487,3 +487,23 @@ fn version_names_the_onnx_runtime_found() {
         "{text}"
     );
 }
+
+/// `verify` judges an `--int8` model by quantization's tolerances (read from
+/// its metadata), and still by the user's when given.
+#[test]
+fn verify_knows_an_int8_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("random.safetensors");
+    let model = dir.path().join("int8.onnx");
+    let o = run(&[&"random-checkpoint", &"--preset", &"tiny", &"-o", &ckpt]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[&ckpt, &"-o", &model, &"--int8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[&"verify", &ckpt, &model]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("parity: ok"), "{out}");
+    let o = run(&[&"verify", &ckpt, &model, &"--iou-tol", &"1e-7"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED"));
+}

@@ -418,11 +418,7 @@ fn int8_models_stay_within_quantization_error_of_the_reference() {
         let shape = [b, cfg.feat_dim, cfg.temporal_scale];
         let onnx = model.run(&features, shape, &proposals, n).unwrap();
         let reference = reference::forward(&ckpt, &features, &proposals, b, n);
-        let loose = Tolerances {
-            proposals_rel: 2e-3,
-            iou_abs: 5e-3,
-        };
-        let report = compare("int8", &onnx, &reference, loose).unwrap();
+        let report = compare("int8", &onnx, &reference, Tolerances::int8()).unwrap();
         assert!(report.passed(), "{report}");
         // Not float32 by accident: quantization shows.
         let exact = compare(

@@ -36,6 +36,11 @@ pub const META_EXPORTER_VERSION: &str = "tcanet.exporter_version";
 pub const META_PRECISION: &str = "tcanet.precision";
 /// Metadata key: [`TimeSteps`] (the fixed T, or `dynamic`).
 pub const META_TIME_STEPS: &str = "tcanet.time_steps";
+/// Metadata key of an `--int8` model: how it is quantized (absent otherwise).
+pub const META_QUANTIZATION: &str = "tcanet.quantization";
+/// [`META_QUANTIZATION`] of an `--int8` model.
+pub const QUANTIZATION_INT8: &str =
+    "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, TBR tap tables, reg_1d_o.0";
 
 /// A model whose metadata breaks the contract.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use tcanet_exporter::Precision;
 use tcanet_models::checkpoint::{read_tensor_file, Checkpoint};
 use tcanet_models::onnx::{
     INPUT_FEATURES, INPUT_PROPOSALS, META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION,
+    META_QUANTIZATION,
 };
 use tcanet_models::ModelConfig;
 
@@ -40,11 +41,11 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = seed())]
     pub seed: u64,
     /// Largest relative L2 error of each `proposals_k`, in (0, 1] (default
-    /// 1e-5 for float32 models, 1e-2 for float16).
+    /// 1e-5 for float32 models, 1e-2 for float16, 2e-3 for --int8 ones).
     #[arg(long, value_name = "TOL", allow_negative_numbers = true, value_parser = tolerance())]
     pub proposals_tol: Option<f64>,
     /// Largest absolute error of each `iou_k`, in (0, 1] (default 1e-5 for
-    /// float32 models, 5e-3 for float16).
+    /// float32 models, 5e-3 for float16 and --int8 ones).
     #[arg(long, value_name = "TOL", allow_negative_numbers = true, value_parser = tolerance())]
     pub iou_tol: Option<f64>,
     /// Also compare on your own inputs: a safetensors file with `features`
@@ -69,10 +70,11 @@ pub fn cmd_verify(args: &VerifyArgs, log: Log) -> Result<ExitStatus> {
     let ckpt = Checkpoint::load(&args.checkpoint, &args.config.resolve()?)?;
     let summary = inspect_file(&args.model)?;
     check_origin(&summary, &ckpt, args, log)?;
-    let precision = match summary.metadata_value(META_PRECISION) {
-        Some("fp16") => Precision::Fp16,
-        _ => Precision::Fp32,
-    };
+    let precision = summary
+        .metadata_value(META_PRECISION)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(Precision::Fp32);
+    let quantized = summary.metadata_value(META_QUANTIZATION).is_some();
     let dynamic_time = summary
         .inputs
         .iter()
@@ -86,7 +88,11 @@ pub fn cmd_verify(args: &VerifyArgs, log: Log) -> Result<ExitStatus> {
     let lib = ort_run::init(args.ort_lib.as_deref())?;
     log.info(format_args!("ONNX Runtime: {}", lib.display()));
     let mut model = OnnxModel::load(&args.model, 0)?;
-    let defaults = Tolerances::for_precision(precision);
+    let defaults = if quantized {
+        Tolerances::int8()
+    } else {
+        Tolerances::for_precision(precision)
+    };
     let tol = Tolerances {
         proposals_rel: args.proposals_tol.unwrap_or(defaults.proposals_rel),
         iou_abs: args.iou_tol.unwrap_or(defaults.iou_abs),
