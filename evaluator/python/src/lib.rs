@@ -187,6 +187,7 @@ struct PyDetections {
     inner: DetectionSet,
 }
 
+// Repeats PyProposals' loaders and getters on purpose: a #[pyclass] cannot be generic.
 #[pymethods]
 impl PyDetections {
     /// Reads a detection file.

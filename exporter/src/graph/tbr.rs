@@ -53,6 +53,7 @@ impl Net<'_> {
     }
 
     /// `(0.1·dx, 0.2·dw, t)`, `[B, N, 3]` float32.
+    // Alike start_end_head in signature only: the layers after first_convs differ.
     fn centre_width_head(
         &mut self,
         w: &Stage,
