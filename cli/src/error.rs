@@ -3,7 +3,7 @@
 //! status read from the first cause whose type says it.
 use std::error::Error;
 
-use crate::{ExitStatus, OutputError};
+use crate::{ExitStatus, Log, OutputError};
 
 /// A usage error or invalid input found by a binary itself (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,21 @@ pub fn exit_status_of(
     (ExitStatus::Failure, false)
 }
 
+/// Ends a binary's run on `err`: prints its [`one_line`] message on `log`
+/// unless the program ends quietly (a closed standard output), and returns
+/// its exit status (see [`exit_status_of`]).
+pub fn report_error(
+    err: &(dyn Error + 'static),
+    typed: impl Fn(&(dyn Error + 'static)) -> Option<ExitStatus>,
+    log: &Log,
+) -> ExitStatus {
+    let (status, quiet) = exit_status_of(err, typed);
+    if !quiet {
+        log.error(one_line(err));
+    }
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +89,11 @@ mod tests {
             e.is::<std::io::Error>().then_some(ExitStatus::Usage)
         });
         assert_eq!(typed.0, ExitStatus::Usage);
+        let log = Log {
+            quiet: true,
+            color: false,
+        };
+        assert_eq!(report_error(&err, |_| None, &log), ExitStatus::Usage);
+        assert_eq!(report_error(&pipe, |_| None, &log), ExitStatus::Failure);
     }
 }

@@ -85,19 +85,27 @@ impl fmt::Display for Input {
     }
 }
 
+/// Standard input given for more than one input of a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} all read standard input ('-'); it can be read only once, so give at most one of them as '-'",
+    names.join(" and ")
+)]
+pub struct StdinTwice {
+    /// The argument names given as `-`, in order.
+    pub names: Vec<String>,
+}
+
 /// Refuses standard input given for more than one input of a command
 /// (`(argument name, input)` pairs): it can be read only once.
-pub fn refuse_stdin_twice(inputs: &[(&str, &Input)]) -> Result<(), String> {
-    let named: Vec<&str> = inputs
+pub fn refuse_stdin_twice(inputs: &[(&str, &Input)]) -> Result<(), StdinTwice> {
+    let names: Vec<String> = inputs
         .iter()
         .filter(|(_, i)| i.is_stdin())
-        .map(|(n, _)| *n)
+        .map(|(n, _)| n.to_string())
         .collect();
-    if named.len() > 1 {
-        return Err(format!(
-            "{} all read standard input ('-'); it can be read only once, so give at most one of them as '-'",
-            named.join(" and ")
-        ));
+    if names.len() > 1 {
+        return Err(StdinTwice { names });
     }
     Ok(())
 }
@@ -158,6 +166,6 @@ mod tests {
         let b = Input::Path("x".into());
         refuse_stdin_twice(&[("GT", &a), ("PRED", &b)]).unwrap();
         let e = refuse_stdin_twice(&[("GT", &a), ("PRED", &a)]).unwrap_err();
-        assert!(e.contains("GT and PRED"), "{e}");
+        assert!(e.to_string().contains("GT and PRED"), "{e}");
     }
 }

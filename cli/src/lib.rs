@@ -16,9 +16,10 @@
 //! - [`CommonFlags`] (`--quiet`, for `#[command(flatten)]`) and [`Log`]:
 //!   progress and warnings on standard error, coloured only on a terminal
 //!   and when `NO_COLOR` is unset.
-//! - [`Usage`], [`one_line`], [`exit_status_of`]: a binary's own usage
-//!   errors, the one-line message of an error chain, and the exit status
-//!   read from the first cause whose type says it.
+//! - [`Usage`], [`one_line`], [`exit_status_of`], [`report_error`]: a
+//!   binary's own usage errors, the one-line message of an error chain, the
+//!   exit status read from the first cause whose type says it, and both
+//!   together at the end of a run.
 //! - [`LONG_VERSION`]: the version and git commit `--version` prints.
 //! - [`range`]: clap value parsers for numeric flags with a documented range
 //!   (finite, bounds named in the message).
@@ -32,12 +33,14 @@ mod input;
 mod output;
 pub mod range;
 mod staged;
+#[cfg(test)]
+mod test_dir;
 mod version;
 
-pub use error::{exit_status_of, one_line, Usage};
+pub use error::{exit_status_of, one_line, report_error, Usage};
 pub use exit::ExitStatus;
 pub use flags::{color_allowed, CommonFlags, Log};
-pub use input::{refuse_stdin_twice, Input};
+pub use input::{refuse_stdin_twice, Input, StdinTwice};
 pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,
     write_atomic_bytes, write_stdout, Output, OutputError,

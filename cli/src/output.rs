@@ -427,33 +427,7 @@ fn same_new_file(x: &Path, y: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fresh directory removed at the end of the test.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let d = std::env::temp_dir().join(format!("tcanet-cli-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&d);
-            fs::create_dir_all(&d).unwrap();
-            TempDir(d)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::test_dir::{names, TempDir};
 
     #[test]
     fn dash_is_stdout_and_anything_else_a_path() {
@@ -468,7 +442,7 @@ mod tests {
 
     #[test]
     fn atomic_write_replaces_or_leaves_the_old_file() {
-        let d = TempDir::new("atomic");
+        let d = TempDir::new("output", "atomic");
         let path = d.0.join("out.json");
         write_atomic_bytes(&path, b"old").unwrap();
         let err = write_atomic(&path, |w| {
@@ -487,7 +461,7 @@ mod tests {
     #[test]
     fn atomic_write_keeps_permissions_and_symlinks() {
         use std::os::unix::fs::PermissionsExt;
-        let d = TempDir::new("perm");
+        let d = TempDir::new("output", "perm");
         let target = d.0.join("target.json");
         write_atomic_bytes(&target, b"one").unwrap();
         fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
@@ -505,7 +479,7 @@ mod tests {
 
     #[test]
     fn a_directory_is_not_an_output() {
-        let d = TempDir::new("dir");
+        let d = TempDir::new("output", "dir");
         let err = write_atomic_bytes(&d.0, b"x").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
         let e = Output::Path(d.0.clone()).check_writable().unwrap_err();
@@ -542,7 +516,7 @@ mod tests {
     #[test]
     fn a_fifo_is_written_in_place() {
         use std::io::Read;
-        let d = TempDir::new("fifo");
+        let d = TempDir::new("output", "fifo");
         let fifo = d.0.join("pipe");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
@@ -567,7 +541,7 @@ mod tests {
 
     #[test]
     fn output_onto_an_input_is_refused() {
-        let d = TempDir::new("onto");
+        let d = TempDir::new("output", "onto");
         let input = d.0.join("gt.json");
         fs::write(&input, b"{}").unwrap();
         // Another spelling of the same file.
@@ -586,7 +560,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn output_onto_a_hard_link_of_an_input_is_refused() {
-        let d = TempDir::new("hardlink");
+        let d = TempDir::new("output", "hardlink");
         let input = d.0.join("a.json");
         fs::write(&input, b"{}").unwrap();
         let link = d.0.join("b.json");
@@ -597,7 +571,7 @@ mod tests {
 
     #[test]
     fn two_outputs_on_one_file_are_refused() {
-        let d = TempDir::new("dup");
+        let d = TempDir::new("output", "dup");
         let a = Output::Path(d.0.join("r.json"));
         let b = Output::Path(d.0.join(".").join("r.json"));
         let c = Output::Path(d.0.join("s.json"));
@@ -618,7 +592,7 @@ mod tests {
 
     #[test]
     fn check_writable_names_a_missing_directory() {
-        let d = TempDir::new("missing");
+        let d = TempDir::new("output", "missing");
         let out = Output::Path(d.0.join("no").join("such").join("out.json"));
         let e = out.check_writable().unwrap_err();
         assert!(e.to_string().contains("no directory"), "{e}");

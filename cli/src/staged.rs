@@ -187,38 +187,11 @@ fn fault_abort_after() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> Self {
-            let d = std::env::temp_dir()
-                .join(format!("tcanet-cli-staged-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&d);
-            fs::create_dir_all(&d).unwrap();
-            TempDir(d)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::test_dir::{names, TempDir};
 
     #[test]
     fn nothing_is_visible_before_commit_and_everything_after() {
-        let d = TempDir::new("commit");
+        let d = TempDir::new("staged", "commit");
         let (a, b) = (d.0.join("a.json"), d.0.join("b.json"));
         fs::write(&a, "old a").unwrap();
         let mut set = OutputSet::new();
@@ -237,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_dropped_set_changes_nothing() {
-        let d = TempDir::new("drop");
+        let d = TempDir::new("staged", "drop");
         let a = d.0.join("a.json");
         fs::write(&a, "old").unwrap();
         let mut set = OutputSet::new();
@@ -251,7 +224,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_failing_in_place_output_leaves_the_files_as_they_were() {
-        let d = TempDir::new("full");
+        let d = TempDir::new("staged", "full");
         let a = d.0.join("a.json");
         fs::write(&a, "old").unwrap();
         let mut set = OutputSet::new();
@@ -267,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_directory_cannot_be_staged() {
-        let d = TempDir::new("dir");
+        let d = TempDir::new("staged", "dir");
         let e = OutputSet::new()
             .stage(&Output::Path(d.0.clone()), b"x".to_vec())
             .unwrap_err();

@@ -794,12 +794,7 @@ mod tests {
     fn numbers_are_correctly_rounded_like_std() {
         // Fast path and fallback against the standard library's parser.
         let mut x: u64 = 12345;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = || crate::numeric::xorshift64(&mut x);
         for _ in 0..20_000 {
             let int = next() % 100_000;
             let frac_len = (next() % 21) as usize;
@@ -850,9 +845,7 @@ mod tests {
     fn eisel_lemire_path_matches_std() {
         let mut x: u64 = 987654321;
         for i in 0..200_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::numeric::xorshift64(&mut x);
             let m = x % 10_000_000_000_000_000_000;
             let m = if i % 3 == 0 { m | (1 << 53) } else { m };
             let k = 1 + (x >> 40) % 21;

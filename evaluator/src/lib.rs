@@ -402,41 +402,64 @@ pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
     })
 }
 
-/// [`parse_thresholds`] with the bare reason as the error (for clap, which
-/// names the flag and value itself).
-pub fn threshold_list(text: &str) -> Result<Vec<f64>, String> {
-    let num = |s: &str| -> Result<f64, String> {
+/// Why a threshold list is invalid (the bare reason, without the text:
+/// [`parse_thresholds`] and clap name the flag and value themselves).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    /// A part is not a number.
+    #[error("'{0}' is not a number")]
+    NotANumber(String),
+    /// A part is infinite or NaN.
+    #[error("'{0}' is not finite")]
+    NotFinite(String),
+    /// A range without exactly three parts.
+    #[error("a range has three parts, start:stop:step")]
+    RangeParts,
+    /// A range going down or with a step that is not positive.
+    #[error("a range needs start <= stop and a positive step")]
+    RangeOrder,
+    /// More than 10,000 thresholds.
+    #[error("more than 10000 thresholds")]
+    TooMany,
+    /// A threshold outside (0, 1].
+    #[error("thresholds lie in (0, 1]")]
+    OutOfRange,
+}
+
+/// [`parse_thresholds`] with the bare reason as the error.
+pub fn threshold_list(text: &str) -> Result<Vec<f64>, ThresholdError> {
+    let num = |s: &str| -> Result<f64, ThresholdError> {
+        let s = s.trim();
         let v: f64 = s
-            .trim()
             .parse()
-            .map_err(|_| format!("'{}' is not a number", s.trim()))?;
+            .map_err(|_| ThresholdError::NotANumber(s.to_string()))?;
         if !v.is_finite() {
-            return Err(format!("'{}' is not finite", s.trim()));
+            return Err(ThresholdError::NotFinite(s.to_string()));
         }
         Ok(v)
     };
     let out = if text.contains(':') {
         let parts: Vec<&str> = text.split(':').collect();
         if parts.len() != 3 {
-            return Err("a range has three parts, start:stop:step".into());
+            return Err(ThresholdError::RangeParts);
         }
         let (start, stop, step) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
         if step <= 0.0 || stop < start {
-            return Err("a range needs start <= stop and a positive step".into());
+            return Err(ThresholdError::RangeOrder);
         }
         let n = ((stop - start) / step).round();
         if n >= 10_000.0 {
-            return Err("more than 10000 thresholds".into());
+            return Err(ThresholdError::TooMany);
         }
         numeric::linspace(start, stop, n as usize + 1)
     } else {
         text.split(',').map(num).collect::<Result<Vec<_>, _>>()?
     };
     if out.len() > 10_000 {
-        return Err("more than 10000 thresholds".into());
+        return Err(ThresholdError::TooMany);
     }
     if out.iter().any(|&t| !(t > 0.0 && t <= 1.0)) {
-        return Err("thresholds lie in (0, 1]".into());
+        return Err(ThresholdError::OutOfRange);
     }
     Ok(out)
 }

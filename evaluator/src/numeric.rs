@@ -185,6 +185,16 @@ pub fn ap_from_true_positives(tp: &[u32], npos: usize) -> f64 {
     np_sum(&terms)
 }
 
+/// One step of Marsaglia's xorshift64 (shifts 13, 7, 17) on `x`, returning
+/// the new state: the pseudo-random inputs of the unit tests.
+#[cfg(test)]
+pub(crate) fn xorshift64(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,9 +251,7 @@ mod tests {
     fn ap_from_true_positives_equals_the_full_computation() {
         let mut x: u64 = 99;
         for case in 0..3000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::numeric::xorshift64(&mut x);
             let n = 1 + (x % 400) as usize;
             let npos = 1 + (x >> 20) as usize % 150;
             let p_tp = (x >> 40) % 100;

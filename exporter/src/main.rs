@@ -14,7 +14,7 @@ use cmd::export::{
     cmd_convert, cmd_export, cmd_random_checkpoint, ConvertArgs, ExportArgs, RandomCheckpointArgs,
 };
 use cmd::inspect::{cmd_inspect, InspectArgs};
-use cmd::status::{message_of, status_of};
+use cmd::status::typed_status;
 use cmd::triton::{cmd_triton_repo, TritonRepoArgs};
 use cmd::verify::{cmd_verify, VerifyArgs};
 
@@ -131,13 +131,7 @@ fn main() -> ExitCode {
     };
     let status = match outcome {
         Ok(status) => status,
-        Err(err) => {
-            let (status, quiet) = status_of(&err);
-            if !quiet {
-                log.error(message_of(&err));
-            }
-            status
-        }
+        Err(err) => tcanet_cli::report_error(err.as_ref(), typed_status, &log),
     };
     status.into()
 }

@@ -194,43 +194,34 @@ impl ModelConfig {
 
     /// Checks that the network can be built with these numbers.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        self.validate_widths()?;
+        self.validate_timeline()?;
+        self.validate_layers()
+    }
+
+    /// Channel widths and heads: conv groups divide the widths, heads are
+    /// even and divide `hidden_dim`.
+    fn validate_widths(&self) -> Result<(), ConfigError> {
         let g = self.conv_groups;
         if g == 0 {
-            return bad("conv_groups", "must be positive".into());
+            return invalid("conv_groups", "must be positive".into());
         }
-        if self.feat_dim == 0 || !self.feat_dim.is_multiple_of(g) {
-            return bad(
-                "feat_dim",
-                format!(
-                    "{} must be a positive multiple of conv_groups ({g})",
-                    self.feat_dim
-                ),
-            );
-        }
-        if self.hidden_dim == 0 || !self.hidden_dim.is_multiple_of(g) {
-            return bad(
-                "hidden_dim",
-                format!(
-                    "{} must be a positive multiple of conv_groups ({g})",
-                    self.hidden_dim
-                ),
-            );
-        }
-        if self.se_hidden_dim == 0 || !self.se_hidden_dim.is_multiple_of(g) {
-            return bad(
-                "se_hidden_dim",
-                format!(
-                    "{} must be a positive multiple of conv_groups ({g})",
-                    self.se_hidden_dim
-                ),
-            );
+        let widths = [
+            ("feat_dim", self.feat_dim),
+            ("hidden_dim", self.hidden_dim),
+            ("se_hidden_dim", self.se_hidden_dim),
+        ];
+        for (field, width) in widths {
+            if width == 0 || !width.is_multiple_of(g) {
+                let reason = format!("{width} must be a positive multiple of conv_groups ({g})");
+                return invalid(field, reason);
+            }
         }
         if self.heads < 2
             || !self.heads.is_multiple_of(2)
             || !self.hidden_dim.is_multiple_of(self.heads)
         {
-            return bad(
+            return invalid(
                 "heads",
                 format!(
                     "{} must be even, at least 2, and divide hidden_dim ({})",
@@ -238,11 +229,17 @@ impl ModelConfig {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The timeline: steps, seconds per step, and a unit timeline with
+    /// `normalize_by_duration`.
+    fn validate_timeline(&self) -> Result<(), ConfigError> {
         if self.temporal_scale == 0 {
-            return bad("temporal_scale", "must be positive".into());
+            return invalid("temporal_scale", "must be positive".into());
         }
         if !(self.temporal_interval.is_finite() && self.temporal_interval > 0.0) {
-            return bad(
+            return invalid(
                 "temporal_interval",
                 format!(
                     "{} must be a positive number of seconds",
@@ -251,7 +248,7 @@ impl ModelConfig {
             );
         }
         if self.normalize_by_duration && (self.timeline_seconds() - 1.0).abs() > 1e-9 {
-            return bad(
+            return invalid(
                 "temporal_interval",
                 format!(
                     "with normalize_by_duration it must be 1/temporal_scale = {}",
@@ -259,29 +256,39 @@ impl ModelConfig {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The encoder's layers and the refinement stages' sampling.
+    fn validate_layers(&self) -> Result<(), ConfigError> {
         if self.window_size == 0 {
-            return bad("window_size", "must be positive".into());
+            return invalid("window_size", "must be positive".into());
         }
         if self.lgte_num == 0 || self.ffn_dim == 0 {
-            return bad("lgte_num", "lgte_num and ffn_dim must be positive".into());
+            return invalid("lgte_num", "lgte_num and ffn_dim must be positive".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout", format!("{} must be in [0, 1)", self.dropout));
+            return invalid("dropout", format!("{} must be in [0, 1)", self.dropout));
         }
         if self.start_sample_num != self.end_sample_num || self.start_sample_num < 4 {
-            return bad(
+            return invalid(
                 "start_sample_num",
                 "start and end sample counts must be equal and at least 4".into(),
             );
         }
         if self.action_sample_num == 0 {
-            return bad("action_sample_num", "must be positive".into());
+            return invalid("action_sample_num", "must be positive".into());
         }
         if !(self.prop_boundary_ratio.is_finite() && self.prop_boundary_ratio > 0.0) {
-            return bad("prop_boundary_ratio", "must be a positive number".into());
+            return invalid("prop_boundary_ratio", "must be a positive number".into());
         }
         Ok(())
     }
+}
+
+/// A [`ConfigError::Invalid`] for `field`.
+fn invalid(field: &'static str, reason: String) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid { field, reason })
 }
 
 /// Output length of Conv1d(k=3, pad=1, stride=2) on `n` steps.

@@ -112,7 +112,13 @@ pub fn soft_nms(segments: &[ScoredSegment], params: &SoftNmsParams) -> Vec<Score
         let (bs, be) = (start[best], end[best]);
         let taken_score = score[best];
         let threshold = params.t1 + (params.t2 - params.t1) * (be - bs);
-        decay(&start, &end, &mut score, bs, be, threshold, neg_inv_alpha);
+        let by = Decay {
+            bs,
+            be,
+            threshold,
+            neg_inv_alpha,
+        };
+        decay(&start, &end, &mut score, by);
         taken.push(ScoredSegment {
             start: bs,
             end: be,
@@ -125,55 +131,49 @@ pub fn soft_nms(segments: &[ScoredSegment], params: &SoftNmsParams) -> Vec<Score
     taken
 }
 
+/// What one taken segment `[bs, be]` does to the others' scores in
+/// [`decay`].
+#[derive(Debug, Clone, Copy)]
+struct Decay {
+    bs: f64,
+    be: f64,
+    /// IoU above which a score decays.
+    threshold: f64,
+    /// `-1 / alpha`.
+    neg_inv_alpha: f64,
+}
+
 /// Multiplies every score by `exp(-IoU^2.5 / alpha)` where its segment's
-/// [`release_iou`] with the taken one `[bs, be]` exceeds `threshold` (the
+/// [`release_iou`] with the taken one `[by.bs, by.be]` exceeds `by.threshold` (the
 /// taken one is removed afterwards, so its own factor does not matter).
 /// Branch-free, so the compiler vectorises it; on x86-64 a copy compiled for
 /// AVX2 is used when the CPU has it (same results: no FMA contraction).
-fn decay(
-    start: &[f64],
-    end: &[f64],
-    score: &mut [f64],
-    bs: f64,
-    be: f64,
-    threshold: f64,
-    neg_inv_alpha: f64,
-) {
+fn decay(start: &[f64], end: &[f64], score: &mut [f64], by: Decay) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { decay_avx2(start, end, score, bs, be, threshold, neg_inv_alpha) };
+            unsafe { decay_avx2(start, end, score, by) };
             return;
         }
     }
-    decay_portable(start, end, score, bs, be, threshold, neg_inv_alpha);
+    decay_portable(start, end, score, by);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn decay_avx2(
-    start: &[f64],
-    end: &[f64],
-    score: &mut [f64],
-    bs: f64,
-    be: f64,
-    threshold: f64,
-    neg_inv_alpha: f64,
-) {
-    decay_portable(start, end, score, bs, be, threshold, neg_inv_alpha)
+unsafe fn decay_avx2(start: &[f64], end: &[f64], score: &mut [f64], by: Decay) {
+    decay_portable(start, end, score, by)
 }
 
 #[inline(always)]
-fn decay_portable(
-    start: &[f64],
-    end: &[f64],
-    score: &mut [f64],
-    bs: f64,
-    be: f64,
-    threshold: f64,
-    neg_inv_alpha: f64,
-) {
+fn decay_portable(start: &[f64], end: &[f64], score: &mut [f64], by: Decay) {
+    let Decay {
+        bs,
+        be,
+        threshold,
+        neg_inv_alpha,
+    } = by;
     for ((sc, &s), &e) in score.iter_mut().zip(start).zip(end) {
         let u = release_iou(s, e, bs, be);
         let f = exp_non_positive(pow_2_5(u) * neg_inv_alpha);

@@ -222,6 +222,38 @@ pub struct RunSummary {
     pub model_seconds: f64,
 }
 
+impl RunSummary {
+    /// Adds one video's outcome and calls `on_video` with whether it
+    /// succeeded; returns false when the run stops here (a failure without
+    /// `keep_going`).
+    fn record(
+        &mut self,
+        video: &str,
+        outcome: Result<VideoResult, VideoError>,
+        keep_going: bool,
+        on_video: &mut impl FnMut(&str, bool),
+    ) -> bool {
+        match outcome {
+            Ok(result) => {
+                on_video(video, true);
+                self.results.push(result);
+                true
+            }
+            Err(error) => {
+                on_video(video, false);
+                self.failures.push(VideoFailure {
+                    video: video.to_string(),
+                    error,
+                });
+                if !keep_going {
+                    self.stopped_early = true;
+                }
+                keep_going
+            }
+        }
+    }
+}
+
 /// One video ready for [`infer_video`].
 #[derive(Debug, Clone)]
 pub struct VideoInput {
@@ -396,22 +428,8 @@ pub fn run_dataset(
             summary.model_seconds += start.elapsed().as_secs_f64();
             r
         });
-        match outcome {
-            Ok(result) => {
-                on_video(video, true);
-                summary.results.push(result);
-            }
-            Err(error) => {
-                on_video(video, false);
-                summary.failures.push(VideoFailure {
-                    video: video.clone(),
-                    error,
-                });
-                if !settings.keep_going {
-                    summary.stopped_early = true;
-                    break;
-                }
-            }
+        if !summary.record(video, outcome, settings.keep_going, &mut on_video) {
+            break;
         }
     }
     summary
@@ -449,22 +467,9 @@ pub fn postprocess_input_dataset(
 ) -> RunSummary {
     let mut summary = RunSummary::default();
     for video in videos {
-        match postprocess_input_video(dataset, video, settings) {
-            Ok(result) => {
-                on_video(video, true);
-                summary.results.push(result);
-            }
-            Err(error) => {
-                on_video(video, false);
-                summary.failures.push(VideoFailure {
-                    video: video.clone(),
-                    error,
-                });
-                if !settings.keep_going {
-                    summary.stopped_early = true;
-                    break;
-                }
-            }
+        let outcome = postprocess_input_video(dataset, video, settings);
+        if !summary.record(video, outcome, settings.keep_going, &mut on_video) {
+            break;
         }
     }
     summary

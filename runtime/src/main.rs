@@ -22,7 +22,7 @@ use cmd::merge::{cmd_merge, MergeArgs};
 use cmd::postprocess::{cmd_postprocess, PostprocessArgs};
 use cmd::run::{cmd_run, RunArgs};
 use cmd::serve::cmd_serve;
-use cmd::status::{message_of, status_of, usage};
+use cmd::status::{typed_status, usage};
 
 #[derive(Parser)]
 #[command(
@@ -246,13 +246,7 @@ fn main() -> ExitCode {
     };
     let status = match outcome {
         Ok(status) => status,
-        Err(err) => {
-            let (status, quiet) = status_of(&err);
-            if !quiet {
-                log.error(message_of(&err));
-            }
-            status
-        }
+        Err(err) => tcanet_cli::report_error(err.as_ref(), typed_status, &log),
     };
     ExitStatus::into(status)
 }

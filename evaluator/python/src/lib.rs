@@ -187,6 +187,7 @@ struct PyDetections {
     inner: DetectionSet,
 }
 
+// Repeats PyProposals' loaders and getters on purpose: a #[pyclass] cannot be generic.
 #[pymethods]
 impl PyDetections {
     /// Reads a detection file.
@@ -256,11 +257,17 @@ impl PyDetections {
     }
 }
 
-/// A report as `tcanet-eval --json` writes it (same serializer) and its
-/// warnings.
-fn report_json(report: &impl serde::Serialize) -> PyResult<String> {
-    serde_json::to_string(report)
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("report to JSON: {e}")))
+/// Runs one evaluation with the GIL released and returns the report as
+/// `tcanet-eval --json` writes it (same serializer) with its warnings.
+fn evaluate_to_json<R: serde::Serialize + Send>(
+    py: Python<'_>,
+    evaluate: impl FnOnce() -> Result<R, tcanet_evaluator::Error> + Send,
+    warnings: impl FnOnce(R) -> Vec<String>,
+) -> PyResult<(String, Vec<String>)> {
+    let report = py.detach(evaluate).map_err(to_py)?;
+    let json = serde_json::to_string(&report)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("report to JSON: {e}")))?;
+    Ok((json, warnings(report)))
 }
 
 /// Evaluates proposals (AR@AN, AUC); returns the `--json` text and the
@@ -274,17 +281,16 @@ fn evaluate_proposals(
     tiou: Option<Vec<f64>>,
     max_avg_proposals: f64,
 ) -> PyResult<(String, Vec<String>)> {
-    let mut opts = ProposalOptions {
+    let defaults = ProposalOptions::default();
+    let opts = ProposalOptions {
         max_avg_proposals,
-        ..ProposalOptions::default()
+        tiou_thresholds: tiou.unwrap_or(defaults.tiou_thresholds),
     };
-    if let Some(t) = tiou {
-        opts.tiou_thresholds = t;
-    }
-    let report = py
-        .detach(|| eval_proposals(&gt.inner, &pred.inner, &opts))
-        .map_err(to_py)?;
-    Ok((report_json(&report)?, report.warnings))
+    evaluate_to_json(
+        py,
+        || eval_proposals(&gt.inner, &pred.inner, &opts),
+        |r| r.warnings,
+    )
 }
 
 /// Evaluates detections (AP per class, mAP); returns the `--json` text and
@@ -298,17 +304,16 @@ fn evaluate_detections(
     tiou: Option<Vec<f64>>,
     ignore_unknown_labels: bool,
 ) -> PyResult<(String, Vec<String>)> {
-    let mut opts = DetectionOptions {
+    let defaults = DetectionOptions::default();
+    let opts = DetectionOptions {
         ignore_unknown_labels,
-        ..DetectionOptions::default()
+        tiou_thresholds: tiou.unwrap_or(defaults.tiou_thresholds),
     };
-    if let Some(t) = tiou {
-        opts.tiou_thresholds = t;
-    }
-    let report = py
-        .detach(|| eval_detections(&gt.inner, &pred.inner, &opts))
-        .map_err(to_py)?;
-    Ok((report_json(&report)?, report.warnings))
+    evaluate_to_json(
+        py,
+        || eval_detections(&gt.inner, &pred.inner, &opts),
+        |r| r.warnings,
+    )
 }
 
 /// Thresholds from text: a preset name (`activitynet`, `thumos14`), a list

@@ -216,9 +216,7 @@ mod tests {
     fn normalized_ap_from_true_positives_equals_the_full_computation() {
         let mut x: u64 = 5;
         for _ in 0..2000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::numeric::xorshift64(&mut x);
             let n = 1 + (x % 60) as usize;
             let npos = 1 + (x >> 12) as usize % 20;
             let n_avg = 0.5 + (x >> 30) as f64 % 40.0;

@@ -435,9 +435,7 @@ mod tests {
     fn eisel_lemire_on_positive_exponents_and_halfway_cases() {
         let mut x: u64 = 4242;
         for i in 0..100_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::numeric::xorshift64(&mut x);
             // Mantissas near 2^53..2^64 with trailing bits that make ties.
             let m = match i % 3 {
                 0 => x % 10_000_000_000_000_000_000,

@@ -9,8 +9,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{render, PlotError, PlotFormat};
-use crate::diagnose::{Diagnosis, ErrorType};
+use crate::diagnose::{BucketReport, Diagnosis, ErrorType};
 
+// Palettes only look like `SERIES` in plot/mod.rs: these are DETAD's own colours.
 /// DETAD's colours of the six detection types (true positive first).
 const TYPE_COLORS: [RGBColor; 6] = [
     RGBColor(0x33, 0xa0, 0x2c),
@@ -337,56 +338,64 @@ fn groups_size(g: &Groups) -> (u32, u32) {
 /// Average-mAP_N per bucket of each characteristic, with the average over
 /// all instances as a dashed line.
 pub fn plot_sensitivity(path: &Path, d: &Diagnosis) -> Result<(), PlotError> {
-    let g = Groups {
-        title: "Sensitivity of average-mAP_N to instance characteristics",
-        y_desc: "Average-mAP_N (%)",
-        base: Some(100.0 * d.average_map_n),
-        groups: d
-            .characteristics
-            .iter()
-            .map(|c| {
-                let b = c
-                    .buckets
-                    .iter()
-                    .map(|b| (b.label.clone(), b.average_map_n.map(|v| 100.0 * v)))
-                    .collect();
-                (c.title.clone(), b)
-            })
-            .collect(),
-    };
-    render(
-        path,
-        groups_size(&g),
-        g.groups.is_empty(),
-        |a| draw_groups(a, &g),
-        |a| draw_groups(a, &g),
-    )
+    let g = per_bucket(
+        "Sensitivity of average-mAP_N to instance characteristics",
+        "Average-mAP_N (%)",
+        Some(100.0 * d.average_map_n),
+        d,
+        |b| b.average_map_n,
+    );
+    render_groups(path, &g)
 }
 
 /// The false-negative rate per bucket of each characteristic.
 pub fn plot_false_negatives(path: &Path, d: &Diagnosis) -> Result<(), PlotError> {
-    let g = Groups {
-        title: "False negatives per instance characteristic",
-        y_desc: "False negative (%)",
-        base: None,
-        groups: d
-            .characteristics
-            .iter()
-            .map(|c| {
-                let b = c
-                    .buckets
-                    .iter()
-                    .map(|b| (b.label.clone(), b.false_negative_rate.map(|v| 100.0 * v)))
-                    .collect();
-                (c.title.clone(), b)
-            })
-            .collect(),
-    };
+    let g = per_bucket(
+        "False negatives per instance characteristic",
+        "False negative (%)",
+        None,
+        d,
+        |b| b.false_negative_rate,
+    );
+    render_groups(path, &g)
+}
+
+/// One bar per bucket of each characteristic: `value` of the bucket as a
+/// percentage.
+fn per_bucket(
+    title: &'static str,
+    y_desc: &'static str,
+    base: Option<f64>,
+    d: &Diagnosis,
+    value: impl Fn(&BucketReport) -> Option<f64>,
+) -> Groups {
+    let groups = d
+        .characteristics
+        .iter()
+        .map(|c| {
+            let b = c
+                .buckets
+                .iter()
+                .map(|b| (b.label.clone(), value(b).map(|v| 100.0 * v)))
+                .collect();
+            (c.title.clone(), b)
+        })
+        .collect();
+    Groups {
+        title,
+        y_desc,
+        base,
+        groups,
+    }
+}
+
+/// Draws `g` into `path`, sized to its bars.
+fn render_groups(path: &Path, g: &Groups) -> Result<(), PlotError> {
     render(
         path,
-        groups_size(&g),
+        groups_size(g),
         g.groups.is_empty(),
-        |a| draw_groups(a, &g),
-        |a| draw_groups(a, &g),
+        |a| draw_groups(a, g),
+        |a| draw_groups(a, g),
     )
 }

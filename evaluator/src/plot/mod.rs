@@ -199,25 +199,36 @@ fn draw_recall<DB: DrawingBackend>(
     for (ci, (label, r)) in curves.iter().enumerate() {
         draw_curves(&mut chart, ci, label, r, per_threshold)?;
     }
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+}
+
+/// A chart with `f64` axes.
+type Chart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// The legend of the AR–AN and mAP charts, at `position`.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
     chart
         .configure_series_labels()
         .legend_area_size(45)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(180, 180, 180))
         .label_font(("sans-serif", 20))
         .draw()
-        .map_err(e)?;
-    Ok(())
+        .map_err(|x| x.to_string())
 }
 
 /// One result's curves on the AR–AN chart: per threshold (thin, coloured)
 /// when asked, and the average (thick).
-fn draw_curves<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+fn draw_curves<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
     ci: usize,
     label: &str,
     r: &ProposalReport,
@@ -325,16 +336,7 @@ fn draw_map<DB: DrawingBackend>(
             .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
             .map_err(e)?;
     }
-    chart
-        .configure_series_labels()
-        .legend_area_size(45)
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 20))
-        .draw()
-        .map_err(e)?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// The AR–AN figure of one result: one line per tIoU threshold and the

@@ -29,24 +29,14 @@ pub struct WriteFailed {
     pub cause: String,
 }
 
-/// The one-line message of `err` (see [`tcanet_cli::one_line`]).
-pub fn message_of(err: &anyhow::Error) -> String {
-    tcanet_cli::one_line(err.as_ref())
-}
-
-/// The exit status of `err`, and whether it ends the program without a
-/// message (a closed standard output).
-pub fn status_of(err: &anyhow::Error) -> (ExitStatus, bool) {
-    tcanet_cli::exit_status_of(err.as_ref(), typed_status)
-}
-
 /// Usage (2) when `bad_input`, failure (1) otherwise.
 fn input(bad_input: bool) -> ExitStatus {
     ExitStatus::usage_if(bad_input)
 }
 
-/// The status of one known error type, `None` for others.
-fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
+/// The status of one known error type, `None` for others (the `typed`
+/// argument of [`tcanet_cli::exit_status_of`]).
+pub fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
     if cause.is::<WriteFailed>() || cause.is::<ProfileError>() {
         return Some(ExitStatus::Failure);
     }
@@ -78,6 +68,11 @@ mod tests {
     use anyhow::Context;
     use tcanet_cli::OutputError;
 
+    /// The exit status of `err` as the binary reports it.
+    fn status_of(err: &anyhow::Error) -> (ExitStatus, bool) {
+        tcanet_cli::exit_status_of(err.as_ref(), typed_status)
+    }
+
     #[test]
     fn statuses_come_from_the_first_typed_cause() {
         let wrapped = Err::<(), _>(usage("bad")).context("reading").unwrap_err();
@@ -90,6 +85,6 @@ mod tests {
         assert_eq!(status_of(&write).0, ExitStatus::Failure);
         let pipe = anyhow::Error::new(OutputError::BrokenPipe);
         assert_eq!(status_of(&pipe), (ExitStatus::Failure, true));
-        assert_eq!(message_of(&wrapped), "reading: bad");
+        assert_eq!(tcanet_cli::one_line(wrapped.as_ref()), "reading: bad");
     }
 }

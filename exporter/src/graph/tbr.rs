@@ -6,7 +6,7 @@
 //! kernel spans its whole input, is one batched `MatMul` over the groups
 //! (as a `Conv`, ONNX Runtime runs it as B·N·g matrix–vector products that
 //! each re-read the weights); `reg_1d_o.2` is a Linear on `[B·N, H]`.
-use super::fold::{Conv, FullConv, Stage, TtnTables};
+use super::fold::{Conv, FullConv, Stage, TapConv, TtnTables};
 use super::ttn::SamplePositions;
 use super::{Net, ProposalShapes};
 use crate::builder::Value;
@@ -45,18 +45,15 @@ impl Net<'_> {
         shapes: &ProposalShapes,
     ) -> Value {
         // [B·N, 1, ns/2, 2·se]: start channels then end channels.
-        let x = self.sampled_conv("start_end_conv.0", table, pos, &w.se_first);
-        let x = self.b.relu("start_end_conv.1", &x);
-        let x = self.conv_channels_last("start_end_conv.2", &x, &w.se_mid);
-        let x = self.b.relu("start_end_conv.3", &x);
+        let x = self.first_convs("start_end_conv", table, pos, &w.se_first, &w.se_mid);
         let k = (2 * self.cfg.se_hidden_dim * self.cfg.se_final_kernel()) as i64;
         let x = self.b.reshape("start_end_flat", &x, &[-1, k]);
         let x = self.linear("start_end_conv.4", &x, &w.se_last);
-        let x = self.b.reshape_to("ds_de", &x, &shapes.b_n_2);
-        self.cast_to_f32(&x, "ds_de_f32")
+        self.head_output("ds_de", &x, &shapes.b_n_2)
     }
 
     /// `(0.1·dx, 0.2·dw, t)`, `[B, N, 3]` float32.
+    // Alike start_end_head in signature only: the layers after first_convs differ.
     fn centre_width_head(
         &mut self,
         w: &Stage,
@@ -64,15 +61,34 @@ impl Net<'_> {
         pos: &SamplePositions,
         shapes: &ProposalShapes,
     ) -> Value {
-        let x = self.sampled_conv("reg_1d_b.0", table, pos, &w.xw_first);
-        let x = self.b.relu("reg_1d_b.1", &x);
-        let x = self.conv_channels_last("reg_1d_b.2", &x, &w.xw_mid);
-        let x = self.b.relu("reg_1d_b.3", &x);
+        let x = self.first_convs("reg_1d_b", table, pos, &w.xw_first, &w.xw_mid);
         let x = self.full_conv("reg_1d_o.0", &x, &w.xw_full);
         let x = self.b.relu("reg_1d_o.1", &x);
         let x = self.linear("reg_1d_o.2", &x, &w.xw_out);
-        let x = self.b.reshape_to("dx_dw_t", &x, &shapes.b_n_3);
-        self.cast_to_f32(&x, "dx_dw_t_f32")
+        self.head_output("dx_dw_t", &x, &shapes.b_n_3)
+    }
+
+    /// A head's first four layers, `{prefix}.0` to `{prefix}.3`: the conv
+    /// sampling the tap table, ReLU, a channels-last conv, ReLU.
+    fn first_convs(
+        &mut self,
+        prefix: &str,
+        table: &Value,
+        pos: &SamplePositions,
+        first: &TapConv,
+        mid: &Conv,
+    ) -> Value {
+        let x = self.sampled_conv(&format!("{prefix}.0"), table, pos, first);
+        let x = self.b.relu(&format!("{prefix}.1"), &x);
+        let x = self.conv_channels_last(&format!("{prefix}.2"), &x, mid);
+        self.b.relu(&format!("{prefix}.3"), &x)
+    }
+
+    /// A head's output `name`: `x` reshaped to `shape`, as float32
+    /// (`{name}_f32` where the weights are float16).
+    fn head_output(&mut self, name: &str, x: &Value, shape: &Value) -> Value {
+        let x = self.b.reshape_to(name, x, shape);
+        self.cast_to_f32(&x, &format!("{name}_f32"))
     }
 
     /// A Conv1d on channels-last `[M, 1, W, C]`: `Transpose` to `[M, C, 1,

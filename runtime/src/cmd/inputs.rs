@@ -26,7 +26,7 @@ pub fn refuse_stdin_twice_in(inputs: &[(&str, Option<&Path>)]) -> Result<()> {
         .filter_map(|(flag, p)| p.map(|p| (*flag, Input::parse(p.as_os_str()))))
         .collect();
     let pairs: Vec<(&str, &Input)> = given.iter().map(|(f, i)| (*f, i)).collect();
-    refuse_stdin_twice(&pairs).map_err(usage)
+    refuse_stdin_twice(&pairs).map_err(|e| usage(e.to_string()))
 }
 
 /// Standard input as UTF-8 text.

@@ -29,19 +29,9 @@ pub struct StoppedEarly {
     pub bad_input: bool,
 }
 
-/// The one-line message of `err` (see [`tcanet_cli::one_line`]).
-pub fn message_of(err: &anyhow::Error) -> String {
-    tcanet_cli::one_line(err.as_ref())
-}
-
-/// The exit status of `err`, and whether it ends the program without a
-/// message (a closed standard output).
-pub fn status_of(err: &anyhow::Error) -> (ExitStatus, bool) {
-    tcanet_cli::exit_status_of(err.as_ref(), typed_status)
-}
-
-/// The status of one known error type, `None` for others.
-fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
+/// The status of one known error type, `None` for others (the `typed`
+/// argument of [`tcanet_cli::exit_status_of`]).
+pub fn typed_status(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
     let input = ExitStatus::usage_if;
     if let Some(e) = cause.downcast_ref::<StoppedEarly>() {
         return Some(input(e.bad_input));
@@ -75,6 +65,11 @@ mod tests {
     use super::*;
     use anyhow::Context;
 
+    /// The exit status of `err` as the binary reports it.
+    fn status_of(err: &anyhow::Error) -> (ExitStatus, bool) {
+        tcanet_cli::exit_status_of(err.as_ref(), typed_status)
+    }
+
     #[test]
     fn statuses_come_from_the_first_typed_cause() {
         assert_eq!(status_of(&usage("bad")).0, ExitStatus::Usage);
@@ -99,8 +94,11 @@ mod tests {
         struct Quoting(#[source] std::io::Error);
         let inner = std::io::Error::other("no such key");
         let err = anyhow::Error::new(Quoting(inner)).context("cfg.json");
-        assert_eq!(message_of(&err), "cfg.json: bad config: no such key");
+        assert_eq!(
+            tcanet_cli::one_line(err.as_ref()),
+            "cfg.json: bad config: no such key"
+        );
         let plain = Err::<(), _>(usage("x")).context("reading").unwrap_err();
-        assert_eq!(message_of(&plain), "reading: x");
+        assert_eq!(tcanet_cli::one_line(plain.as_ref()), "reading: x");
     }
 }

@@ -68,7 +68,7 @@ pub fn check_before_work(
     named_inputs: &[(&str, &Input)],
     outputs: &[(&str, &Output)],
 ) -> Result<(), Failure> {
-    refuse_stdin_twice(named_inputs).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    refuse_stdin_twice(named_inputs).map_err(Failure::usage)?;
     let inputs: Vec<&Input> = named_inputs.iter().map(|(_, i)| *i).collect();
     let paths = input_paths(&inputs);
     for (_, out) in outputs {
