@@ -87,8 +87,12 @@ pub fn calibration_line(
     calibrated: &ProposalScores,
     release: &ProposalScores,
 ) -> String {
+    let input = c
+        .input_auc
+        .map(|a| format!(", input proposals {a:.2}"))
+        .unwrap_or_default();
     format!(
-        "decode scale {} chosen on {} held-out training videos (their AUC per scale: {}); \
+        "decode scale {} chosen on {} held-out training videos (their AUC per scale: {}{input}); \
          validation AUC {:.2} with it vs {:.2} with the release's 0.2 ({:+.2} points)",
         c.chosen,
         c.videos,
@@ -173,8 +177,10 @@ mod tests {
             videos: 32,
             instances: 40,
             epoch: 6,
+            input_auc: Some(58.25),
         };
         let l = calibration_line(&c, &scores(0.6, 80.96), &scores(0.5, 72.18));
+        assert!(l.contains("1 → 64.50, input proposals 58.25)"), "{l}");
         assert!(
             l.starts_with("decode scale 1 chosen on 32 held-out training videos"),
             "{l}"

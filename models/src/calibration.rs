@@ -38,6 +38,10 @@ pub struct Calibration {
     pub instances: usize,
     /// The epochs completed by the model when it was scored (0 when unknown).
     pub epoch: u64,
+    /// AUC of the same videos' input proposals as given (no network, up to
+    /// 100 per video by score), to compare with; absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_auc: Option<f64>,
 }
 
 impl Calibration {
@@ -48,6 +52,28 @@ impl Calibration {
             .position(|&g| g == self.chosen)
             .and_then(|i| self.auc.get(i).copied())
             .unwrap_or(f64::NAN)
+    }
+
+    /// How much the chosen scale's AUC exceeds the input proposals' (negative
+    /// when refinement loses to the input), when the input was scored.
+    pub fn gain_over_input(&self) -> Option<f64> {
+        self.input_auc.map(|input| self.chosen_auc() - input)
+    }
+
+    /// A warning when the refined proposals do not beat the input
+    /// proposals on the scored videos, saying what to do.
+    pub fn warning(&self) -> Option<String> {
+        let gain = self.gain_over_input()?;
+        (gain <= 0.0).then(|| {
+            format!(
+                "on the {} held-out videos the refined proposals (AUC {:.2}) do not beat the \
+                 input proposals (AUC {:.2}): train longer or with more data, or use the input \
+                 proposals as they are",
+                self.videos,
+                self.chosen_auc(),
+                self.input_auc.unwrap_or(f64::NAN)
+            )
+        })
     }
 
     /// The AUC at `scale`, if it was on the grid.
@@ -115,9 +141,26 @@ mod tests {
             videos: 32,
             instances: 51,
             epoch: 6,
+            input_auc: Some(66.5),
         };
         let back = Calibration::from_json(&c.to_json()).unwrap();
         assert_eq!(back, c);
+        assert_eq!(back.gain_over_input(), Some(74.25 - 66.5));
+        assert_eq!(back.warning(), None);
+        let losing = Calibration {
+            input_auc: Some(75.0),
+            ..c.clone()
+        };
+        let w = losing.warning().unwrap();
+        assert!(
+            w.contains("74.25") && w.contains("75.00") && w.contains("32"),
+            "{w}"
+        );
+        // Records written before the input was scored still read.
+        let mut old: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        old.as_object_mut().unwrap().remove("input_auc");
+        let old = Calibration::from_json(&old.to_string()).unwrap();
+        assert_eq!((old.input_auc, old.warning()), (None, None));
         assert_eq!(back.chosen_auc(), 74.25);
         assert_eq!(back.auc_at(RELEASE_DECODE_SCALE), Some(70.0));
         assert_eq!(back.auc_at(0.9), None);

@@ -38,6 +38,7 @@ pub struct CalibrationSet {
     truth: GroundTruth,
     source: String,
     input: InferenceInput,
+    input_auc: f64,
 }
 
 impl CalibrationSet {
@@ -71,12 +72,14 @@ impl CalibrationSet {
             return Err(TrainError::NothingToCalibrate { reason: source });
         }
         let truth = GroundTruth::from_videos("calibration", truth);
+        let input_auc = input_proposals_auc(&dataset, &videos, &truth)?;
         Ok(Self {
             dataset,
             videos,
             truth,
             source,
             input,
+            input_auc,
         })
     }
 
@@ -133,6 +136,7 @@ impl CalibrationSet {
             videos: self.videos.len(),
             instances: self.instances(),
             epoch,
+            input_auc: Some(self.input_auc),
         })
     }
 
@@ -168,6 +172,31 @@ impl CalibrationSet {
         }
         Ok(sets)
     }
+}
+
+/// The AUC of the input proposals of `videos` as given (no network, no
+/// post-processing), scored like the refined ones.
+fn input_proposals_auc(
+    dataset: &Dataset,
+    videos: &[(String, f64)],
+    truth: &GroundTruth,
+) -> Result<f64> {
+    let mut set = EvalSet::new();
+    for (id, _) in videos {
+        let given = dataset.proposals.get(id).unwrap_or_default();
+        let kept = given
+            .iter()
+            .map(|p| EvalProposal {
+                segment: [p.start, p.end],
+                score: p.score,
+            })
+            .collect();
+        set.push(id.clone(), kept);
+    }
+    if set.is_empty() {
+        return Ok(0.0);
+    }
+    Ok(evaluate_proposals(truth, &set, &ProposalOptions::default())?.auc)
 }
 
 /// The checkpoint `ck` with the calibrated decode scale: the same weights,

@@ -230,11 +230,15 @@ fn report_end(s: &Session, o: &RunOutcome, log: &Log) {
     }
     if let Some(c) = &o.calibration {
         log.info(format!(
-            "decode scale {} on {} held-out videos (AUC per scale: {})",
+            "decode scale {} on {} held-out videos (AUC per scale: {}; input proposals: {:.2})",
             c.chosen,
             c.videos,
-            c.describe_grid()
+            c.describe_grid(),
+            c.input_auc.unwrap_or(f64::NAN)
         ));
+        if let Some(w) = c.warning() {
+            log.warn(w);
+        }
     }
     if let Some(b) = &o.best {
         log.info(format!(
@@ -280,13 +284,17 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
     let c = set.score(&trainer.net, device, &grid, a.workers, ck.position.epoch)?;
     write_file(&a.output, &calibrated_checkpoint_bytes(&ck, &c)?)?;
     log.info(format!(
-        "decode scale {} on {} videos, {} (AUC per scale: {}); wrote {}",
+        "decode scale {} on {} videos, {} (AUC per scale: {}; input proposals: {:.2}); wrote {}",
         c.chosen,
         c.videos,
         c.source,
         c.describe_grid(),
+        c.input_auc.unwrap_or(f64::NAN),
         a.output.display()
     ));
+    if let Some(w) = c.warning() {
+        log.warn(w);
+    }
     Ok(())
 }
 

@@ -373,16 +373,17 @@ impl Trainer {
             "event": "calibration", "epoch": self.pos.epoch, "global_step": self.pos.global_step,
             "grid": c.grid, "auc": c.auc, "chosen": c.chosen, "auc_chosen": auc,
             "videos": c.videos, "instances": c.instances, "best_epoch": best_epoch,
-            "improved": improved,
+            "improved": improved, "input_auc": c.input_auc,
         }))?;
         note(
             lp,
             format!(
-                "epoch {}/{}: held-out AUC {auc:.2} at decode scale {} ({}); best epoch {best_epoch}",
+                "epoch {}/{}: held-out AUC {auc:.2} at decode scale {} ({}; input proposals {:.2}); best epoch {best_epoch}",
                 self.pos.epoch,
                 self.opts.epochs,
                 c.chosen,
-                c.describe_grid()
+                c.describe_grid(),
+                c.input_auc.unwrap_or(f64::NAN)
             ),
         );
         self.calibration = Some(c.clone());

@@ -154,6 +154,12 @@ fn the_scale_that_lands_on_the_ground_truth_is_chosen() {
             );
         }
         assert_eq!((c.videos, c.instances), (6, 6));
+        // The input alone: each video's best proposal has tIoU 1/1.4 = 0.714
+        // with its action (5 of the 10 thresholds 0.5..0.95), the others add
+        // no threshold, so recall is 0.5 at every AN: AUC 0.5 · 99 = 49.5.
+        let input = c.input_auc.unwrap();
+        assert!((input - 49.5).abs() < 0.01, "input AUC {input}");
+        assert_eq!(c.warning(), None);
     }
 }
 
@@ -195,6 +201,40 @@ fn calibrate_writes_the_chosen_scale_and_keeps_the_weights() {
     let rec = Calibration::from_json(&after.metadata[KEY_CALIBRATION]).unwrap();
     assert_eq!((rec.chosen, rec.videos), (1.0, 6));
     assert_eq!(rec.source, "subset training");
+}
+
+/// A model that moves every proposal away from its action at any scale
+/// (a negative start/end bias widens the already too wide proposals):
+/// calibration records that the input beats it and says so, even with
+/// --quiet (a warning).
+#[test]
+fn calibration_warns_when_the_input_beats_the_refined_proposals() {
+    let dir = tmp();
+    let cfg = config(dir.path());
+    let data = dir.path().join("data");
+    write_data(&data, &cfg);
+    let model = dir.path().join("worse.safetensors");
+    write_model(&model, &cfg, (-8.0 / 7.0) as f32);
+    let c = score(&data, &model, &cfg);
+    assert!(
+        c.chosen_auc() < c.input_auc.unwrap(),
+        "{}",
+        c.describe_grid()
+    );
+    let out = dir.path().join("calibrated.safetensors");
+    let o = run(bin()
+        .args(["calibrate", "--quiet", "--device", "cpu", "--threads", "1"])
+        .arg(&model)
+        .args(["--subset", "training", "--data"])
+        .arg(&data)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("do not beat the input proposals (AUC 49.50)"),
+        "{err}"
+    );
 }
 
 fn trained(dir: &Path, data: &Path, config: &Path, name: &str, extra: &[&str]) -> PathBuf {
