@@ -73,7 +73,12 @@ fn synth_train_stop_and_resume() {
     assert!(out.join("best.safetensors").exists());
     // Resume takes epochs, batch size and seed from the checkpoint.
     let err = train(&["--resume", "--quiet"]);
-    assert!(err.is_empty(), "--quiet: {err}");
+    // --quiet: no progress; warnings stay (this tiny run's refined
+    // proposals may well not beat the input on its one held-out video).
+    assert!(
+        err.lines().all(|l| l.starts_with("warning: ")),
+        "--quiet: {err}"
+    );
     let ck = read_checkpoint(&out.join("last.safetensors"));
     assert_eq!((ck.position.epoch, ck.position.global_step), (2, 4));
     let log = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
