@@ -181,9 +181,12 @@ impl Trainer {
         lp.bar.finish_and_clear();
         lp.outcome.complete = self.pos.epoch >= self.opts.epochs;
         lp.outcome.best = self.best;
-        lp.log.write(&serde_json::json!({
-            "event": "end", "position": self.pos, "elapsed_s": lp.started.elapsed().as_secs_f64(),
-        }))?;
+        // A run killed after logging its end and resumed logs it once.
+        if !lp.log.ends_at(self.pos.global_step) {
+            lp.log.write(&serde_json::json!({
+                "event": "end", "position": self.pos, "elapsed_s": lp.started.elapsed().as_secs_f64(),
+            }))?;
+        }
         Ok(lp.outcome)
     }
 

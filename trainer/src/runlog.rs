@@ -13,6 +13,10 @@ use crate::error::{Result, TrainError};
 pub struct RunLog {
     path: PathBuf,
     file: std::fs::File,
+    /// The position (global step) of the last record (`start` records
+    /// aside) when it is an `end` record: a run killed after logging its end
+    /// and then resumed has nothing left to log.
+    ended_at: Option<u64>,
 }
 
 /// What [`RunLog::resume`] kept of an existing log.
@@ -49,19 +53,30 @@ impl RunLog {
         };
         let mut trimmed = Trimmed::default();
         let mut kept = String::new();
+        let mut ended_at = None;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(v) if keep_record(&v, pos) => {
                     trimmed.kept += 1;
                     kept.push_str(line);
                     kept.push('\n');
+                    if v["event"].as_str() != Some("start") {
+                        ended_at = end_position(&v);
+                    }
                 }
                 Ok(_) => trimmed.dropped += 1,
                 Err(_) => trimmed.unreadable += 1,
             }
         }
         write_whole(path, kept.as_bytes())?;
-        Ok((Self::append_to(path)?, trimmed))
+        let mut log = Self::append_to(path)?;
+        log.ended_at = ended_at;
+        Ok((log, trimmed))
+    }
+
+    /// Whether the log already ends with an `end` record at `global_step`.
+    pub fn ends_at(&self, global_step: u64) -> bool {
+        self.ended_at == Some(global_step)
     }
 
     fn append_to(path: &Path) -> Result<Self> {
@@ -75,6 +90,7 @@ impl RunLog {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            ended_at: None,
         })
     }
 
@@ -86,7 +102,12 @@ impl RunLog {
             .map_err(|cause| TrainError::Write {
                 path: self.path.clone(),
                 cause,
-            })
+            })?;
+        // A resumed run logs its start first; what came before still counts.
+        if value["event"].as_str() != Some("start") {
+            self.ended_at = end_position(value);
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +116,13 @@ fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         cause,
     })
+}
+
+/// The global step of an `end` record, `None` for other records.
+fn end_position(v: &serde_json::Value) -> Option<u64> {
+    (v["event"].as_str() == Some("end"))
+        .then(|| v["position"]["global_step"].as_u64())
+        .flatten()
 }
 
 /// Whether a record belongs to the run up to position `pos`: a `step`
@@ -169,6 +197,41 @@ mod tests {
             events,
             ["startnull", "step1", "step2", "validation2", "step3"]
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_that_ended_at_the_checkpoint_says_so() {
+        let dir = std::env::temp_dir().join(format!("tcanet-runlog-end-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("train.jsonl");
+        let pos = |g| Position {
+            epoch: 1,
+            step_in_epoch: 0,
+            global_step: g,
+        };
+        let end = |g: u64| json!({"event": "end", "position": {"epoch": 1, "step_in_epoch": 0, "global_step": g}});
+        let mut log = RunLog::create(&path).unwrap();
+        log.write(&json!({"event": "step", "global_step": 2}))
+            .unwrap();
+        assert!(!log.ends_at(2));
+        log.write(&end(2)).unwrap();
+        assert!(log.ends_at(2) && !log.ends_at(3));
+        drop(log);
+        // Resumed at the end: nothing left to log.
+        let (mut log, _) = RunLog::resume(&path, pos(2)).unwrap();
+        assert!(log.ends_at(2));
+        log.write(&json!({"event": "start", "position": {"global_step": 2}}))
+            .unwrap();
+        assert!(log.ends_at(2));
+        drop(log);
+        // Resumed at the end of a stop (e.g. --max-steps), then more steps:
+        // the stop's end record stays, and a new one is due.
+        let (mut log, _) = RunLog::resume(&path, pos(2)).unwrap();
+        assert!(log.ends_at(2), "the start record of a resume does not count");
+        log.write(&json!({"event": "step", "global_step": 3}))
+            .unwrap();
+        assert!(!log.ends_at(3));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
