@@ -29,7 +29,7 @@ use tcanet_trainer::predict::predict_subset;
 use tcanet_trainer::run::{write_file, RunControl, RunOutcome};
 use tcanet_trainer::session::{held_out_source, OptionOverrides, Session, Start, TrainRequest};
 use tcanet_trainer::synth::{write_dataset, SynthError, SynthOptions};
-use tcanet_trainer::trainer::{saved_settings, Trainer};
+use tcanet_trainer::trainer::{run_settings, Trainer};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -311,14 +311,13 @@ fn calibration_videos(
         let ids = split.videos.into_iter().map(|v| v.id).collect();
         return Ok((ids, format!("subset {subset}")));
     }
-    if ck.train_state.is_none() {
+    let Some(settings) = run_settings(ck)? else {
         bail!(Usage(format!(
             "{} carries no record of a training run, so its held-out videos are unknown: pass \
              --subset NAME (a subset the model was not trained on, and not the one you evaluate on)",
             ck.path.display()
         )));
-    }
-    let settings = saved_settings(ck)?;
+    };
     let data = DataOptions {
         max_proposals: settings.options.max_proposals,
         min_instance_seconds: settings.options.min_instance_seconds,

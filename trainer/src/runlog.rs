@@ -228,7 +228,10 @@ mod tests {
         // Resumed at the end of a stop (e.g. --max-steps), then more steps:
         // the stop's end record stays, and a new one is due.
         let (mut log, _) = RunLog::resume(&path, pos(2)).unwrap();
-        assert!(log.ends_at(2), "the start record of a resume does not count");
+        assert!(
+            log.ends_at(2),
+            "the start record of a resume does not count"
+        );
         log.write(&json!({"event": "step", "global_step": 3}))
             .unwrap();
         assert!(!log.ends_at(3));

@@ -272,12 +272,17 @@ impl Trainer {
     }
 
     /// The bytes of `best.safetensors`: parameters, published config,
-    /// position and the calibration; no training state.
+    /// position, the calibration and the run's settings (so that
+    /// `calibrate` finds the held-out videos again); no training state.
     pub fn best_bytes(&self) -> Result<Vec<u8>> {
         let mut extra = BTreeMap::new();
         if let Some(c) = &self.calibration {
             extra.insert(KEY_CALIBRATION.to_string(), c.to_json());
         }
+        extra.insert(
+            KEY_TRAIN_OPTIONS.to_string(),
+            serde_json::to_string(&self.saved_settings()).unwrap_or_default(),
+        );
         self.bytes(None, &extra)
     }
 
@@ -384,6 +389,16 @@ impl Trainer {
 /// The calibration record of a checkpoint, if it has one.
 pub fn saved_calibration(ck: &Checkpoint) -> Result<Option<Calibration>> {
     metadata_json(ck, KEY_CALIBRATION)
+}
+
+/// The settings of the run that wrote `ck`: its training state's, or, for
+/// a checkpoint without one (`best.safetensors`), the copy in its metadata;
+/// `None` for a checkpoint no training run wrote (a converted release).
+pub fn run_settings(ck: &Checkpoint) -> Result<Option<SavedSettings>> {
+    if ck.train_state.is_some() {
+        return saved_settings(ck).map(Some);
+    }
+    metadata_json(ck, KEY_TRAIN_OPTIONS)
 }
 
 /// What a checkpoint records about its run (its training state's settings).

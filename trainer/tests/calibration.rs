@@ -302,4 +302,28 @@ fn release_keeps_0_2_and_trains_on_every_video() {
         "1 of 8 held out: 7 in batches of 4"
     );
     assert_eq!(rec.videos, 1);
+    // best.safetensors knows its run: `calibrate` finds the same held-out
+    // video again without --subset, and scores it as training did.
+    let out = dir.path().join("recalibrated.safetensors");
+    run_ok(
+        bin()
+            .args(["calibrate", "--quiet", "--device", "cpu", "--threads", "1"])
+            .arg(cal.join("best.safetensors"))
+            .arg("--data")
+            .arg(&data)
+            .arg("-o")
+            .arg(&out),
+    );
+    let again = Checkpoint::load(&out, &ConfigOverride::Embedded).unwrap();
+    let again = Calibration::from_json(&again.metadata[KEY_CALIBRATION]).unwrap();
+    let best = Checkpoint::load(&cal.join("best.safetensors"), &ConfigOverride::Embedded).unwrap();
+    let at_best = Calibration::from_json(&best.metadata[KEY_CALIBRATION]).unwrap();
+    assert_eq!(
+        (again.source.as_str(), again.videos),
+        (at_best.source.as_str(), 1)
+    );
+    assert_eq!(
+        (again.auc.clone(), again.input_auc),
+        (at_best.auc.clone(), at_best.input_auc)
+    );
 }
