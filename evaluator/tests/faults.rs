@@ -150,7 +150,11 @@ fn a_closed_pipe_ends_quietly() {
     let d = dir("pipe");
     let gt = common::gt_path();
     let dets = common::detections_path();
-    // The reader goes away before the results are written.
+    // The reader goes away before the program starts (closing it after the
+    // spawn would leave a window in which a process forked meanwhile by
+    // another test thread holds it and takes the write).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
     let mut child = Command::new(BIN)
         .current_dir(&*d)
         .args([
@@ -160,11 +164,10 @@ fn a_closed_pipe_ends_quietly() {
             "--json",
             "-q",
         ])
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let mut err = String::new();
     child
         .stderr

@@ -52,9 +52,12 @@ fn run_to(args: &[OsString], stdout: Stdout) -> Output {
             cmd.stdout(full).output().unwrap()
         }
         Stdout::Closed => {
-            let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-            drop(child.stdout.take());
-            child.wait_with_output().unwrap()
+            // The read end is closed before the program starts (not after,
+            // when a process forked meanwhile by another test thread could
+            // still hold it and take the write).
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            cmd.stdout(writer).output().unwrap()
         }
     }
 }

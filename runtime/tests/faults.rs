@@ -292,13 +292,11 @@ fn run_case(fx: &Fx, case: &Case) -> Verdict {
 
 /// Standard output whose reader has gone: writing gives EPIPE.
 fn closed_pipe() -> Stdio {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: closing the read end, which this test owns.
-    unsafe { libc::close(fds[0]) };
-    // SAFETY: the write end is ours; Stdio takes ownership.
-    unsafe { <Stdio as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) }
+    // Both ends close-on-exec (a process forked meanwhile by another test
+    // thread drops them at its exec), the read end closed at once.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
 }
 
 fn mkfifo(path: &Path) {

@@ -819,14 +819,15 @@ fn closed_pipes(fx: &Fixture) {
         fx.run.join("best.safetensors").into(),
     ]);
     for args in [bench, predict] {
-        let mut child = bin()
+        // The reader is gone before the program starts.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin()
             .args(&args)
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(
