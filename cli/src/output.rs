@@ -607,13 +607,10 @@ mod tests {
     fn broken_pipe_is_quiet_with_status_1() {
         // A pipe whose reading end is closed: writing gives EPIPE (Rust
         // ignores SIGPIPE in its programs, so the write returns an error).
-        let mut fds = [0; 2];
-        // SAFETY: fds has room for two descriptors.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: closing the read end we own.
-        unsafe { libc::close(fds[0]) };
-        // SAFETY: the write end is ours; File takes ownership.
-        let mut w: fs::File = unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[1]) };
+        // Close-on-exec ends: a child another test spawns meanwhile drops
+        // them at its exec instead of keeping the reader alive.
+        let (reader, mut w) = std::io::pipe().unwrap();
+        drop(reader);
         let cause = w.write_all(b"x").unwrap_err();
         let e = OutputError::write("standard output", cause);
         assert!(matches!(e, OutputError::BrokenPipe));
@@ -648,14 +645,11 @@ mod tests {
         }
         let big = vec![b'x'; 1 << 18];
         // A closed pipe: quiet, status 1.
-        let mut fds = [0; 2];
-        // SAFETY: fds has room for two descriptors.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: closing the read end this test owns.
-        unsafe { libc::close(fds[0]) };
-        let e = with_stdout_on(fds[1], || write_stdout(|w| w.write_all(&big))).unwrap_err();
-        // SAFETY: the write end is ours.
-        unsafe { libc::close(fds[1]) };
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&writer);
+        let e = with_stdout_on(fd, || write_stdout(|w| w.write_all(&big))).unwrap_err();
+        drop(writer);
         assert!(e.is_quiet(), "{e}");
         assert_eq!(e.exit_status(), ExitStatus::Failure);
         // /dev/full: one line naming standard output, status 1.
