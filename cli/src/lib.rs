@@ -20,7 +20,8 @@
 //!   binary's own usage errors, the one-line message of an error chain, the
 //!   exit status read from the first cause whose type says it, and both
 //!   together at the end of a run.
-//! - [`LONG_VERSION`]: the version and git commit `--version` prints.
+//! - [`LONG_VERSION`]: the version and git commit `--version` prints;
+//!   [`parse_args`] for a `--version` that says more.
 //! - [`range`]: clap value parsers for numeric flags with a documented range
 //!   (finite, bounds named in the message).
 
@@ -46,4 +47,4 @@ pub use output::{
     write_atomic_bytes, write_stdout, Output, OutputError,
 };
 pub use staged::{OutputSet, FAULT_ABORT_AFTER_RENAMES};
-pub use version::{GIT_COMMIT, LONG_VERSION, VERSION};
+pub use version::{parse_args, GIT_COMMIT, LONG_VERSION, VERSION};

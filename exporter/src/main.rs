@@ -101,22 +101,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `--version` also names the ONNX Runtime `verify` and `bench` would use.
+    let more = || tcanet_ort::version_line("`tcanet-infer doctor` says where it looks");
+    let cli: Cli = match tcanet_cli::parse_args("tcanet-export", more) {
         Ok(cli) => cli,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
-            // The version line, then the ONNX Runtime `verify` and `bench`
-            // would use (a closed pipe is ignored).
-            let ort = tcanet_ort::version_line("`tcanet-infer doctor` says where it looks");
-            let text = format!("tcanet-export {}\n{ort}\n", tcanet_cli::LONG_VERSION);
-            let _ = tcanet_cli::write_stdout(|w| w.write_all(text.as_bytes()));
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // Usage errors on stderr with status 2; --help on stdout with 0
-            // (a closed pipe is ignored).
-            let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
-        }
+        Err(status) => return status,
     };
     let log = cli.common.log();
     let done = |r: anyhow::Result<()>| r.map(|_| ExitStatus::Success);

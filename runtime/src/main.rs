@@ -17,7 +17,7 @@ mod cmd;
 
 use cmd::args::threads;
 use cmd::bench::{cmd_bench, cmd_bench_post, BenchArgs, BenchPostArgs};
-use cmd::doctor::{cmd_doctor, version_text, DoctorArgs};
+use cmd::doctor::{cmd_doctor, DoctorArgs};
 use cmd::merge::{cmd_merge, MergeArgs};
 use cmd::postprocess::{cmd_postprocess, PostprocessArgs};
 use cmd::run::{cmd_run, RunArgs};
@@ -218,21 +218,11 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = match Cli::try_parse() {
+    // `--version` also names the ONNX Runtime found (`not found` is no failure).
+    let more = || tcanet_ort::version_line("`tcanet-infer doctor` says where it looked");
+    let cli: Cli = match tcanet_cli::parse_args("tcanet-infer", more) {
         Ok(cli) => cli,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
-            // The version line, then the ONNX Runtime found (a closed pipe
-            // is ignored).
-            let text = version_text("tcanet-infer");
-            let _ = tcanet_cli::write_stdout(|w| w.write_all(text.as_bytes()));
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // Usage errors on stderr with status 2; --help on stdout with 0
-            // (a closed pipe is ignored).
-            let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
-        }
+        Err(status) => return status,
     };
     let log = cli.common.log();
     let outcome = match &cli.command {

@@ -33,10 +33,3 @@ pub fn cmd_doctor(args: &DoctorArgs) -> Result<ExitStatus> {
         None => Ok(ExitStatus::Success),
     }
 }
-
-/// What `--version` prints: the toolkit's version line, then the ONNX
-/// Runtime found by the lookup order (`not found` is no failure).
-pub fn version_text(program: &str) -> String {
-    let ort = tcanet_ort::version_line("`tcanet-infer doctor` says where it looked");
-    format!("{program} {}\n{ort}\n", tcanet_cli::LONG_VERSION)
-}
