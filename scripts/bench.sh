@@ -34,6 +34,9 @@ done
 echo "## trainer (tiny training step on CPU)"
 "$bin/tcanet-train" bench --preset tiny --device cpu --threads 1 --steps 20
 
+echo "## both kernel paths: fp32 against int8, and the per-region profile"
+bash scripts/bench-paths.sh
+
 echo "## serving (8 tritonclient clients, 20 s per model, tiny and hacs)"
 bash runtime/bench-serve.sh
 

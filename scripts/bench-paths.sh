@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The exported hacs model (random weights) on both kernel paths of this host:
+# ONNX Runtime's own kernels and its AVX2 kernels (scripts/ort_avx2.py), with
+# glibc's AVX-512 routines off on the AVX2 leg.
+#   1. fp32 against --int8, 2 threads, rounds interleaved (p50, p90, peak RSS);
+#   2. where the time goes: ONNX Runtime's profile summed by network region,
+#      1 thread (`tcanet-export bench --profile`), on each path.
+#
+# Usage (repository root): bash scripts/bench-paths.sh [--rounds R]
+# Run it under `chrt -f 50` on a shared machine (every engine alike).
+set -euo pipefail
+rounds=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) rounds=$2; shift 2 ;;
+    *) sed -n '9p' "$0" | sed 's/^# //' >&2; exit 2 ;;
+  esac
+done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "not a positive integer: $rounds" >&2; exit 2; }
+py=${TCANET_PYTHON:-.venv/bin/python}
+lib=${ORT_DYLIB_PATH:-.venv/onnxruntime/libonnxruntime.so.1.31.1}
+[ -x "$py" ] && [ -f "$lib" ] || { echo "needs the project venv (make setup): $py, $lib" >&2; exit 2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build --release -q -p tcanet-exporter
+bin="$CARGO_TARGET_DIR/release/tcanet-export"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+echo "# bash scripts/bench-paths.sh --rounds $rounds"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
+"$bin" "$work/hacs.safetensors" -o "$work/fp32.onnx" -q
+"$bin" "$work/hacs.safetensors" -o "$work/int8.onnx" --int8 -q
+"$py" scripts/ort_avx2.py "$lib" "$work/avx2.so" | sed 's/^/# /'
+echo "# files: fp32 $(stat -c %s "$work/fp32.onnx") bytes, int8 $(stat -c %s "$work/int8.onnx") bytes"
+no512="glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
+# bench KERNELS MODEL ARGS...: tcanet-export bench on one kernel path.
+bench() {
+  local kernels=$1; shift
+  if [ "$kernels" = avx2 ]; then
+    GLIBC_TUNABLES=$no512 "$bin" bench "$@" --ort-lib "$work/avx2.so" --isa avx2
+  else
+    "$bin" bench "$@" --ort-lib "$lib"
+  fi
+}
+echo "## fp32 and int8, 2 threads, 20 runs each (p50 / p90 ms, peak RSS MiB)"
+for r in $(seq "$rounds"); do
+  for m in fp32 int8; do
+    for k in native avx2; do
+      bench $k "$work/$m.onnx" --threads 2 --runs 20 --proposals 100 --json 2>/dev/null \
+        | "$py" -c "import json,sys; j=json.load(sys.stdin); print(f'round $r, $m, $k kernels: {j[\"p50_ms\"]:.1f} / {j[\"p90_ms\"]:.1f} ms, {j[\"peak_rss_mib\"]:.0f} MiB')"
+    done
+  done
+done
+for k in native avx2; do
+  echo "## per-region profile, fp32, 1 thread, $k kernels"
+  bench $k "$work/fp32.onnx" --threads 1 --runs 10 --proposals 100 --profile "$work/profile-$k.json" 2>&1
+done
