@@ -8,7 +8,6 @@
 //! 100 proposals per video) against every ground-truth instance of those
 //! videos. The chosen scale is the grid point of highest AUC, the first on
 //! ties (so the release's 0.2, first in the default grid, wins a tie).
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tcanet_evaluator::{
@@ -16,11 +15,7 @@ use tcanet_evaluator::{
     ProposalSet as EvalSet,
 };
 use tcanet_models::calibration::{best_index, Calibration, KEY_CALIBRATION};
-use tcanet_models::checkpoint::{
-    checkpoint_bytes, Checkpoint, CheckpointContents, NamedTensor, KEY_CONFIG,
-    KEY_DATA_FINGERPRINT, KEY_EPOCH, KEY_FORMAT, KEY_OPTIMIZER_STEPS, KEY_STEP, KEY_STEP_IN_EPOCH,
-    KEY_TRAIN_OPTIONS,
-};
+use tcanet_models::checkpoint::{checkpoint_bytes, Checkpoint, CheckpointContents, NamedTensor};
 use tcanet_models::data::{Dataset, Prefetcher};
 use tcanet_models::{param_specs, ModelConfig};
 use tcanet_nn::TcaNet;
@@ -213,12 +208,10 @@ pub fn calibrated_checkpoint_bytes(ck: &Checkpoint, c: &Calibration) -> Result<V
             shape: s.shape,
         })
         .collect();
-    let mut extra: BTreeMap<String, String> = ck
-        .metadata
-        .iter()
-        .filter(|(k, _)| !FORMAT_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // The writer sets its own keys (format, config, position, training
+    // state) over these; the rest, the run's settings of a best.safetensors
+    // among them, carry over.
+    let mut extra = ck.metadata.clone();
     extra.insert(KEY_CALIBRATION.to_string(), c.to_json());
     Ok(checkpoint_bytes(&CheckpointContents {
         config: &config,
@@ -228,18 +221,6 @@ pub fn calibrated_checkpoint_bytes(ck: &Checkpoint, c: &Calibration) -> Result<V
         extra: &extra,
     })?)
 }
-
-/// Metadata the checkpoint writer sets itself (never passed as `extra`).
-const FORMAT_KEYS: [&str; 8] = [
-    KEY_FORMAT,
-    KEY_CONFIG,
-    KEY_EPOCH,
-    KEY_STEP_IN_EPOCH,
-    KEY_STEP,
-    KEY_TRAIN_OPTIONS,
-    KEY_OPTIMIZER_STEPS,
-    KEY_DATA_FINGERPRINT,
-];
 
 /// The videos a run held out of training, found again from the data and
 /// the run's recorded settings (the same split, fraction and seed), with

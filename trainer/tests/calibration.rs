@@ -326,4 +326,14 @@ fn release_keeps_0_2_and_trains_on_every_video() {
         (again.auc.clone(), again.input_auc),
         (at_best.auc.clone(), at_best.input_auc)
     );
+    // The calibrated copy still knows its run: calibrating it again works.
+    run_ok(
+        bin()
+            .args(["calibrate", "--quiet", "--device", "cpu", "--threads", "1"])
+            .arg(&out)
+            .arg("--data")
+            .arg(&data)
+            .arg("-o")
+            .arg(dir.path().join("twice.safetensors")),
+    );
 }
