@@ -269,6 +269,15 @@ impl fmt::Display for NominalPeak {
     }
 }
 
+/// This process's peak resident memory so far in MiB (`VmHWM` of
+/// `/proc/self/status`); `None` where the kernel does not say.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().next()?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,18 +156,9 @@ impl fmt::Display for BenchResult {
     }
 }
 
-/// Peak resident set size of this process in MiB (`VmHWM` of `/proc/self/status`).
+/// Peak resident memory of this process so far, in MiB (NaN where unknown).
 pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+    tcanet_models::cpu::peak_rss_mib().unwrap_or(f64::NAN)
 }
 
 /// CPU time (user + system) of this process so far, in seconds

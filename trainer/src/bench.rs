@@ -30,14 +30,6 @@ pub struct BenchResult {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// The process's peak resident set size in MiB (Linux).
-pub fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 /// A random batch of `cfg`'s shape: N(0,1) features, proposals and matched
 /// ground truth inside the timeline.
 pub fn random_batch(cfg: &ModelConfig, batch: usize, proposals: usize, seed: u64) -> TrainingBatch {
@@ -114,6 +106,6 @@ pub fn bench_steps(
         mean_s: times.iter().sum::<f64>() / steps.max(1) as f64,
         median_s: sorted.get(steps / 2).copied().unwrap_or(f64::NAN),
         min_s: sorted.first().copied().unwrap_or(f64::NAN),
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib: tcanet_models::cpu::peak_rss_mib(),
     })
 }

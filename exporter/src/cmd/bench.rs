@@ -181,7 +181,7 @@ impl BenchFigures {
             times: times.to_vec(),
             gflop: multiply_adds(cfg, args.batch, args.proposals).flops() / 1e9,
             peak,
-            peak_rss_mib: peak_rss_mib(),
+            peak_rss_mib: tcanet_models::cpu::peak_rss_mib().unwrap_or(f64::NAN),
         }
     }
 
@@ -240,16 +240,4 @@ impl std::fmt::Display for BenchFigures {
             self.peak
         )
     }
-}
-
-/// Peak resident memory of this process (`VmHWM`), MiB (NaN if unknown).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
