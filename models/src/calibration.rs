@@ -47,11 +47,7 @@ pub struct Calibration {
 impl Calibration {
     /// The AUC of the chosen scale.
     pub fn chosen_auc(&self) -> f64 {
-        self.grid
-            .iter()
-            .position(|&g| g == self.chosen)
-            .and_then(|i| self.auc.get(i).copied())
-            .unwrap_or(f64::NAN)
+        self.auc_at(self.chosen).unwrap_or(f64::NAN)
     }
 
     /// How much the chosen scale's AUC exceeds the input proposals' (negative
@@ -63,15 +59,13 @@ impl Calibration {
     /// A warning when the refined proposals do not beat the input
     /// proposals on the scored videos, saying what to do.
     pub fn warning(&self) -> Option<String> {
-        let gain = self.gain_over_input()?;
-        (gain <= 0.0).then(|| {
+        let (input, refined) = (self.input_auc?, self.chosen_auc());
+        (refined <= input).then(|| {
             format!(
-                "on the {} held-out videos the refined proposals (AUC {:.2}) do not beat the \
-                 input proposals (AUC {:.2}): train longer or with more data, or use the input \
-                 proposals as they are",
-                self.videos,
-                self.chosen_auc(),
-                self.input_auc.unwrap_or(f64::NAN)
+                "on the {} held-out videos the refined proposals (AUC {refined:.2}) do not beat \
+                 the input proposals (AUC {input:.2}): train longer or with more data, or use \
+                 the input proposals as they are",
+                self.videos
             )
         })
     }

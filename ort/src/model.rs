@@ -174,6 +174,7 @@ impl TcanetModel {
                 let probe = SessionSettings {
                     device: Device::Cpu,
                     optimization_level: 0,
+                    profile_prefix: None,
                     ..settings.clone()
                 };
                 let session = build_session(path, &probe)?.session;

@@ -1,7 +1,6 @@
 //! A minimal reader and writer of NumPy `.npy` files holding one 2-D array
 //! of f32, f16 or f64 (little-endian, C or Fortran order).
 use super::{DataError, ErrorKind};
-use std::io::Write;
 use std::path::Path;
 
 /// Element type of a `.npy` array.
@@ -236,7 +235,7 @@ pub fn npy_bytes_f16(shape: [usize; 2], data: &[f32]) -> Vec<u8> {
 /// Writes a row-major 2-D f32 array as `.npy`, atomically.
 pub fn write_npy_f32(path: &Path, shape: [usize; 2], data: &[f32]) -> Result<(), DataError> {
     let bytes = npy_bytes_f32(shape, data);
-    tcanet_cli::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| DataError::io(path, e))
+    tcanet_cli::write_atomic_bytes(path, &bytes).map_err(|e| DataError::io(path, e))
 }
 
 #[cfg(test)]
