@@ -43,13 +43,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitStatus::Success.into(),
-        Err(e) => {
-            let (status, quiet) = tcanet_cli::exit_status_of(e.as_ref(), typed_status);
-            if !quiet {
-                log.error(format!("{e:#}"));
-            }
-            status.into()
-        }
+        Err(e) => tcanet_cli::report_error(e.as_ref(), typed_status, &log).into(),
     }
 }
 
