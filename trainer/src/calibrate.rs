@@ -233,13 +233,7 @@ pub fn run_held_out_videos(
     let o = &settings.options;
     let all = ds.split(&o.train_subset, &settings.model, d)?;
     let fraction = o.calibration_fraction();
-    let (train, held) =
-        all.hold_out(fraction, o.seed)
-            .ok_or_else(|| TrainError::TooFewToHoldOut {
-                subset: all.subset.clone(),
-                videos: all.videos.len(),
-                fraction,
-            })?;
+    let (train, held) = all.hold_out(fraction, o.seed)?;
     let digest = data_fingerprint(&train.videos, &held);
     Ok((held.into_iter().map(|v| v.id).collect(), digest))
 }

@@ -13,6 +13,8 @@ use tcanet_models::data::proposals::{top_by_score, InvalidProposals, ValidationR
 use tcanet_models::data::{DataError, Dataset, DatasetPaths, ErrorKind, FeatureLayout, Proposal};
 use tcanet_models::ModelConfig;
 
+use crate::error::{Result, TrainError};
+
 /// How videos are selected and prepared.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataOptions {
@@ -212,14 +214,19 @@ impl Split {
     /// and at least one is left): a permutation from ChaCha8 seeded by
     /// `seed` picks them, so the slice depends only on the seed and the
     /// split's videos. Returns the videos kept (in order) and those held out
-    /// (in order). `None` when fewer than two videos cannot be divided.
-    pub fn hold_out(&self, fraction: f64, seed: u64) -> Option<(Split, Vec<VideoEntry>)> {
+    /// (in order); fewer than two videos cannot be divided (an error naming
+    /// the subset). Training and `calibrate` both find the slice here.
+    pub fn hold_out(&self, fraction: f64, seed: u64) -> Result<(Split, Vec<VideoEntry>)> {
         let n = self.videos.len();
         if fraction <= 0.0 {
-            return Some((self.clone(), Vec::new()));
+            return Ok((self.clone(), Vec::new()));
         }
         if n < 2 {
-            return None;
+            return Err(TrainError::TooFewToHoldOut {
+                subset: self.subset.clone(),
+                videos: n,
+                fraction,
+            });
         }
         let k = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
         let mut order: Vec<usize> = (0..n).collect();
@@ -242,7 +249,7 @@ impl Split {
             videos: kept,
             skipped: self.skipped.clone(),
         };
-        Some((split, out))
+        Ok((split, out))
     }
 }
 

@@ -348,13 +348,7 @@ fn open_data(
         });
     }
     let fraction = opts.calibration_fraction();
-    let (train, held) =
-        all.hold_out(fraction, opts.seed)
-            .ok_or_else(|| TrainError::TooFewToHoldOut {
-                subset: all.subset.clone(),
-                videos: all.videos.len(),
-                fraction,
-            })?;
+    let (train, held) = all.hold_out(fraction, opts.seed)?;
     let val = (!req.no_validation)
         .then(|| ds.split(&opts.val_subset, cfg, d))
         .transpose()?;
