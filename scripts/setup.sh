@@ -14,12 +14,35 @@ command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustu
 PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null || die "$PY not found: install python3 (3.10 or newer) with venv and pip"
 
-# The Python packages: again only when requirements.txt changed.
+# Free space (GiB, rounded down) on the filesystem holding $1.
+free_gib() { df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }'; }
+
+# The packages take about 5 GiB installed (torch with its CUDA libraries,
+# which the trainer links even on a CPU), and pip holds the downloaded wheels
+# (about 3 GiB) in its temporary directory until it has installed them all.
+# Stop before pip when that cannot fit, rather than half-way through it.
+check_disk_space() {
+  local tmp=${TMPDIR:-/tmp} need_venv=5 need_tmp=3
+  local venv_fs tmp_fs
+  venv_fs=$(df -P . | awk 'NR == 2 { print $1 }')
+  tmp_fs=$(df -P "$tmp" | awk 'NR == 2 { print $1 }')
+  if [ "$venv_fs" = "$tmp_fs" ]; then
+    [ "$(free_gib .)" -ge $((need_venv + need_tmp)) ] || die "the Python packages need about $((need_venv + need_tmp)) GiB free on the disk of $PWD (5 GiB installed in .venv, 3 GiB of downloads in $tmp meanwhile); it has $(free_gib .) GiB: free some space, or set TMPDIR to a directory on another disk, then run 'make setup' again"
+  else
+    [ "$(free_gib .)" -ge $need_venv ] || die "the Python packages need about $need_venv GiB free for .venv in $PWD; that disk has $(free_gib .) GiB: free some space, then run 'make setup' again"
+    [ "$(free_gib "$tmp")" -ge $need_tmp ] || die "pip needs about $need_tmp GiB free in $tmp for its downloads; it has $(free_gib "$tmp") GiB: free some space or set TMPDIR to a directory with room, then run 'make setup' again"
+  fi
+}
+
+# The Python packages: again only when requirements.txt changed. No pip cache:
+# the wheels would stay on disk (3 GiB) beside the packages made from them.
 venv_packages() {
-  echo "setup: creating .venv with $(tr '\n' ' ' < requirements.txt)(torch is about 3 GB; this takes a few minutes once)"
+  echo "setup: creating .venv with $(tr '\n' ' ' < requirements.txt)(about 5 GiB with torch; this takes a few minutes once)"
+  [ -x .venv/bin/python ] || check_disk_space
   [ -x .venv/bin/python ] || "$PY" -m venv .venv || die "python venv failed (Debian: apt-get install python3-venv)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir -r requirements.txt \
+    || die "installing the Python packages failed (see pip's message above; $(free_gib .) GiB free on the disk of .venv now); 'make setup' tries again"
   torch_dir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
   ln -sfn "$(realpath --relative-to=.venv "$torch_dir")" .venv/libtorch
   ort_dir=$(.venv/bin/python -c 'import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), "capi"))')
