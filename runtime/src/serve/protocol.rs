@@ -183,7 +183,7 @@ pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferR
             ApiError::bad_request(format!("the request is not valid JSON: {first}"))
         })?,
     };
-    let Value::Object(header) = header else {
+    let Value::Object(mut header) = header else {
         return Err(ApiError::bad_request("the request must be a JSON object"));
     };
     let id = match header.get("id") {
@@ -201,12 +201,13 @@ pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferR
             ))
         }
     };
-    let Some(Value::Array(inputs)) = header.get("inputs") else {
+    // Taken out of the header: JSON tensor data moves into the inputs.
+    let Some(Value::Array(inputs)) = header.remove("inputs") else {
         return Err(ApiError::bad_request("the request has no 'inputs' list"));
     };
     let mut offset = json_len;
     let mut parsed = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
+    for (i, input) in inputs.into_iter().enumerate() {
         parsed.push(parse_input(input, i, body.len(), &mut offset)?);
     }
     if offset != body.len() {
@@ -248,16 +249,18 @@ fn object_field<'a>(
 }
 
 fn parse_input(
-    input: &Value,
+    input: Value,
     index: usize,
     body_len: usize,
     offset: &mut usize,
 ) -> Result<InputTensor, ApiError> {
-    let Value::Object(obj) = input else {
+    let Value::Object(mut obj) = input else {
         return Err(ApiError::bad_request(format!(
             "inputs[{index}] must be an object"
         )));
     };
+    // Moved out, not copied: a hacs video is millions of values.
+    let json_data = obj.remove("data");
     let Some(Value::String(name)) = obj.get("name") else {
         return Err(ApiError::bad_request(format!(
             "inputs[{index}] has no 'name'"
@@ -277,14 +280,14 @@ fn parse_input(
             })?,
         _ => return Err(ApiError::bad_request(format!("{what} has no 'shape' list"))),
     };
-    let params = object_field(obj, "parameters", &what)?;
+    let params = object_field(&obj, "parameters", &what)?;
     if params.is_some_and(|p| p.contains_key("shared_memory_region")) {
         return Err(ApiError::bad_request(format!(
             "{what}: shared memory is not supported by this server; send the data in the request"
         )));
     }
     let binary_size = params.and_then(|p| p.get("binary_data_size"));
-    let data = match (binary_size, obj.get("data")) {
+    let data = match (binary_size, json_data) {
         (Some(size), None) => {
             let size = size.as_u64().ok_or_else(|| {
                 ApiError::bad_request(format!(
@@ -303,7 +306,7 @@ fn parse_input(
             *offset = end;
             TensorData::Binary(range)
         }
-        (None, Some(values)) => TensorData::Json(values.clone()),
+        (None, Some(values)) => TensorData::Json(values),
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(format!(
                 "{what} has both 'data' and 'binary_data_size'"
