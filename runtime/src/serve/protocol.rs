@@ -530,6 +530,16 @@ impl OutputValues {
         }
     }
 
+    /// Bytes of its binary form.
+    fn byte_len(&self) -> usize {
+        let n = match self {
+            OutputValues::F32(v) => v.len(),
+            OutputValues::F64(v) => v.len(),
+            OutputValues::I32(v) => v.len(),
+        };
+        n * self.datatype().size()
+    }
+
     fn json(&self) -> Value {
         match self {
             OutputValues::F32(v) => json!(v),
@@ -571,8 +581,9 @@ pub fn encode_response(
     outputs: Vec<OutputTensor>,
 ) -> ResponseBody {
     let mut entries = Vec::with_capacity(outputs.len());
-    let mut binary = Vec::new();
-    for out in outputs {
+    // The binary outputs, written straight after the header once its length is known.
+    let (mut binary, mut binary_len) = (Vec::new(), 0);
+    for out in &outputs {
         let as_binary = match &request.outputs {
             None => request.binary_output,
             Some(list) => match list.iter().find(|o| o.name == out.name) {
@@ -586,9 +597,10 @@ pub fn encode_response(
             "shape": out.shape,
         });
         if as_binary {
-            let before = binary.len();
-            out.values.append_bytes(&mut binary);
-            entry["parameters"] = json!({ "binary_data_size": binary.len() - before });
+            let size = out.values.byte_len();
+            entry["parameters"] = json!({ "binary_data_size": size });
+            binary.push(&out.values);
+            binary_len += size;
         } else {
             entry["data"] = out.values.json();
         }
@@ -603,14 +615,17 @@ pub fn encode_response(
         header["id"] = json!(id);
     }
     let mut bytes = header.to_string().into_bytes();
-    if binary.is_empty() {
+    if binary_len == 0 {
         return ResponseBody {
             bytes,
             header_length: None,
         };
     }
     let header_length = bytes.len();
-    bytes.extend_from_slice(&binary);
+    bytes.reserve_exact(binary_len);
+    for values in binary {
+        values.append_bytes(&mut bytes);
+    }
     ResponseBody {
         bytes,
         header_length: Some(header_length),
