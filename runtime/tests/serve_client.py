@@ -11,7 +11,7 @@ the reason on stderr) when a check fails.
   limits    a full queue (503) and a request past its time limit (504)
   shutdown  8 requests queued, SIGTERM to the server, all 8 must be answered
   load      N clients for S seconds (after a warm-up): throughput, p50/p99 latency,
-            errors, RSS
+            errors, the server's CPU time per request and RSS
 """
 
 import argparse
@@ -380,6 +380,13 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_side(url):
     """From /metrics: model calls, videos per call, time per call and per request."""
     text = urllib.request.urlopen(f"http://{url}/metrics").read().decode()
@@ -430,12 +437,14 @@ def load(args):
         t.start()
     time.sleep(max(warm_until - time.time(), 0))
     started = time.time()
+    cpu_start = cpu_seconds(args.pid)
     while any(t.is_alive() for t in threads):
         rss.append((round(time.time() - started, 2), rss_kib(args.pid)))
         time.sleep(max(args.seconds / 20, 0.1))
     for t in threads:
         t.join()
     elapsed = time.time() - started
+    cpu = cpu_seconds(args.pid) - cpu_start
     lat = np.array(latencies) * 1e3
     server = server_side(args.url)
     print(
@@ -449,6 +458,7 @@ def load(args):
                 "throughput_rps": round(len(latencies) / elapsed, 2),
                 "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
                 "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+                "server_cpu_ms_per_request": round(1e3 * cpu / max(len(latencies), 1), 1),
                 "rss_kib": rss,
                 "server": server,
             }
