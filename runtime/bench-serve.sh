@@ -3,10 +3,11 @@
 # tritonclient.http client per thread) send tcanet_refine requests with binary
 # tensors for 20 s each to a server with the tiny and the hacs model (random
 # weights, written by tcanet-export), on synthetic videos in the real formats.
-# Prints throughput, p50/p99 latency, errors and the server's RSS over time
-# (one JSON object per model; "server" holds the model calls, videos per call
-# and milliseconds per call from /metrics), then `tcanet-infer bench` on the
-# same model for reference, with the command, host ISA and date.
+# Prints throughput, p50/p99 latency, errors, the server's CPU time per
+# request and its RSS over time (one JSON object per model; "server" holds
+# the model calls, videos per call and milliseconds per call from /metrics),
+# then `tcanet-infer bench` on the same model for reference, with the
+# command, host ISA and date.
 #
 #   bash runtime/bench-serve.sh [--seconds 20] [--clients 8] [--threads 2] [--instances 1]
 #                               [--max-batch-size 8] [--models "tiny hacs"]
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --instances) instances=$2; shift 2 ;;
     --max-batch-size) batch=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "bench-serve: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done

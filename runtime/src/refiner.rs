@@ -284,11 +284,15 @@ pub fn refine_prepared(
 /// Several prepared videos with the same T in one model call: features
 /// stacked `[B, C, T]`, each video's proposals padded to the largest N with
 /// copies of its first one (proposals do not interact in the network), the
-/// outputs split per video with the padding dropped.
+/// outputs split per video with the padding dropped. A single video is
+/// passed to ONNX Runtime as it is, without a copy.
 pub fn run_padded(
     model: &mut TcanetModel,
     items: &[&PreparedVideo],
 ) -> Result<Vec<StageOutputs>, ModelError> {
+    if let [one] = items {
+        return Ok(vec![model.run(&one.features, &one.proposals, 1)?]);
+    }
     let b = items.len();
     let n_max = items.iter().map(|p| p.proposals.len()).max().unwrap_or(0);
     let mut features = Vec::with_capacity(items.iter().map(|p| p.features.len()).sum());

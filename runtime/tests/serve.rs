@@ -172,6 +172,7 @@ fn tritonclient_gets_runs_numbers_and_clear_errors() {
     let report = client("check", &server, &f, &[]);
     assert!(report["refine_worst_abs_diff"].as_f64().unwrap() <= 1e-6);
     assert!(report["raw_worst_abs_diff"].as_f64().unwrap() <= 1e-6);
+    assert!(report["refine_batch_worst_abs_diff"].as_f64().unwrap() <= 1e-6);
     let raw = &report["raw_metadata"];
     assert_eq!(raw["inputs"][0]["shape"], serde_json::json!([-1, 32, 64]));
     assert_eq!(raw["outputs"][0]["name"], "proposals_1");

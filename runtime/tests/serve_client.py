@@ -11,7 +11,7 @@ the reason on stderr) when a check fails.
   limits    a full queue (503) and a request past its time limit (504)
   shutdown  8 requests queued, SIGTERM to the server, all 8 must be answered
   load      N clients for S seconds (after a warm-up): throughput, p50/p99 latency,
-            errors, RSS
+            errors, the server's CPU time per request and RSS
 """
 
 import argparse
@@ -68,12 +68,17 @@ def load_videos(data_dir, subset="validation"):
     return videos
 
 
-def refine_inputs(v, binary):
+def refine_inputs(vs, binary):
+    """The inputs of a batch of videos (of the same steps and proposal count)."""
+
+    def batch(key):
+        return vs[0][key][None] if len(vs) == 1 else np.stack([v[key] for v in vs])
+
     arrays = [
-        ("features", v["features"][None], "FP32"),
-        ("proposals", v["proposals"][None], "FP64"),
-        ("proposal_scores", v["scores"][None], "FP64"),
-        ("duration", np.array([[v["duration"]]], dtype=np.float64), "FP64"),
+        ("features", batch("features"), "FP32"),
+        ("proposals", batch("proposals"), "FP64"),
+        ("proposal_scores", batch("scores"), "FP64"),
+        ("duration", np.array([[v["duration"]] for v in vs], dtype=np.float64), "FP64"),
     ]
     inputs = []
     for name, arr, dtype in arrays:
@@ -85,7 +90,7 @@ def refine_inputs(v, binary):
 
 def refine(c, v, binary):
     outputs = [httpclient.InferRequestedOutput(n, binary_data=binary) for n in ("segments", "scores", "count")]
-    r = c.infer("tcanet_refine", refine_inputs(v, binary), outputs=outputs, request_id=v["id"])
+    r = c.infer("tcanet_refine", refine_inputs([v], binary), outputs=outputs, request_id=v["id"])
     k = int(r.as_numpy("count")[0, 0])
     return r.as_numpy("segments")[0, :k], r.as_numpy("scores")[0, :k], r.get_response()
 
@@ -171,12 +176,38 @@ def check(args):
     expect(raw_worst <= TOL, f"raw outputs differ from onnxruntime by {raw_worst}")
 
     metrics = urllib.request.urlopen(f"http://{args.url}/metrics").read().decode()
+
+    # Two videos in one tcanet_refine request (B = 2), binary and JSON: each
+    # row as the video alone (both cut to the shorter one's steps and
+    # proposals). After reading the metrics, which count the requests above.
+    steps = min(v["features"].shape[1] for v in videos[:2])
+    n = min(len(v["scores"]) for v in videos[:2])
+    pair = [
+        {**v, "features": np.ascontiguousarray(v["features"][:, :steps]), "proposals": v["proposals"][:n], "scores": v["scores"][:n]}
+        for v in videos[:2]
+    ]
+    alone = [refine(c, v, True)[:2] for v in pair]
+    batch_worst = 0.0
+    for binary in (True, False):
+        outputs = [httpclient.InferRequestedOutput(o, binary_data=binary) for o in ("segments", "scores", "count")]
+        r = c.infer("tcanet_refine", refine_inputs(pair, binary), outputs=outputs)
+        for i, (segs, scores) in enumerate(alone):
+            k = int(r.as_numpy("count")[i, 0])
+            expect(k == len(segs), f"batch item {i}: {k} proposals, {len(segs)} alone")
+            batch_worst = max(
+                batch_worst,
+                float(np.max(np.abs(r.as_numpy("segments")[i, :k] - segs), initial=0.0)),
+                float(np.max(np.abs(r.as_numpy("scores")[i, :k] - scores), initial=0.0)),
+            )
+    expect(batch_worst <= TOL, f"a batch of two differs from the videos alone by {batch_worst}")
+
     print(
         json.dumps(
             {
                 "videos": len(videos),
                 "refine_worst_abs_diff": worst[0],
                 "raw_worst_abs_diff": raw_worst,
+                "refine_batch_worst_abs_diff": batch_worst,
                 "raw_metadata": raw_meta,
                 "refine_metadata": refine_meta,
                 "config": config,
@@ -205,7 +236,7 @@ def bad(args):
     report = {}
 
     def with_inputs(mutate):
-        inputs = refine_inputs(v, True)
+        inputs = refine_inputs([v], True)
         mutate(inputs)
         return lambda: c.infer("tcanet_refine", inputs)
 
@@ -251,17 +282,17 @@ def bad(args):
 
     report["beyond"] = expect_error(with_inputs(beyond), 400, "proposals[0]", "beyond the video")
     report["missing"] = expect_error(with_inputs(lambda i: i.pop(3)), 400, "missing input 'duration'")
-    report["unknown_model"] = expect_error(lambda: c.infer("nope", refine_inputs(v, True)), 404, "unknown model 'nope'")
+    report["unknown_model"] = expect_error(lambda: c.infer("nope", refine_inputs([v], True)), 404, "unknown model 'nope'")
     expect(not c.is_model_ready("nope"), "an unknown model is not ready")
     status = urllib.request.urlopen(f"http://{args.url}/v2/models/tcanet_refine/versions/1/ready").status
     expect(status == 200, f"version 1 ready: {status}")
     report["unknown_output"] = expect_error(
-        lambda: c.infer("tcanet_refine", refine_inputs(v, True), outputs=[httpclient.InferRequestedOutput("x")]),
+        lambda: c.infer("tcanet_refine", refine_inputs([v], True), outputs=[httpclient.InferRequestedOutput("x")]),
         400,
         "'x'",
     )
     big = np.zeros((1, v["features"].shape[0], (args.max_request_mib << 20) // (4 * v["features"].shape[0]) + 1), np.float32)
-    inputs = refine_inputs(v, True)
+    inputs = refine_inputs([v], True)
     inputs[0] = httpclient.InferInput("features", list(big.shape), "FP32")
     inputs[0].set_data_from_numpy(big)
     report["oversize"] = expect_error(lambda: c.infer("tcanet_refine", inputs), 413, "--max-request-mib")
@@ -349,6 +380,13 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_side(url):
     """From /metrics: model calls, videos per call, time per call and per request."""
     text = urllib.request.urlopen(f"http://{url}/metrics").read().decode()
@@ -399,12 +437,14 @@ def load(args):
         t.start()
     time.sleep(max(warm_until - time.time(), 0))
     started = time.time()
+    cpu_start = cpu_seconds(args.pid)
     while any(t.is_alive() for t in threads):
         rss.append((round(time.time() - started, 2), rss_kib(args.pid)))
         time.sleep(max(args.seconds / 20, 0.1))
     for t in threads:
         t.join()
     elapsed = time.time() - started
+    cpu = cpu_seconds(args.pid) - cpu_start
     lat = np.array(latencies) * 1e3
     server = server_side(args.url)
     print(
@@ -418,6 +458,7 @@ def load(args):
                 "throughput_rps": round(len(latencies) / elapsed, 2),
                 "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
                 "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+                "server_cpu_ms_per_request": round(1e3 * cpu / max(len(latencies), 1), 1),
                 "rss_kib": rss,
                 "server": server,
             }

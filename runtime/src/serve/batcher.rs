@@ -12,24 +12,39 @@ use tcanet_ort::StageOutputs;
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
+use super::models::Work;
 use crate::refiner::Refiner;
 
-/// The outputs of a job's videos, or the model's error message.
-pub type JobResult = Result<Vec<StageOutputs>, String>;
+/// What a job's request gets back.
+pub struct Answer {
+    /// The job's work, moved back (its videos are needed after the model
+    /// call, and are never copied to queue them).
+    pub work: Work,
+    /// The outputs of its videos, or the model's error message.
+    pub outputs: Result<Vec<StageOutputs>, String>,
+}
 
 /// One request's videos waiting for the model.
 pub struct Job {
     /// The network's inputs, one per video (all the same T).
-    pub items: Vec<PreparedVideo>,
-    /// Where the outputs go; a closed channel (the request gave up) drops the job.
-    pub reply: oneshot::Sender<JobResult>,
+    pub work: Work,
+    /// Where the answer goes; a closed channel (the request gave up) drops the job.
+    pub reply: oneshot::Sender<Answer>,
     /// When it was queued.
     pub queued: Instant,
 }
 
 impl Job {
     fn steps_key(&self) -> usize {
-        self.items.first().map_or(0, |p| p.features.len())
+        self.work.item(0).map_or(0, |p| p.features.len())
+    }
+
+    /// Sends the answer; a request that gave up does not take it.
+    fn answer(self, outputs: Result<Vec<StageOutputs>, String>) {
+        let _ = self.reply.send(Answer {
+            work: self.work,
+            outputs,
+        });
     }
 }
 
@@ -159,10 +174,10 @@ impl Queue {
         let key = s.jobs.front().map_or(0, Job::steps_key);
         let mut n = 0;
         for j in s.jobs.iter().filter(|j| j.steps_key() == key) {
-            if n + j.items.len() > self.settings.max_batch {
+            if n + j.work.len() > self.settings.max_batch {
                 break;
             }
-            n += j.items.len();
+            n += j.work.len();
         }
         n
     }
@@ -172,8 +187,8 @@ impl Queue {
         let key = s.jobs.front().map_or(0, Job::steps_key);
         let (mut batch, mut rest, mut n) = (Vec::new(), VecDeque::new(), 0);
         while let Some(j) = s.jobs.pop_front() {
-            if j.steps_key() == key && n + j.items.len() <= self.settings.max_batch {
-                n += j.items.len();
+            if j.steps_key() == key && n + j.work.len() <= self.settings.max_batch {
+                n += j.work.len();
                 batch.push(j);
             } else if batch.is_empty() {
                 // Cannot happen (requests hold at most max_batch videos),
@@ -188,9 +203,9 @@ impl Queue {
     }
 }
 
-/// Runs one batch and answers its jobs.
+/// Runs one batch (its videos borrowed from the jobs) and answers its jobs.
 fn run_batch(refiner: &Refiner, metrics: &Metrics, batch: Vec<Job>) {
-    let items: Vec<&PreparedVideo> = batch.iter().flat_map(|j| j.items.iter()).collect();
+    let items: Vec<&PreparedVideo> = batch.iter().flat_map(|j| j.work.items()).collect();
     let started = Instant::now();
     let outcome = refiner.run_prepared(&items).map_err(|e| e.to_string());
     metrics.observe_batch(items.len(), started.elapsed());
@@ -198,14 +213,14 @@ fn run_batch(refiner: &Refiner, metrics: &Metrics, batch: Vec<Job>) {
         Ok(v) => v.into_iter(),
         Err(message) => {
             for job in batch {
-                let _ = job.reply.send(Err(message.clone()));
+                job.answer(Err(message.clone()));
             }
             return;
         }
     };
     for job in batch {
-        let mine: Vec<StageOutputs> = outputs.by_ref().take(job.items.len()).collect();
-        let _ = job.reply.send(Ok(mine));
+        let mine: Vec<StageOutputs> = outputs.by_ref().take(job.work.len()).collect();
+        job.answer(Ok(mine));
     }
 }
 

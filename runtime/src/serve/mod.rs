@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 use tcanet_cli::{range, Log};
 use tokio::sync::oneshot;
 
-use self::batcher::{BatchSettings, Job, Queue, Refused};
+use self::batcher::{Answer, BatchSettings, Job, Queue, Refused};
 use self::metrics::Metrics;
 use self::models::{ModelKind, Work, VERSION};
 use self::protocol::{encode_response, parse_request, ApiError, HEADER_LENGTH};
@@ -478,25 +478,19 @@ async fn infer_request(
         Ok((request, work))
     })
     .await?;
-    let (items, work) = match work {
-        Work::Raw { items } => (items, None),
-        Work::Refine { videos } => {
-            let items = videos.iter().map(|v| v.input.prepared.clone()).collect();
-            (items, Some(videos))
-        }
-    };
-    let outputs = run_queued(s, items).await?;
+    // The videos are moved into the queue and come back with the outputs.
+    let (work, outputs) = run_queued(s, work).await?;
     let state = s.clone();
     let encoded = run_blocking(move || {
         let tensors = match work {
-            None => models::raw_outputs(&outputs),
-            Some(videos) => {
+            Work::Raw { .. } => models::raw_outputs(&outputs),
+            Work::Refine { videos } => {
                 let refined = videos
                     .into_iter()
                     .zip(outputs)
                     .map(|(v, out)| state.refiner.finish(v, out))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
                 models::refine_outputs(&refined)
             }
         };
@@ -507,14 +501,14 @@ async fn infer_request(
 }
 
 /// Queues a request's videos and waits for the model's outputs; 503 when
-/// the queue is full or closed.
+/// the queue is full or closed. The work comes back with the outputs.
 async fn run_queued(
     s: &AppState,
-    items: Vec<tcanet_models::data::PreparedVideo>,
-) -> Result<Vec<tcanet_ort::StageOutputs>, ApiError> {
+    work: Work,
+) -> Result<(Work, Vec<tcanet_ort::StageOutputs>), ApiError> {
     let (reply, answer) = oneshot::channel();
     let job = Job {
-        items,
+        work,
         reply,
         queued: Instant::now(),
     };
@@ -531,11 +525,10 @@ async fn run_queued(
             "the server is shutting down",
         ),
     })?;
-    let internal = |m: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m);
-    answer
+    let Answer { work, outputs } = answer
         .await
-        .map_err(|_| internal("the model worker stopped".into()))?
-        .map_err(internal)
+        .map_err(|_| ApiError::internal("the model worker stopped"))?;
+    Ok((work, outputs.map_err(ApiError::internal)?))
 }
 
 /// The HTTP response of an encoded body: binary (with the header length)
@@ -558,12 +551,9 @@ fn binary_or_json(encoded: protocol::ResponseBody) -> Response {
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}"),
-        )
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("internal error: {e}")))?
 }
 
 /// The body, refused with 413 beyond the size limit (by its declared

@@ -19,9 +19,7 @@ use tcanet_models::onnx::{
 };
 use tcanet_ort::StageOutputs;
 
-use super::protocol::{
-    decode_values, ApiError, DataType, InferRequest, OutputTensor, OutputValues,
-};
+use super::protocol::{decode_rows, ApiError, DataType, InferRequest, OutputTensor, OutputValues};
 use crate::refiner::{PreparedArrays, Refined, Refiner, VideoArrays};
 
 /// The raw network.
@@ -165,11 +163,17 @@ pub fn config(kind: ModelKind, model: &ModelInterface, max_batch: usize, delay_u
     })
 }
 
+/// One input's values in its datatype, one row per batch item.
+enum Rows {
+    F32(Vec<Vec<f32>>),
+    F64(Vec<Vec<f64>>),
+}
+
 /// A request's inputs checked against the model's tensors, decoded.
 struct Decoded {
     batch: usize,
     /// Per input spec, in spec order: its shape and values.
-    tensors: Vec<(Vec<usize>, Vec<f64>)>,
+    tensors: Vec<(Vec<usize>, Rows)>,
 }
 
 /// Checks names, datatypes and shapes, and decodes every input. Errors name
@@ -227,8 +231,15 @@ fn decode_inputs(
                 batch.unwrap_or(0)
             )));
         }
-        let count = shape.iter().product();
-        let values = decode_values(t, spec.datatype, count, body, &what)?;
+        let values = match spec.datatype {
+            DataType::Fp32 => Rows::F32(decode_rows(t, &shape, body, &what)?),
+            DataType::Fp64 => Rows::F64(decode_rows(t, &shape, body, &what)?),
+            DataType::Int32 => {
+                return Err(ApiError::internal(format!(
+                    "internal error: {what}: no served model has INT32 inputs"
+                )))
+            }
+        };
         tensors.push((shape, values));
     }
     Ok(Decoded {
@@ -288,12 +299,30 @@ pub enum Work {
 }
 
 impl Work {
-    /// The network inputs, one per video.
-    pub fn items(&self) -> Vec<&PreparedVideo> {
+    /// Videos.
+    pub fn len(&self) -> usize {
         match self {
-            Work::Raw { items } => items.iter().collect(),
-            Work::Refine { videos } => videos.iter().map(|v| &v.input.prepared).collect(),
+            Work::Raw { items } => items.len(),
+            Work::Refine { videos } => videos.len(),
         }
+    }
+
+    /// True without videos.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The network inputs of video `i`.
+    pub fn item(&self, i: usize) -> Option<&PreparedVideo> {
+        match self {
+            Work::Raw { items } => items.get(i),
+            Work::Refine { videos } => videos.get(i).map(|v| &v.input.prepared),
+        }
+    }
+
+    /// The network inputs, one per video, borrowed.
+    pub fn items(&self) -> impl Iterator<Item = &PreparedVideo> {
+        (0..self.len()).filter_map(|i| self.item(i))
     }
 }
 
@@ -322,11 +351,11 @@ pub fn prepare_request(
     let decoded = decode_inputs(kind, &specs, request, body, max_batch)?;
     match kind {
         ModelKind::Raw => Ok(Work::Raw {
-            items: raw_items(&decoded),
+            items: raw_items(decoded)?,
         }),
         ModelKind::Refine => {
             let label = request.id.as_deref().unwrap_or("request");
-            let videos = refine_videos(&decoded, label)
+            let videos = refine_videos(decoded, label)?
                 .into_iter()
                 .map(|v| {
                     refiner
@@ -339,53 +368,75 @@ pub fn prepare_request(
     }
 }
 
-fn raw_items(d: &Decoded) -> Vec<PreparedVideo> {
-    let (fshape, features) = &d.tensors[0];
-    let (pshape, proposals) = &d.tensors[1];
-    let (per_video, n) = (fshape[1] * fshape[2], pshape[1]);
-    (0..d.batch)
-        .map(|b| PreparedVideo {
+/// The error of inputs decoded in other types than the model's specs (a bug).
+fn not_as_specified(model: &str) -> ApiError {
+    ApiError::internal(format!(
+        "internal error: model '{model}': inputs decoded in other types than its specs"
+    ))
+}
+
+/// `[start, end]` pairs of a row of a `[N, 2]` tensor.
+fn pairs<T: Copy>(row: &[T]) -> Vec<[T; 2]> {
+    row.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
+}
+
+/// The videos of a `tcanet` request; each video's features are moved, not copied.
+fn raw_items(d: Decoded) -> Result<Vec<PreparedVideo>, ApiError> {
+    let mut inputs = d.tensors.into_iter().map(|(_, rows)| rows);
+    let (Some(Rows::F32(features)), Some(Rows::F32(proposals))) = (inputs.next(), inputs.next())
+    else {
+        return Err(not_as_specified(RAW_MODEL));
+    };
+    Ok(features
+        .into_iter()
+        .zip(proposals)
+        .enumerate()
+        .map(|(b, (features, proposals))| PreparedVideo {
             video: format!("batch item {b}"),
-            features: features[b * per_video..(b + 1) * per_video]
-                .iter()
-                .map(|&x| x as f32)
-                .collect(),
-            proposals: proposals[b * n * 2..(b + 1) * n * 2]
-                .chunks_exact(2)
-                .map(|p| [p[0] as f32, p[1] as f32])
-                .collect(),
+            features,
+            proposals: pairs(&proposals),
             scores: vec![],
             time: TimeMap { scale: 1.0 },
         })
-        .collect()
+        .collect())
 }
 
-fn refine_videos(d: &Decoded, label: &str) -> Vec<VideoArrays> {
-    let (fshape, features) = &d.tensors[0];
-    let (pshape, proposals) = &d.tensors[1];
-    let (_, scores) = &d.tensors[2];
-    let (_, duration) = &d.tensors[3];
-    let (per_video, steps, n) = (fshape[1] * fshape[2], fshape[2], pshape[1]);
-    (0..d.batch)
-        .map(|b| VideoArrays {
-            video: if d.batch == 1 {
-                label.to_string()
-            } else {
-                format!("{label}[{b}]")
+/// The videos of a `tcanet_refine` request; each video's features are
+/// moved, not copied.
+fn refine_videos(d: Decoded, label: &str) -> Result<Vec<VideoArrays>, ApiError> {
+    let batch = d.batch;
+    let mut inputs = d.tensors.into_iter();
+    let (
+        Some((fshape, Rows::F32(features))),
+        Some((_, Rows::F64(proposals))),
+        Some((_, Rows::F64(scores))),
+        Some((_, Rows::F64(duration))),
+    ) = (inputs.next(), inputs.next(), inputs.next(), inputs.next())
+    else {
+        return Err(not_as_specified(REFINE_MODEL));
+    };
+    let steps = fshape.get(2).copied().unwrap_or(0);
+    Ok(features
+        .into_iter()
+        .zip(proposals)
+        .zip(scores)
+        .zip(duration)
+        .enumerate()
+        .map(
+            |(b, (((features, proposals), scores), duration))| VideoArrays {
+                video: if batch == 1 {
+                    label.to_string()
+                } else {
+                    format!("{label}[{b}]")
+                },
+                features,
+                steps,
+                proposals: pairs(&proposals),
+                scores,
+                duration: duration.first().copied().unwrap_or(f64::NAN),
             },
-            features: features[b * per_video..(b + 1) * per_video]
-                .iter()
-                .map(|&x| x as f32)
-                .collect(),
-            steps,
-            proposals: proposals[b * n * 2..(b + 1) * n * 2]
-                .chunks_exact(2)
-                .map(|p| [p[0], p[1]])
-                .collect(),
-            scores: scores[b * n..(b + 1) * n].to_vec(),
-            duration: duration[b],
-        })
-        .collect()
+        )
+        .collect())
 }
 
 /// The output tensors of `tcanet` from the per-video outputs.

@@ -26,6 +26,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
+    /// A 500 Internal Server Error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
     /// An error with `status`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
@@ -183,7 +188,7 @@ pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferR
             ApiError::bad_request(format!("the request is not valid JSON: {first}"))
         })?,
     };
-    let Value::Object(header) = header else {
+    let Value::Object(mut header) = header else {
         return Err(ApiError::bad_request("the request must be a JSON object"));
     };
     let id = match header.get("id") {
@@ -201,12 +206,13 @@ pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferR
             ))
         }
     };
-    let Some(Value::Array(inputs)) = header.get("inputs") else {
+    // Taken out of the header: JSON tensor data moves into the inputs.
+    let Some(Value::Array(inputs)) = header.remove("inputs") else {
         return Err(ApiError::bad_request("the request has no 'inputs' list"));
     };
     let mut offset = json_len;
     let mut parsed = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
+    for (i, input) in inputs.into_iter().enumerate() {
         parsed.push(parse_input(input, i, body.len(), &mut offset)?);
     }
     if offset != body.len() {
@@ -248,16 +254,18 @@ fn object_field<'a>(
 }
 
 fn parse_input(
-    input: &Value,
+    input: Value,
     index: usize,
     body_len: usize,
     offset: &mut usize,
 ) -> Result<InputTensor, ApiError> {
-    let Value::Object(obj) = input else {
+    let Value::Object(mut obj) = input else {
         return Err(ApiError::bad_request(format!(
             "inputs[{index}] must be an object"
         )));
     };
+    // Moved out, not copied: a hacs video is millions of values.
+    let json_data = obj.remove("data");
     let Some(Value::String(name)) = obj.get("name") else {
         return Err(ApiError::bad_request(format!(
             "inputs[{index}] has no 'name'"
@@ -277,14 +285,14 @@ fn parse_input(
             })?,
         _ => return Err(ApiError::bad_request(format!("{what} has no 'shape' list"))),
     };
-    let params = object_field(obj, "parameters", &what)?;
+    let params = object_field(&obj, "parameters", &what)?;
     if params.is_some_and(|p| p.contains_key("shared_memory_region")) {
         return Err(ApiError::bad_request(format!(
             "{what}: shared memory is not supported by this server; send the data in the request"
         )));
     }
     let binary_size = params.and_then(|p| p.get("binary_data_size"));
-    let data = match (binary_size, obj.get("data")) {
+    let data = match (binary_size, json_data) {
         (Some(size), None) => {
             let size = size.as_u64().ok_or_else(|| {
                 ApiError::bad_request(format!(
@@ -303,7 +311,7 @@ fn parse_input(
             *offset = end;
             TensorData::Binary(range)
         }
-        (None, Some(values)) => TensorData::Json(values.clone()),
+        (None, Some(values)) => TensorData::Json(values),
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(format!(
                 "{what} has both 'data' and 'binary_data_size'"
@@ -354,9 +362,49 @@ fn parse_requested_output(v: &Value) -> Result<RequestedOutput, ApiError> {
     })
 }
 
+/// An element type that input tensors decode to, without widening: FP32
+/// inputs to `f32`, FP64 inputs to `f64`.
+pub trait Element: Copy + fmt::Display {
+    /// The protocol datatype it holds.
+    const DATATYPE: DataType;
+    /// The value of its little-endian bytes (`DATATYPE.size()` of them).
+    fn from_le(bytes: &[u8]) -> Self;
+    /// A JSON number (NaN for `null`) in this type: rounded to nearest for
+    /// FP32, so a number beyond its range becomes an infinity.
+    fn from_json(x: f64) -> Self;
+    /// False for NaN and the infinities.
+    fn is_finite(self) -> bool;
+}
+
+impl Element for f32 {
+    const DATATYPE: DataType = DataType::Fp32;
+    fn from_le(b: &[u8]) -> Self {
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+    fn from_json(x: f64) -> Self {
+        x as f32
+    }
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+}
+
+impl Element for f64 {
+    const DATATYPE: DataType = DataType::Fp64;
+    fn from_le(b: &[u8]) -> Self {
+        f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+    fn from_json(x: f64) -> Self {
+        x
+    }
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+}
+
 /// Appends the numbers of a (possibly nested) JSON list to `out`; `null`
 /// (NaN or an infinity in the client's JSON) becomes NaN, to be reported.
-fn flatten_numbers(v: &Value, out: &mut Vec<f64>, what: &str) -> Result<(), ApiError> {
+fn flatten_numbers<E: Element>(v: &Value, out: &mut Vec<E>, what: &str) -> Result<(), ApiError> {
     match v {
         Value::Array(items) => {
             for item in items {
@@ -365,11 +413,11 @@ fn flatten_numbers(v: &Value, out: &mut Vec<f64>, what: &str) -> Result<(), ApiE
             Ok(())
         }
         Value::Number(n) => {
-            out.push(n.as_f64().unwrap_or(f64::NAN));
+            out.push(E::from_json(n.as_f64().unwrap_or(f64::NAN)));
             Ok(())
         }
         Value::Null => {
-            out.push(f64::NAN);
+            out.push(E::from_json(f64::NAN));
             Ok(())
         }
         other => Err(ApiError::bad_request(format!(
@@ -378,15 +426,21 @@ fn flatten_numbers(v: &Value, out: &mut Vec<f64>, what: &str) -> Result<(), ApiE
     }
 }
 
-/// The values of an input as `f64` (exact for FP32 and FP64), checked to
-/// number `count`.
-pub fn decode_values(
+/// The values of an input of checked `shape` (batch dimension first), one
+/// row per batch item, decoded straight into `E` (the input's datatype):
+/// binary data is read once from the body, JSON data is moved when the
+/// batch holds one item. The value count must match the shape and every
+/// value must be finite.
+pub fn decode_rows<E: Element>(
     tensor: &InputTensor,
-    datatype: DataType,
-    count: usize,
+    shape: &[usize],
     body: &[u8],
     what: &str,
-) -> Result<Vec<f64>, ApiError> {
+) -> Result<Vec<Vec<E>>, ApiError> {
+    let datatype = E::DATATYPE;
+    let rows = shape.first().copied().unwrap_or(1);
+    let per_row: usize = shape.iter().skip(1).product();
+    let count = rows * per_row;
     let values = match &tensor.data {
         TensorData::Binary(range) => {
             let bytes = &body[range.clone()];
@@ -399,20 +453,15 @@ pub fn decode_values(
                     count * datatype.size()
                 )));
             }
-            match datatype {
-                DataType::Fp32 => bytes
-                    .chunks_exact(4)
-                    .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                    .collect(),
-                DataType::Fp64 => bytes
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                    .collect(),
-                DataType::Int32 => bytes
-                    .chunks_exact(4)
-                    .map(|b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                    .collect(),
-            }
+            let row_bytes = per_row * datatype.size();
+            (0..rows)
+                .map(|r| {
+                    bytes[r * row_bytes..(r + 1) * row_bytes]
+                        .chunks_exact(datatype.size())
+                        .map(E::from_le)
+                        .collect()
+                })
+                .collect()
         }
         TensorData::Json(v) => {
             let mut out = Vec::with_capacity(count);
@@ -424,17 +473,22 @@ pub fn decode_values(
                     tensor.shape
                 )));
             }
-            if datatype == DataType::Fp32 {
-                for x in &mut out {
-                    *x = f64::from(*x as f32);
-                }
+            if rows == 1 {
+                vec![out]
+            } else {
+                let row = |r: usize| out[r * per_row..(r + 1) * per_row].to_vec();
+                (0..rows).map(row).collect()
             }
-            out
         }
     };
-    if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+    let bad = values
+        .iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, x)| !x.is_finite());
+    if let Some((i, x)) = bad {
         let value = match &tensor.data {
-            TensorData::Binary(_) => format!("value {}", values[i]),
+            TensorData::Binary(_) => format!("value {x}"),
             // NaN, Infinity and null are all null by now.
             TensorData::Json(_) => "the value (NaN, an infinity or null)".to_string(),
         };
@@ -474,6 +528,16 @@ impl OutputValues {
             OutputValues::F64(_) => DataType::Fp64,
             OutputValues::I32(_) => DataType::Int32,
         }
+    }
+
+    /// Bytes of its binary form.
+    fn byte_len(&self) -> usize {
+        let n = match self {
+            OutputValues::F32(v) => v.len(),
+            OutputValues::F64(v) => v.len(),
+            OutputValues::I32(v) => v.len(),
+        };
+        n * self.datatype().size()
     }
 
     fn json(&self) -> Value {
@@ -517,8 +581,9 @@ pub fn encode_response(
     outputs: Vec<OutputTensor>,
 ) -> ResponseBody {
     let mut entries = Vec::with_capacity(outputs.len());
-    let mut binary = Vec::new();
-    for out in outputs {
+    // The binary outputs, written straight after the header once its length is known.
+    let (mut binary, mut binary_len) = (Vec::new(), 0);
+    for out in &outputs {
         let as_binary = match &request.outputs {
             None => request.binary_output,
             Some(list) => match list.iter().find(|o| o.name == out.name) {
@@ -532,9 +597,10 @@ pub fn encode_response(
             "shape": out.shape,
         });
         if as_binary {
-            let before = binary.len();
-            out.values.append_bytes(&mut binary);
-            entry["parameters"] = json!({ "binary_data_size": binary.len() - before });
+            let size = out.values.byte_len();
+            entry["parameters"] = json!({ "binary_data_size": size });
+            binary.push(&out.values);
+            binary_len += size;
         } else {
             entry["data"] = out.values.json();
         }
@@ -549,14 +615,17 @@ pub fn encode_response(
         header["id"] = json!(id);
     }
     let mut bytes = header.to_string().into_bytes();
-    if binary.is_empty() {
+    if binary_len == 0 {
         return ResponseBody {
             bytes,
             header_length: None,
         };
     }
     let header_length = bytes.len();
-    bytes.extend_from_slice(&binary);
+    bytes.reserve_exact(binary_len);
+    for values in binary {
+        values.append_bytes(&mut bytes);
+    }
     ResponseBody {
         bytes,
         header_length: Some(header_length),
@@ -592,10 +661,10 @@ mod tests {
         let req = parse_request(&body, Some(header_len)).unwrap();
         assert_eq!(req.id.as_deref(), Some("r1"));
         assert_eq!(req.inputs.len(), 2);
-        let a = decode_values(&req.inputs[0], DataType::Fp32, 3, &body, "input 'a'").unwrap();
-        assert_eq!(a, vec![1.0, -2.5, 3.25]);
-        let b = decode_values(&req.inputs[1], DataType::Fp64, 2, &body, "input 'b'").unwrap();
-        assert_eq!(b, vec![1.5, 2.5]);
+        let a = decode_rows::<f32>(&req.inputs[0], &[1, 3], &body, "input 'a'").unwrap();
+        assert_eq!(a, vec![vec![1.0, -2.5, 3.25]]);
+        let b = decode_rows::<f64>(&req.inputs[1], &[2], &body, "input 'b'").unwrap();
+        assert_eq!(b, vec![vec![1.5], vec![2.5]]);
         assert_eq!(
             req.outputs,
             Some(vec![RequestedOutput {
@@ -611,10 +680,36 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_batch_items_in_the_declared_type() {
+        // Six FP32 values, binary, decoded as the checked shape [2, 3]: one
+        // row per batch item, bit for bit.
+        let values = [1.0f32, f32::MIN_POSITIVE, -3.5, 0.1, 7.0, f32::MAX];
+        let body = binary_request(&values);
+        let req = parse_request(&body, Some(body.len() - 24)).unwrap();
+        let rows = decode_rows::<f32>(&req.inputs[0], &[2, 3], &body, "input 'a'").unwrap();
+        assert_eq!(rows, vec![values[..3].to_vec(), values[3..].to_vec()]);
+        // JSON FP32 rounds each number to the nearest f32, as binary data
+        // would carry it; one beyond f32's range is an infinity, refused.
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP32", "shape": [2, 2], "data": [[0.1, 2], [1e-3, 3]]}]}"#;
+        let req = parse_request(text, None).unwrap();
+        let rows = decode_rows::<f32>(&req.inputs[0], &[2, 2], text, "input 'q'").unwrap();
+        assert_eq!(rows, vec![vec![0.1f32, 2.0], vec![1e-3f32, 3.0]]);
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP32", "shape": [1, 2], "data": [1.0, 1e39]}]}"#;
+        let req = parse_request(text, None).unwrap();
+        let e = decode_rows::<f32>(&req.inputs[0], &[1, 2], text, "input 'q'").unwrap_err();
+        assert!(e.message.contains("flat index 1"), "{e}");
+        // The same number as FP64 keeps its full precision.
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP64", "shape": [1, 2], "data": [0.1, 1e39]}]}"#;
+        let req = parse_request(text, None).unwrap();
+        let rows = decode_rows::<f64>(&req.inputs[0], &[1, 2], text, "input 'q'").unwrap();
+        assert_eq!(rows, vec![vec![0.1f64, 1e39]]);
+    }
+
+    #[test]
     fn non_finite_values_are_named() {
         let body = binary_request(&[1.0, f32::NAN]);
         let req = parse_request(&body, Some(body.len() - 8)).unwrap();
-        let e = decode_values(&req.inputs[0], DataType::Fp32, 2, &body, "input 'a'").unwrap_err();
+        let e = decode_rows::<f32>(&req.inputs[0], &[1, 2], &body, "input 'a'").unwrap_err();
         assert!(
             e.message.contains("input 'a'") && e.message.contains("index 1"),
             "{e}"
@@ -623,7 +718,7 @@ mod tests {
         let text = br#"{"inputs": [{"name": "q", "datatype": "FP64", "shape": [3], "data": [1.0, NaN, -Infinity]}], "id": "NaN"}"#;
         let req = parse_request(text, None).unwrap();
         assert_eq!(req.id.as_deref(), Some("NaN"));
-        let e = decode_values(&req.inputs[0], DataType::Fp64, 3, text, "input 'q'").unwrap_err();
+        let e = decode_rows::<f64>(&req.inputs[0], &[3], text, "input 'q'").unwrap_err();
         assert!(
             e.message.contains("input 'q'") && e.message.contains("index 1"),
             "{e}"
@@ -634,7 +729,7 @@ mod tests {
     fn counts_and_malformed_requests_are_refused() {
         let text = br#"{"inputs": [{"name": "q", "datatype": "FP32", "shape": [2, 2], "data": [[1, 2], [3]]}]}"#;
         let req = parse_request(text, None).unwrap();
-        let e = decode_values(&req.inputs[0], DataType::Fp32, 4, text, "input 'q'").unwrap_err();
+        let e = decode_rows::<f32>(&req.inputs[0], &[2, 2], text, "input 'q'").unwrap_err();
         assert!(e.message.contains("has 3 values"), "{e}");
         for bad in [
             &br#"[1, 2]"#[..],
