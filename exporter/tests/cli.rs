@@ -407,7 +407,7 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
         &"bench",
         &model,
         &"--runs",
-        &"3",
+        &"4",
         &"--proposals",
         &"7",
         &"--threads",
@@ -429,6 +429,19 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
     // One thread, 2 FMA units × 8 lanes × 2 × 2.5 GHz.
     assert_eq!(figures["nominal_peak_gflops"].as_f64().unwrap(), 80.0);
     let p50 = figures["p50_ms"].as_f64().unwrap();
+    // Nearest rank of the 4 sorted latencies: p50 is rank ⌈2⌉ = 2, p90
+    // rank ⌈3.6⌉ = 4, the minimum rank 1.
+    let times: Vec<f64> = figures["times_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert_eq!(times.len(), 4);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(p50, times[1]);
+    assert_eq!(figures["p90_ms"].as_f64().unwrap(), times[3]);
+    assert_eq!(figures["min_ms"].as_f64().unwrap(), times[0]);
     let rate = figures["gflops"].as_f64().unwrap();
     assert!((rate - flops / 1e9 / (p50 / 1e3)).abs() < 1e-9 * rate);
     for region in [
@@ -444,8 +457,8 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
         tcanet_exporter::profile::node_times(&std::fs::read_to_string(&profile).unwrap()).unwrap();
     assert!(nodes.keys().any(|n| n.starts_with("tbr3/decode/")));
     assert!(
-        nodes.values().all(|t| t.micros.len() == 5),
-        "2 warm-up + 3 runs"
+        nodes.values().all(|t| t.micros.len() == 6),
+        "2 warm-up + 4 runs"
     );
     let leftovers = std::fs::read_dir(dir.path())
         .unwrap()

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tcanet_models::cpu::{CpuInfo, NominalPeak};
 use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
 use tcanet_models::flops::multiply_adds;
+use tcanet_models::stats::{percentile, sort_samples};
 use tcanet_models::ModelConfig;
 
 use crate::infer::{prepare_video_input, InferSettings, VideoError, VideoInput};
@@ -175,15 +176,6 @@ pub fn process_cpu_seconds() -> f64 {
             Some((utime + stime) / 100.0)
         })
         .unwrap_or(f64::NAN)
-}
-
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// SplitMix64: reproducible random inputs without a dependency.
@@ -432,7 +424,7 @@ impl Timings {
         videos: usize,
     ) -> BenchResult {
         for v in [&mut self.total_ms, &mut self.model_ms, &mut self.post_ms] {
-            v.sort_by(f64::total_cmp);
+            sort_samples(v);
         }
         let calls = self.total_ms.len().max(1) as f64;
         let model_s = self.model_ms.iter().sum::<f64>() / 1e3;
@@ -530,7 +522,7 @@ pub fn bench_postprocess(
         }
         times.push(t.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
+    sort_samples(&mut times);
     Ok(PostBenchResult {
         videos,
         proposals,
