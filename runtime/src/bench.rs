@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tcanet_models::cpu::{CpuInfo, NominalPeak};
-use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
+use tcanet_models::data::{FeatureLayout, PreparedVideo, Proposal, TimeMap};
 use tcanet_models::flops::multiply_adds;
 use tcanet_models::stats::{percentile, sort_samples};
 use tcanet_models::ModelConfig;
@@ -226,23 +226,26 @@ fn random_video(
     // The video in network units: [0, 1] or [0, duration] seconds.
     let video_span = time.to_network(duration);
     let mut segs = Vec::with_capacity(proposals);
-    let mut scores = Vec::with_capacity(proposals);
+    let mut inputs = Vec::with_capacity(proposals);
     for _ in 0..proposals {
         let len = video_span * (0.02 + 0.5 * rng.uniform());
         let start = (video_span - len) * rng.uniform();
         segs.push([start as f32, (start + len) as f32]);
-        scores.push(rng.uniform());
+        inputs.push(Proposal {
+            start: time.to_seconds(start),
+            end: time.to_seconds(start + len),
+            score: rng.uniform(),
+        });
     }
     VideoInput {
         prepared: PreparedVideo {
             video: format!("random_{i}"),
             features,
             proposals: segs,
-            scores: scores.iter().map(|&s| s as f32).collect(),
+            inputs,
             time,
         },
         duration,
-        input_scores: scores,
     }
 }
 
@@ -371,7 +374,7 @@ fn time_call(model: &mut TcanetModel, input: &VideoInput) -> Result<(f64, f64), 
             )
         })
         .collect();
-    let fused = fuse_scores(&input.input_scores, &out.iou[2]);
+    let fused = fuse_scores(&v.input_scores(), &out.iou[2]);
     let kept = postprocess_video(&refined, &fused, duration, &PostProcessOptions::default());
     std::hint::black_box(kept);
     let t2 = Instant::now();

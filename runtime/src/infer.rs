@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tcanet_models::data::features::load_features;
-use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
-use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
+use tcanet_models::data::prepare::{choose_proposals, prepare_video, FitOptions, VideoData};
+use tcanet_models::data::proposals::{InvalidProposals, Proposal};
 use tcanet_models::data::{
     DataError, Dataset, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
 };
@@ -257,14 +257,11 @@ impl RunSummary {
 /// One video ready for [`infer_video`].
 #[derive(Debug, Clone)]
 pub struct VideoInput {
-    /// The network's inputs (features `[C, T]`, proposals in network units).
+    /// The network's inputs (features `[C, T]`, proposals in network units
+    /// and, with their full-precision scores, in seconds).
     pub prepared: PreparedVideo,
     /// The video's duration in seconds.
     pub duration: f64,
-    /// The input scores of `prepared.proposals`, in the same order, at full
-    /// (f64) precision: the fused score is `input score × IoU` in f64, as the
-    /// release computes it.
-    pub input_scores: Vec<f64>,
 }
 
 /// Reads one video's input proposals and checks them against its duration
@@ -335,14 +332,13 @@ pub fn prepare_video_input(
 ) -> Result<VideoInput, VideoError> {
     let cfg = &model.config;
     let (duration, props) = checked_input_proposals(dataset, video, classifier)?;
-    let props = &props;
     let path = dataset.feature_path(video);
     let feats = load_features(&path, video, cfg.feat_dim, settings.layout)?;
     let data = VideoData {
         video,
         features: &feats,
         features_path: &path,
-        proposals: props,
+        proposals: &props,
         duration,
     };
     let fit = FitOptions {
@@ -350,14 +346,7 @@ pub fn prepare_video_input(
         resample: settings.resample,
     };
     let prepared = prepare_video(&data, cfg, fit, settings.max_proposals)?;
-    // The same choice and order as prepare_video, with the f64 scores.
-    let chosen = top_by_score(props, settings.max_proposals.unwrap_or(props.len()));
-    debug_assert_eq!(chosen.len(), prepared.proposals.len());
-    Ok(VideoInput {
-        prepared,
-        duration,
-        input_scores: chosen.iter().map(|p| p.score).collect(),
-    })
+    Ok(VideoInput { prepared, duration })
 }
 
 /// Runs the model on one prepared video and post-processes the result.
@@ -446,7 +435,7 @@ pub fn postprocess_input_video(
     settings: &InferSettings,
 ) -> Result<VideoResult, VideoError> {
     let (duration, props) = checked_input_proposals(dataset, video, None)?;
-    let chosen = top_by_score(&props, settings.max_proposals.unwrap_or(props.len()));
+    let chosen = choose_proposals(&props, settings.max_proposals);
     let segments: Vec<(f64, f64)> = chosen.iter().map(|p| (p.start, p.end)).collect();
     let scores: Vec<f64> = chosen.iter().map(|p| p.score).collect();
     Ok(VideoResult {

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
-use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
+use tcanet_models::data::proposals::{InvalidProposals, Proposal};
 use tcanet_models::data::{DataError, ErrorKind, FeatureMatrix, ProposalSet, ProposalSource};
 use tcanet_models::data::{PreparedVideo, TimeMap};
 use tcanet_models::onnx::ModelInterface;
@@ -192,15 +192,6 @@ impl NetworkOutputs {
     }
 }
 
-/// A video checked and prepared for the network ([`Refiner::prepare`]).
-#[derive(Debug, Clone)]
-pub struct PreparedArrays {
-    /// The network's inputs, duration and full-precision input scores.
-    pub input: VideoInput,
-    /// The input proposals in the network's order, in seconds.
-    pub chosen: Vec<Proposal>,
-}
-
 /// The post-processing of one video from its model outputs (B = 1, the
 /// video's proposals in the prepared order): segments back to seconds, a
 /// check that everything is finite, score fusion, Soft-NMS, top-k, clipping.
@@ -232,7 +223,7 @@ pub fn finish_video(
             index,
         });
     }
-    let fused = fuse_scores(&input.input_scores, iou3);
+    let fused = fuse_scores(&prepared.input_scores(), iou3);
     Ok(postprocess_video(&refined, &fused, input.duration, post))
 }
 
@@ -478,7 +469,7 @@ impl Refiner {
         let prepared = self.prepare(video)?;
         let out = run_video(
             self.pool.take().model(),
-            &prepared.input.prepared,
+            &prepared.prepared,
             self.options.max_call_proposals,
         )?;
         self.finish(prepared, out)
@@ -488,7 +479,7 @@ impl Refiner {
     /// (proposals padded per call); one result per video, in order. A call
     /// that fails is retried video by video, so each error is a video's own.
     pub fn refine_batch(&self, videos: Vec<VideoArrays>) -> Vec<Result<Refined, RefineError>> {
-        let mut prepared: Vec<Option<Result<PreparedArrays, RefineError>>> =
+        let mut prepared: Vec<Option<Result<VideoInput, RefineError>>> =
             videos.into_iter().map(|v| Some(self.prepare(v))).collect();
         let mut results: Vec<Option<Result<Refined, RefineError>>> =
             (0..prepared.len()).map(|_| None).collect();
@@ -499,7 +490,7 @@ impl Refiner {
             let items: Vec<&PreparedVideo> = group
                 .iter()
                 .map(|&i| match &prepared[i] {
-                    Some(Ok(p)) => &p.input.prepared,
+                    Some(Ok(p)) => &p.prepared,
                     _ => unreachable!("groups hold prepared videos only"),
                 })
                 .collect();
@@ -512,7 +503,7 @@ impl Refiner {
                     Ok(outs) => self.finish(p, outs[j].clone()),
                     Err(_) => run_video(
                         self.pool.take().model(),
-                        &p.input.prepared,
+                        &p.prepared,
                         self.options.max_call_proposals,
                     )
                     .and_then(|out| self.finish(p, out)),
@@ -534,7 +525,7 @@ impl Refiner {
     /// the call limit) per group, in order of first appearance.
     fn groups(
         &self,
-        prepared: &[Option<Result<PreparedArrays, RefineError>>],
+        prepared: &[Option<Result<VideoInput, RefineError>>],
         ready: &[usize],
     ) -> Vec<Vec<usize>> {
         let cap = self
@@ -543,7 +534,7 @@ impl Refiner {
             .min(self.call_limit.map(|l| l.batch).unwrap_or(usize::MAX))
             .max(1);
         let len = |i: usize| match &prepared[i] {
-            Some(Ok(p)) => p.input.prepared.features.len(),
+            Some(Ok(p)) => p.prepared.features.len(),
             _ => 0,
         };
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -563,7 +554,7 @@ impl Refiner {
     /// `run` prepares a video read from files: proposals checked against the
     /// duration (small overshoots clamped), features fitted to T, the best
     /// `max_proposals` proposals in network units.
-    pub fn prepare(&self, v: VideoArrays) -> Result<PreparedArrays, RefineError> {
+    pub fn prepare(&self, v: VideoArrays) -> Result<VideoInput, RefineError> {
         let cfg = &self.interface.config;
         let video = v.video.as_str();
         check_arrays(&v, cfg.feat_dim)?;
@@ -605,15 +596,9 @@ impl Refiner {
         };
         let prepared = prepare_video(&data, cfg, fit, self.options.max_proposals)
             .map_err(|e| RefineError::from_data(video, "features", e))?;
-        // The same choice and order as prepare_video, with the f64 scores.
-        let chosen = top_by_score(&props, self.options.max_proposals.unwrap_or(props.len()));
-        Ok(PreparedArrays {
-            input: VideoInput {
-                prepared,
-                duration: v.duration,
-                input_scores: chosen.iter().map(|p| p.score).collect(),
-            },
-            chosen,
+        Ok(VideoInput {
+            prepared,
+            duration: v.duration,
         })
     }
 
@@ -656,15 +641,21 @@ impl Refiner {
     }
 
     /// Post-processes a prepared video's model outputs ([`finish_video`]).
-    pub fn finish(&self, p: PreparedArrays, out: StageOutputs) -> Result<Refined, RefineError> {
-        let proposals = finish_video(&self.path, &p.input, &out, &self.options.post)?;
+    pub fn finish(&self, input: VideoInput, out: StageOutputs) -> Result<Refined, RefineError> {
+        let proposals = finish_video(&self.path, &input, &out, &self.options.post)?;
+        let PreparedVideo {
+            video,
+            inputs,
+            time,
+            ..
+        } = input.prepared;
         Ok(Refined {
-            video: p.input.prepared.video.clone(),
+            video,
             proposals,
             network: NetworkOutputs {
-                inputs: p.chosen,
+                inputs,
                 stages: out,
-                time: p.input.prepared.time,
+                time,
             },
         })
     }

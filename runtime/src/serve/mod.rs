@@ -481,7 +481,7 @@ async fn infer_request(
     let (items, work) = match work {
         Work::Raw { items } => (items, None),
         Work::Refine { videos } => {
-            let items = videos.iter().map(|v| v.input.prepared.clone()).collect();
+            let items = videos.iter().map(|v| v.prepared.clone()).collect();
             (items, Some(videos))
         }
     };

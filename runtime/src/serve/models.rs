@@ -22,7 +22,8 @@ use tcanet_ort::StageOutputs;
 use super::protocol::{
     decode_values, ApiError, DataType, InferRequest, OutputTensor, OutputValues,
 };
-use crate::refiner::{PreparedArrays, Refined, Refiner, VideoArrays};
+use crate::infer::VideoInput;
+use crate::refiner::{Refined, Refiner, VideoArrays};
 
 /// The raw network.
 pub const RAW_MODEL: &str = "tcanet";
@@ -283,7 +284,7 @@ pub enum Work {
     /// `tcanet_refine`: videos prepared as `run` prepares them.
     Refine {
         /// One per video.
-        videos: Vec<PreparedArrays>,
+        videos: Vec<VideoInput>,
     },
 }
 
@@ -292,7 +293,7 @@ impl Work {
     pub fn items(&self) -> Vec<&PreparedVideo> {
         match self {
             Work::Raw { items } => items.iter().collect(),
-            Work::Refine { videos } => videos.iter().map(|v| &v.input.prepared).collect(),
+            Work::Refine { videos } => videos.iter().map(|v| &v.prepared).collect(),
         }
     }
 }
@@ -354,7 +355,7 @@ fn raw_items(d: &Decoded) -> Vec<PreparedVideo> {
                 .chunks_exact(2)
                 .map(|p| [p[0] as f32, p[1] as f32])
                 .collect(),
-            scores: vec![],
+            inputs: vec![],
             time: TimeMap { scale: 1.0 },
         })
         .collect()
