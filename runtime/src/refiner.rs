@@ -230,7 +230,8 @@ pub fn finish_video(
 /// Runs one prepared video through `model` — all its proposals in one call,
 /// or calls of at most `max_call` (and of the session's [`tcanet_ort::CallLimit`])
 /// — and returns the concatenated outputs (B = 1). `tcanet-infer run` and
-/// [`Refiner::refine`] both go through here.
+/// [`Refiner::refine`] both go through here. The first call's outputs are
+/// returned as they are (one call: nothing copied); later calls append.
 pub fn run_video(
     model: &mut TcanetModel,
     prepared: &PreparedVideo,
@@ -239,12 +240,7 @@ pub fn run_video(
     let n = prepared.proposals.len();
     let limit = model.call_limit.map(|l| l.proposals).unwrap_or(usize::MAX);
     let chunk = max_call.unwrap_or(n).min(limit).max(1);
-    let mut all = StageOutputs {
-        batch: 1,
-        proposals_per_item: n,
-        proposals: Default::default(),
-        iou: Default::default(),
-    };
+    let mut all: Option<StageOutputs> = None;
     for part in prepared.proposals.chunks(chunk) {
         let out = model
             .run(&prepared.features, part, 1)
@@ -252,11 +248,23 @@ pub fn run_video(
                 video: prepared.video.clone(),
                 source,
             })?;
-        for k in 0..NUM_STAGES {
-            all.proposals[k].extend_from_slice(&out.proposals[k]);
-            all.iou[k].extend_from_slice(&out.iou[k]);
+        match &mut all {
+            None => all = Some(out),
+            Some(all) => {
+                for k in 0..NUM_STAGES {
+                    all.proposals[k].extend_from_slice(&out.proposals[k]);
+                    all.iou[k].extend_from_slice(&out.iou[k]);
+                }
+            }
         }
     }
+    let mut all = all.unwrap_or_else(|| StageOutputs {
+        batch: 1,
+        proposals_per_item: 0,
+        proposals: Default::default(),
+        iou: Default::default(),
+    });
+    all.proposals_per_item = n;
     Ok(all)
 }
 
@@ -275,11 +283,15 @@ pub fn refine_prepared(
 /// Several prepared videos with the same T in one model call: features
 /// stacked `[B, C, T]`, each video's proposals padded to the largest N with
 /// copies of its first one (proposals do not interact in the network), the
-/// outputs split per video with the padding dropped.
+/// outputs split per video with the padding dropped. One video runs as it
+/// is, its outputs returned without a copy.
 pub fn run_padded(
     model: &mut TcanetModel,
     items: &[&PreparedVideo],
 ) -> Result<Vec<StageOutputs>, ModelError> {
+    if let [only] = items {
+        return Ok(vec![model.run(&only.features, &only.proposals, 1)?]);
+    }
     let b = items.len();
     let n_max = items.iter().map(|p| p.proposals.len()).max().unwrap_or(0);
     let mut features = Vec::with_capacity(items.iter().map(|p| p.features.len()).sum());
@@ -494,14 +506,15 @@ impl Refiner {
                     _ => unreachable!("groups hold prepared videos only"),
                 })
                 .collect();
-            let outputs = self.run_prepared(&items);
-            for (j, &i) in group.iter().enumerate() {
+            // Each video's outputs are moved to it, in the group's order.
+            let mut outputs = self.run_prepared(&items).map(Vec::into_iter).ok();
+            for &i in &group {
                 let Some(Ok(p)) = prepared[i].take() else {
                     unreachable!()
                 };
-                results[i] = Some(match &outputs {
-                    Ok(outs) => self.finish(p, outs[j].clone()),
-                    Err(_) => run_video(
+                results[i] = Some(match outputs.as_mut().and_then(Iterator::next) {
+                    Some(out) => self.finish(p, out),
+                    None => run_video(
                         self.pool.take().model(),
                         &p.prepared,
                         self.options.max_call_proposals,
