@@ -520,3 +520,28 @@ fn verify_knows_an_int8_model() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED"));
 }
+
+/// `verify` takes the precision and T from the model's metadata: an fp16
+/// model with a symbolic T is checked at T and at about 3/4 of T, by fp16's
+/// tolerances; a fixed-T fp32 model at T only.
+#[test]
+fn verify_reads_precision_and_time_steps_from_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, _) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 11);
+    let dynamic = dir.path().join("dynamic.onnx");
+    let o = run(&[&ckpt, &"-o", &dynamic, &"--fp16", &"--dynamic-time"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[&"verify", &ckpt, &dynamic, &"--batch", &"1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    // tiny: T = 64, and 64 * 3 / 4 + 1 = 49.
+    assert!(out.contains("T=64 seed 0 (fp16;"), "{out}");
+    assert!(out.contains("T=49 seed 0 (fp16;"), "{out}");
+    let fixed = dir.path().join("fixed.onnx");
+    assert!(run(&[&ckpt, &"-o", &fixed]).status.success());
+    let o = run(&[&"verify", &ckpt, &fixed, &"--batch", &"1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("T=64 seed 0 (fp32;"), "{out}");
+    assert!(!out.contains("T=49"), "{out}");
+}
