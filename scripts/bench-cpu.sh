@@ -69,7 +69,7 @@ for r in $(seq "$rounds"); do
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" - "$work" <<'EOF'
-import glob, json, os, sys
+import glob, json, math, os, sys
 work = sys.argv[1]
 ours = json.load(open(os.path.join(work, "onnxruntime-1.json")))
 gflop, peak = ours["gflop_per_call"], ours["nominal_peak_gflops"]
@@ -83,7 +83,8 @@ for name, label in [("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)"),
         continue
     runs = [json.load(open(f)) for f in files]
     times = sorted(t for r in runs for t in r["times_ms"])
-    pick = lambda p: times[round((len(times) - 1) * p)]
+    # Nearest rank, the rule of tcanet-export bench (tcanet_models::stats).
+    pick = lambda p: times[max(1, math.ceil(p * len(times) - 1e-9)) - 1]
     p50 = pick(0.5)
     rows.append((label, p50, pick(0.9), max(r["peak_rss_mib"] for r in runs), len(times)))
 print(f"hacs, 1 video × {ours['proposals']} proposals, {ours['threads']} threads; "

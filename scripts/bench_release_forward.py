@@ -8,6 +8,7 @@ peak RSS (MiB).
 """
 import argparse
 import json
+import math
 import resource
 import sys
 import time
@@ -65,7 +66,8 @@ def main():
         forward()
         times.append((time.perf_counter() - t0) * 1e3)
     s = sorted(times)
-    pick = lambda p: s[round((len(s) - 1) * p)]
+    # Nearest rank, the rule of tcanet-export bench (tcanet_models::stats).
+    pick = lambda p: s[max(1, math.ceil(p * len(s) - 1e-9)) - 1]
     print(json.dumps({
         "engine": f"pytorch {torch.__version__}",
         "threads": args.threads,

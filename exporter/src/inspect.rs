@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
+use tcanet_models::onnx::{ContractError, ModelInterface};
+use tcanet_models::ModelConfig;
 
 use crate::onnx_proto::{data_type, DimensionValue, ModelProto, ValueInfoProto};
 
@@ -80,6 +82,13 @@ impl ModelSummary {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// What the model declares about itself in its metadata (config,
+    /// precision, T), read by [`ModelInterface::from_metadata`]; `config`
+    /// replaces the embedded config when given.
+    pub fn interface(&self, config: Option<ModelConfig>) -> Result<ModelInterface, ContractError> {
+        ModelInterface::from_metadata(|k| self.metadata_value(k).map(str::to_string), config)
     }
 }
 

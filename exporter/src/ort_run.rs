@@ -52,7 +52,9 @@ impl OnnxModel {
     }
 
     /// Runs the model on `features` `[b, c, t]` and `proposals` `[b, n, 2]`
-    /// (flat). `c` and `t` must be the model's.
+    /// (flat). `c` and `t` must be the model's. The inputs are handed to
+    /// ONNX Runtime as they are (the proposals viewed as pairs, not copied),
+    /// so a timed call times the model.
     pub fn run(
         &mut self,
         features: &[f32],
@@ -60,8 +62,8 @@ impl OnnxModel {
         proposals: &[f32],
         n: usize,
     ) -> Result<ModelOutputs, ModelError> {
-        let pairs: Vec<[f32; 2]> = proposals.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
-        if pairs.len() != b * n {
+        let (pairs, odd) = proposals.as_chunks::<2>();
+        if !odd.is_empty() || pairs.len() != b * n {
             return Err(ModelError::Run {
                 path: self.0.path.clone(),
                 message: format!(
@@ -70,6 +72,6 @@ impl OnnxModel {
                 ),
             });
         }
-        self.0.run(features, &pairs, b)
+        self.0.run(features, pairs, b)
     }
 }

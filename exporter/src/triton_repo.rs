@@ -148,8 +148,7 @@ pub fn check_tcanet(summary: &ModelSummary, path: &Path) -> Result<ModelInterfac
             return Err(not(format!("no output '{name}'")));
         }
     }
-    ModelInterface::from_metadata(|k| summary.metadata_value(k).map(str::to_string), None)
-        .map_err(|e| not(e.to_string()))
+    summary.interface(None).map_err(|e| not(e.to_string()))
 }
 
 /// The text of `config.pbtxt` for the model `summary` describes.

@@ -407,7 +407,7 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
         &"bench",
         &model,
         &"--runs",
-        &"3",
+        &"4",
         &"--proposals",
         &"7",
         &"--threads",
@@ -429,6 +429,19 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
     // One thread, 2 FMA units × 8 lanes × 2 × 2.5 GHz.
     assert_eq!(figures["nominal_peak_gflops"].as_f64().unwrap(), 80.0);
     let p50 = figures["p50_ms"].as_f64().unwrap();
+    // Nearest rank of the 4 sorted latencies: p50 is rank ⌈2⌉ = 2, p90
+    // rank ⌈3.6⌉ = 4, the minimum rank 1.
+    let times: Vec<f64> = figures["times_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert_eq!(times.len(), 4);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(p50, times[1]);
+    assert_eq!(figures["p90_ms"].as_f64().unwrap(), times[3]);
+    assert_eq!(figures["min_ms"].as_f64().unwrap(), times[0]);
     let rate = figures["gflops"].as_f64().unwrap();
     assert!((rate - flops / 1e9 / (p50 / 1e3)).abs() < 1e-9 * rate);
     for region in [
@@ -444,8 +457,8 @@ fn bench_reports_the_arithmetic_rate_and_a_profile_by_region() {
         tcanet_exporter::profile::node_times(&std::fs::read_to_string(&profile).unwrap()).unwrap();
     assert!(nodes.keys().any(|n| n.starts_with("tbr3/decode/")));
     assert!(
-        nodes.values().all(|t| t.micros.len() == 5),
-        "2 warm-up + 3 runs"
+        nodes.values().all(|t| t.micros.len() == 6),
+        "2 warm-up + 4 runs"
     );
     let leftovers = std::fs::read_dir(dir.path())
         .unwrap()
@@ -506,4 +519,29 @@ fn verify_knows_an_int8_model() {
     let o = run(&[&"verify", &ckpt, &model, &"--iou-tol", &"1e-7"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED"));
+}
+
+/// `verify` takes the precision and T from the model's metadata: an fp16
+/// model with a symbolic T is checked at T and at about 3/4 of T, by fp16's
+/// tolerances; a fixed-T fp32 model at T only.
+#[test]
+fn verify_reads_precision_and_time_steps_from_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, _) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 11);
+    let dynamic = dir.path().join("dynamic.onnx");
+    let o = run(&[&ckpt, &"-o", &dynamic, &"--fp16", &"--dynamic-time"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[&"verify", &ckpt, &dynamic, &"--batch", &"1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    // tiny: T = 64, and 64 * 3 / 4 + 1 = 49.
+    assert!(out.contains("T=64 seed 0 (fp16;"), "{out}");
+    assert!(out.contains("T=49 seed 0 (fp16;"), "{out}");
+    let fixed = dir.path().join("fixed.onnx");
+    assert!(run(&[&ckpt, &"-o", &fixed]).status.success());
+    let o = run(&[&"verify", &ckpt, &fixed, &"--batch", &"1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("T=64 seed 0 (fp32;"), "{out}");
+    assert!(!out.contains("T=49"), "{out}");
 }

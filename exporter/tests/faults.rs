@@ -187,6 +187,18 @@ fn wrong_shaped_model(model: &Path, out: &Path) {
     std::fs::write(out, proto.encode_to_vec()).unwrap();
 }
 
+/// A copy of `model` with metadata entry `key` set to `value`.
+fn with_metadata(model: &Path, out: &Path, key: &str, value: &str) {
+    let mut proto = ModelProto::decode(std::fs::read(model).unwrap().as_slice()).unwrap();
+    let entry = proto
+        .metadata_props
+        .iter_mut()
+        .find(|e| e.key == key)
+        .unwrap();
+    entry.value = value.into();
+    std::fs::write(out, proto.encode_to_vec()).unwrap();
+}
+
 /// An inputs file for `verify --inputs` with the given shapes.
 fn inputs_file(path: &Path, features: Vec<usize>, proposals: Vec<usize>, with_proposals: bool) {
     let cfg = ModelConfig::tiny();
@@ -215,6 +227,7 @@ struct Damaged {
     bad_header_ckpt: PathBuf,
     garbage_pth: PathBuf,
     wrong_shape: PathBuf,
+    bad_precision: PathBuf,
     bad_config: PathBuf,
 }
 
@@ -230,6 +243,8 @@ fn damaged(fx: &Fx, dir: &Path) -> Damaged {
     bad.extend_from_slice(b"{\"a\": [1, 2");
     let wrong_shape = dir.join("wrong_shape.onnx");
     wrong_shaped_model(&fx.model, &wrong_shape);
+    let bad_precision = dir.join("bad_precision.onnx");
+    with_metadata(&fx.model, &bad_precision, "tcanet.precision", "int4");
     Damaged {
         garbage_onnx: file(dir, "garbage.onnx", &noise),
         truncated_onnx: file(dir, "truncated.onnx", &model[..model.len() / 2]),
@@ -240,6 +255,7 @@ fn damaged(fx: &Fx, dir: &Path) -> Damaged {
         bad_header_ckpt: file(dir, "bad_header.safetensors", &bad),
         garbage_pth: file(dir, "garbage.pth.tar", &noise),
         wrong_shape,
+        bad_precision,
         bad_config: file(dir, "bad_config.json", b"{\"feat_dim\": -3"),
     }
 }
@@ -343,6 +359,12 @@ fn input_cases(fx: &Fx, d: &Damaged) -> Vec<Case> {
             2,
             &["garbage.safetensors"],
             os(&[&"verify", &d.garbage_ckpt, model]),
+        ),
+        case(
+            "verify unreadable precision",
+            2,
+            &["bad_precision.onnx", "tcanet.precision", "'int4'"],
+            os(&[&"verify", ckpt, &d.bad_precision]),
         ),
         case(
             "verify other config",

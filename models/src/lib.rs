@@ -16,6 +16,7 @@
 //!   converts the authors' TCANet checkpoints to ours.
 //! * [`flops`]: the network's multiply-adds per region for a config, B and N.
 //! * [`cpu`]: the host's vector ISA and a nominal float32 peak.
+//! * [`stats`]: the percentiles every bench command reports (nearest rank).
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
@@ -32,6 +33,7 @@ pub mod onnx;
 pub mod params;
 pub mod postprocess;
 pub mod pytorch;
+pub mod stats;
 pub mod window;
 
 pub use config::{ConfigError, ModelConfig};

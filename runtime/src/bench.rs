@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tcanet_models::cpu::{CpuInfo, NominalPeak};
-use tcanet_models::data::{FeatureLayout, PreparedVideo, TimeMap};
+use tcanet_models::data::{FeatureLayout, PreparedVideo, Proposal, TimeMap};
 use tcanet_models::flops::multiply_adds;
+use tcanet_models::stats::{percentile, sort_samples};
 use tcanet_models::ModelConfig;
 
 use crate::infer::{prepare_video_input, InferSettings, VideoError, VideoInput};
@@ -177,15 +178,6 @@ pub fn process_cpu_seconds() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// SplitMix64: reproducible random inputs without a dependency.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(pub u64);
@@ -234,23 +226,26 @@ fn random_video(
     // The video in network units: [0, 1] or [0, duration] seconds.
     let video_span = time.to_network(duration);
     let mut segs = Vec::with_capacity(proposals);
-    let mut scores = Vec::with_capacity(proposals);
+    let mut inputs = Vec::with_capacity(proposals);
     for _ in 0..proposals {
         let len = video_span * (0.02 + 0.5 * rng.uniform());
         let start = (video_span - len) * rng.uniform();
         segs.push([start as f32, (start + len) as f32]);
-        scores.push(rng.uniform());
+        inputs.push(Proposal {
+            start: time.to_seconds(start),
+            end: time.to_seconds(start + len),
+            score: rng.uniform(),
+        });
     }
     VideoInput {
         prepared: PreparedVideo {
             video: format!("random_{i}"),
             features,
             proposals: segs,
-            scores: scores.iter().map(|&s| s as f32).collect(),
+            inputs,
             time,
         },
         duration,
-        input_scores: scores,
     }
 }
 
@@ -379,7 +374,7 @@ fn time_call(model: &mut TcanetModel, input: &VideoInput) -> Result<(f64, f64), 
             )
         })
         .collect();
-    let fused = fuse_scores(&input.input_scores, &out.iou[2]);
+    let fused = fuse_scores(&v.input_scores(), &out.iou[2]);
     let kept = postprocess_video(&refined, &fused, duration, &PostProcessOptions::default());
     std::hint::black_box(kept);
     let t2 = Instant::now();
@@ -432,7 +427,7 @@ impl Timings {
         videos: usize,
     ) -> BenchResult {
         for v in [&mut self.total_ms, &mut self.model_ms, &mut self.post_ms] {
-            v.sort_by(f64::total_cmp);
+            sort_samples(v);
         }
         let calls = self.total_ms.len().max(1) as f64;
         let model_s = self.model_ms.iter().sum::<f64>() / 1e3;
@@ -530,7 +525,7 @@ pub fn bench_postprocess(
         }
         times.push(t.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
+    sort_samples(&mut times);
     Ok(PostBenchResult {
         videos,
         proposals,

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tcanet_models::data::features::load_features;
-use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
-use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
+use tcanet_models::data::prepare::{choose_proposals, prepare_video, FitOptions, VideoData};
+use tcanet_models::data::proposals::{InvalidProposals, Proposal};
 use tcanet_models::data::{
     DataError, Dataset, FeatureLayout, Prefetcher, PreparedVideo, ProposalSet,
 };
@@ -19,7 +19,7 @@ use tcanet_models::onnx::ModelInterface;
 use crate::classifier::{detections_for_video, ClassScores, Detection};
 use crate::postprocess::{postprocess_video, PostProcessOptions, ScoredSegment};
 use crate::refiner::RefineError;
-use tcanet_ort::{ModelError, TcanetModel};
+use tcanet_ort::TcanetModel;
 
 /// Options of [`run_dataset`].
 #[derive(Debug, Clone)]
@@ -111,70 +111,21 @@ pub enum VideoError {
     /// [`tcanet_models::data`], naming file, video and field).
     #[error(transparent)]
     Data(#[from] DataError),
-    /// An in-memory input array is malformed or holds an invalid value.
-    #[error("video '{video}': {field}: {reason}")]
-    Input {
-        /// The video id.
-        video: String,
-        /// The input concerned.
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// ONNX Runtime failed on the video.
-    #[error("video '{video}': {source}")]
-    Model {
-        /// The video id.
-        video: String,
-        /// The runtime's error.
-        source: ModelError,
-    },
-    /// The model produced NaN or an infinite value.
-    #[error("{}: video '{video}': the model produced a non-finite value for proposal {index}", model.display())]
-    NonFiniteOutput {
-        /// The model file.
-        model: PathBuf,
-        /// The video id.
-        video: String,
-        /// The proposal's position in the model's input.
-        index: usize,
-    },
-}
-
-impl From<RefineError> for VideoError {
-    fn from(e: RefineError) -> Self {
-        match e {
-            RefineError::Input {
-                video,
-                field,
-                reason,
-            } => VideoError::Input {
-                video,
-                field,
-                reason,
-            },
-            RefineError::Model { video, source } => VideoError::Model { video, source },
-            RefineError::NonFinite {
-                model,
-                video,
-                index,
-            } => VideoError::NonFiniteOutput {
-                model,
-                video,
-                index,
-            },
-        }
-    }
+    /// A failure of the per-video path shared with [`crate::refiner`]: an
+    /// in-memory input that is malformed, ONNX Runtime failing on the video,
+    /// or a non-finite model output (the message of [`RefineError`]).
+    #[error(transparent)]
+    Refine(#[from] RefineError),
 }
 
 impl VideoError {
     /// Whether the video's input data is at fault (as opposed to the model
     /// or ONNX Runtime): a usage-or-input error for the exit status.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(
-            self,
-            VideoError::Model { .. } | VideoError::NonFiniteOutput { .. }
-        )
+        match self {
+            VideoError::Refine(e) => e.is_input_error(),
+            _ => true,
+        }
     }
 }
 
@@ -257,14 +208,11 @@ impl RunSummary {
 /// One video ready for [`infer_video`].
 #[derive(Debug, Clone)]
 pub struct VideoInput {
-    /// The network's inputs (features `[C, T]`, proposals in network units).
+    /// The network's inputs (features `[C, T]`, proposals in network units
+    /// and, with their full-precision scores, in seconds).
     pub prepared: PreparedVideo,
     /// The video's duration in seconds.
     pub duration: f64,
-    /// The input scores of `prepared.proposals`, in the same order, at full
-    /// (f64) precision: the fused score is `input score × IoU` in f64, as the
-    /// release computes it.
-    pub input_scores: Vec<f64>,
 }
 
 /// Reads one video's input proposals and checks them against its duration
@@ -335,14 +283,13 @@ pub fn prepare_video_input(
 ) -> Result<VideoInput, VideoError> {
     let cfg = &model.config;
     let (duration, props) = checked_input_proposals(dataset, video, classifier)?;
-    let props = &props;
     let path = dataset.feature_path(video);
     let feats = load_features(&path, video, cfg.feat_dim, settings.layout)?;
     let data = VideoData {
         video,
         features: &feats,
         features_path: &path,
-        proposals: props,
+        proposals: &props,
         duration,
     };
     let fit = FitOptions {
@@ -350,14 +297,7 @@ pub fn prepare_video_input(
         resample: settings.resample,
     };
     let prepared = prepare_video(&data, cfg, fit, settings.max_proposals)?;
-    // The same choice and order as prepare_video, with the f64 scores.
-    let chosen = top_by_score(props, settings.max_proposals.unwrap_or(props.len()));
-    debug_assert_eq!(chosen.len(), prepared.proposals.len());
-    Ok(VideoInput {
-        prepared,
-        duration,
-        input_scores: chosen.iter().map(|p| p.score).collect(),
-    })
+    Ok(VideoInput { prepared, duration })
 }
 
 /// Runs the model on one prepared video and post-processes the result.
@@ -446,7 +386,7 @@ pub fn postprocess_input_video(
     settings: &InferSettings,
 ) -> Result<VideoResult, VideoError> {
     let (duration, props) = checked_input_proposals(dataset, video, None)?;
-    let chosen = top_by_score(&props, settings.max_proposals.unwrap_or(props.len()));
+    let chosen = choose_proposals(&props, settings.max_proposals);
     let segments: Vec<(f64, f64)> = chosen.iter().map(|p| (p.start, p.end)).collect();
     let scores: Vec<f64> = chosen.iter().map(|p| p.score).collect();
     Ok(VideoResult {
@@ -473,4 +413,66 @@ pub fn postprocess_input_dataset(
         }
     }
     summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcanet_ort::ModelError;
+
+    /// The per-video path's failures reach `run` with the refiner's message,
+    /// the model's error as their source, and only an input error counts as
+    /// bad input (exit 2) among them.
+    #[test]
+    fn refine_errors_keep_their_message_source_and_status() {
+        let model_error = || ModelError::Run {
+            path: "m.onnx".into(),
+            message: "boom".into(),
+        };
+        let cases = [
+            (
+                RefineError::Input {
+                    video: "v".into(),
+                    field: "scores".into(),
+                    reason: "1 scores for 2 proposals".into(),
+                },
+                true,
+                "video 'v': scores: 1 scores for 2 proposals",
+            ),
+            (
+                RefineError::NonFinite {
+                    model: "m.onnx".into(),
+                    video: "v".into(),
+                    index: 3,
+                },
+                false,
+                "m.onnx: video 'v': the model produced a non-finite value for proposal 3",
+            ),
+            (
+                RefineError::Model {
+                    video: "v".into(),
+                    source: model_error(),
+                },
+                false,
+                "video 'v': m.onnx: inference failed: boom",
+            ),
+        ];
+        for (e, bad_input, message) in cases {
+            let is_model = matches!(e, RefineError::Model { .. });
+            let v = VideoError::from(e);
+            assert_eq!(v.to_string(), message);
+            assert_eq!(v.is_bad_input(), bad_input, "{message}");
+            let source = std::error::Error::source(&v);
+            assert_eq!(
+                source.is_some_and(|s| s.is::<ModelError>()),
+                is_model,
+                "{message}"
+            );
+        }
+        let missing = VideoError::NotInAnnotations {
+            annotations: "a.json".into(),
+            video: "v".into(),
+        };
+        assert!(missing.is_bad_input());
+    }
 }

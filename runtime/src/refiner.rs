@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
-use tcanet_models::data::proposals::{top_by_score, InvalidProposals, Proposal};
+use tcanet_models::data::proposals::{InvalidProposals, Proposal};
 use tcanet_models::data::{DataError, ErrorKind, FeatureMatrix, ProposalSet, ProposalSource};
 use tcanet_models::data::{PreparedVideo, TimeMap};
 use tcanet_models::onnx::ModelInterface;
@@ -192,15 +192,6 @@ impl NetworkOutputs {
     }
 }
 
-/// A video checked and prepared for the network ([`Refiner::prepare`]).
-#[derive(Debug, Clone)]
-pub struct PreparedArrays {
-    /// The network's inputs, duration and full-precision input scores.
-    pub input: VideoInput,
-    /// The input proposals in the network's order, in seconds.
-    pub chosen: Vec<Proposal>,
-}
-
 /// The post-processing of one video from its model outputs (B = 1, the
 /// video's proposals in the prepared order): segments back to seconds, a
 /// check that everything is finite, score fusion, Soft-NMS, top-k, clipping.
@@ -232,14 +223,15 @@ pub fn finish_video(
             index,
         });
     }
-    let fused = fuse_scores(&input.input_scores, iou3);
+    let fused = fuse_scores(&prepared.input_scores(), iou3);
     Ok(postprocess_video(&refined, &fused, input.duration, post))
 }
 
 /// Runs one prepared video through `model` — all its proposals in one call,
 /// or calls of at most `max_call` (and of the session's [`tcanet_ort::CallLimit`])
 /// — and returns the concatenated outputs (B = 1). `tcanet-infer run` and
-/// [`Refiner::refine`] both go through here.
+/// [`Refiner::refine`] both go through here. The first call's outputs are
+/// returned as they are (one call: nothing copied); later calls append.
 pub fn run_video(
     model: &mut TcanetModel,
     prepared: &PreparedVideo,
@@ -248,12 +240,7 @@ pub fn run_video(
     let n = prepared.proposals.len();
     let limit = model.call_limit.map(|l| l.proposals).unwrap_or(usize::MAX);
     let chunk = max_call.unwrap_or(n).min(limit).max(1);
-    let mut all = StageOutputs {
-        batch: 1,
-        proposals_per_item: n,
-        proposals: Default::default(),
-        iou: Default::default(),
-    };
+    let mut all: Option<StageOutputs> = None;
     for part in prepared.proposals.chunks(chunk) {
         let out = model
             .run(&prepared.features, part, 1)
@@ -261,11 +248,23 @@ pub fn run_video(
                 video: prepared.video.clone(),
                 source,
             })?;
-        for k in 0..NUM_STAGES {
-            all.proposals[k].extend_from_slice(&out.proposals[k]);
-            all.iou[k].extend_from_slice(&out.iou[k]);
+        match &mut all {
+            None => all = Some(out),
+            Some(all) => {
+                for k in 0..NUM_STAGES {
+                    all.proposals[k].extend_from_slice(&out.proposals[k]);
+                    all.iou[k].extend_from_slice(&out.iou[k]);
+                }
+            }
         }
     }
+    let mut all = all.unwrap_or_else(|| StageOutputs {
+        batch: 1,
+        proposals_per_item: 0,
+        proposals: Default::default(),
+        iou: Default::default(),
+    });
+    all.proposals_per_item = n;
     Ok(all)
 }
 
@@ -482,7 +481,7 @@ impl Refiner {
         let prepared = self.prepare(video)?;
         let out = run_video(
             self.pool.take().model(),
-            &prepared.input.prepared,
+            &prepared.prepared,
             self.options.max_call_proposals,
         )?;
         self.finish(prepared, out)
@@ -492,7 +491,7 @@ impl Refiner {
     /// (proposals padded per call); one result per video, in order. A call
     /// that fails is retried video by video, so each error is a video's own.
     pub fn refine_batch(&self, videos: Vec<VideoArrays>) -> Vec<Result<Refined, RefineError>> {
-        let mut prepared: Vec<Option<Result<PreparedArrays, RefineError>>> =
+        let mut prepared: Vec<Option<Result<VideoInput, RefineError>>> =
             videos.into_iter().map(|v| Some(self.prepare(v))).collect();
         let mut results: Vec<Option<Result<Refined, RefineError>>> =
             (0..prepared.len()).map(|_| None).collect();
@@ -503,20 +502,21 @@ impl Refiner {
             let items: Vec<&PreparedVideo> = group
                 .iter()
                 .map(|&i| match &prepared[i] {
-                    Some(Ok(p)) => &p.input.prepared,
+                    Some(Ok(p)) => &p.prepared,
                     _ => unreachable!("groups hold prepared videos only"),
                 })
                 .collect();
-            let outputs = self.run_prepared(&items);
-            for (j, &i) in group.iter().enumerate() {
+            // Each video's outputs are moved to it, in the group's order.
+            let mut outputs = self.run_prepared(&items).map(Vec::into_iter).ok();
+            for &i in &group {
                 let Some(Ok(p)) = prepared[i].take() else {
                     unreachable!()
                 };
-                results[i] = Some(match &outputs {
-                    Ok(outs) => self.finish(p, outs[j].clone()),
-                    Err(_) => run_video(
+                results[i] = Some(match outputs.as_mut().and_then(Iterator::next) {
+                    Some(out) => self.finish(p, out),
+                    None => run_video(
                         self.pool.take().model(),
-                        &p.input.prepared,
+                        &p.prepared,
                         self.options.max_call_proposals,
                     )
                     .and_then(|out| self.finish(p, out)),
@@ -538,7 +538,7 @@ impl Refiner {
     /// the call limit) per group, in order of first appearance.
     fn groups(
         &self,
-        prepared: &[Option<Result<PreparedArrays, RefineError>>],
+        prepared: &[Option<Result<VideoInput, RefineError>>],
         ready: &[usize],
     ) -> Vec<Vec<usize>> {
         let cap = self
@@ -547,7 +547,7 @@ impl Refiner {
             .min(self.call_limit.map(|l| l.batch).unwrap_or(usize::MAX))
             .max(1);
         let len = |i: usize| match &prepared[i] {
-            Some(Ok(p)) => p.input.prepared.features.len(),
+            Some(Ok(p)) => p.prepared.features.len(),
             _ => 0,
         };
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -567,7 +567,7 @@ impl Refiner {
     /// `run` prepares a video read from files: proposals checked against the
     /// duration (small overshoots clamped), features fitted to T, the best
     /// `max_proposals` proposals in network units.
-    pub fn prepare(&self, v: VideoArrays) -> Result<PreparedArrays, RefineError> {
+    pub fn prepare(&self, v: VideoArrays) -> Result<VideoInput, RefineError> {
         let cfg = &self.interface.config;
         let video = v.video.as_str();
         check_arrays(&v, cfg.feat_dim)?;
@@ -609,15 +609,9 @@ impl Refiner {
         };
         let prepared = prepare_video(&data, cfg, fit, self.options.max_proposals)
             .map_err(|e| RefineError::from_data(video, "features", e))?;
-        // The same choice and order as prepare_video, with the f64 scores.
-        let chosen = top_by_score(&props, self.options.max_proposals.unwrap_or(props.len()));
-        Ok(PreparedArrays {
-            input: VideoInput {
-                prepared,
-                duration: v.duration,
-                input_scores: chosen.iter().map(|p| p.score).collect(),
-            },
-            chosen,
+        Ok(VideoInput {
+            prepared,
+            duration: v.duration,
         })
     }
 
@@ -660,15 +654,21 @@ impl Refiner {
     }
 
     /// Post-processes a prepared video's model outputs ([`finish_video`]).
-    pub fn finish(&self, p: PreparedArrays, out: StageOutputs) -> Result<Refined, RefineError> {
-        let proposals = finish_video(&self.path, &p.input, &out, &self.options.post)?;
+    pub fn finish(&self, input: VideoInput, out: StageOutputs) -> Result<Refined, RefineError> {
+        let proposals = finish_video(&self.path, &input, &out, &self.options.post)?;
+        let PreparedVideo {
+            video,
+            inputs,
+            time,
+            ..
+        } = input.prepared;
         Ok(Refined {
-            video: p.input.prepared.video.clone(),
+            video,
             proposals,
             network: NetworkOutputs {
-                inputs: p.chosen,
+                inputs,
                 stages: out,
-                time: p.input.prepared.time,
+                time,
             },
         })
     }

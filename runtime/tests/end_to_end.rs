@@ -8,7 +8,6 @@ use common::*;
 use tcanet_exporter::reference;
 use tcanet_models::data::features::load_features;
 use tcanet_models::data::prepare::{prepare_video, FitOptions, VideoData};
-use tcanet_models::data::proposals::top_by_score;
 use tcanet_models::data::{FeatureLayout, Proposal};
 use tcanet_models::onnx::TimeSteps;
 use tcanet_models::ModelConfig;
@@ -72,10 +71,7 @@ fn expected_with(
         })
         .collect();
     // Input scores at full precision, in the prepared (best-first, stable) order.
-    let scores: Vec<f64> = top_by_score(&props, props.len())
-        .iter()
-        .map(|p| p.score)
-        .collect();
+    let scores = prepared.input_scores();
     plain_postprocess(&seg, &scores, &out.iou[2], v.duration, 0.4, 0.0, 0.0)
 }
 

@@ -446,6 +446,7 @@ def load(args):
     elapsed = time.time() - started
     cpu = cpu_seconds(args.pid) - cpu_start
     lat = np.array(latencies) * 1e3
+    # p50/p99 by nearest rank (numpy's inverted_cdf), the rule of the bench commands.
     server = server_side(args.url)
     print(
         json.dumps(
@@ -456,8 +457,8 @@ def load(args):
                 "errors": len(errors),
                 "first_errors": errors[:3],
                 "throughput_rps": round(len(latencies) / elapsed, 2),
-                "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
-                "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
+                "p50_ms": round(float(np.percentile(lat, 50, method="inverted_cdf")), 2) if len(lat) else None,
+                "p99_ms": round(float(np.percentile(lat, 99, method="inverted_cdf")), 2) if len(lat) else None,
                 "server_cpu_ms_per_request": round(1e3 * cpu / max(len(latencies), 1), 1),
                 "rss_kib": rss,
                 "server": server,

@@ -12,6 +12,7 @@ use tcanet_exporter::verify::random_inputs;
 use tcanet_models::cpu::{CpuInfo, NominalPeak, VectorIsa};
 use tcanet_models::flops::multiply_adds;
 use tcanet_models::onnx::META_CONFIG;
+use tcanet_models::stats::{percentile, sort_samples};
 use tcanet_models::ModelConfig;
 
 use super::args::{MAX_BENCH_BATCH, MAX_BENCH_PROPOSALS, MAX_RUNS, MAX_THREADS};
@@ -124,7 +125,7 @@ fn time_runs(model: &mut OnnxModel, cfg: &ModelConfig, args: &BenchArgs) -> Resu
         bar.inc(1);
     }
     bar.finish_and_clear();
-    times.sort_by(f64::total_cmp);
+    sort_samples(&mut times);
     Ok(times)
 }
 
@@ -185,13 +186,9 @@ impl BenchFigures {
         }
     }
 
-    /// The `p` quantile of the latencies (NaN without any).
-    fn percentile(&self, p: f64) -> f64 {
-        let Some(last) = self.times.len().checked_sub(1) else {
-            return f64::NAN;
-        };
-        let i = ((last as f64 * p).round() as usize).min(last);
-        self.times[i]
+    /// The `q` percentile of the latencies ([`percentile`]'s nearest rank).
+    fn percentile(&self, q: f64) -> f64 {
+        percentile(&self.times, q)
     }
 
     fn min(&self) -> f64 {

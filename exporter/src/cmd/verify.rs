@@ -12,7 +12,7 @@ use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
 use tcanet_exporter::Precision;
 use tcanet_models::checkpoint::{read_tensor_file, Checkpoint};
 use tcanet_models::onnx::{
-    INPUT_FEATURES, INPUT_PROPOSALS, META_CHECKPOINT_SHA256, META_CONFIG, META_PRECISION,
+    TimeSteps, INPUT_FEATURES, INPUT_PROPOSALS, META_CHECKPOINT_SHA256, META_CONFIG,
     META_QUANTIZATION,
 };
 use tcanet_models::ModelConfig;
@@ -70,17 +70,14 @@ pub fn cmd_verify(args: &VerifyArgs, log: Log) -> Result<ExitStatus> {
     let ckpt = Checkpoint::load(&args.checkpoint, &args.config.resolve()?)?;
     let summary = inspect_file(&args.model)?;
     check_origin(&summary, &ckpt, args, log)?;
-    let precision = summary
-        .metadata_value(META_PRECISION)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(Precision::Fp32);
+    // The checkpoint's config stands for the model's (check_origin refused
+    // another); precision and T are what the model's metadata declares.
+    let interface = summary
+        .interface(Some(ckpt.config.clone()))
+        .map_err(|e| usage(format!("{}: {e}", args.model.display())))?;
+    let precision = interface.precision;
     let quantized = summary.metadata_value(META_QUANTIZATION).is_some();
-    let dynamic_time = summary
-        .inputs
-        .iter()
-        .find(|i| i.name == INPUT_FEATURES)
-        .and_then(|i| i.dims.get(2))
-        .is_some_and(|d| d.parse::<usize>().is_err());
+    let dynamic_time = interface.time_steps == TimeSteps::Dynamic;
     let mut cases = random_cases(args, &ckpt.config, precision, dynamic_time);
     if let Some(path) = &args.inputs {
         cases.push(read_inputs(path, &ckpt.config, dynamic_time)?);

@@ -48,12 +48,22 @@ pub struct PreparedVideo {
     pub video: String,
     /// Features `[C, T]`, channel-major, exactly the model's C and T.
     pub features: Vec<f32>,
-    /// Proposals `[N, 2]` in network units, best score first.
+    /// Proposals `[N, 2]` in network units, in the order of `inputs`.
     pub proposals: Vec<[f32; 2]>,
-    /// Their input scores.
-    pub scores: Vec<f32>,
+    /// The input proposals the network is given (see [`choose_proposals`]),
+    /// in seconds with their scores at full precision: row `i` of
+    /// `proposals` is `inputs[i]` in network units.
+    pub inputs: Vec<Proposal>,
     /// Seconds ↔ network units for this video.
     pub time: TimeMap,
+}
+
+impl PreparedVideo {
+    /// The scores of `inputs`, in order, in f64 (score fusion is computed
+    /// in f64, as the release computes it).
+    pub fn input_scores(&self) -> Vec<f64> {
+        self.inputs.iter().map(|p| p.score).collect()
+    }
 }
 
 /// How a video's features are fitted to the network's time axis.
@@ -155,9 +165,18 @@ pub fn fit_features(
     }
 }
 
+/// The input proposals the network is given for a video, in the network's
+/// order: the `max_proposals` best by score (all if `None`; the
+/// `--max-proposals` flag), best first, ties in their given order.
+/// [`prepare_video`] chooses through here, and so does a caller that reads
+/// no features (the post-processing baseline), so both keep the same ones.
+pub fn choose_proposals(proposals: &[Proposal], max_proposals: Option<usize>) -> Vec<Proposal> {
+    top_by_score(proposals, max_proposals.unwrap_or(proposals.len()))
+}
+
 /// Turns one video's features and proposals into the network's inputs:
-/// features fitted to T (see [`fit_features`]), the `max_proposals` best
-/// proposals by score (all if `None`), times in network units.
+/// features fitted to T (see [`fit_features`]), the proposals of
+/// [`choose_proposals`] in network units (and in seconds, as `inputs`).
 pub fn prepare_video(
     v: &VideoData<'_>,
     cfg: &ModelConfig,
@@ -165,11 +184,11 @@ pub fn prepare_video(
     max_proposals: Option<usize>,
 ) -> Result<PreparedVideo, DataError> {
     let (feats, time) = fit_features(v, cfg, fit)?;
-    let chosen = top_by_score(v.proposals, max_proposals.unwrap_or(v.proposals.len()));
+    let inputs = choose_proposals(v.proposals, max_proposals);
     Ok(PreparedVideo {
         video: v.video.to_string(),
         features: feats,
-        proposals: chosen
+        proposals: inputs
             .iter()
             .map(|p| {
                 [
@@ -178,7 +197,7 @@ pub fn prepare_video(
                 ]
             })
             .collect(),
-        scores: chosen.iter().map(|p| p.score as f32).collect(),
+        inputs,
         time,
     })
 }
@@ -362,6 +381,28 @@ mod tests {
     }
 
     #[test]
+    fn the_choice_of_proposals_is_capped_and_stable() {
+        let p = |start: f64, score: f64| Proposal {
+            start,
+            end: start + 1.0,
+            score,
+        };
+        let props = [
+            p(0.0, 0.5),
+            p(1.0, 0.9),
+            p(2.0, 0.5),
+            p(3.0, 0.7),
+            p(4.0, 0.5),
+        ];
+        // Best first; the three 0.5s keep their file order.
+        let all = [props[1], props[3], props[0], props[2], props[4]];
+        assert_eq!(choose_proposals(&props, None), all);
+        assert_eq!(choose_proposals(&props, Some(3)), all[..3]);
+        assert_eq!(choose_proposals(&props, Some(4)), all[..4]);
+        assert_eq!(choose_proposals(&props, Some(99)), all);
+    }
+
+    #[test]
     fn anet_style_normalises_by_duration_and_maps_back() {
         let cfg = ModelConfig::tiny();
         let m = matrix(100, 32);
@@ -392,7 +433,8 @@ mod tests {
         let v = prepare_video(&data, &cfg, FitOptions::fixed(&cfg, false), Some(2)).unwrap();
         assert_eq!(v.features.len(), 32 * 64);
         assert_eq!(v.proposals, vec![[0.0, 1.0], [0.8, 0.9]]);
-        assert_eq!(v.scores, vec![0.9, 0.5]);
+        assert_eq!(v.inputs, vec![props[1], props[2]]);
+        assert_eq!(v.input_scores(), vec![0.9, 0.5]);
         let back = v.time.segments_to_seconds(&v.proposals);
         assert!((back[1][0] - 40.0).abs() < 1e-5 && (back[1][1] - 45.0).abs() < 1e-5);
         let s = TrainingSample::new(v, &[[38.0, 46.0], [0.0, 45.0]]).unwrap();

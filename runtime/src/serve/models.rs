@@ -20,7 +20,8 @@ use tcanet_models::onnx::{
 use tcanet_ort::StageOutputs;
 
 use super::protocol::{decode_rows, ApiError, DataType, InferRequest, OutputTensor, OutputValues};
-use crate::refiner::{PreparedArrays, Refined, Refiner, VideoArrays};
+use crate::infer::VideoInput;
+use crate::refiner::{Refined, Refiner, VideoArrays};
 
 /// The raw network.
 pub const RAW_MODEL: &str = "tcanet";
@@ -294,7 +295,7 @@ pub enum Work {
     /// `tcanet_refine`: videos prepared as `run` prepares them.
     Refine {
         /// One per video.
-        videos: Vec<PreparedArrays>,
+        videos: Vec<VideoInput>,
     },
 }
 
@@ -316,7 +317,7 @@ impl Work {
     pub fn item(&self, i: usize) -> Option<&PreparedVideo> {
         match self {
             Work::Raw { items } => items.get(i),
-            Work::Refine { videos } => videos.get(i).map(|v| &v.input.prepared),
+            Work::Refine { videos } => videos.get(i).map(|v| &v.prepared),
         }
     }
 
@@ -395,7 +396,7 @@ fn raw_items(d: Decoded) -> Result<Vec<PreparedVideo>, ApiError> {
             video: format!("batch item {b}"),
             features,
             proposals: pairs(&proposals),
-            scores: vec![],
+            inputs: vec![],
             time: TimeMap { scale: 1.0 },
         })
         .collect())
