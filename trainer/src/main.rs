@@ -32,7 +32,7 @@ use tcanet_trainer::synth::{write_dataset, SynthError, SynthOptions};
 use tcanet_trainer::trainer::{run_settings, Trainer};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = tcanet_cli::parse_with_version(tcanet_version::long_version!());
     let log = cli.common.log();
     let result = match cli.command {
         Command::Train(a) => train(a, log),
