@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use tcanet_cli::{ExitStatus, Log, Output, Usage};
 use tcanet_models::calibration::DEFAULT_DECODE_GRID;
 use tcanet_models::checkpoint::{Checkpoint, CheckpointError, ConfigOverride};
