@@ -4,11 +4,12 @@
 //!
 //! [`long_version!`] and [`git_commit!`] expand to a string literal inside
 //! the crate that uses them, together with an `include_bytes!` of each git
-//! file that says which commit is checked out ([`git::Checkout`]). Cargo
-//! then recompiles that crate, and only that one, when one of those files
-//! changes. Only binaries use them: a build script setting the commit would
-//! instead make its package, and every crate above it, recompile on each
-//! commit (cargo rebuilds all dependents of a rebuilt crate).
+//! file that says which commit is checked out (see `git.rs`). Cargo then
+//! recompiles that crate, and only that one, when one of those files
+//! changes. Only binaries (and tests) use them: a build script setting the
+//! commit would instead make its package, and every crate above it,
+//! recompile on each commit (cargo rebuilds all dependents of a rebuilt
+//! crate).
 
 #![warn(missing_docs)]
 
