@@ -20,8 +20,11 @@
 //!   binary's own usage errors, the one-line message of an error chain, the
 //!   exit status read from the first cause whose type says it, and both
 //!   together at the end of a run.
-//! - [`LONG_VERSION`]: the version and git commit `--version` prints;
-//!   [`parse_args`] for a `--version` that says more.
+//! - [`parse_args`] for a `--version` that says more, and
+//!   [`parse_with_version`] for a command line defined in a library: the
+//!   version text itself, with the git commit, is the binary's
+//!   (`tcanet_version::long_version!()`), so a commit recompiles only the
+//!   binaries.
 //! - [`range`]: clap value parsers for numeric flags with a documented range
 //!   (finite, bounds named in the message).
 
@@ -47,4 +50,4 @@ pub use output::{
     write_atomic_bytes, write_stdout, Output, OutputError,
 };
 pub use staged::{OutputSet, FAULT_ABORT_AFTER_RENAMES};
-pub use version::{parse_args, GIT_COMMIT, LONG_VERSION, VERSION};
+pub use version::{parse_args, parse_with_version};

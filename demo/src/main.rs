@@ -18,7 +18,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(
     name = "tcanet-demo",
-    version = tcanet_cli::LONG_VERSION,
+    version = tcanet_version::long_version!(),
     about = "The main job end to end on synthetic data, on the CPU: synth -> train (tiny) -> export -> \
              tcanet-infer (ONNX Runtime) -> tcanet-eval, with a before/after report",
     long_about = "The main job end to end on synthetic data, on the CPU: \

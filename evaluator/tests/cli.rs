@@ -252,6 +252,17 @@ fn reversed_segments_and_duplicate_keys_are_warnings() {
     assert_eq!(v["AR@100"].as_f64(), Some(0.5));
 }
 
+/// `--version`: the program, the toolkit version and the commit.
+#[test]
+fn version_names_the_commit() {
+    let o = run(&dir("version"), &["--version"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("tcanet-eval {}\n", tcanet_version::long_version!())
+    );
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_is_there() {
     let d = dir("usage");

@@ -35,7 +35,7 @@ use cmd::verify::{cmd_verify, VerifyArgs};
 #[derive(Parser)]
 #[command(
     name = "tcanet-export",
-    version = tcanet_cli::LONG_VERSION,
+    version = tcanet_version::long_version!(),
     verbatim_doc_comment,
     args_conflicts_with_subcommands = true
 )]

@@ -486,7 +486,7 @@ fn version_names_the_onnx_runtime_found() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some(format!("tcanet-export {}", tcanet_cli::LONG_VERSION).as_str())
+        Some(format!("tcanet-export {}", tcanet_version::long_version!()).as_str())
     );
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
     let version = Command::new(python)

@@ -19,8 +19,11 @@
 use std::path::{Component, Path, PathBuf};
 
 fn main() {
+    // No `rerun-if-changed` of this script: cargo reruns a script it has
+    // recompiled anyway, and a path here would be relative to each using
+    // package (trainer/, tests/), where the file is missing: cargo would
+    // rerun it, and recompile the package, on every build.
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-changed=build_libtorch.rs");
     let trainer = std::env::var("CARGO_PKG_NAME").as_deref() == Ok("tcanet-trainer");
     if trainer {
         for bin in ["tcanet-train", "tcanet-train-core"] {

@@ -80,15 +80,16 @@ pub struct CpuFacts {
 
 impl DoctorReport {
     /// Looks (loading ONNX Runtime from `ort_lib` or the lookup order);
-    /// also returns the error when no library could be loaded.
-    pub fn gather(ort_lib: Option<&Path>) -> (Self, Option<OrtSetupError>) {
+    /// also returns the error when no library could be loaded. `git_commit`
+    /// is the binary's (`tcanet_version::git_commit!()`).
+    pub fn gather(ort_lib: Option<&Path>, git_commit: &str) -> (Self, Option<OrtSetupError>) {
         let (onnxruntime, error) = match ort_facts(ort_lib) {
             Ok(facts) => (Some(facts), None),
             Err(e) => (None, Some(e)),
         };
         let report = Self {
-            tcanet_version: tcanet_cli::VERSION.into(),
-            git_commit: tcanet_cli::GIT_COMMIT.into(),
+            tcanet_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: git_commit.into(),
             onnxruntime,
             onnxruntime_error: error.as_ref().map(ToString::to_string),
             cpu: CpuFacts::of_host(),

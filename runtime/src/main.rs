@@ -27,7 +27,7 @@ use cmd::status::{typed_status, usage};
 #[derive(Parser)]
 #[command(
     name = "tcanet-infer",
-    version = tcanet_cli::LONG_VERSION,
+    version = tcanet_version::long_version!(),
     about = "Run an exported TCANet ONNX model on a dataset and write leaderboard files",
     long_about = "Run an exported TCANet ONNX model (from tcanet-export) with ONNX Runtime on \
                   CPU, CUDA or TensorRT, apply the paper's post-processing (score fusion, \

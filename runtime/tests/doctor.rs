@@ -48,7 +48,7 @@ fn doctor_finds_the_library_and_its_version() {
     for p in ["CUDAExecutionProvider", "TensorrtExecutionProvider"] {
         line(&format!("provider {p}"));
     }
-    assert!(line("tcanet: ").contains(tcanet_cli::GIT_COMMIT));
+    assert!(line("tcanet: ").contains(tcanet_version::git_commit!()));
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(line("logical cores: "), format!("logical cores: {cores}"));
     let isa = tcanet_models::cpu::VectorIsa::detect();
@@ -159,7 +159,7 @@ fn version_names_the_onnx_runtime_found_or_its_absence() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some(format!("tcanet-infer {}", tcanet_cli::LONG_VERSION).as_str())
+        Some(format!("tcanet-infer {}", tcanet_version::long_version!()).as_str())
     );
     let ort = lines.next().unwrap_or_default();
     assert!(

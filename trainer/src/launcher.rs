@@ -87,7 +87,8 @@ fn fail(message: String) -> ExitCode {
 
 fn main() -> ExitCode {
     // Exits with 2 on a bad command line, 0 after --help or --version.
-    let _ = <tcanet_train_args::cli::Cli as clap::Parser>::parse();
+    let _: tcanet_train_args::cli::Cli =
+        tcanet_cli::parse_with_version(tcanet_version::long_version!());
     let exe = match std::env::current_exe().and_then(|p| p.canonicalize()) {
         Ok(p) => p,
         Err(e) => return fail(format!("cannot find this executable's path: {e}")),

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use tcanet_cli::{ExitStatus, Log, Output, Usage};
 use tcanet_models::calibration::DEFAULT_DECODE_GRID;
 use tcanet_models::checkpoint::{Checkpoint, CheckpointError, ConfigOverride};
@@ -32,7 +31,7 @@ use tcanet_trainer::synth::{write_dataset, SynthError, SynthOptions};
 use tcanet_trainer::trainer::{run_settings, Trainer};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = tcanet_cli::parse_with_version(tcanet_version::long_version!());
     let log = cli.common.log();
     let result = match cli.command {
         Command::Train(a) => train(a, log),

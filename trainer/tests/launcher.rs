@@ -164,3 +164,16 @@ fn the_build_itself_finds_its_libtorch() {
         "{help}"
     );
 }
+
+/// `--version` (no libtorch needed) from both binaries: the program, the
+/// toolkit version and the commit, which each binary gives its library's
+/// command line.
+#[test]
+fn both_binaries_print_the_version_and_commit() {
+    let expected = format!("tcanet-train {}\n", tcanet_version::long_version!());
+    for name in ["tcanet-train", "tcanet-train-core"] {
+        let o = run(Command::new(bin_dir().join(name)).arg("--version"));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), expected, "{name}");
+    }
+}

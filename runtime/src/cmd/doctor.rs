@@ -21,7 +21,8 @@ pub struct DoctorArgs {
 /// Prints the facts; exit 1 (with what to do on standard error) when no
 /// usable ONNX Runtime library was found.
 pub fn cmd_doctor(args: &DoctorArgs) -> Result<ExitStatus> {
-    let (report, error) = DoctorReport::gather(args.ort_lib.as_deref());
+    let (report, error) =
+        DoctorReport::gather(args.ort_lib.as_deref(), tcanet_version::git_commit!());
     let text = if args.json {
         format!("{}\n", serde_json::to_string(&report)?)
     } else {

@@ -31,10 +31,11 @@ Exit status: 0 done, 2 bad usage or input (nothing written), 1 other failures.";
 ///   tcanet-train synth --out data/synth
 ///   tcanet-train train --data data/synth --preset tiny --out runs/tiny
 ///   tcanet-export runs/tiny/best.safetensors -o model.onnx
+// No `version`: the binaries give it (`tcanet_cli::parse_with_version`), so
+// that a new commit recompiles them and not this crate and the trainer.
 #[derive(Parser)]
 #[command(
     name = "tcanet-train",
-    version = tcanet_cli::LONG_VERSION,
     verbatim_doc_comment,
     after_help = LIBTORCH_HELP
 )]

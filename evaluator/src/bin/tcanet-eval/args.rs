@@ -43,7 +43,7 @@ closed pipe).";
 
 /// `tcanet-eval`'s command line.
 #[derive(Parser)]
-#[command(name = "tcanet-eval", version = tcanet_cli::LONG_VERSION, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(name = "tcanet-eval", version = tcanet_version::long_version!(), about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     #[command(flatten)]
     pub common: CommonFlags,
