@@ -16,8 +16,9 @@ use tcanet_nn::{tcanet_loss, Forward, LossTerms, TcaNet};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::adamw::{copy_into, to_host, AdamW, AdamWConfig};
+use crate::adamw::{to_host, AdamW, AdamWConfig};
 use crate::error::{NonFinite, Result, TrainError};
+use crate::inference::copy_weights;
 use crate::options::{DataSummary, DecodeScale, SavedSettings, TrainOptions};
 
 /// The best epoch so far on the held-out videos.
@@ -184,12 +185,7 @@ impl Trainer {
 
     /// Copies the parameters of a checkpoint checked against this config.
     pub fn load_weights(&mut self, ck: &Checkpoint) {
-        let mut vars = self.vs.variables();
-        for (name, data) in &ck.tensors {
-            if let Some(t) = vars.get_mut(name) {
-                copy_into(t, data);
-            }
-        }
+        copy_weights(&self.vs, ck);
     }
 
     /// Continues the run of `ck` (read with this trainer's config): weights,
