@@ -311,9 +311,10 @@ impl Trainer {
             Some(set) => self.score_held_out(lp, set)?,
             None => false,
         };
-        let bytes = self.last_bytes()?;
+        let params = self.host_params();
+        let bytes = self.last_bytes(&params)?;
         if improved {
-            write_file(&lp.setup.dir.best(), &self.best_bytes()?)?;
+            write_file(&lp.setup.dir.best(), &self.best_bytes(&params)?)?;
         }
         write_file(&lp.setup.dir.epoch(self.pos.epoch), &bytes)?;
         write_file(&lp.setup.dir.last(), &bytes)?;
@@ -395,7 +396,7 @@ impl Trainer {
     }
 
     fn save_last(&self, lp: &mut Loop<'_, '_>) -> Result<()> {
-        write_file(&lp.setup.dir.last(), &self.last_bytes()?)?;
+        write_file(&lp.setup.dir.last(), &self.last_bytes(&self.host_params())?)?;
         lp.saved_at = Some(self.pos);
         Ok(())
     }
