@@ -276,7 +276,7 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
         .unwrap_or(DEFAULT_DECODE_GRID.to_vec());
     let c = set.score(&net, device, &grid, a.workers, ck.position.epoch)?;
     drop(net);
-    write_file(&a.output, &calibrated_checkpoint_bytes(&ck, &c)?)?;
+    write_file(&a.output, &calibrated_checkpoint_bytes(ck, &c)?)?;
     log.info(format!(
         "decode scale {} on {} videos, {} (AUC per scale: {}; input proposals: {:.2}); wrote {}",
         c.chosen,
