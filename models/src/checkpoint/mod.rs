@@ -30,7 +30,7 @@ pub use tensor_file::{
     parse_tensor_file, read_tensor_file, tensor_file_bytes, write_tensor_file, NamedTensor,
     TensorFile,
 };
-use tensor_file::{views_file_bytes, TensorView};
+use tensor_file::{read_file_bytes, views_file_bytes, TensorView};
 
 /// The format tag this crate writes (value of [`KEY_FORMAT`]).
 pub const CHECKPOINT_FORMAT: &str = "tcanet-checkpoint/2";
@@ -358,11 +358,18 @@ impl Checkpoint {
     /// with its shape and finite values, and no other tensor (besides
     /// `mask_matrix` and the training state) may be.
     pub fn load(path: &Path, config: &ConfigOverride) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|cause| CheckpointError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::from_bytes(path, &bytes, config)
+        Self::from_bytes(path, &read_file_bytes(path)?, config)
+    }
+
+    /// [`Checkpoint::load`] with `first`, or when the file does not fit it,
+    /// with `fallback` (the error is then the fallback's); the file is read once.
+    pub fn load_with_fallback(
+        path: &Path,
+        first: &ConfigOverride,
+        fallback: &ConfigOverride,
+    ) -> Result<Self, CheckpointError> {
+        let bytes = read_file_bytes(path)?;
+        Self::from_bytes(path, &bytes, first).or_else(|_| Self::from_bytes(path, &bytes, fallback))
     }
 
     /// [`Checkpoint::load`] on bytes in memory (`path` names them in errors).

@@ -129,11 +129,15 @@ pub fn write_tensor_file(
 
 /// Reads a safetensors file; f32, f16, bf16 and f64 tensors come back as f32.
 pub fn read_tensor_file(path: &Path) -> Result<TensorFile, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|cause| CheckpointError::Io {
+    parse_tensor_file(path, &read_file_bytes(path)?)
+}
+
+/// A file's bytes; an error names the file.
+pub(crate) fn read_file_bytes(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|cause| CheckpointError::Io {
         path: path.to_path_buf(),
         cause,
-    })?;
-    parse_tensor_file(path, &bytes)
+    })
 }
 
 /// [`read_tensor_file`] on bytes in memory (`path` names them in errors).
