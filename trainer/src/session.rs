@@ -134,17 +134,7 @@ impl OptionOverrides {
             o.save_every = self.save_every;
         }
         o.resample |= self.resample;
-        if let Some(l) = self.feature_layout {
-            o.feature_layout = layout_name(l).into();
-        }
-    }
-}
-
-fn layout_name(l: FeatureLayout) -> &'static str {
-    match l {
-        FeatureLayout::Auto => "auto",
-        FeatureLayout::TimeChannels => "tc",
-        FeatureLayout::ChannelsTime => "ct",
+        set(&mut o.feature_layout, &self.feature_layout);
     }
 }
 
@@ -211,7 +201,7 @@ impl Session {
         };
         let saved = resumed.as_ref().map(saved_settings).transpose()?;
         let (cfg, opts, init) = settle_settings(req, saved.as_ref())?;
-        let data = data_options(&opts, req.skip_invalid_proposals)?;
+        let data = data_options(&opts, req.skip_invalid_proposals);
         let opened = open_data(req, &cfg, &opts, &data)?;
         let mut trainer = Trainer::new(&cfg, opts, req.device);
         trainer.data = opened.summary.clone();
@@ -314,18 +304,14 @@ fn settle_settings(
     Ok((cfg, opts, init))
 }
 
-fn data_options(opts: &TrainOptions, skip_invalid: bool) -> Result<DataOptions> {
-    let layout: FeatureLayout = opts
-        .feature_layout
-        .parse()
-        .map_err(|_| crate::options::OptionsError::Layout(opts.feature_layout.clone()))?;
-    Ok(DataOptions {
+fn data_options(opts: &TrainOptions, skip_invalid: bool) -> DataOptions {
+    DataOptions {
         max_proposals: opts.max_proposals,
         min_instance_seconds: opts.min_instance_seconds,
-        layout,
+        layout: opts.feature_layout,
         resample: opts.resample,
         skip_invalid_proposals: skip_invalid,
-    })
+    }
 }
 
 /// The splits, the held-out videos and the data's summary.
