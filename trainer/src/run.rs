@@ -23,7 +23,7 @@ use crate::dataset::{load_sample, DataOptions, Split, VideoEntry};
 use crate::device::device_name;
 use crate::error::{NonFinite, Result, TrainError};
 use crate::options::DecodeScale;
-use crate::rundir::RunDir;
+use crate::rundir::{write_file, RunDir};
 use crate::runlog::RunLog;
 use crate::trainer::{epoch_order, BestSoFar, Trainer, Validation};
 
@@ -409,12 +409,4 @@ fn note(lp: &Loop<'_, '_>, line: String) {
     } else {
         lp.bar.println(line);
     }
-}
-
-/// Writes a run file atomically.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    tcanet_cli::write_atomic_bytes(path, bytes).map_err(|cause| TrainError::Write {
-        path: path.to_path_buf(),
-        cause,
-    })
 }
