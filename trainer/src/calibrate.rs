@@ -196,14 +196,15 @@ fn input_proposals_auc(
 
 /// The checkpoint `ck` with the calibrated decode scale: the same weights,
 /// position, training state and extra metadata, its config's
-/// `se_decode_scale_infer` set to `c.chosen`, and the record `c`.
-pub fn calibrated_checkpoint_bytes(ck: &Checkpoint, c: &Calibration) -> Result<Vec<u8>> {
+/// `se_decode_scale_infer` set to `c.chosen`, and the record `c`. The
+/// parameters move from `ck` into the bytes (no copy in between).
+pub fn calibrated_checkpoint_bytes(mut ck: Checkpoint, c: &Calibration) -> Result<Vec<u8>> {
     let mut config = ck.config.clone();
     config.se_decode_scale_infer = c.chosen;
     let params: Vec<NamedTensor> = param_specs(&ck.config)
         .into_iter()
         .map(|s| NamedTensor {
-            data: ck.get(&s.name).to_vec(),
+            data: ck.tensors.remove(&s.name).unwrap_or_default(),
             name: s.name,
             shape: s.shape,
         })

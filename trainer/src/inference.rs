@@ -1,7 +1,9 @@
 //! The network in inference mode on one video, exactly as `tcanet-infer`
 //! prepares and post-processes it (the same loader, preparation, score
 //! fusion and post-processing from `tcanet_models`), with libtorch instead
-//! of ONNX Runtime. Used by calibration and `predict`.
+//! of ONNX Runtime. Used by calibration and `predict`, which build only the
+//! network ([`checkpoint_network`]), not a trainer with its optimiser.
+use tcanet_models::checkpoint::Checkpoint;
 use tcanet_models::data::features::load_features;
 use tcanet_models::data::prepare::{prepare_video, FitOptions, PreparedVideo, VideoData};
 use tcanet_models::data::proposals::top_by_score;
@@ -11,7 +13,30 @@ use tcanet_models::postprocess::{
 };
 use tcanet_models::ModelConfig;
 use tcanet_nn::TcaNet;
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+use crate::adamw::copy_into;
+
+/// The network of `ck` on `device` for inference: its variables hold the
+/// checkpoint's weights; nothing for training (optimiser, moments) is made.
+pub fn checkpoint_network(ck: &Checkpoint, device: Device) -> TcaNet {
+    let vs = VarStore::new(device);
+    let net = TcaNet::new(&vs.root(), &ck.config);
+    copy_weights(&vs, ck);
+    net
+}
+
+/// Copies the parameters of `ck` (checked against the network's config)
+/// into the variables of `vs` of the same names.
+pub fn copy_weights(vs: &VarStore, ck: &Checkpoint) {
+    let mut vars = vs.variables();
+    for (name, data) in &ck.tensors {
+        if let Some(t) = vars.get_mut(name) {
+            copy_into(t, data);
+        }
+    }
+}
 
 /// One video ready for the network.
 #[derive(Debug, Clone)]

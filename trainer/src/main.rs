@@ -22,13 +22,14 @@ use tcanet_trainer::calibrate::{calibrated_checkpoint_bytes, run_held_out_videos
 use tcanet_trainer::dataset::{DataOptions, TrainingData};
 use tcanet_trainer::device::{device_name, resolve, DeviceError};
 use tcanet_trainer::error::TrainError;
-use tcanet_trainer::inference::InferenceInput;
+use tcanet_trainer::inference::{checkpoint_network, InferenceInput};
 use tcanet_trainer::options::{OptionsError, TrainOptions};
 use tcanet_trainer::predict::predict_subset;
-use tcanet_trainer::run::{write_file, RunControl, RunOutcome};
+use tcanet_trainer::run::{RunControl, RunOutcome};
+use tcanet_trainer::rundir::write_file;
 use tcanet_trainer::session::{held_out_source, OptionOverrides, Session, Start, TrainRequest};
 use tcanet_trainer::synth::{write_dataset, SynthError, SynthOptions};
-use tcanet_trainer::trainer::{run_settings, Trainer};
+use tcanet_trainer::trainer::run_settings;
 
 fn main() -> ExitCode {
     let cli: Cli = tcanet_cli::parse_with_version(tcanet_version::long_version!());
@@ -268,14 +269,14 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
         max_proposals: None,
     };
     let set = CalibrationSet::new(ds.dataset.clone(), &ids, source, input)?;
-    let mut trainer = Trainer::new(&ck.config, TrainOptions::default(), device);
-    trainer.load_weights(&ck);
+    let net = checkpoint_network(&ck, device);
     let grid = a
         .decode_grid
         .clone()
         .unwrap_or(DEFAULT_DECODE_GRID.to_vec());
-    let c = set.score(&trainer.net, device, &grid, a.workers, ck.position.epoch)?;
-    write_file(&a.output, &calibrated_checkpoint_bytes(&ck, &c)?)?;
+    let c = set.score(&net, device, &grid, a.workers, ck.position.epoch)?;
+    drop(net);
+    write_file(&a.output, &calibrated_checkpoint_bytes(ck, &c)?)?;
     log.info(format!(
         "decode scale {} on {} videos, {} (AUC per scale: {}; input proposals: {:.2}); wrote {}",
         c.chosen,
@@ -397,9 +398,10 @@ fn predict(a: PredictArgs, log: Log) -> Result<()> {
         o.check_writable()?;
     }
     let device = resolve(a.device.device)?;
-    let ck = Checkpoint::load(&a.checkpoint, &ConfigOverride::Embedded)?;
-    let mut trainer = Trainer::new(&ck.config, TrainOptions::default(), device);
-    trainer.load_weights(&ck);
+    let net = checkpoint_network(
+        &Checkpoint::load(&a.checkpoint, &ConfigOverride::Embedded)?,
+        device,
+    );
     let d = DataOptions {
         skip_invalid_proposals: true,
         ..DataOptions::default()
@@ -410,7 +412,7 @@ fn predict(a: PredictArgs, log: Log) -> Result<()> {
         resample: a.resample,
         max_proposals: Some(a.max_proposals),
     };
-    let p = predict_subset(&trainer.net, device, &ds, &a.subset, input, |_, _| {})
+    let p = predict_subset(&net, device, &ds, &a.subset, input, |_, _| {})
         .with_context(|| format!("predicting subset '{}'", a.subset))?;
     a.out.write_bytes(p.refined.to_json().as_bytes())?;
     if let Some(o) = &a.input_out {

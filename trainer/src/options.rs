@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use tcanet_models::calibration::DEFAULT_DECODE_GRID;
+use tcanet_models::data::FeatureLayout;
 use tcanet_models::ModelConfig;
 pub use tcanet_train_args::decode::DecodeScale;
 
@@ -45,7 +46,7 @@ pub struct TrainOptions {
     /// Resample long feature sequences.
     pub resample: bool,
     /// Feature file layout: `auto` (detected from C), `tc` ([T, C]) or `ct` ([C, T]).
-    pub feature_layout: String,
+    pub feature_layout: FeatureLayout,
     /// How the inference decode scale is set (`calibrate`).
     pub decode_scale: DecodeScale,
     /// The scales calibration tries.
@@ -71,7 +72,7 @@ impl Default for TrainOptions {
             max_proposals: 64,
             min_instance_seconds: 1.0,
             resample: false,
-            feature_layout: "auto".into(),
+            feature_layout: FeatureLayout::Auto,
             decode_scale: DecodeScale::Calibrate,
             decode_grid: DEFAULT_DECODE_GRID.to_vec(),
             calibration_fraction: None,
@@ -102,9 +103,6 @@ pub enum OptionsError {
     /// An empty or out-of-range decode grid.
     #[error("decode grid: must be 1 to 32 scales, each {}", limits::DECODE_SCALE.describe())]
     Grid,
-    /// `feature_layout` is none of auto, tc, ct.
-    #[error("feature_layout '{0}': use auto, tc or ct")]
-    Layout(String),
 }
 
 fn check_int(field: &'static str, v: u64, r: IntRange) -> Result<(), OptionsError> {
@@ -178,9 +176,6 @@ impl TrainOptions {
     }
 
     fn validate_decoding(&self) -> Result<(), OptionsError> {
-        if !["auto", "tc", "ct"].contains(&self.feature_layout.as_str()) {
-            return Err(OptionsError::Layout(self.feature_layout.clone()));
-        }
         let fraction = self.calibration_fraction();
         check_float(
             "calibration_fraction",

@@ -23,7 +23,7 @@ use crate::dataset::{load_sample, DataOptions, Split, VideoEntry};
 use crate::device::device_name;
 use crate::error::{NonFinite, Result, TrainError};
 use crate::options::DecodeScale;
-use crate::rundir::RunDir;
+use crate::rundir::{write_file, RunDir};
 use crate::runlog::RunLog;
 use crate::trainer::{epoch_order, BestSoFar, Trainer, Validation};
 
@@ -311,9 +311,10 @@ impl Trainer {
             Some(set) => self.score_held_out(lp, set)?,
             None => false,
         };
-        let bytes = self.last_bytes()?;
+        let params = self.host_params();
+        let bytes = self.last_bytes(&params)?;
         if improved {
-            write_file(&lp.setup.dir.best(), &self.best_bytes()?)?;
+            write_file(&lp.setup.dir.best(), &self.best_bytes(&params)?)?;
         }
         write_file(&lp.setup.dir.epoch(self.pos.epoch), &bytes)?;
         write_file(&lp.setup.dir.last(), &bytes)?;
@@ -395,7 +396,7 @@ impl Trainer {
     }
 
     fn save_last(&self, lp: &mut Loop<'_, '_>) -> Result<()> {
-        write_file(&lp.setup.dir.last(), &self.last_bytes()?)?;
+        write_file(&lp.setup.dir.last(), &self.last_bytes(&self.host_params())?)?;
         lp.saved_at = Some(self.pos);
         Ok(())
     }
@@ -408,12 +409,4 @@ fn note(lp: &Loop<'_, '_>, line: String) {
     } else {
         lp.bar.println(line);
     }
-}
-
-/// Writes a run file atomically.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    tcanet_cli::write_atomic_bytes(path, bytes).map_err(|cause| TrainError::Write {
-        path: path.to_path_buf(),
-        cause,
-    })
 }

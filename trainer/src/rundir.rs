@@ -1,6 +1,6 @@
 //! The run directory (`--out RUNDIR`): its files' names, the checks made
-//! before any work (a directory we can write in), and the removal of the
-//! temporary files a killed save leaves behind.
+//! before any work (a directory we can write in), the atomic writer of its
+//! files, and the removal of the temporary files a killed save leaves behind.
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, TrainError};
@@ -11,6 +11,15 @@ pub const LAST: &str = "last.safetensors";
 pub const BEST: &str = "best.safetensors";
 /// The JSON-lines log.
 pub const LOG: &str = "train.jsonl";
+
+/// Writes a file atomically ([`tcanet_cli::write_atomic_bytes`]): a
+/// checkpoint, the log when it is started or trimmed, `calibrate`'s output.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    tcanet_cli::write_atomic_bytes(path, bytes).map_err(|cause| TrainError::Write {
+        path: path.to_path_buf(),
+        cause,
+    })
+}
 
 /// A run directory that exists and accepts new files.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use tcanet_models::checkpoint::Position;
 
 use crate::error::{Result, TrainError};
+use crate::rundir::write_file;
 
 /// The run's JSON-lines log, appended to line by line.
 pub struct RunLog {
@@ -33,7 +34,7 @@ pub struct Trimmed {
 impl RunLog {
     /// Starts an empty log at `path` (replacing an old one atomically).
     pub fn create(path: &Path) -> Result<Self> {
-        write_whole(path, b"")?;
+        write_file(path, b"")?;
         Self::append_to(path)
     }
 
@@ -68,7 +69,7 @@ impl RunLog {
                 Err(_) => trimmed.unreadable += 1,
             }
         }
-        write_whole(path, kept.as_bytes())?;
+        write_file(path, kept.as_bytes())?;
         let mut log = Self::append_to(path)?;
         log.ended_at = ended_at;
         Ok((log, trimmed))
@@ -109,13 +110,6 @@ impl RunLog {
         }
         Ok(())
     }
-}
-
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    tcanet_cli::write_atomic_bytes(path, bytes).map_err(|cause| TrainError::Write {
-        path: path.to_path_buf(),
-        cause,
-    })
 }
 
 /// The global step of an `end` record, `None` for other records.

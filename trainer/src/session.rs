@@ -134,17 +134,7 @@ impl OptionOverrides {
             o.save_every = self.save_every;
         }
         o.resample |= self.resample;
-        if let Some(l) = self.feature_layout {
-            o.feature_layout = layout_name(l).into();
-        }
-    }
-}
-
-fn layout_name(l: FeatureLayout) -> &'static str {
-    match l {
-        FeatureLayout::Auto => "auto",
-        FeatureLayout::TimeChannels => "tc",
-        FeatureLayout::ChannelsTime => "ct",
+        set(&mut o.feature_layout, &self.feature_layout);
     }
 }
 
@@ -210,8 +200,8 @@ impl Session {
             }
         };
         let saved = resumed.as_ref().map(saved_settings).transpose()?;
-        let (cfg, opts) = settle_settings(req, saved.as_ref())?;
-        let data = data_options(&opts, req.skip_invalid_proposals)?;
+        let (cfg, opts, init) = settle_settings(req, saved.as_ref())?;
+        let data = data_options(&opts, req.skip_invalid_proposals);
         let opened = open_data(req, &cfg, &opts, &data)?;
         let mut trainer = Trainer::new(&cfg, opts, req.device);
         trainer.data = opened.summary.clone();
@@ -220,7 +210,7 @@ impl Session {
             trainer.resume_from(&checked_against(ck, &cfg)?)?;
         }
         if let Start::Init { path, .. } = &req.start {
-            init_from(&mut trainer, path)?;
+            init_from(&mut trainer, path, init)?;
         }
         let created_dir = !dir.path().exists();
         let run_log = start_files(&dir, req, trainer.pos, log)?;
@@ -275,11 +265,13 @@ fn refuse_existing_run(dir: &RunDir) -> Result<()> {
 
 /// The model config and options of the run: the checkpoint's (on resume)
 /// or the defaults, then the file, then the flags; the decode scale
-/// policy applied to the config; everything range-checked.
+/// policy applied to the config; everything range-checked. With `--init`
+/// and no model given, the config is the checkpoint's, and the checkpoint
+/// read for it comes back too.
 fn settle_settings(
     req: &TrainRequest,
     saved: Option<&SavedSettings>,
-) -> Result<(ModelConfig, TrainOptions)> {
+) -> Result<(ModelConfig, TrainOptions, Option<Checkpoint>)> {
     let mut opts = saved.map_or_else(TrainOptions::default, |s| TrainOptions {
         max_steps: None,
         ..s.options.clone()
@@ -295,11 +287,12 @@ fn settle_settings(
         },
         None => TrainError::Options(cause),
     })?;
-    let mut cfg = match (&req.model, saved, &req.start) {
-        (Some(c), _, _) => c.clone(),
-        (None, Some(s), _) => s.model.clone(),
+    let (mut cfg, init) = match (&req.model, saved, &req.start) {
+        (Some(c), _, _) => (c.clone(), None),
+        (None, Some(s), _) => (s.model.clone(), None),
         (None, None, Start::Init { path, .. }) => {
-            Checkpoint::load(path, &ConfigOverride::Embedded)?.config
+            let ck = Checkpoint::load(path, &ConfigOverride::Embedded)?;
+            (ck.config.clone(), Some(ck))
         }
         (None, None, _) => return Err(TrainError::NoModel),
     };
@@ -308,21 +301,17 @@ fn settle_settings(
         DecodeScale::Fixed(v) => v,
         DecodeScale::Calibrate => cfg.se_decode_scale_infer,
     };
-    Ok((cfg, opts))
+    Ok((cfg, opts, init))
 }
 
-fn data_options(opts: &TrainOptions, skip_invalid: bool) -> Result<DataOptions> {
-    let layout: FeatureLayout = opts
-        .feature_layout
-        .parse()
-        .map_err(|_| crate::options::OptionsError::Layout(opts.feature_layout.clone()))?;
-    Ok(DataOptions {
+fn data_options(opts: &TrainOptions, skip_invalid: bool) -> DataOptions {
+    DataOptions {
         max_proposals: opts.max_proposals,
         min_instance_seconds: opts.min_instance_seconds,
-        layout,
+        layout: opts.feature_layout,
         resample: opts.resample,
         skip_invalid_proposals: skip_invalid,
-    })
+    }
 }
 
 /// The splits, the held-out videos and the data's summary.
@@ -425,10 +414,17 @@ fn check_resume(
     Ok(())
 }
 
-/// `--init`: the weights of a checkpoint of the same network.
-fn init_from(trainer: &mut Trainer, path: &Path) -> Result<()> {
-    let ck = Checkpoint::load(path, &ConfigOverride::Embedded)
-        .or_else(|_| Checkpoint::load(path, &ConfigOverride::Given(trainer.cfg.clone())))?;
+/// `--init`: the weights of a checkpoint of the same network (`read`:
+/// the checkpoint, when it was read for its config already).
+fn init_from(trainer: &mut Trainer, path: &Path, read: Option<Checkpoint>) -> Result<()> {
+    let ck = match read {
+        Some(ck) => ck,
+        None => Checkpoint::load_with_fallback(
+            path,
+            &ConfigOverride::Embedded,
+            &ConfigOverride::Given(trainer.cfg.clone()),
+        )?,
+    };
     if let Some(field) = first_network_difference(&ck.config, &trainer.cfg) {
         return Err(TrainError::OtherConfig {
             path: path.to_path_buf(),

@@ -16,8 +16,9 @@ use tcanet_nn::{tcanet_loss, Forward, LossTerms, TcaNet};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::adamw::{copy_into, to_host, AdamW, AdamWConfig};
+use crate::adamw::{to_host, AdamW, AdamWConfig};
 use crate::error::{NonFinite, Result, TrainError};
+use crate::inference::copy_weights;
 use crate::options::{DataSummary, DecodeScale, SavedSettings, TrainOptions};
 
 /// The best epoch so far on the held-out videos.
@@ -184,12 +185,7 @@ impl Trainer {
 
     /// Copies the parameters of a checkpoint checked against this config.
     pub fn load_weights(&mut self, ck: &Checkpoint) {
-        let mut vars = self.vs.variables();
-        for (name, data) in &ck.tensors {
-            if let Some(t) = vars.get_mut(name) {
-                copy_into(t, data);
-            }
-        }
+        copy_weights(&self.vs, ck);
     }
 
     /// Continues the run of `ck` (read with this trainer's config): weights,
@@ -234,7 +230,9 @@ impl Trainer {
         }
     }
 
-    fn params(&self) -> Vec<NamedTensor> {
+    /// The parameters copied to host memory, once for every checkpoint
+    /// written at one position ([`Trainer::last_bytes`], [`Trainer::best_bytes`]).
+    pub fn host_params(&self) -> Vec<NamedTensor> {
         let vars = self.vs.variables();
         param_specs(&self.cfg)
             .iter()
@@ -245,8 +243,8 @@ impl Trainer {
     /// The bytes of `last.safetensors`: parameters, published config,
     /// position, training state (settings, data digest, AdamW moments), the
     /// latest calibration and the best epoch so far. They depend only on
-    /// the tensors and the settings.
-    pub fn last_bytes(&self) -> Result<Vec<u8>> {
+    /// the tensors and the settings; `params` are [`Trainer::host_params`].
+    pub fn last_bytes(&self, params: &[NamedTensor]) -> Result<Vec<u8>> {
         let state = TrainState {
             options: serde_json::to_string(&self.saved_settings()).unwrap_or_default(),
             data_fingerprint: self.data.digest.clone(),
@@ -268,13 +266,14 @@ impl Trainer {
                 serde_json::to_string(b).unwrap_or_default(),
             );
         }
-        self.bytes(Some(&state), &extra)
+        self.bytes(params, Some(&state), &extra)
     }
 
     /// The bytes of `best.safetensors`: parameters, published config,
     /// position, the calibration and the run's settings (so that
     /// `calibrate` finds the held-out videos again); no training state.
-    pub fn best_bytes(&self) -> Result<Vec<u8>> {
+    /// `params` are [`Trainer::host_params`].
+    pub fn best_bytes(&self, params: &[NamedTensor]) -> Result<Vec<u8>> {
         let mut extra = BTreeMap::new();
         if let Some(c) = &self.calibration {
             extra.insert(KEY_CALIBRATION.to_string(), c.to_json());
@@ -283,11 +282,12 @@ impl Trainer {
             KEY_TRAIN_OPTIONS.to_string(),
             serde_json::to_string(&self.saved_settings()).unwrap_or_default(),
         );
-        self.bytes(None, &extra)
+        self.bytes(params, None, &extra)
     }
 
     fn bytes(
         &self,
+        params: &[NamedTensor],
         state: Option<&TrainState>,
         extra: &BTreeMap<String, String>,
     ) -> Result<Vec<u8>> {
@@ -295,7 +295,7 @@ impl Trainer {
         Ok(checkpoint_bytes(&CheckpointContents {
             config: &config,
             position: self.pos,
-            params: &self.params(),
+            params,
             train_state: state,
             extra,
         })?)

@@ -26,9 +26,7 @@ use tcanet_models::data::DatasetPaths;
 use tcanet_models::{param_specs, ModelConfig};
 use tcanet_trainer::calibrate::CalibrationSet;
 use tcanet_trainer::dataset::{DataOptions, TrainingData};
-use tcanet_trainer::inference::InferenceInput;
-use tcanet_trainer::options::TrainOptions;
-use tcanet_trainer::trainer::Trainer;
+use tcanet_trainer::inference::{checkpoint_network, InferenceInput};
 use tch::Device;
 
 fn config(dir: &Path) -> ModelConfig {
@@ -113,7 +111,7 @@ fn write_model(path: &Path, cfg: &ModelConfig, bias: f32) {
     .unwrap();
 }
 
-fn score(data: &Path, model: &Path, cfg: &ModelConfig) -> Calibration {
+fn score(data: &Path, model: &Path) -> Calibration {
     let d = DataOptions::default();
     let ds = TrainingData::open(&DatasetPaths::in_dir(data), &d).unwrap();
     let ids: Vec<String> = (0..6).map(|i| format!("v{i}")).collect();
@@ -124,9 +122,8 @@ fn score(data: &Path, model: &Path, cfg: &ModelConfig) -> Calibration {
     };
     let set = CalibrationSet::new(Arc::clone(&ds.dataset), &ids, "test".into(), input).unwrap();
     let ck = Checkpoint::load(model, &ConfigOverride::Embedded).unwrap();
-    let mut t = Trainer::new(cfg, TrainOptions::default(), Device::Cpu);
-    t.load_weights(&ck);
-    set.score(&t.net, Device::Cpu, &DEFAULT_DECODE_GRID, 2, 0)
+    let net = checkpoint_network(&ck, Device::Cpu);
+    set.score(&net, Device::Cpu, &DEFAULT_DECODE_GRID, 2, 0)
         .unwrap()
 }
 
@@ -141,7 +138,7 @@ fn the_scale_that_lands_on_the_ground_truth_is_chosen() {
     for (bias, want) in [(2.0 / 7.0, 1.0), (4.0 / 7.0, 0.5)] {
         let model = dir.path().join(format!("model-{want}.safetensors"));
         write_model(&model, &cfg, bias as f32);
-        let c = score(&data, &model, &cfg);
+        let c = score(&data, &model);
         assert_eq!(c.chosen, want, "{}", c.describe_grid());
         // A perfect first proposal everywhere: recall 1 from AN = 1 on, AUC 99.
         assert!(c.chosen_auc() > 98.9, "{}", c.describe_grid());
@@ -215,7 +212,7 @@ fn calibration_warns_when_the_input_beats_the_refined_proposals() {
     write_data(&data, &cfg);
     let model = dir.path().join("worse.safetensors");
     write_model(&model, &cfg, (-8.0 / 7.0) as f32);
-    let c = score(&data, &model, &cfg);
+    let c = score(&data, &model);
     assert!(
         c.chosen_auc() < c.input_auc.unwrap(),
         "{}",

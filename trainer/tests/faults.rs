@@ -239,7 +239,7 @@ fn usage_faults(fx: &Fixture, out: &mut Vec<Fault>) {
 }
 
 fn config_file_faults(fx: &Fixture, out: &mut Vec<Fault>) {
-    let cases: [(&'static str, &str, &str, &[&str]); 5] = [
+    let cases: [(&'static str, &str, &str, &[&str]); 6] = [
         (
             "config-unknown-field",
             "--config",
@@ -263,6 +263,12 @@ fn config_file_faults(fx: &Fixture, out: &mut Vec<Fault>) {
             "--train-config",
             r#"{"weight_decay": 5}"#,
             &["bad.json", "weight_decay: 5 is out of range", "[0, 1]"],
+        ),
+        (
+            "train-config-bad-layout",
+            "--train-config",
+            r#"{"feature_layout": "TC"}"#,
+            &["bad.json", "unknown feature layout 'TC'", "use auto, tc"],
         ),
         (
             "train-config-not-json",

@@ -30,6 +30,7 @@ pub use tensor_file::{
     parse_tensor_file, read_tensor_file, tensor_file_bytes, write_tensor_file, NamedTensor,
     TensorFile,
 };
+use tensor_file::{read_file_bytes, views_file_bytes, TensorView};
 
 /// The format tag this crate writes (value of [`KEY_FORMAT`]).
 pub const CHECKPOINT_FORMAT: &str = "tcanet-checkpoint/2";
@@ -271,9 +272,11 @@ pub fn write_checkpoint(path: &Path, c: &CheckpointContents<'_>) -> Result<(), C
     })
 }
 
-/// The bytes [`write_checkpoint`] writes.
+/// The bytes [`write_checkpoint`] writes. Each tensor's values are copied
+/// once, into the bytes.
 pub fn checkpoint_bytes(c: &CheckpointContents<'_>) -> Result<Vec<u8>, CheckpointError> {
-    let mut tensors = ordered_params(c.config, c.params)?;
+    let params = ordered_params(c.config, c.params)?;
+    let mut tensors: Vec<TensorView<'_>> = params.iter().map(|t| t.view()).collect();
     let mut meta = c.extra.clone();
     let pos = c.position;
     for (k, v) in [
@@ -285,6 +288,13 @@ pub fn checkpoint_bytes(c: &CheckpointContents<'_>) -> Result<Vec<u8>, Checkpoin
     ] {
         meta.insert(k.to_string(), v);
     }
+    let state_names: Vec<String> = c.train_state.map_or_else(Vec::new, |state| {
+        state
+            .tensors
+            .keys()
+            .map(|name| format!("{TRAIN_STATE_PREFIX}{name}"))
+            .collect()
+    });
     if let Some(state) = c.train_state {
         meta.insert(KEY_TRAIN_OPTIONS.into(), state.options.clone());
         meta.insert(KEY_DATA_FINGERPRINT.into(), state.data_fingerprint.clone());
@@ -295,22 +305,19 @@ pub fn checkpoint_bytes(c: &CheckpointContents<'_>) -> Result<Vec<u8>, Checkpoin
         tensors.extend(
             state
                 .tensors
-                .iter()
-                .map(|(name, (shape, data))| NamedTensor {
-                    name: format!("{TRAIN_STATE_PREFIX}{name}"),
-                    shape: shape.clone(),
-                    data: data.clone(),
-                }),
+                .values()
+                .zip(&state_names)
+                .map(|((shape, data), name)| TensorView { name, shape, data }),
         );
     }
-    tensor_file_bytes(&tensors, &meta)
+    views_file_bytes(&tensors, &meta)
 }
 
 /// `params` in `param_specs(cfg)` order, checked to be exactly those.
-fn ordered_params(
+fn ordered_params<'a>(
     cfg: &ModelConfig,
-    params: &[NamedTensor],
-) -> Result<Vec<NamedTensor>, CheckpointError> {
+    params: &'a [NamedTensor],
+) -> Result<Vec<&'a NamedTensor>, CheckpointError> {
     let by_name: HashMap<&str, &NamedTensor> =
         params.iter().map(|t| (t.name.as_str(), t)).collect();
     let specs = param_specs(cfg);
@@ -329,7 +336,7 @@ fn ordered_params(
                 ),
             });
         }
-        ordered.push((*t).clone());
+        ordered.push(*t);
     }
     if by_name.len() != ordered.len() || params.len() != ordered.len() {
         return Err(CheckpointError::Write {
@@ -351,11 +358,18 @@ impl Checkpoint {
     /// with its shape and finite values, and no other tensor (besides
     /// `mask_matrix` and the training state) may be.
     pub fn load(path: &Path, config: &ConfigOverride) -> Result<Self, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|cause| CheckpointError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::from_bytes(path, &bytes, config)
+        Self::from_bytes(path, &read_file_bytes(path)?, config)
+    }
+
+    /// [`Checkpoint::load`] with `first`, or when the file does not fit it,
+    /// with `fallback` (the error is then the fallback's); the file is read once.
+    pub fn load_with_fallback(
+        path: &Path,
+        first: &ConfigOverride,
+        fallback: &ConfigOverride,
+    ) -> Result<Self, CheckpointError> {
+        let bytes = read_file_bytes(path)?;
+        Self::from_bytes(path, &bytes, first).or_else(|_| Self::from_bytes(path, &bytes, fallback))
     }
 
     /// [`Checkpoint::load`] on bytes in memory (`path` names them in errors).

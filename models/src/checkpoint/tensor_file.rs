@@ -29,12 +29,44 @@ pub struct TensorFile {
     pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
 }
 
+/// A tensor to write, borrowed: the writer copies its values once, into
+/// the file's bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TensorView<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its shape.
+    pub shape: &'a [usize],
+    /// Values, row-major.
+    pub data: &'a [f32],
+}
+
+impl NamedTensor {
+    /// The tensor, borrowed for writing.
+    pub(crate) fn view(&self) -> TensorView<'_> {
+        TensorView {
+            name: &self.name,
+            shape: &self.shape,
+            data: &self.data,
+        }
+    }
+}
+
 /// The safetensors bytes of `tensors` (in this order) and `metadata`.
 ///
 /// The header is JSON with sorted keys, padded with spaces to a multiple of
 /// 8 bytes; each tensor's data follows the previous one.
 pub fn tensor_file_bytes(
     tensors: &[NamedTensor],
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let views: Vec<TensorView<'_>> = tensors.iter().map(NamedTensor::view).collect();
+    views_file_bytes(&views, metadata)
+}
+
+/// [`tensor_file_bytes`] of borrowed tensors.
+pub(crate) fn views_file_bytes(
+    tensors: &[TensorView<'_>],
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, CheckpointError> {
     let mut header = serde_json::Map::new();
@@ -54,14 +86,14 @@ pub fn tensor_file_bytes(
                 ),
             });
         }
-        if t.name == "__metadata__" || header.contains_key(&t.name) {
+        if t.name == "__metadata__" || header.contains_key(t.name) {
             return Err(CheckpointError::Write {
                 reason: format!("tensor name `{}` is used twice or reserved", t.name),
             });
         }
         let end = offset + 4 * n;
         header.insert(
-            t.name.clone(),
+            t.name.to_string(),
             serde_json::json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, end]}),
         );
         offset = end;
@@ -75,7 +107,7 @@ pub fn tensor_file_bytes(
     out.extend_from_slice(&(text.len() as u64).to_le_bytes());
     out.extend_from_slice(&text);
     for t in tensors {
-        for v in &t.data {
+        for v in t.data {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -97,11 +129,15 @@ pub fn write_tensor_file(
 
 /// Reads a safetensors file; f32, f16, bf16 and f64 tensors come back as f32.
 pub fn read_tensor_file(path: &Path) -> Result<TensorFile, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|cause| CheckpointError::Io {
+    parse_tensor_file(path, &read_file_bytes(path)?)
+}
+
+/// A file's bytes; an error names the file.
+pub(crate) fn read_file_bytes(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|cause| CheckpointError::Io {
         path: path.to_path_buf(),
         cause,
-    })?;
-    parse_tensor_file(path, &bytes)
+    })
 }
 
 /// [`read_tensor_file`] on bytes in memory (`path` names them in errors).

@@ -120,10 +120,38 @@ fn release_state_dict_loads_with_a_given_config() {
     let e = Checkpoint::load(&path, &ConfigOverride::Embedded).unwrap_err();
     assert!(matches!(e, CheckpointError::NoConfig { .. }), "{e}");
     assert!(e.to_string().contains("--preset"), "{e}");
-    let ck = Checkpoint::load(&path, &ConfigOverride::Given(cfg.clone())).unwrap();
+    let given = ConfigOverride::Given(cfg.clone());
+    let ck = Checkpoint::load(&path, &given).unwrap();
     assert!(!ck.config_embedded);
     assert_eq!(ck.tensors.len(), param_specs(&cfg).len());
     assert_eq!(ck.train_state, None);
+    // The fallback config applies where the embedded one is missing.
+    let either = Checkpoint::load_with_fallback(&path, &ConfigOverride::Embedded, &given).unwrap();
+    assert!(!either.config_embedded);
+    assert_eq!(either.tensors, ck.tensors);
+}
+
+#[test]
+fn the_first_config_that_fits_is_used_and_a_missing_file_is_named() {
+    let cfg = ModelConfig::tiny();
+    let p = params(&cfg);
+    let extra = BTreeMap::new();
+    let path = tmp("first-fits.safetensors");
+    write_checkpoint(&path, &contents(&cfg, &p, None, &extra)).unwrap();
+    let mut other = cfg.clone();
+    other.hidden_dim = 32;
+    let given = ConfigOverride::Given(other);
+    let ck = Checkpoint::load_with_fallback(&path, &ConfigOverride::Embedded, &given).unwrap();
+    assert!(ck.config_embedded);
+    assert_eq!(ck.config, cfg);
+    // Neither fits: the fallback's error.
+    let e = Checkpoint::load_with_fallback(&path, &given, &given).unwrap_err();
+    assert!(matches!(e, CheckpointError::Shape { .. }), "{e}");
+    let missing = tmp("never-written.safetensors");
+    let e =
+        Checkpoint::load_with_fallback(&missing, &ConfigOverride::Embedded, &given).unwrap_err();
+    assert!(matches!(e, CheckpointError::Io { .. }), "{e}");
+    assert!(e.to_string().contains("never-written.safetensors"), "{e}");
 }
 
 /// Writes `tensors` with the config embedded and returns the load error.

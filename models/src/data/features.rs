@@ -19,6 +19,23 @@ pub enum FeatureLayout {
     ChannelsTime,
 }
 
+impl FeatureLayout {
+    /// Its name as files write it: `auto`, `tc` or `ct`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::TimeChannels => "tc",
+            Self::ChannelsTime => "ct",
+        }
+    }
+}
+
+fn unknown_layout(s: &str) -> String {
+    format!("unknown feature layout '{s}': use auto, tc ([T, C]) or ct ([C, T])")
+}
+
+/// A flag's spelling: a [`FeatureLayout::name`] in any case, or `t,c`,
+/// `time-channels`, `c,t`, `channels-time`.
 impl FromStr for FeatureLayout {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -26,10 +43,26 @@ impl FromStr for FeatureLayout {
             "auto" => Ok(Self::Auto),
             "tc" | "t,c" | "time-channels" => Ok(Self::TimeChannels),
             "ct" | "c,t" | "channels-time" => Ok(Self::ChannelsTime),
-            _ => Err(format!(
-                "unknown feature layout '{s}': use auto, tc ([T, C]) or ct ([C, T])"
-            )),
+            _ => Err(unknown_layout(s)),
         }
+    }
+}
+
+/// Written as its [`FeatureLayout::name`].
+impl serde::Serialize for FeatureLayout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Read from exactly a [`FeatureLayout::name`] (files take no other spelling).
+impl<'de> serde::Deserialize<'de> for FeatureLayout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        [Self::Auto, Self::TimeChannels, Self::ChannelsTime]
+            .into_iter()
+            .find(|l| l.name() == text)
+            .ok_or_else(|| serde::de::Error::custom(unknown_layout(&text)))
     }
 }
 
@@ -176,6 +209,30 @@ pub fn load_features(
 mod tests {
     use super::super::npy::{npy_bytes_f16, npy_bytes_f32};
     use super::*;
+
+    #[test]
+    fn layouts_are_written_and_read_by_name_only() {
+        for (layout, name) in [
+            (FeatureLayout::Auto, "auto"),
+            (FeatureLayout::TimeChannels, "tc"),
+            (FeatureLayout::ChannelsTime, "ct"),
+        ] {
+            let json = serde_json::to_string(&layout).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<FeatureLayout>(&json).unwrap(),
+                layout
+            );
+            assert_eq!(name.parse::<FeatureLayout>(), Ok(layout));
+        }
+        // The flags' other spellings are not a file's.
+        assert_eq!("TC".parse(), Ok(FeatureLayout::TimeChannels));
+        for bad in ["\"TC\"", "\"time-channels\"", "\"x\"", "1"] {
+            assert!(serde_json::from_str::<FeatureLayout>(bad).is_err(), "{bad}");
+        }
+        let e = serde_json::from_str::<FeatureLayout>("\"x\"").unwrap_err();
+        assert!(e.to_string().contains("unknown feature layout 'x'"), "{e}");
+    }
 
     fn dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!("tcanet-feat-{}", std::process::id()));
