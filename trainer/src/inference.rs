@@ -6,7 +6,6 @@
 use tcanet_models::checkpoint::Checkpoint;
 use tcanet_models::data::features::load_features;
 use tcanet_models::data::prepare::{prepare_video, FitOptions, PreparedVideo, VideoData};
-use tcanet_models::data::proposals::top_by_score;
 use tcanet_models::data::{DataError, Dataset, FeatureLayout};
 use tcanet_models::postprocess::{
     fuse_scores, postprocess_video, PostProcessOptions, ScoredSegment,
@@ -45,9 +44,6 @@ pub struct InferenceVideo {
     pub prepared: PreparedVideo,
     /// Duration (s).
     pub duration: f64,
-    /// The input scores of `prepared.proposals`, in the same order, in f64
-    /// (the fused score is computed in f64, as the runtime does).
-    pub input_scores: Vec<f64>,
 }
 
 /// How videos are read for inference.
@@ -90,12 +86,7 @@ pub fn prepare_inference_video(
     };
     let fit = FitOptions::fixed(cfg, input.resample);
     let prepared = prepare_video(&data, cfg, fit, input.max_proposals)?;
-    let chosen = top_by_score(props, input.max_proposals.unwrap_or(props.len()));
-    Ok(InferenceVideo {
-        prepared,
-        duration,
-        input_scores: chosen.iter().map(|p| p.score).collect(),
-    })
+    Ok(InferenceVideo { prepared, duration })
 }
 
 /// The network's final proposals for one video at one decode scale.
@@ -111,7 +102,7 @@ impl Refined {
     /// Score fusion, the release's Soft-NMS, the top 100 and clipping, as
     /// `tcanet-infer` does them.
     pub fn postprocessed(&self, v: &InferenceVideo) -> Vec<ScoredSegment> {
-        let fused = fuse_scores(&v.input_scores, &self.iou3);
+        let fused = fuse_scores(&v.prepared.input_scores(), &self.iou3);
         postprocess_video(
             &self.segments,
             &fused,

@@ -58,11 +58,11 @@ fn clamped(v: &InferenceVideo, r: &Refined) -> Vec<Proposal> {
     r.segments
         .iter()
         .zip(&r.iou3)
-        .zip(&v.input_scores)
-        .map(|((&(s, e), &iou), &score)| Proposal {
+        .zip(&v.prepared.inputs)
+        .map(|((&(s, e), &iou), input)| Proposal {
             start: s.clamp(0.0, v.duration),
             end: e.clamp(0.0, v.duration),
-            score: score * f64::from(iou),
+            score: input.score * f64::from(iou),
         })
         .collect()
 }
@@ -72,11 +72,11 @@ fn input_proposals(v: &InferenceVideo) -> Vec<Proposal> {
     let p = &v.prepared;
     p.proposals
         .iter()
-        .zip(&v.input_scores)
-        .map(|(q, &score)| Proposal {
+        .zip(&p.inputs)
+        .map(|(q, input)| Proposal {
             start: p.time.to_seconds(f64::from(q[0])),
             end: p.time.to_seconds(f64::from(q[1])),
-            score,
+            score: input.score,
         })
         .collect()
 }
