@@ -21,7 +21,7 @@
 pub mod builder;
 pub mod graph;
 pub mod inspect;
-pub mod onnx_proto;
+pub use tcanet_models::onnx_proto;
 pub mod ort_run;
 pub mod profile;
 pub mod random_weights;

@@ -9,6 +9,7 @@
 //! * [`checkpoint`]: the checkpoint format (parameters, config, position and
 //!   training state in one safetensors file): its keys, reader and writer.
 //! * [`onnx`]: the ONNX interface of an exported model (names, metadata).
+//! * [`onnx_proto`]: the ONNX protobuf messages, as prost structs.
 //! * [`data`]: the dataset formats, their validation and per-video preparation.
 //! * [`postprocess`]: the paper's post-processing (score fusion, the release's
 //!   Soft-NMS, top-k, clipping), shared by the runtime and the trainer.
@@ -30,6 +31,7 @@ pub mod cpu;
 pub mod data;
 pub mod flops;
 pub mod onnx;
+pub mod onnx_proto;
 pub mod params;
 pub mod postprocess;
 pub mod pytorch;

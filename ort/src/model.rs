@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
+use prost::Message;
 use tcanet_models::onnx::{
     ModelInterface, TimeSteps, INPUT_FEATURES, INPUT_NAMES, INPUT_PROPOSALS, IOU_OUTPUTS,
     PROPOSAL_OUTPUTS,
 };
+use tcanet_models::onnx_proto::ModelMetadataProto;
 use tcanet_models::{ModelConfig, NUM_STAGES};
 
 use crate::session::{build_session, build_session_for, Device, SessionSettings};
@@ -169,20 +171,9 @@ impl TcanetModel {
         }
         let built = match settings.device {
             Device::TensorRt(_) => {
-                // TensorRT's optimization profile needs C and T from the
-                // metadata: read them from a plain CPU session first.
-                let probe = SessionSettings {
-                    device: Device::Cpu,
-                    optimization_level: 0,
-                    profile_prefix: None,
-                    ..settings.clone()
-                };
-                let session = build_session(path, &probe)?.session;
-                let mut ignored = Vec::new();
-                let interface =
-                    read_interface(&session, config_override.clone(), &mut ignored, path)
-                        .map_err(contract)?;
-                drop(session);
+                // TensorRT's optimization profile needs C and T: read them
+                // from the file's metadata before building the session.
+                let interface = file_interface(path, config_override.clone()).map_err(contract)?;
                 settings
                     .tensorrt
                     .profile(&interface)
@@ -309,6 +300,25 @@ impl TcanetModel {
     }
 }
 
+/// The interface from the metadata of the model file at `path`, read
+/// without ONNX Runtime and without the weights (the override replaces the
+/// embedded config).
+fn file_interface(
+    path: &Path,
+    config_override: Option<ModelConfig>,
+) -> Result<ModelInterface, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = ModelMetadataProto::decode(bytes.as_slice())
+        .map_err(|e| format!("not an ONNX model: {e}"))?;
+    let get = |key: &str| {
+        meta.metadata_props
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.clone())
+    };
+    ModelInterface::from_metadata(get, config_override).map_err(|e| e.to_string())
+}
+
 /// The interface from the session's metadata (or the override, with a
 /// warning when it differs from an embedded config).
 fn read_interface(
@@ -406,4 +416,74 @@ fn check_io(session: &Session, interface: &ModelInterface) -> Result<(), String>
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcanet_models::onnx::{Precision, TimeSteps};
+    use tcanet_models::onnx_proto::{
+        data_type, GraphProto, ModelProto, StringStringEntryProto, TensorProto,
+    };
+
+    /// A model file holding `interface`'s metadata and a weight of `weights` floats.
+    fn model_file(interface: &ModelInterface, weights: usize) -> tempfile::NamedTempFile {
+        let weight = TensorProto {
+            dims: vec![weights as i64],
+            data_type: data_type::FLOAT,
+            name: "w".into(),
+            raw_data: vec![7; 4 * weights],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: 8,
+            graph: Some(GraphProto {
+                initializer: vec![weight],
+                ..Default::default()
+            }),
+            metadata_props: interface
+                .to_metadata()
+                .into_iter()
+                .map(|(key, value)| StringStringEntryProto {
+                    key: key.into(),
+                    value,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), model.encode_to_vec()).unwrap();
+        file
+    }
+
+    #[test]
+    fn the_file_metadata_gives_the_interface_written_into_it() {
+        let interface = ModelInterface {
+            config: ModelConfig::preset("anet").unwrap(),
+            precision: Precision::Fp16,
+            time_steps: TimeSteps::Dynamic,
+            checkpoint_sha256: Some("ab".repeat(32)),
+            exporter_version: Some("0.1.0".into()),
+        };
+        let file = model_file(&interface, 1 << 16);
+        assert_eq!(file_interface(file.path(), None).unwrap(), interface);
+        let given = ModelConfig::preset("tiny").unwrap();
+        let overridden = file_interface(file.path(), Some(given.clone())).unwrap();
+        assert_eq!(
+            (overridden.config, overridden.precision),
+            (given, Precision::Fp16)
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_onnx_is_an_error_not_a_panic() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), [0xff_u8; 64]).unwrap();
+        let err = file_interface(file.path(), None).unwrap_err();
+        assert!(err.starts_with("not an ONNX model"), "{err}");
+        let missing = file.path().with_extension("missing");
+        assert!(file_interface(&missing, None)
+            .unwrap_err()
+            .starts_with("cannot read"));
+    }
 }

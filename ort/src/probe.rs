@@ -7,6 +7,11 @@ use std::path::Path;
 
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
+use prost::Message;
+use tcanet_models::onnx_proto::{
+    data_type, Dimension, DimensionValue, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
 
 use crate::LoadedOrt;
 
@@ -131,68 +136,51 @@ fn try_session(loaded: &LoadedOrt, provider: Provider) -> Result<(), String> {
         .map_err(|e| format!("cannot create a session: {e}"))
 }
 
-/// A protobuf field header: field number and wire type.
-fn key(field: u64, wire: u64, out: &mut Vec<u8>) {
-    varint((field << 3) | wire, out);
-}
-
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A length-delimited field (bytes, string or message).
-fn bytes_field(field: u64, body: &[u8], out: &mut Vec<u8>) {
-    key(field, 2, out);
-    varint(body.len() as u64, out);
-    out.extend_from_slice(body);
-}
-
-/// A varint field.
-fn int_field(field: u64, v: u64, out: &mut Vec<u8>) {
-    key(field, 0, out);
-    varint(v, out);
-}
-
 /// A `ValueInfoProto` of a float tensor of shape `[1]`.
-fn float1_value(name: &str) -> Vec<u8> {
-    let mut dim = Vec::new();
-    int_field(1, 1, &mut dim); // Dimension.dim_value
-    let mut shape = Vec::new();
-    bytes_field(1, &dim, &mut shape); // TensorShapeProto.dim
-    let mut tensor = Vec::new();
-    int_field(1, 1, &mut tensor); // elem_type FLOAT
-    bytes_field(2, &shape, &mut tensor); // shape
-    let mut ty = Vec::new();
-    bytes_field(1, &tensor, &mut ty); // TypeProto.tensor_type
-    let mut value = Vec::new();
-    bytes_field(1, name.as_bytes(), &mut value); // name
-    bytes_field(2, &ty, &mut value); // type
-    value
+fn float1_value(name: &str) -> ValueInfoProto {
+    let one = Dimension {
+        value: Some(DimensionValue::DimValue(1)),
+        ..Default::default()
+    };
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim: vec![one] }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The smallest model every provider can take: `y = Identity(x)` on a float
 /// `[1]` (ONNX IR 8, opset 13), as serialized `ModelProto` bytes.
 pub fn probe_model() -> Vec<u8> {
-    let mut node = Vec::new();
-    bytes_field(1, b"x", &mut node); // input
-    bytes_field(2, b"y", &mut node); // output
-    bytes_field(4, b"Identity", &mut node); // op_type
-    let mut graph = Vec::new();
-    bytes_field(1, &node, &mut graph); // node
-    bytes_field(2, b"probe", &mut graph); // name
-    bytes_field(11, &float1_value("x"), &mut graph); // input
-    bytes_field(12, &float1_value("y"), &mut graph); // output
-    let mut opset = Vec::new();
-    int_field(2, 13, &mut opset); // OperatorSetIdProto.version (domain "")
-    let mut model = Vec::new();
-    int_field(1, 8, &mut model); // ir_version
-    bytes_field(7, &graph, &mut model); // graph
-    bytes_field(8, &opset, &mut model); // opset_import
-    model
+    let node = NodeProto {
+        input: vec!["x".into()],
+        output: vec!["y".into()],
+        op_type: "Identity".into(),
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        node: vec![node],
+        name: "probe".into(),
+        input: vec![float1_value("x")],
+        output: vec![float1_value("y")],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        ..Default::default()
+    }
+    .encode_to_vec()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The ONNX protobuf messages the exporter writes and `inspect` reads,
-//! hand-written as prost structs with the field numbers of `onnx.proto3`
+//! The ONNX protobuf messages: what the exporter writes and `inspect`
+//! reads, and what the runtime's probes read (a model's metadata) and write
+//! (the provider probe's one-node model). Hand-written as prost structs with the field numbers of `onnx.proto3`
 //! (no protoc, no generated code). Only the fields TCANet's graph needs are
 //! declared; unknown fields of other producers' files are skipped on decode.
 #![allow(missing_docs)] // field names are the ONNX spec's; see onnx.proto3
@@ -78,6 +79,14 @@ pub struct ModelProto {
     pub doc_string: String,
     #[prost(message, optional, tag = "7")]
     pub graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// A `ModelProto` read for its metadata only: decoding skips the graph and
+/// its weights without copying them.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ModelMetadataProto {
     #[prost(message, repeated, tag = "14")]
     pub metadata_props: Vec<StringStringEntryProto>,
 }
