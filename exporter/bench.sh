@@ -5,12 +5,9 @@
 # Usage: bash exporter/bench.sh [THREADS]   (from the repository root)
 set -euo pipefail
 threads="${1:-2}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-cargo build --release -q -p tcanet-exporter
-bin="$CARGO_TARGET_DIR/release/tcanet-export"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+source scripts/bench-common.sh
+build_exporter
+host_line
 for preset in hacs tiny; do
   "$bin" random-checkpoint --preset "$preset" -o "$work/$preset.safetensors" 2>/dev/null
   for prec in fp32 fp16; do

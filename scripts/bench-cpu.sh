@@ -30,26 +30,17 @@ for v in "$threads" "$rounds" "$proposals"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive integer: $v" >&2; exit 2; }
 done
 [ -f "$release/tcanet.py" ] || { echo "$release has no tcanet.py: not a checkout of the TCANet release" >&2; exit 2; }
-py=${TCANET_PYTHON:-.venv/bin/python}
-lib=${ORT_DYLIB_PATH:-.venv/onnxruntime/libonnxruntime.so.1.31.1}
-[ -x "$py" ] && [ -f "$lib" ] || { echo "needs the project venv (make setup): $py, $lib" >&2; exit 2; }
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-cargo build --release -q -p tcanet-exporter
-bin="$CARGO_TARGET_DIR/release/tcanet-export"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-common.sh
+needs_venv
+build_exporter
 
 echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')"
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs;" \
-  "ISA flags: $(grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f' | sort | xargs)"
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+host_line
 "$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
 "$bin" "$work/hacs.safetensors" -o "$work/hacs.onnx" 2>&1 | sed 's/^/# /'
 if [ $avx2 = 1 ]; then
   "$py" scripts/ort_avx2.py "$lib" "$work/libonnxruntime-avx2.so" | sed 's/^/# /'
 fi
-# glibc's own AVX-512 string functions off too on the AVX2 leg, as on an AVX2 host.
-no512="glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
 bench=(bench "$work/hacs.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
 for r in $(seq "$rounds"); do
   "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime-$r.json" 2>/dev/null

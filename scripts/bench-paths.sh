@@ -17,22 +17,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "not a positive integer: $rounds" >&2; exit 2; }
-py=${TCANET_PYTHON:-.venv/bin/python}
-lib=${ORT_DYLIB_PATH:-.venv/onnxruntime/libonnxruntime.so.1.31.1}
-[ -x "$py" ] && [ -f "$lib" ] || { echo "needs the project venv (make setup): $py, $lib" >&2; exit 2; }
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-cargo build --release -q -p tcanet-exporter
-bin="$CARGO_TARGET_DIR/release/tcanet-export"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+source scripts/bench-common.sh
+needs_venv
+build_exporter
 echo "# bash scripts/bench-paths.sh --rounds $rounds"
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+host_line
 "$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
 "$bin" "$work/hacs.safetensors" -o "$work/fp32.onnx" -q
 "$bin" "$work/hacs.safetensors" -o "$work/int8.onnx" --int8 -q
 "$py" scripts/ort_avx2.py "$lib" "$work/avx2.so" | sed 's/^/# /'
 echo "# files: fp32 $(stat -c %s "$work/fp32.onnx") bytes, int8 $(stat -c %s "$work/int8.onnx") bytes"
-no512="glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
 # bench KERNELS MODEL ARGS...: tcanet-export bench on one kernel path.
 bench() {
   local kernels=$1; shift
