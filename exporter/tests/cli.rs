@@ -161,9 +161,9 @@ fn metadata_names_and_graph_are_clean() {
             n.name
         );
     }
-    // The node count documented in docs/ARCHITECTURE.md: 9 + 37 per LGTE
-    // layer + 16 shared + 82 per TBR stage (fp32, gathers not chunked).
-    assert_eq!(summary.node_count, 9 + 37 * 2 + 16 + 82 * 3);
+    // The node count documented in docs/ARCHITECTURE.md: 7 + 37 per LGTE
+    // layer + 15 shared + 72 per TBR stage (fp32, gathers not chunked).
+    assert_eq!(summary.node_count, 7 + 37 * 2 + 15 + 72 * 3);
 }
 
 #[test]

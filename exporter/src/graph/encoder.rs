@@ -5,12 +5,13 @@ use super::Net;
 use crate::builder::Value;
 
 impl Net<'_> {
-    /// `x_1d_b_f`: Conv, ReLU, Conv, ReLU, to time-major.
+    /// `x_1d_b_f`: Conv, ReLU, Conv, ReLU (as Conv2d of height 1), to
+    /// time-major.
     pub(super) fn base_encoder(&mut self, x: &Value, convs: &[Conv; 2]) -> Value {
-        let x = self.conv1d("0", x, &convs[0]);
-        let x = self.b.relu("1", &x);
-        let x = self.conv1d("2", &x, &convs[1]);
-        let x = self.b.relu("3", &x);
+        let x = self.b.unsqueeze("as_2d", x, &[2]);
+        let x = self.conv2d_relu("0", "1", &x, &convs[0]);
+        let x = self.conv2d_relu("2", "3", &x, &convs[1]);
+        let x = self.b.squeeze("as_1d", &x, &[2]);
         self.b.transpose("to_time_major", &x, &[0, 2, 1])
     }
 

@@ -146,6 +146,24 @@ pub struct TapTable {
     pub groups: usize,
 }
 
+impl TapTable {
+    /// `[groups, H/groups + 1, cols]`: the weights with the biases as a last
+    /// row, for features with a last column of ones.
+    pub fn weight_with_bias_row(&self) -> Tensor {
+        let [g, rows, cols] = [
+            self.weight.dims[0],
+            self.weight.dims[1],
+            self.weight.dims[2],
+        ];
+        let mut data = Vec::with_capacity(g * (rows + 1) * cols);
+        for gi in 0..g {
+            data.extend_from_slice(&self.weight.data[gi * rows * cols..(gi + 1) * rows * cols]);
+            data.extend_from_slice(&self.bias.data[gi * cols..(gi + 1) * cols]);
+        }
+        Tensor::new(&[g, rows + 1, cols], data)
+    }
+}
+
 /// How one stage's branch reads its [`TapTable`]: output j of region r sums
 /// its taps k = 0, 1, 2 read at the region's sample `2j + k − 1` (the
 /// sentinel sample S, i.e. zero, when that is outside the region: the conv's
@@ -168,6 +186,61 @@ pub struct TapConv {
     pub channels: usize,
     /// Outputs whose rows one `GatherND` fetches ([`outputs_per_gather`]).
     pub outputs_per_gather: usize,
+    /// The reads above as one affine map of the S+1 samples' left
+    /// neighbours ([`TapReadMaps`]).
+    pub reads: TapReadMaps,
+}
+
+/// Where every output tap reads the tap table, as affine maps of a
+/// proposal's samples, so that one `MatMul` + `Add` gives them for all
+/// outputs (columns in the order (output j, region, tap k, neighbour): left,
+/// then right one time step on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TapReadMaps {
+    /// `[S+1, J·regions·6]`: `rows_per_step` where the column's tap reads
+    /// the sample (one per column), else 0. Left neighbours (padded time
+    /// indices, whole numbers) @ this = the time step's first row.
+    pub row_select: Tensor,
+    /// `[J·regions·6]`: the tap's row within a time step, + `rows_per_step`
+    /// for the right neighbour.
+    pub row_offset: Tensor,
+    /// `[S+1, J·regions·6]`: −1 (left) or +1 (right) where the column's tap
+    /// reads the sample, else 0. Fractions @ this + `weight_offset` =
+    /// the interpolation weights 1 − frac and frac.
+    pub weight_select: Tensor,
+    /// `[J·regions·6]`: 1 for the left neighbours, 0 for the right.
+    pub weight_offset: Tensor,
+}
+
+impl TapReadMaps {
+    /// The maps of output taps reading `sample_index` (`[J, regions, 3]`,
+    /// among `samples` = S+1) at `row_offset` (`[regions, 3]`) within time
+    /// steps of `rows_per_step` rows.
+    fn new(samples: usize, sample_index: &[i64], row_offset: &[f32], rows_per_step: usize) -> Self {
+        let cols = sample_index.len() * 2;
+        let step = rows_per_step as f32;
+        let mut row_select = vec![0.0; samples * cols];
+        let mut weight_select = vec![0.0; samples * cols];
+        let mut row_offsets = Vec::with_capacity(cols);
+        let mut weight_offset = Vec::with_capacity(cols);
+        let taps_per_output = row_offset.len();
+        for (i, &s) in sample_index.iter().enumerate() {
+            let offset = row_offset[i % taps_per_output];
+            for side in 0..2 {
+                let col = 2 * i + side;
+                row_select[s as usize * cols + col] = step;
+                weight_select[s as usize * cols + col] = if side == 0 { -1.0 } else { 1.0 };
+                row_offsets.push(offset + side as f32 * step);
+                weight_offset.push(if side == 0 { 1.0 } else { 0.0 });
+            }
+        }
+        Self {
+            row_select: Tensor::new(&[samples, cols], row_select),
+            row_offset: Tensor::new(&[cols], row_offsets),
+            weight_select: Tensor::new(&[samples, cols], weight_select),
+            weight_offset: Tensor::new(&[cols], weight_offset),
+        }
+    }
 }
 
 /// Gathered bytes one `GatherND` (and the weighted sum reading it) should
@@ -577,13 +650,17 @@ pub fn tap_conv(
             }
         }
     }
-    let row_offset = (0..regions.len() * 3)
+    let row_offset: Vec<f32> = (0..regions.len() * 3)
         .map(|rk| (first_conv * 3 + rk) as f32)
         .collect();
+    let rows_per_step = table.convs * 3;
+    let samples = sentinel as usize + 1;
+    let reads = TapReadMaps::new(samples, &sample_index, &row_offset, rows_per_step);
     TapConv {
         sample_index,
         row_offset,
-        rows_per_step: table.convs * 3,
+        rows_per_step,
+        reads,
         regions: regions.len(),
         outputs: j_out,
         channels: table.channels,

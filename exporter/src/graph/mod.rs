@@ -94,9 +94,8 @@ impl Net<'_> {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(&x, layer, &window));
         }
         let padded = self.scoped("ttn", |n| n.padded_groups(&x));
-        let taps = self.scoped("taps", |n| tbr::TapTables {
-            se: n.tap_table("reg1se", &padded, &net.se_taps),
-            xw: n.tap_table("reg1xw", &padded, &net.xw_taps),
+        let taps = self.scoped("taps", |n| {
+            n.tap_tables(&padded, &net.se_taps, &net.xw_taps)
         });
         let shapes = self.scoped("shapes", |n| n.proposal_shapes(&proposals));
         let mut props = proposals;
@@ -173,16 +172,17 @@ impl Net<'_> {
         }
     }
 
-    /// A Conv1d on `[N, C, W]` as a Conv2d of height 1 (`Unsqueeze`, `Conv`,
-    /// `Squeeze`): ONNX Runtime's CPU provider runs 2-D convs with its
-    /// blocked (NCHWc) kernels, which it does not use for 1-D ones.
-    fn conv1d(&mut self, leaf: &str, x: &Value, conv: &Conv) -> Value {
+    /// A Conv1d and its ReLU on `[N, C, 1, W]` (a Conv2d of height 1:
+    /// ONNX Runtime's CPU provider runs 2-D convs with its blocked (NCHWc)
+    /// kernels, which it does not use for 1-D ones). The ReLU follows the
+    /// `Conv` directly, so that ONNX Runtime fuses it into the conv, and
+    /// consecutive convs stay in the blocked layout between them. `{leaf}`
+    /// names the conv, `{relu}` the ReLU.
+    fn conv2d_relu(&mut self, leaf: &str, relu: &str, x: &Value, conv: &Conv) -> Value {
         let w = self.weight(&format!("{leaf}.weight"), &conv.weight);
         let bias = self.weight(&format!("{leaf}.bias"), &conv.bias);
-        let b = &mut self.b;
-        let x = b.unsqueeze(&format!("{leaf}/as_2d"), x, &[2]);
-        let y = b.conv2d(leaf, &x, &w, &bias, conv.spec);
-        b.squeeze(&format!("{leaf}/as_1d"), &y, &[2])
+        let y = self.b.conv2d(leaf, x, &w, &bias, conv.spec);
+        self.b.relu(relu, &y)
     }
 
     /// `x @ W + b` (`MatMul`, `Add`), float32 whatever `--int8` says.

@@ -13,10 +13,20 @@
 //! bias is in the table (tap 1), and the result stays channels-last, which
 //! ONNX Runtime folds into the next conv's input reorder.
 use super::fold::{TapConv, TapTable};
+use super::tbr::TapTables;
 use super::ttn::SamplePositions;
 use super::Net;
 use crate::builder::Value;
 use crate::onnx_proto::data_type;
+
+/// How a tap table gets its biases.
+#[derive(Debug, Clone, Copy)]
+enum BiasIn {
+    /// An `Add` after the matmul.
+    Add,
+    /// A row of the matmul's weights, against a column of ones.
+    Matmul,
+}
 
 /// Where every output tap reads the tap table: row indices `[B, M·2, 1]`
 /// (left and right neighbour; M = N·J·regions·3) and interpolation weights
@@ -27,18 +37,56 @@ struct TapReads {
 }
 
 impl Net<'_> {
+    /// Both branches' tap tables ([`Net::tap_table`]) from `features` `[B,
+    /// g, T+2, H/g]`. In float models the biases ride in the matmuls: the
+    /// features get a last column of ones and the weights a last row of
+    /// biases (one pass over each table instead of a matmul and an `Add`);
+    /// `--int8` keeps the `Add`, since quantizing a bias row with the
+    /// weights would cost it precision.
+    pub(super) fn tap_tables(
+        &mut self,
+        features: &Value,
+        se: &TapTable,
+        xw: &TapTable,
+    ) -> TapTables {
+        if self.int8 {
+            return TapTables {
+                se: self.tap_table("reg1se", features, se, BiasIn::Add),
+                xw: self.tap_table("reg1xw", features, xw, BiasIn::Add),
+            };
+        }
+        let one = self.b.weight("ones_column/value", &[], &[1.0]);
+        let ones = self.b.pad(
+            "ones_column",
+            features,
+            &[0, 0, 0, 0, 0, 0, 0, 1],
+            Some(&one),
+        );
+        TapTables {
+            se: self.tap_table("reg1se", &ones, se, BiasIn::Matmul),
+            xw: self.tap_table("reg1xw", &ones, xw, BiasIn::Matmul),
+        }
+    }
+
     /// `[B, (T+2)·convs·3, C]`: row (t·convs + c)·3 + k holds G_k[t] of conv
-    /// c (+ its bias for k = 1), from `features` `[B, g, T+2, H/g]`: one
-    /// matmul per group, then whole C/g blocks moved (a cheap transpose).
-    /// In scope `leaf`.
-    pub(super) fn tap_table(&mut self, leaf: &str, features: &Value, table: &TapTable) -> Value {
-        let bias = self.weight(&format!("{leaf}.tap_bias"), &table.bias);
+    /// c (+ its bias for k = 1), from `features`: one matmul per group, then
+    /// whole C/g blocks moved (a cheap transpose). In scope `leaf`.
+    fn tap_table(&mut self, leaf: &str, features: &Value, table: &TapTable, bias: BiasIn) -> Value {
         let (g, c) = (table.groups as i64, table.channels as i64);
+        let (weight, bias_value) = match bias {
+            BiasIn::Add => {
+                let bias = self.weight(&format!("{leaf}.tap_bias"), &table.bias);
+                (table.weight.clone(), Some(bias))
+            }
+            BiasIn::Matmul => (table.weight_with_bias_row(), None),
+        };
         self.scoped(leaf, |n| {
             // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
-            let t = n.weight_matmul("taps", features, &table.weight, "weight");
+            let mut t = n.weight_matmul("taps", features, &weight, "weight");
             let b = &mut n.b;
-            let t = b.add("bias", &t, &bias);
+            if let Some(bias) = &bias_value {
+                t = b.add("bias", &t, bias);
+            }
             let t = b.reshape("group_rows", &t, &[0, g, -1, c / g]);
             let t = b.transpose("groups_last", &t, &[0, 2, 1, 3]);
             b.reshape("rows", &t, &[0, -1, c])
@@ -46,8 +94,8 @@ impl Net<'_> {
     }
 
     /// The conv `tc` on the samples at `pos`, read from `table`
-    /// ([`Net::tap_table`]). Returns `[B·N, 1, J, regions·C]` (channels
-    /// last, before the ReLU), in scope `leaf`.
+    /// ([`Net::tap_table`]), and the ReLU after it. Returns `[B·N, 1, J,
+    /// regions·C]` (channels last), in scope `leaf`.
     pub(super) fn sampled_conv(
         &mut self,
         leaf: &str,
@@ -61,43 +109,43 @@ impl Net<'_> {
         })
     }
 
-    /// The table rows and weights of every output tap, from the sample
-    /// positions and the constant sample table.
+    /// The table rows and weights of every output tap: one `MatMul` of the
+    /// samples' left neighbours (fractions) by a constant selection matrix,
+    /// plus each column's offset ([`super::fold::TapReadMaps`]).
     fn tap_reads(&mut self, pos: &SamplePositions, tc: &TapConv) -> TapReads {
-        let (nb, j) = (tc.regions, tc.outputs);
-        // Rows between one time step and the next in the tap table.
-        let step = tc.rows_per_step as f32;
+        let m = &tc.reads;
         let b = &mut self.b;
-        let sample = b.const_i64("sample_index", &[j, nb, 3], &tc.sample_index);
-        // [B, N, J, regions, 3] per tap: left neighbour and its weight.
-        let tl = b.gather("tap_left", &pos.left, &sample, 2);
-        let tf = b.gather("tap_frac", &pos.frac, &sample, 2);
-        let stride = b.const_f32("row_stride", &[], &[step]);
-        let offset = b.const_f32("row_offset", &[nb, 3], &tc.row_offset);
-        let tl = b.mul("time_rows", &tl, &stride);
-        let tl = b.add("tap_rows", &tl, &offset);
-        let tl = b.reshape("rows_per_tap", &tl, &[0, -1, 1]);
-        // Left and right neighbour rows [B, M, 2] (right = one time step on).
-        let nbr = b.const_f32("neighbour_rows", &[2], &[0.0, step]);
-        let rows = b.add("neighbours", &tl, &nbr);
+        let select = b.const_f32("row_select", &m.row_select.dims, &m.row_select.data);
+        let offset = b.const_f32("row_offset", &m.row_offset.dims, &m.row_offset.data);
+        // [B, N, J·regions·6]: left and right neighbour rows of every tap.
+        let rows = b.matmul("tap_rows", &pos.left, &select);
+        let rows = b.add("neighbours", &rows, &offset);
         let rows = b.cast("row_index", &rows, data_type::INT64);
         let rows = b.reshape("gather_index", &rows, &[0, -1, 1]);
-        // Weights (1 − frac, frac) = frac·(−1, 1) + (1, 0), [B·N·J·regions, 1, 6].
-        let tf = b.reshape("frac_per_tap", &tf, &[0, -1, 1]);
-        let sign = b.const_f32("minus_plus_one", &[2], &[-1.0, 1.0]);
-        let base = b.const_f32("one_zero", &[2], &[1.0, 0.0]);
-        let tf = b.mul("signed_frac", &tf, &sign);
-        let wts = b.add("weights", &tf, &base);
+        let select = b.const_f32(
+            "weight_select",
+            &m.weight_select.dims,
+            &m.weight_select.data,
+        );
+        let offset = b.const_f32(
+            "weight_offset",
+            &m.weight_offset.dims,
+            &m.weight_offset.data,
+        );
+        // (1 − frac, frac) of every tap: [B·N·J·regions, 1, 6].
+        let wts = b.matmul("tap_weights", &pos.frac, &select);
+        let wts = b.add("weights", &wts, &offset);
         let wts = b.reshape("weights_per_output", &wts, &[-1, 1, 6]);
         let weights = self.cast_to_compute(&wts, "weights_to_compute");
         TapReads { rows, weights }
     }
 
-    /// Gathers the 6 rows of every output, weights and sums them:
-    /// `[B·N, 1, J, regions·C]`. The outputs are taken in chunks of
-    /// `tc.outputs_per_gather` (gather, weighted sum, next chunk), so that
-    /// each chunk's gathered rows are still in cache when they are summed;
-    /// ONNX Runtime runs each chunk's pair back to back.
+    /// Gathers the 6 rows of every output, weights and sums them, then the
+    /// ReLU: `[B·N, 1, J, regions·C]`. The outputs are taken in chunks of
+    /// `tc.outputs_per_gather` (gather, weighted sum, ReLU, next chunk), so
+    /// that each chunk's gathered rows are still in cache when they are
+    /// summed, and its sums when they are rectified; ONNX Runtime runs each
+    /// chunk's nodes back to back.
     fn interpolate_taps(&mut self, table: &Value, r: &TapReads, tc: &TapConv) -> Value {
         let (nb, j, c) = (tc.regions as i64, tc.outputs as i64, tc.channels as i64);
         let sizes: Vec<i64> = (0..tc.outputs)
@@ -110,6 +158,7 @@ impl Net<'_> {
             let gathered = b.reshape("six_rows", &gathered, &[-1, 6, c]);
             // Σ over 3 taps × 2 neighbours: [B·N·J·regions, 1, C].
             let y = b.matmul("interpolate_sum", &r.weights, &gathered);
+            let y = b.relu("relu", &y);
             return b.reshape("channels_last", &y, &[-1, 1, j, nb * c]);
         }
         let rows = b.reshape("rows_by_output", &r.rows, &[0, -1, j, nb * 6, 1]);
@@ -123,6 +172,7 @@ impl Net<'_> {
             let g = b.reshape(&format!("six_rows_{i}"), &g, &[-1, 6, c]);
             let w = b.reshape(&format!("weights_{i}"), wts, &[-1, 1, 6]);
             let y = b.matmul(&format!("interpolate_sum_{i}"), &w, &g);
+            let y = b.relu(&format!("relu_{i}"), &y);
             parts.push(b.reshape(&format!("part_{i}"), &y, &[-1, *jc, nb * c]));
         }
         let refs: Vec<&Value> = parts.iter().collect();

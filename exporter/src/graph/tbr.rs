@@ -69,7 +69,7 @@ impl Net<'_> {
     }
 
     /// A head's first four layers, `{prefix}.0` to `{prefix}.3`: the conv
-    /// sampling the tap table, ReLU, a channels-last conv, ReLU.
+    /// sampling the tap table with its ReLU, a channels-last conv, ReLU.
     fn first_convs(
         &mut self,
         prefix: &str,
@@ -79,9 +79,7 @@ impl Net<'_> {
         mid: &Conv,
     ) -> Value {
         let x = self.sampled_conv(&format!("{prefix}.0"), table, pos, first);
-        let x = self.b.relu(&format!("{prefix}.1"), &x);
-        let x = self.conv_channels_last(&format!("{prefix}.2"), &x, mid);
-        self.b.relu(&format!("{prefix}.3"), &x)
+        self.conv_relu_channels_last(&format!("{prefix}.2"), &format!("{prefix}.3"), &x, mid)
     }
 
     /// A head's output `name`: `x` reshaped to `shape`, as float32
@@ -91,16 +89,16 @@ impl Net<'_> {
         self.cast_to_f32(&x, &format!("{name}_f32"))
     }
 
-    /// A Conv1d on channels-last `[M, 1, W, C]`: `Transpose` to `[M, C, 1,
-    /// W]` (ONNX Runtime folds it into the blocked conv's input reorder),
-    /// `Conv`, `Squeeze` to `[M, C_out, W_out]`.
-    fn conv_channels_last(&mut self, leaf: &str, x: &Value, conv: &Conv) -> Value {
-        let w = self.weight(&format!("{leaf}.weight"), &conv.weight);
-        let bias = self.weight(&format!("{leaf}.bias"), &conv.bias);
-        let b = &mut self.b;
-        let x = b.transpose(&format!("{leaf}/channels_first"), x, &[0, 3, 1, 2]);
-        let y = b.conv2d(leaf, &x, &w, &bias, conv.spec);
-        b.squeeze(&format!("{leaf}/as_1d"), &y, &[2])
+    /// A Conv1d and its ReLU on channels-last `[M, 1, W, C]`: `Transpose`
+    /// to `[M, C, 1, W]` (ONNX Runtime folds it into the blocked conv's
+    /// input reorder), `Conv` + `Relu` (fused), `Squeeze` to `[M, C_out,
+    /// W_out]`.
+    fn conv_relu_channels_last(&mut self, leaf: &str, relu: &str, x: &Value, conv: &Conv) -> Value {
+        let x = self
+            .b
+            .transpose(&format!("{leaf}/channels_first"), x, &[0, 3, 1, 2]);
+        let y = self.conv2d_relu(leaf, relu, &x, conv);
+        self.b.squeeze(&format!("{leaf}/as_1d"), &y, &[2])
     }
 
     /// A grouped conv whose kernel spans the input `[M, H_in, K]`, as

@@ -303,50 +303,75 @@ fn interpolate(table: &[f64], cols: usize, u: f64) -> Vec<f64> {
 }
 
 /// The graph's way: the tap table (per group, on the features padded with
-/// one zero step on each side, plus the tap-1 biases), its rows read at each
-/// output tap's sample (the sentinel reads the zero step), interpolated and
-/// summed over the taps. Returns `[regions, C, J]` (as the unfolded convs).
+/// one zero step on each side and a column of ones, against the weights
+/// with their bias row), read at the rows and with the weights that the
+/// read maps give from the samples' left neighbours and fractions (the
+/// sentinel sits at u = −1), summed over the 6 reads of each output.
+/// Returns `[regions, C, J]` (as the unfolded convs).
 fn tap_conv_output(table: &TapTable, tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64> {
+    let weight = table.weight_with_bias_row();
     let (g, inp_g, cols) = (table.groups, table.weight.dims[1], table.weight.dims[2]);
+    assert_eq!(weight.dims, [g, inp_g + 1, cols]);
     let h = g * inp_g;
-    let mut padded = vec![0.0; (t + 2) * h];
-    padded[h..(t + 1) * h].copy_from_slice(feats);
+    // [(T+2), g, H/g + 1]: zero steps around the timeline, ones last.
+    let mut padded = vec![0.0; (t + 2) * g * (inp_g + 1)];
+    for step in 0..t + 2 {
+        for gi in 0..g {
+            let row = &mut padded[(step * g + gi) * (inp_g + 1)..][..inp_g + 1];
+            if (1..=t).contains(&step) {
+                row[..inp_g].copy_from_slice(&feats[(step - 1) * h + gi * inp_g..][..inp_g]);
+            }
+            row[inp_g] = 1.0;
+        }
+    }
     // G[gi]: [(T+2), cols]
     let tables: Vec<Vec<f64>> = (0..g)
         .map(|gi| {
             let mut tab = vec![0.0; (t + 2) * cols];
             for step in 0..t + 2 {
+                let x = &padded[(step * g + gi) * (inp_g + 1)..][..inp_g + 1];
                 for col in 0..cols {
-                    tab[step * cols + col] = table.bias.data[gi * cols + col] as f64
-                        + (0..inp_g)
-                            .map(|i| {
-                                padded[step * h + gi * inp_g + i]
-                                    * table.weight.data[(gi * inp_g + i) * cols + col] as f64
-                            })
-                            .sum::<f64>();
+                    tab[step * cols + col] = (0..=inp_g)
+                        .map(|i| x[i] * weight.data[(gi * (inp_g + 1) + i) * cols + col] as f64)
+                        .sum::<f64>();
                 }
             }
             tab
         })
         .collect();
+    // The samples' padded left neighbours and fractions, the sentinel last.
+    let mut left: Vec<f64> = u.iter().map(|x| x.floor() + 1.0).collect();
+    let mut frac: Vec<f64> = u.iter().map(|x| x - x.floor()).collect();
+    left.push(0.0);
+    frac.push(0.0);
+    let m = &tc.reads;
+    let n_cols = m.row_offset.data.len();
+    let affine = |x: &[f64], select: &Tensor, offset: &Tensor, col: usize| -> f64 {
+        let sum: f64 = x
+            .iter()
+            .enumerate()
+            .map(|(s, v)| v * select.data[s * n_cols + col] as f64)
+            .sum();
+        sum + offset.data[col] as f64
+    };
     let (c, j_out, nb, cg) = (tc.channels, tc.outputs, tc.regions, tc.channels / g);
-    assert_eq!(tc.rows_per_step, table.convs * 3);
+    assert_eq!(n_cols, j_out * nb * 6);
     let mut out = vec![0.0; nb * c * j_out];
     for j in 0..j_out {
         for r in 0..nb {
             for oc in 0..c {
                 let (gi, o) = (oc / cg, oc % cg);
                 let mut acc = 0.0;
-                for k in 0..3 {
-                    let s = tc.sample_index[(j * nb + r) * 3 + k] as usize;
-                    // Padded index: u + 1; the sentinel sits at u = −1.
-                    let up = if s == u.len() { 0.0 } else { u[s] + 1.0 };
-                    // Row (t, row_in_step) of C channels = columns row_in_step·cg + o.
-                    let row_in_step = tc.row_offset[r * 3 + k] as usize;
-                    let col = row_in_step * cg + o;
-                    let column: Vec<f64> =
-                        (0..t + 2).map(|st| tables[gi][st * cols + col]).collect();
-                    acc += interpolate(&column, 1, up)[0];
+                for read in 0..6 {
+                    let col = (j * nb + r) * 6 + read;
+                    let row = affine(&left, &m.row_select, &m.row_offset, col);
+                    let w = affine(&frac, &m.weight_select, &m.weight_offset, col);
+                    assert_eq!(row, row.round(), "whole row numbers");
+                    let (step, row_in_step) = (
+                        row as usize / tc.rows_per_step,
+                        row as usize % tc.rows_per_step,
+                    );
+                    acc += w * tables[gi][step * cols + row_in_step * cg + o];
                 }
                 out[(r * c + oc) * j_out + j] = acc;
             }
