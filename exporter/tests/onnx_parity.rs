@@ -258,9 +258,9 @@ fn hacs_export_passes_the_checker_and_matches_the_reference() {
     )
     .unwrap();
     assert!(report.passed(), "{report}");
-    // docs/ARCHITECTURE.md: 312 nodes, plus 57 per stage for the XW first
+    // docs/ARCHITECTURE.md: 312 nodes, plus 50 per stage for the XW first
     // conv's gather in 8 chunks of 8 outputs.
-    assert_eq!(summary.nodes, 312 + 3 * 57);
+    assert_eq!(summary.nodes, 312 + 3 * 50);
 }
 
 /// `--dynamic-time`: one model for every T, equal to the reference at each
@@ -366,8 +366,8 @@ fn chunked_gathers_match_the_reference() {
         let summary = export_to_file(&ckpt, &opts, &path).unwrap();
         assert_onnx_checker_accepts(&path);
         if precision == Precision::Fp32 {
-            // Per stage: XW 6 chunks (13 + 7·6 nodes instead of 12), SE 2 (13 + 7·2).
-            assert_eq!(summary.nodes, plain_nodes + 3 * ((55 - 12) + (27 - 12)));
+            // Per stage: XW 6 chunks (14 + 6·6 nodes instead of 12), SE 2 (14 + 6·2).
+            assert_eq!(summary.nodes, plain_nodes + 3 * ((50 - 12) + (26 - 12)));
         }
         let mut model = OnnxModel::load(&path, 1).unwrap();
         let onnx = model.run(&features, shape, &proposals, n).unwrap();
