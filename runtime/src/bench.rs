@@ -14,6 +14,7 @@ use tcanet_models::ModelConfig;
 
 use crate::infer::{prepare_video_input, InferSettings, VideoError, VideoInput};
 use crate::postprocess::{fuse_scores, postprocess_video, PostProcessOptions};
+use crate::refiner::finish_video;
 use tcanet_models::data::Dataset;
 use tcanet_ort::{ModelError, TcanetModel};
 
@@ -358,24 +359,16 @@ fn bench_input(
     }
 }
 
-/// One timed video: the model call, then fusion + post-processing; returns
-/// the seconds of each.
+/// One timed video: the model call, then what `tcanet-infer run` does with
+/// its outputs ([`finish_video`]: the finiteness check, score fusion and
+/// post-processing); returns the seconds of each.
 fn time_call(model: &mut TcanetModel, input: &VideoInput) -> Result<(f64, f64), BenchError> {
-    let (v, duration) = (&input.prepared, input.duration);
+    let v = &input.prepared;
     let t0 = Instant::now();
     let out = model.run(&v.features, &v.proposals, 1)?;
     let t1 = Instant::now();
-    let refined: Vec<(f64, f64)> = out.proposals[2]
-        .chunks_exact(2)
-        .map(|p| {
-            (
-                v.time.to_seconds(f64::from(p[0])),
-                v.time.to_seconds(f64::from(p[1])),
-            )
-        })
-        .collect();
-    let fused = fuse_scores(&v.input_scores(), &out.iou[2]);
-    let kept = postprocess_video(&refined, &fused, duration, &PostProcessOptions::default());
+    let kept = finish_video(&model.path, input, &out, &PostProcessOptions::default())
+        .map_err(VideoError::from)?;
     std::hint::black_box(kept);
     let t2 = Instant::now();
     Ok(((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()))

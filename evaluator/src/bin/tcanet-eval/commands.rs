@@ -102,23 +102,8 @@ pub fn proposals(a: ProposalArgs, log: &Log) -> Result<(), Failure> {
         tiou_thresholds: thresholds(c),
         max_avg_proposals: a.max_proposals as f64,
     };
-    let excluded = inputs::excluded(c.exclude.as_ref())?;
-    let (gt, (pred, base)) = rayon::join(
-        || inputs::ground_truth(&c.gt, &c.subset),
-        || {
-            rayon::join(
-                || inputs::proposals(&c.pred),
-                || a.compare.baseline.as_ref().map(inputs::proposals),
-            )
-        },
-    );
-    let (mut gt, mut pred, mut base) = (gt?, pred?, base.transpose()?);
-    if let Some(ids) = &excluded {
-        inputs::report_excluded(log, &gt, ids);
-        gt = gt.without_videos(ids);
-        pred = pred.without_videos(ids);
-        base = base.map(|b: ProposalSet| b.without_videos(ids));
-    }
+    let (gt, pred, base): (_, ProposalSet, _) =
+        inputs::scoring_inputs(c, a.compare.baseline.as_ref(), log)?;
     let report = evaluate_proposals(&gt, &pred, &opts)?;
     let baseline = base
         .map(|b| evaluate_proposals(&gt, &b, &opts))
@@ -171,23 +156,8 @@ pub fn detections(a: DetectionArgs, log: &Log) -> Result<(), Failure> {
         tiou_thresholds: thresholds(c),
         ignore_unknown_labels: a.ignore_unknown_labels,
     };
-    let excluded = inputs::excluded(c.exclude.as_ref())?;
-    let (gt, (pred, base)) = rayon::join(
-        || inputs::ground_truth(&c.gt, &c.subset),
-        || {
-            rayon::join(
-                || inputs::detections(&c.pred),
-                || a.compare.baseline.as_ref().map(inputs::detections),
-            )
-        },
-    );
-    let (mut gt, mut pred, mut base) = (gt?, pred?, base.transpose()?);
-    if let Some(ids) = &excluded {
-        inputs::report_excluded(log, &gt, ids);
-        gt = gt.without_videos(ids);
-        pred = pred.without_videos(ids);
-        base = base.map(|b: DetectionSet| b.without_videos(ids));
-    }
+    let (gt, pred, base): (_, DetectionSet, _) =
+        inputs::scoring_inputs(c, a.compare.baseline.as_ref(), log)?;
     let report = evaluate_detections(&gt, &pred, &opts)?;
     let baseline = base
         .as_ref()
@@ -334,7 +304,6 @@ pub fn diagnose(a: DiagnoseArgs, log: &Log) -> Result<(), Failure> {
         fn_min_precision: a.fn_min_precision,
         ignore_unknown_labels: a.ignore_unknown_labels,
     };
-    let excluded = inputs::excluded(c.exclude.as_ref())?;
     let extra = match &a.characteristics {
         Some(x) => Some(ExtraCharacteristics::from_slice(
             &inputs::bytes(x)?,
@@ -342,16 +311,7 @@ pub fn diagnose(a: DiagnoseArgs, log: &Log) -> Result<(), Failure> {
         )?),
         None => None,
     };
-    let (gt, pred) = rayon::join(
-        || inputs::ground_truth(&c.gt, &c.subset),
-        || inputs::detections(&c.pred),
-    );
-    let (mut gt, mut pred) = (gt?, pred?);
-    if let Some(ids) = &excluded {
-        inputs::report_excluded(log, &gt, ids);
-        gt = gt.without_videos(ids);
-        pred = pred.without_videos(ids);
-    }
+    let (gt, pred, _): (_, DetectionSet, _) = inputs::scoring_inputs(c, None, log)?;
     let d = diagnose::diagnose(&gt, &pred, &opts, extra.as_ref())?;
     warn(log, &d.warnings, None);
     c.output.write_with(|w| {

@@ -19,20 +19,60 @@ pub fn ground_truth(input: &Input, subset: &str) -> Result<GroundTruth, Error> {
     }
 }
 
-/// Reads a proposal submission from a file or standard input.
-pub fn proposals(input: &Input) -> Result<ProposalSet, Error> {
-    match input {
-        Input::Path(p) => ProposalSet::from_path(p),
-        Input::Stdin => ProposalSet::from_slice(&stdin_bytes()?, "<stdin>"),
+/// A submission file's contents: proposals or detections.
+pub trait Submission: Sized + Send {
+    /// Reads one from a file or standard input.
+    fn read(input: &Input) -> Result<Self, Error>;
+    /// The same without the videos `ids`.
+    fn without(&self, ids: &HashSet<String>) -> Self;
+}
+
+impl Submission for ProposalSet {
+    fn read(input: &Input) -> Result<Self, Error> {
+        match input {
+            Input::Path(p) => ProposalSet::from_path(p),
+            Input::Stdin => ProposalSet::from_slice(&stdin_bytes()?, "<stdin>"),
+        }
+    }
+
+    fn without(&self, ids: &HashSet<String>) -> Self {
+        self.without_videos(ids)
     }
 }
 
-/// Reads a detection submission from a file or standard input.
-pub fn detections(input: &Input) -> Result<DetectionSet, Error> {
-    match input {
-        Input::Path(p) => DetectionSet::from_path(p),
-        Input::Stdin => DetectionSet::from_slice(&stdin_bytes()?, "<stdin>"),
+impl Submission for DetectionSet {
+    fn read(input: &Input) -> Result<Self, Error> {
+        match input {
+            Input::Path(p) => DetectionSet::from_path(p),
+            Input::Stdin => DetectionSet::from_slice(&stdin_bytes()?, "<stdin>"),
+        }
     }
+
+    fn without(&self, ids: &HashSet<String>) -> Self {
+        self.without_videos(ids)
+    }
+}
+
+/// What a scoring command reads: the ground truth, the submission and the
+/// optional baseline submission, read in parallel, each without the
+/// videos of `--exclude` (whose count is reported).
+pub fn scoring_inputs<S: Submission>(
+    c: &CommonArgs,
+    baseline: Option<&Input>,
+    log: &tcanet_cli::Log,
+) -> Result<(GroundTruth, S, Option<S>), Error> {
+    let excluded = excluded(c.exclude.as_ref())?;
+    let (gt, (pred, base)) = rayon::join(
+        || ground_truth(&c.gt, &c.subset),
+        || rayon::join(|| S::read(&c.pred), || baseline.map(S::read)),
+    );
+    let (gt, pred, base) = (gt?, pred?, base.transpose()?);
+    let Some(ids) = &excluded else {
+        return Ok((gt, pred, base));
+    };
+    report_excluded(log, &gt, ids);
+    let base = base.map(|b| b.without(ids));
+    Ok((gt.without_videos(ids), pred.without(ids), base))
 }
 
 /// Reads any input's bytes (small files: lists, characteristics).
@@ -48,7 +88,7 @@ fn stdin_bytes() -> Result<Vec<u8>, Error> {
 }
 
 /// The videos of `--exclude`, if given.
-pub fn excluded(input: Option<&Input>) -> Result<Option<HashSet<String>>, Error> {
+fn excluded(input: Option<&Input>) -> Result<Option<HashSet<String>>, Error> {
     let Some(input) = input else {
         return Ok(None);
     };
@@ -91,7 +131,7 @@ pub fn common_inputs(c: &CommonArgs) -> Vec<(&'static str, &Input)> {
 }
 
 /// Says how many excluded videos were found, on standard error.
-pub fn report_excluded(log: &tcanet_cli::Log, gt: &GroundTruth, ids: &HashSet<String>) {
+fn report_excluded(log: &tcanet_cli::Log, gt: &GroundTruth, ids: &HashSet<String>) {
     let in_gt = gt.videos.iter().filter(|v| ids.contains(&v.id)).count();
     log.info(format!(
         "excluded {} video id(s), {in_gt} of them in the ground truth's subset \"{}\"",
