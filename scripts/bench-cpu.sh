@@ -7,22 +7,26 @@
 # imported from a checkout of their public release (never copied here).
 # Rounds are interleaved so that every engine sees the same machine load.
 #
+# With --int8 the int8 model (`tcanet-export --int8`) runs too, as a
+# further engine on each kernel path.
+#
 # Usage (repository root):
-#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2]
+#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8]
 # Prints: command, date, host ISA and load average, then p50 / p90 per video,
 # peak RSS, GFLOP/s (the network's multiply-adds × 2 over the p50, the same
 # count for both engines) and % of the nominal peak, and the speed-up.
 set -euo pipefail
-usage() { sed -n '8,9p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '13,14p' "$0" | sed 's/^# //' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 release=$1; shift
-threads=2; rounds=3; proposals=100; avx2=0
+threads=2; rounds=3; proposals=100; avx2=0; int8=0
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --proposals) proposals=$2; shift 2 ;;
     --avx2) avx2=1; shift ;;
+    --int8) int8=1; shift ;;
     *) usage ;;
   esac
 done
@@ -34,20 +38,28 @@ source scripts/bench-common.sh
 needs_venv
 build_exporter
 
-echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')"
+echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')$([ $int8 = 1 ] && echo ' --int8')"
 host_line
 "$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
 "$bin" "$work/hacs.safetensors" -o "$work/hacs.onnx" 2>&1 | sed 's/^/# /'
+models=hacs
+if [ $int8 = 1 ]; then
+  "$bin" "$work/hacs.safetensors" -o "$work/hacs-int8.onnx" --int8 2>&1 | sed 's/^/# /'
+  models="hacs hacs-int8"
+fi
 if [ $avx2 = 1 ]; then
   "$py" scripts/ort_avx2.py "$lib" "$work/libonnxruntime-avx2.so" | sed 's/^/# /'
 fi
-bench=(bench "$work/hacs.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
 for r in $(seq "$rounds"); do
-  "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime-$r.json" 2>/dev/null
-  if [ $avx2 = 1 ]; then
-    GLIBC_TUNABLES=$no512 "$bin" "${bench[@]}" --ort-lib "$work/libonnxruntime-avx2.so" --isa avx2 \
-      > "$work/onnxruntime-avx2-$r.json" 2>/dev/null
-  fi
+  for m in $models; do
+    bench=(bench "$work/$m.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
+    tag=${m#hacs}
+    "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime$tag-$r.json" 2>/dev/null
+    if [ $avx2 = 1 ]; then
+      GLIBC_TUNABLES=$no512 "$bin" "${bench[@]}" --ort-lib "$work/libonnxruntime-avx2.so" --isa avx2 \
+        > "$work/onnxruntime$tag-avx2-$r.json" 2>/dev/null
+    fi
+  done
   "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
     --proposals "$proposals" > "$work/pytorch-$r.json"
   if [ $avx2 = 1 ]; then
@@ -65,10 +77,13 @@ work = sys.argv[1]
 ours = json.load(open(os.path.join(work, "onnxruntime-1.json")))
 gflop, peak = ours["gflop_per_call"], ours["nominal_peak_gflops"]
 rows = []
-for name, label in [("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)"),
-                    ("pytorch", f"authors' PyTorch forward ({ours['isa']} kernels)"),
-                    ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)"),
-                    ("pytorch-avx2", "authors' PyTorch forward (AVX2 kernels)")]:
+for name, label, kernels in [
+        ("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)", "own"),
+        ("onnxruntime-int8", f"ONNX Runtime, int8 model ({ours['isa']} kernels)", "own"),
+        ("pytorch", f"authors' PyTorch forward ({ours['isa']} kernels)", "own"),
+        ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)", "avx2"),
+        ("onnxruntime-int8-avx2", "ONNX Runtime, int8 model (AVX2 kernels)", "avx2"),
+        ("pytorch-avx2", "authors' PyTorch forward (AVX2 kernels)", "avx2")]:
     files = sorted(glob.glob(os.path.join(work, f"{name}-[0-9]*.json")))
     if not files:
         continue
@@ -77,15 +92,16 @@ for name, label in [("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)"),
     # Nearest rank, the rule of tcanet-export bench (tcanet_models::stats).
     pick = lambda p: times[max(1, math.ceil(p * len(times) - 1e-9)) - 1]
     p50 = pick(0.5)
-    rows.append((label, p50, pick(0.9), max(r["peak_rss_mib"] for r in runs), len(times)))
+    rows.append((label, p50, pick(0.9), max(r["peak_rss_mib"] for r in runs), len(times), kernels))
 print(f"hacs, 1 video × {ours['proposals']} proposals, {ours['threads']} threads; "
       f"{gflop:.2f} GFLOP per video; nominal peak {peak:.0f} GFLOP/s ({ours['isa']}, {ours['cpu_ghz']:.2f} GHz)")
 print("| engine | runs | p50 ms | p90 ms | peak RSS MiB | GFLOP/s | % of peak |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for label, p50, p90, rss, n in rows:
+for label, p50, p90, rss, n, _ in rows:
     print(f"| {label} | {n} | {p50:.1f} | {p90:.1f} | {rss:.0f} | {gflop / p50 * 1e3:.1f} | {100 * gflop / p50 * 1e3 / peak:.0f}% |")
 # Each ONNX Runtime row against the PyTorch row of the same kernels.
-for (label, p50, *_), base in zip(rows[0::2], rows[1::2]):
-    if base[0].startswith("authors"):
-        print(f"speed-up of {label} over {base[0]} (p50): {base[1] / p50:.2f}x")
+for label, p50, *_, kernels in rows:
+    base = [b for b in rows if b[5] == kernels and b[0].startswith("authors")]
+    if base and not label.startswith("authors"):
+        print(f"speed-up of {label} over {base[0][0]} (p50): {base[0][1] / p50:.2f}x")
 EOF

@@ -1,9 +1,13 @@
 //! A small ONNX graph builder, kept apart from the protobuf messages: values,
 //! constant initializers and nodes named after the model part they belong to
-//! (`lgtes.0/attention/softmax`). [`GraphBuilder::finish`] drops anything the
-//! outputs do not depend on and yields a [`GraphProto`]. The typed operator
+//! (`lgtes.0/attention/softmax`). A constant equal to an earlier one (type,
+//! dimensions and bytes) is stored once, under the earlier name.
+//! [`GraphBuilder::finish`] drops anything the outputs do not depend on and
+//! yields a [`GraphProto`]. The typed operator
 //! helpers (`matmul`, `reshape`, `conv2d`, ...) are in [`ops`].
-use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use tcanet_models::onnx::Precision;
 
@@ -72,6 +76,8 @@ pub struct GraphBuilder {
     scope: Vec<String>,
     used_names: HashSet<String>,
     weight_precision: Precision,
+    /// Initializers (indices) by a hash of their type, dimensions and bytes.
+    constants: HashMap<u64, Vec<usize>>,
 }
 
 impl Default for GraphBuilder {
@@ -91,6 +97,7 @@ impl GraphBuilder {
             scope: Vec::new(),
             used_names: HashSet::new(),
             weight_precision: Precision::Fp32,
+            constants: HashMap::new(),
         }
     }
 
@@ -167,11 +174,23 @@ impl GraphBuilder {
         self.outputs.push(value_info(name, elem_type, dims));
     }
 
-    /// A constant initializer named `scope/leaf` from little-endian bytes.
+    /// A constant initializer named `scope/leaf` from little-endian bytes, or
+    /// the earlier one with the same type, dimensions and bytes.
     fn initializer(&mut self, leaf: &str, data_type: i32, dims: &[usize], raw: Vec<u8>) -> Value {
+        let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+        let mut hasher = DefaultHasher::new();
+        (data_type, &dims, &raw).hash(&mut hasher);
+        let candidates = self.constants.entry(hasher.finish()).or_default();
+        if let Some(&i) = candidates.iter().find(|&&i| {
+            let t = &self.initializers[i];
+            t.data_type == data_type && t.dims == dims && t.raw_data == raw
+        }) {
+            return Value(self.initializers[i].name.clone());
+        }
+        candidates.push(self.initializers.len());
         let name = self.unique_name(leaf);
         self.initializers.push(TensorProto {
-            dims: dims.iter().map(|&d| d as i64).collect(),
+            dims,
             data_type,
             name: name.clone(),
             raw_data: raw,
@@ -354,6 +373,40 @@ mod tests {
         let c = b.scoped("s", |b| b.op("Relu", "r", &[&a], vec![]));
         assert_eq!(a.0, "s/r");
         assert_eq!(c.0, "s/r_2");
+    }
+
+    #[test]
+    fn equal_constants_are_stored_once() {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", data_type::FLOAT, &[Dim::Fixed(2)]);
+        let first = b.scoped("a", |b| b.const_f32("w", &[2], &[1.0, 2.0]));
+        let same = b.scoped("b", |b| b.const_f32("w", &[2], &[1.0, 2.0]));
+        let other_dims = b.const_f32("w", &[1, 2], &[1.0, 2.0]);
+        let other_type = b.const_f16("w", &[2], &[1.0, 2.0]);
+        let other_bytes = b.const_f32("w", &[2], &[1.0, -2.0]);
+        assert_eq!(same, first);
+        let distinct = [&first, &other_dims, &other_type, &other_bytes];
+        let names: HashSet<&str> = distinct.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(names.len(), 4);
+        let mut y = x;
+        for (i, w) in [&first, &same, &other_bytes].into_iter().enumerate() {
+            y = b.op("Mul", &format!("m{i}"), &[&y, w], vec![]);
+        }
+        let f = b.op(
+            "Cast",
+            "f",
+            &[&other_type],
+            vec![Attr::int("to", data_type::FLOAT.into())],
+        );
+        let y = b.op("Add", "out", &[&y, &f, &other_dims], vec![]);
+        b.output(&y, "y", data_type::FLOAT, &[Dim::Fixed(1), Dim::Fixed(2)]);
+        let g = b.finish("g");
+        assert_eq!(
+            g.initializer.len(),
+            4,
+            "{:?}",
+            g.initializer.iter().map(|t| &t.name).collect::<Vec<_>>()
+        );
     }
 
     #[test]
