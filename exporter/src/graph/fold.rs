@@ -14,7 +14,9 @@
 //! * the first conv of each TBR branch, every stage's in one matrix, as tap
 //!   weights applied to the features before sampling, its bias folded into
 //!   the middle tap ([`tap_table`]); which sample and row each output tap
-//!   reads ([`tap_conv`]);
+//!   reads, also as constant selection matrices that give every tap's rows
+//!   and interpolation weights in one matrix product ([`tap_conv`],
+//!   [`TapReadMaps`]);
 //! * the kernel-spans-the-input `reg_1d_o.0` as per-group matmul weights
 //!   ([`full_conv`]); the decode factors 0.1 and 0.2 into the dx and dw rows
 //!   of `reg_1d_o.2` ([`xw_output`]);
