@@ -1,6 +1,6 @@
 //! The demo's stages, in pipeline order: each one the real binary run as a
 //! user would run it, timed.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -15,8 +15,11 @@ use crate::rundir::{prepare_run_dir, write_input_subset, write_release_config, w
 use crate::ui::Ui;
 use crate::{Args, Binaries};
 use tcanet_models::calibration::Calibration;
+use tcanet_models::checkpoint::run_dir;
+use tcanet_models::data::dataset::{ANNOTATIONS_FILE, CLASSIFIER_FILE, PROPOSALS_FILE};
 
-/// The files of one run, under `runs/<name>/`.
+/// The files of one run, under `runs/<name>/`: the one place their names
+/// are set (the report and `summary.json` list them from here).
 struct RunFiles {
     dir: PathBuf,
     data: PathBuf,
@@ -29,33 +32,104 @@ struct RunFiles {
     detections: PathBuf,
     input: PathBuf,
     input_soft_nms: PathBuf,
+    eval_proposals: PathBuf,
+    eval_detections: PathBuf,
+    eval_refined_release: PathBuf,
+    eval_input_soft_nms: PathBuf,
+    ar_an_plot: PathBuf,
+    detections_plot: PathBuf,
+    summary: PathBuf,
+    report: PathBuf,
 }
 
 impl RunFiles {
     fn new(dir: PathBuf) -> Self {
+        let file = |name: &str| dir.join(name);
         Self {
-            data: dir.join("data"),
-            train: dir.join("train"),
-            model: dir.join("model.onnx"),
-            model_release: dir.join("model_release.onnx"),
-            release_config: dir.join("release_config.json"),
-            refined: dir.join("refined.json"),
-            refined_release: dir.join("refined_release.json"),
-            detections: dir.join("detections.json"),
-            input: dir.join("input.json"),
-            input_soft_nms: dir.join("input_soft_nms.json"),
+            data: file("data"),
+            train: file("train"),
+            model: file("model.onnx"),
+            model_release: file("model_release.onnx"),
+            release_config: file("release_config.json"),
+            refined: file("refined.json"),
+            refined_release: file("refined_release.json"),
+            detections: file("detections.json"),
+            input: file("input.json"),
+            input_soft_nms: file("input_soft_nms.json"),
+            eval_proposals: file("eval_proposals.json"),
+            eval_detections: file("eval_detections.json"),
+            eval_refined_release: file("eval_refined_release.json"),
+            eval_input_soft_nms: file("eval_input_soft_nms.json"),
+            ar_an_plot: file("ar_an.png"),
+            detections_plot: file("detections_map.png"),
+            summary: file("summary.json"),
+            report: file("report.md"),
             dir,
         }
     }
 
     fn annotations(&self) -> PathBuf {
-        self.data.join("annotations.json")
+        self.data.join(ANNOTATIONS_FILE)
+    }
+
+    fn input_proposals(&self) -> PathBuf {
+        self.data.join(PROPOSALS_FILE)
+    }
+
+    fn classifier(&self) -> PathBuf {
+        self.data.join(CLASSIFIER_FILE)
     }
 
     /// The checkpoint exported: the best epoch on the held-out videos,
     /// with its calibrated decode scale.
     fn checkpoint(&self) -> PathBuf {
-        self.train.join("best.safetensors")
+        self.train.join(run_dir::BEST)
+    }
+
+    fn train_log(&self) -> PathBuf {
+        self.train.join(run_dir::LOG)
+    }
+
+    /// Every file and directory of the run as (key, path relative to the
+    /// run directory, directories ending in `/`): `summary.json`'s
+    /// `files`, in the order the report lists them.
+    fn listing(&self) -> Vec<(&'static str, String)> {
+        let checkpoint = self.checkpoint();
+        [
+            ("summary", &self.summary),
+            ("report", &self.report),
+            ("eval_proposals", &self.eval_proposals),
+            ("eval_detections", &self.eval_detections),
+            ("eval_input_soft_nms", &self.eval_input_soft_nms),
+            ("eval_refined_release", &self.eval_refined_release),
+            ("ar_an_plot", &self.ar_an_plot),
+            ("detections_plot", &self.detections_plot),
+            ("input_proposals", &self.input),
+            ("input_soft_nms", &self.input_soft_nms),
+            ("refined", &self.refined),
+            ("refined_release", &self.refined_release),
+            ("detections", &self.detections),
+            ("model", &self.model),
+            ("model_release", &self.model_release),
+            ("release_config", &self.release_config),
+            ("checkpoint", &checkpoint),
+            ("train", &self.train),
+            ("data", &self.data),
+        ]
+        .into_iter()
+        .map(|(key, path)| (key, self.relative(path)))
+        .collect()
+    }
+
+    /// `path` relative to the run directory (`/` after a directory).
+    fn relative(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.dir).unwrap_or(path);
+        let slash = if path == self.data || path == self.train {
+            "/"
+        } else {
+            ""
+        };
+        format!("{}{slash}", rel.display())
     }
 }
 
@@ -170,7 +244,7 @@ impl Demo<'_> {
         if !a.validate_each_epoch {
             cmd.arg("--no-validation");
         }
-        let log = self.files.train.join("train.jsonl");
+        let log = self.files.train_log();
         let r = self.ui.stage(2, "train", &mut cmd, Some(&log))?;
         self.seconds.push(("train", r.seconds));
         Ok(())
@@ -207,7 +281,7 @@ impl Demo<'_> {
         let f = &self.files;
         let mut cmd = self.infer_command(&f.model, &f.refined);
         cmd.arg("--classifier")
-            .arg(f.data.join("classifier.json"))
+            .arg(f.classifier())
             .arg("--detections-output")
             .arg(&f.detections);
         self.ui.stage(4, "infer", &mut cmd, None)?;
@@ -245,7 +319,7 @@ impl Demo<'_> {
         let started = Instant::now();
         let f = &self.files;
         let n = write_input_subset(
-            &f.data.join("proposals.json"),
+            &f.input_proposals(),
             &f.annotations(),
             "validation",
             &f.input,
@@ -263,7 +337,7 @@ impl Demo<'_> {
             .arg(&f.input)
             .args(["--label", "refined", "--baseline-label", "input", "--json"])
             .arg("--plot")
-            .arg(f.dir.join("ar_an.png"));
+            .arg(&f.ar_an_plot);
         let proposals_json = self
             .ui
             .stage(5, "evaluate proposals", &mut proposals, None)?
@@ -277,7 +351,7 @@ impl Demo<'_> {
             // instance; the official code would stop on its detections.
             .args(["--json", "--ignore-unknown-labels"])
             .arg("--plot")
-            .arg(f.dir.join("detections_map.png"));
+            .arg(&f.detections_plot);
         let detections_json = self
             .ui
             .stage(5, "evaluate detections", &mut detections, None)?
@@ -294,12 +368,12 @@ impl Demo<'_> {
             .stdout;
         self.seconds
             .push(("evaluate", started.elapsed().as_secs_f64()));
-        write_text(&f.dir.join("eval_proposals.json"), &proposals_json)?;
-        write_text(&f.dir.join("eval_detections.json"), &detections_json)?;
-        write_text(&f.dir.join("eval_refined_release.json"), &release_json)?;
-        let compared: ComparedScores = parse(&proposals_json, "eval_proposals.json")?;
-        let dets: DetectionScores = parse(&detections_json, "eval_detections.json")?;
-        let rel: ProposalScores = parse(&release_json, "eval_refined_release.json")?;
+        write_text(&f.eval_proposals, &proposals_json)?;
+        write_text(&f.eval_detections, &detections_json)?;
+        write_text(&f.eval_refined_release, &release_json)?;
+        let compared: ComparedScores = parse(&proposals_json, &f.relative(&f.eval_proposals))?;
+        let dets: DetectionScores = parse(&detections_json, &f.relative(&f.eval_detections))?;
+        let rel: ProposalScores = parse(&release_json, &f.relative(&f.eval_refined_release))?;
         Ok((compared.baseline, compared.refined, dets, rel))
     }
 
@@ -326,14 +400,14 @@ impl Demo<'_> {
             .stdout;
         self.seconds
             .push(("input_soft_nms", started.elapsed().as_secs_f64()));
-        write_text(&f.dir.join("eval_input_soft_nms.json"), &json)?;
-        parse(&json, "eval_input_soft_nms.json")
+        write_text(&f.eval_input_soft_nms, &json)?;
+        parse(&json, &f.relative(&f.eval_input_soft_nms))
     }
 
     /// Writes `summary.json` and `report.md` and prints the table.
     fn report(&self, s: &Scores) -> Result<()> {
         let summary = serde_json::to_string_pretty(&self.summary(s))? + "\n";
-        write_text(&self.files.dir.join("summary.json"), &summary)?;
+        write_text(&self.files.summary, &summary)?;
         let table = before_after_table(&[
             Row {
                 label: "input",
@@ -352,7 +426,7 @@ impl Demo<'_> {
                 scores: &s.refined,
             },
         ]);
-        write_text(&self.files.dir.join("report.md"), &self.markdown(&table, s))?;
+        write_text(&self.files.report, &self.markdown(&table, s))?;
         println!("\n{table}");
         println!(
             "detection average mAP (synthetic classifier, tIoU 0.5:0.95): {:.2} %",
@@ -376,10 +450,10 @@ impl Demo<'_> {
             "post-processing alone (input + Soft-NMS, no network): AUC {s_auc:+.2} points, AR@100 {s_ar100:+.2} points"
         );
         println!("seconds: {}", seconds_line(&self.seconds));
-        println!(
-            "wrote {}/{{summary.json, report.md, ar_an.png, detections_map.png}}",
-            self.files.dir.display()
-        );
+        let f = &self.files;
+        let shown = [&f.summary, &f.report, &f.ar_an_plot, &f.detections_plot];
+        let names: Vec<String> = shown.iter().map(|p| f.relative(p)).collect();
+        println!("wrote {}/{{{}}}", f.dir.display(), names.join(", "));
         Ok(())
     }
 
@@ -402,22 +476,20 @@ impl Demo<'_> {
                 "batch_size": a.batch_size, "lr": a.lr, "warmup_iters": a.warmup_iters,
                 "threads": a.threads, "preset": "tiny", "device": "cpu",
             },
-            "files": {
-                "data": "data/", "train": "train/", "checkpoint": "train/best.safetensors",
-                "model": "model.onnx", "model_release": "model_release.onnx",
-                "release_config": "release_config.json", "input_proposals": "input.json",
-                "refined": "refined.json", "refined_release": "refined_release.json",
-                "eval_refined_release": "eval_refined_release.json",
-                "input_soft_nms": "input_soft_nms.json", "eval_input_soft_nms": "eval_input_soft_nms.json",
-                "detections": "detections.json", "eval_proposals": "eval_proposals.json",
-                "eval_detections": "eval_detections.json", "ar_an_plot": "ar_an.png",
-                "detections_plot": "detections_map.png", "report": "report.md",
-            },
+            "files": self.files.listing().into_iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 
     fn markdown(&self, table: &str, s: &Scores) -> String {
         let a = self.args;
+        let f = &self.files;
+        let files: Vec<String> = f
+            .listing()
+            .into_iter()
+            .map(|(_, p)| format!("`{p}`"))
+            .collect();
         format!(
             "# tcanet demo: {}\n\nSynthetic dataset (seed {}, {} training and {} validation videos, \
              input boundary error {} of the action length, feature noise {}), TCANet `tiny` trained \
@@ -428,12 +500,9 @@ impl Demo<'_> {
              without the network; the release decode scale row is the same weights with the \
              release's start/end damping 0.2.\n\n{table}\n{}\n\n\
              Detection average mAP (refined proposals × the synthetic video-level classifier): \
-             **{:.2} %**\n\n![AR-AN, input vs refined](ar_an.png)\n\n![mAP per tIoU](detections_map.png)\n\n\
-             {}\nFiles: `summary.json` (these numbers), `eval_proposals.json`, `eval_detections.json` \
-             (the evaluator's full output), `eval_input_soft_nms.json`, `eval_refined_release.json`, \
-             `input.json`, `input_soft_nms.json`, `refined.json`, `refined_release.json`, \
-             `detections.json`, `model.onnx`, `model_release.onnx`, `train/` (checkpoints, \
-             `train.jsonl`), `data/` (the dataset).\n",
+             **{:.2} %**\n\n![AR-AN, input vs refined]({})\n\n![mAP per tIoU]({})\n\n\
+             {}\nFiles (`{}` holds these numbers and names each file; the `eval_` files hold \
+             the evaluator's full output): {}.\n",
             a.name,
             a.seed,
             a.train_videos,
@@ -443,7 +512,11 @@ impl Demo<'_> {
             a.epochs,
             calibration_line(&s.calibration, &s.refined, &s.refined_release),
             100.0 * s.detections.average_map,
+            f.relative(&f.ar_an_plot),
+            f.relative(&f.detections_plot),
             seconds_table(&self.seconds),
+            f.relative(&f.summary),
+            files.join(", "),
         )
     }
 }

@@ -55,6 +55,16 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let summary = read_json(&dir.join("summary.json"));
+    // summary.json names every file of the run, and each one exists.
+    let files = summary["files"].as_object().expect("summary.files");
+    assert!(files.len() >= 19, "{files:?}");
+    for (key, rel) in files {
+        let rel = rel.as_str().unwrap();
+        let path = dir.join(rel.trim_end_matches('/'));
+        let kind_ok = if rel.ends_with('/') { path.is_dir() } else { path.is_file() };
+        assert!(kind_ok, "files.{key}: {rel} missing");
+    }
+    assert_eq!(files["checkpoint"], "train/best.safetensors");
     let truth = Truth::load(&dir.join("data/annotations.json"), "validation");
     assert_eq!(truth.videos.len(), 12);
     for (key, file) in [

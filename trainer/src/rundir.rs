@@ -5,12 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Result, TrainError};
 
-/// The resumable checkpoint, rewritten during training.
-pub const LAST: &str = "last.safetensors";
-/// The checkpoint of the best epoch on the held-out videos.
-pub const BEST: &str = "best.safetensors";
-/// The JSON-lines log.
-pub const LOG: &str = "train.jsonl";
+pub use tcanet_models::checkpoint::run_dir::{BEST, LAST, LOG};
 
 /// Writes a file atomically ([`tcanet_cli::write_atomic_bytes`]): a
 /// checkpoint, the log when it is started or trimmed, `calibrate`'s output.

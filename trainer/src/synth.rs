@@ -7,6 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tcanet_cli::write_atomic_bytes;
+use tcanet_models::data::dataset::{
+    ANNOTATIONS_FILE, CLASSIFIER_FILE, FEATURES_DIR, PROPOSALS_FILE,
+};
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::npy::write_npy_f32;
 use tcanet_models::data::proposals::{ProposalSet, ProposalSource};
@@ -398,7 +401,7 @@ pub fn write_dataset(
     progress: impl FnMut(usize, usize),
 ) -> Result<SynthSummary, SynthError> {
     check_out(out)?;
-    let feat_dir = out.join("features");
+    let feat_dir = out.join(FEATURES_DIR);
     std::fs::create_dir_all(&feat_dir).map_err(write_err(&feat_dir))?;
     let w = write_videos(&feat_dir, o, progress)?;
     write_index_files(out, o, &w)?;
@@ -460,15 +463,15 @@ fn ranked_classes(scores: &[f64]) -> serde_json::Value {
 /// `annotations.json`, `proposals.json`, `classifier.json`, `README.txt`.
 fn write_index_files(out: &Path, o: &SynthOptions, w: &Written) -> Result<(), SynthError> {
     let ann = Annotations {
-        path: out.join("annotations.json"),
+        path: out.join(ANNOTATIONS_FILE),
         videos: w.infos.clone(),
     };
     write_atomic_bytes(&ann.path, ann.to_json().as_bytes()).map_err(write_err(&ann.path))?;
-    let path = out.join("proposals.json");
+    let path = out.join(PROPOSALS_FILE);
     let set = ProposalSet::new(ProposalSource::Json(path.clone()), w.props.clone());
     write_atomic_bytes(&path, set.to_json().as_bytes()).map_err(write_err(&path))?;
     let cls = serde_json::json!({"version": "VERSION 1.3", "results": w.classifier, "external_data": {"used": false, "details": "synthetic"}});
-    let path = out.join("classifier.json");
+    let path = out.join(CLASSIFIER_FILE);
     write_atomic_bytes(&path, cls.to_string().as_bytes()).map_err(write_err(&path))?;
     let path: PathBuf = out.join("README.txt");
     let readme = readme_text(o, &w.summary);

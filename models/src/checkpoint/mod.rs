@@ -32,6 +32,17 @@ pub use tensor_file::{
 };
 use tensor_file::{read_file_bytes, views_file_bytes, TensorView};
 
+/// File names inside a training run directory (`tcanet-train train --out
+/// DIR`), which the trainer writes and the exporter and the demo read.
+pub mod run_dir {
+    /// The resumable checkpoint, rewritten during training.
+    pub const LAST: &str = "last.safetensors";
+    /// The checkpoint of the best epoch on the held-out videos.
+    pub const BEST: &str = "best.safetensors";
+    /// The JSON-lines log.
+    pub const LOG: &str = "train.jsonl";
+}
+
 /// The format tag this crate writes (value of [`KEY_FORMAT`]).
 pub const CHECKPOINT_FORMAT: &str = "tcanet-checkpoint/2";
 /// The format tags this crate reads.

@@ -13,6 +13,10 @@ pub const ANNOTATIONS_FILE: &str = "annotations.json";
 pub const FEATURES_DIR: &str = "features";
 /// File name of the input proposals inside a dataset directory.
 pub const PROPOSALS_FILE: &str = "proposals.json";
+/// File name of the video-level class scores that a synthetic dataset
+/// directory carries (for `tcanet-infer --classifier`; not read through
+/// [`DatasetPaths`]).
+pub const CLASSIFIER_FILE: &str = "classifier.json";
 
 /// Where a dataset's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
