@@ -161,6 +161,18 @@ pub struct ModelInterface {
 }
 
 impl ModelInterface {
+    /// A model of `config` in `precision` taking `time_steps`, with no
+    /// checkpoint digest or exporter version.
+    pub fn new(config: ModelConfig, precision: Precision, time_steps: TimeSteps) -> Self {
+        Self {
+            config,
+            precision,
+            time_steps,
+            checkpoint_sha256: None,
+            exporter_version: None,
+        }
+    }
+
     /// The metadata entries that describe this model, in a fixed order.
     pub fn to_metadata(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![
@@ -261,6 +273,8 @@ mod tests {
         i.time_steps = TimeSteps::Fixed(i.config.temporal_scale);
         i.precision = Precision::Fp32;
         assert_eq!(round_trip(&i), i);
+        let plain = ModelInterface::new(ModelConfig::tiny(), Precision::Fp32, TimeSteps::Dynamic);
+        assert_eq!(round_trip(&plain), plain);
     }
 
     #[test]

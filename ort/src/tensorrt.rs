@@ -243,13 +243,7 @@ mod tests {
     use tcanet_models::ModelConfig;
 
     fn interface(time_steps: TimeSteps) -> ModelInterface {
-        ModelInterface {
-            config: ModelConfig::tiny(),
-            precision: Precision::Fp32,
-            time_steps,
-            checkpoint_sha256: None,
-            exporter_version: None,
-        }
+        ModelInterface::new(ModelConfig::tiny(), Precision::Fp32, time_steps)
     }
 
     #[test]

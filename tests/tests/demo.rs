@@ -61,7 +61,11 @@ fn demo_writes_its_report_and_the_numbers_of_its_files() {
     for (key, rel) in files {
         let rel = rel.as_str().unwrap();
         let path = dir.join(rel.trim_end_matches('/'));
-        let kind_ok = if rel.ends_with('/') { path.is_dir() } else { path.is_file() };
+        let kind_ok = if rel.ends_with('/') {
+            path.is_dir()
+        } else {
+            path.is_file()
+        };
         assert!(kind_ok, "files.{key}: {rel} missing");
     }
     assert_eq!(files["checkpoint"], "train/best.safetensors");

@@ -513,13 +513,7 @@ mod tests {
     use tcanet_models::ModelConfig;
 
     fn tiny(time_steps: TimeSteps) -> ModelInterface {
-        ModelInterface {
-            config: ModelConfig::tiny(),
-            precision: Precision::Fp32,
-            time_steps,
-            checkpoint_sha256: None,
-            exporter_version: None,
-        }
+        ModelInterface::new(ModelConfig::tiny(), Precision::Fp32, time_steps)
     }
 
     #[test]
