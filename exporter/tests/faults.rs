@@ -877,21 +877,8 @@ fn valid_model_bytes() -> &'static [u8] {
     })
 }
 
-/// 256 cases per property; `PROPTEST_CASES=N` runs more.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(tcanet_testkit::proptest_config())]
 
     #[test]
     fn arbitrary_bytes_decode_or_fail_without_panic(

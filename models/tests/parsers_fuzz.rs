@@ -23,18 +23,6 @@ use tcanet_models::data::proposals::InvalidProposals;
 use tcanet_models::data::{Annotations, FeatureLayout, ProposalSet};
 use tcanet_models::{param_specs, ModelConfig};
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// An error's message must be a plain, non-empty sentence naming `file`.
 fn check_error(message: &str, file: &Path) {
     assert!(!message.trim().is_empty(), "empty message");
@@ -331,7 +319,7 @@ fn the_valid_samples_are_read() {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(tcanet_testkit::proptest_config())]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {

@@ -9,18 +9,6 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use tcanet_runtime::classifier::ClassScores;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 const RELEASE: &str =
     r#"{"class_names": ["a", "b", "c"], "results": {"v1": [0.1, 2.0, -1.0], "v2": [1, 1, 1]}}"#;
 const AUTHORS: &str = r#"{"class": ["a", "b"], "results": {"v1": [[0.1, 2.0]], "v2": [[3, -3]]}}"#;
@@ -103,7 +91,7 @@ fn the_valid_samples_are_read() {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(tcanet_testkit::proptest_config())]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {

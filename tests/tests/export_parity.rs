@@ -170,24 +170,7 @@ fn onnx_matches_tch_on_the_tiny_config() {
 
 #[test]
 fn onnx_matches_tch_with_seconds_two_heads_and_window_5() {
-    let cfg = ModelConfig {
-        feat_dim: 12,
-        temporal_scale: 40,
-        temporal_interval: 0.5,
-        normalize_by_duration: false,
-        hidden_dim: 16,
-        conv_groups: 2,
-        lgte_num: 1,
-        window_size: 5,
-        heads: 2,
-        ffn_dim: 24,
-        start_sample_num: 8,
-        end_sample_num: 8,
-        action_sample_num: 12,
-        prop_boundary_ratio: 0.3,
-        se_hidden_dim: 8,
-        ..ModelConfig::tiny()
-    };
+    let cfg = tcanet_testkit::small_seconds_config();
     check(&cfg, 2, &[(1, 7), (4, 13)], false);
 }
 

@@ -79,28 +79,9 @@ pub fn write_plain(
     write_tensor_file(path, &named, &meta).unwrap();
 }
 
-/// A small config unlike the presets: 2 heads, window 5, one LGTE layer,
-/// times in seconds (no per-video normalisation), 2 conv groups.
-pub fn small_seconds_config() -> ModelConfig {
-    ModelConfig {
-        feat_dim: 12,
-        temporal_scale: 40,
-        temporal_interval: 0.5,
-        normalize_by_duration: false,
-        hidden_dim: 16,
-        conv_groups: 2,
-        lgte_num: 1,
-        window_size: 5,
-        heads: 2,
-        ffn_dim: 24,
-        start_sample_num: 8,
-        end_sample_num: 8,
-        action_sample_num: 12,
-        prop_boundary_ratio: 0.3,
-        se_hidden_dim: 8,
-        ..ModelConfig::tiny()
-    }
-}
+// Not every test file of the exporter uses it.
+#[allow(unused_imports)]
+pub use tcanet_testkit::small_seconds_config;
 
 /// Another small config: 6 heads, even window 4, three LGTE layers, T = 24.
 pub fn six_heads_config() -> ModelConfig {

@@ -121,24 +121,7 @@ fn compare(case: &Case) {
 
 #[test]
 fn matches_pytorch() {
-    let seconds = ModelConfig {
-        feat_dim: 12,
-        temporal_scale: 40,
-        temporal_interval: 0.5,
-        normalize_by_duration: false,
-        hidden_dim: 16,
-        conv_groups: 2,
-        lgte_num: 1,
-        window_size: 5,
-        heads: 2,
-        ffn_dim: 24,
-        start_sample_num: 8,
-        end_sample_num: 8,
-        action_sample_num: 12,
-        prop_boundary_ratio: 0.3,
-        se_hidden_dim: 8,
-        ..ModelConfig::tiny()
-    };
+    let seconds = tcanet_testkit::small_seconds_config();
     let cases = [
         prepare("tiny", ModelConfig::tiny(), 4),
         prepare("seconds-2-heads-window-5", seconds, 5),

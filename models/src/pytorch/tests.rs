@@ -407,21 +407,8 @@ fn no_panic(bytes: &[u8]) {
 /// The opcodes torch.save emits, to steer random pickles past the first byte.
 const OPCODES: &[u8] = b"\x80\x95(012pqr\x94ghjQPc\x93R\x81\x92oib]})\x8fldt\x91\x85\x86\x87aes\x90uN\x88\x89JKM\x8a\x8bGXILFTUBC\x8c\x8d\x8e\x96.";
 
-/// 256 cases per property (a few seconds in all); `PROPTEST_CASES=N` runs more.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(tcanet_testkit::proptest_config())]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
