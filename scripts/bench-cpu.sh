@@ -14,7 +14,8 @@
 #   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8]
 # Prints: command, date, host ISA and load average, then p50 / p90 per video,
 # peak RSS, GFLOP/s (the network's multiply-adds × 2 over the p50, the same
-# count for both engines) and % of the nominal peak, and the speed-up.
+# count for both engines) and % of the nominal peak, and the speed-up (over
+# all runs, and the median and range of the rounds' own speed-ups).
 set -euo pipefail
 usage() { sed -n '13,14p' "$0" | sed 's/^# //' >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -76,6 +77,11 @@ import glob, json, math, os, sys
 work = sys.argv[1]
 ours = json.load(open(os.path.join(work, "onnxruntime-1.json")))
 gflop, peak = ours["gflop_per_call"], ours["nominal_peak_gflops"]
+def nearest(times, p):
+    """Nearest rank, the rule of tcanet-export bench (tcanet_models::stats)."""
+    times = sorted(times)
+    return times[max(1, math.ceil(p * len(times) - 1e-9)) - 1]
+
 rows = []
 for name, label, kernels in [
         ("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)", "own"),
@@ -84,24 +90,31 @@ for name, label, kernels in [
         ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)", "avx2"),
         ("onnxruntime-int8-avx2", "ONNX Runtime, int8 model (AVX2 kernels)", "avx2"),
         ("pytorch-avx2", "authors' PyTorch forward (AVX2 kernels)", "avx2")]:
-    files = sorted(glob.glob(os.path.join(work, f"{name}-[0-9]*.json")))
+    files = glob.glob(os.path.join(work, f"{name}-[0-9]*.json"))
     if not files:
         continue
-    runs = [json.load(open(f)) for f in files]
-    times = sorted(t for r in runs for t in r["times_ms"])
-    # Nearest rank, the rule of tcanet-export bench (tcanet_models::stats).
-    pick = lambda p: times[max(1, math.ceil(p * len(times) - 1e-9)) - 1]
-    p50 = pick(0.5)
-    rows.append((label, p50, pick(0.9), max(r["peak_rss_mib"] for r in runs), len(times), kernels))
+    by_round = {int(f.rsplit("-", 1)[1].split(".")[0]): json.load(open(f)) for f in files}
+    times = [t for r in by_round.values() for t in r["times_ms"]]
+    rows.append(dict(label=label, kernels=kernels, n=len(times),
+                     p50=nearest(times, 0.5), p90=nearest(times, 0.9),
+                     rss=max(r["peak_rss_mib"] for r in by_round.values()),
+                     round_p50={k: nearest(r["times_ms"], 0.5) for k, r in by_round.items()}))
 print(f"hacs, 1 video × {ours['proposals']} proposals, {ours['threads']} threads; "
       f"{gflop:.2f} GFLOP per video; nominal peak {peak:.0f} GFLOP/s ({ours['isa']}, {ours['cpu_ghz']:.2f} GHz)")
 print("| engine | runs | p50 ms | p90 ms | peak RSS MiB | GFLOP/s | % of peak |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for label, p50, p90, rss, n, _ in rows:
-    print(f"| {label} | {n} | {p50:.1f} | {p90:.1f} | {rss:.0f} | {gflop / p50 * 1e3:.1f} | {100 * gflop / p50 * 1e3 / peak:.0f}% |")
-# Each ONNX Runtime row against the PyTorch row of the same kernels.
-for label, p50, *_, kernels in rows:
-    base = [b for b in rows if b[5] == kernels and b[0].startswith("authors")]
-    if base and not label.startswith("authors"):
-        print(f"speed-up of {label} over {base[0][0]} (p50): {base[0][1] / p50:.2f}x")
+for r in rows:
+    rate = gflop / r["p50"] * 1e3
+    print(f"| {r['label']} | {r['n']} | {r['p50']:.1f} | {r['p90']:.1f} | {r['rss']:.0f} | {rate:.1f} | {100 * rate / peak:.0f}% |")
+# Each ONNX Runtime row against the PyTorch row of the same kernels: over
+# all runs, and round by round (each round's engines ran back to back, so
+# the per-round ratios are less exposed to the machine's drift).
+for r in rows:
+    base = [b for b in rows if b["kernels"] == r["kernels"] and b["label"].startswith("authors")]
+    if not base or r["label"].startswith("authors"):
+        continue
+    b = base[0]
+    per_round = sorted(b["round_p50"][k] / r["round_p50"][k] for k in r["round_p50"] if k in b["round_p50"])
+    print(f"speed-up of {r['label']} over {b['label']} (p50): {b['p50'] / r['p50']:.2f}x; "
+          f"per round: median {nearest(per_round, 0.5):.2f}x, {per_round[0]:.2f}x to {per_round[-1]:.2f}x")
 EOF
