@@ -11,12 +11,26 @@ use tcanet_evaluator::{read_video_list, DetectionSet, Error, GroundTruth, Propos
 use crate::args::CommonArgs;
 use crate::Failure;
 
-/// Reads a ground truth from a file or standard input.
-pub fn ground_truth(input: &Input, subset: &str) -> Result<GroundTruth, Error> {
+/// Reads `input`: a file with `from_path`, standard input's bytes with
+/// `from_slice` (named `<stdin>` in messages).
+fn read_input<T>(
+    input: &Input,
+    from_path: impl FnOnce(&Path) -> Result<T, Error>,
+    from_slice: impl FnOnce(&[u8], &str) -> Result<T, Error>,
+) -> Result<T, Error> {
     match input {
-        Input::Path(p) => GroundTruth::from_path(p, subset),
-        Input::Stdin => GroundTruth::from_slice(&stdin_bytes()?, "<stdin>", subset),
+        Input::Path(p) => from_path(p),
+        Input::Stdin => from_slice(&stdin_bytes()?, "<stdin>"),
     }
+}
+
+/// Reads a ground truth from a file or standard input.
+fn ground_truth(input: &Input, subset: &str) -> Result<GroundTruth, Error> {
+    read_input(
+        input,
+        |p| GroundTruth::from_path(p, subset),
+        |bytes, name| GroundTruth::from_slice(bytes, name, subset),
+    )
 }
 
 /// A submission file's contents: proposals or detections.
@@ -29,10 +43,7 @@ pub trait Submission: Sized + Send {
 
 impl Submission for ProposalSet {
     fn read(input: &Input) -> Result<Self, Error> {
-        match input {
-            Input::Path(p) => ProposalSet::from_path(p),
-            Input::Stdin => ProposalSet::from_slice(&stdin_bytes()?, "<stdin>"),
-        }
+        read_input(input, |p| Self::from_path(p), Self::from_slice)
     }
 
     fn without(&self, ids: &HashSet<String>) -> Self {
@@ -42,10 +53,7 @@ impl Submission for ProposalSet {
 
 impl Submission for DetectionSet {
     fn read(input: &Input) -> Result<Self, Error> {
-        match input {
-            Input::Path(p) => DetectionSet::from_path(p),
-            Input::Stdin => DetectionSet::from_slice(&stdin_bytes()?, "<stdin>"),
-        }
+        read_input(input, |p| Self::from_path(p), Self::from_slice)
     }
 
     fn without(&self, ids: &HashSet<String>) -> Self {
