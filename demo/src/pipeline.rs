@@ -95,7 +95,7 @@ impl RunFiles {
     /// `files`, in the order the report lists them.
     fn listing(&self) -> Vec<(&'static str, String)> {
         let checkpoint = self.checkpoint();
-        [
+        let files = [
             ("summary", &self.summary),
             ("report", &self.report),
             ("eval_proposals", &self.eval_proposals),
@@ -113,23 +113,19 @@ impl RunFiles {
             ("model_release", &self.model_release),
             ("release_config", &self.release_config),
             ("checkpoint", &checkpoint),
-            ("train", &self.train),
-            ("data", &self.data),
-        ]
-        .into_iter()
-        .map(|(key, path)| (key, self.relative(path)))
-        .collect()
+        ];
+        let dirs = [("train", &self.train), ("data", &self.data)];
+        let files = files.map(|(key, path)| (key, self.relative(path)));
+        let dirs = dirs.map(|(key, path)| (key, format!("{}/", self.relative(path))));
+        files.into_iter().chain(dirs).collect()
     }
 
-    /// `path` relative to the run directory (`/` after a directory).
+    /// `path` relative to the run directory.
     fn relative(&self, path: &Path) -> String {
-        let rel = path.strip_prefix(&self.dir).unwrap_or(path);
-        let slash = if path == self.data || path == self.train {
-            "/"
-        } else {
-            ""
-        };
-        format!("{}{slash}", rel.display())
+        path.strip_prefix(&self.dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 }
 

@@ -48,9 +48,10 @@ mod tests {
         // n = 4: the median is the lower middle sample (rank 2), not a mean.
         let s = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(percentile(&s, 0.5), 2.0);
-        assert_eq!(percentile(&s, 0.9), 4.0); // ⌈3.6⌉ = 4
-                                              // n = 100, values 1..=100: the percentile is its own rank, even where
-                                              // q·n carries rounding error (0.07 × 100 = 7.000000000000001).
+        // ⌈3.6⌉ = 4.
+        assert_eq!(percentile(&s, 0.9), 4.0);
+        // n = 100, values 1..=100: the percentile is its own rank, even where
+        // q·n carries rounding error (0.07 × 100 = 7.000000000000001).
         let s: Vec<f64> = (1..=100).map(f64::from).collect();
         for (q, want) in [(0.07, 7.0), (0.5, 50.0), (0.9, 90.0), (0.99, 99.0)] {
             assert_eq!(percentile(&s, q), want, "q = {q}");

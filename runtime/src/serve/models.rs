@@ -378,7 +378,7 @@ fn not_as_specified(model: &str) -> ApiError {
 
 /// `[start, end]` pairs of a row of a `[N, 2]` tensor.
 fn pairs<T: Copy>(row: &[T]) -> Vec<[T; 2]> {
-    row.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
+    row.as_chunks::<2>().0.to_vec()
 }
 
 /// The videos of a `tcanet` request; each video's features are moved, not copied.
