@@ -73,14 +73,12 @@ for r in $(seq "$rounds"); do
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" - "$work" <<'EOF'
-import glob, json, math, os, sys
+import glob, json, os, sys
 work = sys.argv[1]
 ours = json.load(open(os.path.join(work, "onnxruntime-1.json")))
 gflop, peak = ours["gflop_per_call"], ours["nominal_peak_gflops"]
-def nearest(times, p):
-    """Nearest rank, the rule of tcanet-export bench (tcanet_models::stats)."""
-    times = sorted(times)
-    return times[max(1, math.ceil(p * len(times) - 1e-9)) - 1]
+sys.path.insert(0, "scripts")
+from nearest_rank import percentile as nearest  # the rule of the bench commands
 
 rows = []
 for name, label, kernels in [

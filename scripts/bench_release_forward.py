@@ -8,12 +8,13 @@ peak RSS (MiB).
 """
 import argparse
 import json
-import math
 import resource
 import sys
 import time
 import types
 import warnings
+
+from nearest_rank import percentile
 
 
 def main():
@@ -65,9 +66,7 @@ def main():
         t0 = time.perf_counter()
         forward()
         times.append((time.perf_counter() - t0) * 1e3)
-    s = sorted(times)
-    # Nearest rank, the rule of tcanet-export bench (tcanet_models::stats).
-    pick = lambda p: s[max(1, math.ceil(p * len(s) - 1e-9)) - 1]
+    pick = lambda q: percentile(times, q)
     print(json.dumps({
         "engine": f"pytorch {torch.__version__}",
         "threads": args.threads,

@@ -14,6 +14,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from nearest_rank import percentile
+
 CHANNELS, STEPS, PROPOSALS, OUTPUTS = 512, 1002, 100, 64
 
 
@@ -53,9 +55,7 @@ def main() -> None:
         t = time.perf_counter()
         s.run(None, {"x": x, "g": g})
         times.append(time.perf_counter() - t)
-    times.sort()
-    # Nearest rank, the rule of the bench commands.
-    p50 = times[max(1, -(-len(times) // 2)) - 1]
+    p50 = percentile(times, 0.5)
     print(f"3 GridSample + Sum, {a.threads} threads, {a.runs} runs: p50 {p50 * 1e3:.2f} ms")
 
 
