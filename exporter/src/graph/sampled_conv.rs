@@ -145,9 +145,9 @@ impl Net<'_> {
     /// `tc.outputs_per_gather` (gather, weighted sum, next chunk), so that
     /// each chunk's gathered rows are still in cache when they are summed;
     /// ONNX Runtime runs each chunk's pair back to back. (A ReLU per chunk
-    /// saved under 1 ms per video on hacs but raised the peak memory by
-    /// 22 MiB: ONNX Runtime keeps every chunk's sums and rectified sums
-    /// until the `Concat`.)
+    /// saved about 0.45 ms per video on hacs but raised the peak memory by
+    /// tens of MiB: ONNX Runtime keeps every chunk's sums and rectified sums
+    /// until the `Concat`; docs/BENCHMARKS.md.)
     fn interpolate_taps(&mut self, table: &Value, r: &TapReads, tc: &TapConv) -> Value {
         let (nb, j, c) = (tc.regions as i64, tc.outputs as i64, tc.channels as i64);
         let sizes: Vec<i64> = (0..tc.outputs)
