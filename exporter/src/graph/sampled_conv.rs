@@ -12,6 +12,8 @@
 //! one batched `MatMul` [.., 1, 6] @ [.., 6, C] weights and sums them. The
 //! bias is in the table (tap 1), and the result stays channels-last, which
 //! ONNX Runtime folds into the next conv's input reorder.
+use std::borrow::Cow;
+
 use super::fold::{TapConv, TapTable};
 use super::tbr::TapTables;
 use super::ttn::SamplePositions;
@@ -76,9 +78,9 @@ impl Net<'_> {
         let (weight, bias_value) = match bias {
             BiasIn::Add => {
                 let bias = self.weight(&format!("{leaf}.tap_bias"), &table.bias);
-                (table.weight.clone(), Some(bias))
+                (Cow::Borrowed(&table.weight), Some(bias))
             }
-            BiasIn::Matmul => (table.weight_with_bias_row(), None),
+            BiasIn::Matmul => (Cow::Owned(table.weight_with_bias_row()), None),
         };
         self.scoped(leaf, |n| {
             // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
