@@ -8,19 +8,21 @@
 # Rounds are interleaved so that every engine sees the same machine load.
 #
 # With --int8 the int8 model (`tcanet-export --int8`) runs too, as a
-# further engine on each kernel path.
+# further engine on each kernel path; with --standard-ops the float model
+# runs again with its TapSum function as the standard-op body (what other
+# ONNX runtimes run) instead of the project's kernel.
 #
 # Usage (repository root):
-#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8]
+#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8] [--standard-ops]
 # Prints: command, date, host ISA and load average, then p50 / p90 per video,
 # peak RSS, GFLOP/s (the network's multiply-adds × 2 over the p50, the same
 # count for both engines) and % of the nominal peak, and the speed-up (over
 # all runs, and the median and range of the rounds' own speed-ups).
 set -euo pipefail
-usage() { sed -n '13,14p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '15,16p' "$0" | sed 's/^# //' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 release=$1; shift
-threads=2; rounds=3; proposals=100; avx2=0; int8=0
+threads=2; rounds=3; proposals=100; avx2=0; int8=0; standard=0
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --proposals) proposals=$2; shift 2 ;;
     --avx2) avx2=1; shift ;;
     --int8) int8=1; shift ;;
+    --standard-ops) standard=1; shift ;;
     *) usage ;;
   esac
 done
@@ -39,7 +42,7 @@ source scripts/bench-common.sh
 needs_venv
 build_exporter
 
-echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')$([ $int8 = 1 ] && echo ' --int8')"
+echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')$([ $int8 = 1 ] && echo ' --int8')$([ $standard = 1 ] && echo ' --standard-ops')"
 host_line
 "$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
 "$bin" "$work/hacs.safetensors" -o "$work/hacs.onnx" 2>&1 | sed 's/^/# /'
@@ -48,12 +51,14 @@ if [ $int8 = 1 ]; then
   "$bin" "$work/hacs.safetensors" -o "$work/hacs-int8.onnx" --int8 2>&1 | sed 's/^/# /'
   models="hacs hacs-int8"
 fi
+[ $standard = 1 ] && models="$models hacs-std"
 if [ $avx2 = 1 ]; then
   "$py" scripts/ort_avx2.py "$lib" "$work/libonnxruntime-avx2.so" | sed 's/^/# /'
 fi
 for r in $(seq "$rounds"); do
   for m in $models; do
-    bench=(bench "$work/$m.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
+    bench=(bench "$work/${m%-std}.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
+    [ "$m" = hacs-std ] && bench+=(--standard-ops)
     tag=${m#hacs}
     "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime$tag-$r.json" 2>/dev/null
     if [ $avx2 = 1 ]; then
@@ -84,9 +89,11 @@ rows = []
 for name, label, kernels in [
         ("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)", "own"),
         ("onnxruntime-int8", f"ONNX Runtime, int8 model ({ours['isa']} kernels)", "own"),
+        ("onnxruntime-std", f"ONNX Runtime, TapSum as standard ops ({ours['isa']} kernels)", "own"),
         ("pytorch", f"authors' PyTorch forward ({ours['isa']} kernels)", "own"),
         ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)", "avx2"),
         ("onnxruntime-int8-avx2", "ONNX Runtime, int8 model (AVX2 kernels)", "avx2"),
+        ("onnxruntime-std-avx2", "ONNX Runtime, TapSum as standard ops (AVX2 kernels)", "avx2"),
         ("pytorch-avx2", "authors' PyTorch forward (AVX2 kernels)", "avx2")]:
     files = glob.glob(os.path.join(work, f"{name}-[0-9]*.json"))
     if not files:

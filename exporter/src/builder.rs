@@ -12,11 +12,14 @@ use std::hash::{Hash, Hasher};
 use tcanet_models::onnx::Precision;
 
 use crate::onnx_proto::{
-    attribute_type, data_type, AttributeProto, Dimension, DimensionValue, GraphProto, NodeProto,
-    TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+    attribute_type, data_type, AttributeProto, Dimension, DimensionValue, FunctionProto,
+    GraphProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor,
+    ValueInfoProto,
 };
 
+mod function;
 mod ops;
+pub use function::FunctionId;
 pub use ops::Conv2dSpec;
 
 /// The name of a value (tensor) in the graph under construction.
@@ -78,6 +81,17 @@ pub struct GraphBuilder {
     weight_precision: Precision,
     /// Initializers (indices) by a hash of their type, dimensions and bytes.
     constants: HashMap<u64, Vec<usize>>,
+    /// The functions nodes call ([`GraphBuilder::call_function`]).
+    functions: Vec<FunctionProto>,
+}
+
+/// A finished graph and the model-local functions its nodes call.
+#[derive(Debug, Clone)]
+pub struct FinishedGraph {
+    /// The graph.
+    pub graph: GraphProto,
+    /// The functions called by the graph's nodes (for `ModelProto.functions`).
+    pub functions: Vec<FunctionProto>,
 }
 
 impl Default for GraphBuilder {
@@ -98,6 +112,7 @@ impl GraphBuilder {
             used_names: HashSet::new(),
             weight_precision: Precision::Fp32,
             constants: HashMap::new(),
+            functions: Vec::new(),
         }
     }
 
@@ -281,8 +296,9 @@ impl GraphBuilder {
         outputs.into_iter().map(Value).collect()
     }
 
-    /// The graph, without nodes and initializers the outputs do not need.
-    pub fn finish(self, name: &str) -> GraphProto {
+    /// The graph, without nodes, initializers and functions the outputs do
+    /// not need.
+    pub fn finish(self, name: &str) -> FinishedGraph {
         let mut needed: HashSet<String> = self.outputs.iter().map(|o| o.name.clone()).collect();
         let mut keep = vec![false; self.nodes.len()];
         // Nodes are in topological order: walk backwards once.
@@ -292,7 +308,7 @@ impl GraphBuilder {
                 needed.extend(node.input.iter().filter(|s| !s.is_empty()).cloned());
             }
         }
-        let node = self
+        let node: Vec<NodeProto> = self
             .nodes
             .into_iter()
             .zip(keep)
@@ -303,14 +319,24 @@ impl GraphBuilder {
             .into_iter()
             .filter(|t| needed.contains(&t.name))
             .collect();
-        GraphProto {
+        let functions = self
+            .functions
+            .into_iter()
+            .filter(|f| {
+                node.iter().any(|n| {
+                    n.domain == f.domain && n.op_type == f.name && n.overload == f.overload
+                })
+            })
+            .collect();
+        let graph = GraphProto {
             node,
             name: name.into(),
             initializer,
             input: self.inputs,
             output: self.outputs,
             ..Default::default()
-        }
+        };
+        FinishedGraph { graph, functions }
     }
 }
 
@@ -357,7 +383,7 @@ mod tests {
         });
         let _ = b.op("Relu", "dead_too", &[&dead], vec![]);
         b.output(&y, "y", data_type::FLOAT, &[Dim::Sym("B")]);
-        let g = b.finish("g");
+        let g = b.finish("g").graph;
         assert_eq!(g.node.len(), 1);
         assert_eq!(g.node[0].name, "part/double");
         assert_eq!(g.node[0].output, vec!["y".to_string()]);
@@ -400,7 +426,7 @@ mod tests {
         );
         let y = b.op("Add", "out", &[&y, &f, &other_dims], vec![]);
         b.output(&y, "y", data_type::FLOAT, &[Dim::Fixed(1), Dim::Fixed(2)]);
-        let g = b.finish("g");
+        let g = b.finish("g").graph;
         assert_eq!(
             g.initializer.len(),
             4,
@@ -425,7 +451,7 @@ mod tests {
             data_type::FLOAT16,
             &[Dim::Sym("B"), Dim::Fixed(3), Dim::Fixed(2)],
         );
-        let g = b.finish("g");
+        let g = b.finish("g").graph;
         let ops: Vec<_> = g
             .node
             .iter()

@@ -1,5 +1,6 @@
 //! A summary of an ONNX file (any producer's): inputs, outputs, opset, IR
-//! version, metadata, node count and operator histogram.
+//! version, metadata, node count, operator histogram and model-local
+//! functions.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,9 @@ use prost::Message;
 use tcanet_models::onnx::{ContractError, ModelInterface};
 use tcanet_models::ModelConfig;
 
-use crate::onnx_proto::{data_type, DimensionValue, ModelProto, ValueInfoProto};
+use crate::onnx_proto::{
+    data_type, DimensionValue, FunctionProto, ModelProto, NodeProto, ValueInfoProto,
+};
 
 /// Why a file could not be inspected.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,23 @@ pub struct ModelSummary {
     pub op_histogram: BTreeMap<String, usize>,
     /// Node names, in graph order.
     pub node_names: Vec<String>,
+    /// The model-local functions, in file order.
+    pub functions: Vec<FunctionDesc>,
+}
+
+/// One model-local function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionDesc {
+    /// `domain.name`.
+    pub name: String,
+    /// The overload (empty when the function has one body).
+    pub overload: String,
+    /// Number of nodes in its body.
+    pub node_count: usize,
+    /// Body nodes per operator type.
+    pub op_histogram: BTreeMap<String, usize>,
+    /// Graph nodes that call it.
+    pub calls: usize,
 }
 
 impl ModelSummary {
@@ -115,13 +135,32 @@ fn describe(v: &ValueInfoProto) -> IoDesc {
     }
 }
 
+/// Nodes per operator type.
+fn histogram(nodes: &[NodeProto]) -> BTreeMap<String, usize> {
+    let mut op_histogram = BTreeMap::new();
+    for n in nodes {
+        *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;
+    }
+    op_histogram
+}
+
+fn describe_function(f: &FunctionProto, graph: &[NodeProto]) -> FunctionDesc {
+    FunctionDesc {
+        name: format!("{}.{}", f.domain, f.name),
+        overload: f.overload.clone(),
+        node_count: f.node.len(),
+        op_histogram: histogram(&f.node),
+        calls: graph
+            .iter()
+            .filter(|n| n.domain == f.domain && n.op_type == f.name && n.overload == f.overload)
+            .count(),
+    }
+}
+
 /// Summarises a decoded model.
 pub fn summarize(model: &ModelProto) -> ModelSummary {
     let graph = model.graph.clone().unwrap_or_default();
-    let mut op_histogram = BTreeMap::new();
-    for n in &graph.node {
-        *op_histogram.entry(n.op_type.clone()).or_insert(0) += 1;
-    }
+    let op_histogram = histogram(&graph.node);
     // Hostile files may declare any dims: negative ones count as 0, and
     // the counts saturate instead of overflowing.
     let elements = graph
@@ -155,6 +194,11 @@ pub fn summarize(model: &ModelProto) -> ModelSummary {
         initializers: (graph.initializer.len(), elements),
         op_histogram,
         node_names: graph.node.iter().map(|n| n.name.clone()).collect(),
+        functions: model
+            .functions
+            .iter()
+            .map(|f| describe_function(f, &graph.node))
+            .collect(),
     }
 }
 
@@ -216,6 +260,28 @@ impl fmt::Display for ModelSummary {
         ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (op, count) in ops {
             writeln!(f, "  {op:<20} {count}")?;
+        }
+        if !self.functions.is_empty() {
+            writeln!(
+                f,
+                "functions (standard-op bodies; a runtime may run its own kernel):"
+            )?;
+        }
+        for func in &self.functions {
+            let body: Vec<String> = func
+                .op_histogram
+                .iter()
+                .map(|(op, n)| format!("{op} {n}"))
+                .collect();
+            writeln!(
+                f,
+                "  {} [{}]: {} calls, {} body nodes ({})",
+                func.name,
+                func.overload,
+                func.calls,
+                func.node_count,
+                body.join(", ")
+            )?;
         }
         Ok(())
     }

@@ -34,10 +34,12 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use crate::onnx_proto::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use crate::onnx_proto::{FunctionProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 use tcanet_models::checkpoint::Checkpoint;
 pub use tcanet_models::onnx::Precision;
-use tcanet_models::onnx::{ModelInterface, TimeSteps};
+use tcanet_models::onnx::{
+    ModelInterface, TimeSteps, FUNCTION_DOMAIN, FUNCTION_DOMAIN_VERSION, FUNCTION_IR_VERSION,
+};
 
 /// This crate's version, written to `tcanet.exporter_version`.
 pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -46,8 +48,10 @@ pub const DEFAULT_OPSET: i64 = 17;
 /// The opsets the exporter can write (the graph uses the same operators in each).
 pub const SUPPORTED_OPSETS: RangeInclusive<i64> = 17..=25;
 
-/// The IR version written with `opset` (the one the ONNX release that
-/// introduced the opset used; all ≤ 13, ONNX Runtime 1.31's limit).
+/// The IR version of the ONNX release that introduced `opset` (all ≤ 13,
+/// ONNX Runtime 1.31's limit). A model is written with this or
+/// [`FUNCTION_IR_VERSION`], whichever is higher, when it has functions
+/// (every export does: `ai.tcanet.TapSum`).
 pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     Some(match opset {
         17 | 18 => 8,
@@ -162,7 +166,7 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         dynamic_time: opts.dynamic_time,
         gather_chunk_bytes: opts.gather_chunk_bytes,
     };
-    let graph = graph::build_graph(ckpt, opts.precision, &fold, opts.int8);
+    let built = graph::build_graph(ckpt, opts.precision, &fold, opts.int8);
     let interface = ModelInterface {
         config: ckpt.config.clone(),
         precision: opts.precision,
@@ -174,17 +178,36 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
         checkpoint_sha256: Some(ckpt.sha256.clone()),
         exporter_version: Some(EXPORTER_VERSION.to_string()),
     };
+    let standard = OperatorSetIdProto {
+        domain: String::new(),
+        version: opts.opset,
+    };
+    let mut opset_import = vec![standard.clone()];
+    let mut ir_version = ir_version;
+    if !built.functions.is_empty() {
+        opset_import.push(OperatorSetIdProto {
+            domain: FUNCTION_DOMAIN.into(),
+            version: FUNCTION_DOMAIN_VERSION,
+        });
+        ir_version = ir_version.max(FUNCTION_IR_VERSION);
+    }
+    let functions = built
+        .functions
+        .into_iter()
+        .map(|f| FunctionProto {
+            opset_import: vec![standard.clone()],
+            ..f
+        })
+        .collect();
     Ok(ModelProto {
         ir_version,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: opts.opset,
-        }],
+        opset_import,
         producer_name: "tcanet-export".into(),
         producer_version: EXPORTER_VERSION.into(),
         model_version: 1,
         doc_string: "TCANet temporal action proposal refinement: three cascaded TBR stages".into(),
-        graph: Some(graph),
+        graph: Some(built.graph),
+        functions,
         metadata_props: interface
             .to_metadata()
             .into_iter()

@@ -14,6 +14,20 @@ pub fn init(explicit: Option<&Path>) -> Result<PathBuf, OrtSetupError> {
     Ok(init_ort(explicit)?.path.clone())
 }
 
+/// How [`OnnxModel::open`] sets up its ONNX Runtime session.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Intra-op threads (0: ONNX Runtime's default).
+    pub threads: usize,
+    /// Turn ONNX Runtime's profiler on: it records every node's kernel time
+    /// and writes `<prefix>_<date>.json`, whose path
+    /// [`OnnxModel::end_profiling`] returns.
+    pub profile_prefix: Option<PathBuf>,
+    /// Run the model's own functions (`ai.tcanet`) as their standard-op
+    /// bodies, as other ONNX runtimes do, instead of the project's kernels.
+    pub standard_ops: bool,
+}
+
 /// An exported TCANet model opened in ONNX Runtime (CPU).
 #[derive(Debug)]
 pub struct OnnxModel(TcanetModel);
@@ -22,33 +36,30 @@ impl OnnxModel {
     /// Opens `path` with `threads` intra-op threads (0: ONNX Runtime's
     /// default), loading ONNX Runtime first if needed.
     pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
-        Self::load_with(path, threads, None)
+        Self::open(
+            path,
+            &OpenOptions {
+                threads,
+                ..OpenOptions::default()
+            },
+        )
     }
 
-    /// [`OnnxModel::load`] with ONNX Runtime's profiler on: it records every
-    /// node's kernel time and writes `<profile_prefix>_<date>.json`, whose
-    /// path [`OnnxModel::end_profiling`] returns.
-    pub fn load_profiled(
-        path: &Path,
-        threads: usize,
-        profile_prefix: &Path,
-    ) -> Result<Self, ModelError> {
-        Self::load_with(path, threads, Some(profile_prefix))
+    /// Opens `path` as `options` say, loading ONNX Runtime first if needed.
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<Self, ModelError> {
+        init_ort(None)?;
+        let settings = SessionSettings {
+            intra_threads: (options.threads > 0).then_some(options.threads),
+            profile_prefix: options.profile_prefix.clone(),
+            tcanet_kernels: !options.standard_ops,
+            ..SessionSettings::default()
+        };
+        Ok(Self(TcanetModel::load(path, &settings, None)?))
     }
 
     /// Stops profiling and returns the profile file's path.
     pub fn end_profiling(&mut self) -> Result<PathBuf, ModelError> {
         self.0.end_profiling()
-    }
-
-    fn load_with(path: &Path, threads: usize, profile: Option<&Path>) -> Result<Self, ModelError> {
-        init_ort(None)?;
-        let settings = SessionSettings {
-            intra_threads: (threads > 0).then_some(threads),
-            profile_prefix: profile.map(Path::to_path_buf),
-            ..SessionSettings::default()
-        };
-        Ok(Self(TcanetModel::load(path, &settings, None)?))
     }
 
     /// Runs the model on `features` `[b, c, t]` and `proposals` `[b, n, 2]`

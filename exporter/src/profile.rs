@@ -23,10 +23,13 @@ pub enum Region {
     LgteFfnNorms,
     /// The TBR first convs' tap tables (once per video).
     TapTables,
-    /// TTN sampling positions and the gathers of the tap rows.
-    TtnGathers,
-    /// Interpolating and summing the gathered tap rows, bias, layout.
-    TapInterpolation,
+    /// TTN sampling positions and which tap-table rows (and weights) every
+    /// output reads.
+    TtnTapIndices,
+    /// Reading, weighting and summing the tap rows: `TapSum` (the project's
+    /// kernel, or its inlined standard-op body: gathers, batched `MatMul`s,
+    /// `Concat`, `Relu`).
+    TapSums,
     /// The remaining TBR convs (SE and XW heads).
     TbrConvs,
     /// Decoding the proposals and the IoU.
@@ -45,8 +48,8 @@ impl Region {
         Region::LgteAttention,
         Region::LgteFfnNorms,
         Region::TapTables,
-        Region::TtnGathers,
-        Region::TapInterpolation,
+        Region::TtnTapIndices,
+        Region::TapSums,
         Region::TbrConvs,
         Region::Decode,
         Region::ConvReorders,
@@ -61,8 +64,8 @@ impl Region {
             Region::LgteAttention => "LGTE attention",
             Region::LgteFfnNorms => "LGTE FFN + norms",
             Region::TapTables => "TBR tap tables",
-            Region::TtnGathers => "TTN + tap gathers",
-            Region::TapInterpolation => "tap interpolation",
+            Region::TtnTapIndices => "TTN + tap indices",
+            Region::TapSums => "tap gathers + sums",
             Region::TbrConvs => "TBR convs",
             Region::Decode => "decoding",
             Region::ConvReorders => "conv layout reorders",
@@ -77,7 +80,12 @@ impl Region {
         match op {
             "SkipLayerNormalization" | "LayerNormalization" => return Region::LgteFfnNorms,
             "ReorderInput" | "ReorderOutput" => return Region::ConvReorders,
+            "TapSum" => return Region::TapSums,
             _ => {}
+        }
+        // ONNX Runtime names the nodes of an inlined function after it.
+        if name.starts_with("_inlfunc_TapSum") {
+            return Region::TapSums;
         }
         let parts: Vec<&str> = name.split('/').collect();
         let first = parts[0];
@@ -109,7 +117,7 @@ impl Region {
     /// The region of a node inside a TBR stage (`parts` after `tbrK`).
     fn of_stage(parts: &[&str], op: &str) -> Region {
         match parts.first().copied() {
-            Some("ttn") => return Region::TtnGathers,
+            Some("ttn") => return Region::TtnTapIndices,
             Some("decode") => return Region::Decode,
             _ => {}
         }
@@ -132,10 +140,10 @@ impl Region {
             "row_index",
             "gather_index",
         ];
-        if op.starts_with("Gather") || index_math.iter().any(|p| leaf.starts_with(p)) {
-            Region::TtnGathers
+        if index_math.iter().any(|p| leaf.starts_with(p)) && !op.starts_with("Gather") {
+            Region::TtnTapIndices
         } else {
-            Region::TapInterpolation
+            Region::TapSums
         }
     }
 }
@@ -308,18 +316,29 @@ mod tests {
             (
                 "tbr2/reg1se/start_end_conv.0/gather",
                 "GatherND",
-                Region::TtnGathers,
+                Region::TapSums,
             ),
-            ("tbr2/ttn/positions", "MatMul", Region::TtnGathers),
+            ("tbr2/ttn/positions", "MatMul", Region::TtnTapIndices),
+            (
+                "tbr2/reg1xw/reg_1d_b.0/tap_rows",
+                "MatMul",
+                Region::TtnTapIndices,
+            ),
             (
                 "tbr3/reg1xw/reg_1d_b.0/interpolate_sum",
                 "MatMul",
-                Region::TapInterpolation,
+                Region::TapSums,
             ),
             (
                 "tbr3/reg1xw/reg_1d_b.0/channels_first",
                 "Transpose",
-                Region::TapInterpolation,
+                Region::TapSums,
+            ),
+            ("tbr1/reg1xw/reg_1d_b.0/tap_sum", "TapSum", Region::TapSums),
+            (
+                "_inlfunc_TapSum_token_0_gather_3",
+                "GatherND",
+                Region::TapSums,
             ),
             ("tbr3/reg1xw/reg_1d_b.2_nchwc", "Conv", Region::TbrConvs),
             ("tbr3/reg1xw/reg_1d_o.0/matmul", "MatMul", Region::TbrConvs),

@@ -162,8 +162,19 @@ fn metadata_names_and_graph_are_clean() {
         );
     }
     // The node count documented in docs/ARCHITECTURE.md: 7 + 37 per LGTE
-    // layer + 15 shared + 72 per TBR stage (fp32, gathers not chunked).
-    assert_eq!(summary.node_count, 7 + 37 * 2 + 15 + 72 * 3);
+    // layer + 15 shared + 64 per TBR stage (fp32).
+    assert_eq!(summary.node_count, 7 + 37 * 2 + 15 + 64 * 3);
+    // Every call of a model-local function calls one the file defines, and
+    // every defined function is called.
+    for n in graph.node.iter().filter(|n| !n.domain.is_empty()) {
+        let defined = proto
+            .functions
+            .iter()
+            .any(|f| f.domain == n.domain && f.name == n.op_type && f.overload == n.overload);
+        assert!(defined, "{} calls an undefined function", n.name);
+    }
+    assert_eq!(summary.functions.len(), 2);
+    assert!(summary.functions.iter().all(|f| f.calls == 3));
 }
 
 #[test]

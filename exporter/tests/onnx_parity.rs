@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
 use tcanet_exporter::inspect::inspect_file;
-use tcanet_exporter::ort_run::OnnxModel;
+use tcanet_exporter::ort_run::{ModelOutputs, OnnxModel, OpenOptions};
 use tcanet_exporter::reference;
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
 use tcanet_exporter::{export_to_file, ExportOptions, Precision, SUPPORTED_OPSETS};
@@ -29,7 +29,26 @@ fn export_and_check(
     };
     export_to_file(ckpt, &opts, &model_path).unwrap();
     assert_onnx_checker_accepts(&model_path);
-    let mut model = OnnxModel::load(&model_path, 1).unwrap();
+    // The project's TapSum kernel, then the function's standard-op body.
+    for standard_ops in [false, true] {
+        let options = OpenOptions {
+            threads: 1,
+            standard_ops,
+            ..OpenOptions::default()
+        };
+        let mut model = OnnxModel::open(&model_path, &options).unwrap();
+        check_cases(ckpt, &mut model, precision, cases, standard_ops);
+    }
+}
+
+/// Parity with the reference on random inputs for each (B, N).
+fn check_cases(
+    ckpt: &Checkpoint,
+    model: &mut OnnxModel,
+    precision: Precision,
+    cases: &[(usize, usize)],
+    standard_ops: bool,
+) {
     let cfg = &ckpt.config;
     for (seed, &(b, n)) in cases.iter().enumerate() {
         let (features, proposals) = random_inputs(cfg, b, n, seed as u64);
@@ -43,7 +62,10 @@ fn export_and_check(
             .unwrap();
         let reference = reference::forward(ckpt, &features, &proposals, b, n);
         let report = compare(
-            &format!("B={b} N={n} {}", precision.as_str()),
+            &format!(
+                "B={b} N={n} {} standard ops {standard_ops}",
+                precision.as_str()
+            ),
             &onnx,
             &reference,
             Tolerances::for_precision(precision),
@@ -258,9 +280,15 @@ fn hacs_export_passes_the_checker_and_matches_the_reference() {
     )
     .unwrap();
     assert!(report.passed(), "{report}");
-    // docs/ARCHITECTURE.md: 312 nodes, plus 50 per stage for the XW first
-    // conv's gather in 8 chunks of 8 outputs.
-    assert_eq!(summary.nodes, 312 + 3 * 50);
+    // docs/ARCHITECTURE.md: 288 nodes, the XW first conv's gather in 8
+    // chunks of 8 outputs inside its TapSum body.
+    assert_eq!(summary.nodes, 288);
+    let functions = inspect_file(&path).unwrap().functions;
+    let xw = functions
+        .iter()
+        .find(|f| f.overload.contains("c512"))
+        .unwrap();
+    assert_eq!((xw.calls, xw.op_histogram["GatherND"]), (3, 8));
 }
 
 /// `--dynamic-time`: one model for every T, equal to the reference at each
@@ -334,9 +362,10 @@ fn dynamic_time_models_match_the_reference_at_several_lengths() {
     }
 }
 
-/// Gathers of the TBR first convs split into chunks, one of them shorter
-/// (tiny at 1 MiB: XW 32 outputs as 6+6+6+6+6+2, SE 8 as 6+2): the same
-/// outputs as unchunked, in both precisions.
+/// Gathers of the TBR first convs split into chunks inside the TapSum
+/// bodies, one of them shorter (tiny at 1 MiB: XW 32 outputs as
+/// 6+6+6+6+6+2, SE 8 as 6+2): the same outputs as unchunked, in both
+/// precisions, run as standard ops and by the project's kernel.
 #[test]
 fn chunked_gathers_match_the_reference() {
     let cfg = ModelConfig::tiny();
@@ -366,28 +395,48 @@ fn chunked_gathers_match_the_reference() {
         let summary = export_to_file(&ckpt, &opts, &path).unwrap();
         assert_onnx_checker_accepts(&path);
         if precision == Precision::Fp32 {
-            // Per stage: XW 6 chunks (14 + 6·6 nodes instead of 12), SE 2 (14 + 6·2).
-            assert_eq!(summary.nodes, plain_nodes + 3 * ((50 - 12) + (26 - 12)));
+            // The chunks are inside the function bodies: XW 6 gathers, SE 2.
+            assert_eq!(summary.nodes, plain_nodes);
+            let gathers: Vec<usize> = inspect_file(&path)
+                .unwrap()
+                .functions
+                .iter()
+                .map(|f| f.op_histogram["GatherND"])
+                .collect();
+            assert_eq!(gathers, [2, 6]);
         }
-        let mut model = OnnxModel::load(&path, 1).unwrap();
-        let onnx = model.run(&features, shape, &proposals, n).unwrap();
-        let report = compare(
-            &format!("chunked {}", precision.as_str()),
-            &onnx,
-            &reference,
-            Tolerances::for_precision(precision),
-        )
-        .unwrap();
-        assert!(report.passed(), "{report}");
-        if precision == Precision::Fp32 {
-            for k in 0..3 {
-                let same = onnx.proposals[k]
-                    .iter()
-                    .zip(&unchunked.proposals[k])
-                    .all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + b.abs()));
-                assert!(same, "stage {}: chunked differs from unchunked", k + 1);
-            }
+        for standard_ops in [true, false] {
+            let options = OpenOptions {
+                threads: 1,
+                standard_ops,
+                ..OpenOptions::default()
+            };
+            let mut model = OnnxModel::open(&path, &options).unwrap();
+            let onnx = model.run(&features, shape, &proposals, n).unwrap();
+            let report = compare(
+                &format!("chunked {} standard ops {standard_ops}", precision.as_str()),
+                &onnx,
+                &reference,
+                Tolerances::for_precision(precision),
+            )
+            .unwrap();
+            assert!(report.passed(), "{report}");
+            assert_same_as_unchunked(&onnx, &unchunked, precision);
         }
+    }
+}
+
+/// In float32, `onnx` equals the unchunked model's outputs within rounding.
+fn assert_same_as_unchunked(onnx: &ModelOutputs, unchunked: &ModelOutputs, precision: Precision) {
+    if precision != Precision::Fp32 {
+        return;
+    }
+    for k in 0..3 {
+        let same = onnx.proposals[k]
+            .iter()
+            .zip(&unchunked.proposals[k])
+            .all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + b.abs()));
+        assert!(same, "stage {}: chunked differs from unchunked", k + 1);
     }
 }
 

@@ -42,6 +42,26 @@ pub const META_QUANTIZATION: &str = "tcanet.quantization";
 pub const QUANTIZATION_INT8: &str =
     "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, TBR tap tables, reg_1d_o.0";
 
+/// The ONNX domain of the model's own functions: model-local
+/// `FunctionProto`s whose bodies are standard operators, so that any ONNX
+/// runtime can run them, and that the project's runtime runs with its own
+/// CPU kernels.
+pub const FUNCTION_DOMAIN: &str = "ai.tcanet";
+/// The version of [`FUNCTION_DOMAIN`] a model imports.
+pub const FUNCTION_DOMAIN_VERSION: i64 = 1;
+/// The IR version a model with functions needs at least: each call site
+/// names the overload (the body for its shapes) it calls.
+pub const FUNCTION_IR_VERSION: i64 = 10;
+/// The function that reads the TBR first convs' outputs from a tap table:
+/// `TapSum(table, rows, weights, shape)` with `table` float32 `[B, R, C]`,
+/// `rows` int64 `[B, M, 1]` (M a multiple of 6; negative rows count from
+/// the end, as in `GatherND`), `weights` float32 `[K, 1, 6]` with K =
+/// B·M/6, and `shape` int64, the output's shape (one entry may be −1).
+/// Output k (of batch b = ⌊6k/M⌋) is `ReLU(Σ_i weights[k, 0, i] ·
+/// table[b, rows[b, m_i, 0], :])` over its six rows m_i = 6k + i − b·M,
+/// a `[K, C]` result reshaped to `shape`.
+pub const TAP_SUM: &str = "TapSum";
+
 /// A model whose metadata breaks the contract.
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {

@@ -81,6 +81,31 @@ pub struct ModelProto {
     pub graph: Option<GraphProto>,
     #[prost(message, repeated, tag = "14")]
     pub metadata_props: Vec<StringStringEntryProto>,
+    /// Model-local functions, called by nodes of their domain and name.
+    #[prost(message, repeated, tag = "25")]
+    pub functions: Vec<FunctionProto>,
+}
+
+/// `FunctionProto`: a model-local function, a named subgraph of standard
+/// operators that nodes call like an operator (IR ≥ 8; overloads IR ≥ 10).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FunctionProto {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, repeated, tag = "4")]
+    pub input: Vec<String>,
+    #[prost(string, repeated, tag = "5")]
+    pub output: Vec<String>,
+    #[prost(message, repeated, tag = "7")]
+    pub node: Vec<NodeProto>,
+    #[prost(string, tag = "8")]
+    pub doc_string: String,
+    #[prost(message, repeated, tag = "9")]
+    pub opset_import: Vec<OperatorSetIdProto>,
+    #[prost(string, tag = "10")]
+    pub domain: String,
+    #[prost(string, tag = "13")]
+    pub overload: String,
 }
 
 /// A `ModelProto` read for its metadata only: decoding skips the graph and
@@ -141,6 +166,9 @@ pub struct NodeProto {
     pub op_type: String,
     #[prost(string, tag = "7")]
     pub domain: String,
+    /// Which of a function's overloads the node calls (IR ≥ 10).
+    #[prost(string, tag = "8")]
+    pub overload: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
     #[prost(string, tag = "6")]

@@ -1,7 +1,8 @@
 //! TCANet models on ONNX Runtime, for every program of the toolkit that runs
 //! one: finding and loading the library ([`library`], one documented lookup
 //! order), sessions on a chosen device with a CPU fallback ([`session`]), and
-//! an exported model with its contract checked before it runs ([`model`]).
+//! an exported model with its contract checked before it runs ([`model`]),
+//! and the CPU kernels of the model's own ONNX functions ([`kernels`]).
 //!
 //! ```no_run
 //! use tcanet_ort::{init_ort, SessionSettings, TcanetModel};
@@ -12,6 +13,7 @@
 //! println!("refined: {:?}, IoU {}", &out.proposals[2][..2], out.iou[2][0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+pub mod kernels;
 pub mod library;
 pub mod model;
 pub mod probe;

@@ -85,6 +85,10 @@ pub struct SessionSettings {
     /// Turn on ONNX Runtime's profiler, writing `<prefix>_<date>.json`
     /// (every node's kernel time; see `TcanetModel::end_profiling`).
     pub profile_prefix: Option<PathBuf>,
+    /// On the CPU, run the model's own functions with the project's kernels
+    /// ([`crate::kernels`]); off, ONNX Runtime runs their standard-op bodies
+    /// (the same outputs within float32 rounding, slower). On by default.
+    pub tcanet_kernels: bool,
 }
 
 impl Default for SessionSettings {
@@ -99,6 +103,7 @@ impl Default for SessionSettings {
             cpu_arena: true,
             intra_op_spinning: true,
             profile_prefix: None,
+            tcanet_kernels: true,
         }
     }
 }
@@ -278,7 +283,14 @@ pub fn build_session_for(
             )),
         }
     }
-    let session = base_builder(settings, model)?
+    let mut builder = base_builder(settings, model)?;
+    if settings.tcanet_kernels {
+        let kernels = crate::kernels::cpu_kernels().map_err(|e| session_err(e.to_string()))?;
+        builder = builder
+            .with_operators(kernels)
+            .map_err(|e| session_err(e.to_string()))?;
+    }
+    let session = builder
         .commit_from_file(model)
         .map_err(|e| session_err(e.to_string()))?;
     Ok(BuiltSession {

@@ -143,6 +143,11 @@ pub(crate) struct EngineArgs {
     /// shared with other work).
     #[arg(long)]
     pub(crate) no_spin: bool,
+    /// On the CPU, run the model's own ONNX functions (ai.tcanet.TapSum) as
+    /// their standard-op bodies, as other ONNX runtimes do, instead of this
+    /// program's kernels: the same outputs within float32 rounding, slower.
+    #[arg(long)]
+    pub(crate) standard_ops: bool,
     #[command(flatten)]
     pub(crate) trt: TrtFlags,
     /// Network config preset, when the model has no tcanet.config metadata.
@@ -167,6 +172,7 @@ impl EngineArgs {
             cpu_arena: !self.no_cpu_arena,
             intra_op_spinning: !self.no_spin,
             profile_prefix: None,
+            tcanet_kernels: !self.standard_ops,
         })
     }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tcanet_cli::{range, write_stdout, Log, Output};
 use tcanet_exporter::inspect::inspect_file;
-use tcanet_exporter::ort_run::{self, OnnxModel};
+use tcanet_exporter::ort_run::{self, OnnxModel, OpenOptions};
 use tcanet_exporter::profile::RegionSummary;
 use tcanet_exporter::verify::random_inputs;
 use tcanet_models::cpu::{CpuInfo, NominalPeak, VectorIsa};
@@ -60,6 +60,11 @@ pub struct BenchArgs {
     /// neon, scalar; default: detected).
     #[arg(long, value_name = "ISA")]
     pub isa: Option<VectorIsa>,
+    /// Run the model's own functions (`ai.tcanet.TapSum`) as their
+    /// standard ONNX bodies, as other ONNX runtimes do, instead of the
+    /// project's kernels (to compare the two).
+    #[arg(long)]
+    pub standard_ops: bool,
     /// Print the figures as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -91,7 +96,7 @@ pub fn cmd_bench(args: &BenchArgs, log: Log) -> Result<()> {
         ))
     })?;
     ort_run::init(args.ort_lib.as_deref())?;
-    let mut model = OnnxModel::load(&args.model, args.threads)?;
+    let mut model = OnnxModel::open(&args.model, &open_options(args, None))?;
     let times = time_runs(&mut model, &cfg, args)?;
     let figures = BenchFigures::new(&cfg, args, &times);
     let text = if args.json {
@@ -106,6 +111,15 @@ pub fn cmd_bench(args: &BenchArgs, log: Log) -> Result<()> {
         log.info(format_args!("ONNX Runtime profile written to {out}"));
     }
     Ok(())
+}
+
+/// The session `bench` asks for, profiled to `profile_prefix` if given.
+fn open_options(args: &BenchArgs, profile_prefix: Option<PathBuf>) -> OpenOptions {
+    OpenOptions {
+        threads: args.threads,
+        profile_prefix,
+        standard_ops: args.standard_ops,
+    }
 }
 
 /// Latencies (ms, sorted) of `--runs` runs after `--warmup` runs.
@@ -134,7 +148,8 @@ fn time_runs(model: &mut OnnxModel, cfg: &ModelConfig, args: &BenchArgs) -> Resu
 fn profile_runs(cfg: &ModelConfig, args: &BenchArgs, out: &Output) -> Result<RegionSummary> {
     let dir = scratch_dir()?;
     let result = (|| {
-        let mut model = OnnxModel::load_profiled(&args.model, args.threads, &dir.join("ort"))?;
+        let options = open_options(args, Some(dir.join("ort")));
+        let mut model = OnnxModel::open(&args.model, &options)?;
         time_runs(&mut model, cfg, args)?;
         let written = model.end_profiling()?;
         std::fs::read_to_string(&written)
@@ -168,6 +183,8 @@ struct BenchFigures {
     gflop: f64,
     peak: NominalPeak,
     peak_rss_mib: f64,
+    /// The model's functions ran as standard-op bodies (`--standard-ops`).
+    standard_ops: bool,
 }
 
 impl BenchFigures {
@@ -183,6 +200,7 @@ impl BenchFigures {
             gflop: multiply_adds(cfg, args.batch, args.proposals).flops() / 1e9,
             peak,
             peak_rss_mib: tcanet_models::cpu::peak_rss_mib().unwrap_or(f64::NAN),
+            standard_ops: args.standard_ops,
         }
     }
 
@@ -215,6 +233,7 @@ impl BenchFigures {
             "nominal_peak_gflops": self.peak.gflops(),
             "fraction_of_peak": self.peak.fraction(self.gflops()),
             "peak_rss_mib": self.peak_rss_mib,
+            "functions": if self.standard_ops { "standard ops" } else { "tcanet kernels" },
         })
     }
 }
@@ -223,8 +242,9 @@ impl std::fmt::Display for BenchFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{}: B={} N={}, {} runs, {} threads: p50 {:.2} ms, p90 {:.2} ms, min {:.2} ms ({:.2} ms per video); peak RSS {:.0} MiB",
-            self.model, self.batch, self.proposals, self.times.len(), self.threads,
+            "{}{}: B={} N={}, {} runs, {} threads: p50 {:.2} ms, p90 {:.2} ms, min {:.2} ms ({:.2} ms per video); peak RSS {:.0} MiB",
+            self.model, if self.standard_ops { " (standard ops)" } else { "" },
+            self.batch, self.proposals, self.times.len(), self.threads,
             self.percentile(0.5), self.percentile(0.9), self.min(),
             self.per_video(), self.peak_rss_mib
         )?;

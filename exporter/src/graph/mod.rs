@@ -27,8 +27,8 @@ use tcanet_models::onnx::{
 use tcanet_models::params::{lgte_prefix, tbr_prefix};
 use tcanet_models::ModelConfig;
 
-use crate::builder::{Dim, GraphBuilder, Value};
-use crate::onnx_proto::{data_type, GraphProto};
+use crate::builder::{Dim, FinishedGraph, GraphBuilder, Value};
+use crate::onnx_proto::data_type;
 use fold::{Conv, Linear, Tensor};
 use time::TimeValues;
 
@@ -46,7 +46,7 @@ pub fn build_graph(
     precision: Precision,
     opts: &fold::FoldOptions,
     int8: bool,
-) -> GraphProto {
+) -> FinishedGraph {
     assert!(!int8 || precision == Precision::Fp32, "int8 needs float32");
     let dynamic_time = opts.dynamic_time;
     let folded = fold::fold_network(ckpt, opts);

@@ -18,8 +18,9 @@ use super::fold::{TapConv, TapTable};
 use super::tbr::TapTables;
 use super::ttn::SamplePositions;
 use super::Net;
-use crate::builder::Value;
+use crate::builder::{FunctionId, GraphBuilder, Value};
 use crate::onnx_proto::data_type;
+use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM};
 
 /// How a tap table gets its biases.
 #[derive(Debug, Clone, Copy)]
@@ -143,44 +144,76 @@ impl Net<'_> {
     }
 
     /// Gathers the 6 rows of every output, weights and sums them, then the
-    /// ReLU: `[B·N, 1, J, regions·C]`. The outputs are taken in chunks of
-    /// `tc.outputs_per_gather` (gather, weighted sum, next chunk), so that
-    /// each chunk's gathered rows are still in cache when they are summed;
-    /// ONNX Runtime runs each chunk's pair back to back. (A ReLU per chunk
-    /// saved about 0.45 ms per video on hacs but raised the peak memory by
-    /// tens of MiB: ONNX Runtime keeps every chunk's sums and rectified sums
-    /// until the `Concat`; docs/BENCHMARKS.md.)
+    /// ReLU: `[B·N, 1, J, regions·C]`, as one call of the model-local
+    /// function [`TAP_SUM`] (one overload per set of shapes), which the
+    /// project's runtime runs with its own fused CPU kernel and any other
+    /// runtime as the body below.
     fn interpolate_taps(&mut self, table: &Value, r: &TapReads, tc: &TapConv) -> Value {
         let (nb, j, c) = (tc.regions as i64, tc.outputs as i64, tc.channels as i64);
-        let sizes: Vec<i64> = (0..tc.outputs)
-            .step_by(tc.outputs_per_gather)
-            .map(|first| (tc.outputs - first).min(tc.outputs_per_gather) as i64)
-            .collect();
-        let b = &mut self.b;
-        if sizes.len() == 1 {
-            let gathered = b.gather_nd("gather", table, &r.rows, 1);
-            let gathered = b.reshape("six_rows", &gathered, &[-1, 6, c]);
-            // Σ over 3 taps × 2 neighbours: [B·N·J·regions, 1, C].
-            let y = b.matmul("interpolate_sum", &r.weights, &gathered);
-            let y = b.relu("relu", &y);
-            return b.reshape("channels_last", &y, &[-1, 1, j, nb * c]);
-        }
-        let rows = b.reshape("rows_by_output", &r.rows, &[0, -1, j, nb * 6, 1]);
-        let rows = b.split("rows_chunks", &rows, &sizes, 2);
-        let wts = b.reshape("weights_by_output", &r.weights, &[-1, j, nb, 6]);
-        let wts = b.split("weights_chunks", &wts, &sizes, 1);
-        let mut parts = Vec::with_capacity(sizes.len());
-        for (i, ((rows, wts), jc)) in rows.iter().zip(&wts).zip(&sizes).enumerate() {
-            let rows = b.reshape(&format!("gather_index_{i}"), rows, &[0, -1, 1]);
-            let g = b.gather_nd(&format!("gather_{i}"), table, &rows, 1);
-            let g = b.reshape(&format!("six_rows_{i}"), &g, &[-1, 6, c]);
-            let w = b.reshape(&format!("weights_{i}"), wts, &[-1, 1, 6]);
-            let y = b.matmul(&format!("interpolate_sum_{i}"), &w, &g);
-            parts.push(b.reshape(&format!("part_{i}"), &y, &[-1, *jc, nb * c]));
-        }
-        let refs: Vec<&Value> = parts.iter().collect();
-        let y = b.concat("outputs", &refs, 1);
-        let y = b.relu("relu", &y);
-        b.reshape("channels_last", &y, &[-1, 1, j, nb * c])
+        let chunk = tc.outputs_per_gather.min(tc.outputs);
+        let id = FunctionId {
+            domain: FUNCTION_DOMAIN,
+            name: TAP_SUM,
+            overload: format!("c{c}_j{j}_regions{nb}_chunk{chunk}"),
+        };
+        let shape = self.b.const_i64("output_shape", &[4], &[-1, 1, j, nb * c]);
+        let inputs = [
+            ("table", table),
+            ("rows", &r.rows),
+            ("weights", &r.weights),
+            ("shape", &shape),
+        ];
+        self.b.call_function(&id, "tap_sum", &inputs, |b, formal| {
+            let [table, rows, weights, shape] = formal else {
+                unreachable!("four formal inputs")
+            };
+            let y = tap_sum_body(b, table, rows, weights, tc);
+            b.op("Reshape", "channels_last", &[&y, shape], vec![])
+        })
     }
+}
+
+/// The standard-op body of [`TAP_SUM`]: `[B·N·J·regions, 1, C]` after the
+/// ReLU (or `[B·N, J, regions·C]` when chunked). The outputs are taken in
+/// chunks of `tc.outputs_per_gather` (gather, weighted sum, next chunk), so
+/// that each chunk's gathered rows are still in cache when they are summed;
+/// ONNX Runtime runs each chunk's pair back to back. (A ReLU per chunk saved
+/// about 0.45 ms per video on hacs but raised the peak memory by tens of
+/// MiB: ONNX Runtime keeps every chunk's sums and rectified sums until the
+/// `Concat`; docs/BENCHMARKS.md.)
+fn tap_sum_body(
+    b: &mut GraphBuilder,
+    table: &Value,
+    rows: &Value,
+    weights: &Value,
+    tc: &TapConv,
+) -> Value {
+    let (nb, j, c) = (tc.regions as i64, tc.outputs as i64, tc.channels as i64);
+    let sizes: Vec<i64> = (0..tc.outputs)
+        .step_by(tc.outputs_per_gather)
+        .map(|first| (tc.outputs - first).min(tc.outputs_per_gather) as i64)
+        .collect();
+    if sizes.len() == 1 {
+        let gathered = b.gather_nd("gather", table, rows, 1);
+        let gathered = b.reshape("six_rows", &gathered, &[-1, 6, c]);
+        // Σ over 3 taps × 2 neighbours: [B·N·J·regions, 1, C].
+        let y = b.matmul("interpolate_sum", weights, &gathered);
+        return b.relu("relu", &y);
+    }
+    let rows = b.reshape("rows_by_output", rows, &[0, -1, j, nb * 6, 1]);
+    let rows = b.split("rows_chunks", &rows, &sizes, 2);
+    let wts = b.reshape("weights_by_output", weights, &[-1, j, nb, 6]);
+    let wts = b.split("weights_chunks", &wts, &sizes, 1);
+    let mut parts = Vec::with_capacity(sizes.len());
+    for (i, ((rows, wts), jc)) in rows.iter().zip(&wts).zip(&sizes).enumerate() {
+        let rows = b.reshape(&format!("gather_index_{i}"), rows, &[0, -1, 1]);
+        let g = b.gather_nd(&format!("gather_{i}"), table, &rows, 1);
+        let g = b.reshape(&format!("six_rows_{i}"), &g, &[-1, 6, c]);
+        let w = b.reshape(&format!("weights_{i}"), wts, &[-1, 1, 6]);
+        let y = b.matmul(&format!("interpolate_sum_{i}"), &w, &g);
+        parts.push(b.reshape(&format!("part_{i}"), &y, &[-1, *jc, nb * c]));
+    }
+    let refs: Vec<&Value> = parts.iter().collect();
+    let y = b.concat("outputs", &refs, 1);
+    b.relu("relu", &y)
 }

@@ -1,0 +1,462 @@
+//! The project's CPU kernels for the model-local ONNX functions of an
+//! exported model (domain [`FUNCTION_DOMAIN`]). A model runs without them:
+//! ONNX Runtime then inlines each function's standard-op body. With them,
+//! [`TAP_SUM`] reads every output's six tap-table rows, weights, sums and
+//! rectifies them in one pass, instead of gathering the rows into a buffer
+//! that a batched `MatMul`, a `Concat` and a `Relu` read again.
+use std::fmt;
+use std::marker::PhantomData;
+
+use ort::operator::{
+    ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput,
+};
+use ort::value::TensorElementType;
+use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM};
+
+/// Rows (and weights) per output of [`TAP_SUM`]: 3 taps × 2 neighbours.
+pub const ROWS_PER_OUTPUT: usize = 6;
+
+/// Outputs one parallel task sums (large enough to amortise the hand-off).
+const OUTPUTS_PER_TASK: usize = 64;
+
+/// The operator domain with every kernel, for a CPU session: [`TAP_SUM`]
+/// for float32 and float16 models (ONNX Runtime refuses a model whose call
+/// has a type no registered kernel takes, rather than inlining it).
+pub fn cpu_kernels() -> ort::Result<OperatorDomain> {
+    OperatorDomain::new(FUNCTION_DOMAIN)?
+        .add(TapSumOp::<f32>::new())?
+        .add(TapSumOp::<half::f16>::new())
+}
+
+/// A tensor element [`TAP_SUM`] reads and writes; sums are float32.
+pub trait TapElement:
+    Copy + Send + Sync + ort::value::PrimitiveTensorElementType + 'static
+{
+    /// The element as float32.
+    fn to_f32(self) -> f32;
+    /// A float32 rounded to the element type.
+    fn from_f32(v: f32) -> Self;
+}
+
+impl TapElement for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+}
+
+impl TapElement for half::f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        half::f16::from_f32(v)
+    }
+}
+
+/// Why a [`TAP_SUM`] call's inputs were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TapSumError {
+    /// An input has the wrong rank or sizes that do not fit together.
+    #[error("TapSum: {0}")]
+    Shape(String),
+    /// A row index outside the table (as `GatherND` refuses it).
+    #[error("TapSum: row index {index} is outside a table of {rows} rows")]
+    RowOutOfRange {
+        /// The index as given.
+        index: i64,
+        /// The table's rows per batch.
+        rows: usize,
+    },
+}
+
+/// The shapes of one [`TAP_SUM`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapSumDims {
+    /// Batch size B.
+    pub batch: usize,
+    /// Table rows per batch, R.
+    pub rows: usize,
+    /// Channels per row, C.
+    pub channels: usize,
+    /// Row indices per batch, M (a multiple of 6).
+    pub reads: usize,
+}
+
+impl TapSumDims {
+    /// From the table's `[B, R, C]` and the indices' `[B, M, 1]` shapes.
+    pub fn new(table: &[i64], rows: &[i64]) -> Result<Self, TapSumError> {
+        let [b, r, c] = *table else {
+            return Err(shape_err(format!(
+                "table has shape {table:?}, not [B, R, C]"
+            )));
+        };
+        let [rb, m, 1] = *rows else {
+            return Err(shape_err(format!(
+                "rows have shape {rows:?}, not [{b}, M, 1]"
+            )));
+        };
+        if rb != b {
+            return Err(shape_err(format!(
+                "rows have shape {rows:?}, not [{b}, M, 1]"
+            )));
+        }
+        let dims = Self {
+            batch: to_usize(rb)?,
+            rows: to_usize(r)?,
+            channels: to_usize(c)?,
+            reads: to_usize(m)?,
+        };
+        if !dims.reads.is_multiple_of(ROWS_PER_OUTPUT) {
+            return Err(shape_err(format!(
+                "{m} rows per batch is not a multiple of 6"
+            )));
+        }
+        Ok(dims)
+    }
+
+    /// Outputs K = B·M/6.
+    pub fn outputs(&self) -> usize {
+        self.batch * self.reads / ROWS_PER_OUTPUT
+    }
+}
+
+fn shape_err(message: String) -> TapSumError {
+    TapSumError::Shape(message)
+}
+
+fn to_usize(d: i64) -> Result<usize, TapSumError> {
+    usize::try_from(d).map_err(|_| shape_err(format!("negative dimension {d}")))
+}
+
+/// The output shape `shape` asks for, its one −1 resolved so that it holds
+/// `len` values (`Reshape`'s rule, without its 0 = copy).
+pub fn resolve_shape(shape: &[i64], len: usize) -> Result<Vec<i64>, TapSumError> {
+    let bad = || shape_err(format!("output shape {shape:?} cannot hold {len} values"));
+    let known: i64 = shape.iter().filter(|&&d| d != -1).product();
+    let free = shape.iter().filter(|&&d| d == -1).count();
+    if shape.iter().any(|&d| d < -1 || d == 0) || free > 1 || known <= 0 {
+        return Err(bad());
+    }
+    let len = len as i64;
+    if len % known != 0 || (free == 0 && known != len) {
+        return Err(bad());
+    }
+    Ok(shape
+        .iter()
+        .map(|&d| if d == -1 { len / known } else { d })
+        .collect())
+}
+
+/// The table offset of every row read: `(b·R + row)·C`, negative rows
+/// counted from the end.
+fn row_offsets(dims: &TapSumDims, rows: &[i64]) -> Result<Vec<usize>, TapSumError> {
+    let r = dims.rows as i64;
+    rows.iter()
+        .enumerate()
+        .map(|(i, &index)| {
+            let row = if index < 0 { index + r } else { index };
+            if !(0..r).contains(&row) {
+                return Err(TapSumError::RowOutOfRange {
+                    index,
+                    rows: dims.rows,
+                });
+            }
+            let batch = i / dims.reads;
+            Ok((batch * dims.rows + row as usize) * dims.channels)
+        })
+        .collect()
+}
+
+/// The [`TAP_SUM`] computation on one thread, for tests and tools: `out`
+/// (`K·C` values) from `table` (`B·R·C`), `rows` (`B·M`) and `weights`
+/// (`K·6`).
+pub fn tap_sum<T: TapElement>(
+    dims: &TapSumDims,
+    table: &[T],
+    rows: &[i64],
+    weights: &[T],
+    out: &mut [T],
+) -> Result<(), TapSumError> {
+    check_lengths(dims, table, rows, weights, out.len())?;
+    let offsets = row_offsets(dims, rows)?;
+    sum_outputs(table, dims.channels, &offsets, weights, out);
+    Ok(())
+}
+
+fn check_lengths<T>(
+    dims: &TapSumDims,
+    table: &[T],
+    rows: &[i64],
+    weights: &[T],
+    out: usize,
+) -> Result<(), TapSumError> {
+    let k = dims.outputs();
+    let expect = [
+        ("table", dims.batch * dims.rows * dims.channels, table.len()),
+        ("rows", dims.batch * dims.reads, rows.len()),
+        ("weights", k * ROWS_PER_OUTPUT, weights.len()),
+        ("output", k * dims.channels, out),
+    ];
+    match expect.iter().find(|(_, want, got)| want != got) {
+        Some((what, want, got)) => Err(shape_err(format!("{what} holds {got} values, not {want}"))),
+        None => Ok(()),
+    }
+}
+
+/// Every output of `out` (rows of `c` values): the weighted sum of its six
+/// table rows, rectified (NaN stays NaN, as `Relu`).
+fn sum_outputs<T: TapElement>(
+    table: &[T],
+    c: usize,
+    offsets: &[usize],
+    weights: &[T],
+    out: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { sum_outputs_avx2(table, c, offsets, weights, out) };
+    }
+    sum_outputs_portable(table, c, offsets, weights, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_outputs_avx2<T: TapElement>(
+    table: &[T],
+    c: usize,
+    offsets: &[usize],
+    weights: &[T],
+    out: &mut [T],
+) {
+    sum_outputs_portable(table, c, offsets, weights, out)
+}
+
+#[inline(always)]
+fn sum_outputs_portable<T: TapElement>(
+    table: &[T],
+    c: usize,
+    offsets: &[usize],
+    weights: &[T],
+    out: &mut [T],
+) {
+    let per_output = offsets
+        .chunks_exact(ROWS_PER_OUTPUT)
+        .zip(weights.chunks_exact(ROWS_PER_OUTPUT));
+    for (y, (at, w)) in out.chunks_exact_mut(c).zip(per_output) {
+        let row = |i: usize| &table[at[i]..at[i] + c];
+        let (r0, r1, r2, r3, r4, r5) = (row(0), row(1), row(2), row(3), row(4), row(5));
+        let w: [f32; ROWS_PER_OUTPUT] = std::array::from_fn(|i| w[i].to_f32());
+        for i in 0..c {
+            let s = w[0] * r0[i].to_f32()
+                + w[1] * r1[i].to_f32()
+                + w[2] * r2[i].to_f32()
+                + w[3] * r3[i].to_f32()
+                + w[4] * r4[i].to_f32()
+                + w[5] * r5[i].to_f32();
+            y[i] = T::from_f32(if s < 0.0 { 0.0 } else { s });
+        }
+    }
+}
+
+/// [`TAP_SUM`] as an ONNX Runtime custom operator on elements `T`.
+struct TapSumOp<T>(PhantomData<T>);
+
+impl<T> TapSumOp<T> {
+    fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: TapElement> Operator for TapSumOp<T> {
+    type Kernel<'attr> = TapSumKernel<T>;
+
+    fn name(&self) -> &str {
+        TAP_SUM
+    }
+
+    fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
+        [
+            OperatorInput::required(T::into_tensor_element_type()),
+            OperatorInput::required(TensorElementType::Int64),
+            OperatorInput::required(T::into_tensor_element_type()),
+            OperatorInput::required(TensorElementType::Int64),
+        ]
+    }
+
+    fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
+        [OperatorOutput::required(T::into_tensor_element_type())]
+    }
+
+    fn create_kernel<'attr>(&self, _: &KernelContext<'attr>) -> ort::Result<TapSumKernel<T>> {
+        Ok(TapSumKernel(PhantomData))
+    }
+}
+
+struct TapSumKernel<T>(PhantomData<T>);
+
+/// The output buffer, shared by the parallel tasks (each writes its own
+/// outputs).
+struct SharedOut<T>(*mut T);
+
+// SAFETY: the tasks write disjoint ranges of one live buffer.
+unsafe impl<T> Sync for SharedOut<T> {}
+unsafe impl<T> Send for SharedOut<T> {}
+
+impl<T> SharedOut<T> {
+    /// Outputs `first..last` (rows of `c` values).
+    ///
+    /// # Safety
+    /// The range is within the buffer and no other task writes it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn outputs(&self, first: usize, last: usize, c: usize) -> &mut [T] {
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(first * c), (last - first) * c) }
+    }
+}
+
+impl<T> fmt::Debug for SharedOut<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedOut")
+    }
+}
+
+impl<T: TapElement> Kernel for TapSumKernel<T> {
+    fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
+        let input = |i: usize| {
+            ctx.input(i)?
+                .ok_or_else(|| ort::Error::new(format!("TapSum: input {i} is missing")))
+        };
+        let (table, rows, weights, shape) = (input(0)?, input(1)?, input(2)?, input(3)?);
+        let (table_shape, table) = table.try_extract_tensor::<T>()?;
+        let (rows_shape, rows) = rows.try_extract_tensor::<i64>()?;
+        let (_, weights) = weights.try_extract_tensor::<T>()?;
+        let (_, shape) = shape.try_extract_tensor::<i64>()?;
+        let to_ort = |e: TapSumError| ort::Error::new(e.to_string());
+        let dims = TapSumDims::new(table_shape, rows_shape).map_err(to_ort)?;
+        let len = dims.outputs() * dims.channels;
+        let out_shape = resolve_shape(shape, len).map_err(to_ort)?;
+        check_lengths(&dims, table, rows, weights, len).map_err(to_ort)?;
+        let offsets = row_offsets(&dims, rows).map_err(to_ort)?;
+        let mut out = ctx
+            .output(0, out_shape)?
+            .ok_or_else(|| ort::Error::new("TapSum: no output"))?;
+        let (_, out) = out.try_extract_tensor_mut::<T>()?;
+        let c = dims.channels;
+        let shared = SharedOut(out.as_mut_ptr());
+        let tasks = dims.outputs().div_ceil(OUTPUTS_PER_TASK);
+        ctx.par_for(tasks, 0, |task| {
+            let first = task * OUTPUTS_PER_TASK;
+            let last = (first + OUTPUTS_PER_TASK).min(dims.outputs());
+            let six = ROWS_PER_OUTPUT;
+            // SAFETY: tasks cover disjoint output ranges within `len`.
+            let y = unsafe { shared.outputs(first, last, c) };
+            sum_outputs(
+                table,
+                c,
+                &offsets[first * six..last * six],
+                &weights[first * six..last * six],
+                y,
+            );
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same sums, gathered first, in f64.
+    fn reference(dims: &TapSumDims, table: &[f32], rows: &[i64], weights: &[f32]) -> Vec<f32> {
+        let (r, c) = (dims.rows as i64, dims.channels);
+        let mut out = Vec::new();
+        for k in 0..dims.outputs() {
+            for ch in 0..c {
+                let mut s = 0.0f64;
+                for i in 0..6 {
+                    let flat = k * 6 + i;
+                    let b = flat / dims.reads;
+                    let row = rows[flat].rem_euclid(r) as usize;
+                    s += weights[flat] as f64 * table[(b * dims.rows + row) * c + ch] as f64;
+                }
+                out.push(s.max(0.0) as f32);
+            }
+        }
+        out
+    }
+
+    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sums_match_a_gather_then_sum_in_f64() {
+        let dims = TapSumDims {
+            batch: 2,
+            rows: 7,
+            channels: 13,
+            reads: 18,
+        };
+        let table = pseudo_random(2 * 7 * 13, 1);
+        let rows: Vec<i64> = (0..36).map(|i| (i * 5 % 14) - 7).collect();
+        let weights = pseudo_random(36, 2);
+        let mut out = vec![f32::NAN; 6 * 13];
+        tap_sum(&dims, &table, &rows, &weights, &mut out).unwrap();
+        let want = reference(&dims, &table, &rows, &weights);
+        assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+        for (got, want) in out.iter().zip(&want) {
+            assert!((got - want).abs() <= 1e-6, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn rows_outside_the_table_and_bad_shapes_are_refused() {
+        let dims = TapSumDims::new(&[1, 4, 2], &[1, 6, 1]).unwrap();
+        let table = vec![1.0; 8];
+        let mut out = vec![0.0; 2];
+        for bad in [4, -5] {
+            let rows = [0, 1, 2, 3, bad, 0];
+            let err = tap_sum(&dims, &table, &rows, &[1.0; 6], &mut out).unwrap_err();
+            assert_eq!(
+                err,
+                TapSumError::RowOutOfRange {
+                    index: bad,
+                    rows: 4
+                }
+            );
+        }
+        let err = tap_sum(&dims, &table, &[0; 6], &[1.0; 5], &mut out).unwrap_err();
+        assert!(
+            err.to_string().contains("weights holds 5 values, not 6"),
+            "{err}"
+        );
+        assert!(TapSumDims::new(&[1, 4, 2], &[1, 5, 1]).is_err());
+        assert!(TapSumDims::new(&[2, 4, 2], &[1, 6, 1]).is_err());
+        assert!(TapSumDims::new(&[1, 4], &[1, 6, 1]).is_err());
+    }
+
+    #[test]
+    fn output_shapes_resolve_like_reshape() {
+        assert_eq!(resolve_shape(&[-1, 1, 4, 8], 64).unwrap(), [2, 1, 4, 8]);
+        assert_eq!(resolve_shape(&[2, 32], 64).unwrap(), [2, 32]);
+        for bad in [&[-1, -1][..], &[3, -1], &[0, -1], &[2, 16], &[-2, 32]] {
+            assert!(resolve_shape(bad, 64).is_err(), "{bad:?}");
+        }
+    }
+}
