@@ -162,8 +162,8 @@ fn metadata_names_and_graph_are_clean() {
         );
     }
     // The node count documented in docs/ARCHITECTURE.md: 7 + 37 per LGTE
-    // layer + 15 shared + 64 per TBR stage (fp32).
-    assert_eq!(summary.node_count, 7 + 37 * 2 + 15 + 64 * 3);
+    // layer + 11 shared + 64 per TBR stage (fp32).
+    assert_eq!(summary.node_count, 7 + 37 * 2 + 11 + 64 * 3);
     // Every call of a model-local function calls one the file defines, and
     // every defined function is called.
     for n in graph.node.iter().filter(|n| !n.domain.is_empty()) {

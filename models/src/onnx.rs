@@ -53,13 +53,15 @@ pub const FUNCTION_DOMAIN_VERSION: i64 = 1;
 /// names the overload (the body for its shapes) it calls.
 pub const FUNCTION_IR_VERSION: i64 = 10;
 /// The function that reads the TBR first convs' outputs from a tap table:
-/// `TapSum(table, rows, weights, shape)` with `table` float32 `[B, R, C]`,
-/// `rows` int64 `[B, M, 1]` (M a multiple of 6; negative rows count from
-/// the end, as in `GatherND`), `weights` float32 `[K, 1, 6]` with K =
+/// `TapSum(table, rows, weights, shape)` with `table` `[B, g, R, C/g]`
+/// (float32 or float16; g channel groups, each R rows of C/g), `rows`
+/// int64 `[B, M, 1]` (M a multiple of 6; negative rows count from the end,
+/// as in `GatherND`), `weights` `[K, 1, 6]` (the table's type) with K =
 /// B·M/6, and `shape` int64, the output's shape (one entry may be −1).
-/// Output k (of batch b = ⌊6k/M⌋) is `ReLU(Σ_i weights[k, 0, i] ·
-/// table[b, rows[b, m_i, 0], :])` over its six rows m_i = 6k + i − b·M,
-/// a `[K, C]` result reshaped to `shape`.
+/// Row r of batch b is the C values `table[b, :, r, :]` (groups side by
+/// side). Output k (of batch b = ⌊6k/M⌋) is `ReLU(Σ_i weights[k, 0, i] ·
+/// row(b, rows[b, m_i, 0]))` over its six rows m_i = 6k + i − b·M, a
+/// `[K, C]` result reshaped to `shape`.
 pub const TAP_SUM: &str = "TapSum";
 
 /// A model whose metadata breaks the contract.

@@ -81,20 +81,23 @@ pub enum TapSumError {
 pub struct TapSumDims {
     /// Batch size B.
     pub batch: usize,
+    /// Channel groups g of the table.
+    pub groups: usize,
     /// Table rows per batch, R.
     pub rows: usize,
-    /// Channels per row, C.
-    pub channels: usize,
+    /// Channels per row and group, C/g.
+    pub group_channels: usize,
     /// Row indices per batch, M (a multiple of 6).
     pub reads: usize,
 }
 
 impl TapSumDims {
-    /// From the table's `[B, R, C]` and the indices' `[B, M, 1]` shapes.
+    /// From the table's `[B, g, R, C/g]` and the indices' `[B, M, 1]`
+    /// shapes.
     pub fn new(table: &[i64], rows: &[i64]) -> Result<Self, TapSumError> {
-        let [b, r, c] = *table else {
+        let [b, g, r, cg] = *table else {
             return Err(shape_err(format!(
-                "table has shape {table:?}, not [B, R, C]"
+                "table has shape {table:?}, not [B, g, R, C/g]"
             )));
         };
         let [rb, m, 1] = *rows else {
@@ -109,8 +112,9 @@ impl TapSumDims {
         }
         let dims = Self {
             batch: to_usize(rb)?,
+            groups: to_usize(g)?,
             rows: to_usize(r)?,
-            channels: to_usize(c)?,
+            group_channels: to_usize(cg)?,
             reads: to_usize(m)?,
         };
         if !dims.reads.is_multiple_of(ROWS_PER_OUTPUT) {
@@ -124,6 +128,16 @@ impl TapSumDims {
     /// Outputs K = B·M/6.
     pub fn outputs(&self) -> usize {
         self.batch * self.reads / ROWS_PER_OUTPUT
+    }
+
+    /// Channels per output, C.
+    pub fn channels(&self) -> usize {
+        self.groups * self.group_channels
+    }
+
+    /// Values of one group of one batch's table, R·C/g.
+    fn group_stride(&self) -> usize {
+        self.rows * self.group_channels
     }
 }
 
@@ -154,8 +168,8 @@ pub fn resolve_shape(shape: &[i64], len: usize) -> Result<Vec<i64>, TapSumError>
         .collect())
 }
 
-/// The table offset of every row read: `(b·R + row)·C`, negative rows
-/// counted from the end.
+/// The table offset of every row read, in its batch's first group:
+/// `(b·g·R + row)·C/g`, negative rows counted from the end.
 fn row_offsets(dims: &TapSumDims, rows: &[i64]) -> Result<Vec<usize>, TapSumError> {
     let r = dims.rows as i64;
     rows.iter()
@@ -169,14 +183,14 @@ fn row_offsets(dims: &TapSumDims, rows: &[i64]) -> Result<Vec<usize>, TapSumErro
                 });
             }
             let batch = i / dims.reads;
-            Ok((batch * dims.rows + row as usize) * dims.channels)
+            Ok((batch * dims.groups * dims.rows + row as usize) * dims.group_channels)
         })
         .collect()
 }
 
 /// The [`TAP_SUM`] computation on one thread, for tests and tools: `out`
-/// (`K·C` values) from `table` (`B·R·C`), `rows` (`B·M`) and `weights`
-/// (`K·6`).
+/// (`K·C` values) from `table` (`B·g·R·C/g`), `rows` (`B·M`) and
+/// `weights` (`K·6`).
 pub fn tap_sum<T: TapElement>(
     dims: &TapSumDims,
     table: &[T],
@@ -186,7 +200,7 @@ pub fn tap_sum<T: TapElement>(
 ) -> Result<(), TapSumError> {
     check_lengths(dims, table, rows, weights, out.len())?;
     let offsets = row_offsets(dims, rows)?;
-    sum_outputs(table, dims.channels, &offsets, weights, out);
+    sum_outputs(table, dims, &offsets, weights, out);
     Ok(())
 }
 
@@ -199,10 +213,14 @@ fn check_lengths<T>(
 ) -> Result<(), TapSumError> {
     let k = dims.outputs();
     let expect = [
-        ("table", dims.batch * dims.rows * dims.channels, table.len()),
+        (
+            "table",
+            dims.batch * dims.groups * dims.group_stride(),
+            table.len(),
+        ),
         ("rows", dims.batch * dims.reads, rows.len()),
         ("weights", k * ROWS_PER_OUTPUT, weights.len()),
-        ("output", k * dims.channels, out),
+        ("output", k * dims.channels(), out),
     ];
     match expect.iter().find(|(_, want, got)| want != got) {
         Some((what, want, got)) => Err(shape_err(format!("{what} holds {got} values, not {want}"))),
@@ -210,11 +228,12 @@ fn check_lengths<T>(
     }
 }
 
-/// Every output of `out` (rows of `c` values): the weighted sum of its six
-/// table rows, rectified (NaN stays NaN, as `Relu`).
+/// Every output of `out` (rows of C values): the weighted sum of its six
+/// table rows (each read group by group), rectified (NaN stays NaN, as
+/// `Relu`).
 fn sum_outputs<T: TapElement>(
     table: &[T],
-    c: usize,
+    dims: &TapSumDims,
     offsets: &[usize],
     weights: &[T],
     out: &mut [T],
@@ -222,47 +241,57 @@ fn sum_outputs<T: TapElement>(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { sum_outputs_avx2(table, c, offsets, weights, out) };
+        return unsafe { sum_outputs_avx2(table, dims, offsets, weights, out) };
     }
-    sum_outputs_portable(table, c, offsets, weights, out)
+    sum_outputs_portable(table, dims, offsets, weights, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sum_outputs_avx2<T: TapElement>(
     table: &[T],
-    c: usize,
+    dims: &TapSumDims,
     offsets: &[usize],
     weights: &[T],
     out: &mut [T],
 ) {
-    sum_outputs_portable(table, c, offsets, weights, out)
+    sum_outputs_portable(table, dims, offsets, weights, out)
 }
 
 #[inline(always)]
 fn sum_outputs_portable<T: TapElement>(
     table: &[T],
-    c: usize,
+    dims: &TapSumDims,
     offsets: &[usize],
     weights: &[T],
     out: &mut [T],
 ) {
+    let (c, stride) = (dims.group_channels, dims.group_stride());
     let per_output = offsets
         .chunks_exact(ROWS_PER_OUTPUT)
         .zip(weights.chunks_exact(ROWS_PER_OUTPUT));
-    for (y, (at, w)) in out.chunks_exact_mut(c).zip(per_output) {
-        let row = |i: usize| &table[at[i]..at[i] + c];
-        let (r0, r1, r2, r3, r4, r5) = (row(0), row(1), row(2), row(3), row(4), row(5));
+    for (y, (at, w)) in out.chunks_exact_mut(dims.channels()).zip(per_output) {
         let w: [f32; ROWS_PER_OUTPUT] = std::array::from_fn(|i| w[i].to_f32());
-        for i in 0..c {
-            let s = w[0] * r0[i].to_f32()
-                + w[1] * r1[i].to_f32()
-                + w[2] * r2[i].to_f32()
-                + w[3] * r3[i].to_f32()
-                + w[4] * r4[i].to_f32()
-                + w[5] * r5[i].to_f32();
-            y[i] = T::from_f32(if s < 0.0 { 0.0 } else { s });
+        for (g, y) in y.chunks_exact_mut(c).enumerate() {
+            let row = |i: usize| &table[at[i] + g * stride..at[i] + g * stride + c];
+            sum_six(y, [row(0), row(1), row(2), row(3), row(4), row(5)], &w);
         }
+    }
+}
+
+/// `y` = ReLU(Σ_i w_i · r_i), element by element.
+#[inline(always)]
+fn sum_six<T: TapElement>(y: &mut [T], rows: [&[T]; ROWS_PER_OUTPUT], w: &[f32; ROWS_PER_OUTPUT]) {
+    let c = y.len();
+    let [r0, r1, r2, r3, r4, r5] = rows.map(|r| &r[..c]);
+    for i in 0..c {
+        let s = w[0] * r0[i].to_f32()
+            + w[1] * r1[i].to_f32()
+            + w[2] * r2[i].to_f32()
+            + w[3] * r3[i].to_f32()
+            + w[4] * r4[i].to_f32()
+            + w[5] * r5[i].to_f32();
+        y[i] = T::from_f32(if s < 0.0 { 0.0 } else { s });
     }
 }
 
@@ -340,7 +369,7 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
         let (_, shape) = shape.try_extract_tensor::<i64>()?;
         let to_ort = |e: TapSumError| ort::Error::new(e.to_string());
         let dims = TapSumDims::new(table_shape, rows_shape).map_err(to_ort)?;
-        let len = dims.outputs() * dims.channels;
+        let len = dims.outputs() * dims.channels();
         let out_shape = resolve_shape(shape, len).map_err(to_ort)?;
         check_lengths(&dims, table, rows, weights, len).map_err(to_ort)?;
         let offsets = row_offsets(&dims, rows).map_err(to_ort)?;
@@ -348,7 +377,7 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
             .output(0, out_shape)?
             .ok_or_else(|| ort::Error::new("TapSum: no output"))?;
         let (_, out) = out.try_extract_tensor_mut::<T>()?;
-        let c = dims.channels;
+        let c = dims.channels();
         let shared = SharedOut(out.as_mut_ptr());
         let tasks = dims.outputs().div_ceil(OUTPUTS_PER_TASK);
         ctx.par_for(tasks, 0, |task| {
@@ -359,7 +388,7 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
             let y = unsafe { shared.outputs(first, last, c) };
             sum_outputs(
                 table,
-                c,
+                &dims,
                 &offsets[first * six..last * six],
                 &weights[first * six..last * six],
                 y,
@@ -372,9 +401,17 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
 mod tests {
     use super::*;
 
-    /// The same sums, gathered first, in f64.
+    /// The same sums in f64, from the table laid out rows-major (`[B, R,
+    /// C]`, groups side by side), as the standard-op body reads it.
     fn reference(dims: &TapSumDims, table: &[f32], rows: &[i64], weights: &[f32]) -> Vec<f32> {
-        let (r, c) = (dims.rows as i64, dims.channels);
+        let (r, g, cg) = (dims.rows, dims.groups, dims.group_channels);
+        let c = g * cg;
+        // [B, g, R, C/g] → [B, R, g·C/g]
+        let mut rows_major = vec![0.0; table.len()];
+        for (at, &v) in table.iter().enumerate() {
+            let (i, row, gi, b) = (at % cg, at / cg % r, at / (cg * r) % g, at / (cg * r * g));
+            rows_major[((b * r + row) * g + gi) * cg + i] = v;
+        }
         let mut out = Vec::new();
         for k in 0..dims.outputs() {
             for ch in 0..c {
@@ -382,8 +419,8 @@ mod tests {
                 for i in 0..6 {
                     let flat = k * 6 + i;
                     let b = flat / dims.reads;
-                    let row = rows[flat].rem_euclid(r) as usize;
-                    s += weights[flat] as f64 * table[(b * dims.rows + row) * c + ch] as f64;
+                    let row = rows[flat].rem_euclid(r as i64) as usize;
+                    s += weights[flat] as f64 * rows_major[(b * r + row) * c + ch] as f64;
                 }
                 out.push(s.max(0.0) as f32);
             }
@@ -409,14 +446,15 @@ mod tests {
     fn sums_match_a_gather_then_sum_in_f64() {
         let dims = TapSumDims {
             batch: 2,
+            groups: 3,
             rows: 7,
-            channels: 13,
+            group_channels: 5,
             reads: 18,
         };
-        let table = pseudo_random(2 * 7 * 13, 1);
+        let table = pseudo_random(2 * 3 * 7 * 5, 1);
         let rows: Vec<i64> = (0..36).map(|i| (i * 5 % 14) - 7).collect();
         let weights = pseudo_random(36, 2);
-        let mut out = vec![f32::NAN; 6 * 13];
+        let mut out = vec![f32::NAN; 6 * 15];
         tap_sum(&dims, &table, &rows, &weights, &mut out).unwrap();
         let want = reference(&dims, &table, &rows, &weights);
         assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
@@ -427,7 +465,7 @@ mod tests {
 
     #[test]
     fn rows_outside_the_table_and_bad_shapes_are_refused() {
-        let dims = TapSumDims::new(&[1, 4, 2], &[1, 6, 1]).unwrap();
+        let dims = TapSumDims::new(&[1, 1, 4, 2], &[1, 6, 1]).unwrap();
         let table = vec![1.0; 8];
         let mut out = vec![0.0; 2];
         for bad in [4, -5] {
@@ -446,9 +484,9 @@ mod tests {
             err.to_string().contains("weights holds 5 values, not 6"),
             "{err}"
         );
-        assert!(TapSumDims::new(&[1, 4, 2], &[1, 5, 1]).is_err());
-        assert!(TapSumDims::new(&[2, 4, 2], &[1, 6, 1]).is_err());
-        assert!(TapSumDims::new(&[1, 4], &[1, 6, 1]).is_err());
+        assert!(TapSumDims::new(&[1, 1, 4, 2], &[1, 5, 1]).is_err());
+        assert!(TapSumDims::new(&[2, 1, 4, 2], &[1, 6, 1]).is_err());
+        assert!(TapSumDims::new(&[1, 4, 2], &[1, 6, 1]).is_err());
     }
 
     #[test]

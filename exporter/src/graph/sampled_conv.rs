@@ -71,9 +71,11 @@ impl Net<'_> {
         }
     }
 
-    /// `[B, (T+2)·convs·3, C]`: row (t·convs + c)·3 + k holds G_k[t] of conv
-    /// c (+ its bias for k = 1), from `features`: one matmul per group, then
-    /// whole C/g blocks moved (a cheap transpose). In scope `leaf`.
+    /// `[B, g, (T+2)·convs·3, C/g]`: row (t·convs + c)·3 + k of group gi
+    /// holds channels gi·C/g.. of G_k[t] of conv c (+ its bias for k = 1),
+    /// from `features`: one matmul per group. In scope `leaf`. (The rows are
+    /// read group by group: [`TAP_SUM`]'s kernel reads this layout as it
+    /// is, its standard-op body moves whole C/g blocks first.)
     fn tap_table(&mut self, leaf: &str, features: &Value, table: &TapTable, bias: BiasIn) -> Value {
         let (g, c) = (table.groups as i64, table.channels as i64);
         let (weight, bias_value) = match bias {
@@ -90,9 +92,7 @@ impl Net<'_> {
             if let Some(bias) = &bias_value {
                 t = b.add("bias", &t, bias);
             }
-            let t = b.reshape("group_rows", &t, &[0, g, -1, c / g]);
-            let t = b.transpose("groups_last", &t, &[0, 2, 1, 3]);
-            b.reshape("rows", &t, &[0, -1, c])
+            b.reshape("group_rows", &t, &[0, g, -1, c / g])
         })
     }
 
@@ -173,8 +173,11 @@ impl Net<'_> {
     }
 }
 
-/// The standard-op body of [`TAP_SUM`]: `[B·N·J·regions, 1, C]` after the
-/// ReLU (or `[B·N, J, regions·C]` when chunked). The outputs are taken in
+/// The standard-op body of [`TAP_SUM`]: the group-major table's C/g blocks
+/// moved side by side (`[B, R, C]`; ONNX Runtime's common-subexpression
+/// pass merges the stages' equal transposes), then `[B·N·J·regions, 1, C]`
+/// after the ReLU (or `[B·N, J, regions·C]` when chunked). The outputs are
+/// taken in
 /// chunks of `tc.outputs_per_gather` (gather, weighted sum, next chunk), so
 /// that each chunk's gathered rows are still in cache when they are summed;
 /// ONNX Runtime runs each chunk's pair back to back. (A ReLU per chunk saved
@@ -189,6 +192,8 @@ fn tap_sum_body(
     tc: &TapConv,
 ) -> Value {
     let (nb, j, c) = (tc.regions as i64, tc.outputs as i64, tc.channels as i64);
+    let table = b.transpose("groups_last", table, &[0, 2, 1, 3]);
+    let table = &b.reshape("rows", &table, &[0, -1, c]);
     let sizes: Vec<i64> = (0..tc.outputs)
         .step_by(tc.outputs_per_gather)
         .map(|first| (tc.outputs - first).min(tc.outputs_per_gather) as i64)
