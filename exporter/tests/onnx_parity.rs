@@ -31,14 +31,20 @@ fn export_and_check(
     assert_onnx_checker_accepts(&model_path);
     // The project's TapSum kernel, then the function's standard-op body.
     for standard_ops in [false, true] {
-        let options = OpenOptions {
-            threads: 1,
-            standard_ops,
-            ..OpenOptions::default()
-        };
-        let mut model = OnnxModel::open(&model_path, &options).unwrap();
+        let mut model = open_one_thread(&model_path, standard_ops);
         check_cases(ckpt, &mut model, precision, cases, standard_ops);
     }
+}
+
+/// `path` on one thread, its TapSum calls run by the project's kernel or,
+/// with `standard_ops`, as the function's standard-op body.
+fn open_one_thread(path: &std::path::Path, standard_ops: bool) -> OnnxModel {
+    let options = OpenOptions {
+        threads: 1,
+        standard_ops,
+        ..OpenOptions::default()
+    };
+    OnnxModel::open(path, &options).unwrap()
 }
 
 /// Parity with the reference on random inputs for each (B, N).
@@ -406,12 +412,7 @@ fn chunked_gathers_match_the_reference() {
             assert_eq!(gathers, [2, 6]);
         }
         for standard_ops in [true, false] {
-            let options = OpenOptions {
-                threads: 1,
-                standard_ops,
-                ..OpenOptions::default()
-            };
-            let mut model = OnnxModel::open(&path, &options).unwrap();
+            let mut model = open_one_thread(&path, standard_ops);
             let onnx = model.run(&features, shape, &proposals, n).unwrap();
             let report = compare(
                 &format!("chunked {} standard ops {standard_ops}", precision.as_str()),
