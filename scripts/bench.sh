@@ -42,5 +42,5 @@ bash runtime/bench-serve.sh
 
 if [ -n "${TCANET_RELEASE:-}" ]; then
   echo "## CPU inference side by side with the authors' PyTorch forward (both kernel paths)"
-  bash scripts/bench-cpu.sh "$TCANET_RELEASE" --threads 2 --rounds 5 --avx2 --int8
+  bash scripts/bench-cpu.sh "$TCANET_RELEASE" --threads 2 --rounds 5 --avx2 --int8 --standard-ops
 fi
