@@ -493,3 +493,30 @@ fn int8_models_stay_within_quantization_error_of_the_reference() {
     let err = export_to_file(&ckpt, &both, &dir.path().join("x.onnx")).unwrap_err();
     assert!(err.to_string().contains("--int8"), "{err}");
 }
+
+/// Sessions with the project's kernels opened from many threads at once
+/// (as a server's session pool may): ONNX Runtime registers the kernels'
+/// domain in a process-wide table when it creates a session, so creating
+/// two at the same moment must not fail.
+#[test]
+fn models_open_from_many_threads_at_once() {
+    let cfg = ModelConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &cfg, 7);
+    let path = dir.path().join("tiny.onnx");
+    export_to_file(&ckpt, &ExportOptions::default(), &path).unwrap();
+    let (features, proposals) = random_inputs(&cfg, 1, 3, 7);
+    let shape = [1, cfg.feat_dim, cfg.temporal_scale];
+    let outputs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| OnnxModel::load(&path, 1)?.run(&features, shape, &proposals, 3)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    });
+    for o in &outputs[1..] {
+        assert_eq!(o.proposals, outputs[0].proposals);
+    }
+}

@@ -117,6 +117,19 @@ impl TapSumDims {
             group_channels: to_usize(cg)?,
             reads: to_usize(m)?,
         };
+        let sizes = [
+            [dims.batch, dims.groups, dims.rows, dims.group_channels],
+            [dims.batch, dims.reads, dims.groups, dims.group_channels],
+        ];
+        if sizes.iter().any(|s| {
+            s.iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .is_none()
+        }) {
+            return Err(shape_err(format!(
+                "table {table:?} and rows {rows:?} are too large"
+            )));
+        }
         if !dims.reads.is_multiple_of(ROWS_PER_OUTPUT) {
             return Err(shape_err(format!(
                 "{m} rows per batch is not a multiple of 6"
@@ -153,12 +166,16 @@ fn to_usize(d: i64) -> Result<usize, TapSumError> {
 /// `len` values (`Reshape`'s rule, without its 0 = copy).
 pub fn resolve_shape(shape: &[i64], len: usize) -> Result<Vec<i64>, TapSumError> {
     let bad = || shape_err(format!("output shape {shape:?} cannot hold {len} values"));
-    let known: i64 = shape.iter().filter(|&&d| d != -1).product();
+    let known = shape
+        .iter()
+        .filter(|&&d| d != -1)
+        .try_fold(1i64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(bad)?;
     let free = shape.iter().filter(|&&d| d == -1).count();
     if shape.iter().any(|&d| d < -1 || d == 0) || free > 1 || known <= 0 {
         return Err(bad());
     }
-    let len = len as i64;
+    let len = i64::try_from(len).map_err(|_| bad())?;
     if len % known != 0 || (free == 0 && known != len) {
         return Err(bad());
     }
@@ -377,6 +394,12 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
             .output(0, out_shape)?
             .ok_or_else(|| ort::Error::new("TapSum: no output"))?;
         let (_, out) = out.try_extract_tensor_mut::<T>()?;
+        if out.len() != len {
+            return Err(ort::Error::new(format!(
+                "TapSum: ONNX Runtime allocated {} output values, not {len}",
+                out.len()
+            )));
+        }
         let c = dims.channels();
         let shared = SharedOut(out.as_mut_ptr());
         let tasks = dims.outputs().div_ceil(OUTPUTS_PER_TASK);
@@ -487,13 +510,24 @@ mod tests {
         assert!(TapSumDims::new(&[1, 1, 4, 2], &[1, 5, 1]).is_err());
         assert!(TapSumDims::new(&[2, 1, 4, 2], &[1, 6, 1]).is_err());
         assert!(TapSumDims::new(&[1, 4, 2], &[1, 6, 1]).is_err());
+        let huge = 1i64 << 40;
+        assert!(TapSumDims::new(&[1, huge, huge, 2], &[1, 6, 1]).is_err());
+        assert!(TapSumDims::new(&[1, huge, 1, huge], &[1, huge * 6, 1]).is_err());
     }
 
     #[test]
     fn output_shapes_resolve_like_reshape() {
         assert_eq!(resolve_shape(&[-1, 1, 4, 8], 64).unwrap(), [2, 1, 4, 8]);
         assert_eq!(resolve_shape(&[2, 32], 64).unwrap(), [2, 32]);
-        for bad in [&[-1, -1][..], &[3, -1], &[0, -1], &[2, 16], &[-2, 32]] {
+        let huge = 1i64 << 40;
+        for bad in [
+            &[-1, -1][..],
+            &[3, -1],
+            &[0, -1],
+            &[2, 16],
+            &[-2, 32],
+            &[huge, huge, -1],
+        ] {
             assert!(resolve_shape(bad, 64).is_err(), "{bad:?}");
         }
     }

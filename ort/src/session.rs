@@ -178,6 +178,12 @@ fn base_builder(settings: &SessionSettings, model: &Path) -> Result<SessionBuild
     Ok(builder)
 }
 
+/// Held while a session with the project's kernels is created: ONNX Runtime
+/// then adds their domain to ONNX's process-wide schema table, and of two
+/// sessions created at the same moment the second would fail ("the domain
+/// is already exist"), so they are created one at a time.
+static KERNEL_SESSIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Registers the requested provider on `builder`; `Err(reason)` when it cannot.
 fn register_device(
     builder: &mut SessionBuilder,
@@ -284,6 +290,11 @@ pub fn build_session_for(
         }
     }
     let mut builder = base_builder(settings, model)?;
+    let _one_at_a_time = settings.tcanet_kernels.then(|| {
+        KERNEL_SESSIONS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     if settings.tcanet_kernels {
         let kernels = crate::kernels::cpu_kernels().map_err(|e| session_err(e.to_string()))?;
         builder = builder
