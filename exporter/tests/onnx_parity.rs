@@ -237,13 +237,20 @@ fn synthetic_dataset_matches_the_reference() {
     }
 }
 
+/// `tiny.onnx` in `dir`: random `tiny` weights from `seed`, exported with
+/// the default options.
+fn export_tiny(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    let (_, ckpt) = random_checkpoint(dir, "tiny", &ModelConfig::tiny(), seed);
+    let path = dir.join("tiny.onnx");
+    export_to_file(&ckpt, &ExportOptions::default(), &path).unwrap();
+    path
+}
+
 #[test]
 fn a_wrong_temporal_length_is_a_clear_runtime_error() {
     let cfg = ModelConfig::tiny();
     let dir = tempfile::tempdir().unwrap();
-    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &cfg, 5);
-    let path = dir.path().join("tiny.onnx");
-    export_to_file(&ckpt, &ExportOptions::default(), &path).unwrap();
+    let path = export_tiny(dir.path(), 5);
     let mut model = OnnxModel::load(&path, 1).unwrap();
     let t = cfg.temporal_scale - 1;
     let features = vec![0.0f32; cfg.feat_dim * t];
@@ -502,9 +509,7 @@ fn int8_models_stay_within_quantization_error_of_the_reference() {
 fn models_open_from_many_threads_at_once() {
     let cfg = ModelConfig::tiny();
     let dir = tempfile::tempdir().unwrap();
-    let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &cfg, 7);
-    let path = dir.path().join("tiny.onnx");
-    export_to_file(&ckpt, &ExportOptions::default(), &path).unwrap();
+    let path = export_tiny(dir.path(), 7);
     let (features, proposals) = random_inputs(&cfg, 1, 3, 7);
     let shape = [1, cfg.feat_dim, cfg.temporal_scale];
     let outputs: Vec<_> = std::thread::scope(|s| {
