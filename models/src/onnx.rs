@@ -63,6 +63,9 @@ pub const FUNCTION_IR_VERSION: i64 = 10;
 /// row(b, rows[b, m_i, 0]))` over its six rows m_i = 6k + i − b·M, a
 /// `[K, C]` result reshaped to `shape`.
 pub const TAP_SUM: &str = "TapSum";
+/// Rows (and weights) per [`TAP_SUM`] output: the 3 taps of the first conv
+/// × the 2 neighbours each tap's sample is interpolated from.
+pub const TAP_SUM_ROWS: usize = 6;
 
 /// A model whose metadata breaks the contract.
 #[derive(Debug, thiserror::Error)]

@@ -11,10 +11,7 @@ use ort::operator::{
     ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput,
 };
 use ort::value::TensorElementType;
-use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM};
-
-/// Rows (and weights) per output of [`TAP_SUM`]: 3 taps × 2 neighbours.
-pub const ROWS_PER_OUTPUT: usize = 6;
+use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM, TAP_SUM_ROWS};
 
 /// Outputs one parallel task sums (large enough to amortise the hand-off).
 const OUTPUTS_PER_TASK: usize = 64;
@@ -100,18 +97,16 @@ impl TapSumDims {
                 "table has shape {table:?}, not [B, g, R, C/g]"
             )));
         };
-        let [rb, m, 1] = *rows else {
-            return Err(shape_err(format!(
-                "rows have shape {rows:?}, not [{b}, M, 1]"
-            )));
+        let m = match *rows {
+            [rb, m, 1] if rb == b => m,
+            _ => {
+                return Err(shape_err(format!(
+                    "rows have shape {rows:?}, not [{b}, M, 1]"
+                )))
+            }
         };
-        if rb != b {
-            return Err(shape_err(format!(
-                "rows have shape {rows:?}, not [{b}, M, 1]"
-            )));
-        }
         let dims = Self {
-            batch: to_usize(rb)?,
+            batch: to_usize(b)?,
             groups: to_usize(g)?,
             rows: to_usize(r)?,
             group_channels: to_usize(cg)?,
@@ -130,9 +125,9 @@ impl TapSumDims {
                 "table {table:?} and rows {rows:?} are too large"
             )));
         }
-        if !dims.reads.is_multiple_of(ROWS_PER_OUTPUT) {
+        if !dims.reads.is_multiple_of(TAP_SUM_ROWS) {
             return Err(shape_err(format!(
-                "{m} rows per batch is not a multiple of 6"
+                "{m} rows per batch is not a multiple of {TAP_SUM_ROWS}"
             )));
         }
         Ok(dims)
@@ -140,7 +135,7 @@ impl TapSumDims {
 
     /// Outputs K = B·M/6.
     pub fn outputs(&self) -> usize {
-        self.batch * self.reads / ROWS_PER_OUTPUT
+        self.batch * self.reads / TAP_SUM_ROWS
     }
 
     /// Channels per output, C.
@@ -236,7 +231,7 @@ fn check_lengths<T>(
             table.len(),
         ),
         ("rows", dims.batch * dims.reads, rows.len()),
-        ("weights", k * ROWS_PER_OUTPUT, weights.len()),
+        ("weights", k * TAP_SUM_ROWS, weights.len()),
         ("output", k * dims.channels(), out),
     ];
     match expect.iter().find(|(_, want, got)| want != got) {
@@ -285,10 +280,10 @@ fn sum_outputs_portable<T: TapElement>(
 ) {
     let (c, stride) = (dims.group_channels, dims.group_stride());
     let per_output = offsets
-        .chunks_exact(ROWS_PER_OUTPUT)
-        .zip(weights.chunks_exact(ROWS_PER_OUTPUT));
+        .chunks_exact(TAP_SUM_ROWS)
+        .zip(weights.chunks_exact(TAP_SUM_ROWS));
     for (y, (at, w)) in out.chunks_exact_mut(dims.channels()).zip(per_output) {
-        let w: [f32; ROWS_PER_OUTPUT] = std::array::from_fn(|i| w[i].to_f32());
+        let w: [f32; TAP_SUM_ROWS] = std::array::from_fn(|i| w[i].to_f32());
         for (g, y) in y.chunks_exact_mut(c).enumerate() {
             let row = |i: usize| &table[at[i] + g * stride..at[i] + g * stride + c];
             sum_six(y, [row(0), row(1), row(2), row(3), row(4), row(5)], &w);
@@ -298,7 +293,7 @@ fn sum_outputs_portable<T: TapElement>(
 
 /// `y` = ReLU(Σ_i w_i · r_i), element by element.
 #[inline(always)]
-fn sum_six<T: TapElement>(y: &mut [T], rows: [&[T]; ROWS_PER_OUTPUT], w: &[f32; ROWS_PER_OUTPUT]) {
+fn sum_six<T: TapElement>(y: &mut [T], rows: [&[T]; TAP_SUM_ROWS], w: &[f32; TAP_SUM_ROWS]) {
     let c = y.len();
     let [r0, r1, r2, r3, r4, r5] = rows.map(|r| &r[..c]);
     for i in 0..c {
@@ -406,7 +401,7 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
         ctx.par_for(tasks, 0, |task| {
             let first = task * OUTPUTS_PER_TASK;
             let last = (first + OUTPUTS_PER_TASK).min(dims.outputs());
-            let six = ROWS_PER_OUTPUT;
+            let six = TAP_SUM_ROWS;
             // SAFETY: tasks cover disjoint output ranges within `len`.
             let y = unsafe { shared.outputs(first, last, c) };
             sum_outputs(

@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 
 use tcanet_models::checkpoint::Checkpoint;
+use tcanet_models::onnx::TAP_SUM_ROWS;
 use tcanet_models::params::{lgte_prefix, tbr_prefix};
 use tcanet_models::window::window_table;
 use tcanet_models::{param_specs, ModelConfig, NUM_STAGES};
@@ -255,14 +256,15 @@ pub const GATHER_CHUNK_BYTES: usize = 10 << 20;
 pub const NOMINAL_PROPOSALS: usize = 100;
 
 /// Outputs per gather chunk of at most `chunk_bytes` for `regions` convs of
-/// `channels` channels (6 float rows per output and region), 1..=`outputs`.
+/// `channels` channels ([`TAP_SUM_ROWS`] float rows per output and
+/// region), 1..=`outputs`.
 pub fn outputs_per_gather(
     regions: usize,
     channels: usize,
     outputs: usize,
     chunk_bytes: usize,
 ) -> usize {
-    let per_output = NOMINAL_PROPOSALS * regions * 6 * channels * 4;
+    let per_output = NOMINAL_PROPOSALS * regions * TAP_SUM_ROWS * channels * 4;
     (chunk_bytes / per_output).clamp(1, outputs)
 }
 

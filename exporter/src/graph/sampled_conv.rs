@@ -8,10 +8,12 @@
 //! ([`Net::tap_table`]). Per stage, output j of a region sums, over k, G_k
 //! interpolated at the region's sample 2j + k − 1 (the sentinel sample,
 //! i.e. zero, outside the region: the conv's zero padding in sample space):
-//! one `GatherND` fetches the 3 taps × 2 neighbour rows of every output and
-//! one batched `MatMul` [.., 1, 6] @ [.., 6, C] weights and sums them. The
-//! bias is in the table (tap 1), and the result stays channels-last, which
-//! ONNX Runtime folds into the next conv's input reorder.
+//! one call of the model-local function [`TAP_SUM`] reads the 3 taps × 2
+//! neighbour rows of every output, weights and sums them (its standard-op
+//! body: a `GatherND` and a batched `MatMul` [.., 1, 6] @ [.., 6, C] per
+//! chunk of outputs). The bias is in the table (tap 1), and the result
+//! stays channels-last, which ONNX Runtime folds into the next conv's input
+//! reorder.
 use std::borrow::Cow;
 
 use super::fold::{TapConv, TapTable};
@@ -20,7 +22,10 @@ use super::ttn::SamplePositions;
 use super::Net;
 use crate::builder::{FunctionId, GraphBuilder, Value};
 use crate::onnx_proto::data_type;
-use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM};
+use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM, TAP_SUM_ROWS};
+
+/// [`TAP_SUM_ROWS`] as a dimension of the graph's shapes.
+const ROWS: i64 = TAP_SUM_ROWS as i64;
 
 /// How a tap table gets its biases.
 #[derive(Debug, Clone, Copy)]
@@ -138,7 +143,7 @@ impl Net<'_> {
         // (1 − frac, frac) of every tap: [B·N·J·regions, 1, 6].
         let wts = b.matmul("tap_weights", &pos.frac, &select);
         let wts = b.add("weights", &wts, &offset);
-        let wts = b.reshape("weights_per_output", &wts, &[-1, 1, 6]);
+        let wts = b.reshape("weights_per_output", &wts, &[-1, 1, ROWS]);
         let weights = self.cast_to_compute(&wts, "weights_to_compute");
         TapReads { rows, weights }
     }
@@ -177,13 +182,12 @@ impl Net<'_> {
 /// moved side by side (`[B, R, C]`; ONNX Runtime's common-subexpression
 /// pass merges the stages' equal transposes), then `[B·N·J·regions, 1, C]`
 /// after the ReLU (or `[B·N, J, regions·C]` when chunked). The outputs are
-/// taken in
-/// chunks of `tc.outputs_per_gather` (gather, weighted sum, next chunk), so
-/// that each chunk's gathered rows are still in cache when they are summed;
-/// ONNX Runtime runs each chunk's pair back to back. (A ReLU per chunk saved
-/// about 0.45 ms per video on hacs but raised the peak memory by tens of
-/// MiB: ONNX Runtime keeps every chunk's sums and rectified sums until the
-/// `Concat`; docs/BENCHMARKS.md.)
+/// taken in chunks of `tc.outputs_per_gather` (gather, weighted sum, next
+/// chunk), so that each chunk's gathered rows are still in cache when they
+/// are summed; ONNX Runtime runs each chunk's pair back to back. (A ReLU per
+/// chunk saved about 0.45 ms per video on hacs but raised the peak memory
+/// by tens of MiB: ONNX Runtime keeps every chunk's sums and rectified sums
+/// until the `Concat`; docs/BENCHMARKS.md.)
 fn tap_sum_body(
     b: &mut GraphBuilder,
     table: &Value,
@@ -200,21 +204,21 @@ fn tap_sum_body(
         .collect();
     if sizes.len() == 1 {
         let gathered = b.gather_nd("gather", table, rows, 1);
-        let gathered = b.reshape("six_rows", &gathered, &[-1, 6, c]);
+        let gathered = b.reshape("six_rows", &gathered, &[-1, ROWS, c]);
         // Σ over 3 taps × 2 neighbours: [B·N·J·regions, 1, C].
         let y = b.matmul("interpolate_sum", weights, &gathered);
         return b.relu("relu", &y);
     }
-    let rows = b.reshape("rows_by_output", rows, &[0, -1, j, nb * 6, 1]);
+    let rows = b.reshape("rows_by_output", rows, &[0, -1, j, nb * ROWS, 1]);
     let rows = b.split("rows_chunks", &rows, &sizes, 2);
-    let wts = b.reshape("weights_by_output", weights, &[-1, j, nb, 6]);
+    let wts = b.reshape("weights_by_output", weights, &[-1, j, nb, ROWS]);
     let wts = b.split("weights_chunks", &wts, &sizes, 1);
     let mut parts = Vec::with_capacity(sizes.len());
     for (i, ((rows, wts), jc)) in rows.iter().zip(&wts).zip(&sizes).enumerate() {
         let rows = b.reshape(&format!("gather_index_{i}"), rows, &[0, -1, 1]);
         let g = b.gather_nd(&format!("gather_{i}"), table, &rows, 1);
-        let g = b.reshape(&format!("six_rows_{i}"), &g, &[-1, 6, c]);
-        let w = b.reshape(&format!("weights_{i}"), wts, &[-1, 1, 6]);
+        let g = b.reshape(&format!("six_rows_{i}"), &g, &[-1, ROWS, c]);
+        let w = b.reshape(&format!("weights_{i}"), wts, &[-1, 1, ROWS]);
         let y = b.matmul(&format!("interpolate_sum_{i}"), &w, &g);
         parts.push(b.reshape(&format!("part_{i}"), &y, &[-1, *jc, nb * c]));
     }
