@@ -322,11 +322,7 @@ impl GraphBuilder {
         let functions = self
             .functions
             .into_iter()
-            .filter(|f| {
-                node.iter().any(|n| {
-                    n.domain == f.domain && n.op_type == f.name && n.overload == f.overload
-                })
-            })
+            .filter(|f| node.iter().any(|n| f.is_called_by(n)))
             .collect();
         let graph = GraphProto {
             node,

@@ -150,10 +150,7 @@ fn describe_function(f: &FunctionProto, graph: &[NodeProto]) -> FunctionDesc {
         overload: f.overload.clone(),
         node_count: f.node.len(),
         op_histogram: histogram(&f.node),
-        calls: graph
-            .iter()
-            .filter(|n| n.domain == f.domain && n.op_type == f.name && n.overload == f.overload)
-            .count(),
+        calls: graph.iter().filter(|n| f.is_called_by(n)).count(),
     }
 }
 

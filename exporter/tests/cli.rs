@@ -167,10 +167,7 @@ fn metadata_names_and_graph_are_clean() {
     // Every call of a model-local function calls one the file defines, and
     // every defined function is called.
     for n in graph.node.iter().filter(|n| !n.domain.is_empty()) {
-        let defined = proto
-            .functions
-            .iter()
-            .any(|f| f.domain == n.domain && f.name == n.op_type && f.overload == n.overload);
+        let defined = proto.functions.iter().any(|f| f.is_called_by(n));
         assert!(defined, "{} calls an undefined function", n.name);
     }
     assert_eq!(summary.functions.len(), 2);

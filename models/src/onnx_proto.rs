@@ -108,6 +108,14 @@ pub struct FunctionProto {
     pub overload: String,
 }
 
+impl FunctionProto {
+    /// Whether `node` calls this function: the same domain, name and
+    /// overload.
+    pub fn is_called_by(&self, node: &NodeProto) -> bool {
+        node.domain == self.domain && node.op_type == self.name && node.overload == self.overload
+    }
+}
+
 /// A `ModelProto` read for its metadata only: decoding skips the graph and
 /// its weights without copying them.
 #[derive(Clone, PartialEq, prost::Message)]

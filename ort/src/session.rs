@@ -290,12 +290,13 @@ pub fn build_session_for(
         }
     }
     let mut builder = base_builder(settings, model)?;
-    let _one_at_a_time = settings.tcanet_kernels.then(|| {
-        KERNEL_SESSIONS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    });
+    let mut _one_at_a_time = None;
     if settings.tcanet_kernels {
+        _one_at_a_time = Some(
+            KERNEL_SESSIONS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let kernels = crate::kernels::cpu_kernels().map_err(|e| session_err(e.to_string()))?;
         builder = builder
             .with_operators(kernels)

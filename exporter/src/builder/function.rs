@@ -18,10 +18,10 @@ pub struct FunctionId {
 }
 
 impl GraphBuilder {
-    /// A node `scope/leaf` calling function `id` on `inputs`. The body is
-    /// built by `body` on a fresh builder from formal inputs named
-    /// `formals` (one per input) and returns the body's output; its
-    /// constants become `Constant` nodes (functions hold no
+    /// A node `scope/leaf` calling function `id` on `inputs`, each given
+    /// with the name of its formal input. The body is built by `body` on a
+    /// fresh builder from the formal inputs and returns the body's output;
+    /// its constants become `Constant` nodes (functions hold no
     /// initializers). The first call of an overload defines it; later calls
     /// must build the same body.
     pub fn call_function(
@@ -31,12 +31,18 @@ impl GraphBuilder {
         inputs: &[(&str, &Value)],
         body: impl FnOnce(&mut GraphBuilder, &[Value]) -> Value,
     ) -> Value {
+        let name = self.unique_name(leaf);
+        let call = NodeProto {
+            input: inputs.iter().map(|(_, v)| v.0.clone()).collect(),
+            output: vec![name.clone()],
+            name: name.clone(),
+            op_type: id.name.into(),
+            domain: id.domain.into(),
+            overload: id.overload.clone(),
+            ..Default::default()
+        };
         let function = self.function_body(id, inputs, body);
-        match self
-            .functions
-            .iter()
-            .find(|f| f.domain == id.domain && f.name == id.name && f.overload == id.overload)
-        {
+        match self.functions.iter().find(|f| f.is_called_by(&call)) {
             Some(defined) => assert!(
                 *defined == function,
                 "function {}.{} overload {} built with two different bodies",
@@ -46,16 +52,7 @@ impl GraphBuilder {
             ),
             None => self.functions.push(function),
         }
-        let name = self.unique_name(leaf);
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|(_, v)| v.0.clone()).collect(),
-            output: vec![name.clone()],
-            name: name.clone(),
-            op_type: id.name.into(),
-            domain: id.domain.into(),
-            overload: id.overload.clone(),
-            ..Default::default()
-        });
+        self.nodes.push(call);
         Value(name)
     }
 
