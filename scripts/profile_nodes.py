@@ -10,6 +10,7 @@ Usage: python3 scripts/profile_nodes.py PROFILE.json [REGEX]
 import collections
 import json
 import re
+import signal
 import sys
 
 
@@ -31,6 +32,8 @@ def kinds(events):
 
 
 def main():
+    # A closed pipe (`| head`) ends the listing quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__.strip().splitlines()[-1])
     pattern = re.compile(sys.argv[2] if len(sys.argv) == 3 else "")
