@@ -9,8 +9,9 @@
 #
 # With --int8 the int8 model (`tcanet-export --int8`) runs too, as a
 # further engine on each kernel path; with --standard-ops the float model
-# runs again with its TapSum function as the standard-op body (what other
-# ONNX runtimes run) instead of the project's kernel.
+# runs again with its functions (TapSum, LocalAttention) as their
+# standard-op bodies (what other ONNX runtimes run) instead of the
+# project's kernels.
 #
 # Usage (repository root):
 #   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8] [--standard-ops]
@@ -89,11 +90,11 @@ rows = []
 for name, label, kernels in [
         ("onnxruntime", f"ONNX Runtime ({ours['isa']} kernels)", "own"),
         ("onnxruntime-int8", f"ONNX Runtime, int8 model ({ours['isa']} kernels)", "own"),
-        ("onnxruntime-std", f"ONNX Runtime, TapSum as standard ops ({ours['isa']} kernels)", "own"),
+        ("onnxruntime-std", f"ONNX Runtime, functions as standard ops ({ours['isa']} kernels)", "own"),
         ("pytorch", f"authors' PyTorch forward ({ours['isa']} kernels)", "own"),
         ("onnxruntime-avx2", "ONNX Runtime (AVX2 kernels)", "avx2"),
         ("onnxruntime-int8-avx2", "ONNX Runtime, int8 model (AVX2 kernels)", "avx2"),
-        ("onnxruntime-std-avx2", "ONNX Runtime, TapSum as standard ops (AVX2 kernels)", "avx2"),
+        ("onnxruntime-std-avx2", "ONNX Runtime, functions as standard ops (AVX2 kernels)", "avx2"),
         ("pytorch-avx2", "authors' PyTorch forward (AVX2 kernels)", "avx2")]:
     files = glob.glob(os.path.join(work, f"{name}-[0-9]*.json"))
     if not files:

@@ -270,11 +270,14 @@ impl fmt::Display for ModelSummary {
                 .iter()
                 .map(|(op, n)| format!("{op} {n}"))
                 .collect();
+            let overload = match func.overload.as_str() {
+                "" => String::new(),
+                o => format!(" [{o}]"),
+            };
             writeln!(
                 f,
-                "  {} [{}]: {} calls, {} body nodes ({})",
+                "  {}{overload}: {} calls, {} body nodes ({})",
                 func.name,
-                func.overload,
                 func.calls,
                 func.node_count,
                 body.join(", ")

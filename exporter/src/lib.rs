@@ -51,7 +51,7 @@ pub const SUPPORTED_OPSETS: RangeInclusive<i64> = 17..=25;
 /// The IR version of the ONNX release that introduced `opset` (all ≤ 13,
 /// ONNX Runtime 1.31's limit). A model is written with this or
 /// [`FUNCTION_IR_VERSION`], whichever is higher, when it has functions
-/// (every export does: `ai.tcanet.TapSum`).
+/// (every export does: `ai.tcanet.TapSum`, `ai.tcanet.LocalAttention`).
 pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     Some(match opset {
         17 | 18 => 8,

@@ -87,6 +87,9 @@ impl Region {
         if name.starts_with("_inlfunc_TapSum") {
             return Region::TapSums;
         }
+        if name.starts_with("_inlfunc_LocalAttention") {
+            return Region::LgteAttention;
+        }
         let parts: Vec<&str> = name.split('/').collect();
         let first = parts[0];
         if first == "input" || first == "x_1d_b_f" {
@@ -339,6 +342,16 @@ mod tests {
                 "_inlfunc_TapSum_token_0_gather_3",
                 "GatherND",
                 Region::TapSums,
+            ),
+            (
+                "lgtes.0/attention/local/local_attention",
+                "LocalAttention",
+                Region::LgteAttention,
+            ),
+            (
+                "_inlfunc_LocalAttention_token_1_window_keys",
+                "Gather",
+                Region::LgteAttention,
             ),
             ("tbr3/reg1xw/reg_1d_b.2_nchwc", "Conv", Region::TbrConvs),
             ("tbr3/reg1xw/reg_1d_o.0/matmul", "MatMul", Region::TbrConvs),

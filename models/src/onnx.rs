@@ -66,6 +66,16 @@ pub const TAP_SUM: &str = "TapSum";
 /// Rows (and weights) per [`TAP_SUM`] output: the 3 taps of the first conv
 /// × the 2 neighbours each tap's sample is interpolated from.
 pub const TAP_SUM_ROWS: usize = 6;
+/// The function that runs the LGTE local heads over their key windows:
+/// `LocalAttention(query, key, value, window_index, window_mask)` with
+/// `query`, `key` and `value` `[B, heads, T, hd]` (float32 or float16),
+/// `window_index` int64 `[T, w]` (the key positions of each query;
+/// negative ones count from the end, as in `Gather`) and `window_mask`
+/// `[T, w]` (the query's type; added to the scores, −inf drops a key).
+/// Output `[B, heads, T, hd]`: query t of head h attends to its w keys,
+/// `softmax_m(query[t] · key[index[t, m]] + mask[t, m])`, and sums their
+/// values with those weights. (The query is already scaled.)
+pub const LOCAL_ATTENTION: &str = "LocalAttention";
 
 /// A model whose metadata breaks the contract.
 #[derive(Debug, thiserror::Error)]

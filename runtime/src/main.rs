@@ -143,7 +143,8 @@ pub(crate) struct EngineArgs {
     /// shared with other work).
     #[arg(long)]
     pub(crate) no_spin: bool,
-    /// On the CPU, run the model's own ONNX functions (ai.tcanet.TapSum) as
+    /// On the CPU, run the model's own ONNX functions (ai.tcanet.TapSum,
+    /// ai.tcanet.LocalAttention) as
     /// their standard-op bodies, as other ONNX runtimes do, instead of this
     /// program's kernels: the same outputs within float32 rounding, slower.
     #[arg(long)]

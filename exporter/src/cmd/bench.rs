@@ -60,7 +60,8 @@ pub struct BenchArgs {
     /// neon, scalar; default: detected).
     #[arg(long, value_name = "ISA")]
     pub isa: Option<VectorIsa>,
-    /// Run the model's own functions (`ai.tcanet.TapSum`) as their
+    /// Run the model's own functions (`ai.tcanet.TapSum`,
+    /// `ai.tcanet.LocalAttention`) as their
     /// standard ONNX bodies, as other ONNX runtimes do, instead of the
     /// project's kernels (to compare the two).
     #[arg(long)]

@@ -6,12 +6,14 @@
 //! (local, global), by batched matmuls of `[B, 1, T, H]` with `[heads/2, H,
 //! hd]` weights: no split or transpose of a packed projection. Global heads:
 //! full attention, no mask. Local heads: only their w window keys are
-//! gathered, so the scores are `[T, w]` instead of `[T, T]`, with −inf on
+//! read, so the scores are `[T, w]` instead of `[T, T]`, with −inf on
 //! clamped repeats (each allowed key counts once, as the release's boolean
-//! mask). The key and value biases are folded away (see `fold::Attention`).
+//! mask), in one call of the model-local function [`LOCAL_ATTENTION`]. The
+//! key and value biases are folded away (see `fold::Attention`).
 use super::fold::{self, Attention, HeadProjection, LayerNorm, Lgte};
 use super::Net;
-use crate::builder::Value;
+use crate::builder::{FunctionId, GraphBuilder, Value};
+use tcanet_models::onnx::{FUNCTION_DOMAIN, LOCAL_ATTENTION};
 
 /// The keys of the local heads: for query j the w positions
 /// clamp(j − w/2 + m, 0, T−1) (`index`, int64 `[T, w]`) and the additive
@@ -115,19 +117,53 @@ impl Net<'_> {
         b.matmul("context", &probs, &h.v)
     }
 
-    /// The local heads over their gathered window keys
-    /// (`[B, heads/2, T, w, hd]`).
+    /// The local heads over their w window keys, `[B, heads/2, T, hd]`,
+    /// as one call of the model-local function [`LOCAL_ATTENTION`], which
+    /// the project's runtime runs with its own CPU kernel and any other
+    /// runtime as [`local_attention_body`].
     fn local_heads(&mut self, h: &Heads, window: &LocalWindow) -> Value {
-        let b = &mut self.b;
-        let kw = b.gather("window_keys", &h.k, &window.index, 2);
-        let vw = b.gather("window_values", &h.v, &window.index, 2);
-        let q = b.unsqueeze("query_row", &h.q, &[3]);
-        let qk = b.mul("query_key", &q, &kw);
-        let scores = b.reduce_sum("scores", &qk, &[-1], false);
-        let scores = b.add("masked_scores", &scores, &window.mask);
-        let probs = b.softmax("softmax", &scores, -1);
-        let probs = b.unsqueeze("probs_row", &probs, &[3]);
-        let ctx = b.matmul("context", &probs, &vw);
-        b.squeeze("context_rows", &ctx, &[3])
+        let id = FunctionId {
+            domain: FUNCTION_DOMAIN,
+            name: LOCAL_ATTENTION,
+            overload: String::new(),
+        };
+        let inputs = [
+            ("query", &h.q),
+            ("key", &h.k),
+            ("value", &h.v),
+            ("window_index", &window.index),
+            ("window_mask", &window.mask),
+        ];
+        self.b
+            .call_function(&id, "local_attention", &inputs, |b, formal| {
+                let [q, k, v, index, mask] = formal else {
+                    unreachable!("five formal inputs")
+                };
+                local_attention_body(b, q, k, v, index, mask)
+            })
     }
+}
+
+/// The standard-op body of [`LOCAL_ATTENTION`]: the window's keys and
+/// values gathered (`[B, heads/2, T, w, hd]`), the scores as a product and
+/// a sum over hd, the mask added, softmax, and the values weighted by a
+/// batched `MatMul` `[.., 1, w] @ [.., w, hd]`.
+fn local_attention_body(
+    b: &mut GraphBuilder,
+    q: &Value,
+    k: &Value,
+    v: &Value,
+    index: &Value,
+    mask: &Value,
+) -> Value {
+    let kw = b.gather("window_keys", k, index, 2);
+    let vw = b.gather("window_values", v, index, 2);
+    let q = b.unsqueeze("query_row", q, &[3]);
+    let qk = b.mul("query_key", &q, &kw);
+    let scores = b.reduce_sum("scores", &qk, &[-1], false);
+    let scores = b.add("masked_scores", &scores, mask);
+    let probs = b.softmax("softmax", &scores, -1);
+    let probs = b.unsqueeze("probs_row", &probs, &[3]);
+    let ctx = b.matmul("context", &probs, &vw);
+    b.squeeze("context_rows", &ctx, &[3])
 }

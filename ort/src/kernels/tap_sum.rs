@@ -1,61 +1,18 @@
-//! The project's CPU kernels for the model-local ONNX functions of an
-//! exported model (domain [`FUNCTION_DOMAIN`]). A model runs without them:
-//! ONNX Runtime then inlines each function's standard-op body. With them,
-//! [`TAP_SUM`] reads every output's six tap-table rows, weights, sums and
-//! rectifies them in one pass, instead of gathering the rows into a buffer
+//! [`TAP_SUM`]: every output's six tap-table rows read, weighted, summed
+//! and rectified in one pass, instead of gathering the rows into a buffer
 //! that a batched `MatMul`, a `Concat` and a `Relu` read again.
-use std::fmt;
 use std::marker::PhantomData;
 
 use ort::operator::{
-    ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput,
+    ComputeContext, Kernel, KernelContext, Operator, OperatorInput, OperatorOutput,
 };
 use ort::value::TensorElementType;
-use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM, TAP_SUM_ROWS};
+use tcanet_models::onnx::{TAP_SUM, TAP_SUM_ROWS};
+
+use super::{SharedOut, TapElement};
 
 /// Outputs one parallel task sums (large enough to amortise the hand-off).
 const OUTPUTS_PER_TASK: usize = 64;
-
-/// The operator domain with every kernel, for a CPU session: [`TAP_SUM`]
-/// for float32 and float16 models (ONNX Runtime refuses a model whose call
-/// has a type no registered kernel takes, rather than inlining it).
-pub fn cpu_kernels() -> ort::Result<OperatorDomain> {
-    OperatorDomain::new(FUNCTION_DOMAIN)?
-        .add(TapSumOp::<f32>::new())?
-        .add(TapSumOp::<half::f16>::new())
-}
-
-/// A tensor element [`TAP_SUM`] reads and writes; sums are float32.
-pub trait TapElement:
-    Copy + Send + Sync + ort::value::PrimitiveTensorElementType + 'static
-{
-    /// The element as float32.
-    fn to_f32(self) -> f32;
-    /// A float32 rounded to the element type.
-    fn from_f32(v: f32) -> Self;
-}
-
-impl TapElement for f32 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        v
-    }
-}
-
-impl TapElement for half::f16 {
-    #[inline(always)]
-    fn to_f32(self) -> f32 {
-        half::f16::to_f32(self)
-    }
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        half::f16::from_f32(v)
-    }
-}
 
 /// Why a [`TAP_SUM`] call's inputs were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -308,10 +265,10 @@ fn sum_six<T: TapElement>(y: &mut [T], rows: [&[T]; TAP_SUM_ROWS], w: &[f32; TAP
 }
 
 /// [`TAP_SUM`] as an ONNX Runtime custom operator on elements `T`.
-struct TapSumOp<T>(PhantomData<T>);
+pub(super) struct TapSumOp<T>(PhantomData<T>);
 
 impl<T> TapSumOp<T> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(PhantomData)
     }
 }
@@ -341,32 +298,7 @@ impl<T: TapElement> Operator for TapSumOp<T> {
     }
 }
 
-struct TapSumKernel<T>(PhantomData<T>);
-
-/// The output buffer, shared by the parallel tasks (each writes its own
-/// outputs).
-struct SharedOut<T>(*mut T);
-
-// SAFETY: the tasks write disjoint ranges of one live buffer.
-unsafe impl<T> Sync for SharedOut<T> {}
-unsafe impl<T> Send for SharedOut<T> {}
-
-impl<T> SharedOut<T> {
-    /// Outputs `first..last` (rows of `c` values).
-    ///
-    /// # Safety
-    /// The range is within the buffer and no other task writes it.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn outputs(&self, first: usize, last: usize, c: usize) -> &mut [T] {
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(first * c), (last - first) * c) }
-    }
-}
-
-impl<T> fmt::Debug for SharedOut<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SharedOut")
-    }
-}
+pub(super) struct TapSumKernel<T>(PhantomData<T>);
 
 impl<T: TapElement> Kernel for TapSumKernel<T> {
     fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {

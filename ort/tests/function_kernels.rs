@@ -1,0 +1,324 @@
+//! The kernels of the model-local functions (`ai.tcanet.TapSum`,
+//! `ai.tcanet.LocalAttention`) inside the real ONNX Runtime: a one-node
+//! model that calls one on its graph inputs, run through `build_session`
+//! (which registers the kernels), with good inputs (checked against values
+//! worked out apart) and with inputs a hostile model could feed it: rows or
+//! key positions outside their tensor, counts and shapes that do not fit.
+//! Each must be an error naming the problem, never a crash.
+use std::path::Path;
+
+use ort::value::Tensor;
+use prost::Message;
+use tcanet_models::onnx::{FUNCTION_DOMAIN, FUNCTION_DOMAIN_VERSION, LOCAL_ATTENTION, TAP_SUM};
+use tcanet_models::onnx_proto::{
+    data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TypeProto, TypeProtoTensor,
+    ValueInfoProto,
+};
+use tcanet_ort::{build_session, init_ort, SessionSettings};
+
+/// A graph input or output of element type `elem_type` and unknown shape.
+fn value(name: &str, elem_type: i32) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type,
+                shape: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `y = op(inputs…)` (inputs named and typed as given, output of type
+/// `output`), written to `path`.
+fn write_call_model(path: &Path, op: &str, inputs: &[(&str, i32)], output: i32) {
+    let node = NodeProto {
+        input: inputs.iter().map(|(n, _)| n.to_string()).collect(),
+        output: vec!["y".into()],
+        name: "call".into(),
+        op_type: op.into(),
+        domain: FUNCTION_DOMAIN.into(),
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        node: vec![node],
+        name: op.into(),
+        input: inputs.iter().map(|&(n, t)| value(n, t)).collect(),
+        output: vec![value("y", output)],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 10,
+        graph: Some(graph),
+        opset_import: vec![
+            OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            },
+            OperatorSetIdProto {
+                domain: FUNCTION_DOMAIN.into(),
+                version: FUNCTION_DOMAIN_VERSION,
+            },
+        ],
+        ..Default::default()
+    };
+    std::fs::write(path, model.encode_to_vec()).unwrap();
+}
+
+/// A session with the project's kernels, on 2 threads.
+fn session(path: &Path) -> Result<ort::session::Session, String> {
+    let settings = SessionSettings {
+        intra_threads: Some(2),
+        ..SessionSettings::default()
+    };
+    build_session(path, &settings)
+        .map(|s| s.session)
+        .map_err(|e| e.to_string())
+}
+
+/// The float32 output `y` of a run.
+fn output(out: &ort::session::SessionOutputs) -> Result<Vec<f32>, String> {
+    let (_, y) = out["y"]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| e.to_string())?;
+    Ok(y.to_vec())
+}
+
+/// Runs the model on `table` `[1, 2, 3, 2]` (2 groups of 3 rows of 2
+/// channels), the given rows `[1, M, 1]` and weights `[M/6, 1, 6]`, and
+/// `shape`.
+fn run(path: &Path, rows: &[i64], weights: &[f32], shape: &[i64]) -> Result<Vec<f32>, String> {
+    let mut session = session(path)?;
+    // Row r, group g, channel i holds 100·g + 10·r + i.
+    let table: Vec<f32> = (0..12)
+        .map(|at| (100 * (at / 6) + 10 * (at / 2 % 3) + at % 2) as f32)
+        .collect();
+    let inputs = ort::inputs![
+        "table" => Tensor::from_array(([1usize, 2, 3, 2], table)).unwrap(),
+        "rows" => Tensor::from_array(([1usize, rows.len(), 1], rows.to_vec())).unwrap(),
+        "weights" => Tensor::from_array(([weights.len() / 6, 1, 6], weights.to_vec())).unwrap(),
+        "shape" => Tensor::from_array(([shape.len()], shape.to_vec())).unwrap(),
+    ];
+    let out = session.run(inputs).map_err(|e| e.to_string())?;
+    output(&out)
+}
+
+#[test]
+fn tap_sum_runs_in_onnx_runtime_and_refuses_what_does_not_fit() {
+    init_ort(None).expect("ONNX Runtime of the project venv");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tap_sum.onnx");
+    let (float, int) = (data_type::FLOAT, data_type::INT64);
+    let inputs = [
+        ("table", float),
+        ("rows", int),
+        ("weights", float),
+        ("shape", int),
+    ];
+    write_call_model(&path, TAP_SUM, &inputs, float);
+
+    // Two outputs: rows 0,1,2,0,1,2 weighted 1..6; rows 2,2,2,2,2,−1 (−1 =
+    // row 2) weighted −1 each (a negative sum: ReLU gives 0).
+    let rows = [0, 1, 2, 0, 1, 2, 2, 2, 2, 2, 2, -1];
+    let weights = [
+        1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0,
+    ];
+    let y = run(&path, &rows, &weights, &[2, -1]).unwrap();
+    // Channel (g, i) of row r is 100g + 10r + i; Σ w·r over rows 0,1,2,0,1,2
+    // with w = 1..6 is 10·(2 + 3·2 + 5 + 2·6) = 250, Σ w = 21.
+    let want = |g: f32, i: f32| 21.0 * (100.0 * g + i) + 250.0;
+    assert_eq!(
+        y,
+        [
+            want(0., 0.),
+            want(0., 1.),
+            want(1., 0.),
+            want(1., 1.),
+            0.0,
+            0.0,
+            0.0,
+            0.0
+        ]
+    );
+
+    let refused = [
+        (
+            &[0, 1, 2, 3, 0, 0][..],
+            &[1.0; 6][..],
+            &[1, -1][..],
+            "row index 3",
+        ),
+        (&[0, 1, 2, 0, 0, -4], &[1.0; 6], &[1, -1], "row index -4"),
+        (&[0, 1, 2, 0, 1], &[1.0; 6], &[1, -1], "not a multiple of 6"),
+        (
+            &[0, 1, 2, 0, 1, 2],
+            &[1.0; 6],
+            &[3, -1],
+            "cannot hold 4 values",
+        ),
+        (&[0, 1, 2, 0, 1, 2], &[1.0; 6], &[-1, -1], "cannot hold"),
+    ];
+    for (rows, weights, shape, needle) in refused {
+        let err = run(&path, rows, weights, shape).unwrap_err();
+        assert!(
+            err.contains("TapSum") && err.contains(needle),
+            "{needle}: {err}"
+        );
+    }
+}
+
+/// Deterministic values in [−2, 2).
+fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+/// One `LocalAttention` call: query, key and value of shape `qkv`, the
+/// window's index and mask of shape `window`.
+struct Attention {
+    qkv: [usize; 4],
+    key_shape: [usize; 4],
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    window: [usize; 2],
+    index: Vec<i64>,
+    mask: Vec<f32>,
+}
+
+impl Attention {
+    /// B 2, 2 heads, T 12, hd 64, w 9: windows clamped at both ends, each
+    /// repeat masked with −inf (as the exporter builds them), one position
+    /// given from the end.
+    fn new() -> Self {
+        let (t, w) = (12i64, 9i64);
+        let mut index = Vec::new();
+        let mut mask = Vec::new();
+        for step in 0..t {
+            let keys: Vec<i64> = (0..w).map(|m| (step + m - w / 2).clamp(0, t - 1)).collect();
+            for m in 0..w as usize {
+                let repeat = m > 0 && keys[m] == keys[m - 1];
+                mask.push(if repeat { f32::NEG_INFINITY } else { 0.0 });
+                index.push(keys[m]);
+            }
+        }
+        index[5 * 9 + 4] -= t;
+        let n = 2 * 2 * 12 * 64;
+        Self {
+            qkv: [2, 2, 12, 64],
+            key_shape: [2, 2, 12, 64],
+            q: pseudo_random(n, 1),
+            k: pseudo_random(n, 2),
+            v: pseudo_random(n, 3),
+            window: [12, 9],
+            index,
+            mask,
+        }
+    }
+
+    /// softmax(q · k[index] + mask) · v[index] in f64, query by query.
+    fn expected(&self) -> Vec<f32> {
+        let [b, h, t, d] = self.qkv;
+        let w = self.window[1];
+        let mut out = Vec::new();
+        for query in 0..b * h * t {
+            let (seq, step) = (query / t, query % t);
+            let key = |m: usize| seq * t + self.index[step * w + m].rem_euclid(t as i64) as usize;
+            let scores: Vec<f64> = (0..w)
+                .map(|m| {
+                    let dot: f64 = (0..d)
+                        .map(|c| self.q[query * d + c] as f64 * self.k[key(m) * d + c] as f64)
+                        .sum();
+                    dot + self.mask[step * w + m] as f64
+                })
+                .collect();
+            let e: Vec<f64> = scores.iter().map(|s| s.exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for c in 0..d {
+                let y: f64 = (0..w).map(|m| e[m] * self.v[key(m) * d + c] as f64).sum();
+                out.push((y / sum) as f32);
+            }
+        }
+        out
+    }
+
+    fn run(&self, path: &Path) -> Result<Vec<f32>, String> {
+        let mut session = session(path)?;
+        let f = |shape: [usize; 4], x: &Vec<f32>| Tensor::from_array((shape, x.clone())).unwrap();
+        let inputs = ort::inputs![
+            "query" => f(self.qkv, &self.q),
+            "key" => f(self.key_shape, &self.k),
+            "value" => f(self.qkv, &self.v),
+            "window_index" => Tensor::from_array((self.window, self.index.clone())).unwrap(),
+            "window_mask" => Tensor::from_array((self.window, self.mask.clone())).unwrap(),
+        ];
+        let out = session.run(inputs).map_err(|e| e.to_string())?;
+        output(&out)
+    }
+}
+
+#[test]
+fn local_attention_runs_in_onnx_runtime_and_refuses_what_does_not_fit() {
+    init_ort(None).expect("ONNX Runtime of the project venv");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local_attention.onnx");
+    let (float, int) = (data_type::FLOAT, data_type::INT64);
+    let inputs = [
+        ("query", float),
+        ("key", float),
+        ("value", float),
+        ("window_index", int),
+        ("window_mask", float),
+    ];
+    write_call_model(&path, LOCAL_ATTENTION, &inputs, float);
+
+    let good = Attention::new();
+    let y = good.run(&path).unwrap();
+    let want = good.expected();
+    assert_eq!(y.len(), want.len());
+    let worst = y
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-5, "max |diff| {worst}");
+
+    let mut refused = Vec::new();
+    for bad in [12, -13] {
+        let mut a = Attention::new();
+        a.index[7] = bad;
+        refused.push((
+            a,
+            format!("key position {bad} is outside a sequence of 12 steps"),
+        ));
+    }
+    let mut a = Attention::new();
+    a.key_shape = [2, 2, 6, 128];
+    refused.push((a, "key has shape [2, 2, 6, 128]".into()));
+    let mut a = Attention::new();
+    a.window = [9, 12];
+    refused.push((a, "window_index has shape [9, 12]".into()));
+    let mut a = Attention::new();
+    a.mask.truncate(12 * 8);
+    a.window = [12, 8];
+    a.index.truncate(12 * 8);
+    a.qkv = [2, 2, 12, 64];
+    a.key_shape = [4, 1, 12, 64];
+    refused.push((a, "key has shape [4, 1, 12, 64]".into()));
+    for (attention, needle) in refused {
+        let err = attention.run(&path).unwrap_err();
+        assert!(
+            err.contains("LocalAttention") && err.contains(&needle),
+            "{needle}: {err}"
+        );
+    }
+}
