@@ -9,8 +9,8 @@
 #
 # With --int8 the int8 model (`tcanet-export --int8`) runs too, as a
 # further engine on each kernel path; with --standard-ops the float model
-# runs again with its functions (TapSum, LocalAttention) as their
-# standard-op bodies (what other ONNX runtimes run) instead of the
+# runs again with its functions (TapSum, LocalAttention, the Winograd
+# tiles) as their standard-op bodies (what other ONNX runtimes run) instead of the
 # project's kernels.
 #
 # Usage (repository root):

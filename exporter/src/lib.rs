@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use crate::onnx_proto::{FunctionProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+pub use graph::fold::winograd::WinogradTile;
 use tcanet_models::checkpoint::Checkpoint;
 pub use tcanet_models::onnx::Precision;
 use tcanet_models::onnx::{
@@ -51,7 +52,8 @@ pub const SUPPORTED_OPSETS: RangeInclusive<i64> = 17..=25;
 /// The IR version of the ONNX release that introduced `opset` (all ≤ 13,
 /// ONNX Runtime 1.31's limit). A model is written with this or
 /// [`FUNCTION_IR_VERSION`], whichever is higher, when it has functions
-/// (every export does: `ai.tcanet.TapSum`, `ai.tcanet.LocalAttention`).
+/// (every export does: `ai.tcanet.TapSum`, `ai.tcanet.LocalAttention`, and
+/// the Winograd encoder's two functions).
 pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     Some(match opset {
         17 | 18 => 8,
@@ -88,6 +90,10 @@ pub struct ExportOptions {
     /// int8 weights and dynamically quantized activations for the large
     /// matrix products (float32 only; see `graph::quant`).
     pub int8: bool,
+    /// The base encoder's convs as Winograd F(m, 3) with this tile, or
+    /// (`None`) as `Conv`s; fixed T only (a `--dynamic-time` model keeps
+    /// the `Conv`s).
+    pub encoder_tile: Option<WinogradTile>,
 }
 
 impl Default for ExportOptions {
@@ -98,6 +104,7 @@ impl Default for ExportOptions {
             dynamic_time: false,
             gather_chunk_bytes: graph::fold::GATHER_CHUNK_BYTES,
             int8: false,
+            encoder_tile: graph::fold::ENCODER_TILE,
         }
     }
 }
@@ -165,6 +172,7 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
     let fold = graph::fold::FoldOptions {
         dynamic_time: opts.dynamic_time,
         gather_chunk_bytes: opts.gather_chunk_bytes,
+        encoder_tile: opts.encoder_tile,
     };
     let built = graph::build_graph(ckpt, opts.precision, &fold, opts.int8);
     let interface = ModelInterface {

@@ -90,6 +90,9 @@ impl Region {
         if name.starts_with("_inlfunc_LocalAttention") {
             return Region::LgteAttention;
         }
+        if name.starts_with("_inlfunc_Winograd") {
+            return Region::Encoder;
+        }
         let parts: Vec<&str> = name.split('/').collect();
         let first = parts[0];
         if first == "input" || first == "x_1d_b_f" {
@@ -352,6 +355,12 @@ mod tests {
                 "_inlfunc_LocalAttention_token_1_window_keys",
                 "Gather",
                 Region::LgteAttention,
+            ),
+            ("x_1d_b_f/0/tiles", "WinogradTiles", Region::Encoder),
+            (
+                "_inlfunc_WinogradUntileRelu_token_4_outputs",
+                "MatMul",
+                Region::Encoder,
             ),
             ("tbr3/reg1xw/reg_1d_b.2_nchwc", "Conv", Region::TbrConvs),
             ("tbr3/reg1xw/reg_1d_o.0/matmul", "MatMul", Region::TbrConvs),

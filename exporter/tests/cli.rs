@@ -161,27 +161,34 @@ fn metadata_names_and_graph_are_clean() {
             n.name
         );
     }
-    // The node count documented in docs/ARCHITECTURE.md: 7 + 28 per LGTE
-    // layer + 11 shared + 64 per TBR stage (fp32).
-    assert_eq!(summary.node_count, 7 + 28 * 2 + 11 + 64 * 3);
+    // The node count documented in docs/ARCHITECTURE.md: 9 (the encoder's
+    // Winograd convs) + 28 per LGTE layer + 11 shared + 64 per TBR stage
+    // (fp32).
+    assert_eq!(summary.node_count, 9 + 28 * 2 + 11 + 64 * 3);
     // Every call of a model-local function calls one the file defines, and
     // every defined function is called.
     for n in graph.node.iter().filter(|n| !n.domain.is_empty()) {
         let defined = proto.functions.iter().any(|f| f.is_called_by(n));
         assert!(defined, "{} calls an undefined function", n.name);
     }
-    // TapSum for each branch, once per stage; LocalAttention once per layer.
-    let calls: Vec<(&str, usize)> = summary
+    // TapSum for each branch, once per stage; LocalAttention once per
+    // layer; the encoder's two convs' tiles (one body per input width) and
+    // their untiling (one body: both give 128 channels per group).
+    let mut calls: Vec<(&str, &str, usize)> = summary
         .functions
         .iter()
-        .map(|f| (f.name.as_str(), f.calls))
+        .map(|f| (f.name.as_str(), f.overload.as_str(), f.calls))
         .collect();
+    calls.sort();
     assert_eq!(
         calls,
         [
-            ("ai.tcanet.LocalAttention", 2),
-            ("ai.tcanet.TapSum", 3),
-            ("ai.tcanet.TapSum", 3)
+            ("ai.tcanet.LocalAttention", "", 2),
+            ("ai.tcanet.TapSum", "c32_j8_regions2_chunk8", 3),
+            ("ai.tcanet.TapSum", "c64_j32_regions1_chunk32", 3),
+            ("ai.tcanet.WinogradTiles", "t64_n6_g4_c16", 1),
+            ("ai.tcanet.WinogradTiles", "t64_n6_g4_c8", 1),
+            ("ai.tcanet.WinogradUntileRelu", "t64_n6_g4_c16", 2),
         ],
         "{:?}",
         summary.functions

@@ -11,9 +11,9 @@ use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::ort_run::{ModelOutputs, OnnxModel, OpenOptions};
 use tcanet_exporter::reference;
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
-use tcanet_exporter::{export_to_file, ExportOptions, Precision, SUPPORTED_OPSETS};
+use tcanet_exporter::{export_to_file, ExportOptions, Precision, WinogradTile, SUPPORTED_OPSETS};
 use tcanet_models::checkpoint::Checkpoint;
-use tcanet_models::onnx::TAP_SUM;
+use tcanet_models::onnx::{TAP_SUM, WINOGRAD_TILES};
 use tcanet_models::ModelConfig;
 
 /// Exports `ckpt` and asserts parity on random inputs for each (B, N).
@@ -117,6 +117,45 @@ fn tiny_fp16_matches_the_reference_within_fp16_tolerance() {
         .iter()
         .chain(&summary.outputs)
         .all(|io| io.elem_type == "float32"));
+}
+
+/// Each form of the base encoder's convs (direct `Conv`s, Winograd F(2, 3)
+/// and F(4, 3)) matches the reference, with the project's kernels and as
+/// standard ops, at a T that no tile size divides (the last tile reads the
+/// padding).
+#[test]
+fn every_encoder_conv_form_matches_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig {
+        temporal_scale: 51,
+        temporal_interval: 1.0 / 51.0,
+        ..ModelConfig::tiny()
+    };
+    let (_, ckpt) = random_checkpoint(dir.path(), "t51", &cfg, 7);
+    let forms = [
+        ("direct", None),
+        ("winograd2", Some(WinogradTile::F2)),
+        ("winograd4", Some(WinogradTile::F4)),
+    ];
+    for (name, tile) in forms {
+        let path = dir.path().join(format!("{name}.onnx"));
+        let opts = ExportOptions {
+            encoder_tile: tile,
+            ..Default::default()
+        };
+        export_to_file(&ckpt, &opts, &path).unwrap();
+        assert_onnx_checker_accepts(&path);
+        let winograd = inspect_file(&path)
+            .unwrap()
+            .functions
+            .iter()
+            .any(|f| f.name.ends_with(WINOGRAD_TILES));
+        assert_eq!(winograd, tile.is_some(), "{name}");
+        for standard_ops in [false, true] {
+            let mut model = open_one_thread(&path, standard_ops);
+            check_cases(&ckpt, &mut model, Precision::Fp32, &[(2, 9)], standard_ops);
+        }
+    }
 }
 
 #[test]
@@ -294,9 +333,9 @@ fn hacs_export_passes_the_checker_and_matches_the_reference() {
     )
     .unwrap();
     assert!(report.passed(), "{report}");
-    // docs/ARCHITECTURE.md: 266 nodes, the XW first conv's gather in 8
+    // docs/ARCHITECTURE.md: 268 nodes, the XW first conv's gather in 8
     // chunks of 8 outputs inside its TapSum body.
-    assert_eq!(summary.nodes, 266);
+    assert_eq!(summary.nodes, 268);
     let functions = inspect_file(&path).unwrap().functions;
     let xw = functions
         .iter()

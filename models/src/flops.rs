@@ -8,7 +8,12 @@
 //!   T + 2 steps) features once per video (the tap tables), and per
 //!   proposal only its interpolation at the samples is left: 3 taps × 2
 //!   neighbours per output;
-//! * element-wise work (activations, norms, softmax, decoding) is not counted.
+//! * element-wise work (activations, norms, softmax, decoding) is not counted;
+//! * the base encoder's convs count as direct convs (3 taps per output and
+//!   input channel). Exported as Winograd F(m, 3) (the default), the graph
+//!   does (m + 2)/m of those instead (F(4, 3): half), plus the tiles'
+//!   transforms, so the encoder's rate is an effective one, comparable
+//!   with a direct-conv engine's on the same count.
 //!
 //! One multiply-add is two floating-point operations.
 use crate::{ModelConfig, NUM_STAGES};

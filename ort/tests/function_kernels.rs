@@ -9,7 +9,10 @@ use std::path::Path;
 
 use ort::value::Tensor;
 use prost::Message;
-use tcanet_models::onnx::{FUNCTION_DOMAIN, FUNCTION_DOMAIN_VERSION, LOCAL_ATTENTION, TAP_SUM};
+use tcanet_models::onnx::{
+    FUNCTION_DOMAIN, FUNCTION_DOMAIN_VERSION, LOCAL_ATTENTION, TAP_SUM, WINOGRAD_TILES,
+    WINOGRAD_UNTILE_RELU,
+};
 use tcanet_models::onnx_proto::{
     data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TypeProto, TypeProtoTensor,
     ValueInfoProto,
@@ -318,6 +321,127 @@ fn local_attention_runs_in_onnx_runtime_and_refuses_what_does_not_fit() {
         let err = attention.run(&path).unwrap_err();
         assert!(
             err.contains("LocalAttention") && err.contains(&needle),
+            "{needle}: {err}"
+        );
+    }
+}
+
+/// Bᵀ of Winograd F(2, 3).
+const TILES_F2: [f32; 16] = [
+    1., 0., -1., 0., 0., 1., 1., 0., 0., -1., 1., 0., 0., 1., 0., -1.,
+];
+/// Aᵀ of Winograd F(2, 3).
+const UNTILE_F2: [f32; 8] = [1., 1., 1., 0., 0., 1., -1., -1.];
+
+/// Runs a one-node `WinogradTiles` model on `x` of `shape` with `transform`
+/// `[n, n]`.
+fn run_tiles(
+    path: &Path,
+    shape: [usize; 4],
+    x: &[f32],
+    transform: &[f32],
+    n: usize,
+) -> Result<Vec<f32>, String> {
+    let mut session = session(path)?;
+    let inputs = ort::inputs![
+        "x" => Tensor::from_array((shape, x.to_vec())).unwrap(),
+        "transform" => Tensor::from_array(([n, transform.len() / n], transform.to_vec())).unwrap(),
+    ];
+    let out = session.run(inputs).map_err(|e| e.to_string())?;
+    output(&out)
+}
+
+/// Runs a one-node `WinogradUntileRelu` model on `products` `[1, 1 group,
+/// 4 points, 2 tiles, 1 channel]`.
+fn run_untile(
+    path: &Path,
+    products: &[f32],
+    transform: ([usize; 2], &[f32]),
+    bias: &[f32],
+    steps: i64,
+) -> Result<Vec<f32>, String> {
+    let mut session = session(path)?;
+    let inputs = ort::inputs![
+        "products" => Tensor::from_array(([1usize, 1, 4, 2, 1], products.to_vec())).unwrap(),
+        "transform" => Tensor::from_array((transform.0, transform.1.to_vec())).unwrap(),
+        "bias" => Tensor::from_array(([bias.len()], bias.to_vec())).unwrap(),
+        "steps" => Tensor::from_array(([1usize], vec![steps])).unwrap(),
+    ];
+    let out = session.run(inputs).map_err(|e| e.to_string())?;
+    output(&out)
+}
+
+#[test]
+fn winograd_tiles_and_untiling_run_in_onnx_runtime_and_refuse_what_does_not_fit() {
+    init_ort(None).expect("ONNX Runtime of the project venv");
+    let dir = tempfile::tempdir().unwrap();
+    let float = data_type::FLOAT;
+    let tiles = dir.path().join("tiles.onnx");
+    write_call_model(
+        &tiles,
+        WINOGRAD_TILES,
+        &[("x", float), ("transform", float)],
+        float,
+    );
+    let untile = dir.path().join("untile.onnx");
+    let inputs = [
+        ("products", float),
+        ("transform", float),
+        ("bias", float),
+        ("steps", data_type::INT64),
+    ];
+    write_call_model(&untile, WINOGRAD_UNTILE_RELU, &inputs, float);
+
+    // x [1, T 5, 2 groups, 2 channels]: step t, group g, channel i holds
+    // 100g + 10i + t + 1. F(2, 3) tile p reads steps 2p − 1 .. 2p + 2
+    // (zero outside 0..5): d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+    let x: Vec<f32> = (0..20)
+        .map(|at| (100 * (at / 2 % 2) + 10 * (at % 2) + at / 4 + 1) as f32)
+        .collect();
+    let v = run_tiles(&tiles, [1, 5, 2, 2], &x, &TILES_F2, 4).unwrap();
+    assert_eq!(v.len(), 2 * 4 * 3 * 2);
+    let step = |g: usize, i: usize, t: i64| {
+        if (0..5).contains(&t) {
+            (100 * g + 10 * i) as f32 + t as f32 + 1.0
+        } else {
+            0.0
+        }
+    };
+    for (at, &got) in v.iter().enumerate() {
+        let (i, p, xi, g) = (at % 2, at / 2 % 3, at / 6 % 4, at / 24);
+        let d = |j: i64| step(g, i, 2 * p as i64 + j - 1);
+        let want = [d(0) - d(2), d(1) + d(2), d(2) - d(1), d(1) - d(3)][xi];
+        assert_eq!(got, want, "group {g} point {xi} tile {p} channel {i}");
+    }
+
+    // Untiling: products [1, 1 group, 4 points, 2 tiles, 1 channel]; step
+    // 2p is m0 + m1 + m2, step 2p + 1 is m1 − m2 − m3, plus the bias, ReLU;
+    // T 3 drops the last tile's second step.
+    let products = [1., 2., 3., 4., 5., 6., 7., 8.];
+    let f2 = ([2, 4], &UNTILE_F2[..]);
+    let y = run_untile(&untile, &products, f2, &[0.5], 3).unwrap();
+    assert_eq!(y, [1. + 3. + 5. + 0.5, 0.0, 2. + 4. + 6. + 0.5]);
+
+    let refused = [
+        run_tiles(&tiles, [1, 5, 2, 2], &x, &TILES_F2[..12], 4),
+        run_tiles(&tiles, [1, 5, 2, 2], &x, &[0.0; 81], 9),
+        run_untile(&untile, &products, f2, &[0.5], 5),
+        run_untile(&untile, &products, f2, &[0.5], 2),
+        run_untile(&untile, &products, f2, &[0.5, 0.5], 3),
+        run_untile(&untile, &products, ([2, 3], &UNTILE_F2[..6]), &[0.5], 3),
+    ];
+    let needles = [
+        "transform has shape [4, 3]",
+        "transform has shape [9, 9]",
+        "5 output steps do not fit 2 tiles of 2",
+        "2 output steps do not fit 2 tiles of 2",
+        "bias has shape [2], not [1]",
+        "transform has shape [2, 3]",
+    ];
+    for (result, needle) in refused.into_iter().zip(needles) {
+        let err = result.unwrap_err();
+        assert!(
+            err.contains("Winograd") && err.contains(needle),
             "{needle}: {err}"
         );
     }

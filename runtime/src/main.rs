@@ -144,8 +144,8 @@ pub(crate) struct EngineArgs {
     #[arg(long)]
     pub(crate) no_spin: bool,
     /// On the CPU, run the model's own ONNX functions (ai.tcanet.TapSum,
-    /// ai.tcanet.LocalAttention) as
-    /// their standard-op bodies, as other ONNX runtimes do, instead of this
+    /// LocalAttention, WinogradTiles, WinogradUntileRelu) as their
+    /// standard-op bodies, as other ONNX runtimes do, instead of this
     /// program's kernels: the same outputs within float32 rounding, slower.
     #[arg(long)]
     pub(crate) standard_ops: bool,

@@ -60,10 +60,10 @@ pub struct BenchArgs {
     /// neon, scalar; default: detected).
     #[arg(long, value_name = "ISA")]
     pub isa: Option<VectorIsa>,
-    /// Run the model's own functions (`ai.tcanet.TapSum`,
-    /// `ai.tcanet.LocalAttention`) as their
-    /// standard ONNX bodies, as other ONNX runtimes do, instead of the
-    /// project's kernels (to compare the two).
+    /// Run the model's own functions (`ai.tcanet.TapSum`, `LocalAttention`,
+    /// `WinogradTiles`, `WinogradUntileRelu`) as their standard ONNX
+    /// bodies, as other ONNX runtimes do, instead of the project's kernels
+    /// (to compare the two).
     #[arg(long)]
     pub standard_ops: bool,
     /// Print the figures as one JSON object.

@@ -8,7 +8,7 @@ use clap::Args;
 use prost::Message;
 use tcanet_cli::{range, Log, Output};
 use tcanet_exporter::random_weights::{random_weights, write_weights};
-use tcanet_exporter::{build_model, ExportOptions, Precision, DEFAULT_OPSET};
+use tcanet_exporter::{build_model, ExportOptions, Precision, WinogradTile, DEFAULT_OPSET};
 use tcanet_models::checkpoint::{Checkpoint, CheckpointError, ConfigOverride, KEY_CONFIG};
 use tcanet_models::pytorch::convert::{convert_file, ConfigChoice};
 use tcanet_models::ModelConfig;
@@ -53,6 +53,35 @@ pub struct ExportArgs {
     /// docs/BENCHMARKS.md). float32 only.
     #[arg(long, conflicts_with = "fp16")]
     pub int8: bool,
+    /// How the base encoder's two convs run: as Winograd's minimal
+    /// filtering with tiles of 2 outputs (fewer multiply-adds, rounding as
+    /// the direct conv's), of 4 (fewer still, a few times more rounding),
+    /// or as direct convs. A --dynamic-time model always runs them direct.
+    #[arg(long, value_enum, default_value_t = EncoderConvs::Winograd4, value_name = "HOW")]
+    pub encoder_convs: EncoderConvs,
+}
+
+/// `--encoder-convs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EncoderConvs {
+    /// Winograd F(2, 3).
+    #[value(name = "winograd2")]
+    Winograd2,
+    /// Winograd F(4, 3).
+    #[value(name = "winograd4")]
+    Winograd4,
+    /// ONNX `Conv`s.
+    Direct,
+}
+
+impl EncoderConvs {
+    fn tile(self) -> Option<WinogradTile> {
+        match self {
+            Self::Winograd2 => Some(WinogradTile::F2),
+            Self::Winograd4 => Some(WinogradTile::F4),
+            Self::Direct => None,
+        }
+    }
 }
 
 /// `convert`'s arguments.
@@ -112,6 +141,7 @@ pub fn cmd_export(args: &ExportArgs, log: Log) -> Result<()> {
         dynamic_time: args.dynamic_time,
         gather_chunk_bytes: (args.gather_chunk_mib as usize) << 20,
         int8: args.int8,
+        encoder_tile: args.encoder_convs.tile(),
     };
     let model = build_model(&ckpt, &opts)?;
     let bytes = model.encode_to_vec();

@@ -21,7 +21,9 @@
 //!   ([`full_conv`]); the decode factors 0.1 and 0.2 into the dx and dw rows
 //!   of `reg_1d_o.2` ([`xw_output`]);
 //! * TTN's region bounds and sample positions as two matrices
-//!   ([`ttn_tables`]), and the local attention window ([`local_window`]).
+//!   ([`ttn_tables`]), and the local attention window ([`local_window`]);
+//! * the base encoder's convs for Winograd's minimal filtering
+//!   ([`winograd`]).
 //!
 //! The unit tests compare each folded form with the unfolded computation.
 use std::collections::HashMap;
@@ -33,6 +35,12 @@ use tcanet_models::window::window_table;
 use tcanet_models::{param_specs, ModelConfig, NUM_STAGES};
 
 use crate::builder::Conv2dSpec;
+use winograd::{winograd_conv, WinogradConv, WinogradTile};
+
+pub mod winograd;
+
+/// The base encoder's Winograd tile by default.
+pub const ENCODER_TILE: Option<WinogradTile> = Some(WinogradTile::F4);
 
 /// A constant tensor: its dimensions and row-major float32 values.
 #[derive(Debug, Clone, PartialEq)]
@@ -326,6 +334,8 @@ pub struct LocalWindow {
 pub struct Network {
     /// `x_1d_b_f.0` and `x_1d_b_f.2`.
     pub encoder: [Conv; 2],
+    /// The same for Winograd F(m, 3) ([`FoldOptions::encoder_tile`]).
+    pub encoder_winograd: Option<[WinogradConv; 2]>,
     /// The LGTE layers.
     pub lgtes: Vec<Lgte>,
     /// The window table (fixed T only; built in the graph otherwise).
@@ -349,6 +359,9 @@ pub struct FoldOptions {
     /// Bytes one gather of the TBR first convs may fetch at
     /// [`NOMINAL_PROPOSALS`] proposals ([`GATHER_CHUNK_BYTES`] by default).
     pub gather_chunk_bytes: usize,
+    /// Run the base encoder's convs as Winograd F(m, 3) with this tile
+    /// (fixed T only), or as `Conv`s.
+    pub encoder_tile: Option<WinogradTile>,
 }
 
 impl Default for FoldOptions {
@@ -356,6 +369,7 @@ impl Default for FoldOptions {
         Self {
             dynamic_time: false,
             gather_chunk_bytes: GATHER_CHUNK_BYTES,
+            encoder_tile: ENCODER_TILE,
         }
     }
 }
@@ -374,11 +388,17 @@ pub fn fold_network(ckpt: &Checkpoint, opts: &FoldOptions) -> Network {
         stride: 1,
         group,
     };
+    let encoder = [
+        conv(&params, "x_1d_b_f.0", same(g)),
+        conv(&params, "x_1d_b_f.2", same(g)),
+    ];
+    let encoder_winograd = opts
+        .encoder_tile
+        .filter(|_| !dynamic_time)
+        .map(|tile| encoder.each_ref().map(|c| winograd_conv(c, tile)));
     Network {
-        encoder: [
-            conv(&params, "x_1d_b_f.0", same(g)),
-            conv(&params, "x_1d_b_f.2", same(g)),
-        ],
+        encoder,
+        encoder_winograd,
         lgtes: (0..cfg.lgte_num).map(|i| lgte(&params, i)).collect(),
         window: (!dynamic_time).then(|| local_window(cfg.temporal_scale, cfg.window_size)),
         ttn: ttn_tables(cfg, dynamic_time),

@@ -87,7 +87,9 @@ impl Net<'_> {
             self.time = Some(self.scoped("shapes", |n| n.time_values(&features)));
         }
         let x = self.scoped("input", |n| n.cast_to_compute(&features, "cast_features"));
-        let x = self.scoped("x_1d_b_f", |n| n.base_encoder(&x, &net.encoder));
+        let x = self.scoped("x_1d_b_f", |n| {
+            n.base_encoder(&x, &net.encoder, net.encoder_winograd.as_ref())
+        });
         let window = self.scoped("lgtes", |n| n.local_window(net.window.as_ref()));
         let mut x = x;
         for (i, layer) in net.lgtes.iter().enumerate() {

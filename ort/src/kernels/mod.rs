@@ -7,19 +7,24 @@
 //! * [`TAP_SUM`] ([`tap_sum()`]): the TBR first convs read from their tap
 //!   tables;
 //! * [`LOCAL_ATTENTION`] ([`local_attention()`]): the LGTE local heads over
-//!   their key windows.
+//!   their key windows;
+//! * [`WINOGRAD_TILES`] and [`WINOGRAD_UNTILE_RELU`] ([`winograd_tiles()`],
+//!   [`winograd_untile_relu()`]): the two ends of the base encoder's convs
+//!   done as Winograd's minimal filtering.
 use tcanet_models::onnx::FUNCTION_DOMAIN;
 #[cfg(doc)]
-use tcanet_models::onnx::{LOCAL_ATTENTION, TAP_SUM};
+use tcanet_models::onnx::{LOCAL_ATTENTION, TAP_SUM, WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
 use ort::operator::OperatorDomain;
 use std::fmt;
 
 mod local_attention;
 mod tap_sum;
+mod winograd;
 
 pub use local_attention::{local_attention, LocalAttentionDims, LocalAttentionError};
 pub use tap_sum::{resolve_shape, tap_sum, TapSumDims, TapSumError};
+pub use winograd::{winograd_tiles, winograd_untile_relu, TilesDims, UntileDims, WinogradError};
 
 /// The operator domain with every kernel, for a CPU session, each for
 /// float32 and float16 models (ONNX Runtime refuses a model whose call has
@@ -29,7 +34,11 @@ pub fn cpu_kernels() -> ort::Result<OperatorDomain> {
         .add(tap_sum::TapSumOp::<f32>::new())?
         .add(tap_sum::TapSumOp::<half::f16>::new())?
         .add(local_attention::LocalAttentionOp::<f32>::new())?
-        .add(local_attention::LocalAttentionOp::<half::f16>::new())
+        .add(local_attention::LocalAttentionOp::<half::f16>::new())?
+        .add(winograd::TilesOp::<f32>::new())?
+        .add(winograd::TilesOp::<half::f16>::new())?
+        .add(winograd::UntileReluOp::<f32>::new())?
+        .add(winograd::UntileReluOp::<half::f16>::new())
 }
 
 /// A tensor element the kernels read and write; they compute in float32.
