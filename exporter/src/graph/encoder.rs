@@ -125,8 +125,9 @@ impl WinogradShapes {
 
 /// The standard-op body of [`WINOGRAD_TILES`] for fixed shapes: `x` `[B,
 /// T, G, C/G]` zero-padded to m·P + 2 steps, every tile's n steps gathered
-/// (`[B, P, n, G, C/G]`), moved last and multiplied by Bᵀ's transpose,
-/// then laid out `[B, G, n, P, C/G]`.
+/// (`[B, P, n, G·C/G]`), Bᵀ applied to them (`Bᵀ @ tile`, batched over
+/// the tiles), then laid out `[B, G, n, P, C/G]` (a transpose that moves
+/// whole C/G blocks, which ONNX Runtime does as copies).
 fn tiles_body(b: &mut GraphBuilder, x: &Value, transform: &Value, s: &WinogradShapes) -> Value {
     let (m, n, p) = (s.outputs(), s.tile, s.tiles());
     let after = (m * p + 1 - s.steps) as i64;
@@ -136,26 +137,25 @@ fn tiles_body(b: &mut GraphBuilder, x: &Value, transform: &Value, s: &WinogradSh
         .collect();
     let index = b.const_i64("tile_steps", &[p, n], &index);
     let tiles = b.gather("tiles", &x, &index, 1);
-    // [B, P, n, G, C/G] → [B, G, P, C/G, n] → × Bᵀ's transpose → [B, G, n, P, C/G]
-    let tiles = b.transpose("steps_last", &tiles, &[0, 3, 1, 4, 2]);
-    let transform = b.transpose("transform_t", transform, &[1, 0]);
-    let v = b.matmul("transformed", &tiles, &transform);
-    b.transpose("points_first", &v, &[0, 1, 4, 2, 3])
+    let (g, p, n) = (s.groups as i64, p as i64, n as i64);
+    let tiles = b.reshape("tile_rows", &tiles, &[0, p, n, -1]);
+    let v = b.matmul("transformed", transform, &tiles);
+    let v = b.reshape("per_group", &v, &[0, p, n, g, -1]);
+    b.transpose("points_first", &v, &[0, 3, 2, 1, 4])
 }
 
 /// The standard-op body of [`WINOGRAD_UNTILE_RELU`] for fixed shapes: the
-/// products' points moved last and multiplied by Aᵀ's transpose, laid out
-/// time-major `[B, m·P, C]`, cut to T steps, plus the bias, ReLU.
+/// products laid out tile by tile (`[B, P, n, C]`, moving whole C/G
+/// blocks), Aᵀ applied (`Aᵀ @ tile`), time-major `[B, m·P, C]`, cut to T
+/// steps, plus the bias, ReLU.
 fn untile_body(b: &mut GraphBuilder, formal: &[Value], s: &WinogradShapes) -> Value {
     let [products, transform, bias, steps] = formal else {
         unreachable!("four formal inputs")
     };
-    let (m, p) = (s.outputs() as i64, s.tiles() as i64);
-    // [B, G, n, P, C/G] → [B, P, G, C/G, n] → [B, P, G, C/G, m] → [B, P, m, G, C/G]
-    let x = b.transpose("points_last", products, &[0, 3, 1, 4, 2]);
-    let transform = b.transpose("transform_t", transform, &[1, 0]);
-    let y = b.matmul("outputs", &x, &transform);
-    let y = b.transpose("time_major", &y, &[0, 1, 4, 2, 3]);
+    let (m, n, p) = (s.outputs() as i64, s.tile as i64, s.tiles() as i64);
+    let x = b.transpose("tiles_first", products, &[0, 3, 2, 1, 4]);
+    let x = b.reshape("tile_rows", &x, &[0, p, n, -1]);
+    let y = b.matmul("outputs", transform, &x);
     let y = b.reshape("steps", &y, &[0, m * p, -1]);
     let zero = b.const_i64("first_step", &[1], &[0]);
     let axis = b.const_i64("time_axis", &[1], &[1]);
