@@ -13,17 +13,21 @@
 # tiles) as their standard-op bodies (what other ONNX runtimes run) instead of the
 # project's kernels.
 #
+# With --hugepages every engine (both) runs with glibc's malloc asking for
+# transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, glibc
+# 2.35 and later), as on a host whose THP setting is "always".
+#
 # Usage (repository root):
-#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8] [--standard-ops]
+#   bash scripts/bench-cpu.sh RELEASE_DIR [--threads N] [--rounds R] [--proposals N] [--avx2] [--int8] [--standard-ops] [--hugepages]
 # Prints: command, date, host ISA and load average, then p50 / p90 per video,
 # peak RSS, GFLOP/s (the network's multiply-adds × 2 over the p50, the same
 # count for both engines) and % of the nominal peak, and the speed-up (over
 # all runs, and the median and range of the rounds' own speed-ups).
 set -euo pipefail
-usage() { sed -n '15,16p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '20,21p' "$0" | sed 's/^# //' >&2; exit 2; }
 [ $# -ge 1 ] || usage
 release=$1; shift
-threads=2; rounds=3; proposals=100; avx2=0; int8=0; standard=0
+threads=2; rounds=3; proposals=100; avx2=0; int8=0; standard=0; huge=0
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -32,6 +36,7 @@ while [ $# -gt 0 ]; do
     --avx2) avx2=1; shift ;;
     --int8) int8=1; shift ;;
     --standard-ops) standard=1; shift ;;
+    --hugepages) huge=1; shift ;;
     *) usage ;;
   esac
 done
@@ -43,7 +48,11 @@ source scripts/bench-common.sh
 needs_venv
 build_exporter
 
-echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')$([ $int8 = 1 ] && echo ' --int8')$([ $standard = 1 ] && echo ' --standard-ops')"
+echo "# bash scripts/bench-cpu.sh $release --threads $threads --rounds $rounds --proposals $proposals$([ $avx2 = 1 ] && echo ' --avx2')$([ $int8 = 1 ] && echo ' --int8')$([ $standard = 1 ] && echo ' --standard-ops')$([ $huge = 1 ] && echo ' --hugepages')"
+echo "# transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)"
+# The tunables of every engine, and of the AVX2 legs.
+own=""; [ $huge = 1 ] && own="glibc.malloc.hugetlb=1"
+leg="$no512${own:+:$own}"
 host_line
 "$bin" random-checkpoint --preset hacs -o "$work/hacs.safetensors" 2>/dev/null
 "$bin" "$work/hacs.safetensors" -o "$work/hacs.onnx" 2>&1 | sed 's/^/# /'
@@ -61,17 +70,17 @@ for r in $(seq "$rounds"); do
     bench=(bench "$work/${m%-std}.onnx" --threads "$threads" --runs 20 --proposals "$proposals" --json)
     [ "$m" = hacs-std ] && bench+=(--standard-ops)
     tag=${m#hacs}
-    "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime$tag-$r.json" 2>/dev/null
+    GLIBC_TUNABLES=$own "$bin" "${bench[@]}" --ort-lib "$lib" > "$work/onnxruntime$tag-$r.json" 2>/dev/null
     if [ $avx2 = 1 ]; then
-      GLIBC_TUNABLES=$no512 "$bin" "${bench[@]}" --ort-lib "$work/libonnxruntime-avx2.so" --isa avx2 \
+      GLIBC_TUNABLES=$leg "$bin" "${bench[@]}" --ort-lib "$work/libonnxruntime-avx2.so" --isa avx2 \
         > "$work/onnxruntime$tag-avx2-$r.json" 2>/dev/null
     fi
   done
-  "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
+  GLIBC_TUNABLES=$own "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
     --proposals "$proposals" > "$work/pytorch-$r.json"
   if [ $avx2 = 1 ]; then
     # PyTorch limited to AVX2 as well (ATen's dispatch, MKL, oneDNN), as on an AVX2 host.
-    GLIBC_TUNABLES=$no512 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+    GLIBC_TUNABLES=$leg ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
       ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 \
       "$py" scripts/bench_release_forward.py "$release" --threads "$threads" --runs 5 \
       --proposals "$proposals" > "$work/pytorch-avx2-$r.json"

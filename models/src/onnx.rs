@@ -78,19 +78,21 @@ pub const TAP_SUM_ROWS: usize = 6;
 pub const LOCAL_ATTENTION: &str = "LocalAttention";
 /// The function that cuts a kernel-3 convolution's input into Winograd
 /// tiles: `WinogradTiles(x, transform)` with `x` `[B, T, G, C/G]` (float32
-/// or float16; time-major, G channel groups) and `transform` `[n, n]` (the
-/// input transform Bᵀ of F(m, 3), m = n − 2, 3 ≤ n ≤ 8). Output `[B, G, n,
-/// P, C/G]` with P = ⌈T/m⌉: point ξ of tile p is `Σ_j transform[ξ, j] ·
-/// x[p·m + j − 1]`, x being zero outside `0..T` (the conv's zero padding of
-/// 1).
+/// or float16; time-major, G channel groups) and `transform` `[points, n]`
+/// (3 ≤ n ≤ 10, 1 ≤ points ≤ 10; e.g. the input transform Bᵀ of F(m, 3),
+/// n = m + 2). Tiles start s = n − 2 steps apart. Output `[G, points, B,
+/// P, C/G]` with P = ⌈T/s⌉ (so that a `MatMul` per group and point takes
+/// every batch's tiles as rows): point ξ of tile p of batch b is `Σ_j
+/// transform[ξ, j] · x[b, p·s + j − 1]`, x being zero outside `0..T` (the
+/// conv's zero padding of 1).
 pub const WINOGRAD_TILES: &str = "WinogradTiles";
 /// The function that turns Winograd products back into a kernel-3
 /// convolution's outputs, with its bias and a ReLU:
 /// `WinogradUntileRelu(products, transform, bias, steps)` with `products`
-/// `[B, G, n, P, C/G]`, `transform` `[m, n]` (the output transform Aᵀ),
+/// `[G, n, B, P, C/G]`, `transform` `[m, n]` (the output transform Aᵀ),
 /// `bias` `[C]` and `steps` int64 `[1]`, the output steps T (m·(P − 1) < T
 /// ≤ m·P). Output `[B, T, C]` (time-major): step p·m + r, channel g·C/G +
-/// o is `ReLU(Σ_ξ transform[r, ξ] · products[b, g, ξ, p, o] + bias)`.
+/// o is `ReLU(Σ_ξ transform[r, ξ] · products[g, ξ, b, p, o] + bias)`.
 pub const WINOGRAD_UNTILE_RELU: &str = "WinogradUntileRelu";
 
 /// A model whose metadata breaks the contract.

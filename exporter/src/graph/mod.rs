@@ -19,6 +19,7 @@ mod sampled_conv;
 mod tbr;
 mod time;
 mod ttn;
+mod winograd;
 
 use tcanet_models::checkpoint::Checkpoint;
 use tcanet_models::onnx::{

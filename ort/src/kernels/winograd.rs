@@ -1,9 +1,11 @@
 //! [`WINOGRAD_TILES`] and [`WINOGRAD_UNTILE_RELU`]: the two ends of a
-//! kernel-3 convolution done as Winograd's minimal filtering F(m, 3) —
-//! the input cut into overlapping tiles of n = m + 2 steps and transformed,
-//! then (after a matrix product per transformed point and channel group,
-//! done by ONNX Runtime's `MatMul` between the two calls) the products
-//! transformed back into m outputs per tile, with the bias and the ReLU.
+//! kernel-3 convolution done as Winograd's minimal filtering — the input
+//! cut into tiles of n steps, n − 2 apart, each transformed into its points,
+//! then (after a matrix product per point and channel group, done by ONNX
+//! Runtime's `MatMul` between the two calls) the products transformed back
+//! into m outputs per tile, with the bias and the ReLU. F(m, 3) for a
+//! stride-1 conv (n = m + 2 steps, n points); for a stride-2 conv the
+//! tile's odd steps through F(m, 2) and its even steps as they are.
 //! Both work time-major (`[B, T, C]`), so that a step's channels are
 //! contiguous: each is one pass over its input, 8 channels at a time with
 //! the tile's n points in registers, where the standard-op bodies pad,
@@ -24,8 +26,8 @@ use super::{SharedOut, TapElement};
 const TILES_PER_TASK: usize = 16;
 /// Channels computed together (an AVX2 register of float32).
 const LANES: usize = 8;
-/// The largest tile, n, the kernels take (F(6, 3)).
-pub const MAX_TILE: usize = 8;
+/// The most steps per tile and points per tile the kernels take.
+pub const MAX_TILE: usize = 10;
 
 /// Why a [`WINOGRAD_TILES`] or [`WINOGRAD_UNTILE_RELU`] call's inputs were
 /// refused.
@@ -75,21 +77,26 @@ pub struct TilesDims {
     pub groups: usize,
     /// Channels per group.
     pub group_channels: usize,
-    /// Steps per tile, n (the transform is n × n).
-    pub tile: usize,
+    /// Points per tile (the transform's rows).
+    pub points: usize,
+    /// Steps per tile, n (the transform's columns); tiles start n − 2
+    /// steps apart.
+    pub span: usize,
 }
 
 impl TilesDims {
     /// From the shapes of the input (`[B, T, G, C/G]`) and of the transform
-    /// (`[n, n]`, 3 ≤ n ≤ [`MAX_TILE`]).
+    /// (`[points, n]`, 3 ≤ n ≤ [`MAX_TILE`], 1 ≤ points ≤ [`MAX_TILE`]).
     pub fn new(x: &[i64], transform: &[i64]) -> Result<Self, WinogradError> {
         let op = WINOGRAD_TILES;
         let [batch, steps, groups, group_channels] = dims(op, "x", x, "[B, T, G, C/G]")?;
-        let [n, n2] = dims(op, "transform", transform, "[n, n]")?;
-        if n != n2 || !(3..=MAX_TILE).contains(&n) {
+        let [points, span] = dims(op, "transform", transform, "[points, n]")?;
+        if !(3..=MAX_TILE).contains(&span) || !(1..=MAX_TILE).contains(&points) {
             return Err(err(
                 op,
-                format!("transform has shape {transform:?}, not [n, n] with 3 ≤ n ≤ {MAX_TILE}"),
+                format!(
+                    "transform has shape {transform:?}, not [points, n] with 3 ≤ n ≤ {MAX_TILE} and 1 ≤ points ≤ {MAX_TILE}"
+                ),
             ));
         }
         let d = Self {
@@ -97,9 +104,10 @@ impl TilesDims {
             steps,
             groups,
             group_channels,
-            tile: n,
+            points,
+            span,
         };
-        let out = [batch, groups, n, d.tiles(), group_channels];
+        let out = [batch, groups, points, d.tiles(), group_channels];
         if out
             .iter()
             .try_fold(1usize, |a, &v| a.checked_mul(v))
@@ -110,22 +118,22 @@ impl TilesDims {
         Ok(d)
     }
 
-    /// Outputs per tile, m = n − 2.
-    pub fn outputs_per_tile(&self) -> usize {
-        self.tile - 2
+    /// Steps between the starts of two tiles, n − 2.
+    pub fn stride(&self) -> usize {
+        self.span - 2
     }
 
-    /// Tiles P = ⌈T / m⌉.
+    /// Tiles P = ⌈T / (n − 2)⌉.
     pub fn tiles(&self) -> usize {
-        self.steps.div_ceil(self.outputs_per_tile())
+        self.steps.div_ceil(self.stride())
     }
 
-    /// `[B, G, n, P, C/G]`.
+    /// `[G, points, B, P, C/G]`.
     pub fn output_shape(&self) -> [usize; 5] {
         [
-            self.batch,
             self.groups,
-            self.tile,
+            self.points,
+            self.batch,
             self.tiles(),
             self.group_channels,
         ]
@@ -162,7 +170,7 @@ fn check_tiles_lengths<T>(
             d.batch * d.steps * d.groups * d.group_channels,
             x.len(),
         ),
-        ("transform", d.tile * d.tile, transform.len()),
+        ("transform", d.points * d.span, transform.len()),
         ("output", d.output_shape().iter().product(), out),
     ];
     lengths(WINOGRAD_TILES, &expect)
@@ -211,8 +219,9 @@ unsafe fn tiles_task<T: TapElement>(
     task: usize,
     out: &SharedOut<T>,
 ) {
-    let (n, m, p_count, c) = (d.tile, d.outputs_per_tile(), d.tiles(), d.group_channels);
+    let (n, m, p_count, c) = (d.span, d.stride(), d.tiles(), d.group_channels);
     let w = matrix(tr, n);
+    let shape = (d.points, n);
     let blocks = p_count.div_ceil(TILES_PER_TASK);
     let (b, first) = (task / blocks, task % blocks * TILES_PER_TASK);
     let row = d.groups * c;
@@ -225,23 +234,25 @@ unsafe fn tiles_task<T: TapElement>(
             Some(&x[(b * d.steps + t) * row..(b * d.steps + t + 1) * row])
         });
         for g in 0..d.groups {
-            let at = (((b * d.groups + g) * n) * p_count + p) * c;
-            let stride = p_count * c;
+            let at = ((g * d.points * d.batch + b) * p_count + p) * c;
+            let stride = d.batch * p_count * c;
             let full = c / LANES * LANES;
             for c0 in (0..full).step_by(LANES) {
                 // SAFETY: as this function's.
-                unsafe { tile_points::<T, LANES>(&rows, g * c + c0, &w, n, out, at + c0, stride) };
+                unsafe {
+                    tile_points::<T, LANES>(&rows, g * c + c0, &w, shape, out, at + c0, stride)
+                };
             }
             for c0 in full..c {
                 // SAFETY: as this function's.
-                unsafe { tile_points::<T, 1>(&rows, g * c + c0, &w, n, out, at + c0, stride) };
+                unsafe { tile_points::<T, 1>(&rows, g * c + c0, &w, shape, out, at + c0, stride) };
             }
         }
     }
 }
 
-/// The n points of one tile for `L` channels from `col` of its rows,
-/// written from `to` with `stride` between points.
+/// The points of one tile (`shape`: points, steps) for `L` channels from
+/// `col` of its rows, written from `to` with `stride` between points.
 ///
 /// # Safety
 /// As [`tiles_task`]'s.
@@ -251,7 +262,7 @@ unsafe fn tile_points<T: TapElement, const L: usize>(
     rows: &[Option<&[T]>; MAX_TILE],
     col: usize,
     w: &[[f32; MAX_TILE]; MAX_TILE],
-    n: usize,
+    (points, n): (usize, usize),
     out: &SharedOut<T>,
     to: usize,
     stride: usize,
@@ -263,7 +274,7 @@ unsafe fn tile_points<T: TapElement, const L: usize>(
             *vj = r.map(|x| x.to_f32());
         }
     }
-    for (xi, wx) in w.iter().enumerate().take(n) {
+    for (xi, wx) in w.iter().enumerate().take(points) {
         let mut y = [0f32; L];
         for (vj, &wj) in v.iter().zip(wx).take(n) {
             for l in 0..L {
@@ -299,7 +310,7 @@ pub struct UntileDims {
 }
 
 impl UntileDims {
-    /// From the shapes of the products (`[B, G, n, P, C/G]`), the transform
+    /// From the shapes of the products (`[G, n, B, P, C/G]`), the transform
     /// (`[m, n]`) and the bias (`[C]`), and the output steps T.
     pub fn new(
         products: &[i64],
@@ -308,10 +319,10 @@ impl UntileDims {
         steps: i64,
     ) -> Result<Self, WinogradError> {
         let op = WINOGRAD_UNTILE_RELU;
-        let [batch, groups, tile, tiles, group_channels] =
-            dims(op, "products", products, "[B, G, n, P, C/G]")?;
+        let [groups, tile, batch, tiles, group_channels] =
+            dims(op, "products", products, "[G, n, B, P, C/G]")?;
         let [m, n] = dims(op, "transform", transform, "[m, n]")?;
-        if n != tile || m == 0 || !(3..=MAX_TILE).contains(&n) {
+        if n != tile || !(1..=MAX_TILE).contains(&m) || !(1..=MAX_TILE).contains(&n) {
             return Err(err(
                 op,
                 format!("transform has shape {transform:?}, not [m, {tile}] with m ≥ 1"),
@@ -414,12 +425,12 @@ unsafe fn untile_task<T: TapElement>(
     for p in first..(first + TILES_PER_TASK).min(d.tiles) {
         let outputs = m.min(d.steps - p * m);
         for g in 0..d.groups {
-            let from = (((b * d.groups + g) * n) * d.tiles + p) * c;
+            let from = ((g * n * d.batch + b) * d.tiles + p) * c;
             let to = (b * d.steps + p * m) * row + g * c;
             let part = Untile {
                 products,
                 from,
-                stride: d.tiles * c,
+                stride: d.batch * d.tiles * c,
                 w: &w,
                 n,
                 outputs,
@@ -572,8 +583,8 @@ fn input<'a>(ctx: &'a ComputeContext, op: &str, i: usize) -> ort::Result<ort::va
 }
 
 /// The output buffer of `len` values and shape `shape`, checked.
-fn output<'a, T: TapElement>(
-    ctx: &'a ComputeContext,
+fn output<T: TapElement>(
+    ctx: &ComputeContext,
     op: &str,
     shape: Vec<i64>,
     len: usize,
@@ -760,10 +771,10 @@ mod tests {
         let w = pseudo_random(g * co * ci * 3, 2); // [G·Co, Ci, 3]
         let bias = pseudo_random(g * co, 3);
         let td = TilesDims::new(&[2, t as i64, 2, 3], &[4, 4]).unwrap();
-        assert_eq!(td.output_shape(), [2, 2, 4, t.div_ceil(2), 3]);
+        assert_eq!(td.output_shape(), [2, 4, 2, t.div_ceil(2), 3]);
         let mut v = vec![f32::NAN; td.output_shape().iter().product()];
         winograd_tiles(&td, &x, &BT, &mut v).unwrap();
-        // Products: M[b, g, ξ, p, o] = Σ_c V[b, g, ξ, p, c] · U[g, ξ, c, o].
+        // Products: M[g, ξ, b, p, o] = Σ_c V[g, ξ, b, p, c] · U[g, ξ, c, o].
         let (n, p_count) = (4, td.tiles());
         let u = |gi: usize, xi: usize, c: usize, o: usize| -> f64 {
             (0..3)
@@ -772,21 +783,21 @@ mod tests {
         };
         let mut m = vec![0f32; b * g * n * p_count * co];
         for (at, y) in m.iter_mut().enumerate() {
-            let (o, p, xi, gi, bi) = (
+            let (o, p, bi, xi, gi) = (
                 at % co,
                 at / co % p_count,
-                at / (co * p_count) % n,
-                at / (co * p_count * n) % g,
-                at / (co * p_count * n * g),
+                at / (co * p_count) % b,
+                at / (co * p_count * b) % n,
+                at / (co * p_count * b * n),
             );
             *y = (0..ci)
                 .map(|c| {
-                    v[(((bi * g + gi) * n + xi) * p_count + p) * ci + c] as f64 * u(gi, xi, c, o)
+                    v[(((gi * n + xi) * b + bi) * p_count + p) * ci + c] as f64 * u(gi, xi, c, o)
                 })
                 .sum::<f64>() as f32;
         }
         let p = t.div_ceil(2) as i64;
-        let ud = UntileDims::new(&[2, 2, 4, p, 5], &[2, 4], &[10], t as i64).unwrap();
+        let ud = UntileDims::new(&[2, 4, 2, p, 5], &[2, 4], &[10], t as i64).unwrap();
         let mut y = vec![f32::NAN; b * t * g * co];
         winograd_untile_relu(&ud, &m, &AT, &bias, &mut y).unwrap();
         let mut zeros = 0;
@@ -821,13 +832,15 @@ mod tests {
     #[test]
     fn shapes_that_do_not_fit_are_refused() {
         assert!(TilesDims::new(&[1, 7, 2], &[4, 4]).is_err());
-        assert!(TilesDims::new(&[1, 7, 2, 3], &[4, 3]).is_err());
-        assert!(TilesDims::new(&[1, 7, 2, 3], &[2, 2]).is_err());
-        assert!(TilesDims::new(&[1, 7, 2, 3], &[9, 9]).is_err());
+        assert!(TilesDims::new(&[1, 7, 2, 3], &[4, 2]).is_err());
+        assert!(TilesDims::new(&[1, 7, 2, 3], &[0, 4]).is_err());
+        assert!(TilesDims::new(&[1, 7, 2, 3], &[11, 4]).is_err());
+        assert!(TilesDims::new(&[1, 7, 2, 3], &[4, 11]).is_err());
+        assert_eq!(TilesDims::new(&[1, 7, 2, 3], &[5, 6]).unwrap().tiles(), 2);
         assert!(TilesDims::new(&[1, -7, 2, 3], &[4, 4]).is_err());
         let huge = 1i64 << 40;
         assert!(TilesDims::new(&[huge, huge, 2, 3], &[4, 4]).is_err());
-        let ok = [1, 2, 4, 4, 5];
+        let ok = [2, 4, 1, 4, 5];
         assert!(UntileDims::new(&ok, &[2, 4], &[10], 8).is_ok());
         assert!(UntileDims::new(&ok, &[2, 4], &[10], 9).is_err());
         assert!(UntileDims::new(&ok, &[2, 4], &[10], 6).is_err());

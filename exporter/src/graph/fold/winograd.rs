@@ -212,7 +212,7 @@ mod tests {
         // Group 1, point 1 (G row ½, ½, ½), output 0 = conv output 2.
         let w2 = &data[2 * 3..3 * 3];
         let want = 0.5 * (w2[0] + w2[1] + w2[2]);
-        assert_eq!(wc.weight.data[((4 + 1) * 1) * 2], want);
+        assert_eq!(wc.weight.data[(4 + 1) * 2], want);
         // Point 3 (G row 0, 0, 1) of group 0, output 1 = w[1][2].
         assert_eq!(wc.weight.data[3 * 2 + 1], data[3 + 2]);
     }
