@@ -18,6 +18,7 @@ use tcanet_models::onnx_proto::{
     ValueInfoProto,
 };
 use tcanet_ort::{build_session, init_ort, SessionSettings};
+use tcanet_testkit::pseudo_random;
 
 /// A graph input or output of element type `elem_type` and unknown shape.
 fn value(name: &str, elem_type: i32) -> ValueInfoProto {
@@ -170,19 +171,6 @@ fn tap_sum_runs_in_onnx_runtime_and_refuses_what_does_not_fit() {
             "{needle}: {err}"
         );
     }
-}
-
-/// Deterministic values in [−2, 2).
-fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
 }
 
 /// One `LocalAttention` call: query, key and value of shape `qkv`, the
@@ -351,8 +339,8 @@ fn run_tiles(
     output(&out)
 }
 
-/// Runs a one-node `WinogradUntileRelu` model on `products` `[1, 1 group,
-/// 4 points, 2 tiles, 1 channel]`.
+/// Runs a one-node `WinogradUntileRelu` model on `products` `[1 group, 4
+/// points, 1 batch, 2 tiles, 1 channel]`.
 fn run_untile(
     path: &Path,
     products: &[f32],
@@ -362,7 +350,7 @@ fn run_untile(
 ) -> Result<Vec<f32>, String> {
     let mut session = session(path)?;
     let inputs = ort::inputs![
-        "products" => Tensor::from_array(([1usize, 1, 4, 2, 1], products.to_vec())).unwrap(),
+        "products" => Tensor::from_array(([1usize, 4, 1, 2, 1], products.to_vec())).unwrap(),
         "transform" => Tensor::from_array((transform.0, transform.1.to_vec())).unwrap(),
         "bias" => Tensor::from_array(([bias.len()], bias.to_vec())).unwrap(),
         "steps" => Tensor::from_array(([1usize], vec![steps])).unwrap(),
@@ -414,7 +402,7 @@ fn winograd_tiles_and_untiling_run_in_onnx_runtime_and_refuse_what_does_not_fit(
         assert_eq!(got, want, "group {g} point {xi} tile {p} channel {i}");
     }
 
-    // Untiling: products [1, 1 group, 4 points, 2 tiles, 1 channel]; step
+    // Untiling: products [1 group, 4 points, 1 batch, 2 tiles, 1 channel]; step
     // 2p is m0 + m1 + m2, step 2p + 1 is m1 − m2 − m3, plus the bias, ReLU;
     // T 3 drops the last tile's second step.
     let products = [1., 2., 3., 4., 5., 6., 7., 8.];
@@ -423,16 +411,16 @@ fn winograd_tiles_and_untiling_run_in_onnx_runtime_and_refuse_what_does_not_fit(
     assert_eq!(y, [1. + 3. + 5. + 0.5, 0.0, 2. + 4. + 6. + 0.5]);
 
     let refused = [
-        run_tiles(&tiles, [1, 5, 2, 2], &x, &TILES_F2[..12], 4),
-        run_tiles(&tiles, [1, 5, 2, 2], &x, &[0.0; 81], 9),
+        run_tiles(&tiles, [1, 5, 2, 2], &x, &TILES_F2[..8], 4),
+        run_tiles(&tiles, [1, 5, 2, 2], &x, &[0.0; 121], 11),
         run_untile(&untile, &products, f2, &[0.5], 5),
         run_untile(&untile, &products, f2, &[0.5], 2),
         run_untile(&untile, &products, f2, &[0.5, 0.5], 3),
         run_untile(&untile, &products, ([2, 3], &UNTILE_F2[..6]), &[0.5], 3),
     ];
     let needles = [
-        "transform has shape [4, 3]",
-        "transform has shape [9, 9]",
+        "transform has shape [4, 2]",
+        "transform has shape [11, 11]",
         "5 output steps do not fit 2 tiles of 2",
         "2 output steps do not fit 2 tiles of 2",
         "bias has shape [2], not [1]",

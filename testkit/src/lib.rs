@@ -1,6 +1,6 @@
 //! Fixtures shared by the tests of several crates, so that each is written
-//! once: the property tests' settings and a small network configuration
-//! unlike the presets. A dev-dependency only.
+//! once: the property tests' settings, a small network configuration
+//! unlike the presets, and reproducible test values. A dev-dependency only.
 use proptest::test_runner::Config as ProptestConfig;
 use tcanet_models::ModelConfig;
 
@@ -40,6 +40,20 @@ pub fn small_seconds_config() -> ModelConfig {
         se_hidden_dim: 8,
         ..ModelConfig::tiny()
     }
+}
+
+/// `n` reproducible values in [−1, 1) from `seed` (Marsaglia's xorshift64,
+/// shifts 13, 7, 17; 24 bits per value, so exact in float32).
+pub fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
 }
 
 #[cfg(test)]

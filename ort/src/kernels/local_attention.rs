@@ -3,15 +3,10 @@
 //! rows, instead of gathering every window's keys and values into buffers
 //! w times the size of the keys (the standard-op body's `Gather`, `Mul`,
 //! `ReduceSum`, `Add`, `Softmax` and batched `MatMul`).
-use std::marker::PhantomData;
-
-use ort::operator::{
-    ComputeContext, Kernel, KernelContext, Operator, OperatorInput, OperatorOutput,
-};
-use ort::value::TensorElementType;
+use ort::operator::ComputeContext;
 use tcanet_models::onnx::LOCAL_ATTENTION;
 
-use super::{SharedOut, TapElement};
+use super::{input, output, run_vectorized, Arg, Function, TapElement, Vectorized};
 
 /// Queries one parallel task attends (large enough to amortise the hand-off).
 const QUERIES_PER_TASK: usize = 128;
@@ -200,18 +195,21 @@ pub fn local_attention<T: TapElement>(
 
 /// Queries `first..` (as many as `out` has rows of hd values).
 fn attend<T: TapElement>(x: &Inputs<T>, first: usize, out: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { attend_avx2(x, first, out) };
-    }
-    attend_portable(x, first, out)
+    run_vectorized(Attend { x, first, out })
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn attend_avx2<T: TapElement>(x: &Inputs<T>, first: usize, out: &mut [T]) {
-    attend_portable(x, first, out)
+/// The arguments of [`attend`].
+struct Attend<'a, T> {
+    x: &'a Inputs<'a, T>,
+    first: usize,
+    out: &'a mut [T],
+}
+
+impl<T: TapElement> Vectorized for Attend<'_, T> {
+    #[inline(always)]
+    fn run(self) {
+        attend_portable(self.x, self.first, self.out)
+    }
 }
 
 /// Row `at` of `hd` values of `m`.
@@ -282,53 +280,21 @@ fn softmax(s: &mut [f32]) {
     }
 }
 
-/// [`LOCAL_ATTENTION`] as an ONNX Runtime custom operator on elements `T`.
-pub(super) struct LocalAttentionOp<T>(PhantomData<T>);
+/// [`LOCAL_ATTENTION`]'s kernel.
+pub(super) struct LocalAttention;
 
-impl<T> LocalAttentionOp<T> {
-    pub(super) fn new() -> Self {
-        Self(PhantomData)
-    }
-}
+impl<T: TapElement> Function<T> for LocalAttention {
+    const NAME: &'static str = LOCAL_ATTENTION;
+    const INPUTS: &'static [Arg] = &[
+        Arg::Elements,
+        Arg::Elements,
+        Arg::Elements,
+        Arg::Int64,
+        Arg::Elements,
+    ];
 
-impl<T: TapElement> Operator for LocalAttentionOp<T> {
-    type Kernel<'attr> = LocalAttentionKernel<T>;
-
-    fn name(&self) -> &str {
-        LOCAL_ATTENTION
-    }
-
-    fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
-        let t = T::into_tensor_element_type();
-        [
-            OperatorInput::required(t),
-            OperatorInput::required(t),
-            OperatorInput::required(t),
-            OperatorInput::required(TensorElementType::Int64),
-            OperatorInput::required(t),
-        ]
-    }
-
-    fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
-        [OperatorOutput::required(T::into_tensor_element_type())]
-    }
-
-    fn create_kernel<'attr>(
-        &self,
-        _: &KernelContext<'attr>,
-    ) -> ort::Result<LocalAttentionKernel<T>> {
-        Ok(LocalAttentionKernel(PhantomData))
-    }
-}
-
-pub(super) struct LocalAttentionKernel<T>(PhantomData<T>);
-
-impl<T: TapElement> Kernel for LocalAttentionKernel<T> {
-    fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
-        let input = |i: usize| {
-            ctx.input(i)?
-                .ok_or_else(|| ort::Error::new(format!("LocalAttention: input {i} is missing")))
-        };
+    fn compute(ctx: &ComputeContext) -> ort::Result<()> {
+        let input = |i: usize| input(ctx, LOCAL_ATTENTION, i);
         let (query, key, value) = (input(0)?, input(1)?, input(2)?);
         let (index, mask) = (input(3)?, input(4)?);
         let (query_shape, query) = query.try_extract_tensor::<T>()?;
@@ -343,16 +309,7 @@ impl<T: TapElement> Kernel for LocalAttentionKernel<T> {
         let len = dims.queries() * dims.head_dim;
         check_lengths(&dims, [query, key, value, mask], index, len).map_err(to_ort)?;
         let keys = key_steps(&dims, index).map_err(to_ort)?;
-        let mut out = ctx
-            .output(0, query_shape.to_vec())?
-            .ok_or_else(|| ort::Error::new("LocalAttention: no output"))?;
-        let (_, out) = out.try_extract_tensor_mut::<T>()?;
-        if out.len() != len {
-            return Err(ort::Error::new(format!(
-                "LocalAttention: ONNX Runtime allocated {} output values, not {len}",
-                out.len()
-            )));
-        }
+        let shared = output::<T>(ctx, LOCAL_ATTENTION, query_shape.to_vec(), len)?;
         let inputs = Inputs {
             dims,
             query,
@@ -361,7 +318,6 @@ impl<T: TapElement> Kernel for LocalAttentionKernel<T> {
             keys: &keys,
             mask,
         };
-        let shared = SharedOut(out.as_mut_ptr());
         let tasks = dims.queries().div_ceil(QUERIES_PER_TASK);
         ctx.par_for(tasks, 0, |task| {
             let first = task * QUERIES_PER_TASK;
@@ -376,6 +332,7 @@ impl<T: TapElement> Kernel for LocalAttentionKernel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcanet_testkit::pseudo_random;
 
     /// The body's computation in f64: gather the window's keys and values,
     /// scores plus mask, softmax, weighted sum.
@@ -411,18 +368,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
     }
 
     #[test]

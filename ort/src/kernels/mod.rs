@@ -15,8 +15,13 @@ use tcanet_models::onnx::FUNCTION_DOMAIN;
 #[cfg(doc)]
 use tcanet_models::onnx::{LOCAL_ATTENTION, TAP_SUM, WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
-use ort::operator::OperatorDomain;
 use std::fmt;
+use std::marker::PhantomData;
+
+use ort::operator::{
+    ComputeContext, Kernel, KernelContext, Operator, OperatorDomain, OperatorInput, OperatorOutput,
+};
+use ort::value::TensorElementType;
 
 mod local_attention;
 mod tap_sum;
@@ -30,15 +35,104 @@ pub use winograd::{winograd_tiles, winograd_untile_relu, TilesDims, UntileDims, 
 /// float32 and float16 models (ONNX Runtime refuses a model whose call has
 /// a type no registered kernel takes, rather than inlining it).
 pub fn cpu_kernels() -> ort::Result<OperatorDomain> {
-    OperatorDomain::new(FUNCTION_DOMAIN)?
-        .add(tap_sum::TapSumOp::<f32>::new())?
-        .add(tap_sum::TapSumOp::<half::f16>::new())?
-        .add(local_attention::LocalAttentionOp::<f32>::new())?
-        .add(local_attention::LocalAttentionOp::<half::f16>::new())?
-        .add(winograd::TilesOp::<f32>::new())?
-        .add(winograd::TilesOp::<half::f16>::new())?
-        .add(winograd::UntileReluOp::<f32>::new())?
-        .add(winograd::UntileReluOp::<half::f16>::new())
+    let domain = OperatorDomain::new(FUNCTION_DOMAIN)?;
+    let domain = both_types::<tap_sum::TapSum>(domain)?;
+    let domain = both_types::<local_attention::LocalAttention>(domain)?;
+    let domain = both_types::<winograd::Tiles>(domain)?;
+    both_types::<winograd::UntileRelu>(domain)
+}
+
+/// `domain` with function `F`'s kernel for float32 and float16.
+fn both_types<F: Function<f32> + Function<half::f16>>(
+    domain: OperatorDomain,
+) -> ort::Result<OperatorDomain> {
+    domain
+        .add(FunctionOp::<f32, F>(PhantomData))?
+        .add(FunctionOp::<half::f16, F>(PhantomData))
+}
+
+/// What an input of a [`Function`] holds.
+#[derive(Debug, Clone, Copy)]
+enum Arg {
+    /// Elements of the kernel's type (float32 or float16).
+    Elements,
+    /// int64 (indices, shapes, counts).
+    Int64,
+}
+
+/// One of the model's functions, computed by a kernel on elements `T`
+/// (one output, of type `T`).
+trait Function<T: TapElement>: Send + Sync + 'static {
+    /// The function's name in [`FUNCTION_DOMAIN`].
+    const NAME: &'static str;
+    /// Its inputs, in order.
+    const INPUTS: &'static [Arg];
+    /// Reads the inputs from `ctx`, checks them and writes the output.
+    fn compute(ctx: &ComputeContext) -> ort::Result<()>;
+}
+
+/// [`Function`] `F` on elements `T` as an ONNX Runtime custom operator.
+struct FunctionOp<T, F>(PhantomData<(T, F)>);
+
+impl<T: TapElement, F: Function<T>> Operator for FunctionOp<T, F> {
+    type Kernel<'attr> = FunctionKernel<T, F>;
+
+    fn name(&self) -> &str {
+        F::NAME
+    }
+
+    fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
+        F::INPUTS.iter().map(|arg| {
+            OperatorInput::required(match arg {
+                Arg::Elements => T::into_tensor_element_type(),
+                Arg::Int64 => TensorElementType::Int64,
+            })
+        })
+    }
+
+    fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
+        [OperatorOutput::required(T::into_tensor_element_type())]
+    }
+
+    fn create_kernel<'attr>(&self, _: &KernelContext<'attr>) -> ort::Result<FunctionKernel<T, F>> {
+        Ok(FunctionKernel(PhantomData))
+    }
+}
+
+/// The kernel of [`FunctionOp`].
+struct FunctionKernel<T, F>(PhantomData<(T, F)>);
+
+impl<T: TapElement, F: Function<T>> Kernel for FunctionKernel<T, F> {
+    fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
+        F::compute(ctx)
+    }
+}
+
+/// Input `i` of a kernel call, or an error naming the function.
+fn input<'a>(ctx: &'a ComputeContext, op: &str, i: usize) -> ort::Result<ort::value::ValueRef<'a>> {
+    ctx.input(i)?
+        .ok_or_else(|| ort::Error::new(format!("{op}: input {i} is missing")))
+}
+
+/// The output buffer of a kernel call, of `shape` and `len` values,
+/// checked against what ONNX Runtime allocated.
+fn output<T: TapElement>(
+    ctx: &ComputeContext,
+    op: &str,
+    shape: Vec<i64>,
+    len: usize,
+) -> ort::Result<SharedOut<T>> {
+    let mut out = ctx
+        .output(0, shape)?
+        .ok_or_else(|| ort::Error::new(format!("{op}: no output")))?;
+    let (_, out) = out.try_extract_tensor_mut::<T>()?;
+    if out.len() != len {
+        return Err(ort::Error::new(format!(
+            "{op}: ONNX Runtime allocated {} output values, not {len}",
+            out.len()
+        )));
+    }
+    Ok(SharedOut(out.as_mut_ptr()))
 }
 
 /// A tensor element the kernels read and write; they compute in float32.
@@ -71,6 +165,30 @@ impl TapElement for half::f16 {
     fn from_f32(v: f32) -> Self {
         half::f16::from_f32(v)
     }
+}
+
+/// A kernel's inner loops, run through a copy compiled for AVX2 + FMA where
+/// the CPU has them (chosen at run time; the portable copy otherwise).
+trait Vectorized {
+    /// The loops. Implementations are `#[inline(always)]`, so that the
+    /// AVX2 copy of [`run_vectorized`] compiles them for AVX2.
+    fn run(self);
+}
+
+/// Runs `work` through its AVX2 + FMA copy where the CPU has them.
+fn run_vectorized<W: Vectorized>(work: W) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features `run_avx2` is compiled for.
+        return unsafe { run_avx2(work) };
+    }
+    work.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<W: Vectorized>(work: W) {
+    work.run()
 }
 
 /// An output buffer shared by a kernel's parallel tasks (each writes its

@@ -1,15 +1,10 @@
 //! [`TAP_SUM`]: every output's six tap-table rows read, weighted, summed
 //! and rectified in one pass, instead of gathering the rows into a buffer
 //! that a batched `MatMul`, a `Concat` and a `Relu` read again.
-use std::marker::PhantomData;
-
-use ort::operator::{
-    ComputeContext, Kernel, KernelContext, Operator, OperatorInput, OperatorOutput,
-};
-use ort::value::TensorElementType;
+use ort::operator::ComputeContext;
 use tcanet_models::onnx::{TAP_SUM, TAP_SUM_ROWS};
 
-use super::{SharedOut, TapElement};
+use super::{input, output, run_vectorized, Arg, Function, TapElement, Vectorized};
 
 /// Outputs one parallel task sums (large enough to amortise the hand-off).
 const OUTPUTS_PER_TASK: usize = 64;
@@ -207,43 +202,42 @@ fn sum_outputs<T: TapElement>(
     weights: &[T],
     out: &mut [T],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { sum_outputs_avx2(table, dims, offsets, weights, out) };
-    }
-    sum_outputs_portable(table, dims, offsets, weights, out)
+    run_vectorized(SumOutputs {
+        table,
+        dims,
+        offsets,
+        weights,
+        out,
+    })
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sum_outputs_avx2<T: TapElement>(
-    table: &[T],
-    dims: &TapSumDims,
-    offsets: &[usize],
-    weights: &[T],
-    out: &mut [T],
-) {
-    sum_outputs_portable(table, dims, offsets, weights, out)
+/// The arguments of [`sum_outputs`].
+struct SumOutputs<'a, T> {
+    table: &'a [T],
+    dims: &'a TapSumDims,
+    offsets: &'a [usize],
+    weights: &'a [T],
+    out: &'a mut [T],
 }
 
-#[inline(always)]
-fn sum_outputs_portable<T: TapElement>(
-    table: &[T],
-    dims: &TapSumDims,
-    offsets: &[usize],
-    weights: &[T],
-    out: &mut [T],
-) {
-    let (c, stride) = (dims.group_channels, dims.group_stride());
-    let per_output = offsets
-        .chunks_exact(TAP_SUM_ROWS)
-        .zip(weights.chunks_exact(TAP_SUM_ROWS));
-    for (y, (at, w)) in out.chunks_exact_mut(dims.channels()).zip(per_output) {
-        let w: [f32; TAP_SUM_ROWS] = std::array::from_fn(|i| w[i].to_f32());
-        for (g, y) in y.chunks_exact_mut(c).enumerate() {
-            let row = |i: usize| &table[at[i] + g * stride..at[i] + g * stride + c];
-            sum_six(y, [row(0), row(1), row(2), row(3), row(4), row(5)], &w);
+impl<T: TapElement> Vectorized for SumOutputs<'_, T> {
+    #[inline(always)]
+    fn run(self) {
+        let (c, stride) = (self.dims.group_channels, self.dims.group_stride());
+        let per_output = self
+            .offsets
+            .chunks_exact(TAP_SUM_ROWS)
+            .zip(self.weights.chunks_exact(TAP_SUM_ROWS));
+        for (y, (at, w)) in self
+            .out
+            .chunks_exact_mut(self.dims.channels())
+            .zip(per_output)
+        {
+            let w: [f32; TAP_SUM_ROWS] = std::array::from_fn(|i| w[i].to_f32());
+            for (g, y) in y.chunks_exact_mut(c).enumerate() {
+                let row = |i: usize| &self.table[at[i] + g * stride..at[i] + g * stride + c];
+                sum_six(y, [row(0), row(1), row(2), row(3), row(4), row(5)], &w);
+            }
         }
     }
 }
@@ -264,48 +258,15 @@ fn sum_six<T: TapElement>(y: &mut [T], rows: [&[T]; TAP_SUM_ROWS], w: &[f32; TAP
     }
 }
 
-/// [`TAP_SUM`] as an ONNX Runtime custom operator on elements `T`.
-pub(super) struct TapSumOp<T>(PhantomData<T>);
+/// [`TAP_SUM`]'s kernel.
+pub(super) struct TapSum;
 
-impl<T> TapSumOp<T> {
-    pub(super) fn new() -> Self {
-        Self(PhantomData)
-    }
-}
+impl<T: TapElement> Function<T> for TapSum {
+    const NAME: &'static str = TAP_SUM;
+    const INPUTS: &'static [Arg] = &[Arg::Elements, Arg::Int64, Arg::Elements, Arg::Int64];
 
-impl<T: TapElement> Operator for TapSumOp<T> {
-    type Kernel<'attr> = TapSumKernel<T>;
-
-    fn name(&self) -> &str {
-        TAP_SUM
-    }
-
-    fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
-        [
-            OperatorInput::required(T::into_tensor_element_type()),
-            OperatorInput::required(TensorElementType::Int64),
-            OperatorInput::required(T::into_tensor_element_type()),
-            OperatorInput::required(TensorElementType::Int64),
-        ]
-    }
-
-    fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
-        [OperatorOutput::required(T::into_tensor_element_type())]
-    }
-
-    fn create_kernel<'attr>(&self, _: &KernelContext<'attr>) -> ort::Result<TapSumKernel<T>> {
-        Ok(TapSumKernel(PhantomData))
-    }
-}
-
-pub(super) struct TapSumKernel<T>(PhantomData<T>);
-
-impl<T: TapElement> Kernel for TapSumKernel<T> {
-    fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
-        let input = |i: usize| {
-            ctx.input(i)?
-                .ok_or_else(|| ort::Error::new(format!("TapSum: input {i} is missing")))
-        };
+    fn compute(ctx: &ComputeContext) -> ort::Result<()> {
+        let input = |i: usize| input(ctx, TAP_SUM, i);
         let (table, rows, weights, shape) = (input(0)?, input(1)?, input(2)?, input(3)?);
         let (table_shape, table) = table.try_extract_tensor::<T>()?;
         let (rows_shape, rows) = rows.try_extract_tensor::<i64>()?;
@@ -317,18 +278,8 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
         let out_shape = resolve_shape(shape, len).map_err(to_ort)?;
         check_lengths(&dims, table, rows, weights, len).map_err(to_ort)?;
         let offsets = row_offsets(&dims, rows).map_err(to_ort)?;
-        let mut out = ctx
-            .output(0, out_shape)?
-            .ok_or_else(|| ort::Error::new("TapSum: no output"))?;
-        let (_, out) = out.try_extract_tensor_mut::<T>()?;
-        if out.len() != len {
-            return Err(ort::Error::new(format!(
-                "TapSum: ONNX Runtime allocated {} output values, not {len}",
-                out.len()
-            )));
-        }
+        let shared = output::<T>(ctx, TAP_SUM, out_shape, len)?;
         let c = dims.channels();
-        let shared = SharedOut(out.as_mut_ptr());
         let tasks = dims.outputs().div_ceil(OUTPUTS_PER_TASK);
         ctx.par_for(tasks, 0, |task| {
             let first = task * OUTPUTS_PER_TASK;
@@ -350,6 +301,7 @@ impl<T: TapElement> Kernel for TapSumKernel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcanet_testkit::pseudo_random;
 
     /// The same sums in f64, from the table laid out rows-major (`[B, R,
     /// C]`, groups side by side), as the standard-op body reads it.
@@ -376,20 +328,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
     }
 
     #[test]

@@ -11,15 +11,10 @@
 //! the tile's n points in registers, where the standard-op bodies pad,
 //! gather, transpose and multiply by the small transform matrices in
 //! several.
-use std::marker::PhantomData;
-
-use ort::operator::{
-    ComputeContext, Kernel, KernelContext, Operator, OperatorInput, OperatorOutput,
-};
-use ort::value::TensorElementType;
+use ort::operator::ComputeContext;
 use tcanet_models::onnx::{WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
-use super::{SharedOut, TapElement};
+use super::{input, output, run_vectorized, Arg, Function, SharedOut, TapElement, Vectorized};
 
 /// Tiles one parallel task transforms (large enough to amortise the
 /// hand-off).
@@ -153,7 +148,14 @@ pub fn winograd_tiles<T: TapElement>(
     let tr = to_f32(transform);
     // SAFETY: one task writes every tile of `out`, which has the length checked.
     for task in 0..d.tasks() {
-        unsafe { tiles_task_fast(d, x, &tr, task, &shared) };
+        // One task at a time: each writes only its own tiles.
+        run_vectorized(Task::Tiles {
+            d,
+            x,
+            tr: &tr,
+            task,
+            out: &shared,
+        });
     }
     Ok(())
 }
@@ -381,7 +383,15 @@ pub fn winograd_untile_relu<T: TapElement>(
     let shared = SharedOut(out.as_mut_ptr());
     // SAFETY: one task writes every step of `out`, which has the length checked.
     for task in 0..d.tasks() {
-        unsafe { untile_task_fast(d, products, &tr, &bias, task, &shared) };
+        // One task at a time: each writes only its own steps.
+        run_vectorized(Task::Untile {
+            d,
+            products,
+            tr: &tr,
+            bias: &bias,
+            task,
+            out: &shared,
+        });
     }
     Ok(())
 }
@@ -503,103 +513,49 @@ impl<T: TapElement> Untile<'_, T> {
     }
 }
 
-/// Whether this CPU runs the AVX2 + FMA copies of the loops.
-fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+/// One parallel task of [`tiles_task`] or [`untile_task`], as
+/// [`Vectorized`] work. Made only where the task's outputs are its own
+/// (the functions' safety condition).
+enum Task<'a, T> {
+    Tiles {
+        d: &'a TilesDims,
+        x: &'a [T],
+        tr: &'a [f32],
+        task: usize,
+        out: &'a SharedOut<T>,
+    },
+    Untile {
+        d: &'a UntileDims,
+        products: &'a [T],
+        tr: &'a [f32],
+        bias: &'a [f32],
+        task: usize,
+        out: &'a SharedOut<T>,
+    },
 }
 
-/// [`tiles_task`], through its AVX2 + FMA copy where the CPU has them.
-///
-/// # Safety
-/// As [`tiles_task`].
-unsafe fn tiles_task_fast<T: TapElement>(
-    d: &TilesDims,
-    x: &[T],
-    tr: &[f32],
-    task: usize,
-    out: &SharedOut<T>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU has the features; the caller upholds the rest.
-        return unsafe { tiles_task_avx2(d, x, tr, task, out) };
+impl<T: TapElement> Vectorized for Task<'_, T> {
+    #[inline(always)]
+    fn run(self) {
+        match self {
+            // SAFETY: a task is made only for outputs of its own (above).
+            Task::Tiles {
+                d,
+                x,
+                tr,
+                task,
+                out,
+            } => unsafe { tiles_task(d, x, tr, task, out) },
+            Task::Untile {
+                d,
+                products,
+                tr,
+                bias,
+                task,
+                out,
+            } => unsafe { untile_task(d, products, tr, bias, task, out) },
+        }
     }
-    unsafe { tiles_task(d, x, tr, task, out) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tiles_task_avx2<T: TapElement>(
-    d: &TilesDims,
-    x: &[T],
-    tr: &[f32],
-    task: usize,
-    out: &SharedOut<T>,
-) {
-    unsafe { tiles_task(d, x, tr, task, out) }
-}
-
-/// [`untile_task`], through its AVX2 + FMA copy where the CPU has them.
-///
-/// # Safety
-/// As [`untile_task`].
-unsafe fn untile_task_fast<T: TapElement>(
-    d: &UntileDims,
-    products: &[T],
-    tr: &[f32],
-    bias: &[f32],
-    task: usize,
-    out: &SharedOut<T>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU has the features; the caller upholds the rest.
-        return unsafe { untile_task_avx2(d, products, tr, bias, task, out) };
-    }
-    unsafe { untile_task(d, products, tr, bias, task, out) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn untile_task_avx2<T: TapElement>(
-    d: &UntileDims,
-    products: &[T],
-    tr: &[f32],
-    bias: &[f32],
-    task: usize,
-    out: &SharedOut<T>,
-) {
-    unsafe { untile_task(d, products, tr, bias, task, out) }
-}
-
-/// An input of a kernel call, or an error naming the call.
-fn input<'a>(ctx: &'a ComputeContext, op: &str, i: usize) -> ort::Result<ort::value::ValueRef<'a>> {
-    ctx.input(i)?
-        .ok_or_else(|| ort::Error::new(format!("{op}: input {i} is missing")))
-}
-
-/// The output buffer of `len` values and shape `shape`, checked.
-fn output<T: TapElement>(
-    ctx: &ComputeContext,
-    op: &str,
-    shape: Vec<i64>,
-    len: usize,
-) -> ort::Result<SharedOut<T>> {
-    let mut out = ctx
-        .output(0, shape)?
-        .ok_or_else(|| ort::Error::new(format!("{op}: no output")))?;
-    let (_, out) = out.try_extract_tensor_mut::<T>()?;
-    if out.len() != len {
-        return Err(ort::Error::new(format!(
-            "{op}: ONNX Runtime allocated {} output values, not {len}",
-            out.len()
-        )));
-    }
-    Ok(SharedOut(out.as_mut_ptr()))
 }
 
 fn as_i64(shape: &[usize]) -> Vec<i64> {
@@ -610,40 +566,14 @@ fn to_ort(e: WinogradError) -> ort::Error {
     ort::Error::new(e.to_string())
 }
 
-/// [`WINOGRAD_TILES`] as an ONNX Runtime custom operator on elements `T`.
-pub(super) struct TilesOp<T>(PhantomData<T>);
+/// [`WINOGRAD_TILES`]'s kernel.
+pub(super) struct Tiles;
 
-impl<T> TilesOp<T> {
-    pub(super) fn new() -> Self {
-        Self(PhantomData)
-    }
-}
+impl<T: TapElement> Function<T> for Tiles {
+    const NAME: &'static str = WINOGRAD_TILES;
+    const INPUTS: &'static [Arg] = &[Arg::Elements, Arg::Elements];
 
-impl<T: TapElement> Operator for TilesOp<T> {
-    type Kernel<'attr> = TilesKernel<T>;
-
-    fn name(&self) -> &str {
-        WINOGRAD_TILES
-    }
-
-    fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
-        let t = T::into_tensor_element_type();
-        [OperatorInput::required(t), OperatorInput::required(t)]
-    }
-
-    fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
-        [OperatorOutput::required(T::into_tensor_element_type())]
-    }
-
-    fn create_kernel<'attr>(&self, _: &KernelContext<'attr>) -> ort::Result<TilesKernel<T>> {
-        Ok(TilesKernel(PhantomData))
-    }
-}
-
-pub(super) struct TilesKernel<T>(PhantomData<T>);
-
-impl<T: TapElement> Kernel for TilesKernel<T> {
-    fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
+    fn compute(ctx: &ComputeContext) -> ort::Result<()> {
         let op = WINOGRAD_TILES;
         let (x, transform) = (input(ctx, op, 0)?, input(ctx, op, 1)?);
         let (x_shape, x) = x.try_extract_tensor::<T>()?;
@@ -653,53 +583,27 @@ impl<T: TapElement> Kernel for TilesKernel<T> {
         check_tiles_lengths(&d, x, transform, len).map_err(to_ort)?;
         let tr = to_f32(transform);
         let out = output::<T>(ctx, op, as_i64(&d.output_shape()), len)?;
-        // SAFETY: the tasks' tile ranges are disjoint; the output has `len` values.
-        // SAFETY: each task writes its own tiles of the checked output.
-        ctx.par_for(d.tasks(), 0, |task| unsafe {
-            tiles_task_fast(&d, x, &tr, task, &out)
+        // Each task writes its own tiles of the checked output.
+        ctx.par_for(d.tasks(), 0, |task| {
+            run_vectorized(Task::Tiles {
+                d: &d,
+                x,
+                tr: &tr,
+                task,
+                out: &out,
+            })
         })
     }
 }
 
-/// [`WINOGRAD_UNTILE_RELU`] as an ONNX Runtime custom operator on elements `T`.
-pub(super) struct UntileReluOp<T>(PhantomData<T>);
+/// [`WINOGRAD_UNTILE_RELU`]'s kernel.
+pub(super) struct UntileRelu;
 
-impl<T> UntileReluOp<T> {
-    pub(super) fn new() -> Self {
-        Self(PhantomData)
-    }
-}
+impl<T: TapElement> Function<T> for UntileRelu {
+    const NAME: &'static str = WINOGRAD_UNTILE_RELU;
+    const INPUTS: &'static [Arg] = &[Arg::Elements, Arg::Elements, Arg::Elements, Arg::Int64];
 
-impl<T: TapElement> Operator for UntileReluOp<T> {
-    type Kernel<'attr> = UntileReluKernel<T>;
-
-    fn name(&self) -> &str {
-        WINOGRAD_UNTILE_RELU
-    }
-
-    fn inputs(&self) -> impl IntoIterator<Item = OperatorInput> {
-        let t = T::into_tensor_element_type();
-        [
-            OperatorInput::required(t),
-            OperatorInput::required(t),
-            OperatorInput::required(t),
-            OperatorInput::required(TensorElementType::Int64),
-        ]
-    }
-
-    fn outputs(&self) -> impl IntoIterator<Item = OperatorOutput> {
-        [OperatorOutput::required(T::into_tensor_element_type())]
-    }
-
-    fn create_kernel<'attr>(&self, _: &KernelContext<'attr>) -> ort::Result<UntileReluKernel<T>> {
-        Ok(UntileReluKernel(PhantomData))
-    }
-}
-
-pub(super) struct UntileReluKernel<T>(PhantomData<T>);
-
-impl<T: TapElement> Kernel for UntileReluKernel<T> {
-    fn compute(&mut self, ctx: &ComputeContext) -> ort::Result<()> {
+    fn compute(ctx: &ComputeContext) -> ort::Result<()> {
         let op = WINOGRAD_UNTILE_RELU;
         let (products, transform) = (input(ctx, op, 0)?, input(ctx, op, 1)?);
         let (bias, steps) = (input(ctx, op, 2)?, input(ctx, op, 3)?);
@@ -719,9 +623,16 @@ impl<T: TapElement> Kernel for UntileReluKernel<T> {
         let (tr, bias) = (to_f32(transform), to_f32(bias));
         let out = output::<T>(ctx, op, as_i64(&d.output_shape()), len)?;
         // SAFETY: the tasks' tile ranges (so their steps) are disjoint.
-        // SAFETY: each task writes its own steps of the checked output.
-        ctx.par_for(d.tasks(), 0, |task| unsafe {
-            untile_task_fast(&d, products, &tr, &bias, task, &out)
+        // Each task writes its own steps of the checked output.
+        ctx.par_for(d.tasks(), 0, |task| {
+            run_vectorized(Task::Untile {
+                d: &d,
+                products,
+                tr: &tr,
+                bias: &bias,
+                task,
+                out: &out,
+            })
         })
     }
 }
@@ -729,6 +640,7 @@ impl<T: TapElement> Kernel for UntileReluKernel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcanet_testkit::pseudo_random;
 
     /// F(2, 3): Bᵀ, G and Aᵀ of Lavin and Gray.
     const BT: [f32; 16] = [
@@ -741,18 +653,6 @@ mod tests {
         [0., 0., 1.],
     ];
     const AT: [f32; 8] = [1., 1., 1., 0., 0., 1., -1., -1.];
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// Tiles, products per point and group, untiling: a grouped conv
     /// (kernel 3, padding 1) with ReLU, against the direct sum in f64, for
