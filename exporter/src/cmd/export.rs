@@ -54,9 +54,10 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with = "fp16")]
     pub int8: bool,
     /// How the base encoder's two convs run: as Winograd's minimal
-    /// filtering with tiles of 2 outputs (fewer multiply-adds, rounding as
-    /// the direct conv's), of 4 (fewer still, a few times more rounding),
-    /// or as direct convs. A --dynamic-time model always runs them direct.
+    /// filtering with tiles of 4 outputs (half the multiply-adds; rounds a
+    /// few times more than a direct conv, which does not show at the
+    /// outputs), of 2 (a third fewer, rounding as the direct conv's), or as
+    /// direct convs. A --dynamic-time model always runs them direct.
     #[arg(long, value_enum, default_value_t = EncoderConvs::Winograd4, value_name = "HOW")]
     pub encoder_convs: EncoderConvs,
 }
