@@ -221,6 +221,9 @@ fn row<T>(m: &[T], at: usize, d: usize) -> &[T] {
 #[inline(always)]
 fn attend_portable<T: TapElement>(x: &Inputs<T>, first: usize, out: &mut [T]) {
     let (d, w, steps) = (x.dims.head_dim, x.dims.window, x.dims.steps);
+    if d == 0 {
+        return; // no channels: the output is empty
+    }
     let mut scores = vec![0f32; w];
     let mut context = vec![0f32; d];
     for (i, y) in out.chunks_exact_mut(d).enumerate() {
@@ -440,6 +443,16 @@ mod tests {
         )
         .unwrap();
         assert!(out.iter().all(|y| y.is_nan()), "{out:?}");
+    }
+
+    /// Zero channels per head or zero batches (hostile but valid shapes)
+    /// give an empty output, not a panic.
+    #[test]
+    fn empty_shapes_give_an_empty_output() {
+        for s in [[1i64, 1, 2, 0], [0, 1, 2, 4]] {
+            let dims = LocalAttentionDims::new(&s, &s, &s, &[2, 1], &[2, 1]).unwrap();
+            local_attention::<f32>(&dims, &[], &[], &[], &[0, 1], &[0.0; 2], &mut []).unwrap();
+        }
     }
 
     #[test]

@@ -224,6 +224,9 @@ impl<T: TapElement> Vectorized for SumOutputs<'_, T> {
     #[inline(always)]
     fn run(self) {
         let (c, stride) = (self.dims.group_channels, self.dims.group_stride());
+        if c == 0 || self.dims.groups == 0 {
+            return; // no channels: the output is empty
+        }
         let per_output = self
             .offsets
             .chunks_exact(TAP_SUM_ROWS)
@@ -378,6 +381,17 @@ mod tests {
         let huge = 1i64 << 40;
         assert!(TapSumDims::new(&[1, huge, huge, 2], &[1, 6, 1]).is_err());
         assert!(TapSumDims::new(&[1, huge, 1, huge], &[1, huge * 6, 1]).is_err());
+    }
+
+    /// Zero channels (a hostile but valid shape) give an empty output, not
+    /// a panic.
+    #[test]
+    fn zero_channels_give_an_empty_output() {
+        for table in [[1, 1, 4, 0], [1, 0, 4, 2]] {
+            let dims = TapSumDims::new(&table, &[1, 6, 1]).unwrap();
+            assert_eq!(dims.channels(), 0);
+            tap_sum::<f32>(&dims, &[], &[0, 1, 2, 3, 0, 1], &[1.0; 6], &mut []).unwrap();
+        }
     }
 
     #[test]

@@ -729,6 +729,21 @@ mod tests {
         assert!(zeros > 0 && zeros < y.len());
     }
 
+    /// Zero channels, batches or steps give an empty output (or, for an
+    /// untiling with no tiles, an error), not a panic.
+    #[test]
+    fn empty_shapes_are_handled() {
+        for x in [[1i64, 5, 2, 0], [0, 5, 2, 3], [1, 5, 0, 3], [1, 0, 2, 3]] {
+            let d = TilesDims::new(&x, &[4, 4]).unwrap();
+            let mut out = vec![0.0f32; d.output_shape().iter().product()];
+            let input = vec![0.0f32; x.iter().product::<i64>() as usize];
+            winograd_tiles(&d, &input, &BT, &mut out).unwrap();
+        }
+        let d = UntileDims::new(&[1, 4, 1, 2, 0], &[2, 4], &[0], 3).unwrap();
+        winograd_untile_relu::<f32>(&d, &[], &AT, &[], &mut []).unwrap();
+        assert!(UntileDims::new(&[1, 4, 1, 0, 2], &[2, 4], &[2], 0).is_err());
+    }
+
     #[test]
     fn shapes_that_do_not_fit_are_refused() {
         assert!(TilesDims::new(&[1, 7, 2], &[4, 4]).is_err());
