@@ -58,6 +58,10 @@ pub struct ParityRow {
     pub limit: f64,
     /// `true` for relative L2 figures, `false` for absolute ones.
     pub relative: bool,
+    /// How far the reference itself moves (the same measure as `error`)
+    /// when the input proposals move by one float32 step, when measured
+    /// ([`ParityReport::floor_at_input_rounding`]).
+    pub input_rounding: Option<f64>,
 }
 
 impl ParityRow {
@@ -76,7 +80,40 @@ pub struct ParityReport {
     pub rows: Vec<ParityRow>,
 }
 
+/// A limit is never below this many times how far the reference moves when
+/// the input proposals move by one float32 step: an error of that size is
+/// the network's own sensitivity to float32 positions, which no float32
+/// model avoids (the sampling positions are float32 numbers of T's size).
+pub const INPUT_ROUNDING_FACTOR: f64 = 4.0;
+
 impl ParityReport {
+    /// Raises each row's limit to [`INPUT_ROUNDING_FACTOR`] × how far
+    /// `reference` moves to `nudged`, the reference on the same inputs with
+    /// every proposal one float32 step up (`nudged_proposals`).
+    pub fn floor_at_input_rounding(
+        mut self,
+        reference: &StageOutputs,
+        nudged: &StageOutputs,
+    ) -> Self {
+        let moves = reference
+            .proposals
+            .iter()
+            .zip(&nudged.proposals)
+            .map(|(a, b)| rel_l2_and_max_abs(a, b).0)
+            .chain(
+                reference
+                    .iou
+                    .iter()
+                    .zip(&nudged.iou)
+                    .map(|(a, b)| rel_l2_and_max_abs(a, b).1),
+            );
+        for (row, moved) in self.rows.iter_mut().zip(moves) {
+            row.input_rounding = Some(moved);
+            row.limit = row.limit.max(INPUT_ROUNDING_FACTOR * moved);
+        }
+        self
+    }
+
     /// Whether every output is within its limit.
     pub fn passed(&self) -> bool {
         self.rows.iter().all(ParityRow::passed)
@@ -85,11 +122,11 @@ impl ParityReport {
 
 /// ‖a − b‖₂ / ‖b‖₂ (‖a − b‖₂ if b is all zero) and max |a − b|; `a` and
 /// `b` must have one length (panics otherwise; [`compare`] checks first).
-pub fn rel_l2_and_max_abs(a: &[f32], b: &[f64]) -> (f64, f64) {
+pub fn rel_l2_and_max_abs<A: Copy + Into<f64>>(a: &[A], b: &[f64]) -> (f64, f64) {
     assert_eq!(a.len(), b.len(), "compared outputs differ in size");
     let (mut num, mut den, mut max) = (0.0f64, 0.0f64, 0.0f64);
     for (&x, &y) in a.iter().zip(b) {
-        let d = x as f64 - y;
+        let d = x.into() - y;
         num += d * d;
         den += y * y;
         max = if d.is_nan() {
@@ -173,6 +210,7 @@ pub fn compare(
             max_abs: max,
             limit: tol.proposals_rel,
             relative: true,
+            input_rounding: None,
         });
     }
     for ((name, got), want) in IOU_OUTPUTS.iter().zip(&onnx.iou).zip(&reference.iou) {
@@ -183,6 +221,7 @@ pub fn compare(
             max_abs: max,
             limit: tol.iou_abs,
             relative: false,
+            input_rounding: None,
         });
     }
     Ok(ParityReport {
@@ -194,16 +233,25 @@ pub fn compare(
 impl fmt::Display for ParityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.label)?;
+        let rounding = self.rows.iter().any(|r| r.input_rounding.is_some());
         writeln!(
             f,
-            "  {:<12} {:>12} {:>12} {:>10}  verdict",
-            "output", "error", "max |diff|", "limit"
+            "  {:<12} {:>12} {:>12} {:>10}{}  verdict",
+            "output",
+            "error",
+            "max |diff|",
+            "limit",
+            if rounding { "  ref moves by" } else { "" }
         )?;
         for r in &self.rows {
             let kind = if r.relative { "rel L2" } else { "abs" };
+            let moved = match r.input_rounding {
+                Some(m) => format!("  {m:>13.3e}"),
+                None => String::new(),
+            };
             writeln!(
                 f,
-                "  {:<12} {:>12.3e} {:>12.3e} {:>10.0e}  {} ({kind})",
+                "  {:<12} {:>12.3e} {:>12.3e} {:>10.1e}{moved}  {} ({kind})",
                 r.output,
                 r.error,
                 r.max_abs,
@@ -211,8 +259,20 @@ impl fmt::Display for ParityReport {
                 if r.passed() { "ok" } else { "FAIL" }
             )?;
         }
+        if rounding {
+            writeln!(
+                f,
+                "  (ref moves by: how far the f64 reference moves when every input proposal moves by one float32 step; no limit is below {INPUT_ROUNDING_FACTOR} times it)"
+            )?;
+        }
         Ok(())
     }
+}
+
+/// `proposals` each moved one float32 step up: inputs for the reference's
+/// sensitivity to float32 positions ([`ParityReport::floor_at_input_rounding`]).
+pub fn nudged_proposals(proposals: &[f32]) -> Vec<f32> {
+    proposals.iter().map(|p| p.next_up()).collect()
 }
 
 /// Random inputs for `cfg`: features uniform in [-1.7, 1.7] (about unit
@@ -240,4 +300,61 @@ pub fn random_inputs(cfg: &ModelConfig, b: usize, n: usize, seed: u64) -> (Vec<f
         proposals.push(s + len);
     }
     (features, proposals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stage outputs with every value `v` (2 videos of 1 proposal).
+    fn stages(v: f64) -> StageOutputs {
+        StageOutputs {
+            proposals: std::array::from_fn(|_| vec![v; 4]),
+            iou: std::array::from_fn(|_| vec![v; 2]),
+        }
+    }
+
+    fn model(v: f32) -> ModelOutputs {
+        ModelOutputs {
+            proposals: std::array::from_fn(|_| vec![v; 4]),
+            iou: std::array::from_fn(|_| vec![v; 2]),
+            batch: 2,
+            proposals_per_item: 1,
+        }
+    }
+
+    /// An IoU error of 3e-5 fails the fp32 limit of 1e-5, and passes once
+    /// the reference is shown to move by 1e-5 (limit 4e-5) when its input
+    /// proposals move by one float32 step; an error beyond 4× that still
+    /// fails, and a reference that does not move leaves the limits alone.
+    #[test]
+    fn limits_never_fall_below_the_references_own_input_rounding() {
+        let tol = Tolerances::for_precision(Precision::Fp32);
+        let (reference, onnx) = (stages(0.5), model(0.5 + 3e-5));
+        let strict = compare("t", &onnx, &reference, tol).unwrap();
+        assert!(!strict.passed());
+        let moved = stages(0.5 + 1e-5);
+        let floored = strict.clone().floor_at_input_rounding(&reference, &moved);
+        let iou = &floored.rows[NUM_STAGES];
+        assert_eq!(iou.input_rounding, Some(1e-5).map(|m: f64| (0.5 + m) - 0.5));
+        assert!((iou.limit - 4e-5).abs() < 1e-12, "{}", iou.limit);
+        assert!(floored.passed(), "{floored}");
+        assert!(floored.to_string().contains("ref moves by"));
+        let worse = compare("t", &model(0.5 + 5e-5), &reference, tol)
+            .unwrap()
+            .floor_at_input_rounding(&reference, &moved);
+        assert!(!worse.passed());
+        let unmoved = strict.floor_at_input_rounding(&reference, &reference);
+        assert!(!unmoved.passed());
+        assert!(unmoved.rows.iter().all(|r| r.limit == 1e-5));
+    }
+
+    #[test]
+    fn nudged_proposals_move_by_one_float32_step() {
+        let p = [0.0f32, 1.0, -3.5, 532.9];
+        let n = nudged_proposals(&p);
+        for (a, b) in p.iter().zip(&n) {
+            assert!(b > a && a.next_up() == *b);
+        }
+    }
 }
