@@ -423,7 +423,7 @@ fn winograd_tiles_and_untiling_run_in_onnx_runtime_and_refuse_what_does_not_fit(
         "transform has shape [11, 11]",
         "5 output steps do not fit 2 tiles of 2",
         "2 output steps do not fit 2 tiles of 2",
-        "bias has shape [2], not [1]",
+        "bias has shape [2], not [1 × 1]",
         "transform has shape [2, 3]",
     ];
     for (result, needle) in refused.into_iter().zip(needles) {

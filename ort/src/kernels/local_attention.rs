@@ -6,7 +6,10 @@
 use ort::operator::ComputeContext;
 use tcanet_models::onnx::LOCAL_ATTENTION;
 
-use super::{input, output, run_vectorized, Arg, Function, TapElement, Vectorized};
+use super::{
+    count_mismatch, gather_position, input, output, product_fits, run_vectorized, size, to_ort,
+    Arg, Function, TapElement, Vectorized,
+};
 
 /// Queries one parallel task attends (large enough to amortise the hand-off).
 const QUERIES_PER_TASK: usize = 128;
@@ -87,11 +90,7 @@ impl LocalAttentionDims {
             [dims.batch_heads, dims.steps, dims.head_dim],
             [dims.steps, dims.window, 1],
         ];
-        if sizes.iter().any(|s| {
-            s.iter()
-                .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .is_none()
-        }) {
+        if !sizes.iter().all(|s| product_fits(s)) {
             return Err(too_large());
         }
         Ok(dims)
@@ -112,24 +111,19 @@ fn too_large() -> LocalAttentionError {
 }
 
 fn to_usize(d: i64) -> Result<usize, LocalAttentionError> {
-    usize::try_from(d).map_err(|_| shape_err(format!("negative dimension {d}")))
+    size(d).ok_or_else(|| shape_err(format!("negative dimension {d}")))
 }
 
 /// Every window position as a step in `0..T` (negative ones counted from
 /// the end).
 fn key_steps(dims: &LocalAttentionDims, index: &[i64]) -> Result<Vec<usize>, LocalAttentionError> {
-    let t = dims.steps as i64;
     index
         .iter()
         .map(|&i| {
-            let step = if i < 0 { i + t } else { i };
-            if !(0..t).contains(&step) {
-                return Err(LocalAttentionError::KeyOutOfRange {
-                    index: i,
-                    steps: dims.steps,
-                });
-            }
-            Ok(step as usize)
+            gather_position(i, dims.steps).ok_or(LocalAttentionError::KeyOutOfRange {
+                index: i,
+                steps: dims.steps,
+            })
         })
         .collect()
 }
@@ -161,10 +155,7 @@ fn check_lengths<T>(
         ("window_mask", window, mask.len()),
         ("output", rows, out),
     ];
-    match expect.iter().find(|(_, want, got)| want != got) {
-        Some((what, want, got)) => Err(shape_err(format!("{what} holds {got} values, not {want}"))),
-        None => Ok(()),
-    }
+    count_mismatch(&expect).map_or(Ok(()), |m| Err(shape_err(m)))
 }
 
 /// The [`LOCAL_ATTENTION`] computation on one thread, for tests and tools:
@@ -305,7 +296,6 @@ impl<T: TapElement> Function<T> for LocalAttention {
         let (value_shape, value) = value.try_extract_tensor::<T>()?;
         let (index_shape, index) = index.try_extract_tensor::<i64>()?;
         let (mask_shape, mask) = mask.try_extract_tensor::<T>()?;
-        let to_ort = |e: LocalAttentionError| ort::Error::new(e.to_string());
         let dims =
             LocalAttentionDims::new(query_shape, key_shape, value_shape, index_shape, mask_shape)
                 .map_err(to_ort)?;

@@ -135,6 +135,40 @@ fn output<T: TapElement>(
     Ok(SharedOut(out.as_mut_ptr()))
 }
 
+/// Converts a kernel's own error into ONNX Runtime's.
+fn to_ort(e: impl fmt::Display) -> ort::Error {
+    ort::Error::new(e.to_string())
+}
+
+/// A dimension as a size (`None` for a negative one).
+fn size(d: i64) -> Option<usize> {
+    usize::try_from(d).ok()
+}
+
+/// Whether the product of `dims` fits in a `usize`.
+fn product_fits(dims: &[usize]) -> bool {
+    dims.iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .is_some()
+}
+
+/// The first of `(what, wanted, got)` whose value counts differ, as
+/// "what holds got values, not wanted".
+fn count_mismatch(expect: &[(&str, usize, usize)]) -> Option<String> {
+    expect
+        .iter()
+        .find(|(_, want, got)| want != got)
+        .map(|(what, want, got)| format!("{what} holds {got} values, not {want}"))
+}
+
+/// `index` by `Gather`'s rule (negative ones count from the end) as a
+/// position in `0..len`, or `None` outside.
+fn gather_position(index: i64, len: usize) -> Option<usize> {
+    let len = i64::try_from(len).ok()?;
+    let at = if index < 0 { index + len } else { index };
+    (0..len).contains(&at).then_some(at as usize)
+}
+
 /// A tensor element the kernels read and write; they compute in float32.
 pub trait TapElement:
     Copy + Send + Sync + ort::value::PrimitiveTensorElementType + 'static

@@ -4,7 +4,10 @@
 use ort::operator::ComputeContext;
 use tcanet_models::onnx::{TAP_SUM, TAP_SUM_ROWS};
 
-use super::{input, output, run_vectorized, Arg, Function, TapElement, Vectorized};
+use super::{
+    count_mismatch, gather_position, input, output, product_fits, run_vectorized, size, to_ort,
+    Arg, Function, TapElement, Vectorized,
+};
 
 /// Outputs one parallel task sums (large enough to amortise the hand-off).
 const OUTPUTS_PER_TASK: usize = 64;
@@ -68,11 +71,7 @@ impl TapSumDims {
             [dims.batch, dims.groups, dims.rows, dims.group_channels],
             [dims.batch, dims.reads, dims.groups, dims.group_channels],
         ];
-        if sizes.iter().any(|s| {
-            s.iter()
-                .try_fold(1usize, |a, &d| a.checked_mul(d))
-                .is_none()
-        }) {
+        if !sizes.iter().all(|s| product_fits(s)) {
             return Err(shape_err(format!(
                 "table {table:?} and rows {rows:?} are too large"
             )));
@@ -106,7 +105,7 @@ fn shape_err(message: String) -> TapSumError {
 }
 
 fn to_usize(d: i64) -> Result<usize, TapSumError> {
-    usize::try_from(d).map_err(|_| shape_err(format!("negative dimension {d}")))
+    size(d).ok_or_else(|| shape_err(format!("negative dimension {d}")))
 }
 
 /// The output shape `shape` asks for, its one −1 resolved so that it holds
@@ -135,19 +134,15 @@ pub fn resolve_shape(shape: &[i64], len: usize) -> Result<Vec<i64>, TapSumError>
 /// The table offset of every row read, in its batch's first group:
 /// `(b·g·R + row)·C/g`, negative rows counted from the end.
 fn row_offsets(dims: &TapSumDims, rows: &[i64]) -> Result<Vec<usize>, TapSumError> {
-    let r = dims.rows as i64;
     rows.iter()
         .enumerate()
         .map(|(i, &index)| {
-            let row = if index < 0 { index + r } else { index };
-            if !(0..r).contains(&row) {
-                return Err(TapSumError::RowOutOfRange {
-                    index,
-                    rows: dims.rows,
-                });
-            }
+            let row = gather_position(index, dims.rows).ok_or(TapSumError::RowOutOfRange {
+                index,
+                rows: dims.rows,
+            })?;
             let batch = i / dims.reads;
-            Ok((batch * dims.groups * dims.rows + row as usize) * dims.group_channels)
+            Ok((batch * dims.groups * dims.rows + row) * dims.group_channels)
         })
         .collect()
 }
@@ -186,10 +181,7 @@ fn check_lengths<T>(
         ("weights", k * TAP_SUM_ROWS, weights.len()),
         ("output", k * dims.channels(), out),
     ];
-    match expect.iter().find(|(_, want, got)| want != got) {
-        Some((what, want, got)) => Err(shape_err(format!("{what} holds {got} values, not {want}"))),
-        None => Ok(()),
-    }
+    count_mismatch(&expect).map_or(Ok(()), |m| Err(shape_err(m)))
 }
 
 /// Every output of `out` (rows of C values): the weighted sum of its six
@@ -275,7 +267,6 @@ impl<T: TapElement> Function<T> for TapSum {
         let (rows_shape, rows) = rows.try_extract_tensor::<i64>()?;
         let (_, weights) = weights.try_extract_tensor::<T>()?;
         let (_, shape) = shape.try_extract_tensor::<i64>()?;
-        let to_ort = |e: TapSumError| ort::Error::new(e.to_string());
         let dims = TapSumDims::new(table_shape, rows_shape).map_err(to_ort)?;
         let len = dims.outputs() * dims.channels();
         let out_shape = resolve_shape(shape, len).map_err(to_ort)?;

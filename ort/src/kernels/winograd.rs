@@ -3,18 +3,20 @@
 //! cut into tiles of n steps, n − 2 apart, each transformed into its points,
 //! then (after a matrix product per point and channel group, done by ONNX
 //! Runtime's `MatMul` between the two calls) the products transformed back
-//! into m outputs per tile, with the bias and the ReLU. F(m, 3) for a
-//! stride-1 conv (n = m + 2 steps, n points); for a stride-2 conv the
-//! tile's odd steps through F(m, 2) and its even steps as they are.
-//! Both work time-major (`[B, T, C]`), so that a step's channels are
-//! contiguous: each is one pass over its input, 8 channels at a time with
-//! the tile's n points in registers, where the standard-op bodies pad,
-//! gather, transpose and multiply by the small transform matrices in
-//! several.
+//! into m outputs per tile, with the bias and the ReLU (the exported
+//! encoder uses F(m, 3): n = m + 2 steps and as many points; the kernels
+//! take any transforms of those shapes). Both work time-major (`[B, T,
+//! C]`), so that a step's channels are contiguous: each is one pass over
+//! its input, 8 channels at a time with the tile's points in registers,
+//! where the standard-op bodies pad, gather, transpose and multiply by the
+//! small transform matrices in several.
 use ort::operator::ComputeContext;
 use tcanet_models::onnx::{WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
-use super::{input, output, run_vectorized, Arg, Function, SharedOut, TapElement, Vectorized};
+use super::{
+    count_mismatch, input, output, product_fits, run_vectorized, size, to_ort, Arg, Function,
+    SharedOut, TapElement, Vectorized,
+};
 
 /// Tiles one parallel task transforms (large enough to amortise the
 /// hand-off).
@@ -39,6 +41,8 @@ fn err(op: &'static str, message: String) -> WinogradError {
     WinogradError { op, message }
 }
 
+/// `shape` as `N` sizes of `form` whose product fits, or the error naming
+/// input `what` of function `op`.
 fn dims<const N: usize>(
     op: &'static str,
     what: &str,
@@ -49,13 +53,9 @@ fn dims<const N: usize>(
     let dims: [i64; N] = shape.try_into().map_err(|_| bad())?;
     let mut out = [0usize; N];
     for (o, &d) in out.iter_mut().zip(&dims) {
-        *o = usize::try_from(d).map_err(|_| bad())?;
+        *o = size(d).ok_or_else(bad)?;
     }
-    let fits = out
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .is_some();
-    if !fits {
+    if !product_fits(&out) {
         return Err(err(op, format!("{what} of shape {shape:?} is too large")));
     }
     Ok(out)
@@ -102,12 +102,7 @@ impl TilesDims {
             points,
             span,
         };
-        let out = [batch, groups, points, d.tiles(), group_channels];
-        if out
-            .iter()
-            .try_fold(1usize, |a, &v| a.checked_mul(v))
-            .is_none()
-        {
+        if !product_fits(&d.output_shape()) {
             return Err(err(op, format!("x of shape {x:?} is too large")));
         }
         Ok(d)
@@ -133,10 +128,16 @@ impl TilesDims {
             self.group_channels,
         ]
     }
+
+    /// Parallel tasks: every batch's tiles in blocks of [`TILES_PER_TASK`].
+    fn tasks(&self) -> usize {
+        self.batch * self.tiles().div_ceil(TILES_PER_TASK)
+    }
 }
 
 /// [`WINOGRAD_TILES`] on one thread, for tests and tools: `out`
-/// (`B·G·n·P·C/G` values) from `x` (`B·T·G·C/G`) and `transform` (`n·n`).
+/// (`G·points·B·P·C/G` values) from `x` (`B·T·G·C/G`) and `transform`
+/// (`points·n`).
 pub fn winograd_tiles<T: TapElement>(
     d: &TilesDims,
     x: &[T],
@@ -146,9 +147,8 @@ pub fn winograd_tiles<T: TapElement>(
     check_tiles_lengths(d, x, transform, out.len())?;
     let shared = SharedOut(out.as_mut_ptr());
     let tr = to_f32(transform);
-    // SAFETY: one task writes every tile of `out`, which has the length checked.
+    // One task at a time, each writing its own tiles of the checked `out`.
     for task in 0..d.tasks() {
-        // One task at a time: each writes only its own tiles.
         run_vectorized(Task::Tiles {
             d,
             x,
@@ -179,21 +179,11 @@ fn check_tiles_lengths<T>(
 }
 
 fn lengths(op: &'static str, expect: &[(&str, usize, usize)]) -> Result<(), WinogradError> {
-    match expect.iter().find(|(_, want, got)| want != got) {
-        Some((what, want, got)) => Err(err(op, format!("{what} holds {got} values, not {want}"))),
-        None => Ok(()),
-    }
+    count_mismatch(expect).map_or(Ok(()), |m| Err(err(op, m)))
 }
 
 fn to_f32<T: TapElement>(v: &[T]) -> Vec<f32> {
     v.iter().map(|x| x.to_f32()).collect()
-}
-
-impl TilesDims {
-    /// Parallel tasks: every batch's tiles in blocks of [`TILES_PER_TASK`].
-    fn tasks(&self) -> usize {
-        self.batch * self.tiles().div_ceil(TILES_PER_TASK)
-    }
 }
 
 /// A transform matrix as fixed-size rows (zero beyond its `cols`).
@@ -299,21 +289,22 @@ pub struct UntileDims {
     pub batch: usize,
     /// Channel groups G.
     pub groups: usize,
-    /// Transformed points per tile, n.
-    pub tile: usize,
+    /// Points per tile.
+    pub points: usize,
     /// Tiles P.
     pub tiles: usize,
     /// Output channels per group.
     pub group_channels: usize,
-    /// Outputs per tile, m (the transform is m × n).
+    /// Outputs per tile, m (the transform is m × points).
     pub outputs_per_tile: usize,
     /// Output steps T, with m·(P − 1) < T ≤ m·P.
     pub steps: usize,
 }
 
 impl UntileDims {
-    /// From the shapes of the products (`[G, n, B, P, C/G]`), the transform
-    /// (`[m, n]`) and the bias (`[C]`), and the output steps T.
+    /// From the shapes of the products (`[G, points, B, P, C/G]`), the
+    /// transform (`[m, points]`) and the bias (`[C]`), and the output steps
+    /// T.
     pub fn new(
         products: &[i64],
         transform: &[i64],
@@ -321,20 +312,22 @@ impl UntileDims {
         steps: i64,
     ) -> Result<Self, WinogradError> {
         let op = WINOGRAD_UNTILE_RELU;
-        let [groups, tile, batch, tiles, group_channels] =
-            dims(op, "products", products, "[G, n, B, P, C/G]")?;
-        let [m, n] = dims(op, "transform", transform, "[m, n]")?;
-        if n != tile || !(1..=MAX_TILE).contains(&m) || !(1..=MAX_TILE).contains(&n) {
+        let [groups, points, batch, tiles, group_channels] =
+            dims(op, "products", products, "[G, points, B, P, C/G]")?;
+        let [m, n] = dims(op, "transform", transform, "[m, points]")?;
+        if n != points || !(1..=MAX_TILE).contains(&m) || !(1..=MAX_TILE).contains(&n) {
             return Err(err(
                 op,
-                format!("transform has shape {transform:?}, not [m, {tile}] with m ≥ 1"),
+                format!(
+                    "transform has shape {transform:?}, not [m, {points}] with 1 ≤ m, points ≤ {MAX_TILE}"
+                ),
             ));
         }
         let [c] = dims(op, "bias", bias, "[C]")?;
-        if c != groups * group_channels {
+        if groups.checked_mul(group_channels) != Some(c) {
             return Err(err(
                 op,
-                format!("bias has shape {bias:?}, not [{}]", groups * group_channels),
+                format!("bias has shape {bias:?}, not [{groups} × {group_channels}]"),
             ));
         }
         let fits = usize::try_from(steps)
@@ -346,15 +339,19 @@ impl UntileDims {
                 format!("{steps} output steps do not fit {tiles} tiles of {m}"),
             ));
         };
-        Ok(Self {
+        let d = Self {
             batch,
             groups,
-            tile,
+            points,
             tiles,
             group_channels,
             outputs_per_tile: m,
             steps,
-        })
+        };
+        if !product_fits(&d.output_shape()) {
+            return Err(err(op, format!("{steps} output steps are too many")));
+        }
+        Ok(d)
     }
 
     /// `[B, T, C]`.
@@ -369,7 +366,8 @@ impl UntileDims {
 }
 
 /// [`WINOGRAD_UNTILE_RELU`] on one thread, for tests and tools: `out`
-/// (`B·T·C` values) from `products` (`B·G·n·P·C/G`), `transform` (`m·n`)
+/// (`B·T·C` values) from `products` (`G·points·B·P·C/G`), `transform`
+/// (`m·points`)
 /// and `bias` (`C`).
 pub fn winograd_untile_relu<T: TapElement>(
     d: &UntileDims,
@@ -381,9 +379,8 @@ pub fn winograd_untile_relu<T: TapElement>(
     check_untile_lengths(d, products, transform, bias, out.len())?;
     let (tr, bias) = (to_f32(transform), to_f32(bias));
     let shared = SharedOut(out.as_mut_ptr());
-    // SAFETY: one task writes every step of `out`, which has the length checked.
+    // One task at a time, each writing its own steps of the checked `out`.
     for task in 0..d.tasks() {
-        // One task at a time: each writes only its own steps.
         run_vectorized(Task::Untile {
             d,
             products,
@@ -405,8 +402,8 @@ fn check_untile_lengths<T>(
 ) -> Result<(), WinogradError> {
     let c = d.groups * d.group_channels;
     let expect = [
-        ("products", d.batch * d.tile * d.tiles * c, products.len()),
-        ("transform", d.outputs_per_tile * d.tile, transform.len()),
+        ("products", d.batch * d.points * d.tiles * c, products.len()),
+        ("transform", d.outputs_per_tile * d.points, transform.len()),
         ("bias", c, bias.len()),
         ("output", d.output_shape().iter().product(), out),
     ];
@@ -427,7 +424,7 @@ unsafe fn untile_task<T: TapElement>(
     task: usize,
     out: &SharedOut<T>,
 ) {
-    let (n, m, c) = (d.tile, d.outputs_per_tile, d.group_channels);
+    let (n, m, c) = (d.points, d.outputs_per_tile, d.group_channels);
     let w = matrix(tr, n);
     let blocks = d.tiles.div_ceil(TILES_PER_TASK);
     let (b, first) = (task / blocks, task % blocks * TILES_PER_TASK);
@@ -562,10 +559,6 @@ fn as_i64(shape: &[usize]) -> Vec<i64> {
     shape.iter().map(|&d| d as i64).collect()
 }
 
-fn to_ort(e: WinogradError) -> ort::Error {
-    ort::Error::new(e.to_string())
-}
-
 /// [`WINOGRAD_TILES`]'s kernel.
 pub(super) struct Tiles;
 
@@ -622,7 +615,6 @@ impl<T: TapElement> Function<T> for UntileRelu {
         check_untile_lengths(&d, products, transform, bias, len).map_err(to_ort)?;
         let (tr, bias) = (to_f32(transform), to_f32(bias));
         let out = output::<T>(ctx, op, as_i64(&d.output_shape()), len)?;
-        // SAFETY: the tasks' tile ranges (so their steps) are disjoint.
         // Each task writes its own steps of the checked output.
         ctx.par_for(d.tasks(), 0, |task| {
             run_vectorized(Task::Untile {
