@@ -21,9 +21,10 @@ impl Net<'_> {
         winograd: Option<&[WinogradConv; 2]>,
     ) -> Value {
         if let Some([first, second]) = winograd {
+            let t = self.cfg.temporal_scale;
             let x = self.b.transpose("to_time_major", x, &[0, 2, 1]);
-            let x = self.scoped("0", |n| n.winograd_conv_relu(&x, first));
-            return self.scoped("2", |n| n.winograd_conv_relu(&x, second));
+            let x = self.scoped("0", |n| n.winograd_conv(&x, first, t));
+            return self.scoped("2", |n| n.winograd_conv(&x, second, t));
         }
         let x = self.b.unsqueeze("as_2d", x, &[2]);
         let x = self.conv2d_relu("0", "1", &x, &convs[0]);
@@ -41,12 +42,5 @@ impl Net<'_> {
         let x = b.reshape("per_group", x, &[0, 0, g, -1]);
         let x = b.transpose("groups_first", &x, &[0, 2, 1, 3]);
         b.pad("zero_pad_time", &x, &[0, 0, 1, 0, 0, 0, 1, 0], None)
-    }
-
-    /// A kernel-3 conv and its ReLU on time-major `[B, T, C]` (fixed T),
-    /// giving `[B, T, C_out]`.
-    fn winograd_conv_relu(&mut self, x: &Value, wc: &WinogradConv) -> Value {
-        let t = self.cfg.temporal_scale;
-        self.winograd_conv(x, wc, t, t)
     }
 }

@@ -79,12 +79,24 @@ pub(super) struct QuantizedInput {
 pub(super) type InputCache = HashMap<String, QuantizedInput>;
 
 impl Net<'_> {
+    /// `x @ w` for a constant weight `leaf.name`, in the model's float
+    /// precision whatever `--int8` says (`leaf/matmul`).
+    pub(super) fn float_weight_matmul(
+        &mut self,
+        leaf: &str,
+        x: &Value,
+        w: &Tensor,
+        name: &str,
+    ) -> Value {
+        let wv = self.weight(&format!("{leaf}.{name}"), w);
+        self.b.matmul(&format!("{leaf}/matmul"), x, &wv)
+    }
+
     /// `x @ w` for a constant weight: float32, or with `--int8` the
     /// quantized product (names `leaf.weight_q`, `leaf/matmul`, ...).
     pub(super) fn weight_matmul(&mut self, leaf: &str, x: &Value, w: &Tensor, name: &str) -> Value {
         if !self.int8 {
-            let wv = self.weight(&format!("{leaf}.{name}"), w);
-            return self.b.matmul(&format!("{leaf}/matmul"), x, &wv);
+            return self.float_weight_matmul(leaf, x, w, name);
         }
         let q = quantize_weight(w);
         let input = self.quantized_input(leaf, x);

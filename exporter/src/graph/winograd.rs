@@ -1,24 +1,17 @@
-//! A kernel-3 conv (stride 1 or 2, padding 1) and its ReLU as Winograd
-//! tiles (see `fold::winograd`), on time-major `[B, T, C]`: one call of
+//! A kernel-3 conv (stride 1, padding 1) and its ReLU as Winograd tiles
+//! (see `fold::winograd`), on time-major `[B, T, C]`: one call of
 //! [`WINOGRAD_TILES`], one batched `MatMul` per channel group and point,
-//! one call of [`WINOGRAD_UNTILE_RELU`], giving time-major `[B, T_out,
+//! one call of [`WINOGRAD_UNTILE_RELU`], giving time-major `[B, T,
 //! C_out]`.
 use super::fold::winograd::WinogradConv;
-use super::fold::Tensor;
 use super::Net;
 use crate::builder::{FunctionId, GraphBuilder, Value};
 use tcanet_models::onnx::{FUNCTION_DOMAIN, WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
 impl Net<'_> {
     /// The conv `wc` and its ReLU on `x` `[B, steps, C]`, giving `[B,
-    /// outputs, C_out]` (`outputs`: the conv's output steps).
-    pub(super) fn winograd_conv(
-        &mut self,
-        x: &Value,
-        wc: &WinogradConv,
-        steps: usize,
-        outputs: usize,
-    ) -> Value {
+    /// steps, C_out]`.
+    pub(super) fn winograd_conv(&mut self, x: &Value, wc: &WinogradConv, steps: usize) -> Value {
         let [groups, points, ci, co] = wc.weight.dims[..] else {
             unreachable!("Winograd weights are [G, points, C_in/G, C_out/G]")
         };
@@ -48,13 +41,14 @@ impl Net<'_> {
         let rows = self
             .b
             .reshape("tile_rows", &tiles, &[g, points_i, -1, ci as i64]);
-        let products = self.plain_weight_matmul("products", &rows, &wc.weight);
+        // Never quantized: the encoder's convs stay float with `--int8`.
+        let products = self.float_weight_matmul("products", &rows, &wc.weight, "weight");
         let products = self
             .b
             .reshape("per_batch", &products, &[g, points_i, -1, p, co as i64]);
         let output_transform = self.weight("output_transform", &wc.output_transform);
         let bias = self.weight("bias", &wc.bias);
-        let steps = self.b.const_i64("steps", &[1], &[outputs as i64]);
+        let steps = self.b.const_i64("steps", &[1], &[steps as i64]);
         let inputs = [
             ("products", &products),
             ("transform", &output_transform),
@@ -67,12 +61,6 @@ impl Net<'_> {
             &inputs,
             |b, formal| untile_body(b, formal, &shapes),
         )
-    }
-
-    /// `x @ weight`, never quantized.
-    fn plain_weight_matmul(&mut self, leaf: &str, x: &Value, w: &Tensor) -> Value {
-        let w = self.weight(&format!("{leaf}.weight"), w);
-        self.b.matmul(&format!("{leaf}/matmul"), x, &w)
     }
 }
 
