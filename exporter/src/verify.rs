@@ -336,7 +336,8 @@ mod tests {
         let moved = stages(0.5 + 1e-5);
         let floored = strict.clone().floor_at_input_rounding(&reference, &moved);
         let iou = &floored.rows[NUM_STAGES];
-        assert_eq!(iou.input_rounding, Some(1e-5).map(|m: f64| (0.5 + m) - 0.5));
+        let moved_by = iou.input_rounding.unwrap();
+        assert!((moved_by - 1e-5).abs() < 1e-12, "{moved_by}");
         assert!((iou.limit - 4e-5).abs() < 1e-12, "{}", iou.limit);
         assert!(floored.passed(), "{floored}");
         assert!(floored.to_string().contains("ref moves by"));
@@ -349,12 +350,17 @@ mod tests {
         assert!(unmoved.rows.iter().all(|r| r.limit == 1e-5));
     }
 
+    /// One step up is the next representable float32: the bit pattern one
+    /// further from zero for positive values, one nearer for negative ones,
+    /// the smallest subnormal from zero.
     #[test]
     fn nudged_proposals_move_by_one_float32_step() {
         let p = [0.0f32, 1.0, -3.5, 532.9];
         let n = nudged_proposals(&p);
-        for (a, b) in p.iter().zip(&n) {
-            assert!(b > a && a.next_up() == *b);
-        }
+        assert_eq!(n[0].to_bits(), 1);
+        assert_eq!(n[1].to_bits(), 1.0f32.to_bits() + 1);
+        assert_eq!(n[2].to_bits(), (-3.5f32).to_bits() - 1);
+        assert_eq!(n[3].to_bits(), 532.9f32.to_bits() + 1);
+        assert!(p.iter().zip(&n).all(|(a, b)| b > a));
     }
 }
