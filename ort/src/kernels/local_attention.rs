@@ -7,8 +7,8 @@ use ort::operator::ComputeContext;
 use tcanet_models::onnx::LOCAL_ATTENTION;
 
 use super::{
-    count_mismatch, gather_position, input, output, product_fits, run_vectorized, size, to_ort,
-    Arg, Function, TapElement, Vectorized,
+    count_mismatch, gather_position, input, mul_add, output, product_fits, run_vectorized, size,
+    to_ort, Arg, Function, TapElement, Vectorized,
 };
 
 /// Queries one parallel task attends (large enough to amortise the hand-off).
@@ -198,8 +198,8 @@ struct Attend<'a, T> {
 
 impl<T: TapElement> Vectorized for Attend<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        attend_portable(self.x, self.first, self.out)
+    fn run<const FUSED: bool>(self) {
+        attend_queries::<T, FUSED>(self.x, self.first, self.out)
     }
 }
 
@@ -209,8 +209,9 @@ fn row<T>(m: &[T], at: usize, d: usize) -> &[T] {
     &m[at * d..(at + 1) * d]
 }
 
+/// The loops of [`attend`].
 #[inline(always)]
-fn attend_portable<T: TapElement>(x: &Inputs<T>, first: usize, out: &mut [T]) {
+fn attend_queries<T: TapElement, const FUSED: bool>(x: &Inputs<T>, first: usize, out: &mut [T]) {
     let (d, w, steps) = (x.dims.head_dim, x.dims.window, x.dims.steps);
     if d == 0 {
         return; // no channels: the output is empty
@@ -224,14 +225,14 @@ fn attend_portable<T: TapElement>(x: &Inputs<T>, first: usize, out: &mut [T]) {
         let mask = &x.mask[t * w..(t + 1) * w];
         let q = row(x.query, query, d);
         for ((s, &k), m) in scores.iter_mut().zip(keys).zip(mask) {
-            *s = dot(q, row(x.key, sequence * steps + k, d)) + m.to_f32();
+            *s = dot::<T, FUSED>(q, row(x.key, sequence * steps + k, d)) + m.to_f32();
         }
         softmax(&mut scores);
         context.fill(0.0);
         for (&p, &k) in scores.iter().zip(keys) {
             let v = row(x.value, sequence * steps + k, d);
             for (c, v) in context.iter_mut().zip(v) {
-                *c += p * v.to_f32();
+                *c = mul_add::<FUSED>(p, v.to_f32(), *c);
             }
         }
         for (y, &c) in y.iter_mut().zip(&context) {
@@ -242,7 +243,7 @@ fn attend_portable<T: TapElement>(x: &Inputs<T>, first: usize, out: &mut [T]) {
 
 /// `a · b` in float32, over 8 partial sums (so that it vectorises).
 #[inline(always)]
-fn dot<T: TapElement>(a: &[T], b: &[T]) -> f32 {
+fn dot<T: TapElement, const FUSED: bool>(a: &[T], b: &[T]) -> f32 {
     const LANES: usize = 8;
     let mut acc = [0f32; LANES];
     let (a8, b8) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -254,7 +255,7 @@ fn dot<T: TapElement>(a: &[T], b: &[T]) -> f32 {
         .sum();
     for (x, y) in a8.zip(b8) {
         for i in 0..LANES {
-            acc[i] += x[i].to_f32() * y[i].to_f32();
+            acc[i] = mul_add::<FUSED>(x[i].to_f32(), y[i].to_f32(), acc[i]);
         }
     }
     acc.iter().sum::<f32>() + tail

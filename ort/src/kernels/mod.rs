@@ -204,25 +204,40 @@ impl TapElement for half::f16 {
 /// A kernel's inner loops, run through a copy compiled for AVX2 + FMA where
 /// the CPU has them (chosen at run time; the portable copy otherwise).
 trait Vectorized {
-    /// The loops. Implementations are `#[inline(always)]`, so that the
-    /// AVX2 copy of [`run_vectorized`] compiles them for AVX2.
-    fn run(self);
+    /// The loops, their multiply-adds through [`mul_add`]`::<FUSED>`.
+    /// Implementations are `#[inline(always)]`, so that the AVX2 copy of
+    /// [`run_vectorized`] compiles them for AVX2 + FMA.
+    fn run<const FUSED: bool>(self);
 }
 
-/// Runs `work` through its AVX2 + FMA copy where the CPU has them.
+/// Runs `work` through its AVX2 + FMA copy where the CPU has them (with
+/// fused multiply-adds), the portable copy otherwise.
 fn run_vectorized<W: Vectorized>(work: W) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features `run_avx2` is compiled for.
         return unsafe { run_avx2(work) };
     }
-    work.run()
+    work.run::<false>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<W: Vectorized>(work: W) {
-    work.run()
+    work.run::<true>()
+}
+
+/// `acc + a·b`: one fused multiply-add (one rounding) when `FUSED`, which
+/// only the AVX2 + FMA copy of a kernel asks for (there it is a single
+/// instruction; elsewhere `f32::mul_add` may be a slow library call), a
+/// multiplication and an addition otherwise.
+#[inline(always)]
+fn mul_add<const FUSED: bool>(a: f32, b: f32, acc: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
 }
 
 /// An output buffer shared by a kernel's parallel tasks (each writes its

@@ -5,8 +5,8 @@ use ort::operator::ComputeContext;
 use tcanet_models::onnx::{TAP_SUM, TAP_SUM_ROWS};
 
 use super::{
-    count_mismatch, gather_position, input, output, product_fits, run_vectorized, size, to_ort,
-    Arg, Function, TapElement, Vectorized,
+    count_mismatch, gather_position, input, mul_add, output, product_fits, run_vectorized, size,
+    to_ort, Arg, Function, TapElement, Vectorized,
 };
 
 /// Outputs one parallel task sums (large enough to amortise the hand-off).
@@ -214,7 +214,7 @@ struct SumOutputs<'a, T> {
 
 impl<T: TapElement> Vectorized for SumOutputs<'_, T> {
     #[inline(always)]
-    fn run(self) {
+    fn run<const FUSED: bool>(self) {
         let (c, stride) = (self.dims.group_channels, self.dims.group_stride());
         if c == 0 || self.dims.groups == 0 {
             return; // no channels: the output is empty
@@ -231,7 +231,7 @@ impl<T: TapElement> Vectorized for SumOutputs<'_, T> {
             let w: [f32; TAP_SUM_ROWS] = std::array::from_fn(|i| w[i].to_f32());
             for (g, y) in y.chunks_exact_mut(c).enumerate() {
                 let row = |i: usize| &self.table[at[i] + g * stride..at[i] + g * stride + c];
-                sum_six(y, [row(0), row(1), row(2), row(3), row(4), row(5)], &w);
+                sum_six::<T, FUSED>(y, [row(0), row(1), row(2), row(3), row(4), row(5)], &w);
             }
         }
     }
@@ -239,16 +239,20 @@ impl<T: TapElement> Vectorized for SumOutputs<'_, T> {
 
 /// `y` = ReLU(Σ_i w_i · r_i), element by element.
 #[inline(always)]
-fn sum_six<T: TapElement>(y: &mut [T], rows: [&[T]; TAP_SUM_ROWS], w: &[f32; TAP_SUM_ROWS]) {
+fn sum_six<T: TapElement, const FUSED: bool>(
+    y: &mut [T],
+    rows: [&[T]; TAP_SUM_ROWS],
+    w: &[f32; TAP_SUM_ROWS],
+) {
     let c = y.len();
     let [r0, r1, r2, r3, r4, r5] = rows.map(|r| &r[..c]);
     for i in 0..c {
-        let s = w[0] * r0[i].to_f32()
-            + w[1] * r1[i].to_f32()
-            + w[2] * r2[i].to_f32()
-            + w[3] * r3[i].to_f32()
-            + w[4] * r4[i].to_f32()
-            + w[5] * r5[i].to_f32();
+        let mut s = w[0] * r0[i].to_f32();
+        s = mul_add::<FUSED>(w[1], r1[i].to_f32(), s);
+        s = mul_add::<FUSED>(w[2], r2[i].to_f32(), s);
+        s = mul_add::<FUSED>(w[3], r3[i].to_f32(), s);
+        s = mul_add::<FUSED>(w[4], r4[i].to_f32(), s);
+        s = mul_add::<FUSED>(w[5], r5[i].to_f32(), s);
         y[i] = T::from_f32(if s < 0.0 { 0.0 } else { s });
     }
 }
@@ -342,6 +346,37 @@ mod tests {
         assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
         for (got, want) in out.iter().zip(&want) {
             assert!((got - want).abs() <= 1e-6, "{got} vs {want}");
+        }
+    }
+
+    /// Both copies of the loops, the portable one and the fused one that
+    /// the AVX2 + FMA copy runs, give the f64 sums, whichever this CPU
+    /// would pick (19 channels: vector bodies and scalar tails).
+    #[test]
+    fn fused_and_unfused_loops_match_the_f64_sums() {
+        let dims = TapSumDims::new(&[1, 2, 9, 19], &[1, 24, 1]).unwrap();
+        let table = pseudo_random(2 * 9 * 19, 3);
+        let rows: Vec<i64> = (0..24).map(|i| i * 7 % 9).collect();
+        let weights = pseudo_random(24, 4);
+        let offsets = row_offsets(&dims, &rows).unwrap();
+        let want = reference(&dims, &table, &rows, &weights);
+        for fused in [false, true] {
+            let mut out = vec![f32::NAN; 4 * 38];
+            let work = SumOutputs {
+                table: &table,
+                dims: &dims,
+                offsets: &offsets,
+                weights: &weights,
+                out: &mut out,
+            };
+            if fused {
+                work.run::<true>()
+            } else {
+                work.run::<false>()
+            }
+            for (got, want) in out.iter().zip(&want) {
+                assert!((got - want).abs() <= 1e-6, "fused {fused}: {got} vs {want}");
+            }
         }
     }
 

@@ -14,8 +14,8 @@ use ort::operator::ComputeContext;
 use tcanet_models::onnx::{WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
 use super::{
-    count_mismatch, input, output, product_fits, run_vectorized, size, to_ort, Arg, Function,
-    SharedOut, TapElement, Vectorized,
+    count_mismatch, input, mul_add, output, product_fits, run_vectorized, size, to_ort, Arg,
+    Function, SharedOut, TapElement, Vectorized,
 };
 
 /// Tiles one parallel task transforms (large enough to amortise the
@@ -204,7 +204,7 @@ fn matrix(tr: &[f32], cols: usize) -> [[f32; MAX_TILE]; MAX_TILE] {
 /// # Safety
 /// `out` holds the whole output, and no other task writes these tiles.
 #[inline(always)]
-unsafe fn tiles_task<T: TapElement>(
+unsafe fn tiles_task<T: TapElement, const FUSED: bool>(
     d: &TilesDims,
     x: &[T],
     tr: &[f32],
@@ -232,12 +232,22 @@ unsafe fn tiles_task<T: TapElement>(
             for c0 in (0..full).step_by(LANES) {
                 // SAFETY: as this function's.
                 unsafe {
-                    tile_points::<T, LANES>(&rows, g * c + c0, &w, shape, out, at + c0, stride)
+                    tile_points::<T, LANES, FUSED>(
+                        &rows,
+                        g * c + c0,
+                        &w,
+                        shape,
+                        out,
+                        at + c0,
+                        stride,
+                    )
                 };
             }
             for c0 in full..c {
                 // SAFETY: as this function's.
-                unsafe { tile_points::<T, 1>(&rows, g * c + c0, &w, shape, out, at + c0, stride) };
+                unsafe {
+                    tile_points::<T, 1, FUSED>(&rows, g * c + c0, &w, shape, out, at + c0, stride)
+                };
             }
         }
     }
@@ -250,7 +260,7 @@ unsafe fn tiles_task<T: TapElement>(
 /// As [`tiles_task`]'s.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_points<T: TapElement, const L: usize>(
+unsafe fn tile_points<T: TapElement, const L: usize, const FUSED: bool>(
     rows: &[Option<&[T]>; MAX_TILE],
     col: usize,
     w: &[[f32; MAX_TILE]; MAX_TILE],
@@ -270,7 +280,7 @@ unsafe fn tile_points<T: TapElement, const L: usize>(
         let mut y = [0f32; L];
         for (vj, &wj) in v.iter().zip(wx).take(n) {
             for l in 0..L {
-                y[l] += wj * vj[l];
+                y[l] = mul_add::<FUSED>(wj, vj[l], y[l]);
             }
         }
         let at = to + xi * stride;
@@ -416,7 +426,7 @@ fn check_untile_lengths<T>(
 /// # Safety
 /// `out` holds the whole output, and no other task writes these steps.
 #[inline(always)]
-unsafe fn untile_task<T: TapElement>(
+unsafe fn untile_task<T: TapElement, const FUSED: bool>(
     d: &UntileDims,
     products: &[T],
     tr: &[f32],
@@ -446,11 +456,11 @@ unsafe fn untile_task<T: TapElement>(
             let full = c / LANES * LANES;
             for c0 in (0..full).step_by(LANES) {
                 // SAFETY: as this function's.
-                unsafe { part.outputs::<LANES>(c0, &bias[g * c + c0..], out, to + c0) };
+                unsafe { part.outputs::<LANES, FUSED>(c0, &bias[g * c + c0..], out, to + c0) };
             }
             for c0 in full..c {
                 // SAFETY: as this function's.
-                unsafe { part.outputs::<1>(c0, &bias[g * c + c0..], out, to + c0) };
+                unsafe { part.outputs::<1, FUSED>(c0, &bias[g * c + c0..], out, to + c0) };
             }
         }
     }
@@ -478,7 +488,7 @@ impl<T: TapElement> Untile<'_, T> {
     /// # Safety
     /// As [`untile_task`]'s.
     #[inline(always)]
-    unsafe fn outputs<const L: usize>(
+    unsafe fn outputs<const L: usize, const FUSED: bool>(
         &self,
         col: usize,
         bias: &[f32],
@@ -496,7 +506,7 @@ impl<T: TapElement> Untile<'_, T> {
             let mut y = *bias;
             for (vx, &wx) in v.iter().zip(wr).take(self.n) {
                 for l in 0..L {
-                    y[l] += wx * vx[l];
+                    y[l] = mul_add::<FUSED>(wx, vx[l], y[l]);
                 }
             }
             let at = to + r * self.row;
@@ -533,7 +543,7 @@ enum Task<'a, T> {
 
 impl<T: TapElement> Vectorized for Task<'_, T> {
     #[inline(always)]
-    fn run(self) {
+    fn run<const FUSED: bool>(self) {
         match self {
             // SAFETY: a task is made only for outputs of its own (above).
             Task::Tiles {
@@ -542,7 +552,7 @@ impl<T: TapElement> Vectorized for Task<'_, T> {
                 tr,
                 task,
                 out,
-            } => unsafe { tiles_task(d, x, tr, task, out) },
+            } => unsafe { tiles_task::<T, FUSED>(d, x, tr, task, out) },
             Task::Untile {
                 d,
                 products,
@@ -550,7 +560,7 @@ impl<T: TapElement> Vectorized for Task<'_, T> {
                 bias,
                 task,
                 out,
-            } => unsafe { untile_task(d, products, tr, bias, task, out) },
+            } => unsafe { untile_task::<T, FUSED>(d, products, tr, bias, task, out) },
         }
     }
 }
