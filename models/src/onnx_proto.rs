@@ -117,11 +117,117 @@ impl FunctionProto {
 }
 
 /// A `ModelProto` read for its metadata only: decoding skips the graph and
-/// its weights without copying them.
+/// its weights without copying them, and [`ModelMetadataProto::read_from`]
+/// without reading them.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ModelMetadataProto {
     #[prost(message, repeated, tag = "14")]
     pub metadata_props: Vec<StringStringEntryProto>,
+}
+
+/// Why a model's metadata could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataReadError {
+    /// The file could not be read or seeked.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes are not a protobuf `ModelProto`.
+    #[error("not an ONNX model: {0}")]
+    Malformed(String),
+}
+
+/// `ModelProto.metadata_props`' field number.
+const METADATA_PROPS: u64 = 14;
+
+impl ModelMetadataProto {
+    /// Reads the metadata of the `ModelProto` in `file`, seeking past every
+    /// other top-level field (the graph and its weights are never read, so
+    /// a model of any size costs a few small reads).
+    pub fn read_from<R: std::io::Read + std::io::Seek>(
+        mut file: R,
+    ) -> Result<Self, MetadataReadError> {
+        use prost::Message;
+        let malformed = |what: &str| MetadataReadError::Malformed(what.to_string());
+        let mut meta = Self::default();
+        while let Some(key) = read_varint(&mut file, true)? {
+            let (field, wire_type) = (key >> 3, key & 7);
+            match wire_type {
+                0 => {
+                    read_varint(&mut file, false)?;
+                }
+                1 => skip(&mut file, 8)?,
+                5 => skip(&mut file, 4)?,
+                2 => {
+                    let len =
+                        read_varint(&mut file, false)?.ok_or_else(|| malformed("cut short"))?;
+                    if field == METADATA_PROPS {
+                        let len = usize::try_from(len).map_err(|_| malformed("entry too long"))?;
+                        let mut bytes = vec![0u8; len.min(1 << 24)];
+                        if bytes.len() != len {
+                            return Err(malformed("metadata entry longer than 16 MiB"));
+                        }
+                        file.read_exact(&mut bytes).map_err(cut_short)?;
+                        let entry = StringStringEntryProto::decode(bytes.as_slice())
+                            .map_err(|e| MetadataReadError::Malformed(e.to_string()))?;
+                        meta.metadata_props.push(entry);
+                    } else {
+                        skip(&mut file, len)?;
+                    }
+                }
+                _ => {
+                    return Err(malformed(&format!(
+                        "field {field} has wire type {wire_type}"
+                    )))
+                }
+            }
+        }
+        Ok(meta)
+    }
+}
+
+/// An early end of file as a malformed model, other errors as they are.
+fn cut_short(e: std::io::Error) -> MetadataReadError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        MetadataReadError::Malformed("cut short".into())
+    } else {
+        MetadataReadError::Io(e)
+    }
+}
+
+/// A base-128 varint; `None` at a clean end of file where `at_key` (between
+/// fields).
+fn read_varint<R: std::io::Read>(
+    file: &mut R,
+    at_key: bool,
+) -> Result<Option<u64>, MetadataReadError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let mut byte = [0u8];
+        if file.read(&mut byte)? == 0 {
+            return if i == 0 && at_key {
+                Ok(None)
+            } else {
+                Err(MetadataReadError::Malformed("cut short".into()))
+            };
+        }
+        value |= u64::from(byte[0] & 0x7f) << (7 * i);
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some(value));
+        }
+    }
+    Err(MetadataReadError::Malformed(
+        "varint longer than 10 bytes".into(),
+    ))
+}
+
+/// Seeks `len` bytes on, refusing to pass the end of the file.
+fn skip<R: std::io::Seek>(file: &mut R, len: u64) -> Result<(), MetadataReadError> {
+    let at = file.stream_position()?;
+    let end = file.seek(std::io::SeekFrom::End(0))?;
+    let to = at.checked_add(len).filter(|&to| to <= end);
+    let to = to.ok_or_else(|| MetadataReadError::Malformed("cut short".into()))?;
+    file.seek(std::io::SeekFrom::Start(to))?;
+    Ok(())
 }
 
 /// `OperatorSetIdProto`: an operator set the model uses.
@@ -282,4 +388,101 @@ pub enum DimensionValue {
     /// A symbolic size such as `B`.
     #[prost(string, tag = "2")]
     DimParam(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use std::io::{Cursor, Read, Seek, SeekFrom};
+
+    /// A reader that counts the bytes it hands out.
+    struct Counting<R> {
+        inner: R,
+        read: usize,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    fn entry(key: &str, value: &str) -> StringStringEntryProto {
+        StringStringEntryProto {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// A model with 2 MB of weights before, and functions after, its two
+    /// metadata entries.
+    fn model_bytes() -> Vec<u8> {
+        let weights = TensorProto {
+            name: "w".into(),
+            raw_data: vec![7; 2 << 20],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: 10,
+            producer_name: "test".into(),
+            model_version: -3,
+            graph: Some(GraphProto {
+                name: "g".into(),
+                initializer: vec![weights],
+                ..Default::default()
+            }),
+            metadata_props: vec![entry("tcanet.config", "{\"a\": 1}"), entry("k", "")],
+            functions: vec![FunctionProto {
+                name: "f".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        model.encode_to_vec()
+    }
+
+    #[test]
+    fn metadata_is_read_without_reading_the_weights() {
+        let bytes = model_bytes();
+        let mut file = Counting {
+            inner: Cursor::new(&bytes),
+            read: 0,
+        };
+        let meta = ModelMetadataProto::read_from(&mut file).unwrap();
+        assert_eq!(meta, ModelMetadataProto::decode(bytes.as_slice()).unwrap());
+        assert_eq!(meta.metadata_props[0], entry("tcanet.config", "{\"a\": 1}"));
+        assert_eq!(meta.metadata_props.len(), 2);
+        assert!(
+            file.read < 200,
+            "read {} of {} bytes",
+            file.read,
+            bytes.len()
+        );
+    }
+
+    #[test]
+    fn cut_or_garbled_files_are_refused() {
+        let bytes = model_bytes();
+        let graph_cut = &bytes[..bytes.len() / 2];
+        let tail_cut = &bytes[..bytes.len() - 1];
+        let bad_wire_type = [0x0b, 0x00]; // field 1, wire type 3 (group)
+        let long_varint = [
+            0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        for bad in [graph_cut, tail_cut, &bad_wire_type, &long_varint] {
+            let err = ModelMetadataProto::read_from(Cursor::new(bad)).unwrap_err();
+            assert!(matches!(err, MetadataReadError::Malformed(_)), "{err}");
+        }
+        let empty = ModelMetadataProto::read_from(Cursor::new(&[][..])).unwrap();
+        assert!(empty.metadata_props.is_empty());
+    }
 }

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
-use prost::Message;
 use tcanet_models::onnx::{
     ModelInterface, TimeSteps, INPUT_FEATURES, INPUT_NAMES, INPUT_PROPOSALS, IOU_OUTPUTS,
     PROPOSAL_OUTPUTS,
@@ -307,9 +306,9 @@ fn file_interface(
     path: &Path,
     config_override: Option<ModelConfig>,
 ) -> Result<ModelInterface, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let meta = ModelMetadataProto::decode(bytes.as_slice())
-        .map_err(|e| format!("not an ONNX model: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta =
+        ModelMetadataProto::read_from(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
     let get = |key: &str| {
         meta.metadata_props
             .iter()
@@ -421,6 +420,7 @@ fn check_io(session: &Session, interface: &ModelInterface) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
     use tcanet_models::onnx::{Precision, TimeSteps};
     use tcanet_models::onnx_proto::{
         data_type, GraphProto, ModelProto, StringStringEntryProto, TensorProto,
