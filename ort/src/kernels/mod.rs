@@ -211,14 +211,15 @@ trait Vectorized {
 }
 
 /// Runs `work` through its AVX2 + FMA copy where the CPU has them (with
-/// fused multiply-adds), the portable copy otherwise.
+/// fused multiply-adds), the portable copy otherwise (fused on AArch64,
+/// where every CPU has fused multiply-add instructions).
 fn run_vectorized<W: Vectorized>(work: W) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features `run_avx2` is compiled for.
         return unsafe { run_avx2(work) };
     }
-    work.run::<false>()
+    work.run::<{ cfg!(target_arch = "aarch64") }>()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -228,9 +229,9 @@ unsafe fn run_avx2<W: Vectorized>(work: W) {
 }
 
 /// `acc + a·b`: one fused multiply-add (one rounding) when `FUSED`, which
-/// only the AVX2 + FMA copy of a kernel asks for (there it is a single
-/// instruction; elsewhere `f32::mul_add` may be a slow library call), a
-/// multiplication and an addition otherwise.
+/// only the AVX2 + FMA copy of a kernel and AArch64 ask for (there it is a
+/// single instruction; on other x86-64 CPUs `f32::mul_add` is a slow
+/// library call), a multiplication and an addition otherwise.
 #[inline(always)]
 fn mul_add<const FUSED: bool>(a: f32, b: f32, acc: f32) -> f32 {
     if FUSED {
