@@ -349,9 +349,9 @@ mod tests {
         }
     }
 
-    /// Both copies of the loops, the portable one and the fused one that
-    /// the AVX2 + FMA copy runs, give the f64 sums, whichever this CPU
-    /// would pick (19 channels: vector bodies and scalar tails).
+    /// Both forms of the loops, unfused and fused (what the AVX2 + FMA
+    /// copy and AArch64 run), give the f64 sums, whichever this CPU would
+    /// pick (19 channels: vector bodies and scalar tails).
     #[test]
     fn fused_and_unfused_loops_match_the_f64_sums() {
         let dims = TapSumDims::new(&[1, 2, 9, 19], &[1, 24, 1]).unwrap();
