@@ -145,6 +145,21 @@ fn size(d: i64) -> Option<usize> {
     usize::try_from(d).ok()
 }
 
+/// `shape` as `N` sizes whose product fits in a `usize`, or the message
+/// naming input `what` and the `form` it should have.
+fn sizes<const N: usize>(what: &str, shape: &[i64], form: &str) -> Result<[usize; N], String> {
+    let bad = || format!("{what} has shape {shape:?}, not {form}");
+    let dims: [i64; N] = shape.try_into().map_err(|_| bad())?;
+    let mut out = [0usize; N];
+    for (o, &d) in out.iter_mut().zip(&dims) {
+        *o = size(d).ok_or_else(bad)?;
+    }
+    if !product_fits(&out) {
+        return Err(format!("{what} of shape {shape:?} is too large"));
+    }
+    Ok(out)
+}
+
 /// Whether the product of `dims` fits in a `usize`.
 fn product_fits(dims: &[usize]) -> bool {
     dims.iter()

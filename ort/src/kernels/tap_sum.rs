@@ -5,7 +5,7 @@ use ort::operator::ComputeContext;
 use tcanet_models::onnx::{TAP_SUM, TAP_SUM_ROWS};
 
 use super::{
-    count_mismatch, gather_position, input, mul_add, output, product_fits, run_vectorized, size,
+    count_mismatch, gather_position, input, mul_add, output, product_fits, run_vectorized, sizes,
     to_ort, Arg, Function, TapElement, Vectorized,
 };
 
@@ -47,12 +47,8 @@ impl TapSumDims {
     /// From the table's `[B, g, R, C/g]` and the indices' `[B, M, 1]`
     /// shapes.
     pub fn new(table: &[i64], rows: &[i64]) -> Result<Self, TapSumError> {
-        let [b, g, r, cg] = *table else {
-            return Err(shape_err(format!(
-                "table has shape {table:?}, not [B, g, R, C/g]"
-            )));
-        };
-        let m = match *rows {
+        let [b, g, r, cg] = sizes("table", table, "[B, g, R, C/g]").map_err(shape_err)?;
+        let m = match sizes("rows", rows, "[B, M, 1]").map_err(shape_err)? {
             [rb, m, 1] if rb == b => m,
             _ => {
                 return Err(shape_err(format!(
@@ -61,17 +57,13 @@ impl TapSumDims {
             }
         };
         let dims = Self {
-            batch: to_usize(b)?,
-            groups: to_usize(g)?,
-            rows: to_usize(r)?,
-            group_channels: to_usize(cg)?,
-            reads: to_usize(m)?,
+            batch: b,
+            groups: g,
+            rows: r,
+            group_channels: cg,
+            reads: m,
         };
-        let sizes = [
-            [dims.batch, dims.groups, dims.rows, dims.group_channels],
-            [dims.batch, dims.reads, dims.groups, dims.group_channels],
-        ];
-        if !sizes.iter().all(|s| product_fits(s)) {
+        if !product_fits(&[b, m, g, cg]) {
             return Err(shape_err(format!(
                 "table {table:?} and rows {rows:?} are too large"
             )));
@@ -102,10 +94,6 @@ impl TapSumDims {
 
 fn shape_err(message: String) -> TapSumError {
     TapSumError::Shape(message)
-}
-
-fn to_usize(d: i64) -> Result<usize, TapSumError> {
-    size(d).ok_or_else(|| shape_err(format!("negative dimension {d}")))
 }
 
 /// The output shape `shape` asks for, its one −1 resolved so that it holds

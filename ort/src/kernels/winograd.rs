@@ -14,7 +14,7 @@ use ort::operator::ComputeContext;
 use tcanet_models::onnx::{WINOGRAD_TILES, WINOGRAD_UNTILE_RELU};
 
 use super::{
-    count_mismatch, input, mul_add, output, product_fits, run_vectorized, size, to_ort, Arg,
+    count_mismatch, input, mul_add, output, product_fits, run_vectorized, sizes, to_ort, Arg,
     Function, SharedOut, TapElement, Vectorized,
 };
 
@@ -41,7 +41,7 @@ fn err(op: &'static str, message: String) -> WinogradError {
     WinogradError { op, message }
 }
 
-/// `shape` as `N` sizes of `form` whose product fits, or the error naming
+/// `shape` as `N` sizes of `form` (see [`sizes`]), or the error naming
 /// input `what` of function `op`.
 fn dims<const N: usize>(
     op: &'static str,
@@ -49,16 +49,7 @@ fn dims<const N: usize>(
     shape: &[i64],
     form: &str,
 ) -> Result<[usize; N], WinogradError> {
-    let bad = || err(op, format!("{what} has shape {shape:?}, not {form}"));
-    let dims: [i64; N] = shape.try_into().map_err(|_| bad())?;
-    let mut out = [0usize; N];
-    for (o, &d) in out.iter_mut().zip(&dims) {
-        *o = size(d).ok_or_else(bad)?;
-    }
-    if !product_fits(&out) {
-        return Err(err(op, format!("{what} of shape {shape:?} is too large")));
-    }
-    Ok(out)
+    sizes(what, shape, form).map_err(|m| err(op, m))
 }
 
 /// The shapes of one [`WINOGRAD_TILES`] call.
