@@ -1,4 +1,4 @@
-"""Times two layouts of one TBR stage's XW head after its tap sums (hacs:
+"""Times layouts of one TBR stage's XW head after its tap sums (hacs:
 100 proposals, 64 tap-sum outputs of 512 channels in 4 groups, the conv
 `reg_1d_b.2` (kernel 3, stride 2) to 32 outputs, then `reg_1d_o.0` over
 those 32 outputs), as one-stage ONNX Runtime models on random weights:
@@ -6,6 +6,11 @@ those 32 outputs), as one-stage ONNX Runtime models on random weights:
 * graph: the exported graph's form, channels-last input, `Transpose`, the
   grouped `Conv` + `Relu` (ONNX Runtime's blocked conv and its layout
   reorders), then `reg_1d_o.0` as one batched `MatMul` over the groups;
+* graph, channels-first: the same from a channels-first input (no
+  `Transpose`; ONNX Runtime's input reorder then starts from NCHW);
+* batched: the conv windows of every group as one `[4, 3200, 384]` input,
+  one batched `MatMul` + bias + `Relu`, then `reg_1d_o.0` as a batched
+  `MatMul` (no blocked conv; windows not timed, as below);
 * per group: each group's conv windows as a `[3200, 384]` input, a 2-D
   `MatMul` + bias + `Relu`, then `reg_1d_o.0` as a 2-D `MatMul`, the
   groups concatenated (no blocked conv; the windows would have to be read
@@ -59,7 +64,7 @@ def node_minima(sess, feeds, runs):
     return {k: min(v) / 1000 for k, v in times.items()}
 
 
-def graph_form(rng, threads, prefix):
+def graph_form(rng, threads, prefix, channels_first=False):
     f32 = np.float32
     w = (rng.standard_normal((CHANNELS, PER_GROUP, 1, KERNEL)) * 0.05).astype(f32)
     wo = (rng.standard_normal((GROUPS, OUT * PER_GROUP, PER_GROUP)) * 0.01).astype(f32)
@@ -84,8 +89,40 @@ def graph_form(rng, threads, prefix):
         numpy_helper.from_array(np.array([PROPOSALS, CHANNELS], np.int64), "merged"),
     ]
     shape = (PROPOSALS, 1, OUTPUTS, CHANNELS)
+    if channels_first:
+        nodes[0] = helper.make_node("Identity", ["x"], ["xt"])
+        shape = (PROPOSALS, CHANNELS, 1, OUTPUTS)
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
     sess = session(nodes, [x], inits, threads, prefix + "graph")
+    return sess, {"x": rng.standard_normal(shape).astype(f32)}
+
+
+def batched_form(rng, threads, prefix):
+    f32 = np.float32
+    rows, cols = PROPOSALS * OUT, KERNEL * PER_GROUP
+    w = (rng.standard_normal((GROUPS, cols, PER_GROUP)) * 0.05).astype(f32)
+    wo = (rng.standard_normal((GROUPS, OUT * PER_GROUP, PER_GROUP)) * 0.01).astype(f32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Reshape", ["r", "per_group"], ["g"]),
+        helper.make_node("MatMul", ["g", "wo"], ["o"]),
+        helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]),
+        helper.make_node("Reshape", ["ot", "merged"], ["c"]),
+        helper.make_node("Add", ["c", "bo"], ["y"]),
+    ]
+    inits = [
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(np.zeros((GROUPS, 1, PER_GROUP), f32), "b"),
+        numpy_helper.from_array(wo, "wo"),
+        numpy_helper.from_array(np.zeros(CHANNELS, f32), "bo"),
+        numpy_helper.from_array(np.array([GROUPS, PROPOSALS, OUT * PER_GROUP], np.int64), "per_group"),
+        numpy_helper.from_array(np.array([PROPOSALS, CHANNELS], np.int64), "merged"),
+    ]
+    shape = (GROUPS, rows, cols)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    sess = session(nodes, [x], inits, threads, prefix + "batched")
     return sess, {"x": rng.standard_normal(shape).astype(f32)}
 
 
@@ -123,7 +160,14 @@ def main():
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "profile_")
-        for name, build in [("graph", graph_form), ("per group", per_group_form)]:
+        forms = [
+            ("graph", graph_form),
+            ("graph, channels-first",
+             lambda *a: graph_form(*a, channels_first=True)),
+            ("batched", batched_form),
+            ("per group", per_group_form),
+        ]
+        for name, build in forms:
             sess, feeds = build(rng, args.threads, prefix)
             minima = node_minima(sess, feeds, args.runs)
             parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(minima.items()))
