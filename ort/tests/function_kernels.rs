@@ -1,9 +1,11 @@
 //! The kernels of the model-local functions (`ai.tcanet.TapSum`,
-//! `ai.tcanet.LocalAttention`) inside the real ONNX Runtime: a one-node
+//! `LocalAttention`, `WinogradTiles`, `WinogradUntileRelu`) inside the real
+//! ONNX Runtime: a one-node
 //! model that calls one on its graph inputs, run through `build_session`
 //! (which registers the kernels), with good inputs (checked against values
 //! worked out apart) and with inputs a hostile model could feed it: rows or
-//! key positions outside their tensor, counts and shapes that do not fit.
+//! key positions outside their tensor, counts, shapes and transforms that
+//! do not fit.
 //! Each must be an error naming the problem, never a crash.
 use std::path::Path;
 
@@ -302,7 +304,6 @@ fn local_attention_runs_in_onnx_runtime_and_refuses_what_does_not_fit() {
     a.mask.truncate(12 * 8);
     a.window = [12, 8];
     a.index.truncate(12 * 8);
-    a.qkv = [2, 2, 12, 64];
     a.key_shape = [4, 1, 12, 64];
     refused.push((a, "key has shape [4, 1, 12, 64]".into()));
     for (attention, needle) in refused {
