@@ -24,7 +24,8 @@
 # count for both engines) and % of the nominal peak, and the speed-up (over
 # all runs, and the median and range of the rounds' own speed-ups).
 set -euo pipefail
-usage() { sed -n '20,21p' "$0" | sed 's/^# //' >&2; exit 2; }
+# The usage lines of the header above (found by their text, not by number).
+usage() { sed -n '/^# Usage/,/^#   bash/s/^# //p' "$0" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 release=$1; shift
 threads=2; rounds=3; proposals=100; avx2=0; int8=0; standard=0; huge=0
