@@ -21,7 +21,7 @@ pub enum Region {
     LgteAttention,
     /// LGTE feed-forward, residuals and LayerNorms.
     LgteFfnNorms,
-    /// The TBR first convs' tap tables (once per video).
+    /// The TBR first convs' tap tables (once per video and stage).
     TapTables,
     /// TTN sampling positions and which tap-table rows (and weights) every
     /// output reads.
@@ -98,6 +98,7 @@ impl Region {
         if first == "input" || first == "x_1d_b_f" {
             return Region::Encoder;
         }
+        // The tap tables' ones column (and, in earlier exports, the tables).
         if first == "taps" {
             return Region::TapTables;
         }
@@ -134,8 +135,10 @@ impl Region {
             return Region::TbrConvs;
         }
         let leaf = parts[2];
-        // Earlier exports computed each stage's tap table in its first conv.
-        if ["taps", "group_rows", "groups_last", "rows"].contains(&leaf) {
+        // Each stage's tap table is computed in its first conv (`taps`,
+        // `taps_bias` with --int8, `group_rows`; `groups_last` and `rows`
+        // in the `TapSum` bodies of earlier exports).
+        if ["taps", "taps_bias", "group_rows", "groups_last", "rows"].contains(&leaf) {
             return Region::TapTables;
         }
         let index_math = [
@@ -313,6 +316,18 @@ mod tests {
             ("ReorderInput_token_3", "ReorderInput", Region::ConvReorders),
             ("taps/reg1xw/taps/matmul", "MatMul", Region::TapTables),
             ("tbr1/reg1xw/reg_1d_b.0/taps", "MatMul", Region::TapTables),
+            (
+                "tbr2/reg1se/start_end_conv.0/taps/matmul",
+                "MatMul",
+                Region::TapTables,
+            ),
+            ("tbr3/reg1xw/reg_1d_b.0/taps_bias", "Add", Region::TapTables),
+            (
+                "tbr3/reg1xw/reg_1d_b.0/group_rows",
+                "Reshape",
+                Region::TapTables,
+            ),
+            ("taps/ones_column", "Pad", Region::TapTables),
             (
                 "lgtes.1/attention/in_proj/matmul",
                 "MatMul",

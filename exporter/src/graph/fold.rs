@@ -11,9 +11,9 @@
 //!   end SE convs stacked on the output channels, run as one conv with twice
 //!   the groups ([`stacked_se_conv`]), the inference decode scale g folded
 //!   into the last one;
-//! * the first conv of each TBR branch, every stage's in one matrix, as tap
-//!   weights applied to the features before sampling, its bias folded into
-//!   the middle tap ([`tap_table`]); which sample and row each output tap
+//! * the first conv of each TBR branch, per stage, as tap weights applied
+//!   to the features before sampling, its bias folded into the middle tap
+//!   ([`tap_table`]); which sample and row each output tap
 //!   reads, also as constant selection matrices that give every tap's rows
 //!   and interpolation weights in one matrix product ([`tap_conv`],
 //!   [`TapReadMaps`]);
@@ -136,8 +136,8 @@ pub struct Lgte {
     pub norm2: LayerNorm,
 }
 
-/// The first convs (kernel 3, stride 2, padding 1) of one kind of TBR
-/// branch (SE or XW) in every stage, in the form applied before sampling:
+/// The first convs (kernel 3, stride 2, padding 1) of one TBR stage's
+/// branch (SE: start and end; XW: one), in the form applied before sampling:
 /// one matmul per conv group on the features gives for every time step tap
 /// k of output channel o of conv c in column `(c·3 + k)·C/g + o`; each
 /// conv's bias is added to its tap-1 columns: tap 1 always reads a sample
@@ -149,7 +149,7 @@ pub struct TapTable {
     pub weight: Tensor,
     /// `[groups, 1, convs·3·C/groups]`: the biases in the tap-1 columns.
     pub bias: Tensor,
-    /// Convs in the table (stages × regions), in column order.
+    /// Convs in the table (the branch's regions), in column order.
     pub convs: usize,
     /// Output channels C of one conv.
     pub channels: usize,
@@ -175,17 +175,22 @@ impl TapTable {
     }
 }
 
-/// How one stage's branch reads its [`TapTable`]: output j of region r sums
-/// its taps k = 0, 1, 2 read at the region's sample `2j + k − 1` (the
-/// sentinel sample S, i.e. zero, when that is outside the region: the conv's
-/// zero padding in sample space).
+/// One stage's branch's first convs: its [`TapTable`] and how it reads it.
+/// Output j of region r sums its taps k = 0, 1, 2 read at the region's
+/// sample `2j + k − 1` (the sentinel sample S, i.e. zero, when that is
+/// outside the region: the conv's zero padding in sample space). Each
+/// stage has tables of its own, so that a stage's reads stay within the
+/// rows it needs (a third of one table for all stages: fewer pages and
+/// cache lines touched per output).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TapConv {
+    /// The tap weights of the branch's convs, one per region.
+    pub table: TapTable,
     /// `[J, regions, 3]`: the sample (0..S, or S for the sentinel) each
     /// output tap reads.
     pub sample_index: Vec<i64>,
-    /// `[regions, 3]`: the row of (this stage's conv of region r, tap k)
-    /// among one time step's rows of the table.
+    /// `[regions, 3]`: the row of (the conv of region r, tap k) among one
+    /// time step's rows of the table.
     pub row_offset: Vec<f32>,
     /// Rows per time step in the table (`convs·3`).
     pub rows_per_step: usize,
@@ -290,14 +295,14 @@ pub struct FullConv {
 /// The weights of one TBR stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
-    /// How the start and end `.0` convs read [`Network::se_taps`] (two regions).
+    /// The start and end `.0` convs (two regions) as tap reads.
     pub se_first: TapConv,
     /// Start and end `.2` convs stacked (twice the groups).
     pub se_mid: Conv,
     /// Start and end `.4` convs (kernel = their whole input) as one Linear
     /// `[2·E·K, 2]` (block-diagonal), × the decode scale g: (ds, de).
     pub se_last: Linear,
-    /// How `reg_1d_b.0` reads [`Network::xw_taps`] (one region: all samples).
+    /// `reg_1d_b.0` (one region: all samples) as tap reads.
     pub xw_first: TapConv,
     /// `reg_1d_b.2`.
     pub xw_mid: Conv,
@@ -342,10 +347,6 @@ pub struct Network {
     pub window: Option<LocalWindow>,
     /// TTN's matrices (shared by the stages).
     pub ttn: TtnTables,
-    /// The SE first convs of every stage (start, end per stage).
-    pub se_taps: TapTable,
-    /// The XW first convs of every stage.
-    pub xw_taps: TapTable,
     /// The TBR stages 1..=NUM_STAGES.
     pub stages: Vec<Stage>,
 }
@@ -378,8 +379,6 @@ impl Default for FoldOptions {
 pub fn fold_network(ckpt: &Checkpoint, opts: &FoldOptions) -> Network {
     let dynamic_time = opts.dynamic_time;
     let params = Params::new(ckpt);
-    let se_taps = tap_table(&params, &first_convs(SE_FIRST_CONVS));
-    let xw_taps = tap_table(&params, &first_convs(XW_FIRST_CONVS));
     let cfg = &ckpt.config;
     let g = cfg.conv_groups;
     let same = |group| Conv2dSpec {
@@ -403,10 +402,8 @@ pub fn fold_network(ckpt: &Checkpoint, opts: &FoldOptions) -> Network {
         window: (!dynamic_time).then(|| local_window(cfg.temporal_scale, cfg.window_size)),
         ttn: ttn_tables(cfg, dynamic_time),
         stages: (1..=NUM_STAGES)
-            .map(|k| stage(&params, k, (&se_taps, &xw_taps), opts.gather_chunk_bytes))
+            .map(|k| stage(&params, k, opts.gather_chunk_bytes))
             .collect(),
-        se_taps,
-        xw_taps,
     }
 }
 
@@ -415,10 +412,11 @@ const SE_FIRST_CONVS: &[&str] = &["reg1se.start_reg_conv.0", "reg1se.end_reg_con
 /// The XW branch's first conv of a stage.
 const XW_FIRST_CONVS: &[&str] = &["reg1xw.reg_1d_b.0"];
 
-/// Every stage's `convs` (parameter prefixes), stage by stage.
-fn first_convs(convs: &[&str]) -> Vec<String> {
-    (1..=NUM_STAGES)
-        .flat_map(|k| convs.iter().map(move |c| format!("{}.{c}", tbr_prefix(k))))
+/// Stage `k`'s `convs` (parameter prefixes).
+fn first_convs(k: usize, convs: &[&str]) -> Vec<String> {
+    convs
+        .iter()
+        .map(|c| format!("{}.{c}", tbr_prefix(k)))
         .collect()
 }
 
@@ -648,18 +646,18 @@ pub fn tap_table(params: &Params, prefixes: &[String]) -> TapTable {
     }
 }
 
-/// How the convs `first_conv..first_conv + regions.len()` of `table` read
-/// their sample `regions` ((first sample, count) in the S samples), with
-/// gathers of at most `chunk_bytes` at [`NOMINAL_PROPOSALS`] proposals.
+/// How the convs of `table`, one per region, read their sample `regions`
+/// ((first sample, count) in the S samples), with gathers of at most
+/// `chunk_bytes` at [`NOMINAL_PROPOSALS`] proposals.
 pub fn tap_conv(
     cfg: &ModelConfig,
-    table: &TapTable,
-    first_conv: usize,
+    table: TapTable,
     regions: &[(usize, usize)],
     chunk_bytes: usize,
 ) -> TapConv {
     let j_out = regions[0].1.div_ceil(2);
     assert!(regions.iter().all(|r| r.1.div_ceil(2) == j_out));
+    assert_eq!(table.convs, regions.len(), "one conv per region");
     let sentinel = cfg.total_sample_num() as i64;
     let mut sample_index = Vec::with_capacity(j_out * regions.len() * 3);
     for j in 0..j_out {
@@ -674,21 +672,20 @@ pub fn tap_conv(
             }
         }
     }
-    let row_offset: Vec<f32> = (0..regions.len() * 3)
-        .map(|rk| (first_conv * 3 + rk) as f32)
-        .collect();
+    let row_offset: Vec<f32> = (0..regions.len() * 3).map(|rk| rk as f32).collect();
     let rows_per_step = table.convs * 3;
     let samples = sentinel as usize + 1;
     let reads = TapReadMaps::new(samples, &sample_index, &row_offset, rows_per_step);
     TapConv {
+        outputs_per_gather: outputs_per_gather(regions.len(), table.channels, j_out, chunk_bytes),
+        channels: table.channels,
+        table,
         sample_index,
         row_offset,
         rows_per_step,
         reads,
         regions: regions.len(),
         outputs: j_out,
-        channels: table.channels,
-        outputs_per_gather: outputs_per_gather(regions.len(), table.channels, j_out, chunk_bytes),
     }
 }
 
@@ -733,12 +730,7 @@ pub fn xw_output(params: &Params, k: usize) -> Linear {
     linear_from(w, b)
 }
 
-fn stage(
-    params: &Params,
-    k: usize,
-    (se_taps, xw_taps): (&TapTable, &TapTable),
-    chunk_bytes: usize,
-) -> Stage {
+fn stage(params: &Params, k: usize, chunk_bytes: usize) -> Stage {
     let cfg = params.config();
     let g = cfg.conv_groups;
     let p = tbr_prefix(k);
@@ -751,12 +743,12 @@ fn stage(
         group,
     };
     let se_regions = [(0, ns), (ns + na, s_total - ns - na)];
-    let n_se = SE_FIRST_CONVS.len();
+    let taps = |convs| tap_table(params, &first_convs(k, convs));
     Stage {
-        se_first: tap_conv(cfg, se_taps, (k - 1) * n_se, &se_regions, chunk_bytes),
+        se_first: tap_conv(cfg, taps(SE_FIRST_CONVS), &se_regions, chunk_bytes),
         se_mid: stacked_se_conv(params, k, 2, 1.0, down(2 * g)),
         se_last: se_output(params, k, cfg.se_decode_scale_infer as f32),
-        xw_first: tap_conv(cfg, xw_taps, k - 1, &[(0, s_total)], chunk_bytes),
+        xw_first: tap_conv(cfg, taps(XW_FIRST_CONVS), &[(0, s_total)], chunk_bytes),
         xw_mid: conv(params, &format!("{p}.reg1xw.reg_1d_b.2"), down(g)),
         xw_full: full_conv(params, &format!("{p}.reg1xw.reg_1d_o.0")),
         xw_out: xw_output(params, k),

@@ -97,9 +97,7 @@ impl Net<'_> {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(&x, layer, &window));
         }
         let padded = self.scoped("ttn", |n| n.padded_groups(&x));
-        let taps = self.scoped("taps", |n| {
-            n.tap_tables(&padded, &net.se_taps, &net.xw_taps)
-        });
+        let taps = self.scoped("taps", |n| n.tap_features(&padded));
         let shapes = self.scoped("shapes", |n| n.proposal_shapes(&proposals));
         let mut props = proposals;
         for (i, stage) in net.stages.iter().enumerate() {

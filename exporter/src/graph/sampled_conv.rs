@@ -4,11 +4,11 @@
 //! The samples are linear interpolations of the features F, so tap k of a
 //! Conv1d (kernel 3, stride 2, padding 1) over the samples equals the same
 //! interpolation of G_k = W_k ⊛ F: the tap table, computed once per video
-//! for every stage's conv of the branch by one `MatMul` per conv group
-//! ([`Net::tap_table`]). Per stage, output j of a region sums, over k, G_k
-//! interpolated at the region's sample 2j + k − 1 (the sentinel sample,
-//! i.e. zero, outside the region: the conv's zero padding in sample space):
-//! one call of the model-local function [`TAP_SUM`] reads the 3 taps × 2
+//! and stage for the branch's convs by one `MatMul` per conv group
+//! ([`Net::tap_table`]), just before the stage reads it. Per stage, output
+//! j of a region sums, over k, G_k interpolated at the region's sample
+//! 2j + k − 1 (the sentinel sample, i.e. zero, outside the region: the
+//! conv's zero padding in sample space): one call of the model-local function [`TAP_SUM`] reads the 3 taps × 2
 //! neighbour rows of every output, weights and sums them (its standard-op
 //! body: a `GatherND` and a batched `MatMul` [.., 1, 6] @ [.., 6, C] per
 //! chunk of outputs). The bias is in the table (tap 1), and the result
@@ -17,7 +17,6 @@
 use std::borrow::Cow;
 
 use super::fold::{TapConv, TapTable};
-use super::tbr::TapTables;
 use super::ttn::SamplePositions;
 use super::Net;
 use crate::builder::{FunctionId, GraphBuilder, Value};
@@ -26,15 +25,6 @@ use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM, TAP_SUM_ROWS};
 
 /// [`TAP_SUM_ROWS`] as a dimension of the graph's shapes.
 const ROWS: i64 = TAP_SUM_ROWS as i64;
-
-/// How a tap table gets its biases.
-#[derive(Debug, Clone, Copy)]
-enum BiasIn {
-    /// An `Add` after the matmul.
-    Add,
-    /// A row of the matmul's weights, against a column of ones.
-    Matmul,
-}
 
 /// Where every output tap reads the tap table: row indices `[B, M·2, 1]`
 /// (left and right neighbour; M = N·J·regions·3) and interpolation weights
@@ -45,75 +35,63 @@ struct TapReads {
 }
 
 impl Net<'_> {
-    /// Both branches' tap tables ([`Net::tap_table`]) from `features` `[B,
-    /// g, T+2, H/g]`. In float models the biases ride in the matmuls: the
-    /// features get a last column of ones and the weights a last row of
-    /// biases (one pass over each table instead of a matmul and an `Add`);
-    /// `--int8` keeps the `Add`, since quantizing a bias row with the
-    /// weights would cost it precision.
-    pub(super) fn tap_tables(
-        &mut self,
-        features: &Value,
-        se: &TapTable,
-        xw: &TapTable,
-    ) -> TapTables {
+    /// What every stage's tap tables ([`Net::tap_table`]) are computed
+    /// from: `features` `[B, g, T+2, H/g]`. In float models the biases ride
+    /// in the matmuls: the features get a last column of ones (here, once)
+    /// and the weights a last row of biases (one pass over each table
+    /// instead of a matmul and an `Add`); `--int8` keeps the `Add`, since
+    /// quantizing a bias row with the weights would cost it precision.
+    pub(super) fn tap_features(&mut self, features: &Value) -> Value {
         if self.int8 {
-            return TapTables {
-                se: self.tap_table("reg1se", features, se, BiasIn::Add),
-                xw: self.tap_table("reg1xw", features, xw, BiasIn::Add),
-            };
+            return features.clone();
         }
         let one = self.b.weight("ones_column/value", &[], &[1.0]);
-        let ones = self.b.pad(
+        self.b.pad(
             "ones_column",
             features,
             &[0, 0, 0, 0, 0, 0, 0, 1],
             Some(&one),
-        );
-        TapTables {
-            se: self.tap_table("reg1se", &ones, se, BiasIn::Matmul),
-            xw: self.tap_table("reg1xw", &ones, xw, BiasIn::Matmul),
-        }
+        )
     }
 
     /// `[B, g, (T+2)·convs·3, C/g]`: row (t·convs + c)·3 + k of group gi
     /// holds channels gi·C/g.. of G_k[t] of conv c (+ its bias for k = 1),
-    /// from `features`: one matmul per group. In scope `leaf`. (The rows are
-    /// read group by group: [`TAP_SUM`]'s kernel reads this layout as it
-    /// is, its standard-op body moves whole C/g blocks first.)
-    fn tap_table(&mut self, leaf: &str, features: &Value, table: &TapTable, bias: BiasIn) -> Value {
+    /// from `features` ([`Net::tap_features`]): one matmul per group. (The
+    /// rows are read group by group: [`TAP_SUM`]'s kernel reads this layout
+    /// as it is, its standard-op body moves whole C/g blocks first.)
+    fn tap_table(&mut self, features: &Value, table: &TapTable) -> Value {
         let (g, c) = (table.groups as i64, table.channels as i64);
-        let (weight, bias_value) = match bias {
-            BiasIn::Add => {
-                let bias = self.weight(&format!("{leaf}.tap_bias"), &table.bias);
-                (Cow::Borrowed(&table.weight), Some(bias))
-            }
-            BiasIn::Matmul => (Cow::Owned(table.weight_with_bias_row()), None),
+        // The biases: an `Add` after the matmul (int8), or a row of its
+        // weights against the features' column of ones.
+        let (weight, bias_value) = if self.int8 {
+            let bias = self.weight("tap_bias", &table.bias);
+            (Cow::Borrowed(&table.weight), Some(bias))
+        } else {
+            (Cow::Owned(table.weight_with_bias_row()), None)
         };
-        self.scoped(leaf, |n| {
-            // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
-            let mut t = n.weight_matmul("taps", features, &weight, "weight");
-            let b = &mut n.b;
-            if let Some(bias) = &bias_value {
-                t = b.add("bias", &t, bias);
-            }
-            b.reshape("group_rows", &t, &[0, g, -1, c / g])
-        })
+        // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
+        let mut t = self.weight_matmul("taps", features, &weight, "weight");
+        let b = &mut self.b;
+        if let Some(bias) = &bias_value {
+            t = b.add("taps_bias", &t, bias);
+        }
+        b.reshape("group_rows", &t, &[0, g, -1, c / g])
     }
 
-    /// The conv `tc` on the samples at `pos`, read from `table`
-    /// ([`Net::tap_table`]), and the ReLU after it. Returns `[B·N, 1, J,
-    /// regions·C]` (channels last), in scope `leaf`.
+    /// The conv `tc` on the samples at `pos`: its tap table from `features`
+    /// ([`Net::tap_table`]), read at the samples, and the ReLU after it.
+    /// Returns `[B·N, 1, J, regions·C]` (channels last), in scope `leaf`.
     pub(super) fn sampled_conv(
         &mut self,
         leaf: &str,
-        table: &Value,
+        features: &Value,
         pos: &SamplePositions,
         tc: &TapConv,
     ) -> Value {
         self.scoped(leaf, |n| {
+            let table = n.tap_table(features, &tc.table);
             let reads = n.tap_reads(pos, tc);
-            n.interpolate_taps(table, &reads, tc)
+            n.interpolate_taps(&table, &reads, tc)
         })
     }
 

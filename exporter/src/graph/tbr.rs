@@ -11,15 +11,9 @@ use super::ttn::SamplePositions;
 use super::{Net, ProposalShapes};
 use crate::builder::Value;
 
-/// What every stage reads: the encoded features' tap tables of the SE and
-/// XW first convs (`[B, rows, C]`, see `Net::tap_table`).
-pub(super) struct TapTables {
-    pub(super) se: Value,
-    pub(super) xw: Value,
-}
-
 impl Net<'_> {
-    /// Stage `w` on proposals `props` `[B, N, 2]` reading the tap tables.
+    /// Stage `w` on proposals `props` `[B, N, 2]`, its first convs applied
+    /// to `features` ([`Net::tap_features`]) before sampling.
     /// Returns (refined proposals `[B, N, 2]`, IoU
     /// estimate `[B, N]`), float32.
     pub(super) fn tbr(
@@ -27,12 +21,12 @@ impl Net<'_> {
         w: &Stage,
         ttn: &TtnTables,
         props: &Value,
-        taps: &TapTables,
+        features: &Value,
         shapes: &ProposalShapes,
     ) -> (Value, Value) {
         let pos = self.scoped("ttn", |n| n.ttn(props, ttn));
-        let se = self.scoped("reg1se", |n| n.start_end_head(w, &taps.se, &pos, shapes));
-        let xw = self.scoped("reg1xw", |n| n.centre_width_head(w, &taps.xw, &pos, shapes));
+        let se = self.scoped("reg1se", |n| n.start_end_head(w, features, &pos, shapes));
+        let xw = self.scoped("reg1xw", |n| n.centre_width_head(w, features, &pos, shapes));
         self.scoped("decode", |n| n.decode(props, &se, &xw))
     }
 
@@ -40,12 +34,12 @@ impl Net<'_> {
     fn start_end_head(
         &mut self,
         w: &Stage,
-        table: &Value,
+        features: &Value,
         pos: &SamplePositions,
         shapes: &ProposalShapes,
     ) -> Value {
         // [B·N, 1, ns/2, 2·se]: start channels then end channels.
-        let x = self.first_convs("start_end_conv", table, pos, &w.se_first, &w.se_mid);
+        let x = self.first_convs("start_end_conv", features, pos, &w.se_first, &w.se_mid);
         let k = (2 * self.cfg.se_hidden_dim * self.cfg.se_final_kernel()) as i64;
         let x = self.b.reshape("start_end_flat", &x, &[-1, k]);
         let x = self.linear("start_end_conv.4", &x, &w.se_last);
@@ -57,11 +51,11 @@ impl Net<'_> {
     fn centre_width_head(
         &mut self,
         w: &Stage,
-        table: &Value,
+        features: &Value,
         pos: &SamplePositions,
         shapes: &ProposalShapes,
     ) -> Value {
-        let x = self.first_convs("reg_1d_b", table, pos, &w.xw_first, &w.xw_mid);
+        let x = self.first_convs("reg_1d_b", features, pos, &w.xw_first, &w.xw_mid);
         let x = self.full_conv("reg_1d_o.0", &x, &w.xw_full);
         let x = self.b.relu("reg_1d_o.1", &x);
         let x = self.linear("reg_1d_o.2", &x, &w.xw_out);
@@ -69,16 +63,16 @@ impl Net<'_> {
     }
 
     /// A head's first four layers, `{prefix}.0` to `{prefix}.3`: the conv
-    /// sampling the tap table with its ReLU, a channels-last conv, ReLU.
+    /// sampling its tap table with its ReLU, a channels-last conv, ReLU.
     fn first_convs(
         &mut self,
         prefix: &str,
-        table: &Value,
+        features: &Value,
         pos: &SamplePositions,
         first: &TapConv,
         mid: &Conv,
     ) -> Value {
-        let x = self.sampled_conv(&format!("{prefix}.0"), table, pos, first);
+        let x = self.sampled_conv(&format!("{prefix}.0"), features, pos, first);
         self.conv_relu_channels_last(&format!("{prefix}.2"), &format!("{prefix}.3"), &x, mid)
     }
 

@@ -308,7 +308,8 @@ fn interpolate(table: &[f64], cols: usize, u: f64) -> Vec<f64> {
 /// read maps give from the samples' left neighbours and fractions (the
 /// sentinel sits at u = −1), summed over the 6 reads of each output.
 /// Returns `[regions, C, J]` (as the unfolded convs).
-fn tap_conv_output(table: &TapTable, tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64> {
+fn tap_conv_output(tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64> {
+    let table = &tc.table;
     let weight = table.weight_with_bias_row();
     let (g, inp_g, cols) = (table.groups, table.weight.dims[1], table.weight.dims[2]);
     assert_eq!(weight.dims, [g, inp_g + 1, cols]);
@@ -403,20 +404,15 @@ fn tap_convs_equal_the_convs_over_interpolated_samples() {
             let stage = &net.stages[k - 1];
             let cases = [
                 (
-                    &net.se_taps,
                     &stage.se_first,
                     vec![
                         ("reg1se.start_reg_conv.0", 0, ns),
                         ("reg1se.end_reg_conv.0", ns + na, s_total - ns - na),
                     ],
                 ),
-                (
-                    &net.xw_taps,
-                    &stage.xw_first,
-                    vec![("reg1xw.reg_1d_b.0", 0, s_total)],
-                ),
+                (&stage.xw_first, vec![("reg1xw.reg_1d_b.0", 0, s_total)]),
             ];
-            for (table, tc, regions) in cases {
+            for (tc, regions) in cases {
                 let mut unfolded = Vec::new();
                 for (name, first, count) in regions {
                     let p = format!("tbr{k}.{name}");
@@ -432,7 +428,7 @@ fn tap_convs_equal_the_convs_over_interpolated_samples() {
                     let (y, _) = conv1d(&x, h, count, w, b, b.len(), 3, g, 1, 2);
                     unfolded.extend(y);
                 }
-                let folded = tap_conv_output(table, tc, &feats, t, &u);
+                let folded = tap_conv_output(tc, &feats, t, &u);
                 assert_close(&folded, &unfolded, &format!("stage {k} first conv"));
             }
         }
@@ -523,13 +519,13 @@ fn every_folded_tensor_has_consistent_dimensions() {
         [cfg.temporal_scale, cfg.window_size]
     );
     let st = &net.stages[2];
-    assert_eq!(net.xw_taps.weight.dims, [g, h / g, 3 * 3 * h / g]);
+    assert_eq!(st.xw_first.table.weight.dims, [g, h / g, 3 * h / g]);
     assert_eq!(
-        net.se_taps.weight.dims,
-        [g, h / g, 3 * 2 * 3 * cfg.se_hidden_dim / g]
+        st.se_first.table.weight.dims,
+        [g, h / g, 2 * 3 * cfg.se_hidden_dim / g]
     );
-    assert_eq!(st.xw_first.row_offset, [6.0, 7.0, 8.0]);
-    assert_eq!(st.se_first.rows_per_step, 18);
+    assert_eq!(st.xw_first.row_offset, [0.0, 1.0, 2.0]);
+    assert_eq!(st.se_first.rows_per_step, 6);
     assert_eq!(st.se_first.outputs, 16);
     assert_eq!(st.xw_first.outputs, 64);
     assert_eq!(
