@@ -14,7 +14,15 @@ those 32 outputs), as one-stage ONNX Runtime models on random weights:
 * per group: each group's conv windows as a `[3200, 384]` input, a 2-D
   `MatMul` + bias + `Relu`, then `reg_1d_o.0` as a 2-D `MatMul`, the
   groups concatenated (no blocked conv; the windows would have to be read
-  by the tap sums, which this does not time).
+  by the tap sums, which this does not time);
+* odd Winograd: the conv as y_j = W1·x_2j + (W0·x_2j−1 + W2·x_2j+1), the
+  odd inputs' two-tap part by Winograd's F(2, 2), 2.5 products per output
+  instead of 3. Per tile m of two outputs, y_2m = [x_4m | x_4m−1 − x_4m+1]
+  @ [W1; W0] + P and y_2m+1 = [x_4m+2 | x_4m+3 − x_4m+1] @ [W1; W2] + P,
+  with P = x_4m+1 @ (W0 + W2): one batched `MatMul` of K = 256 for both
+  outputs, one of K = 128 for P, the `Add`s, bias, `Relu`, the reorder
+  to each proposal's outputs and `reg_1d_o.0` (tiles as inputs, as the tap
+  sums would have to write them; not timed).
 
 Prints each model's sum of per-node minimum kernel times (ONNX Runtime's
 profiler) and its nodes.
@@ -150,6 +158,44 @@ def per_group_form(rng, threads, prefix):
     return session(nodes, inputs, inits, threads, prefix + "per_group"), feeds
 
 
+def odd_winograd_form(rng, threads, prefix):
+    f32 = np.float32
+    tiles = PROPOSALS * OUT // 2
+    w = (rng.standard_normal((GROUPS, 2, 2 * PER_GROUP, PER_GROUP)) * 0.05).astype(f32)
+    wp = (rng.standard_normal((GROUPS, 1, PER_GROUP, PER_GROUP)) * 0.05).astype(f32)
+    wo = (rng.standard_normal((GROUPS, OUT * PER_GROUP, PER_GROUP)) * 0.01).astype(f32)
+    nodes = [
+        helper.make_node("MatMul", ["pairs", "w"], ["q"]),  # [G, 2, tiles, C/G]
+        helper.make_node("MatMul", ["middle", "wp"], ["p"]),  # [G, 1, tiles, C/G]
+        helper.make_node("Add", ["q", "p"], ["s"]),
+        helper.make_node("Add", ["s", "b"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        # [G, parity, P, tile, C/G] → [G, P, parity·tile·C/G]
+        helper.make_node("Reshape", ["r", "by_proposal"], ["rp"]),
+        helper.make_node("Transpose", ["rp"], ["rt"], perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Reshape", ["rt", "per_group"], ["g"]),
+        helper.make_node("MatMul", ["g", "wo"], ["o"]),
+        helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]),
+        helper.make_node("Reshape", ["ot", "merged"], ["c"]),
+        helper.make_node("Add", ["c", "bo"], ["y"]),
+    ]
+    inits = [
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(wp, "wp"),
+        numpy_helper.from_array(np.zeros((GROUPS, 1, 1, PER_GROUP), f32), "b"),
+        numpy_helper.from_array(wo, "wo"),
+        numpy_helper.from_array(np.zeros(CHANNELS, f32), "bo"),
+        numpy_helper.from_array(
+            np.array([GROUPS, 2, PROPOSALS, OUT // 2, PER_GROUP], np.int64), "by_proposal"),
+        numpy_helper.from_array(np.array([GROUPS, PROPOSALS, OUT * PER_GROUP], np.int64), "per_group"),
+        numpy_helper.from_array(np.array([PROPOSALS, CHANNELS], np.int64), "merged"),
+    ]
+    shapes = {"pairs": (GROUPS, 2, tiles, 2 * PER_GROUP), "middle": (GROUPS, 1, tiles, PER_GROUP)}
+    inputs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in shapes.items()]
+    feeds = {k: rng.standard_normal(v).astype(f32) for k, v in shapes.items()}
+    return session(nodes, inputs, inits, threads, prefix + "odd_winograd"), feeds
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -166,6 +212,7 @@ def main():
              lambda *a: graph_form(*a, channels_first=True)),
             ("batched", batched_form),
             ("per group", per_group_form),
+            ("odd Winograd", odd_winograd_form),
         ]
         for name, build in forms:
             sess, feeds = build(rng, args.threads, prefix)
