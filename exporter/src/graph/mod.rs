@@ -97,12 +97,12 @@ impl Net<'_> {
             x = self.scoped(&lgte_prefix(i), |n| n.lgte(&x, layer, &window));
         }
         let padded = self.scoped("ttn", |n| n.padded_groups(&x));
-        let taps = self.scoped("taps", |n| n.tap_features(&padded));
+        let tap_features = self.scoped("taps", |n| n.tap_features(&padded));
         let shapes = self.scoped("shapes", |n| n.proposal_shapes(&proposals));
         let mut props = proposals;
         for (i, stage) in net.stages.iter().enumerate() {
             let (next, iou) = self.scoped(&tbr_prefix(i + 1), |n| {
-                n.tbr(stage, &net.ttn, &props, &taps, &shapes)
+                n.tbr(stage, &net.ttn, &props, &tap_features, &shapes)
             });
             self.outputs(i, &next, &iou);
             props = Value(PROPOSAL_OUTPUTS[i].to_string());
