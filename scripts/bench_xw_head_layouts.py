@@ -105,29 +105,42 @@ def graph_form(rng, threads, prefix, channels_first=False):
     return sess, {"x": rng.standard_normal(shape).astype(f32)}
 
 
-def batched_form(rng, threads, prefix):
+def full_conv_tail(rng, relu_out):
+    """`reg_1d_o.0` as one batched `MatMul` on `relu_out` (each group's
+    outputs of a proposal in a row: `[G, P, OUT·C/G]` once reshaped), then
+    the groups side by side and the bias: the nodes and initializers."""
     f32 = np.float32
-    rows, cols = PROPOSALS * OUT, KERNEL * PER_GROUP
-    w = (rng.standard_normal((GROUPS, cols, PER_GROUP)) * 0.05).astype(f32)
     wo = (rng.standard_normal((GROUPS, OUT * PER_GROUP, PER_GROUP)) * 0.01).astype(f32)
     nodes = [
-        helper.make_node("MatMul", ["x", "w"], ["m"]),
-        helper.make_node("Add", ["m", "b"], ["a"]),
-        helper.make_node("Relu", ["a"], ["r"]),
-        helper.make_node("Reshape", ["r", "per_group"], ["g"]),
+        helper.make_node("Reshape", [relu_out, "per_group"], ["g"]),
         helper.make_node("MatMul", ["g", "wo"], ["o"]),
         helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]),
         helper.make_node("Reshape", ["ot", "merged"], ["c"]),
         helper.make_node("Add", ["c", "bo"], ["y"]),
     ]
     inits = [
-        numpy_helper.from_array(w, "w"),
-        numpy_helper.from_array(np.zeros((GROUPS, 1, PER_GROUP), f32), "b"),
         numpy_helper.from_array(wo, "wo"),
         numpy_helper.from_array(np.zeros(CHANNELS, f32), "bo"),
         numpy_helper.from_array(np.array([GROUPS, PROPOSALS, OUT * PER_GROUP], np.int64), "per_group"),
         numpy_helper.from_array(np.array([PROPOSALS, CHANNELS], np.int64), "merged"),
     ]
+    return nodes, inits
+
+
+def batched_form(rng, threads, prefix):
+    f32 = np.float32
+    rows, cols = PROPOSALS * OUT, KERNEL * PER_GROUP
+    w = (rng.standard_normal((GROUPS, cols, PER_GROUP)) * 0.05).astype(f32)
+    tail, tail_inits = full_conv_tail(rng, "r")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+    ] + tail
+    inits = [
+        numpy_helper.from_array(w, "w"),
+        numpy_helper.from_array(np.zeros((GROUPS, 1, PER_GROUP), f32), "b"),
+    ] + tail_inits
     shape = (GROUPS, rows, cols)
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
     sess = session(nodes, [x], inits, threads, prefix + "batched")
@@ -163,7 +176,7 @@ def odd_winograd_form(rng, threads, prefix):
     tiles = PROPOSALS * OUT // 2
     w = (rng.standard_normal((GROUPS, 2, 2 * PER_GROUP, PER_GROUP)) * 0.05).astype(f32)
     wp = (rng.standard_normal((GROUPS, 1, PER_GROUP, PER_GROUP)) * 0.05).astype(f32)
-    wo = (rng.standard_normal((GROUPS, OUT * PER_GROUP, PER_GROUP)) * 0.01).astype(f32)
+    tail, tail_inits = full_conv_tail(rng, "rt")
     nodes = [
         helper.make_node("MatMul", ["pairs", "w"], ["q"]),  # [G, 2, tiles, C/G]
         helper.make_node("MatMul", ["middle", "wp"], ["p"]),  # [G, 1, tiles, C/G]
@@ -173,23 +186,14 @@ def odd_winograd_form(rng, threads, prefix):
         # [G, parity, P, tile, C/G] → [G, P, parity·tile·C/G]
         helper.make_node("Reshape", ["r", "by_proposal"], ["rp"]),
         helper.make_node("Transpose", ["rp"], ["rt"], perm=[0, 2, 1, 3, 4]),
-        helper.make_node("Reshape", ["rt", "per_group"], ["g"]),
-        helper.make_node("MatMul", ["g", "wo"], ["o"]),
-        helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]),
-        helper.make_node("Reshape", ["ot", "merged"], ["c"]),
-        helper.make_node("Add", ["c", "bo"], ["y"]),
-    ]
+    ] + tail
     inits = [
         numpy_helper.from_array(w, "w"),
         numpy_helper.from_array(wp, "wp"),
         numpy_helper.from_array(np.zeros((GROUPS, 1, 1, PER_GROUP), f32), "b"),
-        numpy_helper.from_array(wo, "wo"),
-        numpy_helper.from_array(np.zeros(CHANNELS, f32), "bo"),
         numpy_helper.from_array(
             np.array([GROUPS, 2, PROPOSALS, OUT // 2, PER_GROUP], np.int64), "by_proposal"),
-        numpy_helper.from_array(np.array([GROUPS, PROPOSALS, OUT * PER_GROUP], np.int64), "per_group"),
-        numpy_helper.from_array(np.array([PROPOSALS, CHANNELS], np.int64), "merged"),
-    ]
+    ] + tail_inits
     shapes = {"pairs": (GROUPS, 2, tiles, 2 * PER_GROUP), "middle": (GROUPS, 1, tiles, PER_GROUP)}
     inputs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in shapes.items()]
     feeds = {k: rng.standard_normal(v).astype(f32) for k, v in shapes.items()}
