@@ -95,19 +95,10 @@ impl ParityReport {
         reference: &StageOutputs,
         nudged: &StageOutputs,
     ) -> Self {
-        let moves = reference
-            .proposals
-            .iter()
-            .zip(&nudged.proposals)
-            .map(|(a, b)| rel_l2_and_max_abs(a, b).0)
-            .chain(
-                reference
-                    .iou
-                    .iter()
-                    .zip(&nudged.iou)
-                    .map(|(a, b)| rel_l2_and_max_abs(a, b).1),
-            );
-        for (row, moved) in self.rows.iter_mut().zip(moves) {
+        for row in &mut self.rows {
+            let Some(moved) = reference_move(&row.output, reference, nudged) else {
+                continue;
+            };
             row.input_rounding = Some(moved);
             row.limit = row.limit.max(INPUT_ROUNDING_FACTOR * moved);
         }
@@ -118,6 +109,17 @@ impl ParityReport {
     pub fn passed(&self) -> bool {
         self.rows.iter().all(ParityRow::passed)
     }
+}
+
+/// How far output `name` moves from `reference` to `nudged`, in the
+/// measure its row uses (relative L2 for proposals, max absolute for IoU);
+/// `None` for a name that is not a stage output.
+fn reference_move(name: &str, reference: &StageOutputs, nudged: &StageOutputs) -> Option<f64> {
+    if let Some(k) = PROPOSAL_OUTPUTS.iter().position(|&o| o == name) {
+        return Some(rel_l2_and_max_abs(&reference.proposals[k], &nudged.proposals[k]).0);
+    }
+    let k = IOU_OUTPUTS.iter().position(|&o| o == name)?;
+    Some(rel_l2_and_max_abs(&reference.iou[k], &nudged.iou[k]).1)
 }
 
 /// ‖a − b‖₂ / ‖b‖₂ (‖a − b‖₂ if b is all zero) and max |a − b|; `a` and
@@ -348,6 +350,25 @@ mod tests {
         let unmoved = strict.floor_at_input_rounding(&reference, &reference);
         assert!(!unmoved.passed());
         assert!(unmoved.rows.iter().all(|r| r.limit == 1e-5));
+    }
+
+    /// Each row is floored by its own output's move, found by name: when
+    /// only `proposals_2` and `iou_3` move, only their rows change.
+    #[test]
+    fn each_row_is_floored_by_its_own_outputs_move() {
+        let tol = Tolerances::for_precision(Precision::Fp32);
+        let reference = stages(0.5);
+        let report = compare("t", &model(0.5), &reference, tol).unwrap();
+        let mut moved = stages(0.5);
+        moved.proposals[1] = vec![0.5 + 1e-3; 4];
+        moved.iou[2] = vec![0.5 + 1e-3; 2];
+        let floored = report.floor_at_input_rounding(&reference, &moved);
+        for row in &floored.rows {
+            let by = row.input_rounding.unwrap();
+            let expect = ["proposals_2", "iou_3"].contains(&row.output.as_str());
+            assert_eq!(by > 0.0, expect, "{}: {by}", row.output);
+            assert_eq!(row.limit > 1e-5, expect, "{}: {}", row.output, row.limit);
+        }
     }
 
     /// One step up is the next representable float32: the bit pattern one
