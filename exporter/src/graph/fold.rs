@@ -189,11 +189,6 @@ pub struct TapConv {
     /// `[J, regions, 3]`: the sample (0..S, or S for the sentinel) each
     /// output tap reads.
     pub sample_index: Vec<i64>,
-    /// `[regions, 3]`: the row of (the conv of region r, tap k) among one
-    /// time step's rows of the table.
-    pub row_offset: Vec<f32>,
-    /// Rows per time step in the table (`convs·3`).
-    pub rows_per_step: usize,
     /// Regions (convs with their own weights) of this stage's branch.
     pub regions: usize,
     /// Outputs per region, J.
@@ -205,6 +200,14 @@ pub struct TapConv {
     /// The reads above as one affine map of the S+1 samples' left
     /// neighbours ([`TapReadMaps`]).
     pub reads: TapReadMaps,
+}
+
+impl TapConv {
+    /// Rows per time step in the table: (region r, tap k) is row `r·3 + k`
+    /// of its time step.
+    pub fn rows_per_step(&self) -> usize {
+        self.regions * 3
+    }
 }
 
 /// Where every output tap reads the tap table, as affine maps of a
@@ -230,18 +233,17 @@ pub struct TapReadMaps {
 
 impl TapReadMaps {
     /// The maps of output taps reading `sample_index` (`[J, regions, 3]`,
-    /// among `samples` = S+1) at `row_offset` (`[regions, 3]`) within time
-    /// steps of `rows_per_step` rows.
-    fn new(samples: usize, sample_index: &[i64], row_offset: &[f32], rows_per_step: usize) -> Self {
+    /// among `samples` = S+1), (region r, tap k) at row `r·3 + k` of time
+    /// steps of `rows_per_step` = regions·3 rows.
+    fn new(samples: usize, sample_index: &[i64], rows_per_step: usize) -> Self {
         let cols = sample_index.len() * 2;
         let step = rows_per_step as f32;
         let mut row_select = vec![0.0; samples * cols];
         let mut weight_select = vec![0.0; samples * cols];
         let mut row_offsets = Vec::with_capacity(cols);
         let mut weight_offset = Vec::with_capacity(cols);
-        let taps_per_output = row_offset.len();
         for (i, &s) in sample_index.iter().enumerate() {
-            let offset = row_offset[i % taps_per_output];
+            let offset = (i % rows_per_step) as f32;
             for side in 0..2 {
                 let col = 2 * i + side;
                 row_select[s as usize * cols + col] = step;
@@ -672,17 +674,13 @@ pub fn tap_conv(
             }
         }
     }
-    let row_offset: Vec<f32> = (0..regions.len() * 3).map(|rk| rk as f32).collect();
-    let rows_per_step = table.convs * 3;
     let samples = sentinel as usize + 1;
-    let reads = TapReadMaps::new(samples, &sample_index, &row_offset, rows_per_step);
+    let reads = TapReadMaps::new(samples, &sample_index, regions.len() * 3);
     TapConv {
         outputs_per_gather: outputs_per_gather(regions.len(), table.channels, j_out, chunk_bytes),
         channels: table.channels,
         table,
         sample_index,
-        row_offset,
-        rows_per_step,
         reads,
         regions: regions.len(),
         outputs: j_out,

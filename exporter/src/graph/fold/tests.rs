@@ -369,8 +369,8 @@ fn tap_conv_output(tc: &TapConv, feats: &[f64], t: usize, u: &[f64]) -> Vec<f64>
                     let w = affine(&frac, &m.weight_select, &m.weight_offset, col);
                     assert_eq!(row, row.round(), "whole row numbers");
                     let (step, row_in_step) = (
-                        row as usize / tc.rows_per_step,
-                        row as usize % tc.rows_per_step,
+                        row as usize / tc.rows_per_step(),
+                        row as usize % tc.rows_per_step(),
                     );
                     acc += w * tables[gi][step * cols + row_in_step * cg + o];
                 }
@@ -524,8 +524,7 @@ fn every_folded_tensor_has_consistent_dimensions() {
         st.se_first.table.weight.dims,
         [g, h / g, 2 * 3 * cfg.se_hidden_dim / g]
     );
-    assert_eq!(st.xw_first.row_offset, [0.0, 1.0, 2.0]);
-    assert_eq!(st.se_first.rows_per_step, 6);
+    assert_eq!(st.se_first.rows_per_step(), 6);
     assert_eq!(st.se_first.outputs, 16);
     assert_eq!(st.xw_first.outputs, 64);
     assert_eq!(
