@@ -22,7 +22,9 @@ those 32 outputs), as one-stage ONNX Runtime models on random weights:
   with P = x_4m+1 @ (W0 + W2): one batched `MatMul` of K = 256 for both
   outputs, one of K = 128 for P, the `Add`s, bias, `Relu`, the reorder
   to each proposal's outputs and `reg_1d_o.0` (tiles as inputs, as the tap
-  sums would have to write them; not timed).
+  sums would have to write them; not timed). Built into the whole graph,
+  this form was slower than the graph's (docs/BENCHMARKS.md): writing the
+  tiles costs the tap sums more than this model shows.
 
 Prints each model's sum of per-node minimum kernel times (ONNX Runtime's
 profiler) and its nodes.
