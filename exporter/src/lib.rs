@@ -169,12 +169,7 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
             }
         }
     }
-    let fold = graph::fold::FoldOptions {
-        dynamic_time: opts.dynamic_time,
-        gather_chunk_bytes: opts.gather_chunk_bytes,
-        encoder_tile: opts.encoder_tile,
-    };
-    let built = graph::build_graph(ckpt, opts.precision, &fold, opts.int8);
+    let built = graph::build_graph(ckpt, opts);
     let interface = ModelInterface {
         config: ckpt.config.clone(),
         precision: opts.precision,

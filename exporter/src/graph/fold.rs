@@ -35,6 +35,7 @@ use tcanet_models::window::window_table;
 use tcanet_models::{param_specs, ModelConfig, NUM_STAGES};
 
 use crate::builder::Conv2dSpec;
+use crate::ExportOptions;
 use winograd::{winograd_conv, WinogradConv, WinogradTile};
 
 pub mod winograd;
@@ -341,7 +342,7 @@ pub struct LocalWindow {
 pub struct Network {
     /// `x_1d_b_f.0` and `x_1d_b_f.2`.
     pub encoder: [Conv; 2],
-    /// The same for Winograd F(m, 3) ([`FoldOptions::encoder_tile`]).
+    /// The same for Winograd F(m, 3) ([`ExportOptions::encoder_tile`]).
     pub encoder_winograd: Option<[WinogradConv; 2]>,
     /// The LGTE layers.
     pub lgtes: Vec<Lgte>,
@@ -353,32 +354,11 @@ pub struct Network {
     pub stages: Vec<Stage>,
 }
 
-/// How to fold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FoldOptions {
-    /// T is symbolic: no window table, and the TTN matrices are per unit of
-    /// T and D.
-    pub dynamic_time: bool,
-    /// Bytes one gather of the TBR first convs may fetch at
-    /// [`NOMINAL_PROPOSALS`] proposals ([`GATHER_CHUNK_BYTES`] by default).
-    pub gather_chunk_bytes: usize,
-    /// Run the base encoder's convs as Winograd F(m, 3) with this tile
-    /// (fixed T only), or as `Conv`s.
-    pub encoder_tile: Option<WinogradTile>,
-}
-
-impl Default for FoldOptions {
-    fn default() -> Self {
-        Self {
-            dynamic_time: false,
-            gather_chunk_bytes: GATHER_CHUNK_BYTES,
-            encoder_tile: ENCODER_TILE,
-        }
-    }
-}
-
-/// Folds every weight of `ckpt` (see the module documentation).
-pub fn fold_network(ckpt: &Checkpoint, opts: &FoldOptions) -> Network {
+/// Folds every weight of `ckpt` (see the module documentation) for the
+/// graph `opts` asks for: with `dynamic_time` no window table and the TTN
+/// matrices per unit of T and D; the gather chunks of
+/// `gather_chunk_bytes`; the encoder's Winograd tile (fixed T only).
+pub fn fold_network(ckpt: &Checkpoint, opts: &ExportOptions) -> Network {
     let dynamic_time = opts.dynamic_time;
     let params = Params::new(ckpt);
     let cfg = &ckpt.config;

@@ -30,6 +30,7 @@ use tcanet_models::ModelConfig;
 
 use crate::builder::{Dim, FinishedGraph, GraphBuilder, Value};
 use crate::onnx_proto::data_type;
+use crate::ExportOptions;
 use fold::{Conv, Linear, Tensor};
 use time::TimeValues;
 
@@ -39,15 +40,12 @@ use time::TimeValues;
 /// (key indices and duplicate mask) and the sampling positions are computed
 /// in the graph from the input length (the timeline spans
 /// `T * temporal_interval` seconds, or the whole video with
-/// `normalize_by_duration`). With `int8` (float32 `precision` only) the
-/// large matrix products take int8 weights and dynamically quantized
-/// inputs ([`quant`]).
-pub fn build_graph(
-    ckpt: &Checkpoint,
-    precision: Precision,
-    opts: &fold::FoldOptions,
-    int8: bool,
-) -> FinishedGraph {
+/// `normalize_by_duration`). With `opts.int8` (float32 only) the large
+/// matrix products take int8 weights and dynamically quantized inputs
+/// ([`quant`]). (`opts.opset` is the caller's: it does not change the
+/// graph.)
+pub fn build_graph(ckpt: &Checkpoint, opts: &ExportOptions) -> FinishedGraph {
+    let (precision, int8) = (opts.precision, opts.int8);
     assert!(!int8 || precision == Precision::Fp32, "int8 needs float32");
     let dynamic_time = opts.dynamic_time;
     let folded = fold::fold_network(ckpt, opts);

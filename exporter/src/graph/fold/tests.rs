@@ -398,7 +398,7 @@ fn tap_convs_equal_the_convs_over_interpolated_samples() {
             })
             .collect();
         let samples: Vec<Vec<f64>> = u.iter().map(|&x| interpolate(&feats, h, x)).collect();
-        let net = fold_network(&ckpt, &FoldOptions::default());
+        let net = fold_network(&ckpt, &ExportOptions::default());
         let (ns, na) = (cfg.start_sample_num, cfg.action_sample_num);
         for k in 1..=NUM_STAGES {
             let stage = &net.stages[k - 1];
@@ -505,7 +505,7 @@ fn local_window_masks_exactly_the_repeated_keys() {
 #[test]
 fn every_folded_tensor_has_consistent_dimensions() {
     let cfg = ModelConfig::hacs();
-    let net = fold_network(&checkpoint(&cfg, 12), &FoldOptions::default());
+    let net = fold_network(&checkpoint(&cfg, 12), &ExportOptions::default());
     let (h, g) = (cfg.hidden_dim, cfg.conv_groups);
     assert_eq!(net.encoder[0].weight.dims, [h, cfg.feat_dim / g, 1, 3]);
     assert_eq!(net.lgtes.len(), cfg.lgte_num);
@@ -536,7 +536,7 @@ fn every_folded_tensor_has_consistent_dimensions() {
     assert_eq!(st.xw_out.weight_t.dims, [h, 3]);
     assert!(fold_network(
         &checkpoint(&cfg, 12),
-        &FoldOptions {
+        &ExportOptions {
             dynamic_time: true,
             ..Default::default()
         }
