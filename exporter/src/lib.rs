@@ -66,7 +66,7 @@ pub fn ir_version_for_opset(opset: i64) -> Option<i64> {
     })
 }
 
-pub use tcanet_models::onnx::{META_QUANTIZATION, QUANTIZATION_INT8};
+pub use tcanet_models::onnx::{META_QUANTIZATION, QUANTIZATION_INT8, QUANTIZATION_INT8_ALL};
 
 /// The largest finite float16 value.
 fn f16_max() -> f32 {
@@ -87,9 +87,9 @@ pub struct ExportOptions {
     /// per video (smaller: more, smaller gathers; a tuning for the cache
     /// size, the outputs are the same).
     pub gather_chunk_bytes: usize,
-    /// int8 weights and dynamically quantized activations for the large
-    /// matrix products (float32 only; see `graph::quant`).
-    pub int8: bool,
+    /// int8 weights and dynamically quantized activations for these large
+    /// matrix products (float32 only; see `graph::quant`), or none.
+    pub int8: Option<Int8Parts>,
     /// The base encoder's convs as Winograd F(m, 3) with this tile, or
     /// (`None`) as `Conv`s; fixed T only (a `--dynamic-time` model keeps
     /// the `Conv`s).
@@ -103,8 +103,35 @@ impl Default for ExportOptions {
             precision: Precision::Fp32,
             dynamic_time: false,
             gather_chunk_bytes: graph::fold::GATHER_CHUNK_BYTES,
-            int8: false,
+            int8: None,
             encoder_tile: graph::fold::ENCODER_TILE,
+        }
+    }
+}
+
+/// Which large matrix products an int8 export quantizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int8Parts {
+    /// The LGTE projections and FFN and `reg_1d_o.0`. The TBR tap tables
+    /// stay float32: they carry the proposals' boundaries, and quantizing
+    /// them about doubles the outputs' error for about 6% more speed
+    /// (docs/BENCHMARKS.md).
+    NoTapTables,
+    /// Those and the TBR tap tables.
+    All,
+}
+
+impl Int8Parts {
+    /// Whether the TBR tap tables are quantized.
+    pub fn tap_tables(self) -> bool {
+        self == Self::All
+    }
+
+    /// The model's [`META_QUANTIZATION`] value.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::NoTapTables => QUANTIZATION_INT8,
+            Self::All => QUANTIZATION_INT8_ALL,
         }
     }
 }
@@ -156,7 +183,7 @@ pub struct ExportSummary {
 pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto, ExportError> {
     let ir_version = ir_version_for_opset(opts.opset)
         .ok_or(ExportError::UnsupportedOpset { opset: opts.opset })?;
-    if opts.int8 && opts.precision != Precision::Fp32 {
+    if opts.int8.is_some() && opts.precision != Precision::Fp32 {
         return Err(ExportError::Int8NeedsFp32);
     }
     if opts.precision == Precision::Fp16 {
@@ -216,7 +243,7 @@ pub fn build_model(ckpt: &Checkpoint, opts: &ExportOptions) -> Result<ModelProto
             .into_iter()
             .chain(
                 opts.int8
-                    .then(|| (META_QUANTIZATION, QUANTIZATION_INT8.to_string())),
+                    .map(|parts| (META_QUANTIZATION, parts.description().to_string())),
             )
             .map(|(k, v)| StringStringEntryProto {
                 key: k.into(),

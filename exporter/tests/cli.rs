@@ -12,6 +12,7 @@ use prost::Message;
 use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::onnx_proto::ModelProto;
 use tcanet_exporter::random_weights::random_weights;
+use tcanet_exporter::{META_QUANTIZATION, QUANTIZATION_INT8, QUANTIZATION_INT8_ALL};
 use tcanet_models::{param_specs, ModelConfig};
 
 fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
@@ -530,24 +531,42 @@ fn version_names_the_onnx_runtime_found() {
     );
 }
 
-/// `verify` judges an `--int8` model by quantization's tolerances (read from
-/// its metadata), and still by the user's when given.
+/// `verify` judges an `--int8` model (`--int8` alone: the tap tables stay
+/// float; `--int8=all`) by quantization's tolerances (read from its
+/// metadata), and still by the user's when given. `--int8` takes its value
+/// only after `=`, so a checkpoint after it is not read as one.
 #[test]
 fn verify_knows_an_int8_model() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("random.safetensors");
-    let model = dir.path().join("int8.onnx");
     let o = run(&[&"random-checkpoint", &"--preset", &"tiny", &"-o", &ckpt]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&[&ckpt, &"-o", &model, &"--int8"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&[&"verify", &ckpt, &model]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
-    assert!(out.contains("parity: ok"), "{out}");
-    let o = run(&[&"verify", &ckpt, &model, &"--iou-tol", &"1e-7"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED"));
+    let parts = [("int8.onnx", None), ("int8-all.onnx", Some("--int8=all"))];
+    for (file, flag) in parts {
+        let model = dir.path().join(file);
+        let o = match flag {
+            None => run(&[&"--int8", &ckpt, &"-o", &model]),
+            Some(flag) => run(&[&ckpt, &"-o", &model, &flag]),
+        };
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want = if flag.is_some() {
+            QUANTIZATION_INT8_ALL
+        } else {
+            QUANTIZATION_INT8
+        };
+        let summary = inspect_file(&model).unwrap();
+        assert_eq!(summary.metadata_value(META_QUANTIZATION), Some(want));
+        let o = run(&[&"verify", &ckpt, &model]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+        assert!(out.contains("parity: ok"), "{out}");
+        let o = run(&[&"verify", &ckpt, &model, &"--iou-tol", &"1e-7"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("FAILED"));
+    }
+    let o = run(&[&ckpt, &"-o", &dir.path().join("x.onnx"), &"--int8=some"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-tap-tables"), "{}", stderr(&o));
 }
 
 /// `verify` takes the precision and T from the model's metadata: an fp16

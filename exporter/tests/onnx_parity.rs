@@ -11,7 +11,9 @@ use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::ort_run::{ModelOutputs, OnnxModel, OpenOptions};
 use tcanet_exporter::reference;
 use tcanet_exporter::verify::{compare, random_inputs, Tolerances};
-use tcanet_exporter::{export_to_file, ExportOptions, Precision, WinogradTile, SUPPORTED_OPSETS};
+use tcanet_exporter::{
+    export_to_file, ExportOptions, Int8Parts, Precision, WinogradTile, SUPPORTED_OPSETS,
+};
 use tcanet_models::checkpoint::Checkpoint;
 use tcanet_models::onnx::{TAP_SUM, WINOGRAD_TILES};
 use tcanet_models::ModelConfig;
@@ -492,24 +494,33 @@ fn assert_same_as_unchunked(onnx: &ModelOutputs, unchunked: &ModelOutputs, preci
 /// `--int8`: the large products quantized (per-channel 7-bit weights,
 /// dynamic activations), accepted by the checker, within quantization error
 /// of the reference (proposals 2e-3 relative, IoU 5e-3; float32 holds 1e-5;
-/// these small configs measure about 1e-4 and 5e-4).
+/// these small configs measure about 1e-4 and 5e-4); `--int8=all`
+/// quantizes the six tap tables' products too.
 #[test]
 fn int8_models_stay_within_quantization_error_of_the_reference() {
-    for (i, cfg) in [ModelConfig::tiny(), small_seconds_config()]
-        .into_iter()
-        .enumerate()
-    {
+    let cases = [
+        (ModelConfig::tiny(), Int8Parts::NoTapTables),
+        (ModelConfig::tiny(), Int8Parts::All),
+        (small_seconds_config(), Int8Parts::NoTapTables),
+        (small_seconds_config(), Int8Parts::All),
+    ];
+    let mut quantized_products = Vec::new();
+    for (i, (cfg, parts)) in cases.into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, ckpt) = random_checkpoint(dir.path(), "cfg", &cfg, 40 + i as u64);
+        let (_, ckpt) = random_checkpoint(dir.path(), "cfg", &cfg, 40 + i as u64 / 2);
         let path = dir.path().join("int8.onnx");
         let opts = ExportOptions {
-            int8: true,
+            int8: Some(parts),
             ..Default::default()
         };
         export_to_file(&ckpt, &opts, &path).unwrap();
         assert_onnx_checker_accepts(&path);
         let summary = inspect_file(&path).unwrap();
-        assert!(summary.metadata_value("tcanet.quantization").is_some());
+        assert_eq!(
+            summary.metadata_value("tcanet.quantization"),
+            Some(parts.description())
+        );
+        quantized_products.push(summary.op_histogram["MatMulInteger"]);
         let (b, n) = (2, 11);
         let (features, proposals) = random_inputs(&cfg, b, n, 41);
         let mut model = OnnxModel::load(&path, 1).unwrap();
@@ -531,10 +542,14 @@ fn int8_models_stay_within_quantization_error_of_the_reference() {
             "int8 outputs equal float32 to 1e-5:\n{exact}"
         );
     }
+    // Two tap tables (SE, XW) per stage.
+    for pair in quantized_products.chunks(2) {
+        assert_eq!(pair[1], pair[0] + 2 * 3, "{quantized_products:?}");
+    }
     let dir = tempfile::tempdir().unwrap();
     let (_, ckpt) = random_checkpoint(dir.path(), "tiny", &ModelConfig::tiny(), 42);
     let both = ExportOptions {
-        int8: true,
+        int8: Some(Int8Parts::NoTapTables),
         precision: Precision::Fp16,
         ..Default::default()
     };

@@ -40,6 +40,10 @@ pub const META_TIME_STEPS: &str = "tcanet.time_steps";
 pub const META_QUANTIZATION: &str = "tcanet.quantization";
 /// [`META_QUANTIZATION`] of an `--int8` model.
 pub const QUANTIZATION_INT8: &str =
+    "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, reg_1d_o.0";
+/// [`META_QUANTIZATION`] of an `--int8=all` model (the TBR tap tables
+/// quantized too).
+pub const QUANTIZATION_INT8_ALL: &str =
     "int8 per-channel weights (7-bit), dynamic uint8 activations: LGTE projections and FFN, TBR tap tables, reg_1d_o.0";
 
 /// The ONNX domain of the model's own functions: model-local

@@ -45,7 +45,8 @@ use time::TimeValues;
 /// ([`quant`]). (`opts.opset` is the caller's: it does not change the
 /// graph.)
 pub fn build_graph(ckpt: &Checkpoint, opts: &ExportOptions) -> FinishedGraph {
-    let (precision, int8) = (opts.precision, opts.int8);
+    let precision = opts.precision;
+    let int8 = opts.int8.is_some();
     assert!(!int8 || precision == Precision::Fp32, "int8 needs float32");
     let dynamic_time = opts.dynamic_time;
     let folded = fold::fold_network(ckpt, opts);
@@ -54,6 +55,7 @@ pub fn build_graph(ckpt: &Checkpoint, opts: &ExportOptions) -> FinishedGraph {
         cfg: &ckpt.config,
         time: None,
         int8,
+        int8_tap_tables: opts.int8.is_some_and(|parts| parts.tap_tables()),
         quantized: quant::InputCache::new(),
     };
     net.build(&folded, dynamic_time);
@@ -68,6 +70,8 @@ struct Net<'a> {
     time: Option<TimeValues>,
     /// Quantize the large matrix products ([`quant`]).
     int8: bool,
+    /// Quantize the TBR tap tables too.
+    int8_tap_tables: bool,
     /// Activations already quantized, by value name.
     quantized: quant::InputCache,
 }

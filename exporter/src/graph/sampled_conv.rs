@@ -14,7 +14,6 @@
 //! chunk of outputs). The bias is in the table (tap 1), and the result
 //! stays channels-last, which ONNX Runtime folds into the next conv's input
 //! reorder.
-use std::borrow::Cow;
 
 use super::fold::{TapConv, TapTable};
 use super::ttn::SamplePositions;
@@ -39,10 +38,11 @@ impl Net<'_> {
     /// from: `features` `[B, g, T+2, H/g]`. In float models the biases ride
     /// in the matmuls: the features get a last column of ones (here, once)
     /// and the weights a last row of biases (one pass over each table
-    /// instead of a matmul and an `Add`); `--int8` keeps the `Add`, since
-    /// quantizing a bias row with the weights would cost it precision.
+    /// instead of a matmul and an `Add`); `--int8=all`, which quantizes the
+    /// tables, keeps the `Add`, since quantizing a bias row with the
+    /// weights would cost it precision.
     pub(super) fn tap_features(&mut self, features: &Value) -> Value {
-        if self.int8 {
+        if self.int8_tap_tables {
             return features.clone();
         }
         let one = self.b.weight("ones_column/value", &[], &[1.0]);
@@ -61,16 +61,18 @@ impl Net<'_> {
     /// as it is, its standard-op body moves whole C/g blocks first.)
     fn tap_table(&mut self, features: &Value, table: &TapTable) -> Value {
         let (g, c) = (table.groups as i64, table.channels as i64);
-        // The biases: an `Add` after the matmul (int8), or a row of its
+        // The biases: an `Add` after the quantized matmul, or a row of its
         // weights against the features' column of ones.
-        let (weight, bias_value) = if self.int8 {
-            let bias = self.weight("tap_bias", &table.bias);
-            (Cow::Borrowed(&table.weight), Some(bias))
-        } else {
-            (Cow::Owned(table.weight_with_bias_row()), None)
-        };
         // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
-        let mut t = self.weight_matmul("taps", features, &weight, "weight");
+        let (mut t, bias_value) = if self.int8_tap_tables {
+            let bias = self.weight("tap_bias", &table.bias);
+            let t = self.weight_matmul("taps", features, &table.weight, "weight");
+            (t, Some(bias))
+        } else {
+            let weight = table.weight_with_bias_row();
+            let t = self.float_weight_matmul("taps", features, &weight, "weight");
+            (t, None)
+        };
         let b = &mut self.b;
         if let Some(bias) = &bias_value {
             t = b.add("taps_bias", &t, bias);
