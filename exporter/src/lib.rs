@@ -114,7 +114,7 @@ impl Default for ExportOptions {
 pub enum Int8Parts {
     /// The LGTE projections and FFN and `reg_1d_o.0`. The TBR tap tables
     /// stay float32: they carry the proposals' boundaries, and quantizing
-    /// them about doubles the outputs' error for about 6% more speed
+    /// them about doubles the outputs' error for a few percent more speed
     /// (docs/BENCHMARKS.md).
     NoTapTables,
     /// Those and the TBR tap tables.

@@ -51,7 +51,7 @@ pub struct ExportArgs {
     pub gather_chunk_mib: u32,
     /// int8 weights and dynamically quantized activations for the large
     /// matrix products: the LGTE projections and FFN and reg_1d_o.0
-    /// (`--int8`), or those and the TBR tap tables (`--int8=all`: about 6%
+    /// (`--int8`), or those and the TBR tap tables (`--int8=all`: a few percent
     /// faster, about twice the error). Faster on CPUs; outputs within ~1e-3
     /// of float32 (see docs/BENCHMARKS.md). float32 only.
     #[arg(
