@@ -8,8 +8,9 @@
 //! kernel adds pairs of u8×s8 products in 16 bits, which full 8-bit
 //! weights can saturate. Activations get one scale and zero point per
 //! tensor and run. Which products are quantized: the LGTE projections and
-//! FFN, the TBR tap tables and `reg_1d_o.0`; the convolutions, the small
-//! heads, TTN and decoding stay float32.
+//! FFN and `reg_1d_o.0`, and with `--int8=all` the TBR tap tables
+//! ([`crate::Int8Parts`]); the convolutions, the small heads, TTN and
+//! decoding stay float32.
 use std::collections::HashMap;
 
 use super::fold::Tensor;
