@@ -109,13 +109,14 @@ impl Default for ExportOptions {
     }
 }
 
-/// Which large matrix products an int8 export quantizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which large matrix products an int8 export quantizes (also the values
+/// of `tcanet-export --int8=PARTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Int8Parts {
-    /// The LGTE projections and FFN and `reg_1d_o.0`. The TBR tap tables
-    /// stay float32: they carry the proposals' boundaries, and quantizing
-    /// them about doubles the outputs' error for a few percent more speed
-    /// (docs/BENCHMARKS.md).
+    /// The LGTE projections and FFN and reg_1d_o.0 (what `--int8` alone
+    /// means). The TBR tap tables stay float32: they carry the proposals'
+    /// boundaries, and quantizing them about doubles the outputs' error
+    /// for a few percent more speed (docs/BENCHMARKS.md).
     NoTapTables,
     /// Those and the TBR tap tables.
     All,

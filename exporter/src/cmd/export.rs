@@ -63,7 +63,7 @@ pub struct ExportArgs {
         value_name = "PARTS",
         conflicts_with = "fp16"
     )]
-    pub int8: Option<Int8Arg>,
+    pub int8: Option<Int8Parts>,
     /// How the base encoder's two convs run: as Winograd's minimal
     /// filtering with tiles of 4 outputs (half the multiply-adds; rounds a
     /// few times more than a direct conv, which does not show at the
@@ -71,25 +71,6 @@ pub struct ExportArgs {
     /// direct convs. A --dynamic-time model always runs them direct.
     #[arg(long, value_enum, default_value_t = EncoderConvs::Winograd4, value_name = "HOW")]
     pub encoder_convs: EncoderConvs,
-}
-
-/// `--int8`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Int8Arg {
-    /// The LGTE projections and FFN and reg_1d_o.0 (what `--int8` alone
-    /// means).
-    NoTapTables,
-    /// Those and the TBR tap tables.
-    All,
-}
-
-impl From<Int8Arg> for Int8Parts {
-    fn from(arg: Int8Arg) -> Self {
-        match arg {
-            Int8Arg::NoTapTables => Int8Parts::NoTapTables,
-            Int8Arg::All => Int8Parts::All,
-        }
-    }
 }
 
 /// `--encoder-convs`.
@@ -171,7 +152,7 @@ pub fn cmd_export(args: &ExportArgs, log: Log) -> Result<()> {
         },
         dynamic_time: args.dynamic_time,
         gather_chunk_bytes: (args.gather_chunk_mib as usize) << 20,
-        int8: args.int8.map(Int8Parts::from),
+        int8: args.int8,
         encoder_tile: args.encoder_convs.tile(),
     };
     let model = build_model(&ckpt, &opts)?;
