@@ -30,7 +30,7 @@ use tcanet_models::ModelConfig;
 
 use crate::builder::{Dim, FinishedGraph, GraphBuilder, Value};
 use crate::onnx_proto::data_type;
-use crate::ExportOptions;
+use crate::{ExportOptions, Int8Parts};
 use fold::{Conv, Linear, Tensor};
 use time::TimeValues;
 
@@ -46,16 +46,17 @@ use time::TimeValues;
 /// graph.)
 pub fn build_graph(ckpt: &Checkpoint, opts: &ExportOptions) -> FinishedGraph {
     let precision = opts.precision;
-    let int8 = opts.int8.is_some();
-    assert!(!int8 || precision == Precision::Fp32, "int8 needs float32");
+    assert!(
+        opts.int8.is_none() || precision == Precision::Fp32,
+        "int8 needs float32"
+    );
     let dynamic_time = opts.dynamic_time;
     let folded = fold::fold_network(ckpt, opts);
     let mut net = Net {
         b: GraphBuilder::with_weight_precision(precision),
         cfg: &ckpt.config,
         time: None,
-        int8,
-        int8_tap_tables: opts.int8.is_some_and(|parts| parts.tap_tables()),
+        int8: opts.int8,
         quantized: quant::InputCache::new(),
     };
     net.build(&folded, dynamic_time);
@@ -68,10 +69,8 @@ struct Net<'a> {
     cfg: &'a ModelConfig,
     /// The run-time T (and D), with a symbolic T.
     time: Option<TimeValues>,
-    /// Quantize the large matrix products ([`quant`]).
-    int8: bool,
-    /// Quantize the TBR tap tables too.
-    int8_tap_tables: bool,
+    /// Which large matrix products to quantize ([`quant`]), if any.
+    int8: Option<Int8Parts>,
     /// Activations already quantized, by value name.
     quantized: quant::InputCache,
 }

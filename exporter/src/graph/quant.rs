@@ -96,7 +96,7 @@ impl Net<'_> {
     /// `x @ w` for a constant weight: float32, or with `--int8` the
     /// quantized product (names `leaf.weight_q`, `leaf/matmul`, ...).
     pub(super) fn weight_matmul(&mut self, leaf: &str, x: &Value, w: &Tensor, name: &str) -> Value {
-        if !self.int8 {
+        if self.int8.is_none() {
             return self.float_weight_matmul(leaf, x, w, name);
         }
         let q = quantize_weight(w);

@@ -8,7 +8,8 @@
 //! ([`Net::tap_table`]), just before the stage reads it. Per stage, output
 //! j of a region sums, over k, G_k interpolated at the region's sample
 //! 2j + k − 1 (the sentinel sample, i.e. zero, outside the region: the
-//! conv's zero padding in sample space): one call of the model-local function [`TAP_SUM`] reads the 3 taps × 2
+//! conv's zero padding in sample space): one call of the model-local
+//! function [`TAP_SUM`] reads the 3 taps × 2
 //! neighbour rows of every output, weights and sums them (its standard-op
 //! body: a `GatherND` and a batched `MatMul` [.., 1, 6] @ [.., 6, C] per
 //! chunk of outputs). The bias is in the table (tap 1), and the result
@@ -20,6 +21,7 @@ use super::ttn::SamplePositions;
 use super::Net;
 use crate::builder::{FunctionId, GraphBuilder, Value};
 use crate::onnx_proto::data_type;
+use crate::Int8Parts;
 use tcanet_models::onnx::{FUNCTION_DOMAIN, TAP_SUM, TAP_SUM_ROWS};
 
 /// [`TAP_SUM_ROWS`] as a dimension of the graph's shapes.
@@ -42,7 +44,7 @@ impl Net<'_> {
     /// tables, keeps the `Add`, since quantizing a bias row with the
     /// weights would cost it precision.
     pub(super) fn tap_features(&mut self, features: &Value) -> Value {
-        if self.int8_tap_tables {
+        if self.quantized_tap_tables() {
             return features.clone();
         }
         let one = self.b.weight("ones_column/value", &[], &[1.0]);
@@ -64,20 +66,20 @@ impl Net<'_> {
         // The biases: an `Add` after the quantized matmul, or a row of its
         // weights against the features' column of ones.
         // [B, g, T+2, convs·3·C/g] = [B, g, (T+2)·convs·3, C/g]
-        let (mut t, bias_value) = if self.int8_tap_tables {
+        let t = if self.quantized_tap_tables() {
             let bias = self.weight("tap_bias", &table.bias);
             let t = self.weight_matmul("taps", features, &table.weight, "weight");
-            (t, Some(bias))
+            self.b.add("taps_bias", &t, &bias)
         } else {
             let weight = table.weight_with_bias_row();
-            let t = self.float_weight_matmul("taps", features, &weight, "weight");
-            (t, None)
+            self.float_weight_matmul("taps", features, &weight, "weight")
         };
-        let b = &mut self.b;
-        if let Some(bias) = &bias_value {
-            t = b.add("taps_bias", &t, bias);
-        }
-        b.reshape("group_rows", &t, &[0, g, -1, c / g])
+        self.b.reshape("group_rows", &t, &[0, g, -1, c / g])
+    }
+
+    /// Whether the tap tables' matmuls are quantized (`--int8=all`).
+    fn quantized_tap_tables(&self) -> bool {
+        self.int8.is_some_and(Int8Parts::tap_tables)
     }
 
     /// The conv `tc` on the samples at `pos`: its tap table from `features`
