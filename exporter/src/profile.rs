@@ -136,7 +136,7 @@ impl Region {
         }
         let leaf = parts[2];
         // Each stage's tap table is computed in its first conv (`taps`,
-        // `taps_bias` with --int8, `group_rows`; `groups_last` and `rows`
+        // `taps_bias` with --int8=all, `group_rows`; `groups_last` and `rows`
         // in the `TapSum` bodies of earlier exports).
         if ["taps", "taps_bias", "group_rows", "groups_last", "rows"].contains(&leaf) {
             return Region::TapTables;
