@@ -223,8 +223,9 @@ mod tests {
     fn a_file_that_is_not_onnx_runtime_has_no_version() {
         let err = library_version(Path::new("/nonexistent/libonnxruntime.so")).unwrap_err();
         assert!(!err.is_empty());
-        // A real shared library without the entry point.
-        let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"]
+        // A real shared library without the entry point: this platform's libc.
+        let multiarch = format!("/lib/{}-linux-gnu/libc.so.6", std::env::consts::ARCH);
+        let libc = [multiarch.as_str(), "/lib64/libc.so.6", "/lib/libc.so.6"]
             .into_iter()
             .find(|p| Path::new(p).exists());
         if let Some(libc) = libc {
