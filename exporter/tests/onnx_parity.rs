@@ -32,6 +32,9 @@ fn export_and_check(
     };
     export_to_file(ckpt, &opts, &model_path).unwrap();
     assert_onnx_checker_accepts(&model_path);
+    if precision == Precision::Fp16 && !cpu_runs_fp16() {
+        return assert_fp16_refused(&model_path);
+    }
     // The project's TapSum kernel, then the function's standard-op body.
     for standard_ops in [false, true] {
         let mut model = open_one_thread(&model_path, standard_ops);
@@ -265,6 +268,10 @@ fn synthetic_dataset_matches_the_reference() {
             &path,
         )
         .unwrap();
+        if precision == Precision::Fp16 && !cpu_runs_fp16() {
+            assert_fp16_refused(&path);
+            continue;
+        }
         let mut model = OnnxModel::load(&path, 1).unwrap();
         let onnx = model.run(&features, [b, c, t], &proposals, n).unwrap();
         let reference = reference::forward(&ckpt, &features, &proposals, b, n);
@@ -375,6 +382,10 @@ fn dynamic_time_models_match_the_reference_at_several_lengths() {
             let summary = inspect_file(&path).unwrap();
             assert_eq!(summary.inputs[0].dims[2], "T");
             assert_eq!(summary.metadata_value("tcanet.time_steps"), Some("dynamic"));
+            if precision == Precision::Fp16 && !cpu_runs_fp16() {
+                assert_fp16_refused(&path);
+                continue;
+            }
             let mut model = OnnxModel::load(&path, 1).unwrap();
             let base = cfg.temporal_scale;
             for (j, t) in [base, base / 2 + 3, base + base / 3, 5]
@@ -460,6 +471,10 @@ fn chunked_gathers_match_the_reference() {
                 .map(|f| f.op_histogram["GatherND"])
                 .collect();
             assert_eq!(gathers, [2, 6]);
+        }
+        if precision == Precision::Fp16 && !cpu_runs_fp16() {
+            assert_fp16_refused(&path);
+            continue;
         }
         for standard_ops in [true, false] {
             let mut model = open_one_thread(&path, standard_ops);

@@ -8,13 +8,30 @@
 //!   multiply and one add port (counted as 1 unit); SSE2 4 × 1; NEON 4 × 2;
 //! * the clock from `/proc/cpuinfo` (`cpu MHz` of the first CPU: the
 //!   nominal or current frequency as the kernel or hypervisor reports it,
-//!   not the boost clock), or given explicitly.
+//!   not the boost clock), else cpufreq's `cpuinfo_max_freq` (AArch64
+//!   kernels give no clock in `/proc/cpuinfo`), or given explicitly.
 //!
 //! It is nominal: CPUs with a single 512-bit FMA unit, boost or throttled
 //! clocks and SMT siblings sharing one core's units all make the true figure
 //! differ. Give the clock (and, where known, the ISA) to override.
 use std::fmt;
 use std::str::FromStr;
+
+/// Whether this processor has float16 arithmetic in its vector unit
+/// (AArch64's FEAT_FP16, ARMv8.2-A and later: Neoverse, Graviton 2 and
+/// later, Cortex-A55/A75 and later). ONNX Runtime's CPU provider then runs
+/// a float16 model's convolutions and matrix products in float16; on other
+/// processors it computes them in float32.
+pub fn has_fp16_arithmetic() -> bool {
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("fp16")
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        false
+    }
+}
 
 /// The widest float32 vector instruction set usable on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,38 +137,102 @@ pub struct CpuInfo {
     pub vendor: Option<String>,
     /// `cpu family`.
     pub family: Option<u32>,
-    /// `model name`.
+    /// `model name`, or on AArch64 the core named by `CPU implementer` and
+    /// `CPU part` (`Neoverse-N1`).
     pub model_name: Option<String>,
     /// `cpu MHz`.
     pub mhz: Option<f64>,
-    /// `flags` (the kernel's names: `avx2`, `avx512f`, `avx512_vnni`, `amx_tile`, ...).
+    /// `flags`, on AArch64 `Features` (the kernel's names: `avx2`,
+    /// `avx512_vnni`, `amx_tile`, ...; `asimdhp`, `asimddp`, `sve`, ...).
     pub flags: Vec<String>,
 }
 
-/// CPU flags worth reporting beside the float32 ISA: the int8 and bf16 dot
-/// products and the AMX tile units ONNX Runtime's kernels use when present.
-pub const NOTABLE_FLAGS: [&str; 6] = [
+/// CPU flags worth reporting beside the float32 ISA, which ONNX Runtime's
+/// kernels use when present: on x86-64 the int8 and bf16 dot products and
+/// the AMX tile units; on AArch64 float16 arithmetic, the int8 dot product
+/// and matrix multiply, bf16, SVE and SME.
+pub const NOTABLE_FLAGS: [&str; 12] = [
     "avx_vnni",
     "avx512_vnni",
     "avx512_bf16",
     "amx_tile",
     "amx_int8",
     "amx_bf16",
+    "asimdhp",
+    "asimddp",
+    "i8mm",
+    "bf16",
+    "sve",
+    "sme",
 ];
 
+/// The name of an AArch64 core from `CPU implementer` and `CPU part`.
+fn arm_core_name(implementer: u32, part: u32) -> String {
+    let known = match (implementer, part) {
+        (0x41, 0xd03) => "Cortex-A53",
+        (0x41, 0xd04) => "Cortex-A35",
+        (0x41, 0xd05) => "Cortex-A55",
+        (0x41, 0xd07) => "Cortex-A57",
+        (0x41, 0xd08) => "Cortex-A72",
+        (0x41, 0xd09) => "Cortex-A73",
+        (0x41, 0xd0a) => "Cortex-A75",
+        (0x41, 0xd0b) => "Cortex-A76",
+        (0x41, 0xd0c) => "Neoverse-N1",
+        (0x41, 0xd0d) => "Cortex-A77",
+        (0x41, 0xd40) => "Neoverse-V1",
+        (0x41, 0xd41) => "Cortex-A78",
+        (0x41, 0xd44) => "Cortex-X1",
+        (0x41, 0xd46) => "Cortex-A510",
+        (0x41, 0xd47) => "Cortex-A710",
+        (0x41, 0xd48) => "Cortex-X2",
+        (0x41, 0xd49) => "Neoverse-N2",
+        (0x41, 0xd4f) => "Neoverse-V2",
+        (0x41, 0xd80) => "Cortex-A520",
+        (0x41, 0xd81) => "Cortex-A720",
+        (0x41, 0xd84) => "Neoverse-V3",
+        (0x41, 0xd8e) => "Neoverse-N3",
+        (0xc0, 0xac3) => "Ampere-1",
+        (0xc0, 0xac4) => "Ampere-1A",
+        _ => "",
+    };
+    if known.is_empty() {
+        format!("AArch64 core (implementer {implementer:#x}, part {part:#x})")
+    } else {
+        known.to_string()
+    }
+}
+
+/// A `/proc/cpuinfo` number written in decimal or as `0x` hex.
+fn parse_number(value: &str) -> Option<u32> {
+    match value.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    }
+}
+
 impl CpuInfo {
-    /// Reads `/proc/cpuinfo` (an empty record when it cannot be read).
+    /// Reads `/proc/cpuinfo` (an empty record when it cannot be read), and
+    /// the clock from cpufreq when that file gives none.
     pub fn read() -> Self {
-        std::fs::read_to_string("/proc/cpuinfo")
+        let mut info = std::fs::read_to_string("/proc/cpuinfo")
             .map(|s| Self::parse(&s))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if info.mhz.is_none() {
+            info.mhz =
+                std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+                    .ok()
+                    .and_then(|khz| khz.trim().parse::<f64>().ok())
+                    .map(|khz| khz / 1e3);
+        }
+        info
     }
 
     /// The first CPU's record of a `/proc/cpuinfo` text.
     pub fn parse(text: &str) -> Self {
         let mut info = Self::default();
+        let (mut implementer, mut part) = (None, None);
         for line in text.lines() {
-            if line.trim().is_empty() && info.vendor.is_some() {
+            if line.trim().is_empty() && (info != Self::default() || part.is_some()) {
                 break;
             }
             let Some((key, value)) = line.split_once(':') else {
@@ -163,9 +244,16 @@ impl CpuInfo {
                 "cpu family" => info.family = value.parse().ok(),
                 "model name" => info.model_name = Some(value.to_string()),
                 "cpu MHz" => info.mhz = value.parse().ok(),
-                "flags" => info.flags = value.split_whitespace().map(str::to_string).collect(),
+                "flags" | "Features" => {
+                    info.flags = value.split_whitespace().map(str::to_string).collect()
+                }
+                "CPU implementer" => implementer = parse_number(value),
+                "CPU part" => part = parse_number(value),
                 _ => {}
             }
+        }
+        if let (None, Some(implementer), Some(part)) = (&info.model_name, implementer, part) {
+            info.model_name = Some(arm_core_name(implementer, part));
         }
         info
     }
@@ -298,6 +386,26 @@ mod tests {
         // In NOTABLE_FLAGS' order, not the file's; avx2 is not one of them.
         assert_eq!(info.notable_flags(), ["avx512_vnni", "amx_tile"]);
         assert_eq!(CpuInfo::parse(""), CpuInfo::default());
+    }
+
+    #[test]
+    fn aarch64_cpuinfo_names_the_core_and_its_features() {
+        let record = |part: &str| {
+            format!(
+                "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve asimdhp asimddp\n\
+                 CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x3\n\
+                 CPU part\t: {part}\nCPU revision\t: 1\n\nprocessor\t: 1\nCPU part\t: 0xd05\n"
+            )
+        };
+        let n1 = CpuInfo::parse(&record("0xd0c"));
+        assert_eq!(n1.model_name.as_deref(), Some("Neoverse-N1"));
+        assert_eq!(n1.notable_flags(), ["asimdhp", "asimddp", "sve"]);
+        assert_eq!((n1.mhz, n1.vendor), (None, None));
+        let other = CpuInfo::parse(&record("0xfff"));
+        assert_eq!(
+            other.model_name.as_deref(),
+            Some("AArch64 core (implementer 0x41, part 0xfff)")
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use tcanet_models::onnx::{
-    ModelInterface, TimeSteps, INPUT_FEATURES, INPUT_NAMES, INPUT_PROPOSALS, IOU_OUTPUTS,
-    PROPOSAL_OUTPUTS,
+    ModelInterface, Precision, TimeSteps, INPUT_FEATURES, INPUT_NAMES, INPUT_PROPOSALS,
+    IOU_OUTPUTS, PROPOSAL_OUTPUTS,
 };
 use tcanet_models::onnx_proto::ModelMetadataProto;
 use tcanet_models::{ModelConfig, NUM_STAGES};
@@ -28,6 +28,15 @@ pub enum ModelError {
         /// What does not match, naming the input/output and dimension.
         reason: String,
     },
+    /// The model cannot run correctly on the device in use (a known ONNX
+    /// Runtime defect on this processor).
+    #[error("{}: cannot run here: {reason}", path.display())]
+    Unsupported {
+        /// The model file.
+        path: PathBuf,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// ONNX Runtime failed while running the model.
     #[error("{}: inference failed: {message}", path.display())]
     Run {
@@ -44,7 +53,7 @@ impl ModelError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Self::Setup(e) => e.is_bad_input(),
-            Self::Contract { .. } => true,
+            Self::Contract { .. } | Self::Unsupported { .. } => true,
             Self::Run { .. } => false,
         }
     }
@@ -185,6 +194,22 @@ impl TcanetModel {
         let interface = read_interface(&built.session, config_override, &mut warnings, path)
             .map_err(contract)?;
         check_io(&built.session, &interface).map_err(contract)?;
+        let ort_version = crate::loaded().map_or("", |l| l.version.as_str());
+        match fp16_on_cpu(
+            interface.precision,
+            built.used,
+            tcanet_models::cpu::has_fp16_arithmetic(),
+            ort_version,
+        ) {
+            Fp16OnCpu::Fine => {}
+            Fp16OnCpu::Warn(warning) => warnings.push(warning),
+            Fp16OnCpu::Refuse(reason) => {
+                return Err(ModelError::Unsupported {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+            }
+        }
         let call_limit = matches!(built.used, Device::TensorRt(_)).then(|| CallLimit {
             batch: settings.tensorrt.batch_range().max as usize,
             proposals: settings.tensorrt.proposals_range().max as usize,
@@ -296,6 +321,64 @@ impl TcanetModel {
             proposals: proposals_out,
             iou: iou_out,
         })
+    }
+}
+
+/// The last ONNX Runtime release known to compute float16 grouped
+/// convolutions wrongly on processors with float16 arithmetic.
+const FP16_GROUPED_CONV_BROKEN_UP_TO: (u32, u32) = (1, 31);
+
+/// Whether a model of some precision can run on the CPU provider here.
+#[derive(Debug, Clone, PartialEq)]
+enum Fp16OnCpu {
+    /// Nothing known against it.
+    Fine,
+    /// Run it, with this warning.
+    Warn(String),
+    /// Do not run it: this reason, with what to do instead.
+    Refuse(String),
+}
+
+/// Whether a `precision` model runs correctly on `device` of a host with
+/// (`fp16_arithmetic`) or without float16 arithmetic, under ONNX Runtime
+/// `ort_version`.
+///
+/// On processors with float16 arithmetic (AArch64 FEAT_FP16) ONNX Runtime's
+/// CPU provider runs float16 convolutions with its own float16 kernel,
+/// whose grouped path gives every group after the first the first group's
+/// bias and the wrong weights (seen in 1.31.1; the TBR convs are grouped),
+/// so the refined proposals come out wrong or NaN. Elsewhere it computes
+/// them in float32 and the model is exact to float16 rounding.
+fn fp16_on_cpu(
+    precision: Precision,
+    device: Device,
+    fp16_arithmetic: bool,
+    ort_version: &str,
+) -> Fp16OnCpu {
+    if precision != Precision::Fp16 || device != Device::Cpu || !fp16_arithmetic {
+        return Fp16OnCpu::Fine;
+    }
+    let mut parts = ort_version.split('.').map(|p| p.parse::<u32>().ok());
+    let known_broken = match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) <= FP16_GROUPED_CONV_BROKEN_UP_TO,
+        _ => true,
+    };
+    let (major, minor) = FP16_GROUPED_CONV_BROKEN_UP_TO;
+    if known_broken {
+        Fp16OnCpu::Refuse(format!(
+            "a float16 model on the CPU of a processor with float16 arithmetic \
+             (AArch64 FEAT_FP16): ONNX Runtime {ort_version}'s float16 grouped \
+             convolutions give wrong results there. Export the checkpoint without \
+             --fp16 for the CPU (--int8 for speed), or run this model on a GPU \
+             (--device cuda or tensorrt)"
+        ))
+    } else {
+        Fp16OnCpu::Warn(format!(
+            "a float16 model on the CPU of a processor with float16 arithmetic: ONNX \
+             Runtime up to {major}.{minor} computes float16 grouped convolutions wrongly \
+             there, and {ort_version} has not been checked; check this model with \
+             `tcanet-export verify` before trusting its outputs, or export it without --fp16"
+        ))
     }
 }
 
@@ -473,6 +556,47 @@ mod tests {
             (overridden.config, overridden.precision),
             (given, Precision::Fp16)
         );
+    }
+
+    #[test]
+    fn float16_models_are_refused_on_the_cpu_only_where_ort_computes_them_wrongly() {
+        use Precision::{Fp16, Fp32};
+        let refused = |v| {
+            matches!(
+                fp16_on_cpu(Fp16, Device::Cpu, true, v),
+                Fp16OnCpu::Refuse(_)
+            )
+        };
+        // Float16 arithmetic, the CPU provider, ONNX Runtime up to 1.31.
+        for version in ["1.31.1", "1.31.0", "1.24.4", "1.9.0", "", "dev"] {
+            assert!(refused(version), "{version}");
+        }
+        let Fp16OnCpu::Refuse(reason) = fp16_on_cpu(Fp16, Device::Cpu, true, "1.31.1") else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains("1.31.1") && reason.contains("without --fp16"),
+            "{reason}"
+        );
+        // Later releases: a warning to check the model.
+        for version in ["1.32.0", "2.0.1"] {
+            assert!(matches!(
+                fp16_on_cpu(Fp16, Device::Cpu, true, version),
+                Fp16OnCpu::Warn(w) if w.contains("tcanet-export verify") && w.contains(version)
+            ));
+        }
+        // Float32 models, GPUs and processors without float16 arithmetic.
+        for (precision, device, fp16) in [
+            (Fp32, Device::Cpu, true),
+            (Fp16, Device::Cuda(0), true),
+            (Fp16, Device::TensorRt(1), true),
+            (Fp16, Device::Cpu, false),
+        ] {
+            assert_eq!(
+                fp16_on_cpu(precision, device, fp16, "1.31.1"),
+                Fp16OnCpu::Fine
+            );
+        }
     }
 
     #[test]

@@ -68,8 +68,13 @@ pub struct CpuFacts {
     pub logical_cores: usize,
     /// The widest float32 vector ISA detected.
     pub isa: String,
-    /// Dot-product and matrix extensions present (`avx512_vnni`, `amx_tile`, ...).
+    /// Dot-product, matrix and float16 extensions present (`avx512_vnni`,
+    /// `amx_tile`, `asimdhp`, ...).
     pub extensions: Vec<String>,
+    /// Float16 arithmetic (AArch64 FEAT_FP16): float16 models are refused
+    /// on the CPU provider here (ONNX Runtime's float16 grouped
+    /// convolutions are wrong on such processors).
+    pub fp16_arithmetic: bool,
     /// Clock in GHz (`cpu MHz`), if known.
     pub clock_ghz: Option<f64>,
     /// Nominal float32 peak over all logical cores, GFLOP/s (`null` without a clock).
@@ -131,6 +136,7 @@ impl CpuFacts {
             logical_cores: logical_cores(),
             isa: peak.isa.to_string(),
             extensions: info.notable_flags().iter().map(|f| f.to_string()).collect(),
+            fp16_arithmetic: tcanet_models::cpu::has_fp16_arithmetic(),
             clock_ghz: info.ghz(),
             nominal_peak_gflops: Some(peak.gflops()).filter(|g| g.is_finite()),
             peak_formula: peak.to_string(),
@@ -198,9 +204,20 @@ impl fmt::Display for CpuFacts {
             format!(" (with {})", self.extensions.join(", "))
         };
         writeln!(f, "vector isa: {}{ext}", self.isa)?;
+        if self.fp16_arithmetic {
+            writeln!(
+                f,
+                "float16 models on the cpu: refused (ONNX Runtime's float16 grouped \
+                 convolutions are wrong on processors with float16 arithmetic: export \
+                 float32 or --int8 models for this CPU)"
+            )?;
+        }
         match self.nominal_peak_gflops {
             Some(_) => writeln!(f, "nominal peak: {}", self.peak_formula),
-            None => writeln!(f, "nominal peak: unknown (no clock in /proc/cpuinfo)"),
+            None => writeln!(
+                f,
+                "nominal peak: unknown (no clock in /proc/cpuinfo or cpufreq)"
+            ),
         }
     }
 }

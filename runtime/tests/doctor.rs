@@ -55,6 +55,12 @@ fn doctor_finds_the_library_and_its_version() {
     assert!(line("vector isa: ").starts_with(&format!("vector isa: {isa}")));
     line("nominal peak: ");
     line("cpu: ");
+    // Processors with float16 arithmetic get a line saying float16 models are refused.
+    assert_eq!(
+        text.contains("float16 models on the cpu: refused"),
+        tcanet_models::cpu::has_fp16_arithmetic(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -100,6 +106,10 @@ fn doctor_json_has_every_fact() {
         assert!(cpu.get(key).is_some(), "cpu.{key} in {v}");
     }
     assert_eq!(cpu["isa"], tcanet_models::cpu::VectorIsa::detect().as_str());
+    assert_eq!(
+        cpu["fp16_arithmetic"],
+        tcanet_models::cpu::has_fp16_arithmetic()
+    );
 }
 
 #[test]

@@ -11,6 +11,40 @@ use tcanet_models::checkpoint::{
 };
 use tcanet_models::{param_specs, ModelConfig};
 
+/// Whether this host's CPU provider runs float16 models. On processors with
+/// float16 arithmetic (AArch64 FEAT_FP16) the runtime refuses them, because
+/// ONNX Runtime's float16 grouped convolutions are wrong there; tests then
+/// check the refusal ([`assert_fp16_refused`]) instead of the outputs.
+pub fn cpu_runs_fp16() -> bool {
+    !tcanet_models::cpu::has_fp16_arithmetic()
+}
+
+/// Asserts that the float16 model at `path` is refused on this host's CPU
+/// provider, with a reason that says what to do.
+pub fn assert_fp16_refused(path: &Path) {
+    let Err(err) = tcanet_exporter::ort_run::OnnxModel::load(path, 1) else {
+        panic!(
+            "the float16 model {} is not refused on this processor",
+            path.display()
+        );
+    };
+    assert!(
+        matches!(err, tcanet_ort::ModelError::Unsupported { .. })
+            && err.to_string().contains("without --fp16"),
+        "{err}"
+    );
+}
+
+/// Asserts that a command given a float16 model exited 2 with the refusal.
+pub fn assert_fp16_refused_exit(o: &std::process::Output) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot run here") && err.contains("without --fp16"),
+        "{err}"
+    );
+}
+
 /// The project's Python venv (onnx, onnxruntime), as configured for cargo.
 pub fn venv() -> PathBuf {
     PathBuf::from(env!("TCANET_VENV"))
