@@ -2,7 +2,7 @@
 # (the whole suite). Both do all set-up first and are fast when it is done.
 CARGO ?= cargo
 
-.PHONY: setup demo test build bench dist fmt clean
+.PHONY: setup demo test test-aarch64 build bench dist fmt clean
 setup:
 	@bash scripts/setup.sh
 
@@ -16,6 +16,10 @@ test: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release --workspace
 	.venv/bin/python -m pytest -q evaluator/python/tests
+
+# The lean crates' tests for AArch64 under qemu-user (needs root; not in CI).
+test-aarch64: setup
+	@bash scripts/test-aarch64.sh
 
 bench: setup
 	@bash scripts/bench.sh

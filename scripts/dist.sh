@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make dist`: a relocatable release of the lean binaries.
 #
-#   dist/tcanet-VERSION-linux-x86_64.tar.gz   tcanet-infer, tcanet-eval, tcanet-export,
+#   dist/tcanet-VERSION-linux-ARCH.tar.gz     tcanet-infer, tcanet-eval, tcanet-export,
 #                                              the ONNX Runtime CPU library they load
 #                                              (beside them), the licenses, a README
 #   dist/tcanet_eval-*.whl                     the evaluator's Python package (abi3)
@@ -9,8 +9,12 @@
 # Unpacked anywhere, the binaries run with a clean environment (env -i): no
 # Python, no venv, no path of this machine (checked below). The trainer is
 # not part of it: it needs libtorch (see the README's trainer section).
-#   bash scripts/dist.sh [--no-wheel] [--no-build] [--out DIR]
+#   bash scripts/dist.sh [--no-wheel] [--no-build] [--out DIR] [--target aarch64]
 # (--no-build packs the binaries already in the target directory.)
+# ARCH is this machine's; `--target aarch64` cross-builds the AArch64
+# release instead (Debian: gcc-aarch64-linux-gnu, libc6-dev-arm64-cross;
+# rustup target add aarch64-unknown-linux-gnu), with the AArch64 build of
+# the same ONNX Runtime (scripts/aarch64-ort.sh) and no wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "dist: error: $*" >&2; exit 1; }
@@ -18,37 +22,56 @@ die() { echo "dist: error: $*" >&2; exit 1; }
 out=dist
 wheel=1
 build=1
+cross=
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-wheel) wheel=0 ;;
     --no-build) build=0 ;;
     --out) out=${2:?--out needs a directory}; shift ;;
-    *) die "unknown argument $1 (use --no-wheel, --no-build, --out DIR)" ;;
+    --target)
+      [ "${2:-}" = aarch64 ] || die "--target takes aarch64 (the default is this machine's)"
+      cross=aarch64-unknown-linux-gnu; wheel=0; shift ;;
+    *) die "unknown argument $1 (use --no-wheel, --no-build, --out DIR, --target aarch64)" ;;
   esac
   shift
 done
 
 target=${CARGO_TARGET_DIR:-target}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+venv=.venv
+strip=strip
+cargo_target=()
+bins="$target/release"
 arch=$(uname -m)
+if [ -n "$cross" ]; then
+  command -v aarch64-linux-gnu-gcc >/dev/null \
+    || die "aarch64-linux-gnu-gcc not found (Debian: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"
+  venv=$(bash scripts/aarch64-ort.sh) || die "no AArch64 ONNX Runtime"
+  strip=aarch64-linux-gnu-strip
+  cargo_target=(--target "$cross")
+  bins="$target/$cross/release"
+  arch=aarch64
+  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+  export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+fi
 name="tcanet-$version-linux-$arch"
-ort_lib=$(ls .venv/onnxruntime/libonnxruntime.so.*.*.* 2>/dev/null | head -1) \
+ort_lib=$(ls "$venv"/onnxruntime/libonnxruntime.so.*.*.* 2>/dev/null | head -1) \
   || true
-[ -n "$ort_lib" ] || die "no .venv/onnxruntime/libonnxruntime.so.X.Y.Z: run 'make setup' first"
-ort_pkg=$(dirname "$(readlink -f .venv/onnxruntime)")
+[ -n "$ort_lib" ] || die "no $venv/onnxruntime/libonnxruntime.so.X.Y.Z: run 'make setup' first"
+ort_pkg=$(dirname "$(readlink -f "$venv/onnxruntime")")
 
 if [ "$build" = 1 ]; then
-  cargo build --release -q -p tcanet-exporter -p tcanet-runtime -p tcanet-evaluator --bins
+  cargo build --release -q "${cargo_target[@]}" -p tcanet-exporter -p tcanet-runtime -p tcanet-evaluator --bins
 fi
 for b in tcanet-infer tcanet-eval tcanet-export; do
-  [ -x "$target/release/$b" ] || die "$target/release/$b is missing (build it, or drop --no-build)"
+  [ -x "$bins/$b" ] || die "$bins/$b is missing (build it, or drop --no-build)"
 done
 stage="$target/dist/$name"
 rm -rf "$stage"
 mkdir -p "$stage/bin" "$stage/licenses"
 for b in tcanet-infer tcanet-eval tcanet-export; do
   # Debug information carries source paths; the release keeps none.
-  strip --strip-debug -o "$stage/bin/$b" "$target/release/$b"
+  "$strip" --strip-debug -o "$stage/bin/$b" "$bins/$b"
 done
 cp "$ort_lib" "$stage/bin/"
 cp LICENSE-MIT LICENSE-APACHE "$stage/licenses/"
