@@ -35,7 +35,10 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = DEFAULT_OPSET, value_name = "N",
           allow_negative_numbers = true, value_parser = opset())]
     pub opset: i64,
-    /// float16 weights and compute (inputs and outputs stay float32).
+    /// float16 weights and compute (inputs and outputs stay float32), for
+    /// GPUs. CPUs compute most of it in float32 anyway, and on AArch64 CPUs
+    /// with float16 arithmetic the runtime refuses it: export float32 (or
+    /// --int8) for CPUs.
     #[arg(long)]
     pub fp16: bool,
     /// Accept any number of feature steps T (the local attention window and
