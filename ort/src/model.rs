@@ -203,11 +203,15 @@ impl TcanetModel {
         ) {
             Fp16OnCpu::Fine => {}
             Fp16OnCpu::Warn(warning) => warnings.push(warning),
-            Fp16OnCpu::Refuse(reason) => {
+            Fp16OnCpu::Refuse(mut reason) => {
+                if built.requested != built.used {
+                    // Say why the GPU asked for was not used.
+                    reason = format!("{reason} ({})", warnings.join("; "));
+                }
                 return Err(ModelError::Unsupported {
                     path: path.to_path_buf(),
                     reason,
-                })
+                });
             }
         }
         let call_limit = matches!(built.used, Device::TensorRt(_)).then(|| CallLimit {
