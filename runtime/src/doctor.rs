@@ -207,9 +207,9 @@ impl fmt::Display for CpuFacts {
         if self.fp16_arithmetic {
             writeln!(
                 f,
-                "float16 models on the cpu: refused (ONNX Runtime's float16 grouped \
-                 convolutions are wrong on processors with float16 arithmetic: export \
-                 float32 or --int8 models for this CPU)"
+                "float16 models on the cpu: refused (ONNX Runtime up to 1.31 computes \
+                 float16 grouped convolutions wrongly on processors with float16 \
+                 arithmetic: export float32 or --int8 models for this CPU)"
             )?;
         }
         match self.nominal_peak_gflops {
