@@ -345,6 +345,31 @@ pub struct ValueInfoProto {
     pub doc_string: String,
 }
 
+impl ValueInfoProto {
+    /// A tensor value of element type `elem_type` (a [`data_type`]) and
+    /// fixed shape `dims`.
+    pub fn fixed_tensor(name: &str, elem_type: i32, dims: &[i64]) -> Self {
+        let dim = dims
+            .iter()
+            .map(|&d| Dimension {
+                value: Some(DimensionValue::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        Self {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TypeProtoTensor {
+                    elem_type,
+                    shape: Some(TensorShapeProto { dim }),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
 /// `TypeProto`, restricted to its `tensor_type` case.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TypeProto {

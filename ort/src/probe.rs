@@ -9,8 +9,7 @@ use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 use prost::Message;
 use tcanet_models::onnx_proto::{
-    data_type, Dimension, DimensionValue, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
-    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+    data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, ValueInfoProto,
 };
 
 use crate::LoadedOrt;
@@ -136,25 +135,6 @@ fn try_session(loaded: &LoadedOrt, provider: Provider) -> Result<(), String> {
         .map_err(|e| format!("cannot create a session: {e}"))
 }
 
-/// A `ValueInfoProto` of a float tensor of shape `[1]`.
-fn float1_value(name: &str) -> ValueInfoProto {
-    let one = Dimension {
-        value: Some(DimensionValue::DimValue(1)),
-        ..Default::default()
-    };
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: data_type::FLOAT,
-                shape: Some(TensorShapeProto { dim: vec![one] }),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 /// The smallest model every provider can take: `y = Identity(x)` on a float
 /// `[1]` (ONNX IR 8, opset 13), as serialized `ModelProto` bytes.
 pub fn probe_model() -> Vec<u8> {
@@ -167,8 +147,8 @@ pub fn probe_model() -> Vec<u8> {
     let graph = GraphProto {
         node: vec![node],
         name: "probe".into(),
-        input: vec![float1_value("x")],
-        output: vec![float1_value("y")],
+        input: vec![ValueInfoProto::fixed_tensor("x", data_type::FLOAT, &[1])],
+        output: vec![ValueInfoProto::fixed_tensor("y", data_type::FLOAT, &[1])],
         ..Default::default()
     };
     ModelProto {

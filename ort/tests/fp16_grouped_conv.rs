@@ -13,9 +13,8 @@ use half::f16;
 use ort::value::Tensor;
 use prost::Message;
 use tcanet_models::onnx_proto::{
-    attribute_type, data_type, AttributeProto, Dimension, DimensionValue, GraphProto, ModelProto,
-    NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor,
-    ValueInfoProto,
+    attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, ValueInfoProto,
 };
 use tcanet_ort::{build_session, init_ort, SessionSettings};
 use tcanet_testkit::pseudo_random;
@@ -26,25 +25,10 @@ const STEPS: usize = 32;
 const KERNEL: usize = 3;
 const STRIDE: usize = 2;
 
-/// A float16 graph input or output of shape `[1, CHANNELS, 1, n]`.
+/// A float16 graph input or output of shape `[1, CHANNELS, 1, steps]`.
 fn value(name: &str, steps: usize) -> ValueInfoProto {
-    let dim = |d: usize| Dimension {
-        value: Some(DimensionValue::DimValue(d as i64)),
-        ..Default::default()
-    };
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: data_type::FLOAT16,
-                shape: Some(TensorShapeProto {
-                    dim: vec![dim(1), dim(CHANNELS), dim(1), dim(steps)],
-                }),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let dims = [1, CHANNELS as i64, 1, steps as i64];
+    ValueInfoProto::fixed_tensor(name, data_type::FLOAT16, &dims)
 }
 
 /// A float16 initializer.
