@@ -25,7 +25,7 @@ use std::path::PathBuf;
 pub use library::{
     init_ort, loaded, lookup_rule, version_line, LoadedOrt, TriedPath, LOOKUP_RULES, ORT_VERSION,
 };
-pub use model::{CallLimit, ModelError, StageOutputs, TcanetModel};
+pub use model::{cpu_refuses_float16, CallLimit, ModelError, StageOutputs, TcanetModel};
 pub use probe::{library_version, provider_statuses, Provider, ProviderStatus};
 pub use session::{build_session, build_session_for, BuiltSession, Device, SessionSettings};
 pub use tensorrt::{DimRange, ProfileError, TensorRtOptions};

@@ -194,12 +194,11 @@ impl TcanetModel {
         let interface = read_interface(&built.session, config_override, &mut warnings, path)
             .map_err(contract)?;
         check_io(&built.session, &interface).map_err(contract)?;
-        let ort_version = crate::loaded().map_or("", |l| l.version.as_str());
         match fp16_on_cpu(
             interface.precision,
             built.used,
             tcanet_models::cpu::has_fp16_arithmetic(),
-            ort_version,
+            loaded_version(),
         ) {
             Fp16OnCpu::Fine => {}
             Fp16OnCpu::Warn(warning) => warnings.push(warning),
@@ -326,6 +325,22 @@ impl TcanetModel {
             iou: iou_out,
         })
     }
+}
+
+/// Whether [`TcanetModel::load`] refuses float16 models on this host's CPU
+/// provider with the ONNX Runtime loaded (after [`crate::init_ort`]; before
+/// it, as with the release known to be wrong): on processors with float16
+/// arithmetic, where ONNX Runtime up to 1.31 computes float16 grouped
+/// convolutions wrongly.
+pub fn cpu_refuses_float16() -> bool {
+    let arithmetic = tcanet_models::cpu::has_fp16_arithmetic();
+    let verdict = fp16_on_cpu(Precision::Fp16, Device::Cpu, arithmetic, loaded_version());
+    matches!(verdict, Fp16OnCpu::Refuse(_))
+}
+
+/// The loaded ONNX Runtime's version, empty before [`crate::init_ort`].
+fn loaded_version() -> &'static str {
+    crate::loaded().map_or("", |l| l.version.as_str())
 }
 
 /// The last ONNX Runtime release known to compute float16 grouped

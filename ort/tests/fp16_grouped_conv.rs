@@ -147,15 +147,18 @@ fn float16_grouped_conv_is_right_exactly_where_fp16_models_are_not_refused() {
     let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|d| d * d).sum::<f64>().sqrt();
     let error =
         norm(&mut got.iter().zip(&want).map(|(a, b)| a - b)) / norm(&mut want.iter().copied());
-    if tcanet_models::cpu::has_fp16_arithmetic() {
+    eprintln!("float16 grouped Conv against f64: relative L2 error {error:.2e}");
+    if tcanet_ort::cpu_refuses_float16() {
         assert!(
             error > 0.1,
             "relative L2 error {error:e}: ONNX Runtime now computes float16 grouped \
              convolutions right on this processor; lift the refusal of float16 models \
              for its version"
         );
-    } else {
+    } else if !tcanet_models::cpu::has_fp16_arithmetic() {
         // Float16 output rounding (2^-11 relative) and float32 sums.
         assert!(error < 1e-3, "relative L2 error {error:e}");
     }
+    // (Float16 arithmetic with an ONNX Runtime after 1.31: not known either
+    // way; the runtime warns and this test reports the error only.)
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde::Serialize;
 use tcanet_models::cpu::{logical_cores, CpuInfo, NominalPeak};
-use tcanet_ort::{init_ort, lookup_rule, provider_statuses, OrtSetupError, LOOKUP_RULES};
+use tcanet_ort::{
+    cpu_refuses_float16, init_ort, lookup_rule, provider_statuses, OrtSetupError, LOOKUP_RULES,
+};
 
 /// Everything `doctor` reports (the `--json` object).
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +44,9 @@ pub struct OrtFacts {
     pub build_info: String,
     /// CPU, CUDA and TensorRT.
     pub providers: Vec<ProviderFacts>,
+    /// Float16 models are refused on this CPU with this library
+    /// (`tcanet_ort::cpu_refuses_float16`).
+    pub float16_refused_on_cpu: bool,
 }
 
 /// One execution provider.
@@ -71,9 +76,8 @@ pub struct CpuFacts {
     /// Dot-product, matrix and float16 extensions present (`avx512_vnni`,
     /// `amx_tile`, `asimdhp`, ...).
     pub extensions: Vec<String>,
-    /// Float16 arithmetic (AArch64 FEAT_FP16): float16 models are refused
-    /// on the CPU provider here (ONNX Runtime's float16 grouped
-    /// convolutions are wrong on such processors).
+    /// Float16 arithmetic (AArch64 FEAT_FP16), where ONNX Runtime's CPU
+    /// provider computes float16 models in float16.
     pub fp16_arithmetic: bool,
     /// Clock in GHz (`cpu MHz`), if known.
     pub clock_ghz: Option<f64>,
@@ -123,6 +127,7 @@ fn ort_facts(ort_lib: Option<&Path>) -> Result<OrtFacts, OrtSetupError> {
         expected_version: tcanet_ort::ORT_VERSION.into(),
         build_info: loaded.build_info.clone(),
         providers,
+        float16_refused_on_cpu: cpu_refuses_float16(),
     })
 }
 
@@ -190,6 +195,14 @@ impl fmt::Display for OrtFacts {
             };
             writeln!(f, "provider {} (--device {}): {state}", p.name, p.device)?;
         }
+        if self.float16_refused_on_cpu {
+            writeln!(
+                f,
+                "float16 models on the cpu: refused (this ONNX Runtime computes float16 \
+                 grouped convolutions wrongly on processors with float16 arithmetic: \
+                 export float32 or --int8 models for this CPU)"
+            )?;
+        }
         Ok(())
     }
 }
@@ -204,14 +217,6 @@ impl fmt::Display for CpuFacts {
             format!(" (with {})", self.extensions.join(", "))
         };
         writeln!(f, "vector isa: {}{ext}", self.isa)?;
-        if self.fp16_arithmetic {
-            writeln!(
-                f,
-                "float16 models on the cpu: refused (ONNX Runtime up to 1.31 computes \
-                 float16 grouped convolutions wrongly on processors with float16 \
-                 arithmetic: export float32 or --int8 models for this CPU)"
-            )?;
-        }
         match self.nominal_peak_gflops {
             Some(_) => writeln!(f, "nominal peak: {}", self.peak_formula),
             None => writeln!(

@@ -55,10 +55,11 @@ fn doctor_finds_the_library_and_its_version() {
     assert!(line("vector isa: ").starts_with(&format!("vector isa: {isa}")));
     line("nominal peak: ");
     line("cpu: ");
-    // Processors with float16 arithmetic get a line saying float16 models are refused.
+    // Where float16 models are refused, a line says so.
+    tcanet_ort::init_ort(None).unwrap();
     assert_eq!(
         text.contains("float16 models on the cpu: refused"),
-        tcanet_models::cpu::has_fp16_arithmetic(),
+        tcanet_ort::cpu_refuses_float16(),
         "{text}"
     );
 }
@@ -109,6 +110,11 @@ fn doctor_json_has_every_fact() {
     assert_eq!(
         cpu["fp16_arithmetic"],
         tcanet_models::cpu::has_fp16_arithmetic()
+    );
+    tcanet_ort::init_ort(None).unwrap();
+    assert_eq!(
+        ort["float16_refused_on_cpu"],
+        tcanet_ort::cpu_refuses_float16()
     );
 }
 

@@ -102,16 +102,17 @@ fn check(cfg: &ModelConfig, seed: i64, cases: &[(usize, usize)], tch_f64: bool) 
             &model_path,
         )
         .unwrap();
-        if precision == Precision::Fp16 && tcanet_models::cpu::has_fp16_arithmetic() {
+        let loaded = OnnxModel::load(&model_path, 1);
+        if precision == Precision::Fp16 && tcanet_ort::cpu_refuses_float16() {
             // Refused on processors with float16 arithmetic, whose ONNX
             // Runtime float16 grouped convolutions are wrong.
-            let Err(err) = OnnxModel::load(&model_path, 1) else {
+            let Err(err) = loaded else {
                 panic!("the float16 model is not refused on this processor");
             };
             assert!(err.to_string().contains("without --fp16"), "{err}");
             continue;
         }
-        let mut model = OnnxModel::load(&model_path, 1).unwrap();
+        let mut model = loaded.unwrap();
         let tol = Tolerances::for_precision(precision);
         for (i, &(b, n)) in cases.iter().enumerate() {
             let (features, proposals) = random_inputs(cfg, b, n, 100 + i as u64);

@@ -16,7 +16,8 @@ use tcanet_models::{param_specs, ModelConfig};
 /// ONNX Runtime's float16 grouped convolutions are wrong there; tests then
 /// check the refusal ([`assert_fp16_refused`]) instead of the outputs.
 pub fn cpu_runs_fp16() -> bool {
-    !tcanet_models::cpu::has_fp16_arithmetic()
+    tcanet_ort::init_ort(None).expect("ONNX Runtime of the project venv");
+    !tcanet_ort::cpu_refuses_float16()
 }
 
 /// Asserts that the float16 model at `path` is refused on this host's CPU
