@@ -14,7 +14,7 @@
 # ARCH is this machine's; `--target aarch64` cross-builds the AArch64
 # release instead (Debian: gcc-aarch64-linux-gnu, libc6-dev-arm64-cross;
 # rustup target add aarch64-unknown-linux-gnu), with the AArch64 build of
-# the same ONNX Runtime (scripts/aarch64-ort.sh) and no wheel.
+# the same ONNX Runtime (scripts/aarch64.sh) and no wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "dist: error: $*" >&2; exit 1; }
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --out) out=${2:?--out needs a directory}; shift ;;
     --target)
       [ "${2:-}" = aarch64 ] || die "--target takes aarch64 (the default is this machine's)"
-      cross=aarch64-unknown-linux-gnu; wheel=0; shift ;;
+      cross=1; wheel=0; shift ;;
     *) die "unknown argument $1 (use --no-wheel, --no-build, --out DIR, --target aarch64)" ;;
   esac
   shift
@@ -44,15 +44,13 @@ cargo_target=()
 bins="$target/release"
 arch=$(uname -m)
 if [ -n "$cross" ]; then
-  command -v aarch64-linux-gnu-gcc >/dev/null \
-    || die "aarch64-linux-gnu-gcc not found (Debian: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"
-  venv=$(bash scripts/aarch64-ort.sh) || die "no AArch64 ONNX Runtime"
+  . scripts/aarch64.sh
+  aarch64_cross_env
+  venv=$(aarch64_ort_venv)
   strip=aarch64-linux-gnu-strip
-  cargo_target=(--target "$cross")
-  bins="$target/$cross/release"
+  cargo_target=(--target "$AARCH64_TRIPLE")
+  bins="$target/$AARCH64_TRIPLE/release"
   arch=aarch64
-  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-  export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 fi
 name="tcanet-$version-linux-$arch"
 ort_lib=$(ls "$venv"/onnxruntime/libonnxruntime.so.*.*.* 2>/dev/null | head -1) \

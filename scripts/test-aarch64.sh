@@ -10,9 +10,12 @@
 #   cortex-a72    ARMv8.0-A without it (Raspberry Pi 4): float16 models run,
 #                 computed in float32 by ONNX Runtime.
 #
-# It checks correctness on AArch64 (the kernels' portable code, the
-# evaluator's non-x86 number reader, ONNX Runtime's AArch64 kernels), not
-# speed: emulation is 5-20 times slower than a real processor.
+# On each, the AArch64 release (scripts/dist.sh --target aarch64), unpacked
+# elsewhere and run with an empty environment, then exports a checkpoint to
+# the same bytes as this machine's build and refines a synthetic dataset to
+# the same scores. It checks correctness on AArch64 (the kernels' portable
+# code, the evaluator's non-x86 number reader, ONNX Runtime's AArch64
+# kernels), not speed, which emulation says nothing about.
 #
 #   bash scripts/test-aarch64.sh [--cpu neoverse-n1|cortex-a72|all] [-- CARGO_TEST_ARGS...]
 #
@@ -43,17 +46,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-triple=aarch64-unknown-linux-gnu
-sysroot=/usr/aarch64-linux-gnu
+. scripts/aarch64.sh
 [ -x .venv/bin/python ] || die "no .venv: run 'make setup' first"
 [ "$(id -u)" = 0 ] || die "needs root (binfmt_misc and a private /proc/cpuinfo); run it as root or in a container"
-for tool in qemu-aarch64 aarch64-linux-gnu-gcc unshare; do
-  command -v "$tool" >/dev/null \
-    || die "$tool not found (Debian: apt-get install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"
+for tool in qemu-aarch64 unshare; do
+  command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install qemu-user)"
 done
-[ -e "$sysroot/lib/libc.so.6" ] || die "no AArch64 C library in $sysroot (Debian: apt-get install libc6-dev-arm64-cross)"
-rustup target list --installed 2>/dev/null | grep -qx "$triple" \
-  || die "the Rust target $triple is missing (rustup target add $triple)"
+aarch64_cross_env
 
 # AArch64 programs started by the tests run through qemu-user.
 binfmt=/proc/sys/fs/binfmt_misc
@@ -65,7 +64,7 @@ if [ ! -e "$binfmt/qemu-aarch64" ]; then
 fi
 
 # The AArch64 ONNX Runtime, in a venv-shaped folder whose Python is .venv's.
-work=$(bash scripts/aarch64-ort.sh) || die "no AArch64 ONNX Runtime"
+work=$(aarch64_ort_venv)
 
 # An AArch64 /proc/cpuinfo for a two-core processor of each kind.
 cpuinfo() {  # NAME -> text
@@ -80,13 +79,11 @@ cpuinfo() {  # NAME -> text
   done
 }
 
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export QEMU_LD_PREFIX=$sysroot
+export QEMU_LD_PREFIX=$AARCH64_SYSROOT
 export TCANET_VENV=$work
 crates=(-p tcanet-models -p tcanet-cli -p tcanet-evaluator -p tcanet-ort -p tcanet-runtime -p tcanet-exporter)
-cargo build --release --target "$triple" --tests --bins "${crates[@]}"
+cargo build --release --target "$AARCH64_TRIPLE" --tests --bins "${crates[@]}"
 
 # COMMAND... with an AArch64 /proc/cpuinfo of $cpu, in a private mount namespace.
 as_cpu() {
@@ -94,41 +91,47 @@ as_cpu() {
     "$work/cpuinfo-$cpu" "$@"
 }
 
-# The AArch64 release (scripts/dist.sh --target aarch64), unpacked elsewhere,
-# runs export -> infer -> eval with an empty environment (but qemu's own
-# variables) and refines a synthetic dataset as this machine's build does:
-# the same AUC, AR@1 and AR@100 to 1e-6.
+# The AArch64 release (scripts/dist.sh --target aarch64) unpacked elsewhere,
+# a synthetic dataset, a checkpoint, and the scores this machine's build
+# gives the dataset refined by the checkpoint's model: made once, in $check.
+check=$(mktemp -d)
+trap 'rm -rf "$check"' EXIT
+(
+  host=${CARGO_TARGET_DIR:-target}/release
+  export TCANET_VENV=$PWD/.venv
+  bash scripts/dist.sh --target aarch64 --no-build --out "$check/dist" >/dev/null
+  mkdir "$check/release"
+  tar -xzf "$check"/dist/*.tar.gz -C "$check/release" --strip-components 1
+  cargo build --release -q -p tcanet-trainer -p tcanet-runtime -p tcanet-exporter \
+    -p tcanet-evaluator --bins
+  "$host/tcanet-train" synth -q --out "$check/data" --train-videos 2 --val-videos 8 --seed 5
+  "$host/tcanet-export" random-checkpoint -q --preset tiny --seed 5 -o "$check/ckpt.safetensors"
+  "$host/tcanet-export" -q "$check/ckpt.safetensors" -o "$check/model.onnx"
+  "$host/tcanet-infer" run -q --model "$check/model.onnx" --data "$check/data" \
+    --subset validation -o "$check/x86.json" --threads 1
+  "$host/tcanet-eval" proposals "$check/data/annotations.json" "$check/x86.json" --json \
+    -o "$check/x86-scores.json"
+) || die "preparing the release check failed"
+
+# On the emulated $cpu, the release run with an empty environment (but
+# qemu's own variables) exports the checkpoint to the same bytes, refines
+# the dataset and scores it as this machine's build does: AUC, AR@1 and
+# AR@100 to 1e-6.
 release_check() {
   # (Each step returns on failure: `set -e` does not apply inside `f || ...`.)
-  local tmp rel arm x86 host=${CARGO_TARGET_DIR:-target}/release
-  local host_venv
-  host_venv=$(realpath .venv)
-  tmp=$(mktemp -d)
-  bash scripts/dist.sh --target aarch64 --no-build --out "$tmp/dist" >/dev/null || return 1
-  mkdir "$tmp/elsewhere" && tar -xzf "$tmp"/dist/*.tar.gz -C "$tmp/elsewhere" || return 1
-  rel=$(echo "$tmp"/elsewhere/tcanet-*)
-  clean() { as_cpu env -i QEMU_LD_PREFIX="$sysroot" QEMU_CPU="$cpu" "$@"; }
-  here() { TCANET_VENV=$host_venv "$@"; }
-  cargo build --release -q -p tcanet-trainer -p tcanet-runtime -p tcanet-exporter \
-    -p tcanet-evaluator --bins || return 1
-  here "$host/tcanet-train" synth -q --out "$tmp/data" --train-videos 2 --val-videos 8 --seed 5 \
-    || return 1
-  here "$host/tcanet-export" random-checkpoint -q --preset tiny --seed 5 -o "$tmp/ckpt.safetensors" \
-    || return 1
-  clean "$rel/bin/tcanet-infer" doctor >/dev/null || return 1
-  clean "$rel/bin/tcanet-export" -q "$tmp/ckpt.safetensors" -o "$tmp/model.onnx" || return 1
-  clean "$rel/bin/tcanet-infer" run -q --model "$tmp/model.onnx" --data "$tmp/data" \
-    --subset validation -o "$tmp/arm.json" --threads 1 || return 1
-  here "$host/tcanet-infer" run -q --model "$tmp/model.onnx" --data "$tmp/data" \
-    --subset validation -o "$tmp/x86.json" --threads 1 || return 1
-  arm=$(clean "$rel/bin/tcanet-eval" proposals "$tmp/data/annotations.json" "$tmp/arm.json" --json) \
-    || return 1
-  x86=$(here "$host/tcanet-eval" proposals "$tmp/data/annotations.json" "$tmp/x86.json" --json) \
-    || return 1
-  rm -rf "$tmp"
-  .venv/bin/python - "$arm" "$x86" <<'PY'
+  local bin=$check/release/bin
+  clean() { as_cpu env -i QEMU_LD_PREFIX="$AARCH64_SYSROOT" QEMU_CPU="$cpu" "$@"; }
+  clean "$bin/tcanet-infer" doctor >/dev/null || return 1
+  clean "$bin/tcanet-export" -q "$check/ckpt.safetensors" -o "$check/arm.onnx" || return 1
+  cmp -s "$check/arm.onnx" "$check/model.onnx" \
+    || { echo "the AArch64 exporter's model differs from this machine's" >&2; return 1; }
+  clean "$bin/tcanet-infer" run -q --model "$check/arm.onnx" --data "$check/data" \
+    --subset validation -o "$check/arm.json" --threads 1 || return 1
+  clean "$bin/tcanet-eval" proposals "$check/data/annotations.json" "$check/arm.json" --json \
+    -o "$check/arm-scores.json" || return 1
+  .venv/bin/python - "$check/arm-scores.json" "$check/x86-scores.json" <<'PY'
 import json, sys
-arm, x86 = (json.loads(a) for a in sys.argv[1:])
+arm, x86 = (json.load(open(path)) for path in sys.argv[1:])
 for key in ("AUC", "AR@1", "AR@100"):
     assert abs(arm[key] - x86[key]) <= 1e-6, f"{key}: AArch64 {arm[key]} against x86-64 {x86[key]}"
 print(f"test-aarch64: the release refines as this machine's build does (AUC {arm['AUC']:.4f})")
@@ -139,7 +142,7 @@ status=0
 for cpu in $cpus; do
   echo "test-aarch64: the tests on an emulated $cpu"
   cpuinfo "$cpu" > "$work/cpuinfo-$cpu"
-  as_cpu cargo test --release --target "$triple" "${crates[@]}" "${cargo_args[@]}" \
+  as_cpu cargo test --release --target "$AARCH64_TRIPLE" "${crates[@]}" "${cargo_args[@]}" \
     || { status=1; echo "test-aarch64: FAILED on $cpu" >&2; }
   release_check || { status=1; echo "test-aarch64: the release FAILED on $cpu" >&2; }
 done
