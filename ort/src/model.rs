@@ -191,6 +191,8 @@ impl TcanetModel {
             _ => build_session(path, settings)?,
         };
         let mut warnings = built.warnings;
+        // Why the device asked for was not used (the fallback's warnings).
+        let fallback = (built.requested != built.used).then(|| warnings.join("; "));
         let interface = read_interface(&built.session, config_override, &mut warnings, path)
             .map_err(contract)?;
         check_io(&built.session, &interface).map_err(contract)?;
@@ -202,11 +204,11 @@ impl TcanetModel {
         ) {
             Fp16OnCpu::Fine => {}
             Fp16OnCpu::Warn(warning) => warnings.push(warning),
-            Fp16OnCpu::Refuse(mut reason) => {
-                if built.requested != built.used {
-                    // Say why the GPU asked for was not used.
-                    reason = format!("{reason} ({})", warnings.join("; "));
-                }
+            Fp16OnCpu::Refuse(reason) => {
+                let reason = match fallback {
+                    Some(why) => format!("{reason} ({why})"),
+                    None => reason,
+                };
                 return Err(ModelError::Unsupported {
                     path: path.to_path_buf(),
                     reason,
