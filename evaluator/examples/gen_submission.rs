@@ -9,7 +9,8 @@ use std::io::Write;
 
 use tcanet_evaluator::{GroundTruth, GtVideo};
 
-/// SplitMix64: a small deterministic generator.
+/// SplitMix64, as `tcanet_models::rand` has it: the evaluator depends on no
+/// crate of the network, so its example carries the generator's few lines.
 struct Rng(u64);
 
 impl Rng {

@@ -18,6 +18,7 @@
 //! * [`flops`]: the network's multiply-adds per region for a config, B and N.
 //! * [`cpu`]: the host's vector ISA and a nominal float32 peak.
 //! * [`stats`]: the percentiles every bench command reports (nearest rank).
+//! * [`rand`]: SplitMix64, the one generator of reproducible inputs and seeds.
 //!
 //! Everything here is plain Rust, so the exporter and the runtime use this
 //! crate without linking libtorch. The tch modules (base encoder, LGTE, TTN,
@@ -35,6 +36,7 @@ pub mod onnx_proto;
 pub mod params;
 pub mod postprocess;
 pub mod pytorch;
+pub mod rand;
 pub mod stats;
 pub mod window;
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tcanet_models::cpu::{CpuInfo, NominalPeak};
 use tcanet_models::data::{FeatureLayout, PreparedVideo, Proposal, TimeMap};
 use tcanet_models::flops::multiply_adds;
+use tcanet_models::rand::SplitMix64;
 use tcanet_models::stats::{percentile, sort_samples};
 use tcanet_models::ModelConfig;
 
@@ -177,26 +178,6 @@ pub fn process_cpu_seconds() -> f64 {
             Some((utime + stime) / 100.0)
         })
         .unwrap_or(f64::NAN)
-}
-
-/// SplitMix64: reproducible random inputs without a dependency.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// A random video shaped for `model`: features in [-1, 1), `proposals`

@@ -11,6 +11,7 @@ use tcanet_models::checkpoint::{
 };
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::prepare::TrainingBatch;
+use tcanet_models::rand::splitmix64;
 use tcanet_models::{param_specs, ModelConfig};
 use tcanet_nn::{tcanet_loss, Forward, LossTerms, TcaNet};
 use tch::nn::VarStore;
@@ -73,13 +74,6 @@ pub struct Trainer {
     pub calibration: Option<Calibration>,
     /// The best epoch so far.
     pub best: Option<BestSoFar>,
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// torch's seed before global step `step`: a hash of (seed, step).

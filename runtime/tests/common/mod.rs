@@ -11,23 +11,8 @@ use tcanet_models::checkpoint::{Checkpoint, ConfigOverride};
 use tcanet_models::data::npy::write_npy_f32;
 use tcanet_models::ModelConfig;
 
-/// SplitMix64, for reproducible test data.
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+/// The project's generator of reproducible test data.
+pub use tcanet_models::rand::SplitMix64 as Rng;
 
 /// The project's venv (python with onnx).
 pub fn venv() -> PathBuf {
