@@ -109,10 +109,12 @@ pub enum Output {
 }
 
 impl Output {
-    /// `-` → [`Output::Stdout`], else the path (also usable as a clap value
-    /// parser through `From<&OsStr>`).
+    /// `-` → [`Output::Stdout`], and so are the kernel's names for this
+    /// process's standard output (`/dev/stdout`, `/dev/fd/1`,
+    /// `/proc/self/fd/1`); anything else is a path (also usable as a clap
+    /// value parser through `From<&OsStr>`).
     pub fn parse(text: &OsStr) -> Output {
-        if text == "-" {
+        if text == "-" || descriptor_alias(Path::new(text)) == Some(1) {
             Output::Stdout
         } else {
             Output::Path(PathBuf::from(text))
@@ -158,6 +160,9 @@ impl Output {
         let Output::Path(path) = self else {
             return Ok(());
         };
+        if descriptor_alias(path).is_some() {
+            return Ok(());
+        }
         let target = path.display().to_string();
         let fail = |reason: String| OutputError::NotWritable {
             target: target.clone(),
@@ -266,13 +271,19 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
 /// left as it was. An existing regular file keeps its permissions; a
 /// symbolic link keeps pointing at its (replaced) target.
 ///
-/// An existing device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named
-/// pipe) cannot be replaced and is written in place instead. A directory is
-/// an error.
+/// An existing device, FIFO or socket (`/dev/null`, a named pipe) cannot be
+/// replaced and is written in place instead. A name of one of this
+/// process's open descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
+/// `/proc/self/fd/N`) is written through that descriptor, whatever it is
+/// open on: a regular file behind `>>` is appended to, not replaced. A
+/// directory is an error.
 pub fn write_atomic<F>(path: &Path, fill: F) -> io::Result<()>
 where
     F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
 {
+    if let Some(fd) = descriptor_alias(path) {
+        return write_descriptor(fd, fill);
+    }
     let existing = fs::metadata(path).ok();
     if let Some(m) = &existing {
         if m.is_dir() {
@@ -323,6 +334,65 @@ where
     let mut w = io::BufWriter::new(file);
     fill(&mut w)?;
     w.flush()
+}
+
+/// The descriptor a path names when it is one of the kernel's names for an
+/// open descriptor of this process: `/dev/stdout` (1), `/dev/stderr` (2),
+/// `/dev/fd/N`, `/proc/self/fd/N` and `/proc/PID/fd/N` with this process's
+/// PID. Opening such a name would open the file anew (at offset 0, and a
+/// rename would replace it); writing through the descriptor keeps the
+/// caller's redirection as it is.
+pub(crate) fn descriptor_alias(path: &Path) -> Option<i32> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let text = path.to_str()?;
+    match text {
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => {}
+    }
+    let own = format!("/proc/{}/fd/", std::process::id());
+    let number = text
+        .strip_prefix("/dev/fd/")
+        .or_else(|| text.strip_prefix("/proc/self/fd/"))
+        .or_else(|| text.strip_prefix(own.as_str()))?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+/// Writes through open descriptor `fd` (a duplicate of it, so that the
+/// caller's offset and flags are shared and the descriptor stays open).
+#[cfg(unix)]
+fn write_descriptor<F>(fd: i32, fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
+    use std::os::fd::FromRawFd;
+    // SAFETY: `dup` only reads the descriptor table; a negative result is
+    // an error (EBADF for a descriptor that is not open).
+    let copy = unsafe { libc::dup(fd) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` is a fresh descriptor that nothing else owns.
+    let file = unsafe { fs::File::from_raw_fd(copy) };
+    let mut w = io::BufWriter::new(file);
+    fill(&mut w)?;
+    w.flush()
+}
+
+#[cfg(not(unix))]
+fn write_descriptor<F>(_fd: i32, _fill: F) -> io::Result<()>
+where
+    F: FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+{
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no descriptors here",
+    ))
 }
 
 /// Makes a rename durable (best effort: not every file system allows
@@ -438,6 +508,52 @@ mod tests {
         );
         assert_eq!(Output::Stdout.to_string(), "standard output");
         assert!("-".parse::<Output>().unwrap().is_stdout());
+        #[cfg(unix)]
+        for name in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+            assert!(Output::parse(OsStr::new(name)).is_stdout(), "{name}");
+        }
+        for name in ["/dev/fd/", "/dev/fd/x", "/dev/stdout2", "dev/stdout"] {
+            assert!(!Output::parse(OsStr::new(name)).is_stdout(), "{name}");
+        }
+    }
+
+    /// `-o /dev/fd/N >> FILE`: the file is appended to through the
+    /// descriptor, neither replaced nor truncated.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_descriptor_name_is_written_through_the_descriptor() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let d = TempDir::new("output", "descriptor");
+        let path = d.0.join("log.txt");
+        fs::write(&path, b"KEEP\n").unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        let appending = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        for name in [
+            format!("/dev/fd/{}", appending.as_raw_fd()),
+            format!("/proc/self/fd/{}", appending.as_raw_fd()),
+        ] {
+            let out = Output::parse(OsStr::new(&name));
+            assert_eq!(out, Output::Path(name.clone().into()));
+            out.check_writable().unwrap();
+            out.write_bytes(name.as_bytes()).unwrap();
+        }
+        let fd = appending.as_raw_fd();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("KEEP\n/dev/fd/{fd}/proc/self/fd/{fd}")
+        );
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode, "not replaced");
+        assert_eq!(names(&d.0), ["log.txt"], "no temporary file");
+        drop(appending);
+        // A descriptor that is not open is an error, not a new file.
+        let e = Output::Path("/dev/fd/987654".into())
+            .write_bytes(b"x")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot write /dev/fd/987654: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -583,6 +699,13 @@ mod tests {
             refuse_duplicate_outputs(&[("-o", &Output::Stdout), ("--x", &Output::Stdout)]).is_err()
         );
         refuse_duplicate_outputs(&[("-o", &a), ("--plot", &c), ("--x", &Output::Stdout)]).unwrap();
+        #[cfg(unix)]
+        {
+            let dev_stdout = Output::parse(OsStr::new("/dev/stdout"));
+            assert!(
+                refuse_duplicate_outputs(&[("-o", &dev_stdout), ("--x", &Output::Stdout)]).is_err()
+            );
+        }
         #[cfg(unix)]
         {
             let null = Output::Path("/dev/null".into());

@@ -381,6 +381,51 @@ fn results_go_to_o_atomically_and_stdin_is_read_for_dash() {
     expect(&o, 2, &["<stdin>:1:"]);
 }
 
+/// `-o /dev/stdout` (and `/dev/fd/1`) with standard output appended to a
+/// file (`>> log`): the results are appended, the file is neither replaced
+/// nor truncated.
+#[cfg(target_os = "linux")]
+#[test]
+fn dev_stdout_appends_to_the_file_behind_it() {
+    use std::os::unix::fs::MetadataExt;
+    let d = dir("dev-stdout");
+    let log = d.join("log.txt");
+    std::fs::write(&log, "KEEP\n").unwrap();
+    let inode = std::fs::metadata(&log).unwrap().ino();
+    for name in ["/dev/stdout", "/dev/fd/1"] {
+        let appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let o = Command::new(BIN)
+            .current_dir(&*d)
+            .args([
+                "detections",
+                "gt.json",
+                "pred.json",
+                "--json",
+                "-q",
+                "-o",
+                name,
+            ])
+            .stdout(appending)
+            .output()
+            .unwrap();
+        expect(&o, 0, &[]);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("KEEP\n{"), "{text}");
+    let reports: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&text[5..])
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(reports.len(), 2, "{text}");
+    assert_eq!(reports[0]["average_mAP"].as_f64(), Some(0.95));
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().ino(),
+        inode,
+        "not replaced"
+    );
+}
+
 #[test]
 fn quiet_keeps_warnings_and_drops_progress() {
     let d = dir("quiet");

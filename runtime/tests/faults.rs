@@ -741,6 +741,25 @@ fn output_cases(fx: &Fx) -> Vec<Case> {
         .args(&[&"postprocess", &"--data", b, &"--report", &"-", &"-o", &"-"]),
         Case::new(
             fx,
+            "dev-stdout-and-dash",
+            2,
+            &["-o and --detections-output name the same file"],
+        )
+        .args(&[
+            &"run",
+            &"--model",
+            m,
+            &"--data",
+            b,
+            &"--classifier",
+            &cls,
+            &"--detections-output",
+            &"-",
+            &"-o",
+            &"/dev/stdout",
+        ]),
+        Case::new(
+            fx,
             "stdout-without-detections-output",
             2,
             &["--detections-output FILE"],
