@@ -33,6 +33,37 @@ fn no_color_unset(value: Option<&std::ffi::OsStr>) -> bool {
     value.is_none_or(|v| v.is_empty())
 }
 
+/// The flags defined more than once in one (sub)command of `command`: the
+/// same id, long or short name (`"bench: --proposals"`). clap checks this
+/// only in builds with debug assertions and otherwise takes the first, so
+/// each binary's tests ask this in release builds too.
+pub fn duplicate_flags(command: &clap::Command) -> Vec<String> {
+    let mut command = command.clone();
+    command.build();
+    let mut found = Vec::new();
+    collect_duplicates(&command, &mut found);
+    found
+}
+
+fn collect_duplicates(command: &clap::Command, found: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    for arg in command.get_arguments() {
+        let names = [
+            Some(format!("id {}", arg.get_id())),
+            arg.get_long().map(|l| format!("--{l}")),
+            arg.get_short().map(|s| format!("-{s}")),
+        ];
+        for name in names.into_iter().flatten() {
+            if !seen.insert(name.clone()) {
+                found.push(format!("{}: {name}", command.get_name()));
+            }
+        }
+    }
+    for sub in command.get_subcommands() {
+        collect_duplicates(sub, found);
+    }
+}
+
 /// Messages to standard error: progress and notes (silenced by `--quiet`),
 /// warnings and errors (always). Failures to write them are ignored: a
 /// closed stderr must not stop a run.
@@ -122,5 +153,27 @@ mod tests {
             "\x1b[33mwarning: \x1b[0mx"
         );
         assert_eq!(coloured.format("", "", "progress"), "progress");
+    }
+}
+
+#[cfg(test)]
+mod duplicate_flag_tests {
+    use super::duplicate_flags;
+    use clap::{Arg, Command};
+
+    #[test]
+    fn a_flag_defined_twice_in_a_subcommand_is_found() {
+        let twice = Command::new("tool").subcommand(
+            Command::new("bench")
+                .arg(Arg::new("proposals").long("proposals"))
+                .arg(Arg::new("file").long("proposals"))
+                .arg(Arg::new("count").short('n'))
+                .arg(Arg::new("other").short('n')),
+        );
+        assert_eq!(duplicate_flags(&twice), ["bench: --proposals", "bench: -n"]);
+        let fine = Command::new("tool")
+            .arg(Arg::new("a").long("a"))
+            .subcommand(Command::new("x").arg(Arg::new("a").long("a")));
+        assert!(duplicate_flags(&fine).is_empty());
     }
 }

@@ -124,3 +124,18 @@ fn main() -> ExitCode {
     };
     status.into()
 }
+
+#[cfg(test)]
+mod command_line {
+    use clap::CommandFactory;
+
+    /// No flag defined twice in one subcommand (which clap resolves by
+    /// taking the first), and clap's own checks where debug assertions are
+    /// on.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        let command = super::Cli::command();
+        assert_eq!(tcanet_cli::duplicate_flags(&command), Vec::<String>::new());
+        command.debug_assert();
+    }
+}

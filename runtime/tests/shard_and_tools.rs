@@ -484,3 +484,59 @@ fn the_binary_never_links_libtorch() {
         "{closure}"
     );
 }
+
+/// `bench --proposals` is a count for random inputs and the proposals file
+/// for real videos; one flag, not two of one name (clap takes the first).
+#[test]
+fn bench_proposals_is_a_count_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (model, _) = export_model(dir.path(), "tiny", &cfg, 53);
+    let videos = synth_videos(&cfg, 2, 54);
+    let data = dir.path().join("data");
+    write_dataset(&data, &videos, cfg.feat_dim);
+    let bench = |extra: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"bench",
+            &model,
+            &"--warmup",
+            &"0",
+            &"--threads",
+            &"1",
+            &"--json",
+        ];
+        args.extend_from_slice(extra);
+        infer(&args)
+    };
+    // Real videos from explicit files, the proposals file among them.
+    let proposals = data.join("proposals.json");
+    let o = bench(&[
+        &"--annotations",
+        &data.join("annotations.json"),
+        &"--features",
+        &data.join("features"),
+        &"--proposals",
+        &proposals,
+        &"--videos",
+        &"2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mean = videos.iter().map(|v| v.proposals.len()).sum::<usize>() as f64 / 2.0;
+    assert_eq!(v["proposals_per_video"].as_f64(), Some(mean), "{v}");
+    // A count with real videos, a file with random inputs: refused, saying why.
+    let o = bench(&[&"--data", &data, &"--proposals", &"10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a count applies to random inputs only"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bench(&[&"--proposals", &proposals]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a proposals file needs real videos"),
+        "{}",
+        stderr(&o)
+    );
+}

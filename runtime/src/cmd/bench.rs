@@ -10,20 +10,23 @@ use tcanet_runtime::bench::{bench_model, bench_postprocess, BenchInputs, BenchSe
 
 use super::args::{self, DataArgs};
 use super::inputs::{check_features_dir, load_dataset, subset_videos};
+use super::status::usage;
 use crate::EngineArgs;
 
-/// `bench`'s flags.
+/// `bench`'s flags. `--proposals` is the dataset's flag, given a second
+/// meaning for random inputs (a count), so that one flag is not defined
+/// twice.
 #[derive(Args)]
+#[command(mut_arg("proposals", |a| a
+    .value_name("N|FILE|DIR")
+    .allow_negative_numbers(true)
+    .help(PROPOSALS_HELP)))]
 pub struct BenchArgs {
     /// The exported model.
     #[arg(value_name = "MODEL.onnx")]
     pub model: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Proposals per video (random inputs), 1 to 10000.
-    #[arg(long, default_value_t = 100, value_name = "N", allow_negative_numbers = true,
-          value_parser = range::int_in::<usize>(1, 10_000))]
-    pub proposals: usize,
     /// Distinct videos to time (each run once after warm-up, cycling with
     /// --repeat), 1 to 10^6.
     #[arg(long, default_value_t = 20, value_name = "K", allow_negative_numbers = true,
@@ -47,6 +50,27 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `bench`'s help for `--proposals`.
+const PROPOSALS_HELP: &str = "Random inputs: proposals per video, 1 to 10000 (default 100). \
+    Real videos (--data, --annotations): the input proposals, leaderboard JSON (`-`: standard \
+    input) or a directory of `<video>.csv` (default: DIR/proposals.json)";
+
+/// The proposals per random video that `--proposals` asks for (100 when
+/// absent); any other value is a usage error that says what it means.
+fn random_proposal_count(given: Option<&std::path::Path>) -> Result<usize> {
+    let Some(given) = given else {
+        return Ok(100);
+    };
+    let text = given.to_string_lossy();
+    range::int_in::<usize>(1, 10_000)(&text).map_err(|why| {
+        usage(format!(
+            "invalid value '{text}' for --proposals: with random inputs it is the proposals per \
+             video and {why} \
+             (a proposals file needs real videos: --data or --annotations and --features)"
+        ))
+    })
 }
 
 /// `bench-post`'s flags.
@@ -81,6 +105,7 @@ pub fn cmd_bench(args: &BenchArgs, log: Log) -> Result<ExitStatus> {
     args.engine.settings()?;
     args.engine.config_override()?;
     let inputs = if args.data.data.is_some() || args.data.annotations.is_some() {
+        refuse_count_as_file(args.data.proposals.as_deref())?;
         let paths = args.data.paths_for(true)?;
         let (dataset, _) = load_dataset(&paths)?;
         check_features_dir(&paths)?;
@@ -94,7 +119,7 @@ pub fn cmd_bench(args: &BenchArgs, log: Log) -> Result<ExitStatus> {
     } else {
         BenchInputs::Random {
             videos: args.videos,
-            proposals: args.proposals,
+            proposals: random_proposal_count(args.data.proposals.as_deref())?,
             seed: args.seed,
         }
     };
@@ -107,6 +132,23 @@ pub fn cmd_bench(args: &BenchArgs, log: Log) -> Result<ExitStatus> {
     let result = bench_model(&mut model, &inputs, &settings)?;
     print_result(&result, args.json)?;
     Ok(ExitStatus::Success)
+}
+
+/// With real videos `--proposals` names a file; a bare count there (and no
+/// file of that name) is the random inputs' meaning, refused rather than
+/// read as a missing file.
+fn refuse_count_as_file(given: Option<&std::path::Path>) -> Result<()> {
+    let Some(given) = given else {
+        return Ok(());
+    };
+    let text = given.to_string_lossy();
+    if text.trim().parse::<u64>().is_ok() && !given.exists() {
+        return Err(usage(format!(
+            "invalid value '{text}' for --proposals: with real videos it names the input proposals \
+             (a JSON file or a directory of CSVs); a count applies to random inputs only"
+        )));
+    }
+    Ok(())
 }
 
 /// Times fusion + Soft-NMS alone.
