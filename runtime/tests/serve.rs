@@ -1,7 +1,9 @@
 //! `tcanet-infer serve` driven by Triton's own HTTP client (tritonclient.http
 //! from the project venv, `serve_client.py`): health, metadata, both models
 //! with binary and JSON tensors against `tcanet-infer run` and onnxruntime,
-//! bad requests, SIGTERM under load, a short load test, and the flags.
+//! bad requests, SIGTERM under load, a short load test, and the flags; and
+//! requests Triton's client would not send (shared memory on an output,
+//! ragged nested data, odd paths) as raw HTTP/1.1.
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -411,5 +413,213 @@ fn answers_as_triton_does_when_pytriton_is_available() {
         if let Some(layout) = row.get("same_layout") {
             assert_eq!(layout, true, "{row}");
         }
+    }
+}
+
+/// A tiny exported model, for requests that need no dataset.
+fn tiny_model() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = export_model(dir.path(), "tiny", &ModelConfig::tiny(), 11);
+    (dir, model)
+}
+
+/// An answer of the server: status, `Content-Type` and body.
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Reply {
+    /// The message of a JSON error body (`{"error": "..."}`); panics on
+    /// another body.
+    fn error(&self) -> String {
+        assert_eq!(self.content_type, "application/json", "{}", self.body);
+        let v: serde_json::Value = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body));
+        v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_string()
+    }
+}
+
+/// One HTTP/1.1 request on its own connection; `target` is sent as written
+/// (no percent-encoding).
+fn http(url: &str, method: &str, target: &str, body: &str) -> Reply {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(url).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {url}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("no end of headers");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Reply {
+        status,
+        content_type,
+        body: body.to_string(),
+    }
+}
+
+/// A JSON request for the `tcanet` model (one video of the tiny model):
+/// zero features, these `proposals` of `shape`, and `outputs` when given.
+fn raw_request(
+    proposals: serde_json::Value,
+    shape: &[usize],
+    outputs: Option<serde_json::Value>,
+) -> String {
+    let cfg = ModelConfig::tiny();
+    let features = vec![0.0f32; cfg.feat_dim * cfg.temporal_scale];
+    let mut request = serde_json::json!({"inputs": [
+        {"name": "features", "datatype": "FP32",
+         "shape": [1, cfg.feat_dim, cfg.temporal_scale], "data": features},
+        {"name": "proposals", "datatype": "FP32", "shape": shape, "data": proposals},
+    ]});
+    if let Some(outputs) = outputs {
+        request["outputs"] = outputs;
+    }
+    request.to_string()
+}
+
+const INFER: &str = "/v2/models/tcanet/infer";
+
+#[test]
+fn shared_memory_on_an_output_is_refused_by_name() {
+    let (_dir, model) = tiny_model();
+    let server = Server::start(&model, &[]);
+    let proposals = serde_json::json!([0.1, 0.4, 0.5, 0.9]);
+    let asked = serde_json::json!([{"name": "iou_1"}]);
+    let ok = http(
+        &server.url,
+        "POST",
+        INFER,
+        &raw_request(proposals.clone(), &[1, 2, 2], Some(asked)),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    for params in [
+        serde_json::json!({"shared_memory_region": "out0", "shared_memory_byte_size": 8}),
+        serde_json::json!({"shared_memory_byte_size": 8}),
+    ] {
+        let asked = serde_json::json!([{"name": "iou_1", "parameters": params}]);
+        let r = http(
+            &server.url,
+            "POST",
+            INFER,
+            &raw_request(proposals.clone(), &[1, 2, 2], Some(asked)),
+        );
+        assert_eq!(r.status, 400, "{params}: {}", r.body);
+        let e = r.error();
+        assert!(
+            e.contains("output 'iou_1'") && e.contains("shared memory is not supported"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn nested_data_must_match_the_shape() {
+    let (_dir, model) = tiny_model();
+    let server = Server::start(&model, &[]);
+    let post = |data: serde_json::Value| {
+        http(
+            &server.url,
+            "POST",
+            INFER,
+            &raw_request(data, &[1, 2, 2], None),
+        )
+    };
+    // Flat with the right count, or nested exactly as the shape: accepted.
+    for good in [
+        serde_json::json!([0.1, 0.4, 0.5, 0.9]),
+        serde_json::json!([[[0.1, 0.4], [0.5, 0.9]]]),
+    ] {
+        let r = post(good.clone());
+        assert_eq!(r.status, 200, "{good}: {}", r.body);
+    }
+    for (bad, why) in [
+        (
+            serde_json::json!([[[0.1, 0.4], [0.5]], [0.9]]),
+            "data has 2 entries, expected 1",
+        ),
+        (
+            serde_json::json!([[[0.1, 0.4], [0.5]]]),
+            "data[0][1] has 1 entries, expected 2",
+        ),
+        (
+            serde_json::json!([[0.1, [0.4, 0.5]]]),
+            "data[0][0] is 0.1, expected a list of 2",
+        ),
+        (
+            serde_json::json!([[[0.1, [0.4]], [0.5, 0.9]]]),
+            "data[0][0][1] is a list, expected a number",
+        ),
+        (
+            serde_json::json!([0.1, 0.4, [0.5, 0.9]]),
+            "data has 3 entries, expected 1",
+        ),
+        (serde_json::json!(0.1), "'data' must be a list"),
+    ] {
+        let r = post(bad.clone());
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        let e = r.error();
+        assert!(
+            e.contains("input 'proposals'") && e.contains(why),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn empty_versions_and_undecodable_paths_are_json_errors() {
+    let (_dir, model) = tiny_model();
+    let server = Server::start(&model, &[]);
+    let body = raw_request(serde_json::json!([0.1, 0.4, 0.5, 0.9]), &[1, 2, 2], None);
+    let r = http(
+        &server.url,
+        "POST",
+        "/v2/models/tcanet/versions/1/infer",
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http(
+        &server.url,
+        "POST",
+        "/v2/models/tcanet/versions//infer",
+        &body,
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.error().contains("has no version ''"), "{}", r.body);
+    let r = http(&server.url, "GET", "/v2/models/tcanet/versions/", "");
+    assert_eq!(r.status, 404, "{}", r.body);
+    for target in [
+        "/v2/models/%ff%fe",
+        "/v2/models/%ff%fe/ready",
+        "/v2/models/tcanet/versions/%ff/config",
+        "/v2/models/%ff/infer",
+    ] {
+        let method = if target.ends_with("infer") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let r = http(&server.url, method, target, &body);
+        assert_eq!(r.status, 400, "{target}: {}", r.body);
+        assert!(r.error().contains("Invalid UTF-8"), "{target}: {}", r.body);
     }
 }

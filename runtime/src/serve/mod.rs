@@ -27,12 +27,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tcanet_cli::{range, Log};
 use tokio::sync::oneshot;
@@ -289,7 +291,23 @@ fn json_response(v: &Value) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-/// The served model called `name` (version 1 when given), or a 404.
+/// axum's `Path`, its rejections (a segment that does not decode as UTF-8,
+/// ...) answered with the JSON error body as every other error.
+struct JsonPath<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for JsonPath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(JsonPath(v)),
+            Err(r) => Err(error_response(&ApiError::new(r.status(), r.body_text()))),
+        }
+    }
+}
+
+/// The served model called `name` (version 1 when given, an empty version
+/// being unknown too), or a 404.
 fn find_model(name: &str, version: Option<&str>) -> Result<ModelKind, ApiError> {
     let kind = ModelKind::from_name(name).ok_or_else(|| {
         ApiError::new(
@@ -302,7 +320,7 @@ fn find_model(name: &str, version: Option<&str>) -> Result<ModelKind, ApiError> 
         )
     })?;
     match version {
-        Some(v) if !v.is_empty() && v != VERSION => Err(ApiError::new(
+        Some(v) if v != VERSION => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("model '{name}' has no version '{v}'; its version is {VERSION}"),
         )),
@@ -342,13 +360,16 @@ fn metadata_of(s: &AppState, name: &str, version: Option<&str>) -> Response {
     }
 }
 
-async fn model_metadata(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+async fn model_metadata(
+    State(s): State<Arc<AppState>>,
+    JsonPath(name): JsonPath<String>,
+) -> Response {
     metadata_of(&s, &name, None)
 }
 
 async fn model_metadata_v(
     State(s): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
+    JsonPath((name, version)): JsonPath<(String, String)>,
 ) -> Response {
     metadata_of(&s, &name, Some(&version))
 }
@@ -363,13 +384,13 @@ fn ready_of(s: &AppState, name: &str, version: Option<&str>) -> Response {
     }
 }
 
-async fn model_ready(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+async fn model_ready(State(s): State<Arc<AppState>>, JsonPath(name): JsonPath<String>) -> Response {
     ready_of(&s, &name, None)
 }
 
 async fn model_ready_v(
     State(s): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
+    JsonPath((name, version)): JsonPath<(String, String)>,
 ) -> Response {
     ready_of(&s, &name, Some(&version))
 }
@@ -386,13 +407,16 @@ fn config_of(s: &AppState, name: &str, version: Option<&str>) -> Response {
     }
 }
 
-async fn model_config(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+async fn model_config(
+    State(s): State<Arc<AppState>>,
+    JsonPath(name): JsonPath<String>,
+) -> Response {
     config_of(&s, &name, None)
 }
 
 async fn model_config_v(
     State(s): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
+    JsonPath((name, version)): JsonPath<(String, String)>,
 ) -> Response {
     config_of(&s, &name, Some(&version))
 }
@@ -407,7 +431,7 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
 
 async fn infer(
     State(s): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    JsonPath(name): JsonPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -416,7 +440,7 @@ async fn infer(
 
 async fn infer_v(
     State(s): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
+    JsonPath((name, version)): JsonPath<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

@@ -253,6 +253,25 @@ fn object_field<'a>(
     }
 }
 
+/// The parameters of the shared memory extension, on inputs and outputs.
+const SHARED_MEMORY_PARAMETERS: [&str; 3] = [
+    "shared_memory_region",
+    "shared_memory_byte_size",
+    "shared_memory_offset",
+];
+
+/// A 400 naming the tensor (`what`) when its `params` ask for shared
+/// memory, which this server does not support.
+fn refuse_shared_memory(params: Option<&Map<String, Value>>, what: &str) -> Result<(), ApiError> {
+    let asked = params.is_some_and(|p| SHARED_MEMORY_PARAMETERS.iter().any(|k| p.contains_key(*k)));
+    if asked {
+        return Err(ApiError::bad_request(format!(
+            "{what}: shared memory is not supported by this server; tensors travel in the request and response bodies"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_input(
     input: Value,
     index: usize,
@@ -286,11 +305,7 @@ fn parse_input(
         _ => return Err(ApiError::bad_request(format!("{what} has no 'shape' list"))),
     };
     let params = object_field(&obj, "parameters", &what)?;
-    if params.is_some_and(|p| p.contains_key("shared_memory_region")) {
-        return Err(ApiError::bad_request(format!(
-            "{what}: shared memory is not supported by this server; send the data in the request"
-        )));
-    }
+    refuse_shared_memory(params, &what)?;
     let binary_size = params.and_then(|p| p.get("binary_data_size"));
     let data = match (binary_size, json_data) {
         (Some(size), None) => {
@@ -342,6 +357,7 @@ fn parse_requested_output(v: &Value) -> Result<RequestedOutput, ApiError> {
     };
     let what = format!("output '{name}'");
     let params = object_field(obj, "parameters", &what)?;
+    refuse_shared_memory(params, &what)?;
     if params.is_some_and(|p| p.contains_key("classification")) {
         return Err(ApiError::bad_request(format!(
             "{what}: the classification extension is not supported"
@@ -402,35 +418,96 @@ impl Element for f64 {
     }
 }
 
-/// Appends the numbers of a (possibly nested) JSON list to `out`; `null`
-/// (NaN or an infinity in the client's JSON) becomes NaN, to be reported.
-fn flatten_numbers<E: Element>(v: &Value, out: &mut Vec<E>, what: &str) -> Result<(), ApiError> {
+/// The number of a JSON `data` entry; `null` (NaN or an infinity in the
+/// client's JSON) becomes NaN, to be reported.
+fn number<E: Element>(v: &Value, what: &str) -> Result<E, ApiError> {
     match v {
-        Value::Array(items) => {
-            for item in items {
-                flatten_numbers(item, out, what)?;
-            }
-            Ok(())
-        }
-        Value::Number(n) => {
-            out.push(E::from_json(n.as_f64().unwrap_or(f64::NAN)));
-            Ok(())
-        }
-        Value::Null => {
-            out.push(E::from_json(f64::NAN));
-            Ok(())
-        }
+        Value::Number(n) => Ok(E::from_json(n.as_f64().unwrap_or(f64::NAN))),
+        Value::Null => Ok(E::from_json(f64::NAN)),
         other => Err(ApiError::bad_request(format!(
             "{what}: 'data' holds {other}, expected numbers"
         ))),
     }
 }
 
+/// The values of JSON `data` for an input of checked `shape`: either a flat
+/// list of exactly as many numbers as the shape holds, or lists nested
+/// exactly as the shape at every level (as the protocol allows both).
+fn json_values<E: Element>(data: &Value, shape: &[usize], what: &str) -> Result<Vec<E>, ApiError> {
+    let Value::Array(items) = data else {
+        return Err(ApiError::bad_request(format!(
+            "{what}: 'data' must be a list, got {data}"
+        )));
+    };
+    let count: usize = shape.iter().product();
+    if items.iter().any(Value::is_array) {
+        let mut nested = Nested {
+            shape,
+            what,
+            index: Vec::with_capacity(shape.len()),
+            out: Vec::with_capacity(count),
+        };
+        nested.walk(data)?;
+        return Ok(nested.out);
+    }
+    if items.len() != count {
+        return Err(ApiError::bad_request(format!(
+            "{what}: 'data' has {} values, but shape {shape:?} needs {count}",
+            items.len()
+        )));
+    }
+    items.iter().map(|item| number(item, what)).collect()
+}
+
+/// Reads nested JSON `data`, checking that it nests exactly as `shape`.
+struct Nested<'a, E> {
+    shape: &'a [usize],
+    what: &'a str,
+    /// Where the entry being read is (one index per level above it).
+    index: Vec<usize>,
+    /// The numbers read so far, in row-major order.
+    out: Vec<E>,
+}
+
+impl<E: Element> Nested<'_, E> {
+    /// Appends the numbers of `v`, the entry at `self.index`, to `self.out`.
+    fn walk(&mut self, v: &Value) -> Result<(), ApiError> {
+        match (self.shape.get(self.index.len()).copied(), v) {
+            (Some(n), Value::Array(items)) if items.len() == n => {
+                for (i, item) in items.iter().enumerate() {
+                    self.index.push(i);
+                    self.walk(item)?;
+                    self.index.pop();
+                }
+                Ok(())
+            }
+            (Some(n), Value::Array(items)) => {
+                Err(self.mismatch(format!("has {} entries, expected {n}", items.len())))
+            }
+            (Some(n), other) => Err(self.mismatch(format!("is {other}, expected a list of {n}"))),
+            (None, Value::Array(_)) => Err(self.mismatch("is a list, expected a number".into())),
+            (None, other) => {
+                self.out.push(number(other, self.what)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// A 400 saying that the entry at `self.index` `is_wrong`.
+    fn mismatch(&self, is_wrong: String) -> ApiError {
+        let path: String = self.index.iter().map(|i| format!("[{i}]")).collect();
+        ApiError::bad_request(format!(
+            "{}: nested 'data' does not match shape {:?}: data{path} {is_wrong}",
+            self.what, self.shape
+        ))
+    }
+}
+
 /// The values of an input of checked `shape` (batch dimension first), one
 /// row per batch item, decoded straight into `E` (the input's datatype):
 /// binary data is read once from the body, JSON data is moved when the
-/// batch holds one item. The value count must match the shape and every
-/// value must be finite.
+/// batch holds one item. The value count must match the shape (JSON data
+/// flat, or nested exactly as the shape) and every value must be finite.
 pub fn decode_rows<E: Element>(
     tensor: &InputTensor,
     shape: &[usize],
@@ -464,15 +541,7 @@ pub fn decode_rows<E: Element>(
                 .collect()
         }
         TensorData::Json(v) => {
-            let mut out = Vec::with_capacity(count);
-            flatten_numbers(v, &mut out, what)?;
-            if out.len() != count {
-                return Err(ApiError::bad_request(format!(
-                    "{what}: 'data' has {} values, but shape {:?} needs {count}",
-                    out.len(),
-                    tensor.shape
-                )));
-            }
+            let out = json_values(v, shape, what)?;
             if rows == 1 {
                 vec![out]
             } else {
@@ -706,6 +775,76 @@ mod tests {
     }
 
     #[test]
+    fn nested_data_must_nest_as_the_shape() {
+        let decode = |data: &str| {
+            let text = format!(
+                r#"{{"inputs": [{{"name": "q", "datatype": "FP64", "shape": [1, 2, 2], "data": {data}}}]}}"#
+            );
+            let req = parse_request(text.as_bytes(), None).unwrap();
+            decode_rows::<f64>(&req.inputs[0], &[1, 2, 2], text.as_bytes(), "input 'q'")
+        };
+        for good in ["[1, 2, 3, 4]", "[[[1, 2], [3, 4]]]"] {
+            assert_eq!(
+                decode(good).unwrap(),
+                vec![vec![1.0, 2.0, 3.0, 4.0]],
+                "{good}"
+            );
+        }
+        for (bad, why) in [
+            ("[[[1, 2], [3]], [4]]", "data has 2 entries, expected 1"),
+            (
+                "[[[1, 2], [3, 4, 5]]]",
+                "data[0][1] has 3 entries, expected 2",
+            ),
+            ("[[1, 2, 3, 4]]", "data[0] has 4 entries, expected 2"),
+            ("[[[1, 2], 3]]", "data[0][1] is 3, expected a list of 2"),
+            (
+                "[[[1, [2]], [3, 4]]]",
+                "data[0][0][1] is a list, expected a number",
+            ),
+            (
+                "[[[1, 2], [3, \"x\"]]]",
+                "'data' holds \"x\", expected numbers",
+            ),
+            ("4", "'data' must be a list"),
+        ] {
+            let e = decode(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(
+                e.message.starts_with("input 'q': ") && e.message.contains(why),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn shared_memory_is_refused_on_inputs_and_outputs() {
+        for (tensors, what) in [
+            (
+                r#""inputs": [{"name": "a", "datatype": "FP32", "shape": [1], "data": [1], "parameters": {"shared_memory_region": "r"}}]"#,
+                "input 'a'",
+            ),
+            (
+                r#""inputs": [], "outputs": [{"name": "b", "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 8}}]"#,
+                "output 'b'",
+            ),
+            (
+                r#""inputs": [], "outputs": [{"name": "c", "parameters": {"shared_memory_offset": 0}}]"#,
+                "output 'c'",
+            ),
+        ] {
+            let text = format!("{{{tensors}}}");
+            let e = parse_request(text.as_bytes(), None).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(
+                e.message
+                    .starts_with(&format!("{what}: shared memory is not supported")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn non_finite_values_are_named() {
         let body = binary_request(&[1.0, f32::NAN]);
         let req = parse_request(&body, Some(body.len() - 8)).unwrap();
@@ -728,6 +867,13 @@ mod tests {
     #[test]
     fn counts_and_malformed_requests_are_refused() {
         let text = br#"{"inputs": [{"name": "q", "datatype": "FP32", "shape": [2, 2], "data": [[1, 2], [3]]}]}"#;
+        let req = parse_request(text, None).unwrap();
+        let e = decode_rows::<f32>(&req.inputs[0], &[2, 2], text, "input 'q'").unwrap_err();
+        assert!(
+            e.message.contains("data[1] has 1 entries, expected 2"),
+            "{e}"
+        );
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP32", "shape": [2, 2], "data": [1, 2, 3]}]}"#;
         let req = parse_request(text, None).unwrap();
         let e = decode_rows::<f32>(&req.inputs[0], &[2, 2], text, "input 'q'").unwrap_err();
         assert!(e.message.contains("has 3 values"), "{e}");
