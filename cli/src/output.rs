@@ -87,7 +87,9 @@ impl OutputError {
         matches!(self, OutputError::BrokenPipe)
     }
 
-    pub(crate) fn write(target: &str, cause: io::Error) -> Self {
+    /// A failed write of `target`: [`OutputError::BrokenPipe`] when the
+    /// reader closed the pipe, else [`OutputError::Write`].
+    pub fn write(target: &str, cause: io::Error) -> Self {
         if cause.kind() == io::ErrorKind::BrokenPipe {
             OutputError::BrokenPipe
         } else {
@@ -134,6 +136,16 @@ impl Output {
         }
     }
 
+    /// The path [`write_atomic`] writes this output to: the file, or for
+    /// standard output `/dev/stdout`, which it writes through the open
+    /// descriptor (for writers that take a path).
+    pub fn write_path(&self) -> PathBuf {
+        match self {
+            Output::Stdout => PathBuf::from("/dev/stdout"),
+            Output::Path(p) => p.clone(),
+        }
+    }
+
     /// Writes the output: `fill` writes the content, to standard output
     /// ([`write_stdout`]) or to the file ([`write_atomic`]).
     pub fn write_with<F>(&self, fill: F) -> Result<(), OutputError>
@@ -168,6 +180,12 @@ impl Output {
             target: target.clone(),
             reason,
         };
+        if path.as_os_str().is_empty() {
+            return Err(OutputError::NotWritable {
+                target: "''".into(),
+                reason: "an empty path names no file".into(),
+            });
+        }
         match fs::metadata(path) {
             Ok(m) if m.is_dir() => return Err(fail("it is a directory".into())),
             Ok(m) if !m.is_file() => return Ok(()),
@@ -711,6 +729,16 @@ mod tests {
             let null = Output::Path("/dev/null".into());
             refuse_duplicate_outputs(&[("-o", &null), ("--x", &null)]).unwrap();
         }
+    }
+
+    #[test]
+    fn an_empty_path_is_not_writable() {
+        let e = Output::parse(OsStr::new("")).check_writable().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot write '': an empty path names no file"
+        );
+        assert_eq!(e.exit_status(), ExitStatus::Usage);
     }
 
     #[test]

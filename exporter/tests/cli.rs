@@ -600,3 +600,49 @@ fn verify_reads_precision_and_time_steps_from_the_metadata() {
     assert!(out.contains("T=64 seed 0 (fp32;"), "{out}");
     assert!(!out.contains("T=49"), "{out}");
 }
+
+/// `-o -` writes a checkpoint to standard output (as every `-o` of the
+/// project does), the same bytes as to a file, and never to a file named
+/// `-`; an empty `-o` is a usage error.
+#[test]
+fn checkpoints_go_to_standard_output_for_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("-"), "precious").unwrap();
+    let file = dir.path().join("r.safetensors");
+    let o = run(&[
+        &"random-checkpoint",
+        &"--preset",
+        &"tiny",
+        &"--seed",
+        &"3",
+        &"-o",
+        &file,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_tcanet-export"))
+        .current_dir(dir.path())
+        .args([
+            "random-checkpoint",
+            "--preset",
+            "tiny",
+            "--seed",
+            "3",
+            "-o",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, std::fs::read(&file).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("-")).unwrap(),
+        "precious"
+    );
+    let o = run(&[&"random-checkpoint", &"--preset", &"tiny", &"-o", &""]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("an empty path names no file"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use prost::Message;
-use tcanet_cli::{range, Log, Output};
+use tcanet_cli::{range, Log, Output, OutputError};
 use tcanet_exporter::random_weights::{random_weights, write_weights};
 use tcanet_exporter::{
     build_model, ExportOptions, Int8Parts, Precision, WinogradTile, DEFAULT_OPSET,
@@ -105,9 +105,9 @@ pub struct ConvertArgs {
     /// The PyTorch checkpoint (a torch.save file, e.g. TCA_best.pth.tar).
     pub input: PathBuf,
     /// Output checkpoint (.safetensors, format tcanet-checkpoint/1); written
-    /// atomically, never onto INPUT.
+    /// atomically, never onto INPUT; `-` is standard output.
     #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
+    pub output: Output,
     /// Use this preset (hacs, anet, tiny) instead of the one matching the shapes.
     #[arg(long, value_name = "NAME", conflicts_with = "config")]
     pub preset: Option<String>,
@@ -120,9 +120,9 @@ pub struct ConvertArgs {
 /// `random-checkpoint`'s arguments.
 #[derive(Args)]
 pub struct RandomCheckpointArgs {
-    /// Output .safetensors file (written atomically).
+    /// Output .safetensors file (written atomically; `-` is standard output).
     #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
+    pub output: Output,
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Random seed, any unsigned 64-bit integer.
@@ -192,10 +192,10 @@ fn warn_on_config_override(ckpt: &Checkpoint, path: &Path, log: Log) {
 
 /// Converts a PyTorch release checkpoint.
 pub fn cmd_convert(args: &ConvertArgs, log: Log) -> Result<()> {
-    let out = Output::Path(args.output.clone());
+    let out = &args.output;
     let mut inputs = vec![args.input.as_path()];
     inputs.extend(args.config.as_deref());
-    check_outputs(&[("-o", &out)], &inputs)?;
+    check_outputs(&[("-o", out)], &inputs)?;
     let given = ConfigArgs {
         preset: args.preset.clone(),
         config: args.config.clone(),
@@ -205,10 +205,10 @@ pub fn cmd_convert(args: &ConvertArgs, log: Log) -> Result<()> {
         ConfigOverride::Given(cfg) => ConfigChoice::Given(cfg),
         ConfigOverride::Embedded => ConfigChoice::Infer,
     };
-    let done = convert_file(&args.input, &args.output, &choice)?;
+    let done = convert_file(&args.input, &out.write_path(), &choice)?;
     log.info(format_args!(
         "wrote {} ({} parameters, epoch {}, config {}) from {} ({}; {} mask_matrix buffers checked and dropped)",
-        args.output.display(),
+        out,
         done.params.len(),
         done.epoch,
         done.preset.map_or("given".to_string(), |p| format!("preset {p}")),
@@ -221,21 +221,20 @@ pub fn cmd_convert(args: &ConvertArgs, log: Log) -> Result<()> {
 
 /// Writes a checkpoint of random weights.
 pub fn cmd_random_checkpoint(args: &RandomCheckpointArgs, log: Log) -> Result<()> {
-    let out = Output::Path(args.output.clone());
+    let out = &args.output;
     let inputs: Vec<&Path> = args.config.file().into_iter().collect();
-    check_outputs(&[("-o", &out)], &inputs)?;
+    check_outputs(&[("-o", out)], &inputs)?;
     let cfg = args.config.resolve_required()?;
     let weights = random_weights(&cfg, args.seed);
-    write_weights(&args.output, &cfg, &weights).map_err(|e| WriteFailed {
-        what: args.output.display().to_string(),
-        cause: match e {
-            CheckpointError::Io { cause, .. } => cause.to_string(),
-            other => other.to_string(),
-        },
+    write_weights(&out.write_path(), &cfg, &weights).map_err(|e| match e {
+        CheckpointError::Io { cause, .. } => {
+            anyhow::Error::new(OutputError::write(&out.to_string(), cause))
+        }
+        other => anyhow::Error::new(WriteFailed {
+            what: out.to_string(),
+            cause: other.to_string(),
+        }),
     })?;
-    log.info(format_args!(
-        "wrote random weights for the config to {}",
-        args.output.display()
-    ));
+    log.info(format_args!("wrote random weights for the config to {out}"));
     Ok(())
 }
