@@ -58,6 +58,18 @@ pub fn float_in(
     }
 }
 
+/// A number as messages show it: as Rust prints it, unless its magnitude
+/// would take a long run of zeros (at least 1e15 or below 1e-6: `1e39`,
+/// `1e-300`), then in scientific notation.
+pub fn shown(x: f64) -> String {
+    let magnitude = x.abs();
+    if x.is_finite() && x != 0.0 && !(1e-6..1e15).contains(&magnitude) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
 /// A parser of integers from `min` to `max` (both included) into `T`.
 pub fn int_in<T>(
     min: u64,
@@ -79,6 +91,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_shown_short() {
+        assert_eq!(shown(2.5), "2.5");
+        assert_eq!(shown(-0.2), "-0.2");
+        assert_eq!(shown(1e39), "1e39");
+        assert_eq!(shown(1e-300), "1e-300");
+        assert_eq!(shown(123456.75), "123456.75");
+        assert_eq!(shown(f64::NAN), "NaN");
+        assert_eq!(shown(0.1 + 0.2), "0.30000000000000004");
+    }
 
     #[test]
     fn floats_must_be_finite_and_in_range() {

@@ -16,6 +16,10 @@ pub const KEY_CALIBRATION: &str = "tcanet.calibration";
 /// The release's start/end decode scale at inference.
 pub const RELEASE_DECODE_SCALE: f64 = 0.2;
 
+/// The largest start/end decode scale a config, flag or grid may give:
+/// scales lie in (0, `MAX_DECODE_SCALE`].
+pub const MAX_DECODE_SCALE: f64 = 2.0;
+
 /// The scales tried by default: the release's 0.2 up to the training scale 1.0.
 pub const DEFAULT_DECODE_GRID: [f64; 5] = [0.2, 0.35, 0.5, 0.75, 1.0];
 

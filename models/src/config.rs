@@ -2,6 +2,10 @@
 //! its named presets.
 use serde::{Deserialize, Serialize};
 
+use tcanet_cli::range::shown;
+
+use crate::calibration::MAX_DECODE_SCALE;
+
 /// An invalid configuration or an unknown preset.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -196,7 +200,34 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_widths()?;
         self.validate_timeline()?;
-        self.validate_layers()
+        self.validate_layers()?;
+        self.validate_decoding()
+    }
+
+    /// The losses' IoU thresholds, in (0, 1), and the start/end decode
+    /// scales, in (0, [`MAX_DECODE_SCALE`]] (a scale far outside moves
+    /// proposals off the timeline and the sampling positions with them).
+    fn validate_decoding(&self) -> Result<(), ConfigError> {
+        if let Some(t) = self
+            .iou_thresholds
+            .iter()
+            .find(|t| !(**t > 0.0 && **t < 1.0))
+        {
+            return invalid("iou_thresholds", format!("{} must be in (0, 1)", shown(*t)));
+        }
+        let scales = [
+            ("se_decode_scale_train", self.se_decode_scale_train),
+            ("se_decode_scale_infer", self.se_decode_scale_infer),
+        ];
+        for (field, g) in scales {
+            if !(g > 0.0 && g <= MAX_DECODE_SCALE) {
+                return invalid(
+                    field,
+                    format!("{} must be in (0, {MAX_DECODE_SCALE}]", shown(g)),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Channel widths and heads: conv groups divide the widths, heads are
@@ -308,6 +339,39 @@ mod tests {
             assert_eq!(ModelConfig::from_json(&cfg.to_json()).unwrap(), cfg);
         }
         assert!(ModelConfig::preset("bmn").is_err());
+    }
+
+    #[test]
+    fn decode_scales_and_iou_thresholds_are_range_checked() {
+        let field_of = |cfg: &ModelConfig| match cfg.validate() {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        for g in [0.0, -1.0, 2.000001, 1e39, f64::NAN, f64::INFINITY] {
+            let cfg = ModelConfig {
+                se_decode_scale_infer: g,
+                ..ModelConfig::tiny()
+            };
+            assert_eq!(field_of(&cfg), "se_decode_scale_infer", "{g}");
+            let cfg = ModelConfig {
+                se_decode_scale_train: g,
+                ..ModelConfig::tiny()
+            };
+            assert_eq!(field_of(&cfg), "se_decode_scale_train", "{g}");
+        }
+        for t in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
+            let cfg = ModelConfig {
+                iou_thresholds: [0.5, t, 0.7],
+                ..ModelConfig::tiny()
+            };
+            assert_eq!(field_of(&cfg), "iou_thresholds", "{t}");
+        }
+        let edge = ModelConfig {
+            se_decode_scale_infer: MAX_DECODE_SCALE,
+            iou_thresholds: [0.01, 0.5, 0.99],
+            ..ModelConfig::tiny()
+        };
+        edge.validate().unwrap();
     }
 
     #[test]

@@ -715,12 +715,8 @@ fn check_arrays(v: &VideoArrays, channels: usize) -> Result<(), RefineError> {
             ),
         ));
     }
-    if !(v.duration.is_finite() && v.duration > 0.0) {
-        return Err(RefineError::input(
-            video,
-            "duration",
-            format!("{} is not a positive number of seconds", v.duration),
-        ));
+    if let Some(problem) = tcanet_models::data::duration_problem(v.duration) {
+        return Err(RefineError::input(video, "duration", problem));
     }
     Ok(())
 }

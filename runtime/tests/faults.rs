@@ -841,7 +841,11 @@ fn data_cases(fx: &Fx) -> Vec<Case> {
     );
     add(
         "annotations-bad-duration",
-        &["v_001", "duration", "positive"],
+        &[
+            "v_001",
+            "duration",
+            "must be a number of seconds from 0.001 to 1000000000",
+        ],
         &[],
         &|d| {
             edit_json(&d.join("annotations.json"), |v| {

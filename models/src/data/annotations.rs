@@ -4,6 +4,7 @@ use super::ordered::Ordered;
 use super::{DataError, ErrorKind};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use tcanet_cli::range::shown;
 
 /// One annotated action instance, in seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +66,30 @@ struct RawInstance {
     label: String,
 }
 
+/// The shortest video accepted, in seconds: times are divided by the
+/// duration, and a shorter one (or a subnormal number) overflows them.
+pub const MIN_DURATION_SECONDS: f64 = 1e-3;
+
+/// The longest video accepted, in seconds (about 31 years): beyond it the
+/// proposals' times lose the precision the network needs.
+pub const MAX_DURATION_SECONDS: f64 = 1e9;
+
+/// Why `duration` is not a video's duration (to follow "duration "), or
+/// `None` when it is one: a number of seconds from
+/// [`MIN_DURATION_SECONDS`] to [`MAX_DURATION_SECONDS`]. Every reader of
+/// durations (annotations, the runtime's requests) asks this.
+pub fn duration_problem(duration: f64) -> Option<String> {
+    let range = MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS;
+    (!range.contains(&duration)).then(|| {
+        format!(
+            "{} must be a number of seconds from {} to {}",
+            shown(duration),
+            shown(MIN_DURATION_SECONDS),
+            shown(MAX_DURATION_SECONDS)
+        )
+    })
+}
+
 impl Annotations {
     /// Reads and checks an annotations file.
     pub fn load(path: &Path) -> Result<Self, DataError> {
@@ -85,16 +110,10 @@ impl Annotations {
             let v: RawVideo = serde_json::from_value(value).map_err(|e| {
                 DataError::new(path, ErrorKind::Json(e.to_string())).video(id.clone())
             })?;
-            if !(v.duration.is_finite() && v.duration > 0.0) {
-                return Err(DataError::invalid(
-                    path,
-                    format!(
-                        "duration {} must be a positive number of seconds",
-                        v.duration
-                    ),
-                )
-                .video(id)
-                .field("duration"));
+            if let Some(problem) = duration_problem(v.duration) {
+                return Err(DataError::invalid(path, format!("duration {problem}"))
+                    .video(id)
+                    .field("duration"));
             }
             let mut instances = Vec::with_capacity(v.annotations.len());
             for (i, a) in v.annotations.into_iter().enumerate() {
@@ -195,6 +214,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'v2'") && e.contains("duration"), "{e}");
+        for bad in ["1e308", "1e-310", "0.0009", "0"] {
+            let text =
+                format!(r#"{{"database": {{"v4": {{"subset": "training", "duration": {bad}}}}}}}"#);
+            let e = Annotations::parse(&text, Path::new("gt.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("'v4'") && e.contains("from 0.001 to 1000000000"),
+                "{bad}: {e}"
+            );
+            assert!(e.len() < 200, "a short number: {e}");
+        }
         let text = r#"{"database": {"v3": {"subset": "training"}}}"#;
         let e = Annotations::parse(text, Path::new("gt.json"))
             .unwrap_err()

@@ -25,7 +25,7 @@ pub mod prefetch;
 pub mod prepare;
 pub mod proposals;
 
-pub use annotations::{Annotations, Instance, VideoInfo};
+pub use annotations::{duration_problem, Annotations, Instance, VideoInfo};
 pub use dataset::{Dataset, DatasetPaths, GivenPaths};
 pub use error::{DataError, ErrorKind};
 pub use features::{FeatureLayout, FeatureMatrix};

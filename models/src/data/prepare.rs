@@ -126,16 +126,10 @@ pub fn fit_features(
         .video(video));
     }
     if cfg.normalize_by_duration {
-        if !(v.duration.is_finite() && v.duration > 0.0) {
-            return Err(DataError::invalid(
-                path,
-                format!(
-                    "duration {} must be positive to normalise times",
-                    v.duration
-                ),
-            )
-            .video(video)
-            .field("duration"));
+        if let Some(problem) = super::duration_problem(v.duration) {
+            return Err(DataError::invalid(path, format!("duration {problem}"))
+                .video(video)
+                .field("duration"));
         }
         let scale = 1.0 / v.duration;
         return Ok(match fit.time_steps {

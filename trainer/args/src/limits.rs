@@ -79,7 +79,7 @@ pub const MIN_INSTANCE_SECONDS: FloatRange = closed(0.0, 1e6);
 /// Training videos held out for calibration: in [0, 0.5].
 pub const CALIBRATION_FRACTION: FloatRange = closed(0.0, 0.5);
 /// A start/end decode scale: in (0, 2].
-pub const DECODE_SCALE: FloatRange = open_closed(0.0, 2.0);
+pub const DECODE_SCALE: FloatRange = open_closed(0.0, tcanet_models::calibration::MAX_DECODE_SCALE);
 
 /// `synth`: videos per subset, 1 to 1,000,000.
 pub const SYNTH_VIDEOS: IntRange = int(1, 1_000_000);
