@@ -61,9 +61,14 @@ pub fn float_in(
 /// A number as messages show it: as Rust prints it, unless its magnitude
 /// would take a long run of zeros (at least 1e15 or below 1e-6: `1e39`,
 /// `1e-300`), then in scientific notation.
-pub fn shown(x: f64) -> String {
-    let magnitude = x.abs();
-    if x.is_finite() && x != 0.0 && !(1e-6..1e15).contains(&magnitude) {
+/// Generic over `f32` and `f64` so that each prints its own shortest form.
+pub fn shown<T>(x: T) -> String
+where
+    T: Into<f64> + Copy + std::fmt::Display + std::fmt::LowerExp,
+{
+    let wide: f64 = x.into();
+    let magnitude = wide.abs();
+    if wide.is_finite() && wide != 0.0 && !(1e-6..1e15).contains(&magnitude) {
         format!("{x:e}")
     } else {
         x.to_string()
@@ -101,6 +106,7 @@ mod tests {
         assert_eq!(shown(123456.75), "123456.75");
         assert_eq!(shown(f64::NAN), "NaN");
         assert_eq!(shown(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(shown(1e30f32), "1e30");
     }
 
     #[test]

@@ -456,6 +456,21 @@ fn verify_input_cases(fx: &Fx, dir: &Path) -> Vec<Case> {
     let missing = mk("missing.safetensors", vec![1, c, t], vec![], false);
     let one_step = mk("one_step.safetensors", vec![1, c, 1], vec![1, 3, 2], true);
     let no_steps = mk("no_steps.safetensors", vec![1, c, 0], vec![1, 3, 2], true);
+    let nan = dir.join("nan.safetensors");
+    {
+        let cfg = ModelConfig::tiny();
+        let mut proposals: Vec<f32> = (0..6).map(|i| i as f32 / 10.0).collect();
+        proposals[4] = f32::NAN;
+        let tensors = std::collections::BTreeMap::from([
+            ("features".to_string(), vec![0.25f32; c * t]),
+            ("proposals".to_string(), proposals),
+        ]);
+        let shapes = std::collections::HashMap::from([
+            ("features".to_string(), vec![1, c, t]),
+            ("proposals".to_string(), vec![1, 3, 2]),
+        ]);
+        write_plain(&nan, &cfg, &tensors, &shapes, false);
+    }
     let garbage = file(
         dir,
         "inputs_garbage.safetensors",
@@ -480,6 +495,16 @@ fn verify_input_cases(fx: &Fx, dir: &Path) -> Vec<Case> {
             2,
             &["no_n.safetensors", "proposals", "[1, 0, 2]"],
             v(&no_n, &fx.model),
+        ),
+        case(
+            "inputs with a NaN proposal",
+            2,
+            &[
+                "nan.safetensors",
+                "`proposals`",
+                "non-finite value at flat index 4",
+            ],
+            v(&nan, &fx.model),
         ),
         case(
             "inputs with two B",

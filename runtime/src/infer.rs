@@ -444,9 +444,12 @@ mod tests {
                     model: "m.onnx".into(),
                     video: "v".into(),
                     index: 3,
+                    largest_feature: 1e30,
                 },
                 false,
-                "m.onnx: video 'v': the model produced a non-finite value for proposal 3",
+                "m.onnx: video 'v': the model produced a non-finite value for proposal 3 (the \
+                 video's features reach 1e30 in magnitude; values far larger than the training \
+                 data's overflow float32 inside the network)",
             ),
             (
                 RefineError::Model {

@@ -120,7 +120,13 @@ pub enum RefineError {
         source: ModelError,
     },
     /// The network produced NaN or an infinity.
-    #[error("{}: video '{video}': the model produced a non-finite value for proposal {index}", model.display())]
+    #[error(
+        "{}: video '{video}': the model produced a non-finite value for proposal {index} (the \
+         video's features reach {} in magnitude; values far larger than the training data's \
+         overflow float32 inside the network)",
+        model.display(),
+        tcanet_cli::range::shown(*largest_feature)
+    )]
     NonFinite {
         /// The model file.
         model: PathBuf,
@@ -128,6 +134,8 @@ pub enum RefineError {
         video: String,
         /// The proposal (in the network's best-first order).
         index: usize,
+        /// The largest magnitude among the video's (finite) features.
+        largest_feature: f32,
     },
 }
 
@@ -221,6 +229,7 @@ pub fn finish_video(
             model: model_path.to_path_buf(),
             video: prepared.video.clone(),
             index,
+            largest_feature: prepared.features.iter().fold(0.0, |m, x| m.max(x.abs())),
         });
     }
     let fused = fuse_scores(&prepared.input_scores(), iou3);

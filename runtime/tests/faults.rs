@@ -1030,6 +1030,27 @@ fn data_cases(fx: &Fx) -> Vec<Case> {
             std::fs::write(d.join("csv/v_000.csv"), "xmin,xmax\n1,2\n").unwrap()
         },
     );
+    // Finite features too large for float32 arithmetic: the network's
+    // values overflow, its outputs are NaN (not a failed gather), and the
+    // message says how large the features are.
+    // The same through the functions' standard-op bodies (other runtimes).
+    for (name, extra) in [
+        ("features-overflow", &[][..]),
+        ("features-overflow-standard-ops", &["--standard-ops"][..]),
+    ] {
+        let needles = [
+            "video 'v_001'",
+            "non-finite value",
+            "reach 1e30 in magnitude",
+        ];
+        let mut overflow = Case::new(fx, name, 1, &needles);
+        let data = overflow.data(fx);
+        let mut f = v1.features.clone();
+        f[3] = 1e30;
+        write_npy_f32(&data.join("features/v_001.npy"), [v1.steps, 32], &f).unwrap();
+        overflow.args = run_args(fx, &data, "out.json", extra);
+        cases.push(overflow);
+    }
     cases
 }
 

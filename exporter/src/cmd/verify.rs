@@ -241,6 +241,14 @@ fn read_inputs(path: &Path, cfg: &ModelConfig, dynamic_time: bool) -> Result<Cas
             fs[0]
         )));
     }
+    for (name, values) in [(INPUT_FEATURES, &features), (INPUT_PROPOSALS, &proposals)] {
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(usage(format!(
+                "--inputs {}: tensor `{name}` holds a non-finite value at flat index {i}",
+                path.display()
+            )));
+        }
+    }
     let dims = [fs[0], ps[1], fs[2]];
     Ok(Case {
         label: format!(

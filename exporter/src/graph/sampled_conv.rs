@@ -111,6 +111,11 @@ impl Net<'_> {
         let rows = b.matmul("tap_rows", &pos.left, &select);
         let rows = b.add("neighbours", &rows, &offset);
         let rows = b.cast("row_index", &rows, data_type::INT64);
+        // A NaN position (values that overflowed upstream) casts to
+        // i64::MIN on x86-64: read row 0 instead, and let the NaN weights
+        // below carry the NaN to the outputs, where the runtime reports it.
+        let first_row = b.const_i64("first_row", &[], &[0]);
+        let rows = b.op("Clip", "row_index_in_table", &[&rows, &first_row], vec![]);
         let rows = b.reshape("gather_index", &rows, &[0, -1, 1]);
         let select = b.const_f32(
             "weight_select",
