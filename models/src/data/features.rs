@@ -141,7 +141,8 @@ fn orient(
     match layout {
         FeatureLayout::TimeChannels if shape[1] == channels => Ok(true),
         FeatureLayout::ChannelsTime if shape[0] == channels => Ok(false),
-        FeatureLayout::TimeChannels | FeatureLayout::ChannelsTime => Err(wrong()),
+        FeatureLayout::TimeChannels => Err(layout_mismatch(shape, channels, "tc", 1)),
+        FeatureLayout::ChannelsTime => Err(layout_mismatch(shape, channels, "ct", 0)),
         FeatureLayout::Auto if shape[0] == channels && shape[1] == channels => {
             Err(ErrorKind::Invalid(format!(
                 "the features have shape [{c}, {c}]: with the model's {c} channels it may be \
@@ -154,6 +155,24 @@ fn orient(
         FeatureLayout::Auto if shape[0] == channels => Ok(false),
         FeatureLayout::Auto => Err(wrong()),
     }
+}
+
+/// Features whose dimension `axis` should hold the model's channels under
+/// the layout given (`tc`: axis 1, `ct`: axis 0) but does not; says so when
+/// the other dimension would fit (the file has the other layout).
+fn layout_mismatch(shape: [usize; 2], channels: usize, layout: &str, axis: usize) -> ErrorKind {
+    let form = if axis == 1 { "[T, C]" } else { "[C, T]" };
+    let hint = if shape[1 - axis] == channels {
+        "; its other dimension is, so the file has the other layout: give --layout auto or the \
+         other one"
+    } else {
+        ""
+    };
+    ErrorKind::Invalid(format!(
+        "the features have shape [{}, {}]: read as {form} (layout {layout}) their dimension \
+         {axis} should be the model's {channels} channels (feat_dim), and it is not{hint}",
+        shape[0], shape[1]
+    ))
 }
 
 /// Reads `path` (the features of `video`) as a channel-major matrix with
@@ -273,6 +292,17 @@ mod tests {
             e.contains("tc.npy") && e.contains("'v'") && e.contains("[5, 4]"),
             "{e}"
         );
+        // The layout given is named, and the other dimension's fit noted.
+        assert!(e.contains("read as [C, T] (layout ct)"), "{e}");
+        assert!(e.contains("the file has the other layout"), "{e}");
+        let e = load_features(&d.join("tc.npy"), "v", 3, FeatureLayout::TimeChannels)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dimension 1 should be the model's 3 channels"),
+            "{e}"
+        );
+        assert!(!e.contains("other layout"), "{e}");
     }
 
     #[test]
