@@ -215,6 +215,14 @@ pub fn inspect_bytes(path: &Path, bytes: &[u8]) -> Result<ModelSummary, InspectE
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
+    // Protobuf decodes an empty file (and some other bytes) as an empty
+    // message: without a graph it is no model.
+    if model.graph.is_none() {
+        return Err(InspectError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("it holds no graph ({} bytes)", bytes.len()),
+        });
+    }
     Ok(summarize(&model))
 }
 

@@ -307,6 +307,18 @@ fn input_cases(fx: &Fx, d: &Damaged) -> Vec<Case> {
             os(&[&"verify", ckpt, &d.empty_onnx]),
         ),
         case(
+            "inspect empty model",
+            2,
+            &["empty.onnx", "it holds no graph (0 bytes)"],
+            os(&[&"inspect", &d.empty_onnx]),
+        ),
+        case(
+            "verify a device as the model",
+            2,
+            &["/dev/null", "it holds no graph"],
+            os(&[&"verify", ckpt, &"/dev/null"]),
+        ),
+        case(
             "bench garbage model",
             2,
             &["garbage.onnx"],
@@ -321,7 +333,7 @@ fn input_cases(fx: &Fx, d: &Damaged) -> Vec<Case> {
         case(
             "bench empty model",
             2,
-            &["empty.onnx", "tcanet.config"],
+            &["empty.onnx", "it holds no graph"],
             os(&[&"bench", &d.empty_onnx]),
         ),
         case(

@@ -174,8 +174,13 @@ impl TcanetModel {
         if path.is_dir() {
             return Err(contract("is a directory; give the .onnx file".into()));
         }
-        if !path.is_file() {
+        if !path.exists() {
             return Err(contract("no such file".into()));
+        }
+        if !path.is_file() {
+            return Err(contract(
+                "is not a regular file (a device, pipe or socket); give the .onnx file".into(),
+            ));
         }
         let built = match settings.device {
             Device::TensorRt(_) => {
