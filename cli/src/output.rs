@@ -261,14 +261,27 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
 }
 
 /// A symbolic link's final target (so that the link is kept and its target
-/// replaced); other paths as given.
+/// replaced), also when that target does not exist yet (it is then created
+/// where the link points, never in the link's place); other paths as given.
 pub(crate) fn resolve_link(path: &Path) -> PathBuf {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    let mut current = path.to_path_buf();
+    // As the kernel, give up after 40 links (a loop): the path is then
+    // written as given and fails there.
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {}
+            _ => return current,
         }
-        _ => path.to_path_buf(),
+        if let Ok(real) = fs::canonicalize(&current) {
+            return real;
+        }
+        match fs::read_link(&current) {
+            Ok(target) if target.is_absolute() => current = target,
+            Ok(target) => current = parent_dir(&current).join(target),
+            Err(_) => return current,
+        }
     }
+    path.to_path_buf()
 }
 
 /// The temporary name used for `path` while it is being written:
@@ -609,6 +622,33 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"two");
         let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
+    }
+
+    /// A dangling link: its target is created where it points (the link is
+    /// kept), or, in a missing directory, the output is refused up front.
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_symlink_is_followed_not_replaced() {
+        let d = TempDir::new("output", "dangling");
+        let link = d.0.join("link.json");
+        std::os::unix::fs::symlink("target.json", &link).unwrap();
+        let out = Output::Path(link.clone());
+        out.check_writable().unwrap();
+        out.write_bytes(b"data").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(d.0.join("target.json")).unwrap(), b"data");
+        let nowhere = d.0.join("nowhere.json");
+        std::os::unix::fs::symlink(d.0.join("no").join("dir").join("x.json"), &nowhere).unwrap();
+        let e = Output::Path(nowhere.clone()).check_writable().unwrap_err();
+        assert!(e.to_string().contains("no directory"), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::Usage);
+        assert!(fs::symlink_metadata(&nowhere)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
