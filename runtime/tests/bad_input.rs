@@ -96,6 +96,29 @@ fn a_bad_video_stops_the_run_and_nothing_is_written() {
         "previous content",
         "output untouched"
     );
+    assert!(err.contains("nothing was written"), "{err}");
+    // With --report the report alone is written, and the message says so.
+    let report = f.dir.path().join("report.json");
+    let o = infer(&[
+        &"run",
+        &"--model",
+        &f.model,
+        &"--data",
+        &f.data,
+        &"-o",
+        &out,
+        &"--threads",
+        &"1",
+        &"--report",
+        &report,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no results were written, only the failure report") && report.exists(),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous content");
     no_temp_files(f.dir.path());
 }
 

@@ -39,6 +39,7 @@ pub fn stop_early(report: Option<&Output>, summary: &RunSummary, total: usize) -
     let first = summary.failures.first();
     anyhow::Error::new(StoppedEarly {
         video: first.map(|f| f.video.clone()).unwrap_or_default(),
+        report: report.map(ToString::to_string),
         bad_input: first.is_none_or(|f| f.error.is_bad_input()),
     })
 }
@@ -54,10 +55,16 @@ pub fn finish_status(
     if summary.failures.is_empty() {
         return ExitStatus::Success;
     }
-    log.warn(format_args!(
-        "{} of {total} videos failed (listed above{}); the others were written",
-        summary.failures.len(),
-        report.map(|r| format!(" and in {r}")).unwrap_or_default()
-    ));
+    let failed = summary.failures.len();
+    let listed = report.map(|r| format!(" and in {r}")).unwrap_or_default();
+    if failed >= total {
+        log.warn(format_args!(
+            "all {total} videos failed (listed above{listed}); the outputs hold no results"
+        ));
+    } else {
+        log.warn(format_args!(
+            "{failed} of {total} videos failed (listed above{listed}); the others were written"
+        ));
+    }
     ExitStatus::PartialFailure
 }

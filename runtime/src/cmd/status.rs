@@ -20,11 +20,17 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 /// A run stopped at its first failed video (no `--keep-going`).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "stopped at video '{video}' (pass --keep-going to skip failing videos and report them); nothing was written"
+    "stopped at video '{video}' (pass --keep-going to skip failing videos and report them); {}",
+    match report {
+        Some(r) => format!("no results were written, only the failure report {r}"),
+        None => "nothing was written".to_string(),
+    }
 )]
 pub struct StoppedEarly {
     /// The video.
     pub video: String,
+    /// The failure report written (`--report`), if any.
+    pub report: Option<String>,
     /// Whether its data was at fault (exit 2) rather than the model (exit 1).
     pub bad_input: bool,
 }
@@ -82,6 +88,7 @@ mod tests {
         assert_eq!(status_of(&pipe), (ExitStatus::Failure, true));
         let early = anyhow::Error::new(StoppedEarly {
             video: "v".into(),
+            report: None,
             bad_input: false,
         });
         assert_eq!(status_of(&early).0, ExitStatus::Failure);
