@@ -156,7 +156,17 @@ impl ModelConfig {
 
     /// Parses and validates a config from JSON; absent fields take the HACS defaults.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let cfg: Self = serde_json::from_str(text)?;
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        if !value.is_object() {
+            return Err(ConfigError::Invalid {
+                field: "config",
+                reason: format!(
+                    "a config is a JSON object of fields, not {}",
+                    json_kind(&value)
+                ),
+            });
+        }
+        let cfg: Self = serde_json::from_value(value)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -201,7 +211,43 @@ impl ModelConfig {
         self.validate_widths()?;
         self.validate_timeline()?;
         self.validate_layers()?;
-        self.validate_decoding()
+        self.validate_decoding()?;
+        self.validate_size()
+    }
+
+    /// Sizes a machine can hold: each width, count and T within its limit
+    /// (so that the shapes' products cannot overflow), and at most
+    /// [`MAX_PARAMETERS`] parameters in all (TCANet has about 11 million).
+    fn validate_size(&self) -> Result<(), ConfigError> {
+        let limits = [
+            ("feat_dim", self.feat_dim, 1 << 16),
+            ("hidden_dim", self.hidden_dim, 1 << 16),
+            ("se_hidden_dim", self.se_hidden_dim, 1 << 16),
+            ("ffn_dim", self.ffn_dim, 1 << 18),
+            ("temporal_scale", self.temporal_scale, 1 << 22),
+            ("lgte_num", self.lgte_num, 64),
+            ("window_size", self.window_size, 1 << 16),
+            ("start_sample_num", self.start_sample_num, 1 << 16),
+            ("action_sample_num", self.action_sample_num, 1 << 16),
+        ];
+        for (field, value, max) in limits {
+            if value > max {
+                return invalid(field, format!("{value} is more than the limit, {max}"));
+            }
+        }
+        let total = crate::param_specs(self)
+            .iter()
+            .map(|p| p.shape.iter().product::<usize>())
+            .sum::<usize>();
+        if total > MAX_PARAMETERS {
+            return invalid(
+                "hidden_dim",
+                format!(
+                    "the config makes {total} parameters, more than the limit of {MAX_PARAMETERS}"
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// The losses' IoU thresholds, in (0, 1), and the start/end decode
@@ -317,6 +363,21 @@ impl ModelConfig {
     }
 }
 
+/// The most parameters a config may make (4 GiB of float32 weights).
+pub const MAX_PARAMETERS: usize = 1 << 30;
+
+/// What kind of JSON value `v` is, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// A [`ConfigError::Invalid`] for `field`.
 fn invalid(field: &'static str, reason: String) -> Result<(), ConfigError> {
     Err(ConfigError::Invalid { field, reason })
@@ -339,6 +400,34 @@ mod tests {
             assert_eq!(ModelConfig::from_json(&cfg.to_json()).unwrap(), cfg);
         }
         assert!(ModelConfig::preset("bmn").is_err());
+    }
+
+    #[test]
+    fn a_config_is_an_object_of_sizes_a_machine_can_hold() {
+        for text in ["[]", "3", "null", "\"hacs\""] {
+            let e = ModelConfig::from_json(text).unwrap_err().to_string();
+            assert!(e.contains("a config is a JSON object"), "{text}: {e}");
+        }
+        let huge = ModelConfig {
+            temporal_scale: 4_000_000,
+            temporal_interval: 2.5e-7,
+            ..ModelConfig::hacs()
+        };
+        huge.validate().unwrap();
+        let too_long = ModelConfig {
+            temporal_scale: (1 << 22) + 1,
+            temporal_interval: 1.0 / ((1 << 22) + 1) as f64,
+            ..ModelConfig::hacs()
+        };
+        let e = too_long.validate().unwrap_err().to_string();
+        assert!(e.contains("temporal_scale") && e.contains("limit"), "{e}");
+        let wide = ModelConfig {
+            hidden_dim: 1 << 14,
+            ffn_dim: 1 << 14,
+            ..ModelConfig::hacs()
+        };
+        let e = wide.validate().unwrap_err().to_string();
+        assert!(e.contains("parameters, more than the limit"), "{e}");
     }
 
     #[test]
