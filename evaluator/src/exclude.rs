@@ -8,7 +8,8 @@ use crate::{DetectionSet, Error, GroundTruth, GtInstance, GtVideo, ProposalSet};
 
 /// Reads a list of video ids: a JSON array of strings, or one id per line
 /// (blank lines and lines starting with `#` are skipped; ids are trimmed).
-/// `source` names the file in messages.
+/// Any other JSON value (an object, a string, a number, `null`, ...) and a
+/// line in quotes are errors. `source` names the file in messages.
 pub fn read_video_list(bytes: &[u8], source: &str) -> Result<Vec<String>, Error> {
     let text = std::str::from_utf8(bytes).map_err(|e| Error::Content {
         file: source.to_string(),
@@ -17,15 +18,35 @@ pub fn read_video_list(bytes: &[u8], source: &str) -> Result<Vec<String>, Error>
             e.valid_up_to()
         ),
     })?;
-    if text.trim_start().starts_with('[') {
+    if text.trim_start().starts_with(['[', '{']) {
         return json_list(text, source);
     }
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect())
+    // A whole file that is one JSON value (`"v_a"`, `null`, `5`) is not a
+    // list of ids; several lines of ids never parse as one value.
+    match serde_json::from_str(text) {
+        Ok(value) => list_items(&value, text, source),
+        Err(_) => lines(text, source),
+    }
+}
+
+/// The ids of a file with one per line.
+fn lines(text: &str, source: &str) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    for (i, line) in text.lines().map(str::trim).enumerate() {
+        if line.starts_with('"') {
+            return Err(Error::Content {
+                file: source.to_string(),
+                message: format!(
+                    "line {} is in quotes ({line}); write one bare id per line, or a JSON list",
+                    i + 1
+                ),
+            });
+        }
+        if !line.is_empty() && !line.starts_with('#') {
+            ids.push(line.to_string());
+        }
+    }
+    Ok(ids)
 }
 
 fn json_list(text: &str, source: &str) -> Result<Vec<String>, Error> {
@@ -35,22 +56,42 @@ fn json_list(text: &str, source: &str) -> Result<Vec<String>, Error> {
         column: e.column(),
         message: format!("{e}; a list of video ids is a JSON array of strings"),
     })?;
-    let items = value.as_array().ok_or_else(|| Error::Content {
+    list_items(&value, text, source)
+}
+
+/// The ids of a JSON list (`value`, parsed from `text`); any other value
+/// is an error.
+fn list_items(value: &serde_json::Value, text: &str, source: &str) -> Result<Vec<String>, Error> {
+    use serde_json::Value;
+    let error = |message: String| Error::Content {
         file: source.to_string(),
-        message: "expected a JSON array of video ids".into(),
-    })?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| Error::Content {
-                    file: source.to_string(),
-                    message: format!("item {i} of the list is not a string (a video id)"),
+        message,
+    };
+    let found = match value {
+        Value::Array(items) => {
+            return items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        error(format!("item {i} of the list is not a string (a video id)"))
+                    })
                 })
-        })
-        .collect()
+                .collect()
+        }
+        Value::Object(_) => "a JSON object".to_string(),
+        Value::String(_) => format!(
+            "the JSON string {value}; to exclude that one video write [{value}] or its bare id"
+        ),
+        Value::Number(_) => format!(
+            "the JSON number {0}; to exclude a video with that id write [\"{0}\"]",
+            text.trim()
+        ),
+        Value::Bool(_) | Value::Null => format!("JSON {value}"),
+    };
+    Err(error(format!(
+        "expected a JSON array of video ids or one id per line, found {found}"
+    )))
 }
 
 impl GroundTruth {
@@ -80,13 +121,18 @@ impl GroundTruth {
                     .collect(),
             })
             .collect();
-        GroundTruth::new(
+        let mut kept = GroundTruth::new(
             self.source.clone(),
             self.subset.clone(),
             labels,
             videos,
             self.warnings.clone(),
-        )
+        );
+        kept.invalid_durations = (self.invalid_durations.iter())
+            .filter(|d| !ids.contains(&d.video))
+            .cloned()
+            .collect();
+        kept
     }
 }
 
@@ -133,6 +179,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("x.json:1:"), "{e}");
+        for other in [&b"{\"v_a\": 1}"[..], b"5", b"\"v_a\"", b"null"] {
+            let e = read_video_list(other, "x.json").unwrap_err().to_string();
+            assert!(
+                e.starts_with("x.json: expected a JSON array of video ids"),
+                "{e}"
+            );
+        }
+        let numbers = read_video_list(b"123\n456\n", "x.txt").unwrap();
+        assert_eq!(numbers, ["123", "456"]);
         let e = read_video_list(b"\xff\xfe", "x.txt")
             .unwrap_err()
             .to_string();

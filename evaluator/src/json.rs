@@ -51,7 +51,7 @@ pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
 }
 
 /// Deepest nesting accepted (guards the recursion of [`Parser::skip_value`]).
-const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 
 /// A cursor over JSON text.
 pub(crate) struct Parser<'a> {

@@ -115,7 +115,7 @@ pub struct GtInstance {
 pub struct GtVideo {
     /// The video id (the key in `database`).
     pub id: String,
-    /// Its duration in seconds, when the file gives one.
+    /// Its duration in seconds, when the file gives a positive finite one.
     pub duration: Option<f64>,
     /// Its annotations, in file order.
     pub instances: Vec<GtInstance>,
@@ -137,6 +137,18 @@ pub struct GroundTruth {
     /// duplicate video keys).
     pub warnings: Vec<String>,
     index: HashMap<String, usize>,
+    /// The subset's videos whose "duration" is there but not a positive
+    /// number (read as no duration), for [`GroundTruth::check_durations`].
+    invalid_durations: Vec<InvalidDuration>,
+}
+
+/// A video's "duration" that is there but not a positive finite number.
+#[derive(Debug, Clone)]
+struct InvalidDuration {
+    video: String,
+    line: usize,
+    column: usize,
+    message: String,
 }
 
 impl GroundTruth {
@@ -206,6 +218,24 @@ impl GroundTruth {
             videos,
             warnings,
             index,
+            invalid_durations: Vec::new(),
+        }
+    }
+
+    /// Fails on the first video whose "duration" is there but not a
+    /// positive finite number (a string, 0, -5, ...). Such a duration reads
+    /// as none ([`GtVideo::duration`] is `None`): the official evaluation
+    /// ignores durations, and so do proposals and detections; the diagnosis
+    /// needs them (coverage) and checks them with this.
+    pub fn check_durations(&self) -> Result<(), Error> {
+        match self.invalid_durations.first() {
+            None => Ok(()),
+            Some(d) => Err(Error::Syntax {
+                file: self.source.clone(),
+                line: d.line,
+                column: d.column,
+                message: d.message.clone(),
+            }),
         }
     }
 
@@ -392,8 +422,9 @@ pub fn preset_thresholds(preset: &str) -> Result<Vec<f64>, Error> {
 
 /// Parses tIoU thresholds: a comma list (`0.3,0.5,0.7`) or
 /// `start:stop:step` with `stop` included (`0.5:0.95:0.05`, computed as
-/// numpy's `linspace(start, stop, round((stop-start)/step)+1)`). Every
-/// threshold lies in (0, 1]; at most 10,000.
+/// numpy's `linspace(start, stop, round((stop-start)/step)+1)`, so the
+/// step is adjusted to end on `stop`; a step more than twice `stop - start`
+/// is an error). Every threshold lies in (0, 1]; at most 10,000.
 pub fn parse_thresholds(text: &str) -> Result<Vec<f64>, Error> {
     threshold_list(text).map_err(|why| {
         Error::Options(format!(
@@ -418,6 +449,10 @@ pub enum ThresholdError {
     /// A range going down or with a step that is not positive.
     #[error("a range needs start <= stop and a positive step")]
     RangeOrder,
+    /// A range whose step is more than twice `stop - start`: it would hold
+    /// its start alone, leaving out the stop it promises.
+    #[error("the step is more than twice stop - start, so the range would leave out its stop")]
+    StepTooLarge,
     /// More than 10,000 thresholds.
     #[error("more than 10000 thresholds")]
     TooMany,
@@ -448,6 +483,9 @@ pub fn threshold_list(text: &str) -> Result<Vec<f64>, ThresholdError> {
             return Err(ThresholdError::RangeOrder);
         }
         let n = ((stop - start) / step).round();
+        if n == 0.0 && stop > start {
+            return Err(ThresholdError::StepTooLarge);
+        }
         if n >= 10_000.0 {
             return Err(ThresholdError::TooMany);
         }

@@ -605,3 +605,76 @@ fn golden_subset_matches_detad_s_own_numbers() {
     }
     assert_eq!(n, 28);
 }
+
+#[test]
+fn extra_characteristics_out_of_range_or_miscounted_are_errors() {
+    let e = |text: &[u8]| {
+        ExtraCharacteristics::from_slice(text, "extra.json")
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        e(br#"{"database": {"A": {"annotations": [{"label": "x", "context-size": 7}]}}}"#),
+        "extra.json: database[\"A\"].annotations[0].context-size is 7; it must be a whole \
+         number from 0 to 6, or null"
+    );
+    assert_eq!(
+        e(br#"{"database": {"A": {"annotations": [{"label": "x"}, {"label": "x", "agreement": -0.1}]}}}"#),
+        "extra.json: database[\"A\"].annotations[1].agreement is -0.1; it must be a number \
+         from 0 to 1, or null"
+    );
+    assert_eq!(
+        e(b"{\"database\": {\"A\": {\"annotations\": [\n{\"label\": \"x\", \"agreement\": NaN}]}}}"),
+        "extra.json:2:29: database[\"A\"].annotations[0].agreement: expected a JSON value, \
+         found NaN, which is not valid JSON (Python's json module writes it for non-finite \
+         floats; fix the writer or replace it with a finite number)"
+    );
+    // One annotation more than the ground truth's.
+    let gt = GroundTruth::from_videos("validation", [("A", vec![([0.0, 5.0], "x")])]);
+    let more = ExtraCharacteristics::from_slice(
+        br#"{"database": {"A": {"annotations": [{"label": "x"}, {"label": "x"}]}}}"#,
+        "extra.json",
+    )
+    .unwrap();
+    let d = dets(&[("A", vec![(0.0, 5.0, 0.9, "x")])]);
+    let e = diagnose(&gt, &d, &opts(&[0.5]), Some(&more))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "extra.json: database[\"A\"] has 2 annotation(s) where the ground truth has 1"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_duration_there_but_not_positive_fails_the_diagnosis_only() {
+    let d = dets(&[("A", vec![(0.0, 5.0, 0.9, "x")])]);
+    for bad in ["\"20\"", "0", "-5", "1e400", "true"] {
+        let gt = GroundTruth::from_json_str(
+            &format!(
+                r#"{{"database": {{"A": {{"subset": "validation", "duration": {bad}, "annotations": [{{"segment": [0, 5], "label": "x"}}]}}}}}}"#
+            ),
+            "validation",
+        )
+        .unwrap();
+        assert_eq!(gt.videos[0].duration, None, "{bad}");
+        let e = diagnose(&gt, &d, &opts(&[0.5]), None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "<memory>:1:57: database[\"A\"].duration is {bad}; it must be a positive finite \
+                 number of seconds (or null)"
+            )
+        );
+        // Scoring ignores durations, as the official code does.
+        let r = tcanet_evaluator::evaluate_detections(&gt, &d, &DetectionOptions::default());
+        assert!(r.is_ok(), "{bad}");
+        // Leaving the video out leaves its duration out too.
+        let ids = ["A".to_string()].into();
+        assert!(gt.without_videos(&ids).check_durations().is_ok());
+    }
+}

@@ -496,3 +496,185 @@ fn quiet_keeps_warnings_and_drops_progress() {
     );
     expect(&o, 0, &["wrote p.svg"]);
 }
+
+/// GT with DETAD's extra fields in each annotation; `a` replaces v_a's.
+fn characteristics(a: &str) -> String {
+    let b = r#""context-size": 2, "context-distance": 1, "agreement": 0.8"#;
+    GT.replace(r#""label": "Run"}"#, &format!(r#""label": "Run", {a}}}"#))
+        .replace(r#""label": "Jump"}"#, &format!(r#""label": "Jump", {b}}}"#))
+}
+
+#[test]
+fn characteristics_out_of_range_or_miscounted_are_refused() {
+    let d = dir("characteristics");
+    let diagnose = |name: &str, text: &str| {
+        std::fs::write(d.join(name), text).unwrap();
+        run(
+            &d,
+            &[
+                "diagnose",
+                "gt.json",
+                "pred.json",
+                "--json",
+                "--characteristics",
+                name,
+            ],
+        )
+    };
+    let ok = r#""context-size": 2, "context-distance": 1, "agreement": 0.8"#;
+    let o = diagnose("ok.json", &characteristics(ok));
+    expect(&o, 0, &[]);
+    for (a, field, value) in [
+        (
+            r#""context-size": 7, "context-distance": 1"#,
+            "context-size",
+            "is 7",
+        ),
+        (r#""context-size": 1.5"#, "context-size", "is 1.5"),
+        (r#""context-distance": -1"#, "context-distance", "is -1"),
+        (r#""agreement": 2"#, "agreement", "is 2"),
+    ] {
+        let o = diagnose("c.json", &characteristics(a));
+        let at = format!("c.json: database[\"v_a\"].annotations[0].{field} {value}");
+        expect(&o, 2, &[&at, "or null"]);
+    }
+    // More annotations than the ground truth, as fewer, is refused.
+    let more = characteristics(ok).replace(
+        r#""label": "Jump", "#,
+        r#""label": "Jump"}, {"segment": [30, 35], "label": "Jump", "#,
+    );
+    let o = diagnose("more.json", &more);
+    expect(
+        &o,
+        2,
+        &["more.json: database[\"v_b\"] has 2 annotation(s) where the ground truth has 1"],
+    );
+    let mut fewer: serde_json::Value = serde_json::from_str(&characteristics(ok)).unwrap();
+    fewer["database"]["v_b"]["annotations"] = serde_json::json!([]);
+    let fewer = fewer.to_string();
+    let o = diagnose("fewer.json", &fewer);
+    expect(
+        &o,
+        2,
+        &["fewer.json: database[\"v_b\"] has 0 annotation(s) where the ground truth has 1"],
+    );
+    // NaN: the position, the video and the field.
+    let o = diagnose("nan.json", &characteristics(r#""agreement": NaN"#));
+    expect(
+        &o,
+        2,
+        &[
+            "nan.json:2:",
+            "database[\"v_a\"].annotations[0].agreement: ",
+            "NaN",
+        ],
+    );
+}
+
+#[test]
+fn an_exclude_file_is_a_list_of_strings_or_lines_of_ids() {
+    let d = dir("exclude");
+    let detections = |text: &str| {
+        std::fs::write(d.join("ex.txt"), text).unwrap();
+        run(
+            &d,
+            &[
+                "detections",
+                "gt.json",
+                "pred.json",
+                "--json",
+                "--exclude",
+                "ex.txt",
+            ],
+        )
+    };
+    for (text, found) in [
+        (r#"{"v_a": 1}"#, "found a JSON object"),
+        ("5", "found the JSON number 5"),
+        (r#""v_a""#, "found the JSON string \"v_a\""),
+        ("null", "found JSON null"),
+    ] {
+        expect(
+            &detections(text),
+            2,
+            &["ex.txt: expected a JSON array of video ids", found],
+        );
+    }
+    let o = detections("v_a\n\"v_b\"\n");
+    expect(&o, 2, &["ex.txt: line 2 is in quotes"]);
+    // Ids one per line, also ids that look like numbers, still work.
+    for text in [
+        "v_a\n",
+        "# blocked\n123\n456\n",
+        "123\nv_a\n",
+        r#"["v_a", "7"]"#,
+    ] {
+        let o = detections(text);
+        expect(&o, 0, &[]);
+        let excluded_a = text.contains("v_a");
+        let videos = if excluded_a { 1 } else { 2 };
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(&format!("\"n_videos\":{videos}")),
+            "{text:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_duration_is_an_error_for_diagnose_only() {
+    let d = dir("duration");
+    for bad in [r#""30""#, "0", "-5", "1e999", "[30]"] {
+        let gt = GT.replacen("\"duration\": 30.0", &format!("\"duration\": {bad}"), 1);
+        std::fs::write(d.join("bad.json"), gt).unwrap();
+        let o = run(&d, &["diagnose", "bad.json", "pred.json", "--json"]);
+        let at = format!("bad.json:2:47: database[\"v_a\"].duration is {bad}; it must be");
+        expect(&o, 2, &[&at]);
+        // The official evaluation ignores durations: so do these.
+        for cmd in ["proposals", "detections"] {
+            expect(&run(&d, &[cmd, "bad.json", "pred.json", "--json"]), 0, &[]);
+        }
+    }
+    // No duration at all, or null: coverage is not analysed, with a warning.
+    let gt = GT
+        .replace("\"duration\": 30.0, ", "")
+        .replace("\"duration\": 40.0, ", "");
+    std::fs::write(d.join("none.json"), gt).unwrap();
+    let o = run(&d, &["diagnose", "none.json", "pred.json", "--json"]);
+    expect(&o, 0, &["none.json: no video has a \"duration\""]);
+    let gt = GT.replace("30.0", "null").replace("40.0", "null");
+    std::fs::write(d.join("null.json"), gt).unwrap();
+    let o = run(&d, &["diagnose", "null.json", "pred.json", "--json"]);
+    expect(&o, 0, &["null.json: no video has a \"duration\""]);
+}
+
+#[test]
+fn a_tiou_range_whose_step_would_drop_the_stop_is_refused() {
+    let d = dir("tiou-step");
+    let o = run(
+        &d,
+        &[
+            "detections",
+            "gt.json",
+            "pred.json",
+            "--tiou",
+            "0.5:0.6:0.3",
+        ],
+    );
+    expect(&o, 2, &["'0.5:0.6:0.3' for '--tiou", "leave out its stop"]);
+    // A step up to twice stop - start ends on the stop, as linspace does.
+    let o = run(
+        &d,
+        &[
+            "detections",
+            "gt.json",
+            "pred.json",
+            "--json",
+            "--tiou",
+            "0.5:0.6:0.15",
+        ],
+    );
+    expect(&o, 0, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\"tiou_thresholds\":[0.5,0.6]"), "{out}");
+}

@@ -135,12 +135,67 @@ impl Characteristic {
     }
 }
 
-/// The extra characteristics names, keys in the file and figure titles.
-const EXTRA: [(&str, &str); 3] = [
-    ("context-size", "Context size"),
-    ("context-distance", "Context distance"),
-    ("agreement", "Agreement"),
+/// An extra characteristic: its key in the file (and name), its title in
+/// figures, and the values it may take.
+struct Extra {
+    key: &'static str,
+    title: &'static str,
+    lo: f64,
+    hi: f64,
+    /// Only whole numbers (a count or a category).
+    whole: bool,
+}
+
+/// The extra characteristics, in the order of [`ExtraRow`]'s values.
+const EXTRA: [Extra; 3] = [
+    Extra {
+        key: "context-size",
+        title: "Context size",
+        lo: 0.0,
+        hi: 6.0,
+        whole: true,
+    },
+    Extra {
+        key: "context-distance",
+        title: "Context distance",
+        lo: 0.0,
+        hi: 3.0,
+        whole: true,
+    },
+    Extra {
+        key: "agreement",
+        title: "Agreement",
+        lo: 0.0,
+        hi: 1.0,
+        whole: false,
+    },
 ];
+
+impl Extra {
+    /// The value of an annotation's field: a number in range, or `None`
+    /// for `null` or no field; the error says what is wrong with it.
+    fn value(&self, x: Option<&serde_json::Value>) -> Result<Option<f64>, String> {
+        let v = match x {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(x) => x
+                .as_f64()
+                .filter(|v| v.is_finite())
+                .ok_or("is not a finite number or null")?,
+        };
+        if (self.lo..=self.hi).contains(&v) && (!self.whole || v.fract() == 0.0) {
+            return Ok(Some(v));
+        }
+        let kind = if self.whole {
+            "a whole number"
+        } else {
+            "a number"
+        };
+        Err(format!(
+            "is {v}; it must be {kind} from {} to {}, or null",
+            self.lo, self.hi
+        ))
+    }
+}
 
 /// One annotation of a characteristics file: its label and its context
 /// size, context distance and agreement.
@@ -180,12 +235,7 @@ impl ExtraCharacteristics {
             message,
         };
         let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| Error::Syntax {
-                file: source.to_string(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+            serde_json::from_slice(bytes).map_err(|e| syntax_error(bytes, source, &e))?;
         let db = value
             .get("database")
             .and_then(|d| d.as_object())
@@ -200,23 +250,16 @@ impl ExtraCharacteristics {
                 .ok_or_else(|| {
                     content(format!("database[\"{id}\"] has no \"annotations\" array"))
                 })?;
-            let mut rows = Vec::with_capacity(anns.len());
-            for (i, a) in anns.iter().enumerate() {
-                let at = |field: &str| format!("database[\"{id}\"].annotations[{i}].{field}");
-                let label = a.get("label").and_then(|l| l.as_str()).ok_or_else(|| {
-                    content(format!("{} is missing or not a string", at("label")))
-                })?;
-                let mut values = [None; 3];
-                for (slot, (key, _)) in values.iter_mut().zip(EXTRA) {
-                    *slot = match a.get(key) {
-                        None | Some(serde_json::Value::Null) => None,
-                        Some(x) => Some(x.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
-                            content(format!("{} is not a finite number or null", at(key)))
-                        })?),
-                    };
-                }
-                rows.push((label.to_string(), values));
-            }
+            let rows = anns
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    extra_row(a, &|field| {
+                        format!("database[\"{id}\"].annotations[{i}].{field}")
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(content)?;
             videos.insert(id.clone(), rows);
         }
         Ok(ExtraCharacteristics {
@@ -224,6 +267,37 @@ impl ExtraCharacteristics {
             videos,
         })
     }
+}
+
+/// One annotation of a characteristics file; `at` names a field of it in
+/// messages.
+fn extra_row(a: &serde_json::Value, at: &dyn Fn(&str) -> String) -> Result<ExtraRow, String> {
+    let label = a
+        .get("label")
+        .and_then(|l| l.as_str())
+        .ok_or_else(|| format!("{} is missing or not a string", at("label")))?;
+    let mut values = [None; 3];
+    for (slot, x) in values.iter_mut().zip(&EXTRA) {
+        *slot = x
+            .value(a.get(x.key))
+            .map_err(|why| format!("{} {why}", at(x.key)))?;
+    }
+    Ok((label.to_string(), values))
+}
+
+/// A file serde_json cannot parse: where and why, with the path to the
+/// value at fault when the crate's parser finds the same fault.
+fn syntax_error(bytes: &[u8], source: &str, e: &serde_json::Error) -> Error {
+    crate::load::locate_syntax_error(bytes, source).unwrap_or_else(|| {
+        let text = e.to_string();
+        let place = format!(" at line {} column {}", e.line(), e.column());
+        Error::Syntax {
+            file: source.to_string(),
+            line: e.line(),
+            column: e.column(),
+            message: text.strip_suffix(&place).unwrap_or(&text).to_string(),
+        }
+    })
 }
 
 /// The characteristics of the kept instances: coverage (when durations
@@ -273,11 +347,11 @@ pub(super) fn compute(
         &count,
     ));
     if let Some(extra) = extra {
-        let values = extra_values(p, extra, warnings)?;
-        for (k, (name, title)) in EXTRA.iter().enumerate() {
+        let values = extra_values(gt, p, extra, warnings)?;
+        for (k, x) in EXTRA.iter().enumerate() {
             let col: Vec<Option<f64>> = values.iter().map(|v| v[k]).collect();
             if col.iter().any(Option::is_some) {
-                out.push(Characteristic::new(name, title, preset, &col));
+                out.push(Characteristic::new(x.key, x.title, preset, &col));
             }
         }
     }
@@ -285,8 +359,10 @@ pub(super) fn compute(
 }
 
 /// The extra values of each kept instance, checked against the ground
-/// truth (same labels at the same positions).
+/// truth `gt` (as many annotations per video, same labels at the same
+/// positions); `p` keeps some of `gt`'s instances, video by video.
 fn extra_values(
+    gt: &GroundTruth,
     p: &Prepared,
     extra: &ExtraCharacteristics,
     warnings: &mut Vec<String>,
@@ -294,40 +370,28 @@ fn extra_values(
     let mut out = Vec::with_capacity(p.n_instances());
     let mut missing_videos = 0usize;
     let mut i = 0usize;
-    for video in &p.gt.videos {
+    for (video, all) in p.gt.videos.iter().zip(&gt.videos) {
         let rows = extra.videos.get(&video.id);
         if rows.is_none() && !video.instances.is_empty() {
             missing_videos += 1;
         }
+        if let Some(rows) = rows {
+            extra.check_count(&video.id, rows.len(), all.instances.len())?;
+        }
         for g in &video.instances {
             let a = p.inst_annotation[i] as usize;
             i += 1;
-            let Some(rows) = rows else {
+            let Some((label, values)) = rows.map(|r| &r[a]) else {
                 out.push([None; 3]);
                 continue;
             };
-            let Some((label, values)) = rows.get(a) else {
-                return Err(Error::Content {
-                    file: extra.source.clone(),
-                    message: format!(
-                        "database[\"{}\"] has {} annotation(s); the ground truth has more: the \
-                         characteristics file must list the same annotations in the same order",
-                        video.id,
-                        rows.len()
-                    ),
-                });
-            };
             let want = &p.gt.labels[g.label];
             if label != want {
-                return Err(Error::Content {
-                    file: extra.source.clone(),
-                    message: format!(
-                        "database[\"{}\"].annotations[{a}].label is \"{label}\" where the ground \
-                         truth has \"{want}\": the characteristics file must list the same \
-                         annotations in the same order",
-                        video.id
-                    ),
-                });
+                return Err(extra.mismatch(format!(
+                    "database[\"{}\"].annotations[{a}].label is \"{label}\" where the ground \
+                     truth has \"{want}\"",
+                    video.id
+                )));
             }
             out.push(*values);
         }
@@ -340,6 +404,29 @@ fn extra_values(
         ));
     }
     Ok(out)
+}
+
+impl ExtraCharacteristics {
+    /// Fails unless a video has as many annotations here (`have`) as in
+    /// the ground truth (`want`).
+    fn check_count(&self, video: &str, have: usize, want: usize) -> Result<(), Error> {
+        if have == want {
+            return Ok(());
+        }
+        Err(self.mismatch(format!(
+            "database[\"{video}\"] has {have} annotation(s) where the ground truth has {want}"
+        )))
+    }
+
+    /// The error for a file that does not follow the ground truth.
+    fn mismatch(&self, what: String) -> Error {
+        Error::Content {
+            file: self.source.clone(),
+            message: format!(
+                "{what}: the characteristics file must list the same annotations in the same order"
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,7 @@ pub fn diagnose(
     extra: Option<&ExtraCharacteristics>,
 ) -> Result<Diagnosis, Error> {
     check_options(opts)?;
+    gt.check_durations()?;
     let prepared = prepare::prepare(gt, preds, opts)?;
     let mut warnings = prepared.warnings.clone();
     let characteristics =

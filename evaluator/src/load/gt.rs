@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use super::{segment, syntax, within};
+use super::{repeated_top_level_key, segment, syntax, within};
 use crate::json::FastMap as HashMap;
-use crate::json::{line_column, JsonError, Parser};
-use crate::{Error, GroundTruth, GtInstance, GtVideo};
+use crate::json::{line_column, JResult, JsonError, Parser};
+use crate::{Error, GroundTruth, GtInstance, GtVideo, InvalidDuration};
 
 /// A video of `database` as first seen: where its annotations are, to be
 /// read only when it is in the subset.
@@ -16,6 +16,8 @@ struct RawGtVideo<'a> {
     subset: Option<Cow<'a, str>>,
     annotations_at: Option<usize>,
     duration: Option<f64>,
+    /// A "duration" there but not a positive finite number.
+    duration_fault: Option<JsonError>,
 }
 
 /// Class names numbered in order of first appearance.
@@ -52,6 +54,7 @@ pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<Gro
     let mut videos = Vec::new();
     let mut labels = Labels::default();
     let mut reversed = Reversed::default();
+    let mut invalid_durations = Vec::new();
     for v in &raw {
         let Some(s) = &v.subset else {
             return Err(err(JsonError {
@@ -82,6 +85,9 @@ pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<Gro
             &mut reversed,
         )
         .map_err(err)?;
+        if let Some(e) = &v.duration_fault {
+            invalid_durations.push(invalid_duration(bytes, &v.id, e));
+        }
         videos.push(GtVideo {
             id: v.id.to_string(),
             duration: v.duration,
@@ -98,17 +104,31 @@ pub(crate) fn ground_truth(bytes: &[u8], file: &str, subset: &str) -> Result<Gro
             reversed.count, reversed.first
         ));
     }
-    Ok(GroundTruth::new(
+    let mut gt = GroundTruth::new(
         file.to_string(),
         subset.to_string(),
         labels.names,
         videos,
         warnings,
-    ))
+    );
+    gt.invalid_durations = invalid_durations;
+    Ok(gt)
+}
+
+/// A video's duration fault, placed.
+fn invalid_duration(bytes: &[u8], video: &str, e: &JsonError) -> InvalidDuration {
+    let (line, column) = line_column(bytes, e.offset);
+    InvalidDuration {
+        video: video.to_string(),
+        line,
+        column,
+        message: e.message.clone(),
+    }
 }
 
 /// Reads the top-level object: the videos of `database` (located, not yet
-/// read), failing with a hint when there is none.
+/// read), failing with a hint when there is none. A repeated `database`
+/// keeps the last one (with a warning), as Python's `json` does.
 fn top_level<'a>(
     bytes: &'a [u8],
     file: &str,
@@ -122,10 +142,16 @@ fn top_level<'a>(
     let mut raw: Vec<RawGtVideo> = Vec::new();
     let mut found_database = false;
     let mut has_results = false;
+    let mut database_warnings = Vec::new();
     while let Some(key) = p.next_key(&mut first).map_err(err)? {
         if key == "database" {
+            if found_database {
+                let key_at = p.key_at;
+                warnings.push(repeated_top_level_key(bytes, file, "database", key_at));
+            }
             found_database = true;
-            database(&mut p, &mut raw, warnings, bytes, file)?;
+            (raw, database_warnings) = (Vec::new(), Vec::new());
+            database(&mut p, &mut raw, &mut database_warnings, bytes, file)?;
         } else {
             has_results |= key == "results";
             p.skip_value().map_err(err)?;
@@ -133,6 +159,7 @@ fn top_level<'a>(
     }
     p.end().map_err(err)?;
     if found_database {
+        warnings.extend(database_warnings);
         return Ok(raw);
     }
     let hint = if has_results {
@@ -279,6 +306,7 @@ fn database_video<'a>(p: &mut Parser<'a>, id: Cow<'a, str>) -> Result<RawGtVideo
         subset: None,
         annotations_at: None,
         duration: None,
+        duration_fault: None,
     };
     let mut firstk = true;
     while let Some(k) = p.next_key_among(&mut firstk, &["subset", "annotations", "duration"])? {
@@ -296,13 +324,39 @@ fn database_video<'a>(p: &mut Parser<'a>, id: Cow<'a, str>) -> Result<RawGtVideo
                     p.skip_value()?;
                 }
             }
-            "duration" if matches!(p.peek(), Some(c) if c == b'-' || c.is_ascii_digit()) => {
-                v.duration = Some(p.number("a number")?);
-            }
+            "duration" => duration(p, &mut v, &path)?,
             _ => p.skip_value()?,
         }
     }
     Ok(v)
+}
+
+/// Reads a video's `duration`: a positive finite number is kept; `null`
+/// is no duration; anything else is kept as a fault (with no duration),
+/// which only the diagnosis reports: the official evaluation ignores
+/// durations.
+fn duration(p: &mut Parser, v: &mut RawGtVideo, path: &dyn Fn() -> String) -> JResult<()> {
+    let kind = p.describe_here();
+    let at = p.pos;
+    let d = match kind.as_str() {
+        "a number" => p.number("a number")?,
+        _ => p.skip_value().map(|()| f64::NAN)?,
+    };
+    if d.is_finite() && d > 0.0 {
+        v.duration = Some(d);
+    } else if kind != "null" {
+        let text = String::from_utf8_lossy(&p.bytes[at..p.pos]);
+        let shown: String = text.chars().take(40).collect();
+        let more = if shown.len() < text.len() { "..." } else { "" };
+        v.duration_fault = Some(p.error_at(
+            at,
+            format!(
+                "{}.duration is {shown}{more}; it must be a positive finite number of seconds (or null)",
+                path()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads `database`: every video located; a repeated key keeps its first

@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry as MapEntry;
 
 use rayon::prelude::*;
 
-use super::{segment, syntax, within};
+use super::{repeated_top_level_key, segment, syntax, within};
 use crate::json::FastMap as HashMap;
 use crate::json::{line_column, FxHasher, JResult, JsonError, Parser};
 use crate::{Detection, DetectionSet, Error, Proposal, ProposalSet, VideoResults};
@@ -198,8 +198,13 @@ fn results_body<'a, T: Entry>(
 type ReadResults<'a, T> = (Vec<RawResults<T>>, Vec<String>, Vec<String>);
 
 /// Reads the top-level object: the pieces of `results`, failing with a
-/// hint when there is none.
-fn top_level<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<Vec<Piece<'a, T>>, Error> {
+/// hint when there is none. A repeated `results` keeps the last one (with
+/// a warning), as Python's `json` does.
+fn top_level<'a, T: Entry>(
+    bytes: &'a [u8],
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Piece<'a, T>>, Error> {
     let err = |e: JsonError| syntax(bytes, file, e);
     let mut p = Parser::new(bytes, 0);
     p.begin_object("a JSON object at the top level")
@@ -212,6 +217,9 @@ fn top_level<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<Vec<Piece<'a, 
             has_database |= key == "database";
             p.skip_value().map_err(err)?;
             continue;
+        }
+        if parsed.is_some() {
+            warnings.push(repeated_top_level_key(bytes, file, "results", p.key_at));
         }
         p.begin_object("an object {VIDEO: [...]} as the value of \"results\"")
             .map_err(err)?;
@@ -320,8 +328,8 @@ fn resolve_duplicates<T>(
 
 /// Reads a submission's `results` into videos (duplicates resolved).
 fn results<'a, T: Entry>(bytes: &'a [u8], file: &str) -> Result<ReadResults<'a, T>, Error> {
-    let (videos, labels) = join_pieces(top_level::<T>(bytes, file)?);
     let mut warnings = Vec::new();
+    let (videos, labels) = join_pieces(top_level::<T>(bytes, file, &mut warnings)?);
     let out = resolve_duplicates(videos, bytes, file, &mut warnings);
     let reversed: usize = out.iter().map(|r| r.reversed).sum();
     if reversed > 0 {
@@ -646,6 +654,91 @@ mod tests {
         );
         assert_eq!(id_hash("a"), id_hash("a"));
         assert_ne!(id_hash("a"), id_hash("b"));
+    }
+
+    /// A ground truth of two videos and a submission for them, `shift`
+    /// moving both (the decoy keys differ from the last ones).
+    fn gt_and_submission(shift: f64) -> (String, String) {
+        let gt = format!(
+            r#"{{"a": {{"subset": "validation", "annotations": [{{"segment": [{}, 9], "label": "x"}}]}},
+                "b": {{"subset": "validation", "annotations": [{{"segment": [2, 6], "label": "y"}},
+                      {{"segment": [{}, 20], "label": "x"}}]}}}}"#,
+            1.0 + shift,
+            10.0 + shift
+        );
+        let results = format!(
+            r#"{{"a": [{{"segment": [{}, 8], "score": 0.9, "label": "x"}}, {{"segment": [3, 9], "score": 0.4, "label": "y"}}],
+                "b": [{{"segment": [2, 7], "score": 0.8, "label": "y"}}, {{"segment": [12, 20], "score": 0.7, "label": "x"}}]}}"#,
+            1.0 + shift
+        );
+        (gt, results)
+    }
+
+    #[test]
+    fn a_repeated_top_level_key_keeps_the_last_with_a_warning() {
+        use crate::{evaluate_detections, evaluate_proposals, GroundTruth};
+        let (gt, results) = gt_and_submission(0.0);
+        let (decoy_gt, decoy_results) = gt_and_submission(2.5);
+        let gt_twice =
+            format!("{{\"database\": {decoy_gt},\n\"version\": \"1.3\",\n\"database\": {gt}}}");
+        let results_twice = format!("{{\"results\": {decoy_results},\n\"results\": {results}}}");
+        let gt_once = format!("{{\"version\": \"1.3\", \"database\": {gt}}}");
+        let results_once = format!("{{\"results\": {results}}}");
+        let read_gt =
+            |text: &str| GroundTruth::from_slice(text.as_bytes(), "gt.json", "validation").unwrap();
+        let (g2, g1) = (read_gt(&gt_twice), read_gt(&gt_once));
+        let line =
+            |text: &str, key: &str| text[..text.rfind(key).unwrap()].matches('\n').count() + 1;
+        let warned = |warnings: &[String], file: &str, key: &str, line: usize| {
+            let want = format!("{file}:{line}: \"{key}\" appears twice at the top level");
+            assert!(
+                warnings.iter().any(|w| w.starts_with(&want)),
+                "{warnings:?}"
+            );
+        };
+        warned(
+            &g2.warnings,
+            "gt.json",
+            "database",
+            line(&gt_twice, "\"database\""),
+        );
+        assert!(g1.warnings.is_empty(), "{:?}", g1.warnings);
+
+        let p2 = proposals(results_twice.as_bytes(), "p.json").unwrap();
+        let p1 = proposals(results_once.as_bytes(), "p.json").unwrap();
+        warned(
+            &p2.warnings,
+            "p.json",
+            "results",
+            line(&results_twice, "\"results\""),
+        );
+        let opts = Default::default();
+        let (r2, r1) = (
+            evaluate_proposals(&g2, &p2, &opts).unwrap(),
+            evaluate_proposals(&g1, &p1, &opts).unwrap(),
+        );
+        assert_eq!((r2.auc, &r2.average_recall), (r1.auc, &r1.average_recall));
+
+        let d2 = detections(results_twice.as_bytes(), "d.json").unwrap();
+        let d1 = detections(results_once.as_bytes(), "d.json").unwrap();
+        let opts = Default::default();
+        let (m2, m1) = (
+            evaluate_detections(&g2, &d2, &opts).unwrap(),
+            evaluate_detections(&g1, &d1, &opts).unwrap(),
+        );
+        assert_eq!((m2.average_map, &m2.map), (m1.average_map, &m1.map));
+        // The decoys score differently: the test tells the keys apart.
+        let decoy = evaluate_proposals(
+            &g1,
+            &proposals(
+                format!("{{\"results\": {decoy_results}}}").as_bytes(),
+                "p.json",
+            )
+            .unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_ne!(decoy.auc, r1.auc);
     }
 
     #[test]

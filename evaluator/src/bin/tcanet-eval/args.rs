@@ -105,13 +105,13 @@ negatives: the share of a bucket's instances that no detection matches, averaged
 thresholds, where a match at a normalized precision <= --fn-min-precision does not count.
 
 Characteristics (buckets right-closed, the first also holding its lower bound): coverage = \
-length / video duration (activitynet: XS [0,.2] S (.2,.4] M (.4,.6] L (.6,.8] XL (.8,1]; \
+length / video duration (a \"duration\" that is not a positive number is an error; activitynet: XS [0,.2] S (.2,.4] M (.4,.6] L (.6,.8] XL (.8,1]; \
 thumos14: edges 0, .02, .04, .06, .08, 1); length in seconds (activitynet: edges 0, 30, 60, \
 120, 180, inf; thumos14: 0, 3, 6, 12, 18, inf); instances per video, any class (activitynet: \
 XS [-1,1] S (1,4] M (4,8] L (8,inf); thumos14: edges -1, 1, 40, 80, inf). With \
 --characteristics FILE (DETAD's format: the ground truth with, in each annotation, \
-\"context-size\" 0..6, \"context-distance\" 0..3 and \"agreement\" 0..1, each a number or \
-null, annotations in the same order as GT): context size (buckets 0..6), context distance \
+\"context-size\" 0..6 and \"context-distance\" 0..3 (whole numbers) and \"agreement\" 0..1, \
+each or null, as many annotations as GT in the same order): context size (buckets 0..6), context distance \
 (Inf [-1,0], N (0,1], M (1,2], F (2,3]) and agreement (XW, W, M, H, XH: fifths of [0, 1]).
 
 As DETAD does, instances of zero or negative length or longer than their video are set \
@@ -180,7 +180,9 @@ pub struct CommonArgs {
     #[arg(long, default_value = "validation")]
     pub subset: String,
     /// tIoU thresholds, each in (0, 1]: a list (0.3,0.5,0.7) or start:stop:step with stop
-    /// included (0.5:0.95:0.05).
+    /// included (0.5:0.95:0.05; the step is adjusted to end on stop, as numpy's
+    /// linspace(start, stop, round((stop-start)/step)+1); a step over twice stop-start is an
+    /// error).
     #[arg(long, value_name = "LIST|RANGE", allow_negative_numbers = true, value_parser = parse_tiou, conflicts_with = "preset")]
     pub tiou: Option<Thresholds>,
     /// Threshold preset: activitynet (0.5:0.95:0.05, the default) or thumos14 (0.3:0.7:0.1).
