@@ -20,8 +20,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tcanet_models::data::Ordered;
 
 use crate::postprocess::ScoredSegment;
 
@@ -82,6 +83,27 @@ impl Errors<'_> {
     }
 }
 
+/// The fields of a classifier file that are read; each may be given once
+/// (a repeated one is an error), and `results` keeps every video given.
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    results: Option<Ordered<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    class_names: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    class: Option<Value>,
+}
+
+/// A field that is present, even as `null` (which is then refused as not
+/// a list, rather than taken for a missing field).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A file's `results`: (video, scores) in file order.
+type Results = [(String, Value)];
+
 impl ClassScores {
     /// Reads a classifier file in any of the formats.
     pub fn load(path: &Path) -> Result<Self, ClassifierError> {
@@ -95,15 +117,20 @@ impl ClassScores {
     /// Parses a classifier file's text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ClassifierError> {
         let err = Errors(path);
-        let root: Value =
+        let root: RawFile =
             serde_json::from_str(text).map_err(|e| err.at(format!("invalid JSON: {e}")))?;
         let results = root
-            .get("results")
-            .and_then(Value::as_object)
+            .results
+            .as_ref()
             .ok_or_else(|| err.at("missing object field \"results\"".into()))?;
+        if let Some(video) = results.repeated_key() {
+            return Err(err.at(format!(
+                "video '{video}' appears twice in 'results'; keep one entry per video"
+            )));
+        }
         let (format, videos) = match class_names(&root, &err)? {
-            Some(names) => parse_release(results, &names, &err)?,
-            None => parse_activitynet(results, &err)?,
+            Some(names) => parse_release(&results.0, &names, &err)?,
+            None => parse_activitynet(&results.0, &err)?,
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -131,8 +158,8 @@ impl ClassScores {
 /// The class names of a release-format file (`class_names`, or `class` as
 /// the authors' file has them), `None` for an ActivityNet submission. They
 /// must be distinct strings, at least one.
-fn class_names(root: &Value, err: &Errors) -> Result<Option<Vec<String>>, ClassifierError> {
-    let (key, names) = match (root.get("class_names"), root.get("class")) {
+fn class_names(root: &RawFile, err: &Errors) -> Result<Option<Vec<String>>, ClassifierError> {
+    let (key, names) = match (&root.class_names, &root.class) {
         (Some(_), Some(_)) => {
             return Err(err
                 .at("has both \"class_names\" and \"class\"; keep one list of class names".into()))
@@ -164,7 +191,7 @@ fn class_names(root: &Value, err: &Errors) -> Result<Option<Vec<String>>, Classi
 /// Release format: one raw score per class (a flat list, or the authors'
 /// list of lists of which the first is used) → softmax(2 × scores).
 fn parse_release(
-    results: &Map<String, Value>,
+    results: &Results,
     names: &[String],
     err: &Errors,
 ) -> Result<(ClassifierFormat, VideoClasses), ClassifierError> {
@@ -215,7 +242,7 @@ fn parse_release(
 /// ActivityNet classification submission: `label`/`score` lists, the scores
 /// used as probabilities; a video needs at least one class, each once.
 fn parse_activitynet(
-    results: &Map<String, Value>,
+    results: &Results,
     err: &Errors,
 ) -> Result<(ClassifierFormat, VideoClasses), ClassifierError> {
     let mut videos = HashMap::with_capacity(results.len());
@@ -295,4 +322,35 @@ pub fn detections_for_video(
         .take(max_per_video)
         .map(|i| all[i].clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        ClassScores::parse(text, Path::new("cls.json"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_video_or_field_given_twice_is_an_error() {
+        for text in [
+            r#"{"class_names": ["a"], "results": {"v1": [1], "v2": [1], "v1": [2]}}"#,
+            r#"{"results": {"v1": [{"label": "a", "score": 1}], "v1": []}}"#,
+        ] {
+            assert_eq!(
+                error(text),
+                "cls.json: video 'v1' appears twice in 'results'; keep one entry per video"
+            );
+        }
+        let e = error(r#"{"class_names": ["a"], "results": {}, "results": {"v1": [1]}}"#);
+        assert!(
+            e.contains("cls.json") && e.contains("duplicate field `results`"),
+            "{e}"
+        );
+        let e = error(r#"{"class_names": null, "results": {}}"#);
+        assert!(e.contains("field \"class_names\" must be a list"), "{e}");
+    }
 }

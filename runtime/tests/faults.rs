@@ -314,6 +314,20 @@ fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 }
 
 /// `run` on the case's data with one thread.
+/// Gives the first video of `object` (`database` or `results`) a second
+/// time: a JSON object may repeat a key, serde_json's maps cannot, so the
+/// text is edited.
+fn repeat_first_video(path: &Path, object: &str) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (id, entry) = v[object].as_object().unwrap().iter().next().unwrap();
+    let mut text = v.to_string();
+    let open = format!("\"{object}\":{{");
+    let at = text.find(&open).unwrap() + open.len();
+    text.insert_str(at, &format!("{}:{entry},", serde_json::json!(id)));
+    std::fs::write(path, text).unwrap();
+}
+
 fn run_args(fx: &Fx, data: &Path, out: &str, extra: &[&str]) -> Vec<OsString> {
     let mut v: Vec<OsString> = vec![
         "run".into(),
@@ -879,6 +893,56 @@ fn data_cases(fx: &Fx) -> Vec<Case> {
             })
         },
     );
+    add(
+        "proposals-segment-three-numbers",
+        &[
+            "proposals.json",
+            "video 'v_001'",
+            "results.v_001[0].segment",
+            "has 3 numbers",
+        ],
+        &[],
+        &|d| {
+            edit_json(&d.join("proposals.json"), |v| {
+                v["results"]["v_001"][0]["segment"] = serde_json::json!([1.0, 2.0, 3.0])
+            })
+        },
+    );
+    add(
+        "proposals-nan-literal",
+        &[
+            "proposals.json",
+            "invalid JSON",
+            "in 'v_002'",
+            "line 1 column",
+        ],
+        &[],
+        &|d| {
+            let path = d.join("proposals.json");
+            edit_json(&path, |v| {
+                v["results"]["v_002"][1]["score"] = serde_json::json!(12345.5)
+            });
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replace("12345.5", "NaN")).unwrap();
+        },
+    );
+    for (file, object, extra) in [
+        ("annotations.json", "database", &[][..]),
+        ("proposals.json", "results", &[][..]),
+        (
+            "classifier.json",
+            "results",
+            &["--classifier", "data/classifier.json"][..],
+        ),
+    ] {
+        let twice = format!("appears twice in '{object}'");
+        add(
+            &format!("{}-video-twice", file.trim_end_matches(".json")),
+            &[file, "video 'v_000'", &twice],
+            extra,
+            &|d| repeat_first_video(&d.join(file), object),
+        );
+    }
     add(
         "classifier-invalid-json",
         &["classifier.json", "invalid JSON"],

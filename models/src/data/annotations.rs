@@ -100,13 +100,14 @@ impl Annotations {
     /// Parses annotations JSON; `path` is only used in error messages.
     ///
     /// Zero-length instances (present in ActivityNet-1.3) are kept; an
-    /// instance with start > end, a non-finite time or a non-positive duration
-    /// is an error naming the video and field.
+    /// instance with start > end, a non-finite time, a non-positive duration
+    /// or a video given twice is an error naming the video and field.
     pub fn parse(text: &str, path: &Path) -> Result<Self, DataError> {
         let raw: RawFile = serde_json::from_str(text)
             .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
-        let mut videos = Vec::with_capacity(raw.database.0.len());
-        for (id, value) in raw.database.0 {
+        let database = raw.database.into_unique_videos(path, "database")?;
+        let mut videos = Vec::with_capacity(database.len());
+        for (id, value) in database {
             let v: RawVideo = serde_json::from_value(value).map_err(|e| {
                 DataError::new(path, ErrorKind::Json(e.to_string())).video(id.clone())
             })?;
@@ -231,6 +232,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'v3'") && e.contains("duration"), "{e}");
+        let text = r#"{"database": {"v5": {"subset": "training", "duration": 10.0},
+            "v6": {"subset": "training", "duration": 10.0},
+            "v5": {"subset": "validation", "duration": 20.0}}}"#;
+        let e = Annotations::parse(text, Path::new("gt.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("gt.json") && e.contains("video 'v5'") && e.contains("twice in 'database'"),
+            "{e}"
+        );
         let e = Annotations::load(Path::new("/nonexistent/gt.json"))
             .unwrap_err()
             .to_string();

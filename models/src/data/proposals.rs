@@ -5,6 +5,7 @@
 use super::ordered::Ordered;
 use super::{DataError, ErrorKind};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -88,13 +89,34 @@ pub struct ProposalSet {
 #[derive(Deserialize)]
 struct RawFile<'a> {
     #[serde(borrow)]
-    results: Ordered<&'a serde_json::value::RawValue>,
+    results: Ordered<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct RawProposal {
     segment: [f64; 2],
     score: f64,
+}
+
+impl From<RawProposal> for Proposal {
+    fn from(p: RawProposal) -> Self {
+        Self {
+            start: p.segment[0],
+            end: p.segment[1],
+            score: p.score,
+        }
+    }
+}
+
+/// A proposal's fields as raw JSON text, read one by one to name the field
+/// at fault when a video's list does not read as [`RawProposal`]s.
+#[derive(Deserialize)]
+#[serde(expecting = "an object {\"segment\": [start, end], \"score\": x}")]
+struct RawFields<'a> {
+    #[serde(borrow)]
+    segment: &'a RawValue,
+    #[serde(borrow)]
+    score: &'a RawValue,
 }
 
 /// Proposals may overshoot the video by this fraction of its duration (then
@@ -131,25 +153,17 @@ impl ProposalSet {
         Self::parse_json(&text, path)
     }
 
-    /// Parses leaderboard-format JSON; `path` is used in error messages.
+    /// Parses leaderboard-format JSON; `path` is used in error messages,
+    /// which name the video, the field (`results.VIDEO[3].score`) and its
+    /// line and column in the file. A video given twice is an error.
     pub fn parse_json(text: &str, path: &Path) -> Result<Self, DataError> {
         let raw: RawFile = serde_json::from_str(text)
             .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
-        let mut videos = Vec::with_capacity(raw.results.0.len());
-        for (video, value) in raw.results.0 {
-            let list: Vec<RawProposal> = serde_json::from_str(value.get()).map_err(|e| {
-                DataError::new(path, ErrorKind::Json(e.to_string()))
-                    .video(video.clone())
-                    .field(format!("results.{video}"))
-            })?;
-            let props = list
-                .into_iter()
-                .map(|p| Proposal {
-                    start: p.segment[0],
-                    end: p.segment[1],
-                    score: p.score,
-                })
-                .collect();
+        let file = JsonFile { text, path };
+        let results = raw.results.into_unique_videos(path, "results")?;
+        let mut videos = Vec::with_capacity(results.len());
+        for (video, value) in results {
+            let props = file.video_proposals(&video, value)?;
             videos.push((video, props));
         }
         Ok(Self::new(ProposalSource::Json(path.to_path_buf()), videos))
@@ -271,6 +285,91 @@ pub fn top_by_score(props: &[Proposal], n: usize) -> Vec<Proposal> {
     sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
     sorted.truncate(n);
     sorted
+}
+
+/// A JSON file's text, to name the place of a fault in a value borrowed
+/// from it (serde_json places it within the value).
+struct JsonFile<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl JsonFile<'_> {
+    /// Reads one video's list of proposals; when it does not read, walks
+    /// it entry by entry and field by field to name the fault.
+    fn video_proposals(&self, video: &str, list: &RawValue) -> Result<Vec<Proposal>, DataError> {
+        match serde_json::from_str::<Vec<RawProposal>>(list.get()) {
+            Ok(list) => Ok(list.into_iter().map(Proposal::from).collect()),
+            Err(e) => {
+                self.find_fault(video, list)?;
+                Err(self.error(video, &format!("results.{video}"), list, &e))
+            }
+        }
+    }
+
+    /// The first fault of a video's list, field by field.
+    fn find_fault(&self, video: &str, list: &RawValue) -> Result<(), DataError> {
+        let field = format!("results.{video}");
+        let entries: Vec<&RawValue> =
+            serde_json::from_str(list.get()).map_err(|e| self.error(video, &field, list, &e))?;
+        for (i, entry) in entries.into_iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            let fields: RawFields = serde_json::from_str(entry.get())
+                .map_err(|e| self.error(video, &field, entry, &e))?;
+            let segment = format!("{field}.segment");
+            let numbers: Vec<f64> = serde_json::from_str(fields.segment.get())
+                .map_err(|e| self.error(video, &segment, fields.segment, &e))?;
+            if numbers.len() != 2 {
+                let (line, column) = self.position(fields.segment, 1, 1).unwrap_or((0, 0));
+                return Err(DataError::invalid(
+                    self.path,
+                    format!(
+                        "has {} numbers; a segment is 2 numbers [start, end] (at line {line} column {column})",
+                        numbers.len()
+                    ),
+                )
+                .video(video)
+                .field(segment));
+            }
+            serde_json::from_str::<f64>(fields.score.get())
+                .map_err(|e| self.error(video, &format!("{field}.score"), fields.score, &e))?;
+        }
+        Ok(())
+    }
+
+    /// The error `e` met reading `value` (part of the file), placed in the
+    /// file rather than in the value.
+    fn error(
+        &self,
+        video: &str,
+        field: &str,
+        value: &RawValue,
+        e: &serde_json::Error,
+    ) -> DataError {
+        let message = e.to_string();
+        let within = format!(" at line {} column {}", e.line(), e.column());
+        let bare = message.strip_suffix(&within).unwrap_or(&message);
+        let reason = match self.position(value, e.line(), e.column()) {
+            Some((line, column)) => format!("{bare} at line {line} column {column}"),
+            None => bare.to_string(),
+        };
+        DataError::invalid(self.path, reason)
+            .video(video)
+            .field(field)
+    }
+
+    /// The file's line and column of `line`:`column` (1-based) within
+    /// `value`; `None` when `value` is not part of the file's text.
+    fn position(&self, value: &RawValue, line: usize, column: usize) -> Option<(usize, usize)> {
+        let start = (value.get().as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        let before = self.text.get(..start).filter(|_| line > 0)?;
+        let first_line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Some(match line {
+            1 => (first_line, start - line_start + column),
+            _ => (first_line + line - 1, column),
+        })
+    }
 }
 
 fn read_csv(path: &Path, video: &str) -> Result<Vec<Proposal>, DataError> {
@@ -412,6 +511,63 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("'q'"), "{e}");
+    }
+
+    /// A JSON error of `text`, as a message.
+    fn json_error(text: &str) -> String {
+        ProposalSet::parse_json(text, Path::new("p.json"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn json_errors_name_video_field_and_place_in_the_file() {
+        let ok = r#"{"segment": [1, 2], "score": 0.5}"#;
+        let file = |entry: &str| {
+            format!("{{\"results\": {{\"a\": [{ok}],\n  \"v\": [{ok}, {ok}, {ok}, {entry}]}}}}")
+        };
+        let score = r#"{"segment": [1, 2], "score": "0.5"}"#;
+        let e = json_error(&file(score));
+        let column = file(score).lines().nth(1).unwrap().find("\"0.5\"").unwrap() + 5;
+        assert_eq!(
+            e,
+            format!(
+                "p.json: video 'v': field 'results.v[3].score': invalid type: string \"0.5\", \
+                 expected f64 at line 2 column {column}"
+            )
+        );
+        let e = json_error(&file(r#"{"segment": [1, 2, 3], "score": 0.5}"#));
+        assert!(
+            e.contains("field 'results.v[3].segment': has 3 numbers; a segment is 2 numbers")
+                && e.contains("at line 2 column"),
+            "{e}"
+        );
+        let e = json_error(&file(r#"{"segment": [1, "2"], "score": 0.5}"#));
+        assert!(
+            e.contains("'results.v[3].segment': invalid type: string"),
+            "{e}"
+        );
+        let e = json_error(&file(r#"{"segment": [1, 2]}"#));
+        assert!(e.contains("'results.v[3]': missing field `score`"), "{e}");
+        let e = json_error(&file("7"));
+        assert!(e.contains("expected an object {\"segment\""), "{e}");
+        let e = json_error(r#"{"results": {"v": {"segment": [1, 2]}}}"#);
+        assert!(e.contains("'results.v': invalid type: map"), "{e}");
+        // Invalid JSON: a syntax error, naming the video it is in.
+        let e = json_error(&file(r#"{"segment": [1, 2], "score": NaN}"#));
+        assert!(
+            e.contains("invalid JSON: in 'v': expected value at line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_video_given_twice_is_an_error() {
+        let e = json_error(r#"{"results": {"v": [], "w": [], "v": []}}"#);
+        assert_eq!(
+            e,
+            "p.json: video 'v': appears twice in 'results'; keep one entry per video"
+        );
     }
 
     #[test]
