@@ -540,3 +540,20 @@ fn bench_proposals_is_a_count_or_a_file() {
         stderr(&o)
     );
 }
+
+/// A partial whose shard lists a video as failed and also holds its
+/// results contradicts itself: refused when read, naming the video.
+#[test]
+fn a_failed_video_with_results_is_refused() {
+    let text = r#"{"results": {"a": [{"segment": [0, 1], "score": 0.5}]},
+        "tcanet_shard": {"index": 0, "count": 1, "assigned": ["a"], "failed": ["a"]}}"#;
+    let e = Leaderboard::parse(text, Path::new("p.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("p.json") && e.contains("video 'a' is listed as failed but has results"),
+        "{e}"
+    );
+    let fine = text.replace(r#""failed": ["a"]"#, r#""failed": []"#);
+    Leaderboard::parse(&fine, Path::new("p.json")).unwrap();
+}

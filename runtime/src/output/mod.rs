@@ -192,6 +192,12 @@ impl Leaderboard {
         }
         if let Some(shard) = &root.tcanet_shard {
             check_shard(shard).map_err(fmt_err)?;
+            let has_results = |v: &&String| results.iter().any(|(r, _)| r == *v);
+            if let Some(v) = shard.failed.iter().find(has_results) {
+                return Err(fmt_err(format!(
+                    "tcanet_shard.failed: video '{v}' is listed as failed but has results"
+                )));
+            }
         }
         let details = root
             .external_data
