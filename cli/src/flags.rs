@@ -45,6 +45,14 @@ pub fn duplicate_flags(command: &clap::Command) -> Vec<String> {
     found
 }
 
+/// For each binary's tests: panics when a flag is defined twice in one
+/// subcommand of `command` ([`duplicate_flags`]), then runs clap's own
+/// checks (which do something only where debug assertions are on).
+pub fn assert_command_line_well_formed(command: clap::Command) {
+    assert_eq!(duplicate_flags(&command), Vec::<String>::new());
+    command.debug_assert();
+}
+
 fn collect_duplicates(command: &clap::Command, found: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     for arg in command.get_arguments() {

@@ -43,7 +43,9 @@ mod version;
 
 pub use error::{exit_status_of, one_line, report_error, Usage};
 pub use exit::ExitStatus;
-pub use flags::{color_allowed, duplicate_flags, CommonFlags, Log};
+pub use flags::{
+    assert_command_line_well_formed, color_allowed, duplicate_flags, CommonFlags, Log,
+};
 pub use input::{refuse_stdin_twice, Input, StdinTwice};
 pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,

@@ -129,13 +129,9 @@ fn main() -> ExitCode {
 mod command_line {
     use clap::CommandFactory;
 
-    /// No flag defined twice in one subcommand (which clap resolves by
-    /// taking the first), and clap's own checks where debug assertions are
-    /// on.
+    /// No flag defined twice in one subcommand (clap would take the first).
     #[test]
     fn the_command_line_is_well_formed() {
-        let command = super::Cli::command();
-        assert_eq!(tcanet_cli::duplicate_flags(&command), Vec::<String>::new());
-        command.debug_assert();
+        tcanet_cli::assert_command_line_well_formed(super::Cli::command());
     }
 }
