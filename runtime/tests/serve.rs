@@ -623,3 +623,29 @@ fn empty_versions_and_undecodable_paths_are_json_errors() {
         assert!(r.error().contains("Invalid UTF-8"), "{target}: {}", r.body);
     }
 }
+
+/// `tcanet_refine`'s duration follows the one rule for durations (0.001 s
+/// to 1e9 s): a subnormal one used to reach the graph and answer 500.
+#[test]
+fn refine_durations_out_of_range_are_400() {
+    let (_dir, model) = tiny_model();
+    let server = Server::start(&model, &[]);
+    let request = |duration: f64| {
+        serde_json::json!({"inputs": [
+            {"name": "features", "datatype": "FP32", "shape": [1, 32, 40], "data": vec![0.1f32; 32 * 40]},
+            {"name": "proposals", "datatype": "FP64", "shape": [1, 1, 2], "data": [0.0, duration / 2.0]},
+            {"name": "proposal_scores", "datatype": "FP64", "shape": [1, 1], "data": [0.9]},
+            {"name": "duration", "datatype": "FP64", "shape": [1, 1], "data": [duration]},
+        ]})
+        .to_string()
+    };
+    let target = "/v2/models/tcanet_refine/infer";
+    let ok = http(&server.url, "POST", target, &request(20.0));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    for duration in [1e-310, 1e308] {
+        let r = http(&server.url, "POST", target, &request(duration));
+        assert_eq!(r.status, 400, "{duration}: {}", r.body);
+        let e = r.error();
+        assert!(e.contains("duration") && e.contains("from 0.001 to"), "{e}");
+    }
+}
