@@ -366,8 +366,8 @@ impl ModelConfig {
 /// The most parameters a config may make (4 GiB of float32 weights).
 pub const MAX_PARAMETERS: usize = 1 << 30;
 
-/// What kind of JSON value `v` is, for messages.
-fn json_kind(v: &serde_json::Value) -> &'static str {
+/// What kind of JSON value `v` is, for messages ("a list", "a number").
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",

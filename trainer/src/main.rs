@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use tcanet_cli::{ExitStatus, Log, Output, Usage};
+use tcanet_cli::{ExitStatus, Log, Usage};
 use tcanet_models::calibration::DEFAULT_DECODE_GRID;
 use tcanet_models::checkpoint::{Checkpoint, CheckpointError, ConfigOverride};
-use tcanet_models::data::{DataError, DatasetPaths, GivenPaths};
+use tcanet_models::data::{DataError, DatasetPaths, GivenPaths, InputGuard};
 use tcanet_models::{ConfigError, ModelConfig};
 use tcanet_train_args::cli::{
     BenchArgs, CalibrateArgs, Cli, Command, DataArgs, ModelArgs, PredictArgs, SynthArgs, TrainArgs,
@@ -105,10 +105,17 @@ fn read_train_config(path: &Option<PathBuf>) -> Result<Option<(PathBuf, TrainOpt
         path: path.clone(),
         cause,
     })?;
-    let opts = serde_json::from_str(&text).map_err(|e| TrainError::BadFile {
+    let bad = |reason: String| TrainError::BadFile {
         path: path.clone(),
-        reason: format!("invalid training options: {e}"),
-    })?;
+        reason: format!("invalid training options: {reason}"),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    // serde would read a list as the fields in order, names unchecked.
+    if !value.is_object() {
+        let kind = tcanet_models::config::json_kind(&value);
+        return Err(bad(format!("a JSON object of fields is needed, not {kind}")).into());
+    }
+    let opts = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
     Ok(Some((path.clone(), opts)))
 }
 
@@ -249,9 +256,13 @@ fn report_end(s: &Session, o: &RunOutcome, log: &Log) {
 fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
     set_threads(a.device.threads);
     let device = resolve(a.device.device)?;
-    let output = Output::Path(a.output.clone());
-    tcanet_cli::refuse_output_onto_inputs(&output, &[a.checkpoint.as_path()])?;
-    output.check_writable()?;
+    let paths = dataset_paths(&a.data)?;
+    let mut guard = InputGuard::default();
+    guard.file(&a.checkpoint).dataset(&paths, true);
+    if let Some(config) = &a.model.config {
+        guard.file(config);
+    }
+    guard.check(&[("-o", &a.output)])?;
     let cfg_override =
         model_config(&a.model)?.map_or(ConfigOverride::Embedded, ConfigOverride::Given);
     let ck = Checkpoint::load(&a.checkpoint, &cfg_override)?;
@@ -261,7 +272,7 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
         skip_invalid_proposals: a.skip_invalid_proposals,
         ..DataOptions::default()
     };
-    let ds = TrainingData::open(&dataset_paths(&a.data)?, &d)?;
+    let ds = TrainingData::open(&paths, &d)?;
     let (ids, source) = calibration_videos(&a, &ck, &ds, &d, &log)?;
     let input = InferenceInput {
         layout: d.layout,
@@ -276,7 +287,10 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
         .unwrap_or(DEFAULT_DECODE_GRID.to_vec());
     let c = set.score(&net, device, &grid, a.workers, ck.position.epoch)?;
     drop(net);
-    write_file(&a.output, &calibrated_checkpoint_bytes(ck, &c)?)?;
+    write_file(
+        &a.output.write_path(),
+        &calibrated_checkpoint_bytes(ck, &c)?,
+    )?;
     log.info(format!(
         "decode scale {} on {} videos, {} (AUC per scale: {}; input proposals: {:.2}); wrote {}",
         c.chosen,
@@ -284,7 +298,7 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
         c.source,
         c.describe_grid(),
         c.input_auc.unwrap_or(f64::NAN),
-        a.output.display()
+        a.output
     ));
     if let Some(w) = c.warning() {
         log.warn(w);
@@ -385,18 +399,12 @@ fn bench(a: BenchArgs) -> Result<()> {
 fn predict(a: PredictArgs, log: Log) -> Result<()> {
     set_threads(a.device.threads);
     let paths = DatasetPaths::in_dir(&a.data);
-    let inputs = [
-        a.checkpoint.as_path(),
-        paths.annotations.as_path(),
-        paths.proposals.as_path(),
-    ];
     let mut outputs = vec![("--out", &a.out)];
     outputs.extend(a.input_out.as_ref().map(|o| ("--input-out", o)));
-    tcanet_cli::refuse_duplicate_outputs(&outputs)?;
-    for (_, o) in &outputs {
-        tcanet_cli::refuse_output_onto_inputs(o, &inputs)?;
-        o.check_writable()?;
-    }
+    InputGuard::default()
+        .file(&a.checkpoint)
+        .dataset(&paths, true)
+        .check(&outputs)?;
     let device = resolve(a.device.device)?;
     let net = checkpoint_network(
         &Checkpoint::load(&a.checkpoint, &ConfigOverride::Embedded)?,

@@ -38,13 +38,50 @@ pub enum SynthError {
     /// A feature file could not be written.
     #[error(transparent)]
     Features(#[from] DataError),
+    /// The flags ask for videos larger than a feature file may be.
+    #[error(
+        "the longest video would have {steps} steps × {channels} channels = {values} feature \
+         values, more than {MAX_VIDEO_VALUES} (1 GiB of float32): lower --channels, --steps or \
+         --max-duration, or raise --interval"
+    )]
+    TooLarge {
+        /// Steps of the longest video.
+        steps: f64,
+        /// Channels.
+        channels: usize,
+        /// Their product.
+        values: f64,
+    },
+}
+
+/// The most feature values one synthetic video may have (1 GiB of float32).
+pub const MAX_VIDEO_VALUES: f64 = (1u64 << 28) as f64;
+
+impl SynthOptions {
+    /// Refuses options whose longest video would not fit in memory
+    /// ([`MAX_VIDEO_VALUES`]), before anything is written.
+    pub fn check_size(&self) -> Result<(), SynthError> {
+        let steps = match self.interval {
+            Some(iv) => (self.duration_range.1 / iv).ceil().max(1.0),
+            None => self.steps as f64,
+        };
+        let values = steps * self.channels as f64;
+        if values > MAX_VIDEO_VALUES {
+            return Err(SynthError::TooLarge {
+                steps,
+                channels: self.channels,
+                values,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl SynthError {
     /// The exit status: 2 for an unusable `--out`, 1 when writing failed.
     pub fn exit_status(&self) -> tcanet_cli::ExitStatus {
         match self {
-            Self::NotOurs { .. } => tcanet_cli::ExitStatus::Usage,
+            Self::NotOurs { .. } | Self::TooLarge { .. } => tcanet_cli::ExitStatus::Usage,
             Self::Write { cause, .. }
                 if matches!(
                     cause.kind(),
@@ -400,6 +437,7 @@ pub fn write_dataset(
     o: &SynthOptions,
     progress: impl FnMut(usize, usize),
 ) -> Result<SynthSummary, SynthError> {
+    o.check_size()?;
     check_out(out)?;
     let feat_dir = out.join(FEATURES_DIR);
     std::fs::create_dir_all(&feat_dir).map_err(write_err(&feat_dir))?;

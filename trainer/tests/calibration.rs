@@ -198,6 +198,19 @@ fn calibrate_writes_the_chosen_scale_and_keeps_the_weights() {
     let rec = Calibration::from_json(&after.metadata[KEY_CALIBRATION]).unwrap();
     assert_eq!((rec.chosen, rec.videos), (1.0, 6));
     assert_eq!(rec.source, "subset training");
+    // `-o -`: the same checkpoint on standard output, no file named `-`.
+    let mut to_stdout = bin();
+    to_stdout
+        .current_dir(dir.path())
+        .args(["calibrate", "--quiet", "--device", "cpu", "--threads", "1"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .args(["-o", "-", "--subset", "training"]);
+    let o = run(&mut to_stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, std::fs::read(&out).unwrap());
+    assert!(!dir.path().join("-").exists());
 }
 
 /// A model that moves every proposal away from its action at any scale

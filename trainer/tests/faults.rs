@@ -670,6 +670,79 @@ fn output_faults(fx: &Fixture, out: &mut Vec<Fault>) {
         Some("x.json"),
         &["--out and --input-out name the same file"],
     ));
+    out.push(predict(
+        "predict-into-features",
+        "data/features/synth_00005.npy",
+        None,
+        &[
+            "synth_00005.npy",
+            "same file as the input",
+            "features/*.npy",
+        ],
+    ));
+    for (name, target, needles) in [
+        (
+            "calibrate-onto-annotations",
+            "data/annotations.json",
+            &["annotations.json", "same file as the input"][..],
+        ),
+        (
+            "calibrate-into-features",
+            "data/features/synth_00001.npy",
+            &["synth_00001.npy", "features/*.npy"][..],
+        ),
+    ] {
+        let (dir, data) = case_dir(fx, name, Some(&fx.run));
+        let mut args = os(&["calibrate", "--device", "cpu"]);
+        args.push(dir.join("run/last.safetensors").into());
+        args.extend([
+            "--data".into(),
+            data.into(),
+            "-o".into(),
+            dir.join(target).into(),
+        ]);
+        out.push(Fault {
+            name,
+            args,
+            status: 2,
+            needles: needles.iter().map(|n| s(n)).collect(),
+            watch: dir,
+            may_change: vec![],
+        });
+    }
+    let (dir, _) = case_dir(fx, "synth-too-large", None);
+    let mut args = os(&[
+        "synth",
+        "--channels",
+        "65536",
+        "--steps",
+        "1000000",
+        "--out",
+    ]);
+    args.push(dir.join("new").into());
+    out.push(Fault {
+        name: "synth-too-large",
+        args,
+        status: 2,
+        needles: vec![s("65536 channels"), s("more than 268435456")],
+        watch: dir,
+        may_change: vec![],
+    });
+    let (dir, data) = case_dir(fx, "train-config-a-list", None);
+    std::fs::write(dir.join("tc.json"), "[2, 4]").unwrap();
+    let mut args = train_args(fx, &data, &dir.join("out"));
+    args.extend(["--train-config".into(), dir.join("tc.json").into()]);
+    out.push(Fault {
+        name: "train-config-a-list",
+        args,
+        status: 2,
+        needles: vec![
+            s("tc.json"),
+            s("a JSON object of fields is needed, not a list"),
+        ],
+        watch: dir,
+        may_change: vec![],
+    });
     let (dir, data) = case_dir(fx, "calibrate-onto-input", Some(&fx.run));
     let mut args = os(&["calibrate", "--device", "cpu"]);
     args.push(dir.join("run/last.safetensors").into());

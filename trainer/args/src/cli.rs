@@ -220,9 +220,9 @@ pub struct CalibrateArgs {
     /// Default: the videos the checkpoint's run held out of training.
     #[arg(long)]
     pub subset: Option<String>,
-    /// The calibrated checkpoint to write.
+    /// The calibrated checkpoint to write (`-`: standard output).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
-    pub output: PathBuf,
+    pub output: Output,
     /// The scales tried, comma-separated, each in (0, 2] [default: 0.2,0.35,0.5,0.75,1.0].
     #[arg(long, value_delimiter = ',', value_parser = l::DECODE_SCALE.parser(), allow_negative_numbers = true)]
     pub decode_grid: Option<Vec<f64>>,
