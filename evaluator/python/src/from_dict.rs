@@ -8,11 +8,22 @@
 //!
 //! Numbers may be any real Python number (int, float, numpy scalars);
 //! segments any list, tuple or 1-D array of two numbers.
+//!
+//! Converting a number may run Python code (`__float__`, `__index__`) that
+//! changes the dicts and lists being walked, as may another thread while
+//! it runs. So every dict and list is walked over a snapshot taken first
+//! (`dict.items()`, a tuple of the list), never over the live object, and
+//! one whose size differs once walked is a `RuntimeError` (`pred (dict):
+//! results changed size during evaluation`), as Python's own iteration
+//! raises: never a panic, nor a score of a half-changed input.
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
 use tcanet_evaluator::{Detection, DetectionSet, Error, GroundTruth, Proposal, ProposalSet};
+
+use crate::errors::to_py;
 
 /// Where values come from (`gt (dict)`, `pred (dict)`), for messages.
 struct Walker<'a> {
@@ -43,14 +54,37 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 impl Walker<'_> {
-    fn fail(&self, message: String) -> Error {
-        Error::Content {
+    fn fail(&self, message: String) -> PyErr {
+        to_py(Error::Content {
             file: self.source.to_string(),
             message,
+        })
+    }
+
+    /// RuntimeError unless `obj` still has the `len` items of its snapshot.
+    fn unchanged(&self, obj: &Bound<'_, PyAny>, len: usize, path: &str) -> PyResult<()> {
+        match obj.len() {
+            Ok(now) if now == len => Ok(()),
+            _ => Err(PyRuntimeError::new_err(format!(
+                "{}: {path} changed size during evaluation",
+                self.source
+            ))),
         }
     }
 
-    fn expected(&self, path: &str, what: &str, obj: &Bound<'_, PyAny>) -> Error {
+    /// The items of `dict`, snapshot (`dict.items()`): safe whatever the
+    /// walk of its values does to it.
+    fn items<'py>(
+        &self,
+        dict: &Bound<'py, PyDict>,
+    ) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+        dict.items()
+            .iter()
+            .map(|item| item.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>())
+            .collect()
+    }
+
+    fn expected(&self, path: &str, what: &str, obj: &Bound<'_, PyAny>) -> PyErr {
         self.fail(format!("{path}: expected {what}, found {}", type_name(obj)))
     }
 
@@ -59,7 +93,7 @@ impl Walker<'_> {
         obj: &Bound<'py, PyAny>,
         path: impl FnOnce() -> String,
         what: &str,
-    ) -> Result<Bound<'py, PyDict>, Error> {
+    ) -> PyResult<Bound<'py, PyDict>> {
         obj.cast::<PyDict>()
             .cloned()
             .map_err(|_| self.expected(&path(), what, obj))
@@ -71,12 +105,12 @@ impl Walker<'_> {
         obj: &Bound<'py, PyDict>,
         key: &Bound<'py, PyString>,
         path: impl FnOnce() -> String,
-    ) -> Result<Option<Bound<'py, PyAny>>, Error> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         obj.get_item(key)
             .map_err(|e| self.fail(format!("{}.{key}: {e}", path())))
     }
 
-    fn string(&self, obj: &Bound<'_, PyAny>, path: impl Fn() -> String) -> Result<String, Error> {
+    fn string(&self, obj: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<String> {
         let s = obj
             .cast::<PyString>()
             .map_err(|_| self.expected(&path(), "a string", obj))?;
@@ -85,7 +119,7 @@ impl Walker<'_> {
             .map_err(|e| self.fail(format!("{}: {e}", path())))
     }
 
-    fn number(&self, obj: &Bound<'_, PyAny>, path: impl Fn() -> String) -> Result<f64, Error> {
+    fn number(&self, obj: &Bound<'_, PyAny>, path: impl Fn() -> String) -> PyResult<f64> {
         if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
             return Err(self.expected(&path(), "a number", obj));
         }
@@ -99,11 +133,7 @@ impl Walker<'_> {
     }
 
     /// `[start, end]`: a list, tuple or array of two finite numbers.
-    fn segment(
-        &self,
-        obj: &Bound<'_, PyAny>,
-        path: &dyn Fn() -> String,
-    ) -> Result<[f64; 2], Error> {
+    fn segment(&self, obj: &Bound<'_, PyAny>, path: &dyn Fn() -> String) -> PyResult<[f64; 2]> {
         let seg_path = || format!("{}.segment", path());
         if obj.is_instance_of::<PyString>()
             || obj.is_instance_of::<PyBytes>()
@@ -131,30 +161,28 @@ impl Walker<'_> {
         Ok(out)
     }
 
-    /// Calls `f(i, item)` for each item of a list or tuple.
+    /// Calls `f(i, item)` for each item of a list (a snapshot of it) or tuple.
     fn each<'py>(
         &self,
         obj: &Bound<'py, PyAny>,
-        path: impl FnOnce() -> String,
+        path: impl Fn() -> String,
         what: &str,
-        mut f: impl FnMut(usize, &Bound<'py, PyAny>) -> Result<(), Error>,
-    ) -> Result<usize, Error> {
-        if let Ok(list) = obj.cast::<PyList>() {
-            for (i, item) in list.iter().enumerate() {
-                f(i, &item)?;
-            }
-            Ok(list.len())
+        mut f: impl FnMut(usize, &Bound<'py, PyAny>) -> PyResult<()>,
+    ) -> PyResult<()> {
+        let items = if let Ok(list) = obj.cast::<PyList>() {
+            list.to_tuple()
         } else if let Ok(tuple) = obj.cast::<PyTuple>() {
-            for (i, item) in tuple.iter().enumerate() {
-                f(i, &item)?;
-            }
-            Ok(tuple.len())
+            tuple.clone()
         } else {
-            Err(self.expected(&path(), what, obj))
+            return Err(self.expected(&path(), what, obj));
+        };
+        for (i, item) in items.iter().enumerate() {
+            f(i, &item)?;
         }
+        self.unchanged(obj, items.len(), &path())
     }
 
-    fn key(&self, obj: &Bound<'_, PyAny>, within: &str) -> Result<String, Error> {
+    fn key(&self, obj: &Bound<'_, PyAny>, within: &str) -> PyResult<String> {
         self.string(obj, || {
             format!(
                 "a key of {within} ({})",
@@ -173,7 +201,7 @@ pub(crate) fn ground_truth(
     data: &Bound<'_, PyDict>,
     subset: &str,
     source: &str,
-) -> Result<GroundTruth, Error> {
+) -> PyResult<GroundTruth> {
     let py = data.py();
     let w = Walker { source };
     let Some(db) = w.get(data, intern!(py, "database"), || "top level".into())? else {
@@ -191,11 +219,12 @@ pub(crate) fn ground_truth(
     let mut subsets: Vec<(String, usize)> = Vec::new();
     let mut videos: Vec<(String, Annotations)> = Vec::new();
     let mut reversed = Reversed::default();
-    for (key, value) in db.iter() {
-        let id = w.key(&key, "\"database\"")?;
+    let items = w.items(&db)?;
+    for (key, value) in &items {
+        let id = w.key(key, "\"database\"")?;
         let path = || format!("database[\"{id}\"]");
         let video = w.dict(
-            &value,
+            value,
             path,
             "an object {\"subset\": ..., \"annotations\": [...]}",
         )?;
@@ -212,6 +241,7 @@ pub(crate) fn ground_truth(
             videos.push((id, annotations));
         }
     }
+    w.unchanged(&db, items.len(), "database")?;
     if videos.is_empty() {
         return Err(no_such_subset(&w, subset, &subsets));
     }
@@ -242,7 +272,7 @@ fn annotations(
     path: &dyn Fn() -> String,
     subset: &str,
     reversed: &mut Reversed,
-) -> Result<Annotations, Error> {
+) -> PyResult<Annotations> {
     let py = video.py();
     let Some(anns) = w.get(video, intern!(py, "annotations"), path)? else {
         return Err(w.fail(format!(
@@ -272,7 +302,7 @@ fn annotations(
 }
 
 /// No video of `subset`: say which subsets there are.
-fn no_such_subset(w: &Walker<'_>, subset: &str, subsets: &[(String, usize)]) -> Error {
+fn no_such_subset(w: &Walker<'_>, subset: &str, subsets: &[(String, usize)]) -> PyErr {
     let present: Vec<String> = subsets
         .iter()
         .map(|(s, n)| format!("{s} ({n} video{})", if *n == 1 { "" } else { "s" }))
@@ -301,8 +331,8 @@ fn results<'py>(
     data: &Bound<'py, PyDict>,
     w: &Walker<'_>,
     what: &str,
-    mut video: impl FnMut(String, Vec<ResultEntry<'py>>) -> Result<(), Error>,
-) -> Result<Reversed, Error> {
+    mut video: impl FnMut(String, Vec<ResultEntry<'py>>) -> PyResult<()>,
+) -> PyResult<Reversed> {
     let py = data.py();
     let Some(results) = w.get(data, intern!(py, "results"), || "top level".into())? else {
         let hint = if data.contains("database").unwrap_or(false) {
@@ -317,11 +347,12 @@ fn results<'py>(
     };
     let results = w.dict(&results, || "results".into(), "an object {VIDEO: [...]}")?;
     let mut reversed = Reversed::default();
-    for (key, value) in results.iter() {
-        let id = w.key(&key, "\"results\"")?;
+    let items = w.items(&results)?;
+    for (key, value) in &items {
+        let id = w.key(key, "\"results\"")?;
         let path = || format!("results[\"{id}\"]");
         let mut entries = Vec::new();
-        w.each(&value, path, "an array of results", |i, item| {
+        w.each(value, path, "an array of results", |i, item| {
             let at = || format!("{}[{i}]", path());
             let object = w.dict(item, at, what)?;
             let missing = |field: &str| w.fail(format!("{} has no \"{field}\"", at()));
@@ -343,6 +374,7 @@ fn results<'py>(
         })?;
         video(id, entries)?;
     }
+    w.unchanged(&results, items.len(), "results")?;
     Ok(reversed)
 }
 
@@ -357,7 +389,7 @@ fn reversed_warning(source: &str, reversed: Reversed) -> Option<String> {
 }
 
 /// A proposal submission (labels, if any, are ignored).
-pub(crate) fn proposals(data: &Bound<'_, PyDict>, source: &str) -> Result<ProposalSet, Error> {
+pub(crate) fn proposals(data: &Bound<'_, PyDict>, source: &str) -> PyResult<ProposalSet> {
     let w = Walker { source };
     let mut set = ProposalSet::new();
     set.source = source.to_string();
@@ -378,7 +410,7 @@ pub(crate) fn proposals(data: &Bound<'_, PyDict>, source: &str) -> Result<Propos
 }
 
 /// A detection submission: every result needs a string `label`.
-pub(crate) fn detections(data: &Bound<'_, PyDict>, source: &str) -> Result<DetectionSet, Error> {
+pub(crate) fn detections(data: &Bound<'_, PyDict>, source: &str) -> PyResult<DetectionSet> {
     let py = data.py();
     let w = Walker { source };
     let mut set = DetectionSet::new();

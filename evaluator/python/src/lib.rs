@@ -10,12 +10,13 @@ mod from_dict;
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use tcanet_evaluator::{
-    evaluate_detections as eval_detections, evaluate_proposals as eval_proposals, parse_thresholds,
-    preset_thresholds, DetectionOptions, DetectionSet, GroundTruth, ProposalOptions, ProposalSet,
-    VideoResults,
+    evaluate_detections as eval_detections, evaluate_proposals as eval_proposals,
+    preset_thresholds, threshold_list, DetectionOptions, DetectionSet, GroundTruth,
+    ProposalOptions, ProposalSet, VideoResults,
 };
 
 use errors::to_py;
@@ -56,7 +57,7 @@ impl PyGroundTruth {
     /// `source` names it in messages.
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyDict>, subset: &str, source: &str) -> PyResult<Self> {
-        let inner = from_dict::ground_truth(data, subset, source).map_err(to_py)?;
+        let inner = from_dict::ground_truth(data, subset, source)?;
         Ok(PyGroundTruth { inner })
     }
 
@@ -143,7 +144,7 @@ impl PyProposals {
     /// Walks `{"results": ...}` (Python objects); `source` names it in messages.
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyDict>, source: &str) -> PyResult<Self> {
-        let inner = from_dict::proposals(data, source).map_err(to_py)?;
+        let inner = from_dict::proposals(data, source)?;
         Ok(PyProposals { inner })
     }
 
@@ -202,7 +203,7 @@ impl PyDetections {
     /// Walks `{"results": ...}` (Python objects); `source` names it in messages.
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyDict>, source: &str) -> PyResult<Self> {
-        let inner = from_dict::detections(data, source).map_err(to_py)?;
+        let inner = from_dict::detections(data, source)?;
         Ok(PyDetections { inner })
     }
 
@@ -316,17 +317,59 @@ fn evaluate_detections(
     )
 }
 
-/// Thresholds from text: a preset name (`activitynet`, `thumos14`), a list
-/// (`0.3,0.5,0.7`) or a range with the stop included (`0.5:0.95:0.05`).
+/// The CLI's advice after a bad `--tiou`, kept the same here.
+const THRESHOLDS_HINT: &str = "use a list like 0.3,0.5,0.7 or a range like 0.5:0.95:0.05";
+
+/// ValueError: `value` of `argument` is not a threshold list, because `why`.
+fn bad_thresholds(argument: &str, value: &str, why: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!(
+        "invalid value {value} for {argument}: {why}; {THRESHOLDS_HINT}"
+    ))
+}
+
+/// Thresholds from text, as the CLI's `--tiou` / `--preset`: a preset name
+/// (`activitynet`, `thumos14`), a list (`0.3,0.5,0.7`) or a range with the
+/// stop included (`0.5:0.95:0.05`). Errors name `argument`.
 #[pyfunction]
-fn thresholds_from_text(text: &str) -> PyResult<Vec<f64>> {
+#[pyo3(signature = (text, argument))]
+fn thresholds_from_text(text: &str, argument: &str) -> PyResult<Vec<f64>> {
     let numeric = text.contains([',', ':']) || text.trim().parse::<f64>().is_ok();
     if numeric {
-        parse_thresholds(text)
+        threshold_list(text).map_err(|why| bad_thresholds(argument, &format!("'{text}'"), why))
     } else {
         preset_thresholds(text.trim())
+            .map_err(|e| PyValueError::new_err(format!("{argument}: {e}")))
     }
-    .map_err(to_py)
+}
+
+/// Thresholds given as numbers (a list, an array, one number), checked by
+/// the CLI's own rule and message: the values go through the very parser of
+/// `--tiou` (`threshold_list`), written in the shortest form that reads back
+/// as the same f64 (Rust's `Display`), so the rule (each in (0, 1], finite,
+/// at most 10,000) is defined once. Errors name `argument`.
+#[pyfunction]
+#[pyo3(signature = (values, argument))]
+fn check_thresholds(values: Vec<f64>, argument: &str) -> PyResult<Vec<f64>> {
+    let shown = || {
+        let head: Vec<String> = values.iter().take(10).map(|v| format!("{v:?}")).collect();
+        let more = if values.len() > 10 {
+            format!(", ... ({} values)", values.len())
+        } else {
+            String::new()
+        };
+        format!("[{}{more}]", head.join(", "))
+    };
+    if values.is_empty() {
+        return Err(bad_thresholds(argument, "[]", "no tIoU threshold given"));
+    }
+    let text: Vec<String> = values.iter().map(f64::to_string).collect();
+    let parsed =
+        threshold_list(&text.join(",")).map_err(|why| bad_thresholds(argument, &shown(), why))?;
+    debug_assert!(parsed
+        .iter()
+        .zip(&values)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    Ok(parsed)
 }
 
 /// The extension module.
@@ -339,5 +382,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_proposals, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_detections, m)?)?;
     m.add_function(wrap_pyfunction!(thresholds_from_text, m)?)?;
+    m.add_function(wrap_pyfunction!(check_thresholds, m)?)?;
     Ok(())
 }

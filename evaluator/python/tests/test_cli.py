@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 import tcanet_eval
@@ -29,6 +30,12 @@ PROPOSAL_OPTIONS = [
     ),
     ({"tiou": "thumos14", "max_proposals": 7}, ["--preset", "thumos14", "--max-proposals", "7"]),
     ({"tiou": "0.1:0.9:0.1"}, ["--tiou", "0.1:0.9:0.1"]),
+    # The ends of the ranges the CLI allows, as numbers.
+    ({"tiou": 1, "max_proposals": 1}, ["--tiou", "1", "--max-proposals", "1"]),
+    (
+        {"tiou": np.array([1e-9, 1.0]), "max_proposals": np.int64(1_000_000)},
+        ["--tiou", "1e-9,1", "--max-proposals", "1000000"],
+    ),
 ]
 
 

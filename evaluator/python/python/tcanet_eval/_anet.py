@@ -29,6 +29,7 @@ import numpy as np
 
 from . import _native
 from ._inputs import (
+    check_max_proposals,
     load_detections,
     load_ground_truth,
     load_proposals,
@@ -122,6 +123,9 @@ class ANETproposal(_Base):
     ) -> None:
         _require(ground_truth_filename, "ground truth")
         _require(proposal_filename, "proposal")
+        # Checked here to fail early, and again by evaluate() (they may change).
+        thresholds(tiou_thresholds, "tiou_thresholds")
+        check_max_proposals(max_avg_nr_proposals, "max_avg_nr_proposals", zero_keeps_all=True)
         self.subset = subset
         self.tiou_thresholds = tiou_thresholds
         self.max_avg_nr_proposals = max_avg_nr_proposals
@@ -151,14 +155,15 @@ class ANETproposal(_Base):
 
     def evaluate(self) -> None:
         """Computes recall, avg_recall, proposals_per_video (and report)."""
-        m = self.max_avg_nr_proposals
-        if not m:
+        t = thresholds(self.tiou_thresholds, "tiou_thresholds")
+        m = check_max_proposals(
+            self.max_avg_nr_proposals, "max_avg_nr_proposals", zero_keeps_all=True
+        )
+        if m is None:
             n_proposals, n_videos = len(self._proposals), self._gt.n_annotated_videos
             # With nothing to divide, any M lets the evaluator name the problem.
             m = n_proposals / n_videos if n_proposals and n_videos else 1.0
-        text, warnings = _native.evaluate_proposals(
-            self._gt, self._proposals, thresholds(self.tiou_thresholds), float(m)
-        )
+        text, warnings = _native.evaluate_proposals(self._gt, self._proposals, t, float(m))
         warn_once(warnings, stacklevel=2)
         report = json.loads(text)
         self.recall = np.array(report["recall"], dtype=np.float64)
@@ -197,6 +202,7 @@ class ANETdetection(_Base):
     ) -> None:
         _require(ground_truth_filename, "ground truth")
         _require(prediction_filename, "prediction")
+        thresholds(tiou_thresholds, "tiou_thresholds")  # early; again by evaluate()
         self.subset = subset
         self.tiou_thresholds = tiou_thresholds
         self.verbose = verbose
@@ -242,13 +248,12 @@ class ANETdetection(_Base):
 
     def wrapper_compute_average_precision(self) -> np.ndarray:
         """AP of each class at each threshold, [thresholds x classes]."""
+        t = thresholds(self.tiou_thresholds, "tiou_thresholds")
         counts = dict(zip(self._detections.labels, self._detections.label_counts()))
         for name in self.activity_index:
             if not counts.get(name):
                 print("Warning: No predictions of label '%s' were provided." % name)
-        text, warnings = _native.evaluate_detections(
-            self._gt, self._detections, thresholds(self.tiou_thresholds), False
-        )
+        text, warnings = _native.evaluate_detections(self._gt, self._detections, t, False)
         warn_once(warnings, stacklevel=3)
         self.report = json.loads(text)
         per_class = [self.report["ap"][name] for name in self._gt.labels]

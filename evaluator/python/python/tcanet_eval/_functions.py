@@ -10,6 +10,8 @@ import numpy as np
 from . import _native
 from ._inputs import (
     PathOrDict,
+    check_max_proposals,
+    flag,
     load_detections,
     load_ground_truth,
     load_proposals,
@@ -45,9 +47,11 @@ def evaluate_proposals(
     message naming the file, video and field; non-fatal findings are
     EvaluationWarning warnings.
     """
+    t = thresholds(tiou, "tiou")
+    m = check_max_proposals(max_proposals, "max_proposals")
     g = load_ground_truth(gt, subset)
     p = load_proposals(pred)
-    text, warnings = _native.evaluate_proposals(g, p, thresholds(tiou), float(max_proposals))
+    text, warnings = _native.evaluate_proposals(g, p, t, m)
     warn_once(warnings, stacklevel=2)
     return json.loads(text)
 
@@ -72,10 +76,10 @@ def evaluate_detections(
     "n_instances", "n_detections", "n_dropped". Errors and warnings as
     evaluate_proposals.
     """
+    t = thresholds(tiou, "tiou")
+    ignore = flag(ignore_unknown_labels, "ignore_unknown_labels")
     g = load_ground_truth(gt, subset)
     p = load_detections(pred)
-    text, warnings = _native.evaluate_detections(
-        g, p, thresholds(tiou), bool(ignore_unknown_labels)
-    )
+    text, warnings = _native.evaluate_detections(g, p, t, ignore)
     warn_once(warnings, stacklevel=2)
     return json.loads(text)
