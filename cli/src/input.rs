@@ -42,15 +42,19 @@ impl Input {
         self.to_string()
     }
 
-    /// Reads the whole input into memory.
+    /// Reads the whole input into memory; a stream (standard input, a
+    /// pipe, a device) at most [`MAX_STREAM_BYTES`] ([`read_stream`]).
     pub fn read_all(&self) -> io::Result<Vec<u8>> {
         match self {
-            Input::Stdin => {
-                let mut buf = Vec::new();
-                io::stdin().lock().read_to_end(&mut buf)?;
-                Ok(buf)
+            Input::Stdin => read_stream(io::stdin().lock()),
+            Input::Path(p) => {
+                let file = std::fs::File::open(p)?;
+                if file.metadata()?.is_file() {
+                    std::fs::read(p)
+                } else {
+                    read_stream(file)
+                }
             }
-            Input::Path(p) => std::fs::read(p),
         }
     }
 
@@ -61,6 +65,35 @@ impl Input {
             Input::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
         }
     }
+}
+
+/// The most bytes read from a stream whose length is not known in advance
+/// (standard input, a pipe, a device): 2 GiB, far more than any results or
+/// annotations file, so that a stream without an end (`/dev/zero`) is an
+/// error instead of filling the memory.
+pub const MAX_STREAM_BYTES: u64 = 2 << 30;
+
+/// Reads `reader` to its end, or fails with [`io::ErrorKind::InvalidData`]
+/// after [`MAX_STREAM_BYTES`].
+pub fn read_stream(reader: impl Read) -> io::Result<Vec<u8>> {
+    read_bounded(reader, MAX_STREAM_BYTES)
+}
+
+/// [`read_stream`] with a bound of `limit` bytes.
+fn read_bounded(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "more than {} bytes without an end: not a file of annotations or results (a \
+                 device such as /dev/zero?)",
+                limit
+            ),
+        ));
+    }
+    Ok(buf)
 }
 
 impl From<&OsStr> for Input {
@@ -113,6 +146,16 @@ pub fn refuse_stdin_twice(inputs: &[(&str, &Input)]) -> Result<(), StdinTwice> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_are_read_within_a_bound() {
+        assert_eq!(read_bounded(&b"abc"[..], 3).unwrap(), b"abc");
+        let e = read_bounded(io::repeat(0), 1000).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("more than 1000 bytes without an end"), "{e}");
+        #[cfg(unix)]
+        assert!(Input::parse(OsStr::new("/dev/null")).read_all().unwrap().is_empty());
+    }
 
     #[test]
     fn dash_is_stdin() {

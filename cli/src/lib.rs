@@ -46,7 +46,7 @@ pub use exit::ExitStatus;
 pub use flags::{
     assert_command_line_well_formed, color_allowed, duplicate_flags, CommonFlags, Log,
 };
-pub use input::{refuse_stdin_twice, Input, StdinTwice};
+pub use input::{read_stream, refuse_stdin_twice, Input, StdinTwice, MAX_STREAM_BYTES};
 pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,
     write_atomic_bytes, write_stdout, Output, OutputError,

@@ -544,5 +544,11 @@ fn read_file(path: &Path) -> Result<FileBytes, Error> {
             return Ok(FileBytes::Mapped(map));
         }
     }
-    std::fs::read(path).map(FileBytes::Read).map_err(fail)
+    if file.metadata().map_err(fail)?.is_file() {
+        return std::fs::read(path).map(FileBytes::Read).map_err(fail);
+    }
+    // A pipe or a device: read to its end, within a bound.
+    tcanet_cli::read_stream(file)
+        .map(FileBytes::Read)
+        .map_err(fail)
 }
