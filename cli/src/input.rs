@@ -152,9 +152,16 @@ mod tests {
         assert_eq!(read_bounded(&b"abc"[..], 3).unwrap(), b"abc");
         let e = read_bounded(io::repeat(0), 1000).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        assert!(e.to_string().contains("more than 1000 bytes without an end"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("more than 1000 bytes without an end"),
+            "{e}"
+        );
         #[cfg(unix)]
-        assert!(Input::parse(OsStr::new("/dev/null")).read_all().unwrap().is_empty());
+        assert!(Input::parse(OsStr::new("/dev/null"))
+            .read_all()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
