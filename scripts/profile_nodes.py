@@ -31,6 +31,21 @@ def kinds(events):
     return out
 
 
+def between_nodes(events):
+    """One line: the median run (`model_run`) against the sum of the nodes'
+    median times, whose difference is the time between the nodes."""
+    runs = sorted(e["dur"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run")
+    times = collections.defaultdict(list)
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            times[e["name"]].append(e["dur"])
+    medians = sum(sorted(t)[len(t) // 2] for t in times.values()) / 1000
+    if not runs:
+        return f"sum of per-node medians: {medians:.2f} ms (no model_run events)"
+    run = runs[len(runs) // 2] / 1000
+    return f"median run: {run:.2f} ms; sum of per-node medians: {medians:.2f} ms; between nodes: {run - medians:.2f} ms"
+
+
 def main():
     # A closed pipe (`| head`) ends the listing quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -38,9 +53,11 @@ def main():
         sys.exit(__doc__.strip().splitlines()[-1])
     pattern = re.compile(sys.argv[2] if len(sys.argv) == 3 else "")
     with open(sys.argv[1]) as f:
-        totals = kinds(json.load(f))
+        events = json.load(f)
+    totals = kinds(events)
     shown = [(ms, n, k) for k, (ms, n) in totals.items() if pattern.search(f"{k[0]} {k[1]}")]
     print(f"all nodes: {sum(ms for ms, _ in totals.values()):.2f} ms; shown: {sum(s[0] for s in shown):.2f} ms")
+    print(between_nodes(events))
     for ms, n, (op, kind) in sorted(shown, reverse=True):
         print(f"{ms:7.2f} {n:3d} {op:20s} {kind}")
 
