@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tcanet_models::data::Ordered;
+use tcanet_models::data::{repeated_video_reason, Ordered};
 
 use crate::postprocess::ScoredSegment;
 
@@ -125,7 +125,8 @@ impl ClassScores {
             .ok_or_else(|| err.at("missing object field \"results\"".into()))?;
         if let Some(video) = results.repeated_key() {
             return Err(err.at(format!(
-                "video '{video}' appears twice in 'results'; keep one entry per video"
+                "video '{video}' {}",
+                repeated_video_reason("results")
             )));
         }
         let (format, videos) = match class_names(&root, &err)? {

@@ -21,7 +21,7 @@ mod guard;
 pub mod matching;
 pub mod npy;
 mod ordered;
-pub use ordered::Ordered;
+pub use ordered::{repeated_video_reason, Ordered};
 pub mod prefetch;
 pub mod prepare;
 pub mod proposals;

@@ -35,14 +35,18 @@ impl<T> Ordered<T> {
         object: &str,
     ) -> Result<Vec<(String, T)>, DataError> {
         match self.repeated_key() {
-            Some(video) => Err(DataError::invalid(
-                path,
-                format!("appears twice in '{object}'; keep one entry per video"),
-            )
-            .video(video)),
+            Some(video) => {
+                Err(DataError::invalid(path, repeated_video_reason(object)).video(video))
+            }
             None => Ok(self.0),
         }
     }
+}
+
+/// Why a video given twice in `object` (`results`, `database`) is refused;
+/// the message it goes into names the file and the video.
+pub fn repeated_video_reason(object: &str) -> String {
+    format!("appears twice in '{object}'; keep one entry per video")
 }
 
 /// `message` without serde_json's trailing ` at line L column C` (the
