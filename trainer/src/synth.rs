@@ -40,17 +40,16 @@ pub enum SynthError {
     Features(#[from] DataError),
     /// The flags ask for videos larger than a feature file may be.
     #[error(
-        "the longest video would have {steps} steps × {channels} channels = {values} feature \
+        "the longest video would have {steps} steps × {channels} channels = {} feature \
          values, more than {MAX_VIDEO_VALUES} (1 GiB of float32): lower --channels, --steps or \
-         --max-duration, or raise --interval"
+         --max-duration, or raise --interval",
+        *steps as f64 * *channels as f64
     )]
     TooLarge {
         /// Steps of the longest video.
-        steps: f64,
+        steps: usize,
         /// Channels.
         channels: usize,
-        /// Their product.
-        values: f64,
     },
 }
 
@@ -61,19 +60,23 @@ impl SynthOptions {
     /// Refuses options whose longest video would not fit in memory
     /// ([`MAX_VIDEO_VALUES`]), before anything is written.
     pub fn check_size(&self) -> Result<(), SynthError> {
-        let steps = match self.interval {
-            Some(iv) => (self.duration_range.1 / iv).ceil().max(1.0),
-            None => self.steps as f64,
-        };
-        let values = steps * self.channels as f64;
-        if values > MAX_VIDEO_VALUES {
+        let steps = self.video_steps(self.duration_range.1);
+        if steps as f64 * self.channels as f64 > MAX_VIDEO_VALUES {
             return Err(SynthError::TooLarge {
                 steps,
                 channels: self.channels,
-                values,
             });
         }
         Ok(())
+    }
+
+    /// Feature steps of a video of `duration` seconds: `--steps`, or one
+    /// every `--interval` seconds (at least one; saturating).
+    fn video_steps(&self, duration: f64) -> usize {
+        match self.interval {
+            Some(iv) => (duration / iv).ceil().max(1.0) as usize,
+            None => self.steps,
+        }
     }
 }
 
@@ -253,10 +256,7 @@ fn video_features(
     rng: &mut ChaCha8Rng,
 ) -> (Vec<f32>, usize) {
     let (duration, instances, class) = truth;
-    let steps = match o.interval {
-        Some(iv) => (duration / iv).ceil().max(1.0) as usize,
-        None => o.steps,
-    };
+    let steps = o.video_steps(duration);
     let step_time = |j: usize| match o.interval {
         Some(iv) => (j as f64 + 0.5) * iv,
         None => (j as f64 + 0.5) / steps as f64 * duration,
