@@ -26,7 +26,6 @@ use tcanet_trainer::inference::{checkpoint_network, InferenceInput};
 use tcanet_trainer::options::{OptionsError, TrainOptions};
 use tcanet_trainer::predict::predict_subset;
 use tcanet_trainer::run::{RunControl, RunOutcome};
-use tcanet_trainer::rundir::write_file;
 use tcanet_trainer::session::{held_out_source, OptionOverrides, Session, Start, TrainRequest};
 use tcanet_trainer::synth::{write_dataset, SynthError, SynthOptions};
 use tcanet_trainer::trainer::run_settings;
@@ -287,10 +286,8 @@ fn calibrate(a: CalibrateArgs, log: Log) -> Result<()> {
         .unwrap_or(DEFAULT_DECODE_GRID.to_vec());
     let c = set.score(&net, device, &grid, a.workers, ck.position.epoch)?;
     drop(net);
-    write_file(
-        &a.output.write_path(),
-        &calibrated_checkpoint_bytes(ck, &c)?,
-    )?;
+    a.output
+        .write_bytes(&calibrated_checkpoint_bytes(ck, &c)?)?;
     log.info(format!(
         "decode scale {} on {} videos, {} (AUC per scale: {}; input proposals: {:.2}); wrote {}",
         c.chosen,

@@ -8,7 +8,7 @@ use crate::error::{Result, TrainError};
 pub use tcanet_models::checkpoint::run_dir::{BEST, LAST, LOG};
 
 /// Writes a file atomically ([`tcanet_cli::write_atomic_bytes`]): a
-/// checkpoint, the log when it is started or trimmed, `calibrate`'s output.
+/// checkpoint, the log when it is started or trimmed.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     tcanet_cli::write_atomic_bytes(path, bytes).map_err(|cause| TrainError::Write {
         path: path.to_path_buf(),

@@ -12,7 +12,7 @@ use tcanet_exporter::{
     build_model, ExportOptions, Int8Parts, Precision, WinogradTile, DEFAULT_OPSET,
 };
 use tcanet_models::checkpoint::{Checkpoint, CheckpointError, ConfigOverride, KEY_CONFIG};
-use tcanet_models::pytorch::convert::{convert_file, ConfigChoice};
+use tcanet_models::pytorch::convert::{convert_file, ConfigChoice, ConvertError};
 use tcanet_models::ModelConfig;
 
 use super::args::{opset, seed, ConfigArgs};
@@ -205,7 +205,10 @@ pub fn cmd_convert(args: &ConvertArgs, log: Log) -> Result<()> {
         ConfigOverride::Given(cfg) => ConfigChoice::Given(cfg),
         ConfigOverride::Embedded => ConfigChoice::Infer,
     };
-    let done = convert_file(&args.input, &out.write_path(), &choice)?;
+    let done = convert_file(&args.input, &out.write_path(), &choice).map_err(|e| match e {
+        ConvertError::Write(cause) => checkpoint_write_failed(out, cause),
+        other => anyhow::Error::new(other),
+    })?;
     log.info(format_args!(
         "wrote {} ({} parameters, epoch {}, config {}) from {} ({}; {} mask_matrix buffers checked and dropped)",
         out,
@@ -219,14 +222,11 @@ pub fn cmd_convert(args: &ConvertArgs, log: Log) -> Result<()> {
     Ok(())
 }
 
-/// Writes a checkpoint of random weights.
-pub fn cmd_random_checkpoint(args: &RandomCheckpointArgs, log: Log) -> Result<()> {
-    let out = &args.output;
-    let inputs: Vec<&Path> = args.config.file().into_iter().collect();
-    check_outputs(&[("-o", out)], &inputs)?;
-    let cfg = args.config.resolve_required()?;
-    let weights = random_weights(&cfg, args.seed);
-    write_weights(&out.write_path(), &cfg, &weights).map_err(|e| match e {
+/// A failed checkpoint write to `out` as the output convention has it: a
+/// reader that closed the pipe ends quietly, any other failure is exit 1
+/// with a message naming the output.
+fn checkpoint_write_failed(out: &Output, e: CheckpointError) -> anyhow::Error {
+    match e {
         CheckpointError::Io { cause, .. } => {
             anyhow::Error::new(OutputError::write(&out.to_string(), cause))
         }
@@ -234,7 +234,18 @@ pub fn cmd_random_checkpoint(args: &RandomCheckpointArgs, log: Log) -> Result<()
             what: out.to_string(),
             cause: other.to_string(),
         }),
-    })?;
+    }
+}
+
+/// Writes a checkpoint of random weights.
+pub fn cmd_random_checkpoint(args: &RandomCheckpointArgs, log: Log) -> Result<()> {
+    let out = &args.output;
+    let inputs: Vec<&Path> = args.config.file().into_iter().collect();
+    check_outputs(&[("-o", out)], &inputs)?;
+    let cfg = args.config.resolve_required()?;
+    let weights = random_weights(&cfg, args.seed);
+    write_weights(&out.write_path(), &cfg, &weights)
+        .map_err(|e| checkpoint_write_failed(out, e))?;
     log.info(format_args!("wrote random weights for the config to {out}"));
     Ok(())
 }
