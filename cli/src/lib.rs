@@ -25,6 +25,8 @@
 //!   version text itself, with the git commit, is the binary's
 //!   (`tcanet_version::long_version!()`), so a commit recompiles only the
 //!   binaries.
+//! - [`non_finite_literal`], [`found_non_finite`]: what the JSON readers
+//!   say about `NaN` and the infinities, which Python writes and JSON lacks.
 //! - [`range`]: clap value parsers for numeric flags with a documented range
 //!   (finite, bounds named in the message).
 
@@ -34,6 +36,7 @@ mod error;
 mod exit;
 mod flags;
 mod input;
+mod json;
 mod output;
 pub mod range;
 mod staged;
@@ -47,6 +50,7 @@ pub use flags::{
     assert_command_line_well_formed, color_allowed, duplicate_flags, CommonFlags, Log,
 };
 pub use input::{read_stream, refuse_stdin_twice, Input, StdinTwice, MAX_STREAM_BYTES};
+pub use json::{found_non_finite, non_finite_literal};
 pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,
     write_atomic_bytes, write_stdout, Output, OutputError,

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use tcanet_cli::{found_non_finite, non_finite_literal};
+
 mod decimal;
 
 use decimal::{eisel_lemire, MAX_POW10};
@@ -107,18 +109,24 @@ impl<'a> Parser<'a> {
         self.bytes.get(self.pos).copied()
     }
 
+    /// The bytes from the current position on.
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
     /// Describes the token at the current position for error messages.
     pub fn describe_here(&mut self) -> String {
-        match self.peek() {
+        let next = self.peek();
+        if let Some(literal) = non_finite_literal(self.rest()) {
+            return literal.into();
+        }
+        match next {
             None => "the end of the file".into(),
             Some(b'{') => "an object".into(),
             Some(b'[') => "an array".into(),
             Some(b'"') => "a string".into(),
             Some(b't') | Some(b'f') => "a boolean".into(),
             Some(b'n') => "null".into(),
-            Some(b'N') => "NaN".into(),
-            Some(b'I') => "Infinity".into(),
-            Some(b'-') if self.bytes.get(self.pos + 1) == Some(&b'I') => "-Infinity".into(),
             Some(c) if c == b'-' || c.is_ascii_digit() => "a number".into(),
             Some(c) => format!("'{}'", char::from(c).escape_default()),
         }
@@ -126,14 +134,11 @@ impl<'a> Parser<'a> {
 
     /// Fails with "expected X, found Y" at the current position.
     pub fn expected<T>(&mut self, what: &str) -> JResult<T> {
-        let found = self.describe_here();
-        if found == "NaN" || found.ends_with("Infinity") {
-            return Err(self.error(format!(
-                "expected {what}, found {found}, which is not valid JSON \
-                 (Python's json module writes it for non-finite floats; \
-                 fix the writer or replace it with a finite number)"
-            )));
+        self.peek();
+        if let Some(literal) = non_finite_literal(self.rest()) {
+            return Err(self.error(format!("expected {what}, {}", found_non_finite(literal))));
         }
+        let found = self.describe_here();
         Err(self.error(format!("expected {what}, found {found}")))
     }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tcanet_models::data::{repeated_video_reason, Ordered};
+use tcanet_models::data::{json_error_message, repeated_video_reason, Ordered};
 
 use crate::postprocess::ScoredSegment;
 
@@ -117,8 +117,8 @@ impl ClassScores {
     /// Parses a classifier file's text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ClassifierError> {
         let err = Errors(path);
-        let root: RawFile =
-            serde_json::from_str(text).map_err(|e| err.at(format!("invalid JSON: {e}")))?;
+        let root: RawFile = serde_json::from_str(text)
+            .map_err(|e| err.at(format!("invalid JSON: {}", json_error_message(text, &e))))?;
         let results = root
             .results
             .as_ref()

@@ -1,6 +1,6 @@
 //! Ground truth in the ActivityNet / HACS `database` JSON shape:
 //! `{"database": {video: {"subset", "duration", "annotations": [{"segment": [s, e], "label"}]}}}`.
-use super::ordered::Ordered;
+use super::ordered::{json_error_message, Ordered};
 use super::{DataError, ErrorKind};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ impl Annotations {
     /// or a video given twice is an error naming the video and field.
     pub fn parse(text: &str, path: &Path) -> Result<Self, DataError> {
         let raw: RawFile = serde_json::from_str(text)
-            .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
+            .map_err(|e| DataError::new(path, ErrorKind::Json(json_error_message(text, &e))))?;
         let database = raw.database.into_unique_videos(path, "database")?;
         let mut videos = Vec::with_capacity(database.len());
         for (id, value) in database {

@@ -21,7 +21,7 @@ mod guard;
 pub mod matching;
 pub mod npy;
 mod ordered;
-pub use ordered::{repeated_video_reason, Ordered};
+pub use ordered::{json_error_message, repeated_video_reason, Ordered};
 pub mod prefetch;
 pub mod prepare;
 pub mod proposals;

@@ -49,20 +49,65 @@ pub fn repeated_video_reason(object: &str) -> String {
     format!("appears twice in '{object}'; keep one entry per video")
 }
 
-/// `message` without serde_json's trailing ` at line L column C` (the
-/// deserializer adds the position again to the error that wraps it).
-fn without_position(message: &str) -> &str {
-    let Some((head, tail)) = message.rsplit_once(" at line ") else {
-        return message;
+/// serde_json's error `e` reading `text`, as the message to show. An
+/// error inside an [`Ordered`] value keeps its own position (the character
+/// it could not read), not the one serde_json adds when passing it out (the
+/// character before); a non-finite literal there (`NaN`, which Python
+/// writes) is named as such.
+pub fn json_error_message(text: &str, e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let (head, position) = split_position(&full);
+    let (head, (line, column)) = match (split_position(head), position) {
+        ((inner_head, Some(inner)), _) => (inner_head, inner),
+        ((_, None), Some(outer)) => (head, outer),
+        (_, None) => return full,
     };
-    let is_position = tail
-        .split_once(" column ")
-        .is_some_and(|(l, c)| [l, c].iter().all(|n| n.bytes().all(|b| b.is_ascii_digit())));
-    if is_position {
-        head
-    } else {
-        message
+    let at = byte_offset(text, line, column);
+    let bytes = text.as_bytes();
+    // serde_json stops at the `I` of `-Infinity` ("invalid number").
+    let start = match at.checked_sub(1) {
+        Some(minus) if bytes.get(minus) == Some(&b'-') && column > 1 => minus,
+        _ => at,
+    };
+    let literal = bytes.get(start..).and_then(tcanet_cli::non_finite_literal);
+    let plain = ["expected value", "invalid number"]
+        .iter()
+        .find_map(|m| head.strip_suffix(m));
+    match (literal, plain) {
+        (Some(literal), Some(context)) => {
+            let column = column - (at - start);
+            let found = tcanet_cli::found_non_finite(literal);
+            format!("{context}expected a number, {found} at line {line} column {column}")
+        }
+        _ => format!("{head} at line {line} column {column}"),
     }
+}
+
+/// `message` without its trailing ` at line L column C`, and that position.
+fn split_position(message: &str) -> (&str, Option<(usize, usize)>) {
+    let Some((head, tail)) = message.rsplit_once(" at line ") else {
+        return (message, None);
+    };
+    let numbers = tail
+        .split_once(" column ")
+        .and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)));
+    match numbers {
+        Some(position) => (head, Some(position)),
+        None => (message, None),
+    }
+}
+
+/// The byte offset of 1-based `line` and byte `column` in `text` (its end
+/// when beyond it).
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(i, _)| i + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(text.len())
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
@@ -76,9 +121,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(k) = map.next_key::<String>()? {
-                    let v = map.next_value::<T>().map_err(|e| {
-                        A::Error::custom(format!("in '{k}': {}", without_position(&e.to_string())))
-                    })?;
+                    let v = map
+                        .next_value::<T>()
+                        .map_err(|e| A::Error::custom(format!("in '{k}': {e}")))?;
                     out.push((k, v));
                 }
                 Ok(Ordered(out))
@@ -109,16 +154,41 @@ mod tests {
         assert_eq!(o.repeated_key(), None);
     }
 
+    /// The message of reading `text` as an `Ordered` map of JSON values.
+    fn message(text: &str) -> String {
+        let e = serde_json::from_str::<Ordered<serde_json::Value>>(text).unwrap_err();
+        json_error_message(text, &e)
+    }
+
     #[test]
-    fn an_error_in_a_value_names_its_key_and_its_place_in_the_file() {
-        let text = "{\"a\": 1,\n \"bad\": [1, NaN]}";
-        let e = serde_json::from_str::<Ordered<serde_json::Value>>(text)
-            .unwrap_err()
-            .to_string();
-        // serde_json places the wrapped error at the last character read
-        // (the space before `NaN`); its own error, at the one it peeked.
-        assert_eq!(e, "in 'bad': expected value at line 2 column 12");
-        assert_eq!(without_position("x at line 1 column 2"), "x");
-        assert_eq!(without_position("x at line one"), "x at line one");
+    fn an_error_in_a_value_names_its_key_and_the_character_it_could_not_read() {
+        let e = message("{\"a\": 1,\n \"bad\": [1, \"x\" 2]}");
+        assert_eq!(e, "in 'bad': expected `,` or `]` at line 2 column 17");
+        let e = message("{\"a\": 1,\n \"bad\": [1, NaN]}");
+        assert!(
+            e.starts_with("in 'bad': expected a number, found NaN, which is not valid JSON"),
+            "{e}"
+        );
+        assert!(e.ends_with(" at line 2 column 13"), "{e}");
+        let e = message("{\"x\": [-Infinity]}");
+        assert!(
+            e.contains("found -Infinity") && e.ends_with("line 1 column 8"),
+            "{e}"
+        );
+        let e = message("{\"x\": Infinity}");
+        assert!(
+            e.contains("found Infinity") && e.ends_with("line 1 column 7"),
+            "{e}"
+        );
+        // serde_json's own errors (outside a value) keep their position.
+        let text = "{\"x\": 1,, }";
+        let e = serde_json::from_str::<Ordered<u8>>(text).unwrap_err();
+        assert_eq!(
+            json_error_message(text, &e),
+            "key must be a string at line 1 column 9"
+        );
+        // A message without a position is kept as it is.
+        let e = serde_json::from_value::<u8>(serde_json::json!("x")).unwrap_err();
+        assert_eq!(json_error_message("", &e), e.to_string());
     }
 }

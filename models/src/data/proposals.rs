@@ -2,7 +2,7 @@
 //! (`{"results": {video: [{"segment": [s, e], "score": x}]}}`) or a directory
 //! of per-video CSV files (`<video>.csv` with columns `xmin,xmax,score`, in
 //! seconds), checked against the videos' durations.
-use super::ordered::Ordered;
+use super::ordered::{json_error_message, Ordered};
 use super::{DataError, ErrorKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -158,7 +158,7 @@ impl ProposalSet {
     /// line and column in the file. A video given twice is an error.
     pub fn parse_json(text: &str, path: &Path) -> Result<Self, DataError> {
         let raw: RawFile = serde_json::from_str(text)
-            .map_err(|e| DataError::new(path, ErrorKind::Json(e.to_string())))?;
+            .map_err(|e| DataError::new(path, ErrorKind::Json(json_error_message(text, &e))))?;
         let file = JsonFile { text, path };
         let results = raw.results.into_unique_videos(path, "results")?;
         let mut videos = Vec::with_capacity(results.len());
@@ -553,12 +553,17 @@ mod tests {
         assert!(e.contains("expected an object {\"segment\""), "{e}");
         let e = json_error(r#"{"results": {"v": {"segment": [1, 2]}}}"#);
         assert!(e.contains("'results.v': invalid type: map"), "{e}");
-        // Invalid JSON: a syntax error, naming the video it is in.
-        let e = json_error(&file(r#"{"segment": [1, 2], "score": NaN}"#));
+        // Invalid JSON: a syntax error, naming the video it is in and
+        // placed on the character that could not be read.
+        let text = file(r#"{"segment": [1, 2], "score": NaN}"#);
+        let e = json_error(&text);
         assert!(
-            e.contains("invalid JSON: in 'v': expected value at line 2"),
+            e.contains("invalid JSON: in 'v': expected a number, found NaN"),
             "{e}"
         );
+        let line = text.lines().nth(1).expect("line 2");
+        let column = line.find("NaN").expect("NaN") + 1;
+        assert!(e.ends_with(&format!(" at line 2 column {column}")), "{e}");
     }
 
     #[test]
