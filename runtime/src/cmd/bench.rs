@@ -20,7 +20,7 @@ use crate::EngineArgs;
 #[command(mut_arg("proposals", |a| a
     .value_name("N|FILE|DIR")
     .allow_negative_numbers(true)
-    .help(PROPOSALS_HELP)))]
+    .help(proposals_help())))]
 pub struct BenchArgs {
     /// The exported model.
     #[arg(value_name = "MODEL.onnx")]
@@ -52,19 +52,29 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// `bench`'s help for `--proposals`.
-const PROPOSALS_HELP: &str = "Random inputs: proposals per video, 1 to 10000 (default 100). \
-    Real videos (--data, --annotations): the input proposals, leaderboard JSON (`-`: standard \
-    input) or a directory of `<video>.csv` (default: DIR/proposals.json)";
+/// Proposals per random video when `--proposals` is absent.
+const RANDOM_PROPOSALS: usize = 100;
+/// The most proposals per random video `--proposals` may ask for.
+const MAX_RANDOM_PROPOSALS: u64 = 10_000;
 
-/// The proposals per random video that `--proposals` asks for (100 when
-/// absent); any other value is a usage error that says what it means.
+/// `bench`'s help for `--proposals`, with the count's range and default.
+fn proposals_help() -> String {
+    format!(
+        "Random inputs: proposals per video, 1 to {MAX_RANDOM_PROPOSALS} (default \
+         {RANDOM_PROPOSALS}). Real videos (--data, --annotations): the input proposals, \
+         leaderboard JSON (`-`: standard input) or a directory of `<video>.csv` (default: \
+         DIR/proposals.json)"
+    )
+}
+
+/// The proposals per random video that `--proposals` asks for
+/// ([`RANDOM_PROPOSALS`] when absent); any other value is a usage error that says what it means.
 fn random_proposal_count(given: Option<&std::path::Path>) -> Result<usize> {
     let Some(given) = given else {
-        return Ok(100);
+        return Ok(RANDOM_PROPOSALS);
     };
     let text = given.to_string_lossy();
-    range::int_in::<usize>(1, 10_000)(&text).map_err(|why| {
+    range::int_in::<usize>(1, MAX_RANDOM_PROPOSALS)(&text).map_err(|why| {
         usage(format!(
             "invalid value '{text}' for --proposals: with random inputs it is the proposals per \
              video and {why} \
