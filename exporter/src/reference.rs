@@ -6,6 +6,7 @@ use tcanet_models::{ModelConfig, NUM_STAGES};
 
 use tcanet_models::checkpoint::Checkpoint;
 use tcanet_models::window::local_window_keys;
+use tcanet_models::LAYER_NORM_EPSILON;
 
 /// Outputs of the three TBR stages for `B` videos of `N` proposals.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +196,7 @@ fn layer_norm(x: &mut [f64], h: usize, w: &[f32], b: &[f32]) {
     for row in x.chunks_mut(h) {
         let mean = row.iter().sum::<f64>() / h as f64;
         let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / h as f64;
-        let inv = 1.0 / (var + 1e-5).sqrt();
+        let inv = 1.0 / (var + LAYER_NORM_EPSILON).sqrt();
         for (i, v) in row.iter_mut().enumerate() {
             *v = (*v - mean) * inv * w[i] as f64 + b[i] as f64;
         }

@@ -3,7 +3,7 @@
 //! * [`config`]: [`ModelConfig`] and its named presets (`hacs`, `anet`, `tiny`).
 //! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
 //!   defined once for the trainer, the exporter and checkpoint conversion;
-//!   [`NUM_STAGES`].
+//!   [`NUM_STAGES`], [`LAYER_NORM_EPSILON`].
 //! * [`window`]: the local heads' attention window.
 //! * [`calibration`]: the decode-scale calibration record checkpoints carry.
 //! * [`checkpoint`]: the checkpoint format (parameters, config, position and
@@ -41,4 +41,6 @@ pub mod stats;
 pub mod window;
 
 pub use config::{ConfigError, ModelConfig};
-pub use params::{param_specs, release_key, shape_fields, ParamSpec, NUM_STAGES};
+pub use params::{
+    param_specs, release_key, shape_fields, ParamSpec, LAYER_NORM_EPSILON, NUM_STAGES,
+};

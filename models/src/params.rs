@@ -17,6 +17,10 @@ pub struct ParamSpec {
 /// Number of TBR stages (cascaded refinements).
 pub const NUM_STAGES: usize = 3;
 
+/// The ε of every layer norm of the network (PyTorch's `nn.LayerNorm`
+/// default, which the authors' release keeps).
+pub const LAYER_NORM_EPSILON: f64 = 1e-5;
+
 /// Path prefix of TBR stage `k` (1-based): `tbr1`, `tbr2`, `tbr3`.
 pub fn tbr_prefix(k: usize) -> String {
     format!("tbr{k}")

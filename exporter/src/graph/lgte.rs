@@ -14,6 +14,7 @@ use super::fold::{self, Attention, HeadProjection, LayerNorm, Lgte};
 use super::Net;
 use crate::builder::{FunctionId, GraphBuilder, Value};
 use tcanet_models::onnx::{FUNCTION_DOMAIN, LOCAL_ATTENTION};
+use tcanet_models::LAYER_NORM_EPSILON;
 
 /// The keys of the local heads: for query j the w positions
 /// clamp(j − w/2 + m, 0, T−1) (`index`, int64 `[T, w]`) and the additive
@@ -63,7 +64,8 @@ impl Net<'_> {
     fn layer_norm(&mut self, leaf: &str, x: &Value, p: &LayerNorm) -> Value {
         let scale = self.weight(&format!("{leaf}.weight"), &p.scale);
         let bias = self.weight(&format!("{leaf}.bias"), &p.bias);
-        self.b.layer_norm(leaf, x, &scale, &bias, 1e-5)
+        self.b
+            .layer_norm(leaf, x, &scale, &bias, LAYER_NORM_EPSILON as f32)
     }
 
     /// Multi-head self-attention with local and global heads, `[B, T, H]`.

@@ -1,5 +1,6 @@
 //! Small building blocks with the release's parameter layout and PyTorch's
 //! default initialisation.
+use tcanet_models::LAYER_NORM_EPSILON;
 use tch::nn::{Init, Path};
 use tch::Tensor;
 
@@ -88,7 +89,8 @@ impl Linear {
     }
 }
 
-/// LayerNorm over the last dimension (`weight` ones, `bias` zeros, eps 1e-5).
+/// LayerNorm over the last dimension (`weight` ones, `bias` zeros, ε
+/// [`LAYER_NORM_EPSILON`]).
 #[derive(Debug)]
 pub(crate) struct LayerNorm {
     weight: Tensor,
@@ -108,6 +110,12 @@ impl LayerNorm {
 
     /// Normalises `x` over its last dimension.
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        x.layer_norm([self.dim], Some(&self.weight), Some(&self.bias), 1e-5, true)
+        x.layer_norm(
+            [self.dim],
+            Some(&self.weight),
+            Some(&self.bias),
+            LAYER_NORM_EPSILON,
+            true,
+        )
     }
 }
