@@ -2,8 +2,9 @@
 //! contract errors before any video, device fallback, and atomic outputs.
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::*;
 use tcanet_models::data::npy::write_npy_f32;
@@ -28,6 +29,24 @@ fn fixture(seed: u64) -> Fixture {
         model,
         data,
         videos,
+    }
+}
+
+impl Fixture {
+    /// `tcanet-infer run` on the fixture's model and data with `-o out`,
+    /// then `extra`.
+    fn run(&self, out: &dyn AsRef<OsStr>, extra: &[&dyn AsRef<OsStr>]) -> Output {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+            &"run",
+            &"--model",
+            &self.model,
+            &"--data",
+            &self.data,
+            &"-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        infer(&args)
     }
 }
 
@@ -72,17 +91,7 @@ fn a_bad_video_stops_the_run_and_nothing_is_written() {
     break_videos(&f);
     let out = f.dir.path().join("refined.json");
     std::fs::write(&out, "previous content").unwrap();
-    let o = infer(&[
-        &"run",
-        &"--model",
-        &f.model,
-        &"--data",
-        &f.data,
-        &"-o",
-        &out,
-        &"--threads",
-        &"1",
-    ]);
+    let o = f.run(&out, &[&"--threads", &"1"]);
     // Bad data is invalid input: exit 2, nothing written.
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
@@ -99,19 +108,7 @@ fn a_bad_video_stops_the_run_and_nothing_is_written() {
     assert!(err.contains("nothing was written"), "{err}");
     // With --report the report alone is written, and the message says so.
     let report = f.dir.path().join("report.json");
-    let o = infer(&[
-        &"run",
-        &"--model",
-        &f.model,
-        &"--data",
-        &f.data,
-        &"-o",
-        &out,
-        &"--threads",
-        &"1",
-        &"--report",
-        &report,
-    ]);
+    let o = f.run(&out, &[&"--threads", &"1", &"--report", &report]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -128,20 +125,10 @@ fn keep_going_reports_every_bad_video_and_exits_3() {
     break_videos(&f);
     let out = f.dir.path().join("refined.json");
     let report = f.dir.path().join("report.json");
-    let o = infer(&[
-        &"run",
-        &"--model",
-        &f.model,
-        &"--data",
-        &f.data,
-        &"-o",
+    let o = f.run(
         &out,
-        &"--threads",
-        &"1",
-        &"--keep-going",
-        &"--report",
-        &report,
-    ]);
+        &[&"--threads", &"1", &"--keep-going", &"--report", &report],
+    );
     // Finished, but some videos failed: exit 3.
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let got: Vec<String> = read_results(&out).into_iter().map(|(v, _)| v).collect();
@@ -300,19 +287,7 @@ fn unusable_gpu_devices_fall_back_to_cpu_or_fail_when_strict() {
             .dir
             .path()
             .join(format!("{}.json", device.replace(':', "_")));
-        let o = infer(&[
-            &"run",
-            &"--model",
-            &f.model,
-            &"--data",
-            &f.data,
-            &"-o",
-            &out,
-            &"--device",
-            &device,
-            &"--threads",
-            &"1",
-        ]);
+        let o = f.run(&out, &[&"--device", &device, &"--threads", &"1"]);
         let err = stderr(&o);
         assert!(o.status.success(), "{device}: {err}");
         assert!(
@@ -321,18 +296,7 @@ fn unusable_gpu_devices_fall_back_to_cpu_or_fail_when_strict() {
         );
         assert!(out.exists());
         let strict = f.dir.path().join("strict.json");
-        let o = infer(&[
-            &"run",
-            &"--model",
-            &f.model,
-            &"--data",
-            &f.data,
-            &"-o",
-            &strict,
-            &"--device",
-            &device,
-            &"--strict-device",
-        ]);
+        let o = f.run(&strict, &[&"--device", &device, &"--strict-device"]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{device}: {err}");
         assert!(
@@ -341,17 +305,7 @@ fn unusable_gpu_devices_fall_back_to_cpu_or_fail_when_strict() {
         );
         assert!(!strict.exists());
     }
-    let o = infer(&[
-        &"run",
-        &"--model",
-        &f.model,
-        &"--data",
-        &f.data,
-        &"-o",
-        &"x.json",
-        &"--device",
-        &"gpu",
-    ]);
+    let o = f.run(&"x.json", &[&"--device", &"gpu"]);
     assert!(
         stderr(&o).contains("invalid device 'gpu'"),
         "{}",
@@ -363,17 +317,7 @@ fn unusable_gpu_devices_fall_back_to_cpu_or_fail_when_strict() {
 fn a_missing_onnx_runtime_lists_every_place_tried() {
     let f = fixture(5);
     let out = f.dir.path().join("x.json");
-    let o = infer(&[
-        &"run",
-        &"--model",
-        &f.model,
-        &"--data",
-        &f.data,
-        &"-o",
-        &out,
-        &"--ort-lib",
-        &"/nonexistent/libonnxruntime.so",
-    ]);
+    let o = f.run(&out, &[&"--ort-lib", &"/nonexistent/libonnxruntime.so"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
