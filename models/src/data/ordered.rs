@@ -191,4 +191,30 @@ mod tests {
         let e = serde_json::from_value::<u8>(serde_json::json!("x")).unwrap_err();
         assert_eq!(json_error_message("", &e), e.to_string());
     }
+
+    proptest::proptest! {
+        #![proptest_config(tcanet_testkit::proptest_config())]
+
+        /// Whatever the text (a valid file cut or spliced anywhere, any
+        /// characters), the message is made without a panic and places the
+        /// error on a line and column of the text.
+        #[test]
+        fn any_text_gives_a_message(
+            cut in 0usize..80,
+            splice in "[ -~\n\u{e9}\u{1F600}]{0,12}",
+        ) {
+            let valid = "{\"v1\": [{\"segment\": [1.5, -2e3]}],\n \"v\u{e9}\": [NaN, -Infinity]}";
+            let mut text: String = valid.chars().take(cut).collect();
+            text.push_str(&splice);
+            text.extend(valid.chars().skip(cut));
+            if let Err(e) = serde_json::from_str::<Ordered<serde_json::Value>>(&text) {
+                let m = json_error_message(&text, &e);
+                let (_, position) = split_position(&m);
+                let (line, column) = position.expect("a position");
+                let lines: Vec<&str> = text.split('\n').collect();
+                proptest::prop_assert!(line >= 1 && line <= lines.len(), "{m}");
+                proptest::prop_assert!(column <= lines[line - 1].len() + 1, "{m}");
+            }
+        }
+    }
 }
