@@ -51,16 +51,19 @@ pub fn repeated_video_reason(object: &str) -> String {
 
 /// serde_json's error `e` reading `text`, as the message to show. An
 /// error inside an [`Ordered`] value keeps its own position (the character
-/// it could not read), not the one serde_json adds when passing it out (the
-/// character before); a non-finite literal there (`NaN`, which Python
+/// it could not read), not the ones serde_json adds when passing it out
+/// (the character before); a non-finite literal there (`NaN`, which Python
 /// writes) is named as such.
 pub fn json_error_message(text: &str, e: &serde_json::Error) -> String {
     let full = e.to_string();
-    let (head, position) = split_position(&full);
-    let (head, (line, column)) = match (split_position(head), position) {
-        ((inner_head, Some(inner)), _) => (inner_head, inner),
-        ((_, None), Some(outer)) => (head, outer),
-        (_, None) => return full,
+    // The innermost position is the last one left when every trailing
+    // ` at line L column C` is taken off.
+    let (mut head, mut position) = (full.as_str(), None);
+    while let (inner, Some(p)) = split_position(head) {
+        (head, position) = (inner, Some(p));
+    }
+    let Some((line, column)) = position else {
+        return full;
     };
     let at = byte_offset(text, line, column);
     let bytes = text.as_bytes();
@@ -180,6 +183,15 @@ mod tests {
             e.contains("found Infinity") && e.ends_with("line 1 column 7"),
             "{e}"
         );
+        // An error inside a value of a value: the innermost position.
+        let text = "{\"a\": {\"b\": [1, NaN]}}";
+        let e = serde_json::from_str::<Ordered<Ordered<serde_json::Value>>>(text).unwrap_err();
+        let m = json_error_message(text, &e);
+        assert!(
+            m.starts_with("in 'a': in 'b': expected a number, found NaN"),
+            "{m}"
+        );
+        assert!(m.ends_with(" at line 1 column 17"), "{m}");
         // serde_json's own errors (outside a value) keep their position.
         let text = "{\"x\": 1,, }";
         let e = serde_json::from_str::<Ordered<u8>>(text).unwrap_err();
