@@ -200,7 +200,7 @@ fn metadata_names_and_graph_are_clean() {
 fn release_style_state_dict_needs_and_takes_a_preset() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ModelConfig::tiny();
-    let weights = random_weights(&cfg, 3);
+    let weights = random_weights(&cfg, 3).unwrap();
     // The authors' keys: `module.` prefix and the mask_matrix buffers.
     let mut tensors: BTreeMap<String, Vec<f32>> = weights
         .iter()
@@ -242,7 +242,7 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
 
     // A missing tensor.
     let dir = tempfile::tempdir().unwrap();
-    let mut w = random_weights(&cfg, 4);
+    let mut w = random_weights(&cfg, 4).unwrap();
     w.remove("tbr2.reg1xw.reg_1d_o.0.weight");
     let ckpt = dir.path().join("missing.safetensors");
     write_plain(&ckpt, &cfg, &w, &specs, true);
@@ -250,7 +250,7 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
 
     // A tensor of the wrong shape.
     let dir = tempfile::tempdir().unwrap();
-    let w = random_weights(&cfg, 4);
+    let w = random_weights(&cfg, 4).unwrap();
     let mut shapes = specs.clone();
     let n = w["lgtes.1.linear1.weight"].len();
     shapes.insert("lgtes.1.linear1.weight".into(), vec![n]);
@@ -264,7 +264,7 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
         feat_dim: 48,
         ..cfg.clone()
     };
-    let w = random_weights(&other, 4);
+    let w = random_weights(&other, 4).unwrap();
     let ckpt = dir.path().join("featdim.safetensors");
     write_plain(&ckpt, &other, &w, &HashMap::new(), false);
     assert_export_fails(&ckpt, &["--preset", "tiny"], "x_1d_b_f.0.weight");
@@ -276,14 +276,14 @@ fn bad_checkpoints_are_named_errors_and_leave_nothing() {
         lgte_num: 3,
         ..cfg.clone()
     };
-    let w = random_weights(&deeper, 4);
+    let w = random_weights(&deeper, 4).unwrap();
     let ckpt = dir.path().join("deeper.safetensors");
     write_plain(&ckpt, &deeper, &w, &HashMap::new(), false);
     assert_export_fails(&ckpt, &["--preset", "tiny"], "unexpected tensor `lgtes.2.");
 
     // A NaN weight.
     let dir = tempfile::tempdir().unwrap();
-    let mut w = random_weights(&cfg, 4);
+    let mut w = random_weights(&cfg, 4).unwrap();
     w.get_mut("lgtes.0.norm2.bias").unwrap()[5] = f32::NAN;
     let ckpt = dir.path().join("nan.safetensors");
     write_plain(&ckpt, &cfg, &w, &specs, true);
@@ -413,7 +413,7 @@ fn verify_takes_the_users_own_inputs() {
 fn fp16_refuses_weights_beyond_its_range() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ModelConfig::tiny();
-    let mut w = random_weights(&cfg, 9);
+    let mut w = random_weights(&cfg, 9).unwrap();
     w.get_mut("tbr1.reg1xw.reg_1d_b.2.bias").unwrap()[3] = 1e6;
     let ckpt = dir.path().join("big.safetensors");
     write_plain(&ckpt, &cfg, &w, &HashMap::new(), true);
@@ -645,4 +645,64 @@ fn checkpoints_go_to_standard_output_for_dash() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `random-checkpoint` for a config of `hidden_dim`, under a limit of
+/// `limit_kib` of virtual memory (`ulimit -v`).
+fn random_checkpoint_limited(dir: &Path, hidden_dim: usize, limit_kib: u64) -> Output {
+    let config = dir.join(format!("h{hidden_dim}.json"));
+    std::fs::write(&config, format!("{{\"hidden_dim\": {hidden_dim}}}")).unwrap();
+    let out = dir.join(format!("h{hidden_dim}.safetensors"));
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_tcanet-export"))
+        .args(["random-checkpoint", "--config"])
+        .arg(&config)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_config_beyond_the_memory_at_hand_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let parameters = |hidden_dim: usize| -> usize {
+        let cfg = ModelConfig {
+            hidden_dim,
+            ..ModelConfig::hacs()
+        };
+        param_specs(&cfg)
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum()
+    };
+    // About 1 GiB of weights under a 600 MiB limit: the weights fail.
+    let params = parameters(2560);
+    assert!(params * 4 > 900 << 20, "{params}");
+    let o = random_checkpoint_limited(dir.path(), 2560, 600 << 10);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("its {params} parameters need"))
+            && err.contains("could not be allocated"),
+        "{err}"
+    );
+    // About 500 MiB of weights under an 800 MiB limit: the weights fit
+    // (with up to 300 MiB for the process itself, as under emulation), the
+    // file's bytes (as many again) do not.
+    let params = parameters(1792);
+    assert!((450 << 20..550 << 20).contains(&(params * 4)), "{params}");
+    let o = random_checkpoint_limited(dir.path(), 1792, 800 << 10);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("bytes could not be allocated"), "{err}");
+    // Nothing is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors") || n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -243,9 +243,8 @@ pub fn cmd_random_checkpoint(args: &RandomCheckpointArgs, log: Log) -> Result<()
     let inputs: Vec<&Path> = args.config.file().into_iter().collect();
     check_outputs(&[("-o", out)], &inputs)?;
     let cfg = args.config.resolve_required()?;
-    let weights = random_weights(&cfg, args.seed);
-    write_weights(&out.write_path(), &cfg, &weights)
-        .map_err(|e| checkpoint_write_failed(out, e))?;
+    let weights = random_weights(&cfg, args.seed)?;
+    write_weights(&out.write_path(), &cfg, weights).map_err(|e| checkpoint_write_failed(out, e))?;
     log.info(format_args!("wrote random weights for the config to {out}"));
     Ok(())
 }

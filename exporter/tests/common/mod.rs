@@ -75,7 +75,7 @@ pub fn random_checkpoint(
     seed: u64,
 ) -> (PathBuf, Checkpoint) {
     let path = dir.join(format!("{name}.safetensors"));
-    write_weights(&path, cfg, &random_weights(cfg, seed)).unwrap();
+    write_weights(&path, cfg, random_weights(cfg, seed).unwrap()).unwrap();
     let ckpt = Checkpoint::load(&path, &ConfigOverride::Embedded).unwrap();
     (path, ckpt)
 }

@@ -105,7 +105,15 @@ pub(crate) fn views_file_bytes(
     while text.len() % 8 != 0 {
         text.push(b' ');
     }
-    let mut out = Vec::with_capacity(8 + text.len() + offset);
+    let size = 8 + text.len() + offset;
+    let mut out = Vec::new();
+    out.try_reserve_exact(size)
+        .map_err(|_| CheckpointError::Write {
+            reason: format!(
+                "the file's {size} bytes could not be allocated (free some memory or raise the \
+                 process's limit)"
+            ),
+        })?;
     out.extend_from_slice(&(text.len() as u64).to_le_bytes());
     out.extend_from_slice(&text);
     for t in tensors {

@@ -23,7 +23,7 @@ pub fn venv() -> PathBuf {
 /// `.onnx` path and the checkpoint (for the f64 reference forward).
 pub fn export_model(dir: &Path, name: &str, cfg: &ModelConfig, seed: u64) -> (PathBuf, Checkpoint) {
     let ckpt_path = dir.join(format!("{name}.safetensors"));
-    write_weights(&ckpt_path, cfg, &random_weights(cfg, seed)).unwrap();
+    write_weights(&ckpt_path, cfg, random_weights(cfg, seed).unwrap()).unwrap();
     let ckpt = Checkpoint::load(&ckpt_path, &ConfigOverride::Embedded).unwrap();
     let onnx = dir.join(format!("{name}.onnx"));
     export_to_file(&ckpt, &ExportOptions::default(), &onnx).unwrap();

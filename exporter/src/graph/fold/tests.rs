@@ -20,7 +20,7 @@ fn checkpoint(cfg: &ModelConfig, seed: u64) -> Checkpoint {
         config: cfg.clone(),
         config_embedded: true,
         position: Default::default(),
-        tensors: random_weights(cfg, seed),
+        tensors: random_weights(cfg, seed).unwrap(),
         train_state: None,
         sha256: String::new(),
         metadata: BTreeMap::new(),
