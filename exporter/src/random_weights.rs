@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use tcanet_models::checkpoint::{
     write_checkpoint, CheckpointContents, CheckpointError, NamedTensor, Position,
 };
-use tcanet_models::{param_specs, ModelConfig};
+use tcanet_models::{param_specs, parameter_count, ModelConfig};
 
 /// The memory for a config's random weights could not be allocated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,13 +34,9 @@ pub fn random_weights(
     seed: u64,
 ) -> Result<BTreeMap<String, Vec<f32>>, OutOfMemory> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let specs = param_specs(cfg);
-    let parameters = specs
-        .iter()
-        .map(|s| s.shape.iter().product::<usize>())
-        .sum();
+    let parameters = parameter_count(cfg);
     let mut out = BTreeMap::new();
-    for spec in specs {
+    for spec in param_specs(cfg) {
         let n: usize = spec.shape.iter().product();
         let mut values: Vec<f32> = Vec::new();
         values

@@ -13,7 +13,7 @@ use tcanet_exporter::inspect::inspect_file;
 use tcanet_exporter::onnx_proto::ModelProto;
 use tcanet_exporter::random_weights::random_weights;
 use tcanet_exporter::{META_QUANTIZATION, QUANTIZATION_INT8, QUANTIZATION_INT8_ALL};
-use tcanet_models::{param_specs, ModelConfig};
+use tcanet_models::{param_specs, parameter_count, ModelConfig};
 
 fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tcanet-export"))
@@ -668,15 +668,11 @@ fn random_checkpoint_limited(dir: &Path, hidden_dim: usize, limit_kib: u64) -> O
 #[test]
 fn a_config_beyond_the_memory_at_hand_is_an_error_not_an_abort() {
     let dir = tempfile::tempdir().unwrap();
-    let parameters = |hidden_dim: usize| -> usize {
-        let cfg = ModelConfig {
+    let parameters = |hidden_dim: usize| {
+        parameter_count(&ModelConfig {
             hidden_dim,
             ..ModelConfig::hacs()
-        };
-        param_specs(&cfg)
-            .iter()
-            .map(|s| s.shape.iter().product::<usize>())
-            .sum()
+        })
     };
     // About 1 GiB of weights under a 600 MiB limit: the weights fail.
     let params = parameters(2560);

@@ -235,10 +235,7 @@ impl ModelConfig {
                 return invalid(field, format!("{value} is more than the limit, {max}"));
             }
         }
-        let total = crate::param_specs(self)
-            .iter()
-            .map(|p| p.shape.iter().product::<usize>())
-            .sum::<usize>();
+        let total = crate::parameter_count(self);
         if total > MAX_PARAMETERS {
             return invalid(
                 "hidden_dim",

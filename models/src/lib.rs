@@ -3,7 +3,7 @@
 //! * [`config`]: [`ModelConfig`] and its named presets (`hacs`, `anet`, `tiny`).
 //! * [`params`]: every parameter's name (the authors' state_dict keys) and shape,
 //!   defined once for the trainer, the exporter and checkpoint conversion;
-//!   [`NUM_STAGES`], [`LAYER_NORM_EPSILON`].
+//!   [`NUM_STAGES`], [`LAYER_NORM_EPSILON`], [`parameter_count`].
 //! * [`window`]: the local heads' attention window.
 //! * [`calibration`]: the decode-scale calibration record checkpoints carry.
 //! * [`checkpoint`]: the checkpoint format (parameters, config, position and
@@ -42,5 +42,6 @@ pub mod window;
 
 pub use config::{ConfigError, ModelConfig};
 pub use params::{
-    param_specs, release_key, shape_fields, ParamSpec, LAYER_NORM_EPSILON, NUM_STAGES,
+    param_specs, parameter_count, release_key, shape_fields, ParamSpec, LAYER_NORM_EPSILON,
+    NUM_STAGES,
 };

@@ -31,6 +31,14 @@ pub fn lgte_prefix(i: usize) -> String {
     format!("lgtes.{i}")
 }
 
+/// The number of parameters of `cfg`: the values of all [`param_specs`].
+pub fn parameter_count(cfg: &ModelConfig) -> usize {
+    param_specs(cfg)
+        .iter()
+        .map(|p| p.shape.iter().product::<usize>())
+        .sum()
+}
+
 /// Every parameter of the network for `cfg`, in a fixed order.
 pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
     let (c, h, g) = (cfg.feat_dim, cfg.hidden_dim, cfg.conv_groups);
