@@ -47,14 +47,7 @@ impl Input {
     pub fn read_all(&self) -> io::Result<Vec<u8>> {
         match self {
             Input::Stdin => read_stream(io::stdin().lock()),
-            Input::Path(p) => {
-                let file = std::fs::File::open(p)?;
-                if file.metadata()?.is_file() {
-                    std::fs::read(p)
-                } else {
-                    read_stream(file)
-                }
-            }
+            Input::Path(p) => read_opened(std::fs::File::open(p)?),
         }
     }
 
@@ -77,6 +70,20 @@ pub const MAX_STREAM_BYTES: u64 = 2 << 30;
 /// after [`MAX_STREAM_BYTES`].
 pub fn read_stream(reader: impl Read) -> io::Result<Vec<u8>> {
     read_bounded(reader, MAX_STREAM_BYTES)
+}
+
+/// Reads an opened `file` to its end: a regular file whole (its size known
+/// in advance), anything else (a pipe, a device) as a [`read_stream`].
+pub fn read_opened(mut file: std::fs::File) -> io::Result<Vec<u8>> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return read_stream(file);
+    }
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(usize::try_from(meta.len()).unwrap_or(usize::MAX))
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// [`read_stream`] with a bound of `limit` bytes.

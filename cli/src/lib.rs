@@ -49,7 +49,9 @@ pub use exit::ExitStatus;
 pub use flags::{
     assert_command_line_well_formed, color_allowed, duplicate_flags, CommonFlags, Log,
 };
-pub use input::{read_stream, refuse_stdin_twice, Input, StdinTwice, MAX_STREAM_BYTES};
+pub use input::{
+    read_opened, read_stream, refuse_stdin_twice, Input, StdinTwice, MAX_STREAM_BYTES,
+};
 pub use json::{found_non_finite, non_finite_literal};
 pub use output::{
     refuse_duplicate_outputs, refuse_output_onto_inputs, same_file, temp_sibling, write_atomic,

@@ -524,14 +524,14 @@ fn read_file(path: &Path) -> Result<FileBytes, Error> {
         cause,
     };
     let file = std::fs::File::open(path).map_err(fail)?;
-    if file.metadata().map_err(fail)?.is_dir() {
+    let meta = file.metadata().map_err(fail)?;
+    if meta.is_dir() {
         return Err(fail(std::io::Error::new(
             std::io::ErrorKind::IsADirectory,
             "it is a directory, not a file",
         )));
     }
-    let len = file.metadata().map_err(fail)?.len() as usize;
-    if len >= (4 << 20) && file.metadata().map_err(fail)?.is_file() {
+    if meta.is_file() && meta.len() >= (4 << 20) {
         // Large files are mapped: no copy from the page cache and no zeroed
         // buffer, a good part of a whole run otherwise. Not pre-faulted:
         // the threads that parse its pieces fault them in, in parallel.
@@ -544,11 +544,9 @@ fn read_file(path: &Path) -> Result<FileBytes, Error> {
             return Ok(FileBytes::Mapped(map));
         }
     }
-    if file.metadata().map_err(fail)?.is_file() {
-        return std::fs::read(path).map(FileBytes::Read).map_err(fail);
-    }
-    // A pipe or a device: read to its end, within a bound.
-    tcanet_cli::read_stream(file)
+    // Small files and files that could not be mapped are read; pipes and
+    // devices within a bound.
+    tcanet_cli::read_opened(file)
         .map(FileBytes::Read)
         .map_err(fail)
 }
