@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tcanet_models::data::{json_error_message, repeated_video_reason, Ordered};
+use tcanet_models::data::{json_error_message, repeated_video_reason, Ordered, INVALID_JSON};
 
 use crate::postprocess::ScoredSegment;
 
@@ -118,7 +118,7 @@ impl ClassScores {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ClassifierError> {
         let err = Errors(path);
         let root: RawFile = serde_json::from_str(text)
-            .map_err(|e| err.at(format!("invalid JSON: {}", json_error_message(text, &e))))?;
+            .map_err(|e| err.at(format!("{INVALID_JSON}{}", json_error_message(text, &e))))?;
         let results = root
             .results
             .as_ref()

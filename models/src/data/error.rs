@@ -2,6 +2,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// How every message about a file that is not the JSON it should be begins.
+pub const INVALID_JSON: &str = "invalid JSON: ";
+
 /// What went wrong while reading or checking a dataset file.
 #[derive(Debug)]
 pub enum ErrorKind {
@@ -124,7 +127,7 @@ impl fmt::Display for DataError {
         write!(f, "{sep}")?;
         match &self.kind {
             ErrorKind::Io(e) => write!(f, "{e}"),
-            ErrorKind::Json(e) => write!(f, "invalid JSON: {e}"),
+            ErrorKind::Json(e) => write!(f, "{INVALID_JSON}{e}"),
             ErrorKind::Npy(e) => write!(f, "not a readable .npy array: {e}"),
             ErrorKind::NonFinite {
                 step,

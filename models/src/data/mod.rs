@@ -28,7 +28,7 @@ pub mod proposals;
 
 pub use annotations::{duration_problem, Annotations, Instance, VideoInfo};
 pub use dataset::{Dataset, DatasetPaths, GivenPaths};
-pub use error::{DataError, ErrorKind};
+pub use error::{DataError, ErrorKind, INVALID_JSON};
 pub use features::{FeatureLayout, FeatureMatrix};
 pub use guard::InputGuard;
 pub use matching::{matched_ground_truth, segment_iou};

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
-use tcanet_models::data::{json_error_message, Ordered};
+use tcanet_models::data::{json_error_message, Ordered, INVALID_JSON};
 
 use crate::classifier::Detection;
 use crate::postprocess::ScoredSegment;
@@ -181,7 +181,7 @@ impl Leaderboard {
             message,
         };
         let root: OrderedRoot = serde_json::from_str(text)
-            .map_err(|e| fmt_err(format!("invalid JSON: {}", json_error_message(text, &e))))?;
+            .map_err(|e| fmt_err(format!("{INVALID_JSON}{}", json_error_message(text, &e))))?;
         let kind = root.tcanet_run.as_ref().map(|r| r.identity.kind);
         let mut results = Vec::with_capacity(root.results.0.len());
         for (video, value) in root.results.0 {
@@ -334,7 +334,7 @@ fn read_generation(path: &Path) -> Result<String, LeaderboardError> {
     })?;
     let root: Root = serde_json::from_str(&text).map_err(|e| LeaderboardError::Format {
         path: path.to_path_buf(),
-        message: format!("invalid JSON: {}", json_error_message(&text, &e)),
+        message: format!("{INVALID_JSON}{}", json_error_message(&text, &e)),
     })?;
     Ok(root.tcanet_run.map(|s| s.generation).unwrap_or_default())
 }
