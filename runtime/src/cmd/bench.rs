@@ -68,7 +68,8 @@ fn proposals_help() -> String {
 }
 
 /// The proposals per random video that `--proposals` asks for
-/// ([`RANDOM_PROPOSALS`] when absent); any other value is a usage error that says what it means.
+/// ([`RANDOM_PROPOSALS`] when absent); any other value is a usage error
+/// that says what it means.
 fn random_proposal_count(given: Option<&std::path::Path>) -> Result<usize> {
     let Some(given) = given else {
         return Ok(RANDOM_PROPOSALS);
