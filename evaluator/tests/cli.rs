@@ -278,6 +278,14 @@ fn usage_errors_exit_2_and_help_is_there() {
         "{}",
         stderr(&o)
     );
+    // bench reads its files on every run: standard input is refused.
+    let o = run(&d, &["bench", "detections", "gt.json", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bench reads its files on every run"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&d, &["proposals", "gt.json", "p.json", "--plot", "out.jpg"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(".svg or .png"));

@@ -298,7 +298,8 @@ fn false_negatives_and_the_precision_floor() {
 #[test]
 fn instances_detad_ignores_are_set_aside() {
     // A zero-length instance and one longer than its 20 s video go; the
-    // class "gone" has no instance left.
+    // class "gone" has no instance left but stays a class, as in DETAD
+    // (whose class index is made before anything is set aside).
     let gt = GroundTruth::from_json_str(
         r#"{"database": {"A": {"subset": "validation", "duration": 20, "annotations": [
             {"segment": [5, 5], "label": "gone"}, {"segment": [0, 25], "label": "x"},
@@ -310,16 +311,59 @@ fn instances_detad_ignores_are_set_aside() {
     let r = diagnose(&gt, &d, &opts(&[0.5]), None).unwrap();
     assert_eq!(
         (r.n_instances, r.n_instances_set_aside, r.n_classes),
-        (2, 2, 2)
+        (2, 2, 3)
     );
-    close("N", r.average_instances_per_class, 1.0);
-    // x: 1 (one TP first), y: 0.
-    close("base", r.average_map_n, 0.5);
+    close("N", r.average_instances_per_class, 2.0 / 3.0);
+    // x: 1 (one TP first), y: 0, gone: 0.
+    close("base", r.average_map_n, 1.0 / 3.0);
     // Instances per video counts the file's 4 annotations: bucket S (1, 4].
     assert_eq!(bucket(&r, "num-instances", "S").n_instances, 2);
     // Coverage: 10/20 = 0.5 (M), 6/20 = 0.3 (S).
     assert_eq!(bucket(&r, "coverage", "M").n_instances, 1);
     assert_eq!(bucket(&r, "coverage", "S").n_instances, 1);
+}
+
+#[test]
+fn detections_of_a_class_left_without_instances_are_false_positives() {
+    // "gone" has only a zero-length instance; a detection carries it. B: one
+    // instance [0, 40]; its detection [0, 50] has tIoU 0.8.
+    let gt = GroundTruth::from_json_str(
+        r#"{"database": {"v": {"subset": "validation", "duration": 50, "annotations": [
+            {"segment": [5, 5], "label": "gone"}, {"segment": [0, 40], "label": "B"}]}}}"#,
+        "validation",
+    )
+    .unwrap();
+    let d = dets(&[("v", vec![(5.0, 5.0, 0.9, "gone"), (0.0, 50.0, 0.8, "B")])]);
+    let r = diagnose(&gt, &d, &opts(&[0.5, 0.9]), None).unwrap();
+    assert_eq!(
+        (r.n_instances, r.n_instances_set_aside, r.n_classes),
+        (1, 1, 2)
+    );
+    close("N", r.average_instances_per_class, 0.5);
+    // B: AP_N 1 at 0.5 (precision 0.5 / 0.5), 0 at 0.9; gone: 0.
+    close("mAP_N@0.5", r.map_n[0], 0.5);
+    close("mAP_N@0.9", r.map_n[1], 0.0);
+    let warning = r
+        .warnings
+        .iter()
+        .find(|w| w.contains("\"gone\" (1 detection(s))"));
+    assert!(warning.is_some(), "{:?}", r.warnings);
+}
+
+#[test]
+fn a_subset_whose_instances_are_all_set_aside_is_an_error_that_says_so() {
+    let gt = GroundTruth::from_json_str(
+        r#"{"database": {"v": {"subset": "validation", "duration": 50, "annotations": [
+            {"segment": [5, 5], "label": "A"}, {"segment": [0, 60], "label": "B"}]}}}"#,
+        "validation",
+    )
+    .unwrap();
+    let d = dets(&[("v", vec![(0.0, 50.0, 0.8, "B")])]);
+    let message = diagnose(&gt, &d, &opts(&[0.5]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("all 2 instance(s)"), "{message}");
+    assert!(message.contains("nothing is left to diagnose"), "{message}");
 }
 
 #[test]

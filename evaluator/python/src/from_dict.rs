@@ -17,7 +17,7 @@
 //! results changed size during evaluation`), as Python's own iteration
 //! raises: never a panic, nor a score of a half-changed input.
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -123,9 +123,13 @@ impl Walker<'_> {
         if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() {
             return Err(self.expected(&path(), "a number", obj));
         }
-        let v: f64 = obj
-            .extract()
-            .map_err(|_| self.expected(&path(), "a number", obj))?;
+        // An int too large for a float64 (2**1024 and up) fails the
+        // conversion with OverflowError: like 1e400 in a file, not finite.
+        let v: f64 = match obj.extract() {
+            Ok(v) => v,
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => f64::INFINITY,
+            Err(_) => return Err(self.expected(&path(), "a number", obj)),
+        };
         if !v.is_finite() {
             return Err(self.fail(format!("{} is not a finite number", path())));
         }

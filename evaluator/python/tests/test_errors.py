@@ -91,6 +91,14 @@ def test_nan_score_in_a_file(gt_file, tmp_path, cli):
             'pred (dict): results["v_a"][0].score is not a finite number',
         ),
         (
+            lambda p: p["results"]["v_a"][0].update(score=2**1024),
+            'pred (dict): results["v_a"][0].score is not a finite number',
+        ),
+        (
+            lambda p: p["results"]["v_a"][0].update(segment=[0, -(2**1030)]),
+            'pred (dict): results["v_a"][0].segment[1] is not a finite number',
+        ),
+        (
             lambda p: p["results"]["v_a"][0].update(score="0.9"),
             'pred (dict): results["v_a"][0].score: expected a number, found str',
         ),

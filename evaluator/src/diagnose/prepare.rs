@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use super::DiagnoseOptions;
 use crate::detections::{match_ranked, rank, route, ClassIndex, ClassPred};
 use crate::numeric::{np_mean, np_sum};
-use crate::{DetectionSet, Error, GroundTruth, GtInstance, GtVideo};
+use crate::{DetectionSet, Error, GroundTruth, GtVideo};
 
 /// The analyses' inputs, prepared once.
 pub(super) struct Prepared {
@@ -83,10 +83,10 @@ pub(super) fn ap_n(fp_before: impl Iterator<Item = usize>, npos: usize, n_avg: f
     np_sum(&terms)
 }
 
-/// Sets aside the instances DETAD ignores and numbers the rest.
+/// Sets aside the instances DETAD ignores. The classes stay those of the
+/// whole subset, as in DETAD: a class whose instances are all set aside
+/// still counts in N and in every mean over classes.
 fn kept_ground_truth(gt: &GroundTruth) -> (GroundTruth, Vec<u32>, usize) {
-    let mut labels: Vec<String> = Vec::new();
-    let mut new_label = vec![usize::MAX; gt.labels.len()];
     let mut annotation = Vec::new();
     let mut set_aside = 0;
     let videos = gt
@@ -101,15 +101,8 @@ fn kept_ground_truth(gt: &GroundTruth) -> (GroundTruth, Vec<u32>, usize) {
                     set_aside += 1;
                     continue;
                 }
-                if new_label[g.label] == usize::MAX {
-                    new_label[g.label] = labels.len();
-                    labels.push(gt.labels[g.label].clone());
-                }
                 annotation.push(a as u32);
-                instances.push(GtInstance {
-                    segment: g.segment,
-                    label: new_label[g.label],
-                });
+                instances.push(g.clone());
             }
             GtVideo {
                 id: v.id.clone(),
@@ -121,7 +114,7 @@ fn kept_ground_truth(gt: &GroundTruth) -> (GroundTruth, Vec<u32>, usize) {
     let kept = GroundTruth::new(
         gt.source.clone(),
         gt.subset.clone(),
-        labels,
+        gt.labels.clone(),
         videos,
         gt.warnings.clone(),
     );
@@ -144,8 +137,20 @@ pub(super) fn prepare(
             gt.source
         ));
     }
+    if kept.videos.iter().all(|v| v.instances.is_empty()) && n_set_aside > 0 {
+        return Err(Error::Content {
+            file: gt.source.clone(),
+            message: format!(
+                "all {n_set_aside} instance(s) of subset \"{}\" have zero or negative length, \
+                 or are longer than their video; DETAD sets those aside, so nothing is left to \
+                 diagnose",
+                gt.subset
+            ),
+        });
+    }
     let routed = route(&kept, preds, opts.ignore_unknown_labels, &mut warnings)?;
     let index = ClassIndex::new(&kept);
+    warnings.extend(classes_left_empty(&kept, &index, &routed.per_class));
     let mut inst_label: Vec<u32> = Vec::new();
     // Per class, per position in class: the instance number.
     let mut class_inst: Vec<Vec<u32>> = vec![Vec::new(); kept.labels.len()];
@@ -186,6 +191,35 @@ pub(super) fn prepare(
         n_detections: routed.n_detections,
         n_set_aside,
         warnings,
+    })
+}
+
+/// A warning naming the classes whose instances were all set aside but
+/// which detections carry: their detections are false positives and their
+/// AP 0, where DETAD's AP is 0/0 (NaN, and so its mean).
+fn classes_left_empty(
+    kept: &GroundTruth,
+    index: &ClassIndex,
+    per_class: &[Vec<ClassPred>],
+) -> Option<String> {
+    let named: Vec<String> = (0..kept.labels.len())
+        .filter(|&c| index.count[c] == 0 && !per_class[c].is_empty())
+        .map(|c| {
+            format!(
+                "\"{}\" ({} detection(s))",
+                kept.labels[c],
+                per_class[c].len()
+            )
+        })
+        .collect();
+    (!named.is_empty()).then(|| {
+        format!(
+            "{}: class(es) {} have no instance left once those set aside are out; their \
+             detections count as false positives and their AP as 0 (DETAD's AP is 0/0 there, \
+             which makes its mean NaN)",
+            kept.source,
+            named.join(", ")
+        )
     })
 }
 

@@ -18,7 +18,7 @@ GT is a ground-truth file in the ActivityNet format:
   {\"database\": {VIDEO: {\"subset\": \"validation\", \"duration\": D, \"annotations\": [{\"segment\": [s, e], \"label\": NAME}]}}}
 PRED is a submission:
   {\"results\": {VIDEO: [{\"segment\": [s, e], \"score\": x, \"label\": NAME}]}}   (label: detections only)
-Either may be '-' for standard input.
+Either may be '-' for standard input (except for bench, which reads them on every run).
 
 Results (a table, or JSON with --json) go to standard output, or to -o FILE (written \
 atomically); progress and warnings go to standard error (--quiet keeps only warnings and \
@@ -158,6 +158,16 @@ fn parse_input(text: &str) -> Result<Input, String> {
         return Err("an empty path".into());
     }
     Ok(text.parse().unwrap_or(Input::Stdin))
+}
+
+/// A file `bench` reads on every run: standard input can be read only once.
+fn parse_timed_file(text: &str) -> Result<PathBuf, String> {
+    match parse_input(text)? {
+        Input::Stdin => Err("standard input can be read only once, and bench reads its \
+                             files on every run; give a file"
+            .into()),
+        Input::Path(path) => Ok(path),
+    }
 }
 
 fn parse_output(text: &str) -> Result<Output, String> {
@@ -303,9 +313,11 @@ pub struct BenchArgs {
     /// What to evaluate.
     #[arg(value_enum)]
     pub task: Task,
-    /// Ground-truth file.
+    /// Ground-truth file (a file: every run reads it again).
+    #[arg(value_parser = parse_timed_file)]
     pub gt: PathBuf,
-    /// Submission file.
+    /// Submission file (a file: every run reads it again).
+    #[arg(value_parser = parse_timed_file)]
     pub pred: PathBuf,
     /// Number of timed runs (1 to 100000).
     #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = range::int_in::<usize>(1, 100_000))]
