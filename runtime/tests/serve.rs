@@ -649,3 +649,100 @@ fn refine_durations_out_of_range_are_400() {
         assert!(e.contains("duration") && e.contains("from 0.001 to"), "{e}");
     }
 }
+
+/// Requests that used to end the server or answer nonsense: nested data
+/// under a shape of 2^31 proposals (the declared count was reserved at
+/// once), more proposals than --max-request-proposals, features that make
+/// the network overflow (NaN answered 200), and load/unload of a model.
+#[test]
+fn hostile_requests_are_answered_and_the_server_keeps_serving() {
+    let (_dir, model) = tiny_model();
+    let server = Server::start(&model, &["--max-request-proposals", "3"]);
+    let post = |body: &str| http(&server.url, "POST", INFER, body);
+    let huge = post(&raw_request(
+        serde_json::json!([[[0.1, 0.4]]]),
+        &[1, 1 << 31, 2],
+        None,
+    ));
+    assert_eq!(huge.status, 400, "{}", huge.body);
+    let many = post(&raw_request(
+        serde_json::json!([0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5]),
+        &[1, 4, 2],
+        None,
+    ));
+    assert_eq!(many.status, 400, "{}", many.body);
+    assert!(
+        many.error()
+            .contains("4 proposals per video, more than --max-request-proposals 3"),
+        "{}",
+        many.body
+    );
+    let cfg = ModelConfig::tiny();
+    let overflowing = serde_json::json!({"inputs": [
+        {"name": "features", "datatype": "FP32", "shape": [1, cfg.feat_dim, cfg.temporal_scale],
+         "data": vec![3e38f32; cfg.feat_dim * cfg.temporal_scale]},
+        {"name": "proposals", "datatype": "FP32", "shape": [1, 1, 2], "data": [0.1, 0.4]},
+    ]});
+    let nan = post(&overflowing.to_string());
+    assert_eq!(nan.status, 500, "{}", nan.body);
+    assert!(
+        nan.error()
+            .contains("batch item 0: the network produced a non-finite value"),
+        "{}",
+        nan.body
+    );
+    for action in ["load", "unload"] {
+        let r = http(
+            &server.url,
+            "POST",
+            &format!("/v2/repository/models/tcanet/{action}"),
+            "{}",
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.error().contains("fixed set of models"), "{}", r.body);
+    }
+    let r = http(&server.url, "POST", "/v2/repository/models/nope/load", "{}");
+    assert_eq!(r.status, 404, "{}", r.body);
+    let ok = post(&raw_request(
+        serde_json::json!([0.1, 0.4, 0.5, 0.9]),
+        &[1, 2, 2],
+        None,
+    ));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+/// A client that never finishes its request cannot hold the shutdown: the
+/// server ends at --request-timeout-s after the signal, or at once on a
+/// second signal.
+#[test]
+fn a_half_sent_request_does_not_hold_the_shutdown() {
+    use std::io::Write;
+    let (_dir, model) = tiny_model();
+    for second_signal in [false, true] {
+        let server = Server::start(&model, &["--request-timeout-s", "2"]);
+        let mut conn = std::net::TcpStream::connect(&server.url).unwrap();
+        conn.write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let pid = server.child.id() as i32;
+        let start = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        if second_signal {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+        let (status, log) = server.wait();
+        let took = start.elapsed();
+        assert!(status.success(), "{status}: {log}");
+        let why = if second_signal {
+            "SIGINT again; closing the connections still open"
+        } else {
+            "after the signal; closing the connections still open"
+        };
+        assert!(log.contains(why), "{log}");
+        assert!(took < Duration::from_secs(30), "{took:?}: {log}");
+        drop(conn);
+    }
+}

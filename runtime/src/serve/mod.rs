@@ -85,6 +85,12 @@ pub struct ServeFlags {
     #[arg(long, default_value_t = 60.0, value_name = "S",
           value_parser = range::float_in(0.001, true, 3600.0, true))]
     pub request_timeout_s: f64,
+    /// Proposals per video a request may hold (1 to 1048576); more are
+    /// answered 400. The network's memory grows with them: about 0.6 MB per
+    /// proposal for hacs on a CPU.
+    #[arg(long, default_value_t = 1000, value_name = "N",
+          value_parser = range::int_in::<usize>(1, 1 << 20))]
+    pub max_request_proposals: usize,
     /// tcanet_refine: use only the best N input proposals of each video (1 to
     /// 1048576; default: all), as `run --max-proposals`.
     #[arg(long, value_name = "N", value_parser = range::int_in::<usize>(1, 1 << 20))]
@@ -119,6 +125,9 @@ struct AppState {
     metrics: Arc<Metrics>,
     flags: ServeFlags,
     ready: AtomicBool,
+    /// Requests being parsed at once, at most one per processor: a JSON body
+    /// takes several times its size while parsed.
+    parsing: Arc<tokio::sync::Semaphore>,
     log: Log,
 }
 
@@ -154,6 +163,9 @@ async fn serve_async(refiner: Arc<Refiner>, flags: ServeFlags, log: Log) -> Resu
         metrics,
         flags,
         ready: AtomicBool::new(true),
+        parsing: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )),
         log,
     });
     // Printed even with --quiet: with port 0 it is the only way to learn the port.
@@ -165,6 +177,7 @@ async fn serve_async(refiner: Arc<Refiner>, flags: ServeFlags, log: Log) -> Resu
         state.flags.max_batch_size
     );
     let app = router(state.clone());
+    let (began, shutting_down) = oneshot::channel();
     let shutdown = {
         let state = state.clone();
         async move {
@@ -172,16 +185,25 @@ async fn serve_async(refiner: Arc<Refiner>, flags: ServeFlags, log: Log) -> Resu
             state.ready.store(false, Ordering::SeqCst);
             state.queue.drain();
             state.log.info(format!(
-                "{name}: shutting down; no new connections, finishing the requests in flight"
+                "{name}: shutting down; no new connections, finishing the requests in flight \
+                 (a second signal, or --request-timeout-s, ends the rest)"
             ));
+            let _ = began.send(());
         }
     };
-    let served = axum::serve(
+    let graceful = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    .with_graceful_shutdown(shutdown);
+    let grace = Duration::from_secs_f64(state.flags.request_timeout_s);
+    let served = tokio::select! {
+        served = async { graceful.await } => served,
+        why = shutdown_deadline(shutting_down, grace) => {
+            state.log.warn(format!("{why}; closing the connections still open"));
+            Ok(())
+        }
+    };
     queue.close();
     for w in workers {
         let _ = tokio::task::spawn_blocking(move || w.join()).await;
@@ -189,6 +211,24 @@ async fn serve_async(refiner: Arc<Refiner>, flags: ServeFlags, log: Log) -> Resu
     served?;
     state.log.info("stopped");
     Ok(())
+}
+
+/// Once shutting down has begun: waits for a second signal or for the
+/// request time limit (a request received before the signal has had its
+/// time by then; a connection that is still open holds a request that was
+/// never completed, or stays idle), and says which came first. Never
+/// returns while the server has not begun to shut down.
+async fn shutdown_deadline(began: oneshot::Receiver<()>, grace: Duration) -> String {
+    if began.await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::select! {
+        name = shutdown_signal() => format!("{name} again"),
+        _ = tokio::time::sleep(grace) => format!(
+            "connections still open {:.3} s (--request-timeout-s) after the signal",
+            grace.as_secs_f64()
+        ),
+    }
 }
 
 /// Waits for SIGTERM or SIGINT and names it.
@@ -220,6 +260,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v2/health/ready", get(server_ready))
         .route("/v2", get(server_metadata))
         .route("/v2/repository/index", post(repository_index))
+        .route(
+            "/v2/repository/models/{name}/{action}",
+            post(repository_control),
+        )
         .route("/v2/models/{name}", get(model_metadata))
         .route(
             "/v2/models/{name}/versions/{version}",
@@ -351,6 +395,25 @@ async fn repository_index() -> Response {
         .map(|k| json!({"name": k.name(), "version": VERSION, "state": "READY"}))
         .collect();
     json_response(&Value::Array(list))
+}
+
+/// `POST /v2/repository/models/<name>/load|unload`: the models are fixed
+/// for the server's life, so a 400 that says so (Triton's answer when
+/// model control is off); an unknown model or action is a 404.
+async fn repository_control(JsonPath((name, action)): JsonPath<(String, String)>) -> Response {
+    if action != "load" && action != "unload" {
+        return error_response(&ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such endpoint: POST /v2/repository/models/{name}/{action}"),
+        ));
+    }
+    match find_model(&name, None) {
+        Ok(_) => error_response(&ApiError::bad_request(format!(
+            "cannot {action} '{name}': this server serves a fixed set of models, loaded when it \
+             starts (restart it with another --model to change them)"
+        ))),
+        Err(e) => error_response(&e),
+    }
 }
 
 fn metadata_of(s: &AppState, name: &str, version: Option<&str>) -> Response {
@@ -490,14 +553,25 @@ async fn infer_request(
     let body = read_body(s, headers, body).await?;
     let header_length = header_length(headers)?;
     let state = s.clone();
+    // Held by the parsing itself, which goes on if the request times out.
+    let parsing = s
+        .parsing
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal("internal error: the parser permits are closed"))?;
     let (request, work) = run_blocking(move || {
+        let _parsing = parsing;
         let request = parse_request(&body, header_length)?;
         let work = models::prepare_request(
             kind,
             &state.refiner,
             &request,
             &body,
-            state.flags.max_batch_size,
+            models::RequestLimits {
+                max_batch: state.flags.max_batch_size,
+                max_proposals: state.flags.max_request_proposals,
+            },
         )?;
         Ok((request, work))
     })
@@ -507,7 +581,10 @@ async fn infer_request(
     let state = s.clone();
     let encoded = run_blocking(move || {
         let tensors = match work {
-            Work::Raw { .. } => models::raw_outputs(&outputs),
+            Work::Raw { .. } => {
+                models::check_finite(&outputs)?;
+                models::raw_outputs(&outputs)
+            }
             Work::Refine { videos } => {
                 let refined = videos
                     .into_iter()

@@ -184,7 +184,7 @@ fn decode_inputs(
     specs: &[TensorSpec],
     request: &InferRequest,
     body: &[u8],
-    max_batch: usize,
+    limits: RequestLimits,
 ) -> Result<Decoded, ApiError> {
     let model = kind.name();
     for (i, t) in request.inputs.iter().enumerate() {
@@ -224,7 +224,15 @@ fn decode_inputs(
                 spec.datatype.name()
             )));
         }
-        let shape = check_shape(&what, &t.shape, spec, max_batch)?;
+        let shape = check_shape(&what, &t.shape, spec, limits.max_batch)?;
+        if spec.name == INPUT_PROPOSALS && shape[1] > limits.max_proposals {
+            return Err(ApiError::bad_request(format!(
+                "{what} has {} proposals per video, more than --max-request-proposals {} (the \
+                 network's memory grows with them); send fewer, or start the server with a \
+                 larger limit",
+                shape[1], limits.max_proposals
+            )));
+        }
         if *batch.get_or_insert(shape[0]) != shape[0] {
             return Err(ApiError::bad_request(format!(
                 "{what} has batch size {}, but the other inputs have {}",
@@ -327,13 +335,22 @@ impl Work {
     }
 }
 
+/// What one request may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Videos: the batch dimension's largest size.
+    pub max_batch: usize,
+    /// Proposals per video: the `proposals` input's largest N.
+    pub max_proposals: usize,
+}
+
 /// Checks and decodes a request for `kind` into work for the batcher.
 pub fn prepare_request(
     kind: ModelKind,
     refiner: &Refiner,
     request: &InferRequest,
     body: &[u8],
-    max_batch: usize,
+    limits: RequestLimits,
 ) -> Result<Work, ApiError> {
     let (specs, outputs) = tensors(kind, refiner.interface());
     if let Some(asked) = &request.outputs {
@@ -349,7 +366,7 @@ pub fn prepare_request(
             )));
         }
     }
-    let decoded = decode_inputs(kind, &specs, request, body, max_batch)?;
+    let decoded = decode_inputs(kind, &specs, request, body, limits)?;
     match kind {
         ModelKind::Raw => Ok(Work::Raw {
             items: raw_items(decoded)?,
@@ -438,6 +455,31 @@ fn refine_videos(d: Decoded, label: &str) -> Result<Vec<VideoArrays>, ApiError> 
             },
         )
         .collect())
+}
+
+/// A 500 naming the first NaN or infinity among the network's outputs (its
+/// batch item, output and proposal), as `tcanet_refine` refuses them: JSON
+/// has no number for them.
+pub fn check_finite(per_video: &[StageOutputs]) -> Result<(), ApiError> {
+    for (b, out) in per_video.iter().enumerate() {
+        let named = (out
+            .proposals
+            .iter()
+            .zip(PROPOSAL_OUTPUTS)
+            .map(|(v, n)| (v, n, 2)))
+        .chain(out.iou.iter().zip(IOU_OUTPUTS).map(|(v, n)| (v, n, 1)));
+        for (values, name, width) in named {
+            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+                return Err(ApiError::internal(format!(
+                    "model '{RAW_MODEL}': batch item {b}: the network produced a non-finite \
+                     value in '{name}' for proposal {} (features or proposals far beyond the \
+                     training data's range overflow float32 inside the network)",
+                    i / width
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The output tensors of `tcanet` from the per-video outputs.

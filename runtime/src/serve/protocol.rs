@@ -441,11 +441,14 @@ fn json_values<E: Element>(data: &Value, shape: &[usize], what: &str) -> Result<
     };
     let count: usize = shape.iter().product();
     if items.iter().any(Value::is_array) {
+        // Not reserved from the declared shape: the data may hold far fewer
+        // numbers than the shape claims, and the walk stops at the first
+        // list that does not match.
         let mut nested = Nested {
             shape,
             what,
             index: Vec::with_capacity(shape.len()),
-            out: Vec::with_capacity(count),
+            out: Vec::new(),
         };
         nested.walk(data)?;
         return Ok(nested.out);
@@ -815,6 +818,22 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn nested_data_is_not_reserved_from_the_declared_shape() {
+        // A shape of 2^41 numbers (16 TiB) with one pair of data: a 400,
+        // not an allocation of the declared size.
+        let text = br#"{"inputs": [{"name": "q", "datatype": "FP64", "shape": [1, 2, 2], "data": [[[0, 1]]]}]}"#;
+        let req = parse_request(text, None).unwrap();
+        let shape = [1, 1 << 40, 2];
+        let e = decode_rows::<f64>(&req.inputs[0], &shape, text, "input 'q'").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(
+            e.message
+                .contains("data[0] has 1 entries, expected 1099511627776"),
+            "{e}"
+        );
     }
 
     #[test]
