@@ -92,9 +92,23 @@ pub(crate) struct Routed {
     pub n_dropped: usize,
 }
 
+/// mAP per threshold: np.mean over classes of the row `ap[t, :]`.
+fn mean_ap_per_threshold<'a>(
+    aps: impl Iterator<Item = &'a Vec<f64>> + Clone,
+    nt: usize,
+) -> Vec<f64> {
+    (0..nt)
+        .map(|t| {
+            let row: Vec<f64> = aps.clone().map(|a| a[t]).collect();
+            np_mean(&row)
+        })
+        .collect()
+}
+
 /// Evaluates detections exactly as the official `eval_detection.py`
 /// (`compute_average_precision_detection` per class, `interpolated_prec_rec`);
-/// tied scores keep file order (the official sort is not stable).
+/// tied scores keep file order (the official sort is not stable), and a
+/// warning says when reverse file order would give another average mAP.
 pub fn evaluate_detections(
     gt: &GroundTruth,
     preds: &DetectionSet,
@@ -106,29 +120,51 @@ pub fn evaluate_detections(
     let mut warnings = Vec::new();
     let routed = route(gt, preds, opts.ignore_unknown_labels, &mut warnings)?;
     let index = ClassIndex::new(gt);
-    let ap_by_class: Vec<Vec<f64>> = routed
+    let class_ap = |c: usize, preds: &[ClassPred], ties: Ties| -> Vec<f64> {
+        let ranked = rank(preds, ties);
+        let tp = match_ranked(gt, &index, c, &ranked, thresholds);
+        tp.iter()
+            .map(|m| {
+                let ranks: Vec<u32> = m.iter().map(|&(r, _)| r).collect();
+                ap_from_true_positives(&ranks, index.count[c])
+            })
+            .collect()
+    };
+    // Per class: the APs, and for a class with tied scores the APs with
+    // its ties reversed and the number of tied detections.
+    let per_class: Vec<(Vec<f64>, Option<(Vec<f64>, usize)>)> = routed
         .per_class
         .into_par_iter()
         .enumerate()
         .map(|(c, preds)| {
-            let ranked = rank(preds);
-            let tp = match_ranked(gt, &index, c, &ranked, thresholds);
-            tp.iter()
-                .map(|m| {
-                    let ranks: Vec<u32> = m.iter().map(|&(r, _)| r).collect();
-                    ap_from_true_positives(&ranks, index.count[c])
-                })
-                .collect()
+            let ap = class_ap(c, &preds, Ties::FileOrder);
+            let mut keys: Vec<u64> = preds.iter().map(|p| descending_key(p.score)).collect();
+            keys.sort_unstable();
+            let tied = count_tied(&keys);
+            let reversed = (tied > 0).then(|| (class_ap(c, &preds, Ties::Reversed), tied));
+            (ap, reversed)
         })
         .collect();
-    // mAP at a threshold: np.mean over classes of the row ap[t, :].
-    let map: Vec<f64> = (0..nt)
-        .map(|t| {
-            let row: Vec<f64> = ap_by_class.iter().map(|a| a[t]).collect();
-            np_mean(&row)
-        })
-        .collect();
+    let map = mean_ap_per_threshold(per_class.iter().map(|(ap, _)| ap), nt);
     let average_map = np_mean(&map);
+    let tied: usize = per_class
+        .iter()
+        .filter_map(|(_, r)| r.as_ref())
+        .map(|r| r.1)
+        .sum();
+    if tied > 0 {
+        let reversed = per_class
+            .iter()
+            .map(|(ap, r)| r.as_ref().map_or(ap, |(other, _)| other));
+        let map_reversed = mean_ap_per_threshold(reversed, nt);
+        warnings.extend(ties_warning(
+            &preds.source,
+            tied,
+            "detections tie in score with another of their class",
+            &[("average mAP", average_map, np_mean(&map_reversed))],
+        ));
+    }
+    let ap_by_class: Vec<Vec<f64>> = per_class.into_iter().map(|(ap, _)| ap).collect();
     let n_videos = gt.videos.iter().filter(|v| !v.instances.is_empty()).count();
     Ok(DetectionReport {
         map,
@@ -322,16 +358,86 @@ impl ClassIndex {
     }
 }
 
-/// A class's detections in descending score, ties in file order (a stable
-/// order, done as an unstable sort of distinct (key, position) pairs).
-pub(crate) fn rank(preds: Vec<ClassPred>) -> Vec<ClassPred> {
-    let mut order: Vec<(u64, u32)> = preds
+/// A class's detections in descending score, ties ordered by `ties` (an
+/// unstable sort of distinct keys).
+pub(crate) fn rank(preds: &[ClassPred], ties: Ties) -> Vec<ClassPred> {
+    let mut order: Vec<u128> = preds
         .iter()
         .enumerate()
-        .map(|(i, p)| (descending_key(p.score), i as u32))
+        .map(|(i, p)| ties.key(p.score, i))
         .collect();
     order.sort_unstable();
-    order.iter().map(|&(_, i)| preds[i as usize]).collect()
+    order.iter().map(|&k| preds[ties.position(k)]).collect()
+}
+
+/// How entries of equal score are ranked among themselves. The official
+/// code's order among them is whatever numpy's unstable sort gives; the
+/// evaluator ranks them in file order and computes the other end, reverse
+/// file order, to tell whether ties decide anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ties {
+    /// In file order: the evaluator's numbers.
+    FileOrder,
+    /// In reverse file order.
+    Reversed,
+}
+
+impl Ties {
+    /// An entry's rank key: descending score, then its position (below
+    /// 2^32) as `self` orders ties; all keys of a list are distinct.
+    #[inline]
+    pub(crate) fn key(self, score: f64, position: usize) -> u128 {
+        ((descending_key(score) as u128) << 32) | u128::from(self.flip(position as u32))
+    }
+
+    /// The position a [`Ties::key`] was made from.
+    #[inline]
+    pub(crate) fn position(self, key: u128) -> usize {
+        self.flip(key as u32) as usize
+    }
+
+    fn flip(self, position: u32) -> u32 {
+        match self {
+            Ties::FileOrder => position,
+            Ties::Reversed => !position,
+        }
+    }
+}
+
+/// Entries of a list whose score equals another entry's; `keys` are the
+/// entries' [`descending_key`]s, sorted.
+pub(crate) fn count_tied(sorted_keys: &[u64]) -> usize {
+    let n = sorted_keys.len();
+    (0..n)
+        .filter(|&i| {
+            (i > 0 && sorted_keys[i - 1] == sorted_keys[i])
+                || (i + 1 < n && sorted_keys[i + 1] == sorted_keys[i])
+        })
+        .count()
+}
+
+/// A warning when ranking tied entries in reverse file order moves a
+/// result: `what` names the entries and the list they tie in, `results`
+/// are (name, value in file order, value reversed) with their format.
+pub(crate) fn ties_warning(
+    source: &str,
+    tied: usize,
+    what: &str,
+    results: &[(&str, f64, f64)],
+) -> Option<String> {
+    let moved: Vec<String> = results
+        .iter()
+        .filter(|(_, here, other)| here != other)
+        .map(|(name, here, other)| format!("{name} {other:.6} instead of {here:.6}"))
+        .collect();
+    (!moved.is_empty()).then(|| {
+        format!(
+            "{source}: {tied} {what}; the official code ranks tied entries in whatever order \
+             its unstable sort gives, and here they decide results: ranked in reverse file \
+             order instead of file order, {}",
+            moved.join(", ")
+        )
+    })
 }
 
 /// `compute_average_precision_detection`'s matching for one class: per

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::detections::descending_key;
+use crate::detections::{count_tied, descending_key, ties_warning, Ties};
 use crate::numeric::{linspace, np_trapz, tiou, tiou_finite};
 use crate::{Error, GroundTruth, GtVideo, Proposal, ProposalSet};
 
@@ -71,6 +71,7 @@ pub struct ProposalReport {
 
 const NO_HIT: u32 = u32::MAX;
 
+#[derive(Clone)]
 struct VideoHits {
     /// Columns of the tIoU matrix (kept proposals, or 1 for a video
     /// without proposals).
@@ -190,7 +191,38 @@ pub fn evaluate_proposals(
         .par_iter()
         .with_min_len(32)
         .map_init(Scratch::default, |scratch, &vi| {
-            video_hits(&gt.videos[vi], by_video[vi], ratio, &sorted, scratch)
+            video_hits(
+                &gt.videos[vi],
+                by_video[vi],
+                ratio,
+                &sorted,
+                Ties::FileOrder,
+                scratch,
+            )
+        })
+        .collect();
+    // The videos whose proposals tie in score: their hits again with the
+    // ties in reverse file order (the same proposals count, the cut is the
+    // same).
+    let reversed: Vec<Option<(VideoHits, usize)>> = videos
+        .par_iter()
+        .with_min_len(32)
+        .map_init(Scratch::default, |scratch, &vi| {
+            let props = by_video[vi];
+            let mut keys: Vec<u64> = props.iter().map(|p| descending_key(p.score)).collect();
+            keys.sort_unstable();
+            let tied = count_tied(&keys);
+            (tied > 0).then(|| {
+                let hits = video_hits(
+                    &gt.videos[vi],
+                    props,
+                    ratio,
+                    &sorted,
+                    Ties::Reversed,
+                    scratch,
+                );
+                (hits, tied)
+            })
         })
         .collect();
     let total: usize = hits.iter().map(|h| h.kept).sum();
@@ -211,6 +243,28 @@ pub fn evaluate_proposals(
     let average_nr_proposals: Vec<f64> = pcn.iter().map(|&p| p * per_video).collect();
     let area = np_trapz(&average_recall, &average_nr_proposals);
     let auc = 100.0 * area / average_nr_proposals[99];
+    let tied: usize = reversed.iter().flatten().map(|r| r.1).sum();
+    if tied > 0 {
+        let hits_reversed: Vec<VideoHits> = hits
+            .iter()
+            .zip(reversed)
+            .map(|(h, r)| r.map_or_else(|| h.clone(), |r| r.0))
+            .collect();
+        let (recall_reversed, _) = recall_per_threshold(&hits_reversed, &pcn, thresholds.len());
+        let ar_reversed = mean_over_thresholds(&recall_reversed);
+        let auc_reversed =
+            100.0 * np_trapz(&ar_reversed, &average_nr_proposals) / average_nr_proposals[99];
+        warnings.extend(ties_warning(
+            &preds.source,
+            tied,
+            "proposals tie in score with another of their video",
+            &[
+                ("AR@1", average_recall[0], ar_reversed[0]),
+                ("AR@100", average_recall[99], ar_reversed[99]),
+                ("AUC", auc, auc_reversed),
+            ],
+        ));
+    }
     warnings.splice(0..0, gt.warnings.iter().cloned());
     warnings.splice(0..0, preds.warnings.iter().cloned());
     Ok(ProposalReport {
@@ -302,12 +356,6 @@ impl SortedThresholds {
     }
 }
 
-/// A proposal's rank key: descending score, then file order (all distinct).
-#[inline]
-fn rank_key(score: f64, position: usize) -> u128 {
-    ((descending_key(score) as u128) << 32) | position as u128
-}
-
 /// Buffers of [`video_hits`], reused from video to video.
 #[derive(Default)]
 struct Scratch {
@@ -329,6 +377,7 @@ fn video_hits(
     props: &[Proposal],
     ratio: f64,
     thresholds: &SortedThresholds,
+    ties: Ties,
     scratch: &mut Scratch,
 ) -> VideoHits {
     let inst = &video.instances;
@@ -352,11 +401,11 @@ fn video_hits(
     let kept = ((n as f64 * ratio) as usize).min(n);
     let keys = &mut scratch.keys;
     keys.clear();
-    keys.extend(props.iter().enumerate().map(|(i, p)| rank_key(p.score, i)));
+    keys.extend(props.iter().enumerate().map(|(i, p)| ties.key(p.score, i)));
     if kept < n && kept > 0 {
         keys.select_nth_unstable(kept - 1);
     }
-    let best = best_matching_keys(inst, props, kept, &thresholds.values, scratch);
+    let best = best_matching_keys(inst, props, kept, &thresholds.values, ties, scratch);
     let kept_keys = &scratch.keys[..kept];
     // Ranks of the needed keys among the kept ones: with b(k) the number
     // of needed keys at or below k, the m-th needed key has the kept keys
@@ -405,6 +454,7 @@ fn best_matching_keys(
     props: &[Proposal],
     kept: usize,
     sorted: &[f64],
+    ties: Ties,
     scratch: &mut Scratch,
 ) -> Vec<u128> {
     let nt = sorted.len();
@@ -417,11 +467,7 @@ fn best_matching_keys(
     } = scratch;
     let kept_keys = &keys[..kept];
     segments.clear();
-    segments.extend(
-        kept_keys
-            .iter()
-            .map(|&k| props[(k as u32) as usize].segment),
-    );
+    segments.extend(kept_keys.iter().map(|&k| props[ties.position(k)].segment));
     let all_finite = segments.iter().flatten().all(|x| x.is_finite());
     candidates.resize(kept, 0);
     for (g, row) in inst.iter().zip(best.chunks_exact_mut(nt)) {

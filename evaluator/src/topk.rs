@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::detections::{rank, route, ClassPred};
+use crate::detections::{rank, route, ClassPred, Ties};
 use crate::numeric::{np_mean, tiou};
 use crate::{DetectionOptions, DetectionSet, Error, GroundTruth};
 
@@ -78,7 +78,7 @@ fn class_recall(
     let max_k = ks.iter().copied().max().unwrap_or(1);
     // Per video, the class's detections in rank order.
     let mut by_video: Vec<Vec<ClassPred>> = vec![Vec::new(); gt.videos.len()];
-    for p in rank(preds) {
+    for p in rank(&preds, Ties::FileOrder) {
         if p.video != u32::MAX {
             by_video[p.video as usize].push(p);
         }

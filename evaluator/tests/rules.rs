@@ -187,12 +187,35 @@ fn tied_scores_keep_file_order() {
         let mut d = DetectionSet::new();
         d.label_id("x");
         d.push("A", entries);
-        evaluate_detections(&gt, &d, &DetectionOptions::default())
-            .unwrap()
-            .average_map
+        let r = evaluate_detections(&gt, &d, &DetectionOptions::default()).unwrap();
+        (r.average_map, r.warnings)
     };
-    assert_eq!(run(vec![hit, miss]), 1.0);
-    assert_eq!(run(vec![miss, hit]), 0.5);
+    // The tie decides the result: a warning gives the other order's number.
+    let (map, warnings) = run(vec![hit, miss]);
+    assert_eq!(map, 1.0);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("2 detections tie in score")
+                && w.contains("average mAP 0.500000 instead of 1.000000")),
+        "{warnings:?}"
+    );
+    let (map, warnings) = run(vec![miss, hit]);
+    assert_eq!(map, 0.5);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("average mAP 1.000000 instead of 0.500000")),
+        "{warnings:?}"
+    );
+    // Two tied misses decide nothing: no warning.
+    let other_miss = Detection {
+        segment: [70.0, 80.0],
+        ..hit
+    };
+    let (map, warnings) = run(vec![miss, other_miss]);
+    assert_eq!(map, 0.0);
+    assert!(warnings.iter().all(|w| !w.contains("tie")), "{warnings:?}");
 
     // Proposals: M = 1, two tied proposals: ratio 1/2 keeps int(2/2) = 1,
     // the first in file order.
@@ -200,9 +223,24 @@ fn tied_scores_keep_file_order() {
     p.push("A", vec![prop(50.0, 60.0, 0.5), prop(0.0, 10.0, 0.5)]);
     let r = evaluate_proposals(&gt, &p, &opts(1.0)).unwrap();
     assert_eq!(r.ar_at_100, 0.0);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("2 proposals tie in score")
+                && w.contains("AR@100 1.000000 instead of 0.000000")),
+        "{:?}",
+        r.warnings
+    );
     p.videos[0].entries.reverse();
     let r = evaluate_proposals(&gt, &p, &opts(1.0)).unwrap();
     assert_eq!(r.ar_at_100, 1.0);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("AR@100 0.000000 instead of 1.000000")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]

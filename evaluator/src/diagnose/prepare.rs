@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::DiagnoseOptions;
-use crate::detections::{match_ranked, rank, route, ClassIndex, ClassPred};
+use crate::detections::{match_ranked, rank, route, ClassIndex, ClassPred, Ties};
 use crate::numeric::{np_mean, np_sum};
 use crate::{DetectionSet, Error, GroundTruth, GtVideo};
 
@@ -166,7 +166,7 @@ pub(super) fn prepare(
         .into_par_iter()
         .enumerate()
         .map(|(c, preds)| {
-            let ranked = rank(preds);
+            let ranked = rank(&preds, Ties::FileOrder);
             let tp: Vec<Vec<(u32, u32)>> = match_ranked(&kept, &index, c, &ranked, &thresholds)
                 .into_iter()
                 .map(|m| {

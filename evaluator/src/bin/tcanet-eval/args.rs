@@ -26,8 +26,10 @@ errors; NO_COLOR turns colour off). A reader that closes the pipe early (| head)
 quietly.
 
 Ties: detections and proposals with equal scores are ranked in file order. The official code \
-sorts with numpy's unstable sort, so on a submission with tied scores its numbers can differ \
-from these (by up to about 1e-3 mAP on heavily tied files); without ties they agree to 1e-9.
+sorts with numpy's unstable sort, whose order among equal scores is an accident of the \
+implementation; when ranking the tied entries in reverse file order would change a result, a \
+warning gives both numbers (the official code's lies between or near them). Without ties the \
+numbers agree with the official code's to 1e-9.
 
 Examples:
   tcanet-eval proposals activitynet13_gt.json proposals.json
