@@ -8,7 +8,8 @@
 //!   pipe); [`refuse_output_onto_inputs`], [`refuse_duplicate_outputs`] and
 //!   [`Output::check_writable`] run before long work.
 //! - [`OutputSet`]: several outputs of one command made visible together
-//!   (temporaries first, then renames in a fixed order).
+//!   (temporaries first, then renames in a fixed order). A terminating
+//!   signal (Ctrl-C) removes the temporaries being written.
 //! - [`write_stdout`]: results to standard output, where a closed pipe ends
 //!   quietly ([`OutputError::BrokenPipe`]) and a full disk is a one-line
 //!   error, never a panic (unlike `println!`).
@@ -40,6 +41,7 @@ mod json;
 mod output;
 pub mod range;
 mod staged;
+mod temporary;
 #[cfg(test)]
 mod test_dir;
 mod version;

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::temporary::PendingTemp;
 use crate::ExitStatus;
 
 /// Why an output could not be written, or may not be.
@@ -328,7 +329,7 @@ where
         }
     }
     let real = resolve_link(path);
-    let tmp = temp_sibling(&real);
+    let tmp = PendingTemp::new(temp_sibling(&real));
     let result = (|| {
         let file = fs::OpenOptions::new()
             .write(true)

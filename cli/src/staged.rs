@@ -24,9 +24,10 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::output::{parent_dir, resolve_link, sync_dir, temp_sibling, write_in_place};
+use crate::temporary::PendingTemp;
 use crate::{write_stdout, Output, OutputError};
 
 /// The environment variable of the testing hook (see the module docs).
@@ -44,7 +45,7 @@ enum Staged {
     /// A regular file, written and synced to `tmp`, renamed onto `target`.
     Rename {
         shown: String,
-        tmp: PathBuf,
+        tmp: PendingTemp,
         target: PathBuf,
     },
     /// Standard output, a device or a FIFO, written at commit.
@@ -87,7 +88,7 @@ impl OutputSet {
             _ => {}
         }
         let target = resolve_link(path);
-        let tmp = temp_sibling(&target);
+        let tmp = PendingTemp::new(temp_sibling(&target));
         let written = write_temporary(&tmp, &bytes, existing.as_ref());
         if let Err(cause) = written {
             let _ = fs::remove_file(&tmp);
@@ -154,7 +155,7 @@ impl Drop for OutputSet {
 
 /// Writes and syncs a new temporary file, with the permissions of the file
 /// it will replace.
-fn write_temporary(tmp: &PathBuf, bytes: &[u8], existing: Option<&fs::Metadata>) -> io::Result<()> {
+fn write_temporary(tmp: &Path, bytes: &[u8], existing: Option<&fs::Metadata>) -> io::Result<()> {
     let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
