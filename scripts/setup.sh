@@ -52,10 +52,12 @@ venv_packages() {
   echo "setup: done (.venv/libtorch -> $torch_dir)"
 }
 
-# The sources the tcanet_eval package is built from (the evaluator crate and
-# evaluator/python without its tests and benchmark), hashed.
+# The sources the tcanet_eval package is built from (the evaluator crate, the
+# cli crates it depends on, and evaluator/python without its tests and
+# benchmark), hashed.
 eval_python_sources_hash() {
-  find evaluator/Cargo.toml evaluator/src evaluator/python/Cargo.toml evaluator/python/Cargo.lock \
+  find evaluator/Cargo.toml evaluator/src cli/Cargo.toml cli/src cli/version \
+       evaluator/python/Cargo.toml evaluator/python/Cargo.lock \
        evaluator/python/pyproject.toml evaluator/python/README.md evaluator/python/src \
        evaluator/python/python -type f ! -name '*.pyc' -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
