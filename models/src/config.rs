@@ -35,8 +35,9 @@ pub struct ModelConfig {
     pub feat_dim: usize,
     /// T: feature steps; features are zero-padded at the end to this length.
     pub temporal_scale: usize,
-    /// Seconds between two feature steps (8/15 for HACS). The padded timeline
-    /// spans `D = temporal_scale * temporal_interval` seconds.
+    /// Seconds between two feature steps (8/15 for HACS), in
+    /// [[`MIN_TEMPORAL_INTERVAL`], [`MAX_TEMPORAL_INTERVAL`]]. The padded
+    /// timeline spans `D = temporal_scale * temporal_interval` seconds.
     pub temporal_interval: f64,
     /// ActivityNet style: each video's features are rescaled to exactly T
     /// steps, so the interval differs per video. The data pipeline (trainer and
@@ -64,7 +65,8 @@ pub struct ModelConfig {
     pub end_sample_num: usize,
     /// Samples inside the proposal.
     pub action_sample_num: usize,
-    /// Boundary regions are this fraction of the proposal length.
+    /// Boundary regions are this fraction of the proposal length, in
+    /// (0, [`MAX_PROP_BOUNDARY_RATIO`]].
     pub prop_boundary_ratio: f64,
     /// Channels of the start/end regression branch (128 in the release).
     pub se_hidden_dim: usize,
@@ -306,26 +308,31 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The timeline: steps, seconds per step, and a unit timeline with
-    /// `normalize_by_duration`.
+    /// The timeline: steps, and seconds per step: 1/T with
+    /// `normalize_by_duration` (a unit timeline), else in
+    /// [[`MIN_TEMPORAL_INTERVAL`], [`MAX_TEMPORAL_INTERVAL`]], so that D and
+    /// 1/D are finite, non-zero float32 numbers with room to spare.
     fn validate_timeline(&self) -> Result<(), ConfigError> {
         if self.temporal_scale == 0 {
             return invalid("temporal_scale", "must be positive".into());
         }
-        if !(self.temporal_interval.is_finite() && self.temporal_interval > 0.0) {
-            return invalid(
+        let interval = self.temporal_interval;
+        if !self.normalize_by_duration {
+            let range = [MIN_TEMPORAL_INTERVAL, MAX_TEMPORAL_INTERVAL];
+            return in_range(
                 "temporal_interval",
-                format!(
-                    "{} must be a positive number of seconds",
-                    self.temporal_interval
-                ),
+                interval,
+                range,
+                "seconds per feature step",
             );
         }
-        if self.normalize_by_duration && (self.timeline_seconds() - 1.0).abs() > 1e-9 {
+        let off = (self.timeline_seconds() - 1.0).abs();
+        if !(off.is_finite() && off <= 1e-9) {
             return invalid(
                 "temporal_interval",
                 format!(
-                    "with normalize_by_duration it must be 1/temporal_scale = {}",
+                    "{} must be 1/temporal_scale = {} with normalize_by_duration",
+                    shown(interval),
                     1.0 / self.temporal_scale as f64
                 ),
             );
@@ -342,7 +349,10 @@ impl ModelConfig {
             return invalid("lgte_num", "lgte_num and ffn_dim must be positive".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return invalid("dropout", format!("{} must be in [0, 1)", self.dropout));
+            return invalid(
+                "dropout",
+                format!("{} must be in [0, 1)", shown(self.dropout)),
+            );
         }
         if self.start_sample_num != self.end_sample_num || self.start_sample_num < 4 {
             return invalid(
@@ -353,12 +363,31 @@ impl ModelConfig {
         if self.action_sample_num == 0 {
             return invalid("action_sample_num", "must be positive".into());
         }
-        if !(self.prop_boundary_ratio.is_finite() && self.prop_boundary_ratio > 0.0) {
-            return invalid("prop_boundary_ratio", "must be a positive number".into());
+        let r = self.prop_boundary_ratio;
+        if !(r > 0.0 && r <= MAX_PROP_BOUNDARY_RATIO) {
+            return invalid(
+                "prop_boundary_ratio",
+                format!(
+                    "{} must be in (0, {MAX_PROP_BOUNDARY_RATIO}] (each boundary region is this \
+                     many proposal widths)",
+                    shown(r)
+                ),
+            );
         }
         Ok(())
     }
 }
+
+/// The shortest `temporal_interval` without `normalize_by_duration`, in
+/// seconds (10 million feature steps a second).
+pub const MIN_TEMPORAL_INTERVAL: f64 = 1e-7;
+
+/// The longest `temporal_interval` without `normalize_by_duration`, in
+/// seconds (a day per feature step).
+pub const MAX_TEMPORAL_INTERVAL: f64 = 86_400.0;
+
+/// The largest `prop_boundary_ratio` (the release uses 0.5).
+pub const MAX_PROP_BOUNDARY_RATIO: f64 = 10.0;
 
 /// The most parameters a config may make (4 GiB of float32 weights).
 pub const MAX_PARAMETERS: usize = 1 << 30;
@@ -373,6 +402,28 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "a list",
         serde_json::Value::Object(_) => "an object",
     }
+}
+
+/// `Ok` if `value` is in `[lo, hi]` (so finite), else an error naming
+/// `field`, the value, the range and its `unit`.
+fn in_range(
+    field: &'static str,
+    value: f64,
+    [lo, hi]: [f64; 2],
+    unit: &str,
+) -> Result<(), ConfigError> {
+    if value >= lo && value <= hi {
+        return Ok(());
+    }
+    invalid(
+        field,
+        format!(
+            "{} must be in [{}, {}] {unit}",
+            shown(value),
+            shown(lo),
+            shown(hi)
+        ),
+    )
 }
 
 /// A [`ConfigError::Invalid`] for `field`.
@@ -458,6 +509,78 @@ mod tests {
             ..ModelConfig::tiny()
         };
         edge.validate().unwrap();
+    }
+
+    #[test]
+    fn timeline_and_boundary_ratio_are_range_checked() {
+        let field_of = |cfg: &ModelConfig| match cfg.validate() {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let seconds = ModelConfig {
+            normalize_by_duration: false,
+            ..ModelConfig::tiny()
+        };
+        for dt in [
+            1e300,
+            1e-300,
+            9.9e-8,
+            86_400.1,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            let cfg = ModelConfig {
+                temporal_interval: dt,
+                ..seconds.clone()
+            };
+            assert_eq!(field_of(&cfg), "temporal_interval", "{dt}");
+            let cfg = ModelConfig {
+                temporal_interval: dt,
+                ..ModelConfig::tiny()
+            };
+            assert_eq!(field_of(&cfg), "temporal_interval", "{dt}");
+        }
+        for r in [1e300, 10.000001, 0.0, -0.5, f64::NAN, f64::INFINITY] {
+            let cfg = ModelConfig {
+                prop_boundary_ratio: r,
+                ..ModelConfig::tiny()
+            };
+            assert_eq!(field_of(&cfg), "prop_boundary_ratio", "{r}");
+        }
+        for dropout in [1.0, -0.1, f64::NAN] {
+            let cfg = ModelConfig {
+                dropout,
+                ..ModelConfig::tiny()
+            };
+            assert_eq!(field_of(&cfg), "dropout", "{dropout}");
+        }
+        for (dt, r) in [
+            (MIN_TEMPORAL_INTERVAL, MAX_PROP_BOUNDARY_RATIO),
+            (MAX_TEMPORAL_INTERVAL, 1e-9),
+        ] {
+            let cfg = ModelConfig {
+                temporal_interval: dt,
+                prop_boundary_ratio: r,
+                ..seconds.clone()
+            };
+            cfg.validate().unwrap();
+        }
+        let text = r#"{"normalize_by_duration": false, "temporal_interval": 1e300}"#;
+        let e = ModelConfig::from_json(text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid model config: temporal_interval: 1e300 must be in [1e-7, 86400] \
+             seconds per feature step"
+        );
+        let e = ModelConfig::from_json(r#"{"prop_boundary_ratio": 1e300}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("prop_boundary_ratio: 1e300 must be in (0, 10]"),
+            "{e}"
+        );
     }
 
     #[test]

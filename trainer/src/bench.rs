@@ -1,6 +1,6 @@
 //! Time and peak memory of training steps on random inputs of a config's
 //! shape (the data pipeline excluded): what `tcanet-train bench` reports.
-use crate::error::{NonFinite, Result, TrainError};
+use crate::error::{NonFinite, TrainError};
 use crate::options::TrainOptions;
 use crate::trainer::Trainer;
 use rand::{Rng, SeedableRng};
@@ -30,9 +30,48 @@ pub struct BenchResult {
     pub peak_rss_mib: Option<f64>,
 }
 
-/// A random batch of `cfg`'s shape: N(0,1) features, proposals and matched
-/// ground truth inside the timeline.
-pub fn random_batch(cfg: &ModelConfig, batch: usize, proposals: usize, seed: u64) -> TrainingBatch {
+/// The memory for `bench`'s random batch could not be allocated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "bench: a random batch of {batch} videos × {proposals} proposals for the config needs {} of \
+     memory, which could not be allocated (lower --batch-size or --proposals, choose a smaller \
+     config, or free some memory)",
+    gib(*values)
+)]
+pub struct BatchOutOfMemory {
+    /// Videos per batch.
+    pub batch: usize,
+    /// Proposals per video.
+    pub proposals: usize,
+    /// float32 values the batch holds (saturating).
+    pub values: u128,
+}
+
+/// `values` float32 values in GiB, as text.
+fn gib(values: u128) -> String {
+    format!("{:.1} GiB", values as f64 * 4.0 / f64::from(1u32 << 30))
+}
+
+/// Why `bench` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The random batch does not fit in memory (exit 1).
+    #[error(transparent)]
+    OutOfMemory(#[from] BatchOutOfMemory),
+    /// A training step failed (the cause keeps its exit status).
+    #[error("{0}")]
+    Train(#[from] TrainError),
+}
+
+/// A random batch of `cfg`'s shape: uniform features in [-1, 1), proposals
+/// and matched ground truth inside the timeline. Memory the batch needs and
+/// cannot have is an error, not an abort.
+pub fn random_batch(
+    cfg: &ModelConfig,
+    batch: usize,
+    proposals: usize,
+    seed: u64,
+) -> Result<TrainingBatch, BatchOutOfMemory> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (c, t) = (cfg.feat_dim, cfg.temporal_scale);
     let d = cfg.timeline_seconds();
@@ -41,25 +80,57 @@ pub fn random_batch(cfg: &ModelConfig, batch: usize, proposals: usize, seed: u64
         let s = rng.gen_range(0.0..d - len);
         [s as f32, (s + len) as f32]
     };
+    let [features, proposal_values, gt, valid] = reserve_batch(cfg, batch, proposals)?;
     let mut b = TrainingBatch {
         videos: (0..batch).map(|i| format!("bench_{i}")).collect(),
-        features: (0..batch * c * t)
-            .map(|_| rng.gen_range(-1.0f32..1.0))
-            .collect(),
-        proposals: Vec::new(),
-        gt: Vec::new(),
-        valid: vec![1.0; batch * proposals],
+        features,
+        proposals: proposal_values,
+        gt,
+        valid,
         channels: c,
         steps: t,
         slots: proposals,
     };
-    for _ in 0..batch * proposals {
+    let slots = batch * proposals; // reserved above, so it did not overflow
+    b.features
+        .extend((0..batch * c * t).map(|_| rng.gen_range(-1.0f32..1.0)));
+    b.valid.resize(slots, 1.0);
+    for _ in 0..slots {
         let p = seg(&mut rng);
         b.proposals.extend(p);
         let g = seg(&mut rng);
         b.gt.extend(g);
     }
-    b
+    Ok(b)
+}
+
+/// Empty vectors with room for a batch's features, proposals, ground truth
+/// and mask, sized with checked arithmetic and reserved fallibly.
+fn reserve_batch(
+    cfg: &ModelConfig,
+    batch: usize,
+    proposals: usize,
+) -> Result<[Vec<f32>; 4], BatchOutOfMemory> {
+    let features = [cfg.feat_dim, cfg.temporal_scale]
+        .iter()
+        .try_fold(batch, |n, &k| n.checked_mul(k));
+    let slots = batch.checked_mul(proposals);
+    let pairs = slots.and_then(|n| n.checked_mul(2));
+    let sizes = [features, pairs, pairs, slots];
+    let oom = || BatchOutOfMemory {
+        batch,
+        proposals,
+        values: sizes
+            .iter()
+            .map(|n| n.map_or(u128::MAX, |n| n as u128))
+            .fold(0, u128::saturating_add),
+    };
+    let mut out: [Vec<f32>; 4] = Default::default();
+    for (v, n) in out.iter_mut().zip(sizes) {
+        n.and_then(|n| v.try_reserve_exact(n).ok())
+            .ok_or_else(oom)?;
+    }
+    Ok(out)
 }
 
 /// Runs `warmup` untimed then `steps` timed training steps.
@@ -70,14 +141,14 @@ pub fn bench_steps(
     proposals: usize,
     warmup: usize,
     steps: usize,
-) -> Result<BenchResult> {
+) -> Result<BenchResult, BenchError> {
     let opts = TrainOptions {
         batch_size: batch,
         ..TrainOptions::default()
     };
     let mut tr = Trainer::new(cfg, opts, device);
     tr.pos.epoch = 1; // past the warm-up: the full learning rate
-    let b = random_batch(cfg, batch, proposals, 7);
+    let b = random_batch(cfg, batch, proposals, 7)?;
     let failed = |tr: &Trainer, problem: NonFinite| TrainError::NonFinite {
         step: tr.pos.global_step + 1,
         epoch: 1,

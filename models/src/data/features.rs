@@ -141,13 +141,13 @@ fn orient(
     match layout {
         FeatureLayout::TimeChannels if shape[1] == channels => Ok(true),
         FeatureLayout::ChannelsTime if shape[0] == channels => Ok(false),
-        FeatureLayout::TimeChannels => Err(layout_mismatch(shape, channels, "tc", 1)),
-        FeatureLayout::ChannelsTime => Err(layout_mismatch(shape, channels, "ct", 0)),
+        FeatureLayout::TimeChannels => Err(layout_mismatch(shape, channels, 1)),
+        FeatureLayout::ChannelsTime => Err(layout_mismatch(shape, channels, 0)),
         FeatureLayout::Auto if shape[0] == channels && shape[1] == channels => {
             Err(ErrorKind::Invalid(format!(
                 "the features have shape [{c}, {c}]: with the model's {c} channels it may be \
-                 [T, C] or [C, T]; give the layout (tcanet-infer --layout tc or ct, \
-                 the trainer's --feature-layout tc or ct)",
+                 [T, C] or [C, T]; {}",
+                give_layout("tc or ct"),
                 c = channels
             )))
         }
@@ -160,19 +160,33 @@ fn orient(
 /// Features whose dimension `axis` should hold the model's channels under
 /// the layout given (`tc`: axis 1, `ct`: axis 0) but does not; says so when
 /// the other dimension would fit (the file has the other layout).
-fn layout_mismatch(shape: [usize; 2], channels: usize, layout: &str, axis: usize) -> ErrorKind {
-    let form = if axis == 1 { "[T, C]" } else { "[C, T]" };
+fn layout_mismatch(shape: [usize; 2], channels: usize, axis: usize) -> ErrorKind {
+    let [(form, layout), (other_form, other)] = match axis {
+        1 => [("[T, C]", "tc"), ("[C, T]", "ct")],
+        _ => [("[C, T]", "ct"), ("[T, C]", "tc")],
+    };
     let hint = if shape[1 - axis] == channels {
-        "; its other dimension is, so the file has the other layout: give --layout auto or the \
-         other one"
+        format!(
+            "; its other dimension is, so the file has the other layout, {other_form}: {}",
+            give_layout(&format!("{other} or auto"))
+        )
     } else {
-        ""
+        String::new()
     };
     ErrorKind::Invalid(format!(
         "the features have shape [{}, {}]: read as {form} (layout {layout}) their dimension \
          {axis} should be the model's {channels} channels (feat_dim), and it is not{hint}",
         shape[0], shape[1]
     ))
+}
+
+/// How to give the feature layout, for messages: each binary's flag with
+/// `choices` (`tc or ct`). The one place that names these flags.
+fn give_layout(choices: &str) -> String {
+    format!(
+        "give the layout (tcanet-infer --layout {choices}; tcanet-train --feature-layout \
+         {choices}, or \"feature_layout\" in --train-config)"
+    )
 }
 
 /// Reads `path` (the features of `video`) as a channel-major matrix with
@@ -292,9 +306,28 @@ mod tests {
             e.contains("tc.npy") && e.contains("'v'") && e.contains("[5, 4]"),
             "{e}"
         );
-        // The layout given is named, and the other dimension's fit noted.
-        assert!(e.contains("read as [C, T] (layout ct)"), "{e}");
-        assert!(e.contains("the file has the other layout"), "{e}");
+        // The layout given is named, and the other dimension's fit noted
+        // with each binary's way to give the layout.
+        assert!(
+            e.ends_with(
+                "the features have shape [5, 4]: read as [C, T] (layout ct) their dimension 0 \
+                 should be the model's 4 channels (feat_dim), and it is not; its other dimension \
+                 is, so the file has the other layout, [T, C]: give the layout (tcanet-infer \
+                 --layout tc or auto; tcanet-train --feature-layout tc or auto, or \
+                 \"feature_layout\" in --train-config)"
+            ),
+            "{e}"
+        );
+        let e = load_features(&d.join("ct.npy"), "v", 4, FeatureLayout::TimeChannels)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("read as [T, C] (layout tc)")
+                && e.contains("the other layout, [C, T]")
+                && e.contains("tcanet-infer --layout ct or auto;")
+                && e.contains("tcanet-train --feature-layout ct or auto,"),
+            "{e}"
+        );
         let e = load_features(&d.join("tc.npy"), "v", 3, FeatureLayout::TimeChannels)
             .unwrap_err()
             .to_string();
@@ -346,7 +379,11 @@ mod tests {
             e.contains("sq.npy") && e.contains("'vid_sq'") && e.contains("[4, 4]"),
             "{e}"
         );
-        assert!(e.contains("--layout tc or ct"), "{e}");
+        assert!(
+            e.contains("tcanet-infer --layout tc or ct;")
+                && e.contains("tcanet-train --feature-layout tc or ct,"),
+            "{e}"
+        );
         let tc = load_features(&d.join("sq.npy"), "v", 4, FeatureLayout::TimeChannels).unwrap();
         let ct = load_features(&d.join("sq.npy"), "v", 4, FeatureLayout::ChannelsTime).unwrap();
         // [T, C] transposed into channel-major; [C, T] kept as it is.

@@ -34,4 +34,4 @@ pub use guard::InputGuard;
 pub use matching::{matched_ground_truth, segment_iou};
 pub use prefetch::Prefetcher;
 pub use prepare::{FitOptions, PreparedVideo, TimeMap, TrainingBatch, TrainingSample, VideoData};
-pub use proposals::{Proposal, ProposalSet, ProposalSource};
+pub use proposals::{Proposal, ProposalPart, ProposalSet, ProposalSource};

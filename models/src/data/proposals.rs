@@ -42,14 +42,30 @@ impl ProposalSource {
         }
     }
 
-    /// How proposal `index` of `video` is addressed in its file.
-    pub fn field_of(&self, video: &str, index: usize) -> String {
-        match self {
-            Self::Json(_) => format!("results.{video}[{index}].segment"),
-            Self::CsvDir(_) => format!("row {} (xmin,xmax)", index + 2),
-            Self::Memory(name) => format!("{name}[{index}]"),
+    /// How `part` of proposal `index` of `video` is addressed in its file:
+    /// `results.V[3].score`, `row 5 (score)` (the header is row 1),
+    /// `proposals[3] score`.
+    pub fn field_of(&self, video: &str, index: usize, part: ProposalPart) -> String {
+        let (key, columns) = match part {
+            ProposalPart::Segment => ("segment", "xmin,xmax"),
+            ProposalPart::Score => ("score", "score"),
+        };
+        match (self, part) {
+            (Self::Json(_), _) => format!("results.{video}[{index}].{key}"),
+            (Self::CsvDir(_), _) => format!("row {} ({columns})", index + 2),
+            (Self::Memory(name), ProposalPart::Segment) => format!("{name}[{index}]"),
+            (Self::Memory(name), ProposalPart::Score) => format!("{name}[{index}] score"),
         }
     }
+}
+
+/// The part of a proposal a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalPart {
+    /// Its start and end (`segment`; `xmin`, `xmax` in CSV).
+    Segment,
+    /// Its confidence (`score`).
+    Score,
 }
 
 /// What to do with a proposal that cannot be used (start ≥ end, a
@@ -213,25 +229,11 @@ impl ProposalSet {
             let tol = OVERSHOOT_TOLERANCE * duration;
             let mut kept = Vec::with_capacity(props.len());
             for (i, p) in props.iter().enumerate() {
-                let problem = if !(p.start.is_finite() && p.end.is_finite()) {
-                    Some(format!("segment [{}, {}] is not finite", p.start, p.end))
-                } else if !p.score.is_finite() {
-                    Some(format!("score {} is not finite", p.score))
-                } else if p.start >= p.end {
-                    Some(format!("segment [{}, {}] has start >= end", p.start, p.end))
-                } else if p.start < -tol || p.end > duration + tol {
-                    Some(format!(
-                        "segment [{}, {}] lies beyond the video (duration {duration} s)",
-                        p.start, p.end
-                    ))
-                } else {
-                    None
-                };
-                match (problem, policy) {
-                    (Some(reason), InvalidProposals::Error) => {
+                match (proposal_problem(p, duration, tol), policy) {
+                    (Some((part, reason)), InvalidProposals::Error) => {
                         return Err(DataError::invalid(self.source.file_of(video), reason)
                             .video(video.clone())
-                            .field(self.source.field_of(video, i)));
+                            .field(self.source.field_of(video, i, part)));
                     }
                     (Some(_), InvalidProposals::Skip) => report.skipped += 1,
                     (None, _) => {
@@ -276,6 +278,32 @@ impl ProposalSet {
         }
         out.push_str("}}\n");
         out
+    }
+}
+
+/// Why `p` cannot be used in a video of `duration` seconds (overshooting
+/// it by up to `tol` seconds is allowed), and the part at fault.
+fn proposal_problem(p: &Proposal, duration: f64, tol: f64) -> Option<(ProposalPart, String)> {
+    let (start, end) = (p.start, p.end);
+    let segment = |why: String| {
+        Some((
+            ProposalPart::Segment,
+            format!("segment [{start}, {end}] {why}"),
+        ))
+    };
+    if !(start.is_finite() && end.is_finite()) {
+        segment("is not finite".into())
+    } else if !p.score.is_finite() {
+        Some((
+            ProposalPart::Score,
+            format!("score {} is not finite", p.score),
+        ))
+    } else if start >= end {
+        segment("has start >= end".into())
+    } else if start < -tol || end > duration + tol {
+        segment(format!("lies beyond the video (duration {duration} s)"))
+    } else {
+        None
     }
 }
 
@@ -463,6 +491,45 @@ mod tests {
         std::fs::write(d.join("v9.csv"), "xmin,xmax,score\n1,2,0.5\n1,abc,0.5\n").unwrap();
         let e = ProposalSet::load(&d).unwrap_err().to_string();
         assert!(e.contains("row 3 (xmax)") && e.contains("'abc'"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_score_names_the_score_and_a_bad_segment_the_segment() {
+        let d = dir("badscore");
+        let message = |text: &str| {
+            std::fs::write(d.join("v7.csv"), text).unwrap();
+            let mut set = ProposalSet::load(&d).unwrap();
+            let e = set.validate(|_| Some(30.0), InvalidProposals::Error);
+            e.unwrap_err().to_string()
+        };
+        let e = message("xmin,xmax,score\n1,20,NaN\n");
+        assert!(
+            e.contains("v7.csv")
+                && e.contains("'v7'")
+                && e.contains("row 2 (score)")
+                && e.contains("score NaN is not finite")
+                && !e.contains("xmin"),
+            "{e}"
+        );
+        let e = message("score,xmin,xmax\n0.5,1,2\ninf,3,4\n");
+        assert!(
+            e.contains("row 3 (score)") && e.contains("score inf"),
+            "{e}"
+        );
+        let e = message("xmin,xmax,score\n1,2,0.5\n5,inf,0.5\n");
+        assert!(
+            e.contains("row 3 (xmin,xmax)") && e.contains("[5, inf]"),
+            "{e}"
+        );
+        let json = ProposalSource::Json("p.json".into());
+        assert_eq!(
+            json.field_of("v", 4, ProposalPart::Score),
+            "results.v[4].score"
+        );
+        assert_eq!(
+            json.field_of("v", 4, ProposalPart::Segment),
+            "results.v[4].segment"
+        );
     }
 
     #[test]
