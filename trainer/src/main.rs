@@ -25,10 +25,12 @@ use tcanet_trainer::error::TrainError;
 use tcanet_trainer::inference::{checkpoint_network, InferenceInput};
 use tcanet_trainer::options::{OptionsError, TrainOptions};
 use tcanet_trainer::predict::predict_subset;
-use tcanet_trainer::run::{RunControl, RunOutcome};
-use tcanet_trainer::session::{held_out_source, OptionOverrides, Session, Start, TrainRequest};
+use tcanet_trainer::run::{progress_bar, RunControl, RunOutcome};
+use tcanet_trainer::session::{
+    held_out_source, require_subset, OptionOverrides, Session, Start, TrainRequest,
+};
 use tcanet_trainer::synth::{write_dataset, SynthError, SynthOptions};
-use tcanet_trainer::trainer::run_settings;
+use tcanet_trainer::trainer::{run_settings, Trainer};
 
 fn main() -> ExitCode {
     let cli: Cli = tcanet_cli::parse_with_version(tcanet_version::long_version!());
@@ -211,6 +213,9 @@ fn report_start(s: &Session, log: &Log) {
             t.pos.global_step
         ));
     }
+    if let Some(why) = nothing_left(t) {
+        log.info(format!("nothing left to train: {why}"));
+    }
     log.info(format!(
         "training on {}: {} videos, batch {}, {} epochs, decode scale {}",
         device_name(t.device),
@@ -219,6 +224,22 @@ fn report_start(s: &Session, log: &Log) {
         t.opts.epochs,
         t.opts.decode_scale
     ));
+}
+
+/// Why a resumed run has no step to take, if it has none.
+fn nothing_left(t: &Trainer) -> Option<String> {
+    if t.pos.epoch >= t.opts.epochs {
+        return Some(format!(
+            "{} of {} epochs are done (to train more, resume with a larger --epochs and \
+             --allow-changed-settings)",
+            t.pos.epoch, t.opts.epochs
+        ));
+    }
+    let max = t.opts.max_steps.filter(|&m| t.pos.global_step >= m)?;
+    Some(format!(
+        "--max-steps {max} is reached ({} steps done); raise it to continue",
+        t.pos.global_step
+    ))
 }
 
 fn report_end(s: &Session, o: &RunOutcome, log: &Log) {
@@ -241,12 +262,21 @@ fn report_end(s: &Session, o: &RunOutcome, log: &Log) {
         }
     }
     if let Some(b) = &o.best {
+        let best = s.dir.best();
+        // A run resumed from another directory writes best.safetensors
+        // only when one of its epochs improves on the recorded best.
+        let place = if best.exists() {
+            format!(": {}", best.display())
+        } else {
+            format!(
+                ", written by the run resumed from (no epoch of this run improved on it, so {} \
+                 holds no best.safetensors)",
+                s.dir.path().display()
+            )
+        };
         log.info(format!(
-            "best: epoch {} (held-out AUC {:.2}, decode scale {}): {}",
-            b.epoch,
-            b.auc,
-            b.scale,
-            s.dir.best().display()
+            "best: epoch {} (held-out AUC {:.2}, decode scale {}){place}",
+            b.epoch, b.auc, b.scale
         ));
     }
     log.info(format!("checkpoint: {}", s.dir.last().display()));
@@ -358,14 +388,7 @@ fn synth(a: SynthArgs, log: Log) -> Result<()> {
         duration_range: (a.min_duration, a.max_duration),
         seed: a.seed,
     };
-    let bar = if log.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::with_draw_target(
-            Some((o.train_videos + o.val_videos) as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        )
-    };
+    let bar = progress_bar(!log.quiet, (o.train_videos + o.val_videos) as u64, "videos");
     let s = write_dataset(&a.out, &o, |i, _| bar.set_position(i as u64))?;
     bar.finish_and_clear();
     log.info(format!(
@@ -412,13 +435,19 @@ fn predict(a: PredictArgs, log: Log) -> Result<()> {
         ..DataOptions::default()
     };
     let ds = TrainingData::open(&paths, &d)?.dataset;
+    require_subset(&ds, "--subset", &a.subset)?;
     let input = InferenceInput {
-        layout: d.layout,
+        layout: a.feature_layout,
         resample: a.resample,
         max_proposals: Some(a.max_proposals),
     };
-    let p = predict_subset(&net, device, &ds, &a.subset, input, |_, _| {})
-        .with_context(|| format!("predicting subset '{}'", a.subset))?;
+    let bar = progress_bar(!log.quiet, 0, "videos");
+    let p = predict_subset(&net, device, &ds, &a.subset, input, |i, n| {
+        bar.set_length(n as u64);
+        bar.set_position(i as u64);
+    })
+    .with_context(|| format!("predicting subset '{}'", a.subset))?;
+    bar.finish_and_clear();
     a.out.write_bytes(p.refined.to_json().as_bytes())?;
     if let Some(o) = &a.input_out {
         o.write_bytes(p.input.to_json().as_bytes())?;

@@ -7,6 +7,7 @@
 //! files in the order `best`, `epoch-N`, `last`: `last.safetensors` is the
 //! one a resume continues from, so whatever is written before it is written
 //! again (with the same bytes) by a run resumed after a kill at any point.
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ use crate::error::{NonFinite, Result, TrainError};
 use crate::options::DecodeScale;
 use crate::rundir::{write_file, RunDir};
 use crate::runlog::RunLog;
-use crate::trainer::{epoch_order, BestSoFar, Trainer, Validation};
+use crate::trainer::{epoch_order, steps_per_epoch, BestSoFar, Trainer, Validation};
 
 /// What the loop works on.
 pub struct RunSetup<'a> {
@@ -39,6 +40,9 @@ pub struct RunSetup<'a> {
     pub data: &'a DataOptions,
     /// Where the files go.
     pub dir: &'a RunDir,
+    /// The checkpoint a resumed run continues (its `last.safetensors` only
+    /// when resumed in place).
+    pub resumed_from: Option<&'a Path>,
 }
 
 /// How the loop reports, and a simulated kill for tests.
@@ -80,6 +84,9 @@ struct Loop<'a, 'b> {
     ctl: RunControl,
     bar: ProgressBar,
     started: Instant,
+    /// The position the run started at.
+    start: Position,
+    /// The position of `RUNDIR/last.safetensors`, once it holds this run's state.
     saved_at: Option<Position>,
     per_epoch: u64,
     stop_at: u64,
@@ -97,7 +104,22 @@ fn load_batch(
         .iter()
         .map(|&i| load_sample(&videos[i], cfg, d))
         .collect::<Result<Vec<TrainingSample>, _>>()?;
-    Ok(TrainingBatch::collate(&samples, d.max_proposals, cfg))
+    Ok(TrainingBatch::collate(
+        &samples,
+        batch_slots(&samples, d),
+        cfg,
+    ))
+}
+
+/// The proposal slots of a batch: its largest video's count (at most
+/// `max_proposals`), not `max_proposals` itself, which may be far larger
+/// than any video's. Padding is masked out of every loss term (`valid`);
+/// the IoU loss's random draws are laid out over the slots, so a batch
+/// whose videos all have fewer than `max_proposals` draws other numbers
+/// than when it was padded to `max_proposals`.
+fn batch_slots(samples: &[TrainingSample], d: &DataOptions) -> usize {
+    let largest = samples.iter().map(|s| s.input.proposals.len()).max();
+    largest.unwrap_or(0).min(d.max_proposals)
 }
 
 /// Prefetches the batches `batches[start..]` (lists of video indices) on worker threads.
@@ -118,26 +140,30 @@ pub fn prefetch_batches(
     })
 }
 
-fn progress_bar(ctl: &RunControl, total: u64, at: u64) -> ProgressBar {
-    let bar = if ctl.progress && !ctl.log.quiet {
+/// The progress bar of the trainer's long commands: `total` `unit`s on
+/// stderr, drawn when `show` and stderr is a terminal (hidden otherwise).
+pub fn progress_bar(show: bool, total: u64, unit: &str) -> ProgressBar {
+    let bar = if show {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
     } else {
         ProgressBar::hidden()
     };
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}  eta {eta}",
-    ) {
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}"
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
-    bar.set_position(at);
     bar
 }
 
 impl Trainer {
     /// Trains until `opts.epochs` are done (or `max_steps`), writing
-    /// `last.safetensors` (every `save_every` steps and at each epoch's
-    /// end), `epoch-N.safetensors`, `best.safetensors` (when there are
-    /// held-out videos) and the records of `log`.
+    /// `last.safetensors` (every `save_every` steps, at each epoch's end,
+    /// and at the end if it does not hold the final position: a run
+    /// resumed from another directory writes its own), `epoch-N.safetensors`,
+    /// `best.safetensors` (when there are held-out videos) and the records
+    /// of `log`.
     pub fn run(
         &mut self,
         setup: &RunSetup<'_>,
@@ -151,20 +177,30 @@ impl Trainer {
                 skipped: setup.train.skipped.clone(),
             });
         }
-        let per_epoch = n.div_ceil(self.opts.batch_size) as u64;
-        let total = per_epoch * self.opts.epochs;
+        let per_epoch = steps_per_epoch(n, self.opts.batch_size);
+        let total = self
+            .pos
+            .global_step
+            .saturating_add(self.steps_left(per_epoch));
+        // Only RUNDIR/last.safetensors counts as saved: a run resumed from
+        // elsewhere writes its own before it ends.
+        let in_place = setup
+            .resumed_from
+            .is_some_and(|p| tcanet_cli::same_file(p, &setup.dir.last()));
         let mut lp = Loop {
             setup,
             log,
             ctl,
-            bar: progress_bar(&ctl, total, self.pos.global_step),
+            bar: progress_bar(ctl.progress && !ctl.log.quiet, total, "steps"),
             started: Instant::now(),
-            saved_at: Some(self.pos).filter(|p| p.global_step > 0),
+            start: self.pos,
+            saved_at: Some(self.pos).filter(|_| in_place),
             per_epoch,
             stop_at: self.opts.max_steps.map_or(total, |m| m.min(total)),
             outcome: RunOutcome::default(),
             killed: false,
         };
+        lp.bar.set_position(self.pos.global_step);
         self.log_start(&mut lp, total)?;
         while self.pos.epoch < self.opts.epochs && self.pos.global_step < lp.stop_at {
             match self.train_epoch(&mut lp)? {
@@ -188,6 +224,16 @@ impl Trainer {
             }))?;
         }
         Ok(lp.outcome)
+    }
+
+    /// The steps from the current position to the end of the last epoch
+    /// (the position's own epoch and step, not its total of steps, which a
+    /// run resumed with another batch size counted in other epochs).
+    pub fn steps_left(&self, per_epoch: u64) -> u64 {
+        let epochs = self.opts.epochs.saturating_sub(self.pos.epoch);
+        epochs
+            .saturating_mul(per_epoch)
+            .saturating_sub(self.pos.step_in_epoch)
     }
 
     fn log_start(&self, lp: &mut Loop<'_, '_>, total: u64) -> Result<()> {
@@ -277,15 +323,7 @@ impl Trainer {
         batch: &TrainingBatch,
         problem: NonFinite,
     ) -> TrainError {
-        let last = lp.setup.dir.last();
-        let kept = match lp.saved_at {
-            Some(p) => format!(
-                "The last checkpoint, {} (step {}), is untouched",
-                last.display(),
-                p.global_step
-            ),
-            None => "No checkpoint was written".to_string(),
-        };
+        let kept = kept_checkpoint(lp);
         let mut videos: Vec<&str> = batch.videos.iter().map(String::as_str).take(8).collect();
         if batch.videos.len() > 8 {
             videos.push("...");
@@ -399,6 +437,25 @@ impl Trainer {
         write_file(&lp.setup.dir.last(), &self.last_bytes(&self.host_params())?)?;
         lp.saved_at = Some(self.pos);
         Ok(())
+    }
+}
+
+/// What a run that stops on an error leaves, in words.
+fn kept_checkpoint(lp: &Loop<'_, '_>) -> String {
+    let dir = lp.setup.dir;
+    match (lp.saved_at, lp.setup.resumed_from) {
+        (Some(p), _) => format!(
+            "The last checkpoint, {} (step {}), is untouched",
+            dir.last().display(),
+            p.global_step
+        ),
+        (None, Some(from)) => format!(
+            "No checkpoint was written to {}; {} (step {}), resumed from, is untouched",
+            dir.path().display(),
+            from.display(),
+            lp.start.global_step
+        ),
+        (None, None) => "No checkpoint was written".to_string(),
     }
 }
 

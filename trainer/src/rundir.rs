@@ -104,6 +104,18 @@ impl RunDir {
         Ok(removed)
     }
 
+    /// The file of the run (a checkpoint or the log, see `is_run_file`)
+    /// that is the same file as `path` (through links or another
+    /// spelling), if any: a new run replaces it.
+    pub fn run_file_same_as(&self, path: &Path) -> Option<PathBuf> {
+        let entries = std::fs::read_dir(&self.path).ok()?;
+        entries
+            .flatten()
+            .filter(|e| is_run_file(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .find(|f| tcanet_cli::same_file(f, path))
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path

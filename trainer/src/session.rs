@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tcanet_cli::Log;
 use tcanet_models::calibration::RELEASE_DECODE_SCALE;
 use tcanet_models::checkpoint::{Checkpoint, ConfigOverride, Position};
-use tcanet_models::data::{DatasetPaths, FeatureLayout};
+use tcanet_models::data::{DataError, Dataset, DatasetPaths, FeatureLayout};
 use tcanet_models::ModelConfig;
 use tch::Device;
 
@@ -21,7 +21,7 @@ use crate::run::{RunControl, RunOutcome, RunSetup};
 use crate::rundir::RunDir;
 use crate::runlog::RunLog;
 use crate::schedule::LrSchedule;
-use crate::trainer::{first_network_difference, saved_settings, Trainer};
+use crate::trainer::{first_network_difference, saved_settings, steps_per_epoch, Trainer};
 
 /// How a run starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,8 +179,8 @@ pub struct Session {
     pub dir: RunDir,
     /// The log.
     pub log: RunLog,
-    /// Whether the run continues a checkpoint.
-    resumed: bool,
+    /// The checkpoint the run continues, if any.
+    resumed_from: Option<PathBuf>,
     /// Whether this run created the run directory.
     created_dir: bool,
 }
@@ -190,6 +190,7 @@ impl Session {
     /// notes go to `log`.
     pub fn prepare(req: &TrainRequest, log: &Log) -> Result<Self> {
         let dir = RunDir::check(&req.out)?;
+        refuse_init_from_run_dir(&req.start, &dir)?;
         let resumed = match &req.start {
             Start::Resume(p) => Some(Checkpoint::load(p, &ConfigOverride::Embedded)?),
             other => {
@@ -207,7 +208,8 @@ impl Session {
         trainer.data = opened.summary.clone();
         if let (Some(ck), Some(saved)) = (resumed, &saved) {
             check_resume(req, saved, &trainer.saved_settings(), &ck.path, log)?;
-            trainer.resume_from(&checked_against(ck, &cfg)?)?;
+            let per_epoch = steps_per_epoch(opened.train.videos.len(), trainer.opts.batch_size);
+            trainer.resume_from(&checked_against(ck, &cfg)?, per_epoch)?;
         }
         if let Start::Init { path, .. } = &req.start {
             init_from(&mut trainer, path, init)?;
@@ -215,7 +217,10 @@ impl Session {
         let created_dir = !dir.path().exists();
         let run_log = start_files(&dir, req, trainer.pos, log)?;
         Ok(Self {
-            resumed: matches!(req.start, Start::Resume(_)),
+            resumed_from: match &req.start {
+                Start::Resume(p) => Some(p.clone()),
+                _ => None,
+            },
             created_dir,
             trainer,
             train: opened.train,
@@ -227,9 +232,10 @@ impl Session {
         })
     }
 
-    /// Trains (see [`Trainer::run`]). A new run that fails before its
-    /// first checkpoint removes what it wrote (its log, and the run
-    /// directory when that is then empty and was created by it).
+    /// Trains (see [`Trainer::run`]). A run that fails before its first
+    /// checkpoint in the run directory removes what it wrote (its log, and
+    /// the run directory when that is then empty and was created by it); a
+    /// run resumed into a directory it did not create keeps the log there.
     pub fn run(&mut self, ctl: RunControl) -> Result<RunOutcome> {
         let setup = RunSetup {
             train: &self.train,
@@ -237,9 +243,11 @@ impl Session {
             held_out: self.held_out.as_ref(),
             data: &self.data,
             dir: &self.dir,
+            resumed_from: self.resumed_from.as_deref(),
         };
         let result = self.trainer.run(&setup, &mut self.log, ctl);
-        if result.is_err() && !self.resumed && !self.dir.last().exists() {
+        let log_is_ours = self.resumed_from.is_none() || self.created_dir;
+        if result.is_err() && log_is_ours && !self.dir.last().exists() {
             let _ = std::fs::remove_file(self.dir.log());
             if self.created_dir {
                 let _ = std::fs::remove_dir(self.dir.path());
@@ -247,6 +255,27 @@ impl Session {
         }
         result
     }
+}
+
+/// Refuses `--init` from a file of the run directory: the new run replaces
+/// its files (`--overwrite` removes them first), and never an input.
+fn refuse_init_from_run_dir(start: &Start, dir: &RunDir) -> Result<()> {
+    let Start::Init { path, .. } = start else {
+        return Ok(());
+    };
+    let Some(file) = dir.run_file_same_as(path) else {
+        return Ok(());
+    };
+    Err(TrainError::RunDir {
+        path: dir.path().to_path_buf(),
+        reason: format!(
+            "--init {} is {}, a file of this run directory, which a new run replaces \
+             (--overwrite removes it first): copy the checkpoint out of the directory, or \
+             choose another --out",
+            path.display(),
+            file.display()
+        ),
+    })
 }
 
 /// Refuses a fresh run where a run's checkpoints are.
@@ -329,6 +358,7 @@ fn open_data(
     d: &DataOptions,
 ) -> Result<OpenedData> {
     let ds = TrainingData::open(&req.paths, d)?;
+    require_subset(&ds.dataset, "--train-subset", &opts.train_subset)?;
     let all = ds.split(&opts.train_subset, cfg, d)?;
     if all.videos.is_empty() {
         return Err(TrainError::NoTrainingVideos {
@@ -338,9 +368,12 @@ fn open_data(
     }
     let fraction = opts.calibration_fraction();
     let (train, held) = all.hold_out(fraction, opts.seed)?;
-    let val = (!req.no_validation)
-        .then(|| ds.split(&opts.val_subset, cfg, d))
-        .transpose()?;
+    let val = if req.no_validation {
+        None
+    } else {
+        require_subset(&ds.dataset, "--val-subset", &opts.val_subset)?;
+        Some(ds.split(&opts.val_subset, cfg, d)?)
+    };
     let summary = summarise(&train.videos, &held);
     let held_out = held_out_set(&ds, &held, opts, d)?;
     Ok(OpenedData {
@@ -349,6 +382,38 @@ fn open_data(
         held_out,
         summary,
     })
+}
+
+/// Refuses a subset (given by `flag`) that no video of the annotations is
+/// in, naming the subsets the file has.
+pub fn require_subset(ds: &Dataset, flag: &str, subset: &str) -> Result<(), DataError> {
+    let a = &ds.annotations;
+    if a.subset(subset).next().is_some() {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for v in &a.videos {
+        if !names.contains(&v.subset.as_str()) {
+            names.push(&v.subset);
+        }
+    }
+    let has = if names.is_empty() {
+        "no videos".to_string()
+    } else {
+        names.join(", ")
+    };
+    let skip = if flag == "--val-subset" {
+        ", or pass --no-validation"
+    } else {
+        ""
+    };
+    Err(DataError::invalid(
+        &a.path,
+        format!(
+            "{flag} '{subset}': no video is in this subset (the file has: {has}); give one of \
+             them{skip}"
+        ),
+    ))
 }
 
 fn summarise(train: &[VideoEntry], held: &[VideoEntry]) -> DataSummary {

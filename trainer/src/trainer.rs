@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tcanet_models::calibration::{Calibration, KEY_CALIBRATION};
 use tcanet_models::checkpoint::{
     checkpoint_bytes, Checkpoint, CheckpointContents, NamedTensor, Position, TrainState,
-    KEY_TRAIN_BEST, KEY_TRAIN_OPTIONS,
+    KEY_OPTIMIZER_STEPS, KEY_STEP, KEY_STEP_IN_EPOCH, KEY_TRAIN_BEST, KEY_TRAIN_OPTIONS,
 };
 use tcanet_models::data::matching::segment_iou;
 use tcanet_models::data::prepare::TrainingBatch;
@@ -20,6 +20,7 @@ use tch::{Device, Kind, Tensor};
 use crate::adamw::{to_host, AdamW, AdamWConfig};
 use crate::error::{NonFinite, Result, TrainError};
 use crate::inference::copy_weights;
+use crate::limits::DECODE_SCALE;
 use crate::options::{DataSummary, DecodeScale, SavedSettings, TrainOptions};
 
 /// The best epoch so far on the held-out videos.
@@ -74,6 +75,11 @@ pub struct Trainer {
     pub calibration: Option<Calibration>,
     /// The best epoch so far.
     pub best: Option<BestSoFar>,
+}
+
+/// Steps in an epoch of `videos` training videos in batches of `batch_size`.
+pub fn steps_per_epoch(videos: usize, batch_size: usize) -> u64 {
+    videos.div_ceil(batch_size.max(1)) as u64
 }
 
 /// torch's seed before global step `step`: a hash of (seed, step).
@@ -183,13 +189,18 @@ impl Trainer {
     }
 
     /// Continues the run of `ck` (read with this trainer's config): weights,
-    /// optimiser moments, position, latest calibration and best epoch.
-    pub fn resume_from(&mut self, ck: &Checkpoint) -> Result<()> {
+    /// optimiser moments, position, latest calibration and best epoch. The
+    /// position must lie inside an epoch of `steps_per_epoch` steps and the
+    /// scales in the range a config accepts (else an error naming the field).
+    pub fn resume_from(&mut self, ck: &Checkpoint, steps_per_epoch: u64) -> Result<()> {
         let path = &ck.path;
         let state = ck
             .train_state
             .as_ref()
             .ok_or_else(|| TrainError::NoTrainState { path: path.clone() })?;
+        let pos = checked_position(ck, steps_per_epoch, state.optimizer_steps)?;
+        let calibration = saved_calibration(ck)?;
+        let best = saved_best(ck)?;
         self.load_weights(ck);
         self.opt
             .load_state(&state.tensors, state.optimizer_steps)
@@ -197,9 +208,9 @@ impl Trainer {
                 path: path.clone(),
                 cause,
             })?;
-        self.pos = ck.position;
-        self.calibration = saved_calibration(ck)?;
-        self.best = metadata_json(ck, KEY_TRAIN_BEST)?;
+        self.pos = pos;
+        self.calibration = calibration;
+        self.best = best;
         Ok(())
     }
 
@@ -380,9 +391,90 @@ impl Trainer {
     }
 }
 
-/// The calibration record of a checkpoint, if it has one.
+/// The position of `ck` if a run of `per_epoch` steps per epoch can
+/// continue it: inside an epoch, and as many steps in all as the optimiser
+/// took (at least one per epoch done).
+fn checked_position(ck: &Checkpoint, per_epoch: u64, optimizer_steps: u64) -> Result<Position> {
+    let p = ck.position;
+    if p.step_in_epoch >= per_epoch {
+        return Err(TrainError::SavedSettings {
+            path: ck.path.clone(),
+            key: KEY_STEP_IN_EPOCH,
+            reason: format!(
+                "{} steps done in epoch {}, but an epoch has {per_epoch} steps with this run's \
+                 training videos and batch size: resume with the data and --batch-size the \
+                 checkpoint was written with, or from another checkpoint of its run",
+                p.step_in_epoch,
+                p.epoch.saturating_add(1)
+            ),
+        });
+    }
+    let what = if p.global_step != optimizer_steps {
+        format!(
+            "{} steps done in all, but the optimiser's state ({KEY_OPTIMIZER_STEPS}) has taken \
+             {optimizer_steps}",
+            p.global_step
+        )
+    } else if p.global_step < p.epoch.saturating_add(p.step_in_epoch) {
+        format!(
+            "{} steps done in all, fewer than the {} epoch(s) done (each at least one step) and \
+             the {} steps of the current one",
+            p.global_step, p.epoch, p.step_in_epoch
+        )
+    } else {
+        return Ok(p);
+    };
+    Err(damaged(ck, KEY_STEP, what))
+}
+
+/// The calibration record of a checkpoint, if it has one; its scales must
+/// lie in the range a model config accepts ([`DECODE_SCALE`]), so that the
+/// checkpoints written from it can be exported.
 pub fn saved_calibration(ck: &Checkpoint) -> Result<Option<Calibration>> {
-    metadata_json(ck, KEY_CALIBRATION)
+    let c: Option<Calibration> = metadata_json(ck, KEY_CALIBRATION)?;
+    if let Some(c) = &c {
+        let scales = std::iter::once(&c.chosen).chain(&c.grid);
+        if let Some(&g) = scales.clone().find(|g| !DECODE_SCALE.contains(**g)) {
+            return Err(damaged(ck, KEY_CALIBRATION, scale_out_of_range(g)));
+        }
+        if c.auc.len() != c.grid.len() {
+            let reason = format!("{} AUC values for {} scales", c.auc.len(), c.grid.len());
+            return Err(damaged(ck, KEY_CALIBRATION, reason));
+        }
+    }
+    Ok(c)
+}
+
+/// The best epoch so far a checkpoint records, if any; its scale checked as
+/// [`saved_calibration`]'s.
+fn saved_best(ck: &Checkpoint) -> Result<Option<BestSoFar>> {
+    let best: Option<BestSoFar> = metadata_json(ck, KEY_TRAIN_BEST)?;
+    match best {
+        Some(b) if !DECODE_SCALE.contains(b.scale) => {
+            Err(damaged(ck, KEY_TRAIN_BEST, scale_out_of_range(b.scale)))
+        }
+        _ => Ok(best),
+    }
+}
+
+fn scale_out_of_range(scale: f64) -> String {
+    format!(
+        "decode scale {scale} is out of range: must be {} (the scales a model config, and so \
+         the exporter, accepts)",
+        DECODE_SCALE.describe()
+    )
+}
+
+/// A record of `ck` no run writes: `what`, and what to do.
+fn damaged(ck: &Checkpoint, key: &'static str, what: String) -> TrainError {
+    TrainError::SavedSettings {
+        path: ck.path.clone(),
+        key,
+        reason: format!(
+            "{what}: the checkpoint is damaged; resume from another checkpoint of its run \
+             (epoch-N.safetensors)"
+        ),
+    }
 }
 
 /// The settings of the run that wrote `ck`: its training state's, or, for

@@ -181,3 +181,43 @@ fn hacs_style_long_features_need_resample() {
     assert_eq!(sample.input.time.scale, 0.8);
     assert_eq!(sample.input.proposals[0], [12.0 * 0.8, 28.0 * 0.8]);
 }
+
+/// A batch is padded to its largest video's proposal count (at most
+/// `max_proposals`), not to `max_proposals`: `--max-proposals 100000`
+/// does not allocate 100000 slots per video. Padding is marked invalid.
+#[test]
+fn batches_are_padded_to_their_largest_video() {
+    let d = tmp("pad");
+    write_base(
+        &d,
+        r#"{"results": {"a": [{"segment": [12.0, 28.0], "score": 0.9}, {"segment": [40.0, 60.0], "score": 0.3},
+            {"segment": [11.0, 29.0], "score": 0.5}], "c": [{"segment": [6.0, 24.0], "score": 0.5}]}}"#,
+    );
+    let slots = |max_proposals: usize, batches: Vec<Vec<usize>>| {
+        let opts = DataOptions {
+            max_proposals,
+            ..DataOptions::default()
+        };
+        let ds = TrainingData::open(&DatasetPaths::in_dir(&d), &opts).unwrap();
+        let split = ds.split("training", &cfg(), &opts).unwrap();
+        let ids: Vec<&str> = split.videos.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        tcanet_trainer::run::prefetch_batches(&split, batches, 0, &cfg(), &opts, 1)
+            .map(|b| {
+                let b = b.unwrap();
+                assert_eq!(b.valid.len(), b.len() * b.slots);
+                assert_eq!(b.proposals.len(), 2 * b.len() * b.slots);
+                (b.slots, b.valid)
+            })
+            .collect::<Vec<_>>()
+    };
+    let got = slots(100_000, vec![vec![0, 1], vec![1]]);
+    assert_eq!((got[0].0, got[1].0), (3, 1), "slots");
+    assert_eq!(got[0].1, [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+    assert_eq!(got[1].1, [1.0]);
+    assert_eq!(slots(64, vec![vec![1, 0]])[0].0, 3);
+    // At most max_proposals: a's best two.
+    let two = slots(2, vec![vec![0, 1]]);
+    assert_eq!(two[0].0, 2);
+    assert_eq!(two[0].1, [1.0, 1.0, 1.0, 0.0]);
+}

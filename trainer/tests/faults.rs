@@ -221,7 +221,20 @@ fn usage_faults(fx: &Fixture, out: &mut Vec<Fault>) {
     add(
         "unknown-subset",
         &["--train-subset", "nope"],
-        &["no usable training video in subset 'nope'"],
+        &[
+            "--train-subset 'nope'",
+            "the file has: training, validation",
+        ],
+        false,
+    );
+    add(
+        "unknown-val-subset",
+        &["--val-subset", "nope"],
+        &[
+            "annotations.json",
+            "--val-subset 'nope'",
+            "the file has: training, validation",
+        ],
         false,
     );
     add(
@@ -584,6 +597,19 @@ fn run_faults(fx: &Fixture, out: &mut Vec<Fault>) {
         watch: dir,
         may_change: vec![],
     });
+    checkpoint_faults(fx, out);
+    let (dir, data) = case_dir(fx, "init-from-the-run-it-overwrites", Some(&fx.run));
+    let mut args = train_args(fx, &data, &dir.join("run"));
+    args.push("--overwrite".into());
+    args.extend(["--init".into(), dir.join("run/best.safetensors").into()]);
+    out.push(Fault {
+        name: "init-from-the-run-it-overwrites",
+        args,
+        status: 2,
+        needles: vec![s("--init"), s("run/best.safetensors"), s("--overwrite")],
+        watch: dir,
+        may_change: vec![],
+    });
     for (name, target) in [
         ("out-is-a-file", "data/annotations.json"),
         ("out-not-creatable", ""),
@@ -599,6 +625,73 @@ fn run_faults(fx: &Fixture, out: &mut Vec<Fault>) {
             args: train_args(fx, &data, &out_dir),
             status: 2,
             needles: vec![s("--out"), out_dir.display().to_string()],
+            watch: dir,
+            may_change: vec![],
+        });
+    }
+}
+
+/// Edits the metadata of a checkpoint in place (values as text).
+fn edit_metadata(path: &Path, f: impl FnOnce(&mut std::collections::BTreeMap<String, String>)) {
+    use tcanet_models::checkpoint::{read_tensor_file, tensor_file_bytes, NamedTensor};
+    let mut file = read_tensor_file(path).unwrap();
+    f(&mut file.metadata);
+    let tensors: Vec<NamedTensor> = file
+        .tensors
+        .into_iter()
+        .map(|(name, (shape, data))| NamedTensor { name, shape, data })
+        .collect();
+    std::fs::write(path, tensor_file_bytes(&tensors, &file.metadata).unwrap()).unwrap();
+}
+
+/// `--resume` of a checkpoint whose recorded position or calibration no
+/// run could have written (the trained run: epoch 1 done, 3 steps of 3).
+fn checkpoint_faults(fx: &Fixture, out: &mut Vec<Fault>) {
+    type Edit = fn(&mut std::collections::BTreeMap<String, String>);
+    let cases: [(&'static str, Edit, &[&str], &[&str]); 3] = [
+        (
+            "resume-step-in-epoch-beyond-the-epoch",
+            |m| {
+                m.insert("tcanet.step_in_epoch".into(), "1000000".into());
+            },
+            &["--resume", "--epochs", "2", "--allow-changed-settings"],
+            &[
+                "last.safetensors",
+                "tcanet.step_in_epoch",
+                "1000000",
+                "3 steps",
+            ],
+        ),
+        (
+            "resume-step-not-the-optimizers",
+            |m| {
+                m.insert("tcanet.step".into(), u64::MAX.to_string());
+            },
+            &["--resume"],
+            &["last.safetensors", "tcanet.step", "18446744073709551615"],
+        ),
+        (
+            "resume-calibration-out-of-range",
+            |m| {
+                let mut c: serde_json::Value =
+                    serde_json::from_str(&m["tcanet.calibration"]).unwrap();
+                c["chosen"] = serde_json::json!(5.0);
+                m.insert("tcanet.calibration".into(), c.to_string());
+            },
+            &["--resume", "--epochs", "2", "--allow-changed-settings"],
+            &["last.safetensors", "tcanet.calibration", "5", "in (0, 2]"],
+        ),
+    ];
+    for (name, edit, extra, needles) in cases {
+        let (dir, data) = case_dir(fx, name, Some(&fx.run));
+        edit_metadata(&dir.join("run/last.safetensors"), edit);
+        let mut args = train_args(fx, &data, &dir.join("run"));
+        extend(&mut args, extra);
+        out.push(Fault {
+            name,
+            args,
+            status: 2,
+            needles: needles.iter().map(|n| s(n)).collect(),
             watch: dir,
             may_change: vec![],
         });
@@ -670,6 +763,18 @@ fn output_faults(fx: &Fixture, out: &mut Vec<Fault>) {
         Some("x.json"),
         &["--out and --input-out name the same file"],
     ));
+    let mut f = predict(
+        "predict-unknown-subset",
+        "x.json",
+        None,
+        &[
+            "annotations.json",
+            "--subset 'nope'",
+            "the file has: training, validation",
+        ],
+    );
+    f.args.extend(os(&["--subset", "nope"]));
+    out.push(f);
     out.push(predict(
         "predict-into-features",
         "data/features/synth_00005.npy",
@@ -798,6 +903,25 @@ fn training_faults(fx: &Fixture, out: &mut Vec<Fault>) {
         ],
         watch: dir,
         may_change: vec!["run/train.jsonl"],
+    });
+    // Resumed into a new directory: nothing is claimed there, nothing left.
+    let (dir, data) = case_dir(fx, "non-finite-after-resume-elsewhere", Some(&fx.stopped));
+    for i in 0..10 {
+        fill_features(&data, &format!("synth_{i:05}"), 1e30);
+    }
+    let mut args = train_args(fx, &data, &dir.join("new"));
+    args.extend(["--resume".into(), dir.join("run/last.safetensors").into()]);
+    out.push(Fault {
+        name: "non-finite-after-resume-elsewhere",
+        args,
+        status: 1,
+        needles: vec![
+            s("training stopped at step 2"),
+            s("No checkpoint was written to"),
+            s("run/last.safetensors (step 1), resumed from, is untouched"),
+        ],
+        watch: dir,
+        may_change: vec![],
     });
 }
 

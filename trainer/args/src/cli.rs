@@ -268,6 +268,9 @@ pub struct PredictArgs {
     /// Interpolate feature sequences longer than the model's T.
     #[arg(long)]
     pub resample: bool,
+    /// Layout of the feature files: auto (from the channel count), tc ([T, C]) or ct ([C, T]).
+    #[arg(long, default_value = "auto")]
+    pub feature_layout: FeatureLayout,
 }
 
 /// `synth`.
