@@ -391,17 +391,7 @@ pub fn require_subset(ds: &Dataset, flag: &str, subset: &str) -> Result<(), Data
     if a.subset(subset).next().is_some() {
         return Ok(());
     }
-    let mut names: Vec<&str> = Vec::new();
-    for v in &a.videos {
-        if !names.contains(&v.subset.as_str()) {
-            names.push(&v.subset);
-        }
-    }
-    let has = if names.is_empty() {
-        "no videos".to_string()
-    } else {
-        names.join(", ")
-    };
+    let has = a.subset_names();
     let skip = if flag == "--val-subset" {
         ", or pass --no-validation"
     } else {

@@ -146,6 +146,23 @@ impl Annotations {
         })
     }
 
+    /// The subsets the file has, comma-separated in order of first
+    /// appearance ("no videos" for none): for messages about a subset
+    /// that no video is in.
+    pub fn subset_names(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for v in &self.videos {
+            if !names.contains(&v.subset.as_str()) {
+                names.push(&v.subset);
+            }
+        }
+        if names.is_empty() {
+            "no videos".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
     /// The videos of one subset, in file order.
     pub fn subset<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a VideoInfo> + 'a {
         self.videos.iter().filter(move |v| v.subset == name)

@@ -90,7 +90,7 @@ pub fn subset_videos(dataset: &Dataset, subset: Option<&str>) -> Result<Vec<Stri
     if videos.is_empty() {
         let what = subset
             .map(|s| {
-                let known = known_subsets(dataset);
+                let known = dataset.annotations.subset_names();
                 format!(" in subset '{s}' (the file has: {known})")
             })
             .unwrap_or_default();
@@ -100,21 +100,6 @@ pub fn subset_videos(dataset: &Dataset, subset: Option<&str>) -> Result<Vec<Stri
         )));
     }
     Ok(videos)
-}
-
-/// The subsets an annotations file has, comma-separated.
-fn known_subsets(dataset: &Dataset) -> String {
-    let mut names: Vec<&str> = Vec::new();
-    for v in &dataset.annotations.videos {
-        if !names.contains(&v.subset.as_str()) {
-            names.push(&v.subset);
-        }
-    }
-    if names.is_empty() {
-        "no videos".into()
-    } else {
-        names.join(", ")
-    }
 }
 
 /// A classifier file (`-`: standard input) and the SHA-256 of its text.
