@@ -36,30 +36,33 @@ fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// This test binary again, running only the child test `name` with `env`
+/// set to `output`; returned once the child's temporary file exists.
+fn writing_child(name: &str, env: &str, output: &Path) -> std::process::Child {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env(env, output)
+        .spawn()
+        .unwrap();
+    let dir = output.parent().unwrap();
+    let prefix = format!(".{}.tmp-", output.file_name().unwrap().to_string_lossy());
+    let start = Instant::now();
+    while named(dir, &prefix).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no temporary file"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 #[test]
 fn a_terminating_signal_removes_the_temporary_file() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("out.json");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_writes_slowly",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_OUTPUT, &output)
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while named(dir.path(), ".out.json.tmp-").is_empty() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no temporary file"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut child = writing_child("child_writes_slowly", CHILD_OUTPUT, &output);
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, signal) };
         let status = child.wait().unwrap();
@@ -97,19 +100,11 @@ const CHILD_OUTPUT_IGNORING: &str = "TCANET_TEMPORARIES_TEST_OUTPUT_IGNORING";
 fn a_signal_the_program_handles_itself_is_left_to_it() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.json");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_ignores_sigint_and_writes", "--nocapture"])
-        .env(CHILD_OUTPUT_IGNORING, &output)
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while named(dir.path(), ".out.json.tmp-").is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no temporary file"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = writing_child(
+        "child_ignores_sigint_and_writes",
+        CHILD_OUTPUT_IGNORING,
+        &output,
+    );
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
