@@ -329,8 +329,9 @@ where
         }
     }
     let real = resolve_link(path);
+    // Removed when dropped, on an error or a panic of `fill` alike.
     let tmp = PendingTemp::new(temp_sibling(&real));
-    let result = (|| {
+    (|| {
         let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -345,11 +346,7 @@ where
         fs::rename(&tmp, &real)?;
         sync_dir(&parent_dir(&real));
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    })()
 }
 
 /// [`write_atomic`] for content already in memory.

@@ -91,7 +91,6 @@ impl OutputSet {
         let tmp = PendingTemp::new(temp_sibling(&target));
         let written = write_temporary(&tmp, &bytes, existing.as_ref());
         if let Err(cause) = written {
-            let _ = fs::remove_file(&tmp);
             return Err(OutputError::write(&shown, cause));
         }
         self.staged.push(Staged::Rename { shown, tmp, target });
@@ -118,7 +117,6 @@ impl OutputSet {
                 continue;
             };
             if let Err(cause) = fs::rename(&tmp, &target) {
-                let _ = fs::remove_file(&tmp);
                 self.staged = rest.collect();
                 return Err(if published.is_empty() {
                     OutputError::write(&shown, cause)
@@ -140,16 +138,6 @@ impl OutputSet {
             sync_dir(d);
         }
         Ok(())
-    }
-}
-
-impl Drop for OutputSet {
-    fn drop(&mut self) {
-        for s in &self.staged {
-            if let Staged::Rename { tmp, .. } = s {
-                let _ = fs::remove_file(tmp);
-            }
-        }
     }
 }
 

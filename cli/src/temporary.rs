@@ -18,8 +18,9 @@ use std::sync::{Mutex, Once};
 /// The temporary files being written, of every thread.
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// A registered temporary file: removed by a terminating signal until this
-/// guard is dropped (after the file was renamed or removed).
+/// A registered temporary file: removed when this guard is dropped (an
+/// error, a panic, an output set never committed; after a rename there is
+/// nothing left to remove) or by a terminating signal before that.
 #[derive(Debug)]
 pub(crate) struct PendingTemp(PathBuf);
 
@@ -49,6 +50,7 @@ impl AsRef<Path> for PendingTemp {
 
 impl Drop for PendingTemp {
     fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
         let mut pending = lock();
         if let Some(i) = pending.iter().rposition(|p| *p == self.0) {
             pending.swap_remove(i);

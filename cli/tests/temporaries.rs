@@ -111,3 +111,24 @@ fn a_signal_the_program_handles_itself_is_left_to_it() {
     assert!(status.success(), "{status}");
     assert_eq!(std::fs::read(&output).unwrap(), b"partial and whole");
 }
+
+/// A panic while the output is being written (libtorch's failures are
+/// panics) leaves neither the output nor its temporary file.
+#[test]
+fn a_panic_in_the_writer_removes_the_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.json");
+    let unwound = std::panic::catch_unwind(|| {
+        let _ = tcanet_cli::write_atomic(&output, |w| {
+            w.write_all(b"partial")?;
+            w.flush()?;
+            panic!("the writer fails");
+        });
+    });
+    assert!(unwound.is_err());
+    assert!(
+        named(dir.path(), ".out.json.tmp-").is_empty(),
+        "left behind"
+    );
+    assert!(!output.exists());
+}

@@ -224,6 +224,41 @@ pub enum TrainError {
     /// The network refused its input (should not happen after the checks).
     #[error("the network refused its input: {0}")]
     Network(#[from] tcanet_nn::InputError),
+    /// libtorch failed inside an operation (tch turns its C++ exceptions
+    /// into panics; [`libtorch_failure`] reads them back).
+    #[error("libtorch failed: {message}{}", libtorch_hint(message))]
+    Libtorch {
+        /// The first line of libtorch's message.
+        message: String,
+    },
+}
+
+/// What to do about a libtorch failure, by its message.
+fn libtorch_hint(message: &str) -> &'static str {
+    if message.contains("allocate memory") || message.contains("out of memory") {
+        " (the step does not fit in memory: use fewer videos or proposals per batch, or a \
+         smaller model)"
+    } else {
+        ""
+    }
+}
+
+/// The first line of libtorch's message when a panic's `payload` is a
+/// libtorch error that tch unwrapped (`called Result::unwrap() on an Err
+/// value: Torch("...")`); `None` for any other panic.
+pub fn libtorch_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    let (_, message) = text.split_once("Torch(\"")?;
+    // The message is shown as Rust debug-formats a string: its line breaks
+    // are the two characters `\n`.
+    let first = match message.split_once("\\n") {
+        Some((first, _)) => first,
+        None => message.strip_suffix("\")").unwrap_or(message),
+    };
+    Some(first.trim().to_string())
 }
 
 fn list(changes: &[Change]) -> String {
@@ -246,7 +281,8 @@ impl TrainError {
             | Self::Write { .. }
             | Self::NonFinite { .. }
             | Self::Evaluate(_)
-            | Self::Network(_) => ExitStatus::Failure,
+            | Self::Network(_)
+            | Self::Libtorch { .. } => ExitStatus::Failure,
             _ => ExitStatus::Usage,
         }
     }
@@ -254,3 +290,32 @@ impl TrainError {
 
 /// A result of the trainer's library.
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_failures_are_read_from_tch_s_panics() {
+        let panic = |text: &str| -> Box<dyn std::any::Any + Send> { Box::new(text.to_string()) };
+        let memory = "called `Result::unwrap()` on an `Err` value: Torch(\"[enforce fail at \
+            alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried \
+            to allocate 1048576000 bytes. Error code 12 (Cannot allocate memory)\\nframe #0: \
+            c10::ThrowEnforceNotMet\")";
+        let message = libtorch_failure(&*panic(memory)).unwrap();
+        assert!(
+            message.ends_with("Error code 12 (Cannot allocate memory)"),
+            "{message}"
+        );
+        let shown = TrainError::Libtorch { message }.to_string();
+        assert!(shown.contains("does not fit in memory"), "{shown}");
+        let one_line = "called `Result::unwrap()` on an `Err` value: Torch(\"shape mismatch\")";
+        assert_eq!(
+            libtorch_failure(&*panic(one_line)).unwrap(),
+            "shape mismatch"
+        );
+        assert_eq!(libtorch_failure(&*panic("index out of bounds")), None);
+        let static_str: Box<dyn std::any::Any + Send> = Box::new("Torch(\"x\")");
+        assert_eq!(libtorch_failure(&*static_str).unwrap(), "x");
+    }
+}

@@ -21,7 +21,7 @@ use tcanet_trainer::bench::bench_steps;
 use tcanet_trainer::calibrate::{calibrated_checkpoint_bytes, run_held_out_videos, CalibrationSet};
 use tcanet_trainer::dataset::{DataOptions, TrainingData};
 use tcanet_trainer::device::{device_name, resolve, DeviceError};
-use tcanet_trainer::error::TrainError;
+use tcanet_trainer::error::{libtorch_failure, TrainError};
 use tcanet_trainer::inference::{checkpoint_network, InferenceInput};
 use tcanet_trainer::options::{OptionsError, TrainOptions};
 use tcanet_trainer::predict::predict_subset;
@@ -35,17 +35,35 @@ use tcanet_trainer::trainer::{run_settings, Trainer};
 fn main() -> ExitCode {
     let cli: Cli = tcanet_cli::parse_with_version(tcanet_version::long_version!());
     let log = cli.common.log();
-    let result = match cli.command {
+    quiet_libtorch_panics();
+    // A libtorch failure (tch panics on it) unwinds to here: its temporary
+    // files are removed on the way, and it ends as a one-line error.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Train(a) => train(a, log),
         Command::Calibrate(a) => calibrate(a, log),
         Command::Synth(a) => synth(a, log),
         Command::Bench(a) => bench(a),
         Command::Predict(a) => predict(a, log),
-    };
+    }))
+    .unwrap_or_else(|payload| match libtorch_failure(&*payload) {
+        Some(message) => Err(TrainError::Libtorch { message }.into()),
+        None => std::panic::resume_unwind(payload),
+    });
     match result {
         Ok(()) => ExitStatus::Success.into(),
         Err(e) => tcanet_cli::report_error(e.as_ref(), typed_status, &log).into(),
     }
+}
+
+/// Panics that are libtorch failures print nothing (main reports them);
+/// any other panic prints as usual.
+fn quiet_libtorch_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if libtorch_failure(info.payload()).is_none() {
+            default(info);
+        }
+    }));
 }
 
 /// The exit status of one of the trainer's error types, `None` for others.

@@ -92,3 +92,19 @@ fn features_of_the_other_layout_name_the_trainers_flag() {
     assert_clean_message(&err);
     assert!(!out.exists(), "nothing is written on an error");
 }
+
+/// A batch that fits on the host but whose step does not (libtorch's own
+/// allocation fails inside the network): a one-line error, exit 1, not a
+/// panic with libtorch's stack.
+#[test]
+fn a_step_beyond_the_memory_at_hand_is_an_error_not_a_panic() {
+    let o = bench_limited(4096, 1000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("libtorch failed: ") && err.contains("does not fit in memory"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && !err.contains("frame #"), "{err}");
+    assert_clean_message(&err);
+}
