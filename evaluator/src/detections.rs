@@ -92,6 +92,10 @@ pub(crate) struct Routed {
     pub n_dropped: usize,
 }
 
+/// A class's APs per threshold and, when its scores tie, the APs with the
+/// ties reversed and the number of tied detections.
+type ClassAps = (Vec<f64>, Option<(Vec<f64>, usize)>);
+
 /// mAP per threshold: np.mean over classes of the row `ap[t, :]`.
 fn mean_ap_per_threshold<'a>(
     aps: impl Iterator<Item = &'a Vec<f64>> + Clone,
@@ -132,7 +136,7 @@ pub fn evaluate_detections(
     };
     // Per class: the APs, and for a class with tied scores the APs with
     // its ties reversed and the number of tied detections.
-    let per_class: Vec<(Vec<f64>, Option<(Vec<f64>, usize)>)> = routed
+    let per_class: Vec<ClassAps> = routed
         .per_class
         .into_par_iter()
         .enumerate()

@@ -105,6 +105,9 @@ fn a_step_beyond_the_memory_at_hand_is_an_error_not_a_panic() {
         err.contains("libtorch failed: ") && err.contains("does not fit in memory"),
         "{err}"
     );
-    assert!(!err.contains("panicked") && !err.contains("frame #"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("frame #"),
+        "{err}"
+    );
     assert_clean_message(&err);
 }
