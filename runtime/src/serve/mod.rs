@@ -16,6 +16,7 @@
 //! SIGTERM or SIGINT stop it gracefully: no new connections, in-flight
 //! requests finish, then it exits.
 pub mod batcher;
+mod json_data;
 pub mod metrics;
 pub mod models;
 pub mod protocol;

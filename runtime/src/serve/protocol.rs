@@ -6,7 +6,10 @@
 use std::fmt;
 
 use axum::http::StatusCode;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+
+use super::json_data::{json_values, parse_request_json, InputJson, RequestJson};
 
 /// The header giving the length of the JSON part of a binary request or response.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -91,16 +94,16 @@ impl DataType {
 }
 
 /// Where an input tensor's values are.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum TensorData {
-    /// In the JSON `data` field (flat or nested lists).
-    Json(Value),
+    /// In the JSON `data` field (flat or nested lists), as text.
+    Json(Box<RawValue>),
     /// In the binary part of the body: this byte range of the body.
     Binary(std::ops::Range<usize>),
 }
 
 /// One input tensor of a request, not yet decoded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct InputTensor {
     /// Its name.
     pub name: String,
@@ -122,7 +125,7 @@ pub struct RequestedOutput {
 }
 
 /// A parsed inference request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct InferRequest {
     /// The client's request id (echoed in the response).
     pub id: Option<String>,
@@ -182,13 +185,17 @@ pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferR
         )));
     }
     let text = &body[..json_len];
-    let header: Value = match serde_json::from_slice(text) {
+    let parsed = match parse_request_json(text) {
         Ok(v) => v,
-        Err(first) => serde_json::from_slice(&null_out_non_finite(text)).map_err(|_| {
+        Err(first) => parse_request_json(&null_out_non_finite(text)).map_err(|_| {
             ApiError::bad_request(format!("the request is not valid JSON: {first}"))
         })?,
     };
-    let Value::Object(mut header) = header else {
+    let Some(RequestJson {
+        fields: header,
+        inputs,
+    }) = parsed
+    else {
         return Err(ApiError::bad_request("the request must be a JSON object"));
     };
     let id = match header.get("id") {
@@ -206,8 +213,7 @@ pub fn parse_request(body: &[u8], header_length: Option<usize>) -> Result<InferR
             ))
         }
     };
-    // Taken out of the header: JSON tensor data moves into the inputs.
-    let Some(Value::Array(inputs)) = header.remove("inputs") else {
+    let Some(Some(inputs)) = inputs else {
         return Err(ApiError::bad_request("the request has no 'inputs' list"));
     };
     let mut offset = json_len;
@@ -273,18 +279,16 @@ fn refuse_shared_memory(params: Option<&Map<String, Value>>, what: &str) -> Resu
 }
 
 fn parse_input(
-    input: Value,
+    input: InputJson,
     index: usize,
     body_len: usize,
     offset: &mut usize,
 ) -> Result<InputTensor, ApiError> {
-    let Value::Object(mut obj) = input else {
+    let Some((obj, json_data)) = input else {
         return Err(ApiError::bad_request(format!(
             "inputs[{index}] must be an object"
         )));
     };
-    // Moved out, not copied: a hacs video is millions of values.
-    let json_data = obj.remove("data");
     let Some(Value::String(name)) = obj.get("name") else {
         return Err(ApiError::bad_request(format!(
             "inputs[{index}] has no 'name'"
@@ -415,94 +419,6 @@ impl Element for f64 {
     }
     fn is_finite(self) -> bool {
         f64::is_finite(self)
-    }
-}
-
-/// The number of a JSON `data` entry; `null` (NaN or an infinity in the
-/// client's JSON) becomes NaN, to be reported.
-fn number<E: Element>(v: &Value, what: &str) -> Result<E, ApiError> {
-    match v {
-        Value::Number(n) => Ok(E::from_json(n.as_f64().unwrap_or(f64::NAN))),
-        Value::Null => Ok(E::from_json(f64::NAN)),
-        other => Err(ApiError::bad_request(format!(
-            "{what}: 'data' holds {other}, expected numbers"
-        ))),
-    }
-}
-
-/// The values of JSON `data` for an input of checked `shape`: either a flat
-/// list of exactly as many numbers as the shape holds, or lists nested
-/// exactly as the shape at every level (as the protocol allows both).
-fn json_values<E: Element>(data: &Value, shape: &[usize], what: &str) -> Result<Vec<E>, ApiError> {
-    let Value::Array(items) = data else {
-        return Err(ApiError::bad_request(format!(
-            "{what}: 'data' must be a list, got {data}"
-        )));
-    };
-    let count: usize = shape.iter().product();
-    if items.iter().any(Value::is_array) {
-        // Not reserved from the declared shape: the data may hold far fewer
-        // numbers than the shape claims, and the walk stops at the first
-        // list that does not match.
-        let mut nested = Nested {
-            shape,
-            what,
-            index: Vec::with_capacity(shape.len()),
-            out: Vec::new(),
-        };
-        nested.walk(data)?;
-        return Ok(nested.out);
-    }
-    if items.len() != count {
-        return Err(ApiError::bad_request(format!(
-            "{what}: 'data' has {} values, but shape {shape:?} needs {count}",
-            items.len()
-        )));
-    }
-    items.iter().map(|item| number(item, what)).collect()
-}
-
-/// Reads nested JSON `data`, checking that it nests exactly as `shape`.
-struct Nested<'a, E> {
-    shape: &'a [usize],
-    what: &'a str,
-    /// Where the entry being read is (one index per level above it).
-    index: Vec<usize>,
-    /// The numbers read so far, in row-major order.
-    out: Vec<E>,
-}
-
-impl<E: Element> Nested<'_, E> {
-    /// Appends the numbers of `v`, the entry at `self.index`, to `self.out`.
-    fn walk(&mut self, v: &Value) -> Result<(), ApiError> {
-        match (self.shape.get(self.index.len()).copied(), v) {
-            (Some(n), Value::Array(items)) if items.len() == n => {
-                for (i, item) in items.iter().enumerate() {
-                    self.index.push(i);
-                    self.walk(item)?;
-                    self.index.pop();
-                }
-                Ok(())
-            }
-            (Some(n), Value::Array(items)) => {
-                Err(self.mismatch(format!("has {} entries, expected {n}", items.len())))
-            }
-            (Some(n), other) => Err(self.mismatch(format!("is {other}, expected a list of {n}"))),
-            (None, Value::Array(_)) => Err(self.mismatch("is a list, expected a number".into())),
-            (None, other) => {
-                self.out.push(number(other, self.what)?);
-                Ok(())
-            }
-        }
-    }
-
-    /// A 400 saying that the entry at `self.index` `is_wrong`.
-    fn mismatch(&self, is_wrong: String) -> ApiError {
-        let path: String = self.index.iter().map(|i| format!("[{i}]")).collect();
-        ApiError::bad_request(format!(
-            "{}: nested 'data' does not match shape {:?}: data{path} {is_wrong}",
-            self.what, self.shape
-        ))
     }
 }
 
