@@ -190,14 +190,14 @@ pub fn json_values<E: Element>(
     let top_count = (&mut de)
         .deserialize_seq(Top(&mut reader))
         .map_err(|e| ApiError::bad_request(format!("{what}: 'data': {e}")))?;
-    if let Some(problem) = reader.first_problem(top_count) {
-        return Err(reader.error(problem, what));
-    }
     let count: usize = shape.iter().product();
-    if reader.out.len() != count {
+    if !reader.nested && top_count != count {
         return Err(ApiError::bad_request(format!(
             "{what}: 'data' has {top_count} values, but shape {shape:?} needs {count}"
         )));
+    }
+    if let Some(problem) = reader.first_problem(top_count) {
+        return Err(reader.error(problem, what));
     }
     Ok(reader.out)
 }
@@ -225,8 +225,9 @@ struct Reader<'a, E> {
     path: Vec<usize>,
     /// The numbers read so far, in row-major order.
     out: Vec<E>,
-    /// The first top-level number, shown, with its index (flat data that
-    /// turns out to hold lists is nested data with a wrong entry there).
+    /// The first top-level entry that is not a list, shown, with its index
+    /// (flat data that turns out to hold lists is nested data with a wrong
+    /// entry there).
     first_number: Option<(usize, String)>,
     /// Whether a top-level entry is a list.
     nested: bool,
@@ -248,7 +249,9 @@ impl<E: Element> Reader<'_, E> {
                     expected,
                 });
             }
-            if let Some((i, found)) = self.first_number.take() {
+            // (With one dimension the top-level entries are the numbers.)
+            let first_number = self.first_number.take().filter(|_| self.shape.len() > 1);
+            if let Some((i, found)) = first_number {
                 return Some(Problem::NotAList {
                     path: vec![i],
                     found,
@@ -312,7 +315,7 @@ impl<'de, E: Element> Visitor<'de> for Top<'_, '_, E> {
             r.path.clear();
             r.path.push(n);
             let more = if r.problem.is_some() {
-                seq.next_element::<IgnoredAny>()?.is_some()
+                seq.next_element_seed(Skim(r))?.is_some()
             } else {
                 seq.next_element_seed(TopEntry(r))?.is_some()
             };
@@ -323,6 +326,65 @@ impl<'de, E: Element> Visitor<'de> for Top<'_, '_, E> {
         }
         r.path.clear();
         Ok(n)
+    }
+}
+
+/// A top-level entry after a problem: skipped, noting only whether it is
+/// a list (which makes the data nested, and so its problems the walk's).
+struct Skim<'r, 'a, E>(&'r mut Reader<'a, E>);
+
+impl<'de, E: Element> DeserializeSeed<'de> for Skim<'_, '_, E> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let is_list = d.deserialize_any(IsList)?;
+        self.0.nested |= is_list;
+        Ok(())
+    }
+}
+
+/// Skips a value; whether it was a list.
+struct IsList;
+
+impl<'de> Visitor<'de> for IsList {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(true)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
     }
 }
 
@@ -376,7 +438,11 @@ impl<E: Element> Entry<'_, '_, E> {
     fn other<Er: de::Error>(self, shown: String) -> Result<(), Er> {
         let r = self.reader;
         let leaf = r.path.len() == r.shape.len();
-        if (self.top && !r.nested) || leaf {
+        if self.top && !r.nested {
+            let index = r.path[0];
+            r.first_number.get_or_insert_with(|| (index, shown.clone()));
+            r.found(Problem::NotANumber(shown));
+        } else if leaf {
             r.found(Problem::NotANumber(shown));
         } else {
             let path = r.path.clone();
@@ -473,5 +539,158 @@ impl<'de, E: Element> DeserializeSeed<'de> for Nested<'_, '_, E> {
             reader: self.0,
             top: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reading these functions replaced, over a parsed `Value` (flat
+    /// when no top-level entry is a list, else a walk from the top that
+    /// checks each list's length before its entries): the oracle.
+    fn by_value(data: &Value, shape: &[usize], what: &str) -> Result<Vec<f64>, String> {
+        let number = |v: &Value| match v {
+            Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Null => Ok(f64::NAN),
+            other => Err(format!("{what}: 'data' holds {other}, expected numbers")),
+        };
+        let Value::Array(items) = data else {
+            return Err(format!("{what}: 'data' must be a list, got {data}"));
+        };
+        let count: usize = shape.iter().product();
+        if !items.iter().any(Value::is_array) {
+            if items.len() != count {
+                return Err(format!(
+                    "{what}: 'data' has {} values, but shape {shape:?} needs {count}",
+                    items.len()
+                ));
+            }
+            return items.iter().map(number).collect();
+        }
+        fn walk(
+            v: &Value,
+            shape: &[usize],
+            index: &mut Vec<usize>,
+            out: &mut Vec<f64>,
+            number: &dyn Fn(&Value) -> Result<f64, String>,
+        ) -> Result<(), String> {
+            let at: String = index.iter().map(|i| format!("[{i}]")).collect();
+            let wrong = |w: String| {
+                Err(format!(
+                    "nested 'data' does not match shape {shape:?}: data{at} {w}"
+                ))
+            };
+            match (shape.get(index.len()).copied(), v) {
+                (Some(n), Value::Array(items)) if items.len() == n => {
+                    for (i, item) in items.iter().enumerate() {
+                        index.push(i);
+                        walk(item, shape, index, out, number)?;
+                        index.pop();
+                    }
+                    Ok(())
+                }
+                (Some(n), Value::Array(items)) => {
+                    wrong(format!("has {} entries, expected {n}", items.len()))
+                }
+                (Some(n), other) => wrong(format!("is {other}, expected a list of {n}")),
+                (None, Value::Array(_)) => wrong("is a list, expected a number".into()),
+                (None, other) => {
+                    out.push(number(other)?);
+                    Ok(())
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(data, shape, &mut Vec::new(), &mut out, &number).map_err(|e| {
+            if e.starts_with("nested") {
+                format!("{what}: {e}")
+            } else {
+                e
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// A small random generator (xorshift).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Data for `shape` (nested or flat), with a few random faults.
+    fn data(shape: &[usize], rng: &mut Rng) -> Value {
+        fn nested(shape: &[usize], rng: &mut Rng) -> Value {
+            let Some((&n, rest)) = shape.split_first() else {
+                return match rng.below(40) {
+                    0 => Value::Null,
+                    1 => Value::from("x"),
+                    2 => serde_json::json!([1]),
+                    3 => Value::from(-3),
+                    _ => Value::from(rng.below(1000) as f64 / 8.0),
+                };
+            };
+            let n = match rng.below(12) {
+                0 => n + 1,
+                1 => n.saturating_sub(1),
+                _ => n,
+            };
+            let items = (0..n)
+                .map(|_| match rng.below(25) {
+                    0 => Value::from(7),
+                    1 => Value::Null,
+                    2 => Value::from("y"),
+                    _ => nested(rest, rng),
+                })
+                .collect();
+            Value::Array(items)
+        }
+        let flat = rng.below(3) == 0;
+        if flat {
+            let count: usize = shape.iter().product::<usize>() + (rng.below(6) == 0) as usize;
+            let mut items: Vec<Value> = (0..count).map(|i| Value::from(i as f64 / 4.0)).collect();
+            let k = rng.below(items.len().max(1) as u64) as usize;
+            match rng.below(8) {
+                0 => items.push(serde_json::json!([1.5, 2])),
+                1 if !items.is_empty() => items[k] = Value::Null,
+                2 if !items.is_empty() => items[k] = Value::from("x"),
+                3 if !items.is_empty() => items[k] = serde_json::json!([]),
+                _ => {}
+            }
+            return Value::Array(items);
+        }
+        nested(shape, rng)
+    }
+
+    #[test]
+    fn random_data_reads_as_the_value_walk_did() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let what = "input 'q'";
+        for case in 0..20_000 {
+            let rank = 1 + rng.below(3) as usize;
+            let shape: Vec<usize> = (0..rank).map(|_| 1 + rng.below(3) as usize).collect();
+            let value = data(&shape, &mut rng);
+            let text = value.to_string();
+            let raw: Box<RawValue> = serde_json::from_str(&text).unwrap();
+            let got = json_values::<f64>(&raw, &shape, what).map_err(|e| e.message);
+            let want = by_value(&value, &shape, what);
+            let same = match (&got, &want) {
+                (Ok(a), Ok(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                }
+                (Err(a), Err(b)) => a == b,
+                _ => false,
+            };
+            assert!(
+                same,
+                "case {case}: shape {shape:?}, data {text}: got {got:?}, want {want:?}"
+            );
+        }
     }
 }
