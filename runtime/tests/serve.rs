@@ -746,3 +746,38 @@ fn a_half_sent_request_does_not_hold_the_shutdown() {
         drop(conn);
     }
 }
+
+/// A `--dynamic-time` model takes each video at its own length: the steps a
+/// request may hold are bounded by --max-request-steps (its attention's
+/// memory grows with their square); up to it, answers as usual.
+#[test]
+fn a_dynamic_time_model_bounds_the_steps_of_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ModelConfig::tiny();
+    let (_, ckpt) = export_model(dir.path(), "tiny", &cfg, 11);
+    let model = dir.path().join("dynamic.onnx");
+    let opts = tcanet_exporter::ExportOptions {
+        dynamic_time: true,
+        ..Default::default()
+    };
+    tcanet_exporter::export_to_file(&ckpt, &opts, &model).unwrap();
+    let server = Server::start(&model, &["--max-request-steps", "50"]);
+    let request = |steps: usize| {
+        serde_json::json!({"inputs": [
+            {"name": "features", "datatype": "FP32", "shape": [1, cfg.feat_dim, steps],
+             "data": vec![0.1f32; cfg.feat_dim * steps]},
+            {"name": "proposals", "datatype": "FP32", "shape": [1, 1, 2], "data": [0.1, 0.4]},
+        ]})
+        .to_string()
+    };
+    let ok = http(&server.url, "POST", INFER, &request(50));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let long = http(&server.url, "POST", INFER, &request(51));
+    assert_eq!(long.status, 400, "{}", long.body);
+    assert!(
+        long.error()
+            .contains("51 feature steps per video, more than --max-request-steps 50"),
+        "{}",
+        long.body
+    );
+}

@@ -45,6 +45,7 @@ use self::metrics::Metrics;
 use self::models::{ModelKind, Work, VERSION};
 use self::protocol::{encode_response, parse_request, ApiError, HEADER_LENGTH};
 use crate::refiner::Refiner;
+use tcanet_models::onnx::TimeSteps;
 
 /// The server's own flags (the model, device and post-processing flags are
 /// `run`'s).
@@ -92,6 +93,13 @@ pub struct ServeFlags {
     #[arg(long, default_value_t = 1000, value_name = "N",
           value_parser = range::int_in::<usize>(1, 1 << 20))]
     pub max_request_proposals: usize,
+    /// Feature steps per video a request may hold, for a model exported
+    /// with --dynamic-time (1 to 1048576); more are answered 400. Its
+    /// attention's memory grows with the square of the steps. Models of a
+    /// fixed T fit every video to T and ignore this.
+    #[arg(long, default_value_t = 4096, value_name = "T",
+          value_parser = range::int_in::<usize>(1, 1 << 20))]
+    pub max_request_steps: usize,
     /// tcanet_refine: use only the best N input proposals of each video (1 to
     /// 1048576; default: all), as `run --max-proposals`.
     #[arg(long, value_name = "N", value_parser = range::int_in::<usize>(1, 1 << 20))]
@@ -572,6 +580,8 @@ async fn infer_request(
             models::RequestLimits {
                 max_batch: state.flags.max_batch_size,
                 max_proposals: state.flags.max_request_proposals,
+                max_steps: (state.refiner.interface().time_steps == TimeSteps::Dynamic)
+                    .then_some(state.flags.max_request_steps),
             },
         )?;
         Ok((request, work))

@@ -225,6 +225,17 @@ fn decode_inputs(
             )));
         }
         let shape = check_shape(&what, &t.shape, spec, limits.max_batch)?;
+        let steps = shape.last().copied().unwrap_or(0);
+        if let Some(max) = limits
+            .max_steps
+            .filter(|&m| spec.name == INPUT_FEATURES && steps > m)
+        {
+            return Err(ApiError::bad_request(format!(
+                "{what} has {steps} feature steps per video, more than --max-request-steps {max} \
+                 (the model's T is dynamic, and its attention's memory grows with T²); send \
+                 shorter videos, or start the server with a larger limit"
+            )));
+        }
         if spec.name == INPUT_PROPOSALS && shape[1] > limits.max_proposals {
             return Err(ApiError::bad_request(format!(
                 "{what} has {} proposals per video, more than --max-request-proposals {} (the \
@@ -342,6 +353,9 @@ pub struct RequestLimits {
     pub max_batch: usize,
     /// Proposals per video: the `proposals` input's largest N.
     pub max_proposals: usize,
+    /// Feature steps per video, for a model whose T is dynamic (its
+    /// attention's memory grows with T²); `None` for a fixed T.
+    pub max_steps: Option<usize>,
 }
 
 /// Checks and decodes a request for `kind` into work for the batcher.
