@@ -332,6 +332,8 @@ fn serve_flags_are_checked_before_loading() {
         ("--instances", "65"),
         ("--request-timeout-s", "nan"),
         ("--max-request-mib", "0"),
+        ("--max-request-proposals", "0"),
+        ("--max-request-steps", "1048577"),
         ("--listen", "localhost"),
         ("--trt-profile-batch", "4:2:8"),
     ] {
