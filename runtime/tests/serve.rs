@@ -304,10 +304,20 @@ fn eight_clients_for_three_seconds_without_errors_or_growth() {
         "load",
         &server,
         &f,
-        &["--warmup", "1.5", "--seconds", "3", "--clients", "8"],
+        &[
+            "--warmup",
+            "1.5",
+            "--seconds",
+            "3",
+            "--clients",
+            "8",
+            "--min-requests",
+            "3",
+        ],
     );
     assert_eq!(report["errors"], 0, "{report}");
-    assert!(report["requests"].as_u64().unwrap() > 8, "{report}");
+    // Each client's three requests at least, however slow the machine.
+    assert!(report["requests"].as_u64().unwrap() >= 24, "{report}");
     // RSS after the warm-up against the end.
     let rss: Vec<f64> = report["rss_kib"]
         .as_array()

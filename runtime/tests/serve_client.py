@@ -418,7 +418,10 @@ def load(args):
     def worker(i):
         c = client(args.url)
         j = i
-        while time.time() < stop_at:
+        measured = 0
+        # Until the time is up, and at least --min-requests measured ones
+        # (a slow machine still sends each client's share).
+        while time.time() < stop_at or measured < args.min_requests:
             v = videos[j % len(videos)]
             j += args.clients
             t0 = time.perf_counter()
@@ -426,9 +429,11 @@ def load(args):
             try:
                 refine(c, v, True)
                 if not warm:
+                    measured += 1
                     with lock:
                         latencies.append(time.perf_counter() - t0)
             except Exception as e:  # noqa: BLE001 - counted
+                measured += not warm
                 with lock:
                     errors.append(repr(e))
 
@@ -478,6 +483,7 @@ def main():
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--warmup", type=float, default=0.0, help="seconds of load before measuring (load)")
+    p.add_argument("--min-requests", type=int, default=0, help="measured requests per client at least (load)")
     p.add_argument("--max-request-mib", type=int, default=1)
     args = p.parse_args()
     commands = {"check": check, "bad": bad, "limits": limits, "shutdown": shutdown, "load": load}

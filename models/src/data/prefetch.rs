@@ -149,7 +149,10 @@ mod tests {
             consumed.fetch_add(1, Ordering::SeqCst);
         }
         assert_eq!(got, (0..50).map(|i| i * i).collect::<Vec<_>>());
-        assert!(running_max.load(Ordering::SeqCst) < 4);
+        // `consumed` counts a result just after it was taken: a worker can
+        // see it one short, so 4 ahead of the count is 3 ahead of the
+        // results taken (seen on a loaded, emulated processor).
+        assert!(running_max.load(Ordering::SeqCst) <= 4);
     }
 
     #[test]
