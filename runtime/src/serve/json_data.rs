@@ -241,8 +241,9 @@ impl<E: Element> Reader<'_, E> {
     /// lists, then the first problem found inside.
     fn first_problem(&mut self, top_count: usize) -> Option<Problem> {
         if self.nested {
-            if top_count != self.shape[0] {
-                let (found, expected) = (top_count, self.shape[0]);
+            let expected = self.shape.first().copied().unwrap_or(0);
+            if top_count != expected {
+                let found = top_count;
                 return Some(Problem::Count {
                     path: vec![],
                     found,
@@ -410,9 +411,9 @@ struct Entry<'r, 'a, E> {
 }
 
 impl<E: Element> Entry<'_, '_, E> {
-    /// Whether this entry must be a number.
+    /// Whether this entry must be a number (or lies below where one must).
     fn is_leaf(&self) -> bool {
-        self.reader.path.len() == self.reader.shape.len()
+        self.reader.path.len() >= self.reader.shape.len()
     }
 
     /// A number (or `null`, read as NaN) `shown` as the client wrote it.
