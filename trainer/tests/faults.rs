@@ -26,6 +26,21 @@ struct Fault {
     may_change: Vec<&'static str>,
 }
 
+impl Fault {
+    /// A usage fault (status 2) whose message has `needles` and that may
+    /// change nothing in `watch`.
+    fn usage(name: &'static str, args: Vec<OsString>, needles: &[&str], watch: PathBuf) -> Self {
+        Fault {
+            name,
+            args,
+            status: 2,
+            needles: needles.iter().map(|n| s(n)).collect(),
+            watch,
+            may_change: vec![],
+        }
+    }
+}
+
 /// The inputs the cases copy: a dataset, a model config, a trained run
 /// (1 epoch, done) and a run stopped after its first step.
 struct Fixture {
@@ -175,14 +190,7 @@ fn usage_faults(fx: &Fixture, out: &mut Vec<Fault>) {
             args.drain(i..i + 2);
         }
         extend(&mut args, extra);
-        out.push(Fault {
-            name,
-            args,
-            status: 2,
-            needles: needles.iter().map(|n| s(n)).collect(),
-            watch: dir,
-            may_change: vec![],
-        });
+        out.push(Fault::usage(name, args, needles, dir));
     };
     add("no-model", &[], &["no model", "--preset"], true);
     add(
@@ -300,14 +308,7 @@ fn config_file_faults(fx: &Fixture, out: &mut Vec<Fault>) {
             args.drain(i..i + 2);
         }
         args.extend([flag.into(), file.into()]);
-        out.push(Fault {
-            name,
-            args,
-            status: 2,
-            needles: needles.iter().map(|n| s(n)).collect(),
-            watch: dir,
-            may_change: vec![],
-        });
+        out.push(Fault::usage(name, args, needles, dir));
     }
     let (dir, data) = case_dir(fx, "missing-config", None);
     let mut args = train_args(fx, &data, &dir.join("out"));
@@ -687,14 +688,7 @@ fn checkpoint_faults(fx: &Fixture, out: &mut Vec<Fault>) {
         edit_metadata(&dir.join("run/last.safetensors"), edit);
         let mut args = train_args(fx, &data, &dir.join("run"));
         extend(&mut args, extra);
-        out.push(Fault {
-            name,
-            args,
-            status: 2,
-            needles: needles.iter().map(|n| s(n)).collect(),
-            watch: dir,
-            may_change: vec![],
-        });
+        out.push(Fault::usage(name, args, needles, dir));
     }
 }
 
@@ -806,14 +800,7 @@ fn output_faults(fx: &Fixture, out: &mut Vec<Fault>) {
             "-o".into(),
             dir.join(target).into(),
         ]);
-        out.push(Fault {
-            name,
-            args,
-            status: 2,
-            needles: needles.iter().map(|n| s(n)).collect(),
-            watch: dir,
-            may_change: vec![],
-        });
+        out.push(Fault::usage(name, args, needles, dir));
     }
     let (dir, _) = case_dir(fx, "synth-too-large", None);
     let mut args = os(&[
